@@ -1,0 +1,120 @@
+//! Filesystem helpers shared by the tools: atomic replacement and the
+//! untrusted-temporary-file discipline of DESIGN.md §1.1.
+
+use anyhow::{Context, Result};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// The directory holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// fsync a directory so a rename in it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing directory {}", dir.display()))
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same
+/// directory, fsynced, renamed over `path`, and the directory fsynced.
+/// Readers see the old content or the new, never a torn file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("renaming into {}", path.display()))?;
+    sync_dir(dir)
+}
+
+/// The marker every untrusted temporary name carries.
+pub const UNTRUSTED_MARK: &str = ".UNTRUSTED-";
+
+/// An untrusted temporary file `.NAME.UNTRUSTED-XXXXXX` next to `final_path`,
+/// created `O_EXCL` with mode 0600. It is deleted on drop unless persisted.
+pub fn untrusted_temp(final_path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = parent_dir(final_path);
+    let name = final_path
+        .file_name()
+        .with_context(|| format!("{} has no file name", final_path.display()))?;
+    let prefix = format!(".{}{}", name.to_string_lossy(), UNTRUSTED_MARK);
+    // tempfile opens with O_CREAT|O_EXCL and 0600 by default.
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(dir)
+        .with_context(|| format!("creating an untrusted temporary file in {}", dir.display()))
+}
+
+/// Remove leftovers `.NAME.UNTRUSTED-*` of `final_path` from a killed run.
+/// They are never reused (uscan CVE-2025-8454). Returns what was removed.
+pub fn remove_stale_untrusted(final_path: &Path) -> Result<Vec<PathBuf>> {
+    let dir = parent_dir(final_path);
+    let Some(name) = final_path.file_name() else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!(".{}{}", name.to_string_lossy(), UNTRUSTED_MARK);
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let p = entry.path();
+            std::fs::remove_file(&p).with_context(|| format!("removing stale {}", p.display()))?;
+            removed.push(p);
+        }
+    }
+    Ok(removed)
+}
+
+/// Open a new file exclusively with mode 0600 (never follow or reuse).
+pub fn create_new_private(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_stale_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+
+        let f = dir.path().join("x.tar");
+        let t = untrusted_temp(&f).unwrap();
+        let (_, kept) = t.keep().unwrap();
+        assert!(kept
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".x.tar.UNTRUSTED-"));
+        let removed = remove_stale_untrusted(&f).unwrap();
+        assert_eq!(removed, vec![kept.clone()]);
+        assert!(!kept.exists());
+    }
+}
