@@ -1,0 +1,251 @@
+//! Test support shared by the integration tests: OpenPGP keys and
+//! signatures made with sequoia at test time, and running the built tools.
+//! Tool-specific helpers live in their own files next to this one.
+#![allow(dead_code)]
+
+use sequoia_openpgp as openpgp;
+
+use openpgp::cert::prelude::*;
+use openpgp::crypto::KeyPair;
+use openpgp::packet::key::{Key4, PrimaryRole, SecretParts};
+use openpgp::packet::signature::SignatureBuilder;
+use openpgp::packet::{Key, UserID};
+use openpgp::policy::{NullPolicy, StandardPolicy};
+use openpgp::serialize::{Serialize, SerializeInto};
+use openpgp::types::{Curve, HashAlgorithm, KeyFlags, ReasonForRevocation, SignatureType};
+use openpgp::{armor, Cert, Packet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const DAY: Duration = Duration::from_secs(86400);
+
+/// A point in time `days` after (or before, negative) now.
+pub fn days_from_now(days: i64) -> SystemTime {
+    let now = SystemTime::now();
+    if days >= 0 {
+        now + DAY * days as u32
+    } else {
+        now - DAY * (-days) as u32
+    }
+}
+
+/// A time from a Unix timestamp.
+pub fn at(unix: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(unix)
+}
+
+/// A fresh Ed25519 key with a signing subkey, created a year ago so tests
+/// can sign "in the past".
+pub fn gen_key(uid: &str) -> Cert {
+    gen_key_with(uid, days_from_now(-365), None)
+}
+
+/// A key created at `created`, valid for `validity` (None: forever).
+pub fn gen_key_with(uid: &str, created: SystemTime, validity: Option<Duration>) -> Cert {
+    CertBuilder::new()
+        .add_userid(uid)
+        .add_signing_subkey()
+        .set_creation_time(created)
+        .set_validity_period(validity)
+        .generate()
+        .unwrap()
+        .0
+}
+
+/// An RSA key of `bits`, as many real upstream keys are.
+pub fn gen_rsa_key(uid: &str, bits: usize) -> Cert {
+    let suite = match bits {
+        2048 => CipherSuite::RSA2k,
+        3072 => CipherSuite::RSA3k,
+        _ => CipherSuite::RSA4k,
+    };
+    CertBuilder::new()
+        .set_cipher_suite(suite)
+        .add_userid(uid)
+        .add_signing_subkey()
+        .set_creation_time(days_from_now(-365))
+        .generate()
+        .unwrap()
+        .0
+}
+
+/// A key as made in 2014: primary key signs, and its only user ID
+/// self-signature uses SHA-1.
+pub fn gen_legacy_sha1_key(uid: &str, created: SystemTime) -> Cert {
+    let mut key: Key4<SecretParts, PrimaryRole> = Key4::generate_ecc(true, Curve::Ed25519).unwrap();
+    key.set_creation_time(created).unwrap();
+    let key: Key<SecretParts, PrimaryRole> = key.into();
+    let mut signer = key.clone().into_keypair().unwrap();
+    let userid = UserID::from(uid);
+    let binding = SignatureBuilder::new(SignatureType::PositiveCertification)
+        .set_hash_algo(HashAlgorithm::SHA1)
+        .set_signature_creation_time(created)
+        .unwrap()
+        .set_key_flags(KeyFlags::empty().set_signing().set_certification())
+        .unwrap()
+        .sign_userid_binding(&mut signer, key.parts_as_public(), &userid)
+        .unwrap();
+    Cert::from_packets(vec![Packet::from(key), userid.into(), binding.into()].into_iter()).unwrap()
+}
+
+/// A signing keypair of `cert` bound at `time` (aliveness is not checked,
+/// so tests can sign with keys that have expired or are not yet valid).
+/// The null policy lets tests make the weak signatures tools must reject.
+pub fn signer_at(cert: &Cert, time: SystemTime) -> KeyPair {
+    // SAFETY (policy, not memory): test-only; keys made here, never trusted.
+    let null = unsafe { NullPolicy::new() };
+    cert.keys()
+        .with_policy(&null, time)
+        .for_signing()
+        .secret()
+        .next()
+        .expect("a signing key bound at that time")
+        .key()
+        .clone()
+        .into_keypair()
+        .unwrap()
+}
+
+/// A binary detached signature over `data` with `hash`, dated `time`.
+pub fn sign_detached_with(
+    cert: &Cert,
+    data: &[u8],
+    hash: HashAlgorithm,
+    time: SystemTime,
+) -> Vec<u8> {
+    let mut signer = signer_at(cert, time);
+    let sig = SignatureBuilder::new(SignatureType::Binary)
+        .set_hash_algo(hash)
+        .set_signature_creation_time(time)
+        .unwrap()
+        .sign_message(&mut signer, data)
+        .unwrap();
+    Packet::from(sig).to_vec().unwrap()
+}
+
+/// A binary SHA-256 detached signature made an hour ago.
+pub fn sign_detached(cert: &Cert, data: &[u8]) -> Vec<u8> {
+    sign_detached_with(
+        cert,
+        data,
+        HashAlgorithm::SHA256,
+        SystemTime::now() - Duration::from_secs(3600),
+    )
+}
+
+/// Concatenate detached signatures into one signature file.
+pub fn concat_sigs(sigs: &[Vec<u8>]) -> Vec<u8> {
+    sigs.concat()
+}
+
+/// ASCII-armor a binary signature.
+pub fn armor_sig(binary: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = armor::Writer::new(&mut out, armor::Kind::Signature).unwrap();
+    std::io::Write::write_all(&mut w, binary).unwrap();
+    w.finalize().unwrap();
+    out
+}
+
+/// The public certificate, armored.
+pub fn armor_cert(cert: &Cert) -> Vec<u8> {
+    cert.armored().to_vec().unwrap()
+}
+
+/// The secret key (TSK), armored.
+pub fn armor_tsk(cert: &Cert) -> Vec<u8> {
+    cert.as_tsk().armored().to_vec().unwrap()
+}
+
+/// Write public certificates into one keyring file (armored).
+pub fn write_keyring(path: &Path, certs: &[&Cert]) -> PathBuf {
+    let mut out = Vec::new();
+    for c in certs {
+        out.extend(armor_cert(c));
+    }
+    std::fs::write(path, out).unwrap();
+    path.to_path_buf()
+}
+
+/// Write public certificates into one binary keyring file (gpgv format).
+pub fn write_keyring_binary(path: &Path, certs: &[&Cert]) -> PathBuf {
+    let mut out = Vec::new();
+    for c in certs {
+        c.serialize(&mut out).unwrap();
+    }
+    std::fs::write(path, out).unwrap();
+    path.to_path_buf()
+}
+
+/// Revoke `cert` with `reason` at `time`; a key-compromise reason is a hard
+/// revocation, superseded/retired are soft.
+pub fn revoke(cert: &Cert, reason: ReasonForRevocation, time: SystemTime) -> Cert {
+    let mut signer = cert
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()
+        .unwrap()
+        .into_keypair()
+        .unwrap();
+    let rev = CertRevocationBuilder::new()
+        .set_reason_for_revocation(reason, b"test")
+        .unwrap()
+        .set_signature_creation_time(time)
+        .unwrap()
+        .build(&mut signer, cert, None)
+        .unwrap();
+    cert.clone().insert_packets(rev).unwrap().0
+}
+
+/// Does a standard policy consider the key alive now? (sanity checks)
+pub fn alive_now(cert: &Cert) -> bool {
+    let p = StandardPolicy::new();
+    cert.with_policy(&p, None).and_then(|v| v.alive()).is_ok()
+}
+
+/// Run a built tool and collect its output.
+pub fn run(bin: &str, args: &[&dyn AsRef<std::ffi::OsStr>], dir: &Path) -> Output {
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(dir);
+    for a in args {
+        cmd.arg(a.as_ref());
+    }
+    cmd.output().unwrap()
+}
+
+/// Is a peer program installed (used as an oracle when it is)?
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program} >/dev/null 2>&1"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// gpgv's verdict on a detached signature with a binary keyring.
+pub fn gpgv_accepts(keyring: &Path, sig: &Path, data: &Path) -> bool {
+    Command::new("gpgv")
+        .arg("--keyring")
+        .arg(keyring)
+        .arg(sig)
+        .arg(data)
+        .env("GNUPGHOME", keyring.parent().unwrap())
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// sqv's verdict on a detached signature.
+pub fn sqv_accepts(keyring: &Path, sig: &Path, data: &Path) -> bool {
+    Command::new("sqv")
+        .arg("--keyring")
+        .arg(keyring)
+        .arg(sig)
+        .arg(data)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}

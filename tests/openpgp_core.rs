@@ -1,0 +1,326 @@
+//! The OpenPGP trust core against the rules of DESIGN.md §3, with gpgv and
+//! sqv as oracles where they agree with us.
+
+mod common;
+
+use build_verify::exit::{code_of, Code};
+use build_verify::openpgp::sign::SigningKey;
+use build_verify::openpgp::{BuildPolicy, Keyring, Trust, Verdict, Verifier};
+use common::*;
+use sequoia_openpgp::types::{HashAlgorithm, ReasonForRevocation};
+use sequoia_openpgp::Cert;
+use std::time::{Duration, SystemTime};
+
+const DATA: &[u8] = b"upstream-1.0.tar contents\n";
+
+fn verify_with(
+    certs: &[&Cert],
+    trust: Trust,
+    min: usize,
+    sig: &[u8],
+    data: &[u8],
+    policy: &BuildPolicy,
+) -> anyhow::Result<Verdict> {
+    let ring = Keyring::from_certs(certs.iter().map(|c| (*c).clone())).unwrap();
+    Verifier {
+        keyring: &ring,
+        trust: &trust,
+        policy,
+        min_signers: min,
+        time: None,
+    }
+    .verify_detached_bytes(sig, data)
+}
+
+fn verify(certs: &[&Cert], sig: &[u8]) -> anyhow::Result<Verdict> {
+    verify_with(certs, Trust::All, 1, sig, DATA, &BuildPolicy::default())
+}
+
+fn code(r: anyhow::Result<Verdict>) -> Code {
+    match r {
+        Ok(_) => Code::Ok,
+        Err(e) => code_of(&e),
+    }
+}
+
+#[test]
+fn good_signature_names_the_primary_key() {
+    let k = gen_key("Alice <alice@example.org>");
+    let v = verify(&[&k], &sign_detached(&k, DATA)).unwrap();
+    // Signed by the subkey; reported by the primary fingerprint.
+    assert_eq!(v.signers, vec![k.fingerprint()]);
+    let armored = armor_sig(&sign_detached(&k, DATA));
+    assert_eq!(
+        verify(&[&k], &armored).unwrap().signers,
+        vec![k.fingerprint()]
+    );
+}
+
+#[test]
+fn modified_data_and_wrong_key_fail() {
+    let k = gen_key("a");
+    let other = gen_key("b");
+    let sig = sign_detached(&k, DATA);
+    let r = verify_with(
+        &[&k],
+        Trust::All,
+        1,
+        &sig,
+        b"tampered",
+        &BuildPolicy::default(),
+    );
+    assert_eq!(code(r), Code::Failed);
+    // Signature by a key we do not have: ignored, so zero good signatures.
+    let e = verify(&[&other], &sig).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed);
+    assert!(format!("{e:#}").contains("no good signature"), "{e:#}");
+}
+
+#[test]
+fn unknown_signer_is_ignored_next_to_a_good_one() {
+    let k = gen_key("a");
+    let stranger = gen_key("s");
+    let sig = concat_sigs(&[sign_detached(&stranger, DATA), sign_detached(&k, DATA)]);
+    let v = verify(&[&k], &sig).unwrap();
+    assert_eq!(v.signers, vec![k.fingerprint()]);
+    assert!(
+        v.notes.iter().any(|n| n.contains("unknown key")),
+        "{:?}",
+        v.notes
+    );
+}
+
+#[test]
+fn good_plus_bad_fails() {
+    let a = gen_key("a");
+    let b = gen_key("b");
+    let bad = sign_detached(&b, b"other data");
+    let sig = concat_sigs(&[sign_detached(&a, DATA), bad]);
+    assert_eq!(code(verify(&[&a, &b], &sig)), Code::Failed);
+}
+
+#[test]
+fn min_signers_counts_primary_keys_not_signatures() {
+    let a = gen_key("a");
+    let b = gen_key("b");
+    let two = concat_sigs(&[sign_detached(&a, DATA), sign_detached(&b, DATA)]);
+    let p = BuildPolicy::default();
+    let v = verify_with(&[&a, &b], Trust::All, 2, &two, DATA, &p).unwrap();
+    assert_eq!(v.signers.len(), 2);
+    // The same key twice is one signer.
+    let twice = concat_sigs(&[sign_detached(&a, DATA), sign_detached(&a, DATA)]);
+    let e = verify_with(&[&a, &b], Trust::All, 2, &twice, DATA, &p).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed);
+    assert!(
+        format!("{e:#}").contains("1 distinct trusted signer(s), 2 required"),
+        "{e:#}"
+    );
+}
+
+#[test]
+fn trusted_key_restricts_signers() {
+    let a = gen_key("a");
+    let b = gen_key("b");
+    let sig = sign_detached(&b, DATA);
+    let only_a = Trust::from_fingerprints([a.fingerprint()]);
+    let e = verify_with(&[&a, &b], only_a, 1, &sig, DATA, &BuildPolicy::default()).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed);
+    assert!(format!("{e:#}").contains("untrusted key"), "{e:#}");
+}
+
+#[test]
+fn hard_revocation_voids_old_signatures_soft_only_later_ones() {
+    let k = gen_key("a");
+    let sig_old = sign_detached_with(&k, DATA, HashAlgorithm::SHA256, days_from_now(-10));
+    let hard = revoke(&k, ReasonForRevocation::KeyCompromised, days_from_now(-5));
+    let e = verify(&[&hard], &sig_old).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed);
+    assert!(format!("{e:#}").contains("revoked"), "{e:#}");
+
+    let soft = revoke(&k, ReasonForRevocation::KeySuperseded, days_from_now(-5));
+    assert!(
+        verify(&[&soft], &sig_old).is_ok(),
+        "soft revocation after signing"
+    );
+    let sig_new = sign_detached_with(&k, DATA, HashAlgorithm::SHA256, days_from_now(-1));
+    assert_eq!(code(verify(&[&soft], &sig_new)), Code::Failed);
+}
+
+#[test]
+fn expiry_after_signing_passes_with_a_warning_before_signing_fails() {
+    let k = gen_key_with("e", days_from_now(-30), Some(DAY * 20));
+    assert!(!alive_now(&k));
+    let made_while_valid = sign_detached_with(&k, DATA, HashAlgorithm::SHA256, days_from_now(-20));
+    let v = verify(&[&k], &made_while_valid).unwrap();
+    assert_eq!(v.signers, vec![k.fingerprint()]);
+    assert!(
+        v.notes.iter().any(|n| n.contains("no longer valid")),
+        "{:?}",
+        v.notes
+    );
+
+    let made_after_expiry = sign_detached_with(&k, DATA, HashAlgorithm::SHA256, days_from_now(-2));
+    let e = verify(&[&k], &made_after_expiry).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed);
+    assert!(format!("{e:#}").contains("not live"), "{e:#}");
+}
+
+#[test]
+fn sha1_data_signatures_and_future_dates_fail() {
+    let k = gen_key("a");
+    let sha1 = sign_detached_with(&k, DATA, HashAlgorithm::SHA1, days_from_now(-1));
+    let e = verify(&[&k], &sha1).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed);
+    assert!(format!("{e:#}").contains("weak hash SHA1"), "{e:#}");
+    let future = sign_detached_with(&k, DATA, HashAlgorithm::SHA256, days_from_now(2));
+    let e = verify(&[&k], &future).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed);
+    assert!(format!("{e:#}").contains("Not live until"), "{e:#}");
+    // Within the clock-skew tolerance is fine.
+    let skew = sign_detached_with(
+        &k,
+        DATA,
+        HashAlgorithm::SHA256,
+        SystemTime::now() + Duration::from_secs(60),
+    );
+    assert!(verify(&[&k], &skew).is_ok());
+    let sha512 = sign_detached_with(&k, DATA, HashAlgorithm::SHA512, days_from_now(-1));
+    assert!(verify(&[&k], &sha512).is_ok());
+}
+
+#[test]
+fn legacy_sha1_self_signature_key_verifies_its_old_signature() {
+    let created = at(1_400_000_000); // May 2014
+    let k = gen_legacy_sha1_key("Upstream Maintainer <m@example.org>", created);
+    let signed = at(1_410_000_000); // Sep 2014
+    let sig = sign_detached_with(&k, DATA, HashAlgorithm::SHA256, signed);
+    let v = verify(&[&k], &sig).unwrap();
+    assert_eq!(v.signers, vec![k.fingerprint()]);
+    // The strict view (sqv's) rejects the key.
+    let strict = BuildPolicy::new(false);
+    let r = verify_with(&[&k], Trust::All, 1, &sig, DATA, &strict);
+    assert_eq!(code(r), Code::Failed);
+
+    // Oracles: gpgv accepts this key, sqv 1.1 does not (DESIGN.md §3).
+    let dir = tempfile::tempdir().unwrap();
+    let ring = write_keyring_binary(&dir.path().join("ring.gpg"), &[&k]);
+    let (s, d) = (dir.path().join("x.sig"), dir.path().join("x"));
+    std::fs::write(&s, &sig).unwrap();
+    std::fs::write(&d, DATA).unwrap();
+    if have("gpgv") {
+        assert!(gpgv_accepts(&ring, &s, &d));
+    }
+    if have("sqv") {
+        assert!(!sqv_accepts(&ring, &s, &d));
+    }
+}
+
+#[test]
+fn empty_and_garbage_signatures() {
+    let k = gen_key("a");
+    assert_eq!(code(verify(&[&k], b"")), Code::Missing);
+    assert_eq!(code(verify(&[&k], b"\n\n")), Code::Missing);
+    assert_eq!(
+        code(verify(&[&k], b"this is not a signature")),
+        Code::Failed
+    );
+    // A key is not a signature.
+    assert_eq!(code(verify(&[&k], &armor_cert(&k))), Code::Failed);
+}
+
+#[test]
+fn keyring_errors_are_configuration_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.asc");
+    let e = Keyring::load(&[missing], &[]).unwrap_err();
+    assert_eq!(code_of(&e), Code::Usage);
+    let empty = dir.path().join("empty.asc");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(
+        code_of(&Keyring::load(&[empty], &[]).unwrap_err()),
+        Code::Usage
+    );
+    let junk = dir.path().join("junk.asc");
+    std::fs::write(&junk, b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n").unwrap();
+    assert_eq!(
+        code_of(&Keyring::load(&[junk], &[]).unwrap_err()),
+        Code::Usage
+    );
+    assert_eq!(code_of(&Keyring::load(&[], &[]).unwrap_err()), Code::Usage);
+
+    // Many certs per file, armored and binary, and a keys directory.
+    let (a, b, c) = (gen_key("a"), gen_key("b"), gen_key("c"));
+    let armored = write_keyring(&dir.path().join("two.asc"), &[&a, &b]);
+    let binary = write_keyring_binary(&dir.path().join("one.gpg"), &[&c]);
+    let ring = Keyring::load(&[armored, binary], &[]).unwrap();
+    assert_eq!(ring.len(), 3);
+    let kd = dir.path().join("keys");
+    std::fs::create_dir(&kd).unwrap();
+    write_keyring(&kd.join(format!("{}.asc", a.fingerprint().to_hex())), &[&a]);
+    assert_eq!(
+        Keyring::load(&[], std::slice::from_ref(&kd)).unwrap().len(),
+        1
+    );
+    // A file named for one key but holding another is refused.
+    write_keyring(&kd.join(format!("{}.asc", c.fingerprint().to_hex())), &[&b]);
+    assert_eq!(
+        code_of(&Keyring::load(&[], &[kd]).unwrap_err()),
+        Code::Usage
+    );
+}
+
+#[test]
+fn signing_key_round_trip_and_gpgv_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = gen_key("Log signer <log@example.org>");
+    let keyfile = dir.path().join("key.asc");
+    std::fs::write(&keyfile, armor_tsk(&k)).unwrap();
+    let mut sk = SigningKey::load(&keyfile, None).unwrap();
+    assert_eq!(sk.fingerprint(), k.fingerprint());
+    let sig = sk.sign_detached_armored(DATA).unwrap();
+    assert!(sig.starts_with(b"-----BEGIN PGP SIGNATURE-----"));
+    assert_eq!(verify(&[&k], &sig).unwrap().signers, vec![k.fingerprint()]);
+
+    if have("gpgv") {
+        let ring = write_keyring_binary(&dir.path().join("ring.gpg"), &[&k]);
+        let (s, d) = (dir.path().join("x.asc"), dir.path().join("x"));
+        std::fs::write(&s, &sig).unwrap();
+        std::fs::write(&d, DATA).unwrap();
+        assert!(gpgv_accepts(&ring, &s, &d));
+        std::fs::write(&d, b"tampered").unwrap();
+        assert!(!gpgv_accepts(&ring, &s, &d));
+    }
+    // A public key is not a signing key.
+    let public = dir.path().join("pub.asc");
+    std::fs::write(&public, armor_cert(&k)).unwrap();
+    assert_eq!(
+        code_of(&SigningKey::load(&public, None).err().unwrap()),
+        Code::Usage
+    );
+}
+
+#[test]
+fn passphrase_protected_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (k, _) = sequoia_openpgp::cert::CertBuilder::general_purpose(Some("p"))
+        .set_password(Some("correct horse".into()))
+        .generate()
+        .unwrap();
+    let keyfile = dir.path().join("key.asc");
+    std::fs::write(&keyfile, armor_tsk(&k)).unwrap();
+    assert_eq!(
+        code_of(&SigningKey::load(&keyfile, None).err().unwrap()),
+        Code::Usage
+    );
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "nope\n").unwrap();
+    assert_eq!(
+        code_of(&SigningKey::load(&keyfile, Some(&wrong)).err().unwrap()),
+        Code::Usage
+    );
+    let right = dir.path().join("right");
+    std::fs::write(&right, "correct horse\n").unwrap();
+    let mut sk = SigningKey::load(&keyfile, Some(&right)).unwrap();
+    let sig = sk.sign_detached_armored(DATA).unwrap();
+    assert!(verify(&[&k], &sig).is_ok());
+}
