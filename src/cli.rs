@@ -24,3 +24,52 @@ pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<Code>) -> ExitCode 
 pub fn print_json(value: &serde_json::Value) {
     println!("{value}");
 }
+
+/// Environment variable that makes a tool write its man page and shell
+/// completions into a directory and exit (used by `make install`), so the
+/// documentation is generated from the same definitions as `--help`.
+pub const GEN_DOCS_ENV: &str = "BUILD_VERIFY_GEN_DOCS";
+
+/// Parse the command line of tool `C`, first serving [`GEN_DOCS_ENV`].
+/// clap's own usage errors exit 2, as DESIGN.md §2 asks.
+pub fn parse<C: clap::Parser>() -> C {
+    if let Some(dir) = std::env::var_os(GEN_DOCS_ENV) {
+        let code = match write_docs(&mut C::command(), std::path::Path::new(&dir)) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("writing documentation: {e:#}");
+                4
+            }
+        };
+        std::process::exit(code);
+    }
+    C::parse()
+}
+
+/// Write `man1/NAME.1` and completions for bash, zsh and fish under `dir`.
+pub fn write_docs(cmd: &mut clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_string();
+    let man = dir.join("man1");
+    std::fs::create_dir_all(&man).with_context(|| format!("creating {}", man.display()))?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+    std::fs::write(man.join(format!("{name}.1")), page)?;
+    for (shell, sub, file) in [
+        (Shell::Bash, "bash-completion/completions", name.clone()),
+        (Shell::Zsh, "zsh/site-functions", format!("_{name}")),
+        (
+            Shell::Fish,
+            "fish/vendor_completions.d",
+            format!("{name}.fish"),
+        ),
+    ] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        let mut out = Vec::new();
+        clap_complete::generate(shell, cmd, &name, &mut out);
+        std::fs::write(d.join(file), out)?;
+    }
+    Ok(())
+}

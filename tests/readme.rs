@@ -1,0 +1,62 @@
+//! The README's two set-up commands, run from a fresh `git clone` of this
+//! repository, as CI and a new user run them. Slow (a release build), so
+//! ignored by plain `cargo test`; `.ci/run` runs it with `--ignored`.
+
+use std::path::Path;
+use std::process::Command;
+
+fn sh(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+#[ignore = "slow: clones the repository and builds release binaries"]
+fn readme_commands_work_on_a_fresh_clone() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    assert!(readme.contains("make -f Makefile.example"));
+    assert!(readme.contains("cargo test"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = tmp.path().join("build-verify");
+    sh(Command::new("git")
+        .arg("clone")
+        .arg("-q")
+        .arg(repo)
+        .arg(&clone));
+    // Share the outer build directory so CI compiles dependencies once.
+    let target = repo.join("target");
+    let out = sh(Command::new("make")
+        .arg("-f")
+        .arg("Makefile.example")
+        .current_dir(&clone)
+        .env("CARGO_TARGET_DIR", &target));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The run ends with sign-log verify's summary of the sealed log.
+    assert!(stdout.contains("hello.txt"), "{stdout}");
+    assert!(clone.join("example-build/out/hello.txt").exists());
+    assert!(clone.join("example-build/log/log.jsonl").exists());
+
+    // The README's test command, in the clone (ignored tests stay ignored,
+    // so this does not recurse).
+    sh(Command::new("cargo")
+        .arg("test")
+        .arg("--quiet")
+        .current_dir(&clone)
+        .env("CARGO_TARGET_DIR", &target));
+
+    // A second run re-verifies, appends a new session, and still verifies.
+    sh(Command::new("make")
+        .arg("-f")
+        .arg("Makefile.example")
+        .current_dir(&clone)
+        .env("CARGO_TARGET_DIR", &target));
+}
