@@ -1,1 +1,246 @@
-fn main() {}
+//! fetch-verified: download a third-party source and verify it before it can
+//! ever be used.
+
+use anyhow::Context;
+use build_verify::cli;
+use build_verify::digest::Algo;
+use build_verify::exit::{fail, Code, ResultExt};
+use build_verify::fetch::{self, Checks, Compression, Transport, TransportOptions};
+use build_verify::hashlist;
+use build_verify::openpgp::{KeyArgs, Verifier};
+use clap::Parser;
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Largest signature or hash list accepted.
+const MAX_SMALL: u64 = 1 << 20;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fetch-verified",
+    version,
+    about = "Download a file and verify it before it gets its final name",
+    long_about = "Download URL into an untrusted temporary name next to the destination \
+(.NAME.UNTRUSTED-XXXX, created O_EXCL, mode 0600), verify it while it streams (a detached OpenPGP \
+signature SIG and/or a pinned hash), fsync it, and only then rename it to its final name. On any \
+failure the temporary file is deleted: no unverified byte is ever under the final name. A file \
+already present is re-verified, never trusted because it exists; if it fails it is deleted and \
+fetched again. Verified signers' primary fingerprints are printed on stdout, one per line.\n\n\
+Examples:\n  fetch-verified --keyring upstream.asc https://example.org/foo-1.0.tar.gz https://example.org/foo-1.0.tar.gz.asc\n  \
+fetch-verified --keyring kernel.asc --uncompress https://cdn.kernel.org/.../linux-6.1.tar.xz linux-6.1.tar.sign\n  \
+fetch-verified --sha256 HEX -o dl/bar.tar.gz https://example.org/bar.tar.gz",
+    after_help = build_verify::exit::HELP
+)]
+struct Cli {
+    /// What to download: https://, http:// (with --allow-http) or file://. A `#/NAME` fragment names the output.
+    url: String,
+
+    /// Detached signature (.sig, .asc, .sign): a URL or a local path.
+    sig: Option<String>,
+
+    /// Output path (default: the URL's file name in the current directory).
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    output: Option<PathBuf>,
+
+    /// Pinned SHA-256 of the file (of its decompressed content with --uncompress).
+    #[arg(long, value_name = "HEX")]
+    sha256: Option<String>,
+
+    /// Pinned SHA-512 of the file (of its decompressed content with --uncompress).
+    #[arg(long, value_name = "HEX")]
+    sha512: Option<String>,
+
+    /// A file pinning the hash: bare hex, or any list check-hashes reads (the entry for the output's name).
+    #[arg(long, value_name = "FILE")]
+    hash_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    /// The signature/hash covers the decompressed content of a .gz/.xz/.bz2 (kernel.org .tar.sign); the compressed file is kept.
+    #[arg(long)]
+    uncompress: bool,
+
+    /// Try BASE/NAME before the URL. Repeatable; also DISTFILES_MIRROR (space-separated).
+    #[arg(long, value_name = "BASE")]
+    mirror: Vec<String>,
+
+    /// Allow plain http:// (the signature or hash still decides).
+    #[arg(long)]
+    allow_http: bool,
+
+    /// Proxy URL (http://, socks5://, socks5h:// for Tor). Default: ALL_PROXY/HTTPS_PROXY/HTTP_PROXY, NO_PROXY.
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+
+    /// Extra CA certificates (PEM) trusted besides the system store.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+
+    /// Largest download accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
+    max_size: u64,
+
+    /// Seconds to wait for a connection.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    connect_timeout: u64,
+
+    /// Seconds a single read may stall.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    read_timeout: u64,
+
+    /// Seconds the whole transfer may take.
+    #[arg(long, value_name = "SECS", default_value_t = 6 * 3600)]
+    deadline: u64,
+
+    /// Further attempts after transient network failures.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    retries: u32,
+
+    /// No progress bar and no notes on stderr (errors are still printed).
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Print one JSON object (url, path, size, sha256, signers) instead of fingerprints.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args: Cli = cli::parse();
+    cli::run("fetch-verified", || run(&args))
+}
+
+fn run(args: &Cli) -> anyhow::Result<Code> {
+    let dest = match &args.output {
+        Some(p) => p.clone(),
+        None => PathBuf::from(fetch::default_name(&args.url)?),
+    };
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| fail(Code::Usage, format!("{}: not a file path", dest.display())))?;
+    let transport = Transport::new(TransportOptions {
+        allow_http: args.allow_http,
+        proxy: args.proxy.clone(),
+        ca_file: args.ca_file.clone(),
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        read_timeout: Duration::from_secs(args.read_timeout),
+        deadline: Duration::from_secs(args.deadline),
+        retries: args.retries,
+        max_size: args.max_size,
+    })?;
+
+    let mut hashes = Vec::new();
+    for (algo, hexd) in [(Algo::Sha256, &args.sha256), (Algo::Sha512, &args.sha512)] {
+        if let Some(h) = hexd {
+            let d = hex::decode(h.trim())
+                .ok()
+                .filter(|d| d.len() == algo.digest_len())
+                .ok_or_else(|| {
+                    fail(
+                        Code::Usage,
+                        format!("--{algo}: {h:?} is not a {algo} hex digest"),
+                    )
+                })?;
+            hashes.push((algo, d));
+        }
+    }
+    if let Some(f) = &args.hash_file {
+        let list = std::fs::read(f).with_code(Code::Usage, || {
+            format!("reading --hash-file {}", f.display())
+        })?;
+        hashes.extend(
+            hashlist::expected_for(&list, name.as_bytes())
+                .with_context(|| format!("--hash-file {}", f.display()))?,
+        );
+    }
+    if args.sig.is_none() && hashes.is_empty() {
+        return Err(fail(
+            Code::Missing,
+            "nothing to verify with: give a signature (SIG) or a pinned hash (--sha256, --sha512, --hash-file)",
+        ));
+    }
+    if let Some((algo, _)) = hashes.iter().find(|(a, _)| a.is_weak()) {
+        return Err(fail(Code::Failed, format!("weak algorithm {algo} refused")));
+    }
+    let uncompress = if args.uncompress {
+        Some(Compression::from_name(&name).ok_or_else(|| {
+            fail(
+                Code::Usage,
+                format!("--uncompress: {name} is not .gz, .xz or .bz2"),
+            )
+        })?)
+    } else {
+        None
+    };
+
+    let keyring;
+    let trust;
+    let policy;
+    let verifier;
+    let signature = match &args.sig {
+        Some(sig) => {
+            (keyring, trust, policy) = args.keys.load()?;
+            verifier = Verifier {
+                keyring: &keyring,
+                trust: &trust,
+                policy: &policy,
+                min_signers: args.keys.min_signers(),
+                time: None,
+            };
+            let bytes = transport
+                .get_small(sig, MAX_SMALL)
+                .with_context(|| format!("signature {sig}"))?;
+            Some((bytes, &verifier))
+        }
+        None => None,
+    };
+    let checks = Checks {
+        signature,
+        hashes,
+        uncompress,
+        want_sha256: args.json,
+    };
+    let mut mirrors = args.mirror.clone();
+    if let Some(env) = std::env::var_os("DISTFILES_MIRROR") {
+        mirrors.extend(env.to_string_lossy().split_whitespace().map(String::from));
+    }
+    let progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
+    let outcome = fetch::fetch_verified(&transport, &args.url, &mirrors, &dest, &checks, progress)
+        .with_context(|| format!("{} not fetched", dest.display()))?;
+
+    let v = &outcome.verified;
+    if !args.quiet {
+        for n in &v.notes {
+            eprintln!("fetch-verified: {n}");
+        }
+    }
+    if args.json {
+        let obj = json!({
+            "url": args.url,
+            "source": outcome.source,
+            "path": dest.display().to_string(),
+            "size": v.size,
+            "sha256": v.sha256,
+            "signers": v.signers.iter().map(|f| f.to_hex()).collect::<Vec<_>>(),
+            "reused": outcome.reused,
+        });
+        cli::print_json(&obj);
+    } else {
+        for s in &v.signers {
+            println!("{}", s.to_hex());
+        }
+        if !args.quiet {
+            let how = if outcome.reused {
+                "present, re-verified"
+            } else {
+                "fetched and verified"
+            };
+            eprintln!("fetch-verified: {}: {how}", dest.display());
+        }
+    }
+    Ok(Code::Ok)
+}

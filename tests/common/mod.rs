@@ -3,6 +3,8 @@
 //! Tool-specific helpers live in their own files next to this one.
 #![allow(dead_code)]
 
+pub mod http;
+
 use sequoia_openpgp as openpgp;
 
 use openpgp::cert::prelude::*;

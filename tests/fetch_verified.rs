@@ -1,0 +1,521 @@
+//! fetch-verified end to end: a real HTTP server on 127.0.0.1, keys and
+//! signatures made with sequoia at test time. Every failing case asserts the
+//! exit code and that no unverified file is left in the directory.
+
+mod common;
+
+use common::http::{Reply, Server};
+use common::*;
+use sequoia_openpgp::types::{HashAlgorithm, ReasonForRevocation};
+use sequoia_openpgp::Cert;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fetch-verified");
+
+struct Env {
+    dir: tempfile::TempDir,
+    server: Server,
+    key: Cert,
+    keyring: std::path::PathBuf,
+    data: Vec<u8>,
+}
+
+fn setup() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let key = gen_key("Upstream <up@example.org>");
+    let keyring = write_keyring(&dir.path().join("upstream.asc"), &[&key]);
+    let data: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    Env {
+        dir,
+        server: Server::start(),
+        key,
+        keyring,
+        data,
+    }
+}
+
+impl Env {
+    fn out(&self) -> std::path::PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        std::fs::create_dir_all(self.out()).unwrap();
+        Command::new(BIN)
+            .args(["--allow-http", "--retries", "0", "--read-timeout", "2"])
+            .args(args)
+            .current_dir(self.out())
+            .env_remove("DISTFILES_MIRROR")
+            .output()
+            .unwrap()
+    }
+
+    fn keyring(&self) -> &str {
+        self.keyring.to_str().unwrap()
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every file in `dir`: a failed fetch must leave none (no final file, no
+/// untrusted temporary).
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn assert_nothing_left(e: &Env, o: &Output, want: i32) {
+    assert_eq!(code(o), want, "stderr: {}", stderr(o));
+    assert_eq!(
+        files(&e.out()),
+        Vec::<String>::new(),
+        "left behind after: {}",
+        stderr(o)
+    );
+}
+
+#[test]
+fn good_signature_binary_and_armored_url_and_path() {
+    let e = setup();
+    let sig = sign_detached(&e.key, &e.data);
+    let url = e
+        .server
+        .route("/foo-1.0.tar.gz", Reply::Body(e.data.clone()));
+    let sig_url = e
+        .server
+        .route("/foo-1.0.tar.gz.sig", Reply::Body(sig.clone()));
+    let o = e.run(&["--keyring", e.keyring(), &url, &sig_url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        e.key.fingerprint().to_hex()
+    );
+    assert_eq!(
+        std::fs::read(e.out().join("foo-1.0.tar.gz")).unwrap(),
+        e.data
+    );
+    assert_eq!(files(&e.out()), vec!["foo-1.0.tar.gz"]);
+
+    // Armored signature from a local path, explicit -o, JSON summary.
+    let asc = e.dir.path().join("foo.asc");
+    std::fs::write(&asc, armor_sig(&sig)).unwrap();
+    let o = e.run(&[
+        "--keyring",
+        e.keyring(),
+        "--json",
+        "-o",
+        "renamed.tgz",
+        &url,
+        asc.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["size"], e.data.len() as u64);
+    assert_eq!(j["signers"][0], e.key.fingerprint().to_hex());
+    let sha = String::from_utf8(
+        Command::new("sha256sum")
+            .arg(e.out().join("renamed.tgz"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(j["sha256"], sha.split_whitespace().next().unwrap());
+}
+
+#[test]
+fn transport_faults_leave_nothing() {
+    let e = setup();
+    let sig = sign_detached(&e.key, &e.data);
+    let sig_url = e.server.route("/x.sig", Reply::Body(sig));
+    let k = e.keyring();
+    let cases: Vec<(&str, Reply, Vec<&str>, i32)> = vec![
+        ("/flip", Reply::Flipped(e.data.clone(), 4321), vec![], 1),
+        ("/trunc", Reply::Truncated(e.data.clone(), 5000), vec![], 4),
+        ("/stall", Reply::Stall(e.data.clone(), 5000), vec![], 4),
+        ("/endless", Reply::Endless, vec!["--max-size", "1000000"], 1),
+        (
+            "/toolong",
+            Reply::Length(e.data.clone(), 1 << 40),
+            vec![],
+            1,
+        ),
+        ("/short", Reply::Length(e.data.clone(), 1000), vec![], 1),
+        ("/missing", Reply::Status(404), vec![], 4),
+        ("/error", Reply::Status(500), vec![], 4),
+    ];
+    for (path, reply, extra, want) in cases {
+        let url = e.server.route(path, reply);
+        let mut args = vec!["--keyring", k, "-o", "f.tar"];
+        args.extend(extra);
+        args.push(&url);
+        args.push(&sig_url);
+        let o = e.run(&args);
+        assert_eq!(code(&o), want, "{path}: {}", stderr(&o));
+        assert_nothing_left(&e, &o, want);
+    }
+}
+
+#[test]
+fn transient_failure_then_success_is_retried() {
+    let e = setup();
+    let h = hex::encode(sha2_256(&e.data));
+    let url = e
+        .server
+        .route("/flaky", Reply::FailThen(503, 1, e.data.clone()));
+    let o = Command::new(BIN)
+        .args(["--allow-http", "--retries", "2", "--sha256", &h, "-o"])
+        .arg(e.dir.path().join("flaky"))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(e.server.hits("/flaky"), 2);
+}
+
+fn sha2_256(data: &[u8]) -> Vec<u8> {
+    build_verify::digest::hash_reader(data, &[build_verify::digest::Algo::Sha256])
+        .unwrap()
+        .get(build_verify::digest::Algo::Sha256)
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn refusals_before_any_request() {
+    let e = setup();
+    let url = e.server.route("/a.tar", Reply::Body(e.data.clone()));
+    // Nothing to verify with.
+    let o = e.run(&[&url]);
+    assert_nothing_left(&e, &o, 3);
+    // Plain http without --allow-http.
+    std::fs::create_dir_all(e.out()).unwrap();
+    let o = Command::new(BIN)
+        .args(["--sha256", &"0".repeat(64), &url])
+        .current_dir(e.out())
+        .output()
+        .unwrap();
+    assert_nothing_left(&e, &o, 2);
+    assert_eq!(e.server.hits("/a.tar"), 0);
+    // An empty keyring is a configuration error, never "nothing trusted".
+    let empty = e.dir.path().join("empty.asc");
+    std::fs::write(&empty, "").unwrap();
+    let o = e.run(&["--keyring", empty.to_str().unwrap(), &url, &url]);
+    assert_nothing_left(&e, &o, 2);
+}
+
+#[test]
+fn pinned_hashes() {
+    let e = setup();
+    let url = e.server.route("/p.tar", Reply::Body(e.data.clone()));
+    let good = hex::encode(sha2_256(&e.data));
+    let o = e.run(&["--sha256", &"ab".repeat(32), &url]);
+    assert_nothing_left(&e, &o, 1);
+    assert!(
+        stderr(&o).contains("sha256 mismatch: expected abab"),
+        "{}",
+        stderr(&o)
+    );
+    // A bare hex hash file, then a GNU list naming the file.
+    let bare = e.dir.path().join("p.tar.sha256");
+    std::fs::write(&bare, format!("{good}\n")).unwrap();
+    let o = e.run(&["--hash-file", bare.to_str().unwrap(), &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::remove_file(e.out().join("p.tar")).unwrap();
+    let list = e.dir.path().join("SHA256SUMS");
+    std::fs::write(&list, format!("{good}  other\n")).unwrap();
+    let o = e.run(&["--hash-file", list.to_str().unwrap(), &url]);
+    assert_nothing_left(&e, &o, 3);
+    std::fs::write(
+        &list,
+        format!("{}  other\n{good}  p.tar\n", "00".repeat(32)),
+    )
+    .unwrap();
+    let o = e.run(&["--hash-file", list.to_str().unwrap(), &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn present_files_are_reverified_and_stale_temporaries_removed() {
+    let e = setup();
+    let h = hex::encode(sha2_256(&e.data));
+    let url = e.server.route("/r.tar", Reply::Body(e.data.clone()));
+    let o = e.run(&["--sha256", &h, &url]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(e.server.hits("/r.tar"), 1);
+    // Present and good: not downloaded again.
+    let o = e.run(&["--sha256", &h, &url]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(e.server.hits("/r.tar"), 1);
+    // Present and tampered: deleted and fetched again.
+    std::fs::write(e.out().join("r.tar"), b"evil").unwrap();
+    std::fs::write(e.out().join(".r.tar.UNTRUSTED-abc123"), b"stale").unwrap();
+    let o = e.run(&["--sha256", &h, &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(e.server.hits("/r.tar"), 2);
+    assert_eq!(std::fs::read(e.out().join("r.tar")).unwrap(), e.data);
+    assert_eq!(files(&e.out()), vec!["r.tar"]);
+    // Present, tampered, and the source is bad too: nothing remains.
+    std::fs::write(e.out().join("r.tar"), b"evil").unwrap();
+    let bad = e
+        .server
+        .route("/bad/r.tar", Reply::Flipped(e.data.clone(), 1));
+    let o = e.run(&["--sha256", &h, &bad]);
+    assert_nothing_left(&e, &o, 1);
+}
+
+#[test]
+fn a_bad_mirror_is_skipped() {
+    let e = setup();
+    let h = hex::encode(sha2_256(&e.data));
+    e.server
+        .route("/mirror/m.tar", Reply::Flipped(e.data.clone(), 7));
+    let url = e.server.route("/up/m.tar", Reply::Body(e.data.clone()));
+    let o = e.run(&["--sha256", &h, "--mirror", &e.server.url("/mirror"), &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        (e.server.hits("/mirror/m.tar"), e.server.hits("/up/m.tar")),
+        (1, 1)
+    );
+    assert!(stderr(&o).contains("mirror"), "{}", stderr(&o));
+    // DISTFILES_MIRROR works the same way and is tried first.
+    std::fs::remove_file(e.out().join("m.tar")).unwrap();
+    e.server
+        .route("/good-mirror/m.tar", Reply::Body(e.data.clone()));
+    let o = Command::new(BIN)
+        .args(["--allow-http", "--sha256", &h, &url])
+        .current_dir(e.out())
+        .env("DISTFILES_MIRROR", e.server.url("/good-mirror"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        (
+            e.server.hits("/good-mirror/m.tar"),
+            e.server.hits("/up/m.tar")
+        ),
+        (1, 1)
+    );
+}
+
+#[test]
+fn signature_policy_cases() {
+    let e = setup();
+    let other = gen_key("Other <o@example.org>");
+    let second = gen_key("Second <s@example.org>");
+    let expiring = gen_key_with("Exp <e@example.org>", days_from_now(-30), Some(DAY * 20));
+    let revoked = revoke(
+        &e.key,
+        ReasonForRevocation::KeyCompromised,
+        days_from_now(-1),
+    );
+    let ring_all = write_keyring(&e.dir.path().join("all.asc"), &[&e.key, &second, &expiring]);
+    let ring_rev = write_keyring(&e.dir.path().join("rev.asc"), &[&revoked]);
+    let url = e.server.route("/s.tar", Reply::Body(e.data.clone()));
+    let d = &e.data;
+    let sig =
+        |c: &Cert, h: HashAlgorithm, days: i64| sign_detached_with(c, d, h, days_from_now(days));
+    let good = sig(&e.key, HashAlgorithm::SHA256, -2);
+    let bad = sign_detached(&second, b"other data");
+    let second_fpr = second.fingerprint().to_hex();
+    // (name, signature, keyring, extra flags, expected exit code)
+    type Case<'a> = (&'a str, Vec<u8>, &'a Path, Vec<&'a str>, i32);
+    let cases: Vec<Case> = vec![
+        ("good", good.clone(), &ring_all, vec![], 0),
+        (
+            "wrong key",
+            sig(&other, HashAlgorithm::SHA256, -2),
+            &ring_all,
+            vec![],
+            1,
+        ),
+        (
+            "two signers",
+            concat_sigs(&[good.clone(), sig(&second, HashAlgorithm::SHA512, -1)]),
+            &ring_all,
+            vec!["--min-signers", "2"],
+            0,
+        ),
+        (
+            "one of two required",
+            good.clone(),
+            &ring_all,
+            vec!["--min-signers", "2"],
+            1,
+        ),
+        (
+            "good plus bad",
+            concat_sigs(&[good.clone(), bad]),
+            &ring_all,
+            vec![],
+            1,
+        ),
+        ("revoked", good.clone(), &ring_rev, vec![], 1),
+        (
+            "expired after signing",
+            sig(&expiring, HashAlgorithm::SHA256, -15),
+            &ring_all,
+            vec![],
+            0,
+        ),
+        (
+            "expired before signing",
+            sig(&expiring, HashAlgorithm::SHA256, -2),
+            &ring_all,
+            vec![],
+            1,
+        ),
+        (
+            "sha1 data signature",
+            sig(&e.key, HashAlgorithm::SHA1, -2),
+            &ring_all,
+            vec![],
+            1,
+        ),
+        (
+            "future dated",
+            sig(&e.key, HashAlgorithm::SHA256, 3),
+            &ring_all,
+            vec![],
+            1,
+        ),
+        ("armored", armor_sig(&good), &ring_all, vec![], 0),
+        (
+            "untrusted signer",
+            good.clone(),
+            &ring_all,
+            vec!["--trusted-key", &second_fpr],
+            1,
+        ),
+        ("empty signature", Vec::new(), &ring_all, vec![], 3),
+    ];
+    let sigfile = e.dir.path().join("s.sig");
+    for (name, sigbytes, ring, extra, want) in cases {
+        std::fs::write(&sigfile, &sigbytes).unwrap();
+        let mut args = vec!["--keyring", ring.to_str().unwrap()];
+        args.extend(extra);
+        args.extend([url.as_str(), sigfile.to_str().unwrap()]);
+        let o = e.run(&args);
+        assert_eq!(code(&o), want, "{name}: {}", stderr(&o));
+        if want == 0 {
+            std::fs::remove_file(e.out().join("s.tar")).unwrap();
+            if name == "expired after signing" {
+                assert!(stderr(&o).contains("no longer valid"), "{}", stderr(&o));
+            }
+        } else {
+            assert_nothing_left(&e, &o, want);
+        }
+        // Oracles: gpgv and sqv agree on the plain cases.
+        if have("gpgv") && have("sqv") && matches!(name, "good" | "wrong key" | "armored") {
+            let bin = write_keyring_binary(
+                &e.dir.path().join("ring.gpg"),
+                &[&e.key, &second, &expiring],
+            );
+            let data = e.dir.path().join("data");
+            std::fs::write(&data, d).unwrap();
+            assert_eq!(
+                gpgv_accepts(&bin, &sigfile, &data),
+                want == 0,
+                "gpgv on {name}"
+            );
+            assert_eq!(
+                sqv_accepts(&bin, &sigfile, &data),
+                want == 0,
+                "sqv on {name}"
+            );
+        }
+    }
+}
+
+fn compress(prog: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new(prog)
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out.stdout
+}
+
+#[test]
+fn signatures_over_uncompressed_content() {
+    let e = setup();
+    let sig = sign_detached(&e.key, &e.data);
+    let sig_path = e.dir.path().join("x.tar.sign");
+    std::fs::write(&sig_path, armor_sig(&sig)).unwrap();
+    for (prog, ext) in [("xz", "xz"), ("gzip", "gz"), ("bzip2", "bz2")] {
+        let packed = compress(prog, &e.data);
+        let name = format!("x.tar.{ext}");
+        let url = e
+            .server
+            .route(&format!("/{name}"), Reply::Body(packed.clone()));
+        let o = e.run(&[
+            "--keyring",
+            e.keyring(),
+            "--uncompress",
+            &url,
+            sig_path.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 0, "{ext}: {}", stderr(&o));
+        // The compressed file is what is kept.
+        assert_eq!(std::fs::read(e.out().join(&name)).unwrap(), packed);
+        std::fs::remove_file(e.out().join(&name)).unwrap();
+        // Without --uncompress the signature does not cover these bytes.
+        let o = e.run(&["--keyring", e.keyring(), &url, sig_path.to_str().unwrap()]);
+        assert_nothing_left(&e, &o, 1);
+        // A truncated stream is a failure, not a shorter valid input.
+        let cut = e.server.route(
+            &format!("/cut/{name}"),
+            Reply::Body(packed[..packed.len() * 2 / 3].to_vec()),
+        );
+        let o = e.run(&[
+            "--keyring",
+            e.keyring(),
+            "--uncompress",
+            "-o",
+            &name,
+            &cut,
+            sig_path.to_str().unwrap(),
+        ]);
+        assert_nothing_left(&e, &o, 1);
+        // Trailing bytes after the stream are not covered: refused.
+        let mut tail = packed.clone();
+        tail.extend_from_slice(b"GARBAGE");
+        let t = e.server.route(&format!("/tail/{name}"), Reply::Body(tail));
+        let o = e.run(&[
+            "--keyring",
+            e.keyring(),
+            "--uncompress",
+            "-o",
+            &name,
+            &t,
+            sig_path.to_str().unwrap(),
+        ]);
+        assert_nothing_left(&e, &o, 1);
+    }
+}
+
+#[test]
+fn help_ends_with_exit_codes() {
+    let o = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .trim_end()
+        .ends_with("permission"));
+}
