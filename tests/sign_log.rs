@@ -559,3 +559,38 @@ fn sealing_through_a_gpg_program() {
         text(&o)
     );
 }
+
+#[test]
+fn qrexec_service_script_sanitizes_and_separates_callers() {
+    let e = setup();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/qubes/qubes.AppendLog");
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let base = e.tmp.path().join("logs");
+    let run = |arg: &str| {
+        let mut c = Command::new("sh");
+        c.arg(script)
+            .arg(arg)
+            .env("PATH", &path)
+            .env("BUILD_LOG_DIR", &base)
+            .env("QREXEC_REMOTE_DOMAIN", "build-vm-1");
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"built\n").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for bad in ["../escape", ".hidden", "a/b", ""] {
+        assert_eq!(code(&run(bad)), 2, "{bad:?}");
+    }
+    assert!(!base.exists(), "nothing created for refused names");
+    let o = run("core-admin");
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let log = std::fs::read_to_string(base.join("build-vm-1/core-admin/log.jsonl")).unwrap();
+    assert!(log.contains("\"src\":\"build-vm-1\""), "{log}");
+}
