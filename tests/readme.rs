@@ -45,6 +45,28 @@ fn readme_commands_work_on_a_fresh_clone() {
     assert!(clone.join("example-build/out/hello.txt").exists());
     assert!(clone.join("example-build/log/log.jsonl").exists());
 
+    // make install puts the tools, the fragment, man pages and completions
+    // (generated from the clap definitions) under DESTDIR.
+    let dest = tmp.path().join("dest");
+    sh(Command::new("make")
+        .arg("install")
+        .arg("PREFIX=/usr")
+        .arg(format!("DESTDIR={}", dest.display()))
+        .current_dir(&clone)
+        .env("CARGO_TARGET_DIR", &target));
+    for f in [
+        "usr/bin/verify-tag",
+        "usr/bin/fetch-verified",
+        "usr/bin/check-hashes",
+        "usr/bin/sign-log",
+        "usr/share/build-verify/make/build-verify.mk",
+        "usr/share/man/man1/sign-log.1",
+        "usr/share/bash-completion/completions/check-hashes",
+        "usr/share/zsh/site-functions/_fetch-verified",
+    ] {
+        assert!(dest.join(f).is_file(), "{f} not installed");
+    }
+
     // The README's test command, in the clone (ignored tests stay ignored,
     // so this does not recurse).
     sh(Command::new("cargo")
