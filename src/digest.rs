@@ -299,6 +299,20 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// A digest given on the command line as `--ALGO HEX`: exit 2 when it is
+/// not hex of the algorithm's length.
+pub fn parse_hex_option(algo: Algo, hexd: &str) -> anyhow::Result<Vec<u8>> {
+    hex::decode(hexd.trim())
+        .ok()
+        .filter(|d| d.len() == algo.digest_len())
+        .ok_or_else(|| {
+            crate::exit::fail(
+                crate::exit::Code::Usage,
+                format!("--{algo}: {hexd:?} is not a {algo} hex digest"),
+            )
+        })
+}
+
 /// Compare two digests in constant time; the lengths are public.
 pub fn digest_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

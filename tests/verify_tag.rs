@@ -312,14 +312,7 @@ fn tag_pattern_and_min_signers() {
 
 /// `root` certifies `cert`'s user ID.
 fn certify(root: &Cert, cert: &Cert) -> Cert {
-    let mut signer = root
-        .primary_key()
-        .key()
-        .clone()
-        .parts_into_secret()
-        .unwrap()
-        .into_keypair()
-        .unwrap();
+    let mut signer = primary_signer(root);
     let uid = cert.userids().next().unwrap().userid().clone();
     let sig = uid
         .certify(
@@ -366,14 +359,7 @@ fn trust_root_certifications() {
     );
 
     // The root revokes its certification.
-    let mut rs = root
-        .primary_key()
-        .key()
-        .clone()
-        .parts_into_secret()
-        .unwrap()
-        .into_keypair()
-        .unwrap();
+    let mut rs = primary_signer(&root);
     let uid = e.key.userids().next().unwrap().userid().clone();
     let rev = SignatureBuilder::new(SignatureType::CertificationRevocation)
         .set_signature_creation_time(days_from_now(-1))
@@ -384,15 +370,7 @@ fn trust_root_certifications() {
     assert_eq!(check(&cert_revoked), 1, "certification revoked");
 
     // The owner revokes the certified user ID.
-    let mut os = e
-        .key
-        .primary_key()
-        .key()
-        .clone()
-        .parts_into_secret()
-        .unwrap()
-        .into_keypair()
-        .unwrap();
+    let mut os = primary_signer(&e.key);
     let uid_rev = UserIDRevocationBuilder::new()
         .set_reason_for_revocation(ReasonForRevocation::UIDRetired, b"gone")
         .unwrap()

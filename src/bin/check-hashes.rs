@@ -163,15 +163,7 @@ fn pinned(
     files: &[PathBuf],
     opts: &Options,
 ) -> anyhow::Result<Vec<Target>> {
-    let digest = hex::decode(hexd.trim())
-        .ok()
-        .filter(|d| d.len() == algo.digest_len())
-        .ok_or_else(|| {
-            fail(
-                Code::Usage,
-                format!("--{algo}: {hexd:?} is not a {algo} hex digest"),
-            )
-        })?;
+    let digest = build_verify::digest::parse_hex_option(algo, hexd)?;
     let [file] = files else {
         return Err(fail(
             Code::Usage,

@@ -136,15 +136,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     let mut hashes = Vec::new();
     for (algo, hexd) in [(Algo::Sha256, &args.sha256), (Algo::Sha512, &args.sha512)] {
         if let Some(h) = hexd {
-            let d = hex::decode(h.trim())
-                .ok()
-                .filter(|d| d.len() == algo.digest_len())
-                .ok_or_else(|| {
-                    fail(
-                        Code::Usage,
-                        format!("--{algo}: {h:?} is not a {algo} hex digest"),
-                    )
-                })?;
+            let d = build_verify::digest::parse_hex_option(algo, h)?;
             hashes.push((algo, d));
         }
     }

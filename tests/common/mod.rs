@@ -181,17 +181,21 @@ pub fn write_keyring_binary(path: &Path, certs: &[&Cert]) -> PathBuf {
     path.to_path_buf()
 }
 
-/// Revoke `cert` with `reason` at `time`; a key-compromise reason is a hard
-/// revocation, superseded/retired are soft.
-pub fn revoke(cert: &Cert, reason: ReasonForRevocation, time: SystemTime) -> Cert {
-    let mut signer = cert
-        .primary_key()
+/// A signer for `cert`'s primary key (revocations, certifications).
+pub fn primary_signer(cert: &Cert) -> KeyPair {
+    cert.primary_key()
         .key()
         .clone()
         .parts_into_secret()
         .unwrap()
         .into_keypair()
-        .unwrap();
+        .unwrap()
+}
+
+/// Revoke `cert` with `reason` at `time`; a key-compromise reason is a hard
+/// revocation, superseded/retired are soft.
+pub fn revoke(cert: &Cert, reason: ReasonForRevocation, time: SystemTime) -> Cert {
+    let mut signer = primary_signer(cert);
     let rev = CertRevocationBuilder::new()
         .set_reason_for_revocation(reason, b"test")
         .unwrap()
