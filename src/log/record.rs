@@ -51,34 +51,6 @@ impl Record {
             _ => Vec::new(),
         }
     }
-
-    /// A line record for `bytes`.
-    pub fn line(seq: u64, t: String, src: Option<String>, bytes: &[u8]) -> Record {
-        let (kind, data, b64) = match std::str::from_utf8(bytes) {
-            Ok(s) => {
-                let kind = if s.starts_with(DIRECTIVE) {
-                    "directive"
-                } else {
-                    "line"
-                };
-                (kind, Some(s.to_string()), None)
-            }
-            Err(_) => (
-                "line",
-                None,
-                Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            ),
-        };
-        Record {
-            seq,
-            t,
-            kind: kind.into(),
-            src,
-            data,
-            b64,
-            ..Record::default()
-        }
-    }
 }
 
 /// Now, as the receiver stamps records.
