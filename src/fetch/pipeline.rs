@@ -3,7 +3,9 @@
 //! Bytes flow: source → [`Tee`] (size cap, copy into the untrusted file,
 //! SHA-256 of the stored bytes when asked, progress) → decoder (with
 //! `--uncompress`) → pinned-hash digests → signature verifier. Nothing is
-//! read twice. Errors are classified by where they arose: the network
+//! read twice. Receiving and storing run on one thread, decoding and
+//! hashing on another, with a few blocks in flight between them: the time
+//! is that of the slower of the two, not their sum. Errors are classified by where they arose: the network
 //! (exit 4, retryable), the disk (exit 4), the size cap or a decoder
 //! refusing the stream (exit 1), the verifier (its own classification).
 
@@ -14,6 +16,7 @@ use crate::openpgp::{Fingerprint, Verdict, Verifier};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 /// What a download must satisfy: a signature, pinned hashes, or both.
 pub struct Checks<'a> {
@@ -186,6 +189,84 @@ impl<R: Read> Read for Tee<'_, R> {
     }
 }
 
+/// Buffers in flight between the receiving thread and the verifying one:
+/// memory stays flat (a few MiB at most) whatever the file size.
+const DEPTH: usize = 4;
+const BLOCK: usize = 256 * 1024;
+
+impl<R: Read> Tee<'_, R> {
+    /// The receiving side: fill blocks from the source (storing and
+    /// counting them on the way) and hand them to the verifying thread, so
+    /// that receiving and writing overlap with hashing. Returns whether the
+    /// source was read to its end; an error is passed on in the stream.
+    fn pump(&mut self, tx: &SyncSender<io::Result<Vec<u8>>>, free: &Receiver<Vec<u8>>) -> bool {
+        loop {
+            let mut buf = free.try_recv().unwrap_or_default();
+            buf.resize(BLOCK, 0);
+            let mut filled = 0;
+            let mut eof = false;
+            while filled < BLOCK {
+                match self.read(buf.get_mut(filled..).unwrap_or_default()) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return false;
+                    }
+                }
+            }
+            buf.truncate(filled);
+            if filled > 0 && tx.send(Ok(buf)).is_err() {
+                return false; // the verifier stopped reading: it failed
+            }
+            if eof {
+                return true;
+            }
+        }
+    }
+}
+
+/// The verifying side of [`Tee::pump`]: a Read over the blocks received.
+struct Blocks {
+    /// In a Mutex only because sequoia wants a Sync reader; never contended.
+    rx: std::sync::Mutex<Receiver<io::Result<Vec<u8>>>>,
+    free: Sender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Blocks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.cur.len() {
+            let spent = std::mem::take(&mut self.cur);
+            let _ = self.free.send(spent);
+            self.pos = 0;
+            let rx = self
+                .rx
+                .get_mut()
+                .map_err(|_| io::Error::other("poisoned receiver"))?;
+            match rx.recv() {
+                Ok(Ok(block)) => self.cur = block,
+                Ok(Err(e)) => return Err(e),
+                // The receiving side is done; whether it reached the end
+                // cleanly is checked when it is joined.
+                Err(_) => return Ok(0),
+            }
+        }
+        let avail = self.cur.get(self.pos..).unwrap_or_default();
+        let n = avail.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), avail.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// Verify everything `reader` yields against `checks`, copying the stored
 /// bytes into `out` when given. One pass; memory stays flat.
 pub fn verify_stream(
@@ -209,11 +290,55 @@ pub fn verify_stream(
         max,
         progress,
     };
+    let (result, complete, tee) = std::thread::scope(|s| {
+        let (tx, rx) = sync_channel(DEPTH);
+        let (free_tx, free_rx) = channel();
+        let receiving = s.spawn(move || {
+            let complete = tee.pump(&tx, &free_rx);
+            (complete, tee)
+        });
+        let mut blocks = Blocks {
+            rx: std::sync::Mutex::new(rx),
+            free: free_tx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let result = check_content(&mut blocks, checks);
+        // Stop the receiving side if verification ended early.
+        drop(blocks);
+        match receiving.join() {
+            Ok((complete, tee)) => Ok((result, complete, tee)),
+            Err(_) => Err(fail(Code::Io, "the receiving thread failed")),
+        }
+    })?;
+    let (digests, verdict) = result?;
+    if !complete {
+        return Err(fail(Code::Io, "the transfer ended before its end"));
+    }
+    let sha256 = match tee.hasher {
+        Some(h) => Some(hex::encode(h.finalize())),
+        None if checks.want_sha256 => digests.hex(Algo::Sha256),
+        None => None,
+    };
+    let Verdict { signers, notes } = verdict.unwrap_or_default();
+    Ok(Verified {
+        size: tee.seen,
+        sha256,
+        signers,
+        notes,
+    })
+}
+
+/// Decode, hash and verify the stored bytes as they arrive.
+fn check_content(
+    stored: &mut (impl Read + Send + Sync),
+    checks: &Checks,
+) -> anyhow::Result<(crate::digest::Digests, Option<Verdict>)> {
     let algos: Vec<Algo> = checks.hashes.iter().map(|(a, _)| *a).collect();
     let (digests, verdict) = {
         let content: Box<dyn Read + Send + Sync + '_> = match checks.uncompress {
-            None => Box::new(&mut tee),
-            Some(c) => c.decoder(&mut tee),
+            None => Box::new(&mut *stored),
+            Some(c) => c.decoder(&mut *stored),
         };
         let mut hashing = Sticky::new(HashingReader::new(content, &algos));
         let verdict = match &checks.signature {
@@ -242,7 +367,7 @@ pub fn verify_stream(
     // signature: refuse it rather than store it.
     if checks.uncompress.is_some() {
         let mut probe = [0u8; 1];
-        if tee.read(&mut probe).map_err(|e| classify(e.into()))? > 0 {
+        if stored.read(&mut probe).map_err(|e| classify(e.into()))? > 0 {
             return Err(fail(
                 Code::Failed,
                 "data after the end of the compressed stream",
@@ -262,16 +387,5 @@ pub fn verify_stream(
             ));
         }
     }
-    let sha256 = match tee.hasher {
-        Some(h) => Some(hex::encode(h.finalize())),
-        None if checks.want_sha256 => digests.hex(Algo::Sha256),
-        None => None,
-    };
-    let Verdict { signers, notes } = verdict.unwrap_or_default();
-    Ok(Verified {
-        size: tee.seen,
-        sha256,
-        signers,
-        notes,
-    })
+    Ok((digests, verdict))
 }
