@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::http::{Reply, Server};
+use common::http::{Reply, Server, Socks5, TestCa};
 use common::*;
 use sequoia_openpgp::types::{HashAlgorithm, ReasonForRevocation};
 use sequoia_openpgp::Cert;
@@ -12,6 +12,18 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fetch-verified");
+
+const PROXY_VARS: [&str; 9] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+];
 
 struct Env {
     dir: tempfile::TempDir,
@@ -41,14 +53,23 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_env(
+            &["--allow-http", "--retries", "0", "--read-timeout", "2"],
+            args,
+            &[],
+        )
+    }
+
+    /// Run in the output directory with `flags` then `args`, a clean
+    /// environment (no mirror or proxy from the machine) plus `env`.
+    fn run_env(&self, flags: &[&str], args: &[&str], env: &[(&str, &str)]) -> Output {
         std::fs::create_dir_all(self.out()).unwrap();
-        Command::new(BIN)
-            .args(["--allow-http", "--retries", "0", "--read-timeout", "2"])
-            .args(args)
-            .current_dir(self.out())
-            .env_remove("DISTFILES_MIRROR")
-            .output()
-            .unwrap()
+        let mut cmd = Command::new(BIN);
+        cmd.args(flags).args(args).current_dir(self.out());
+        for var in PROXY_VARS.iter().chain(&["DISTFILES_MIRROR"]) {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied()).output().unwrap()
     }
 
     fn keyring(&self) -> &str {
@@ -518,4 +539,224 @@ fn help_ends_with_exit_codes() {
     assert!(String::from_utf8_lossy(&o.stdout)
         .trim_end()
         .ends_with("permission"));
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha2_256(data))
+}
+
+#[test]
+fn https_and_redirect_policy() {
+    let e = setup();
+    let ca = TestCa::new();
+    let tls = Server::start_tls(&ca);
+    let h = sha256_hex(&e.data);
+    let ca_file = ca.ca_pem.to_str().unwrap();
+    let url = tls.route("/t.tar", Reply::Body(e.data.clone()));
+    let strict = ["--retries", "0"];
+    // Trusted through --ca-file (on top of the system store).
+    let o = e.run_env(&strict, &["--ca-file", ca_file, "--sha256", &h, &url], &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(files(&e.out()), vec!["t.tar"]);
+    std::fs::remove_file(e.out().join("t.tar")).unwrap();
+    // Unknown CA: a TLS failure, exit 4, never retried into success.
+    let o = e.run_env(&["--retries", "2"], &["--sha256", &h, &url], &[]);
+    assert_nothing_left(&e, &o, 4);
+    assert_eq!(
+        tls.hits("/t.tar"),
+        1,
+        "no request without a trusted certificate"
+    );
+    // A relative https -> https redirect is followed.
+    let r = tls.route("/r/t.tar", Reply::Redirect("../t.tar".into()));
+    let o = e.run_env(
+        &strict,
+        &["--ca-file", ca_file, "--sha256", &h, "-o", "t.tar", &r],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(tls.hits("/t.tar"), 2);
+    std::fs::remove_file(e.out().join("t.tar")).unwrap();
+    // https -> http is a downgrade: refused (exit 1) even with --allow-http,
+    // and the plain-http URL is never requested.
+    let plain = e.server.route("/down/t.tar", Reply::Body(e.data.clone()));
+    let down = tls.route("/down/t.tar", Reply::Redirect(plain));
+    for extra in [&[][..], &["--allow-http"][..]] {
+        let mut args = vec!["--ca-file", ca_file, "--sha256", &h];
+        args.extend(extra);
+        args.push(&down);
+        let o = e.run_env(&strict, &args, &[]);
+        assert_nothing_left(&e, &o, 1);
+        assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+    }
+    assert_eq!(e.server.hits("/down/t.tar"), 0);
+    // Plain http is refused up front without --allow-http (exit 2), and
+    // http -> http redirects work with it; a redirect loop is exit 4.
+    let o = e.run_env(
+        &strict,
+        &["--sha256", &h, &e.server.url("/down/t.tar")],
+        &[],
+    );
+    assert_nothing_left(&e, &o, 2);
+    let hop = e
+        .server
+        .route("/hop/t.tar", Reply::Redirect("/down/t.tar".into()));
+    let o = e.run(&["--sha256", &h, &hop]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::remove_file(e.out().join("t.tar")).unwrap();
+    let lp = e
+        .server
+        .route("/loop/t.tar", Reply::Redirect("/loop/t.tar".into()));
+    let o = e.run(&["--sha256", &h, &lp]);
+    assert_nothing_left(&e, &o, 4);
+}
+
+#[test]
+fn proxies_http_socks5h_and_no_proxy() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    e.server.route("/p/d.tar", Reply::Body(e.data.clone()));
+    // --proxy: the request names a host only the proxy knows.
+    let proxy = format!("http://127.0.0.1:{}", e.server.port);
+    let o = e.run(&[
+        "--proxy",
+        &proxy,
+        "--sha256",
+        &h,
+        "http://distfiles.invalid/p/d.tar",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(e.server.proxied(), vec!["distfiles.invalid"]);
+    std::fs::remove_file(e.out().join("d.tar")).unwrap();
+
+    // ALL_PROXY=socks5h:// (Tor): the name is resolved by the proxy, and
+    // TLS still checks the certificate against that name.
+    let ca = TestCa::new();
+    let tls = Server::start_tls(&ca);
+    tls.route("/d.tar", Reply::Body(e.data.clone()));
+    let socks = Socks5::start();
+    let url = format!("https://distfiles.invalid:{}/d.tar", tls.port);
+    let all = socks.url("socks5h");
+    let ca_file = ca.ca_pem.to_str().unwrap();
+    let args = ["--ca-file", ca_file, "--sha256", &h, &url];
+    let o = e.run_env(&["--retries", "0"], &args, &[("ALL_PROXY", &all)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        socks.targets(),
+        vec![format!("distfiles.invalid:{}", tls.port)]
+    );
+    std::fs::remove_file(e.out().join("d.tar")).unwrap();
+
+    // NO_PROXY: a listed host goes direct; an unlisted one goes through
+    // the proxy (which is dead here: exit 4, nothing left).
+    let direct = e.server.url("/p/d.tar");
+    let dead = [("ALL_PROXY", "socks5h://127.0.0.1:1")];
+    let o = e.run_env(
+        &["--allow-http", "--retries", "0"],
+        &["--sha256", &h, &direct],
+        &dead,
+    );
+    assert_nothing_left(&e, &o, 4);
+    let with_no = [dead[0], ("NO_PROXY", "localhost,127.0.0.1")];
+    let o = e.run_env(
+        &["--allow-http", "--retries", "0"],
+        &["--sha256", &h, &direct],
+        &with_no,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // https_proxy does not apply to http URLs (curl's rule).
+    std::fs::remove_file(e.out().join("d.tar")).unwrap();
+    let o = e.run_env(
+        &["--allow-http", "--retries", "0"],
+        &["--sha256", &h, &direct],
+        &[("https_proxy", "socks5h://127.0.0.1:1")],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn deadline_retries_file_urls_and_permissions() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    // A server that never stalls long enough for the read timeout is
+    // stopped by the total deadline.
+    let drip = e.server.route(
+        "/drip.tar",
+        Reply::Drip(std::time::Duration::from_millis(200)),
+    );
+    let o = e.run_env(
+        &[
+            "--allow-http",
+            "--retries",
+            "0",
+            "--read-timeout",
+            "5",
+            "--deadline",
+            "2",
+        ],
+        &["--sha256", &h, &drip],
+        &[],
+    );
+    assert_nothing_left(&e, &o, 4);
+    // A 404 is not transient: one request despite --retries.
+    let gone = e.server.route("/gone.tar", Reply::Status(404));
+    let o = e.run_env(
+        &["--allow-http", "--retries", "3"],
+        &["--sha256", &h, &gone],
+        &[],
+    );
+    assert_nothing_left(&e, &o, 4);
+    assert_eq!(e.server.hits("/gone.tar"), 1);
+    // file:// as URL and as mirror base; the verified file gets the umask
+    // mode, not the 0600 of its untrusted state.
+    let src = e.dir.path().join("srv");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f.tar"), &e.data).unwrap();
+    let file_url = format!("file://{}/f.tar", src.display());
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask 027 && exec {BIN} --sha256 {h} {file_url}"))
+        .current_dir(e.out())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(e.out().join("f.tar"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    std::fs::remove_file(e.out().join("f.tar")).unwrap();
+    let mirror = format!("file://{}", src.display());
+    let up = e.server.route("/up/f.tar", Reply::Status(500));
+    let o = e.run(&["--mirror", &mirror, "--sha256", &h, &up]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(e.server.hits("/up/f.tar"), 0);
+    // -o naming a directory is a usage error, not a download into it.
+    std::fs::create_dir(e.out().join("sub")).unwrap();
+    let o = e.run(&["-o", "sub", "--sha256", &h, &up]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn a_cut_off_compressed_download_is_a_network_error() {
+    // Cut by the network (Content-Length not reached) is retryable, exit 4;
+    // a complete but truncated stream is exit 1 (signatures_over_...).
+    let e = setup();
+    let sig = sign_detached(&e.key, &e.data);
+    let sig_path = e.dir.path().join("c.tar.sign");
+    std::fs::write(&sig_path, &sig).unwrap();
+    let packed = compress("xz", &e.data);
+    let url = e.server.route(
+        "/c.tar.xz",
+        Reply::Truncated(packed.clone(), packed.len() / 2),
+    );
+    let o = e.run(&[
+        "--keyring",
+        e.keyring(),
+        "--uncompress",
+        &url,
+        sig_path.to_str().unwrap(),
+    ]);
+    assert_nothing_left(&e, &o, 4);
 }

@@ -350,7 +350,9 @@ fn check_content(
                 Some(r.map_err(classify)?)
             }
             None => {
-                io::copy(&mut hashing, &mut io::sink()).map_err(|e| classify(e.into()))?;
+                if let Err(e) = io::copy(&mut hashing, &mut io::sink()) {
+                    return Err(classify(hashing.take_error().unwrap_or(e).into()));
+                }
                 None
             }
         };

@@ -309,12 +309,43 @@ pub fn resolve_location(base: &Uri, location: &str) -> Option<String> {
         return Some(format!("{scheme}://{rest}"));
     }
     let authority = base.authority()?.as_str();
-    if location.starts_with('/') {
-        return Some(format!("{scheme}://{authority}{location}"));
+    let (path, query) = match location.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (location, None),
+    };
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let dir = base.path().rsplit_once('/').map_or("", |(d, _)| d);
+        format!("{dir}/{path}")
+    };
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    Some(format!(
+        "{scheme}://{authority}{}{query}",
+        remove_dot_segments(&joined)
+    ))
+}
+
+/// RFC 3986 §5.2.4: `/a/b/../c/./d` is `/a/c/d`; never above the root.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." | ".." => {
+                if *seg == ".." {
+                    out.pop();
+                }
+                // A trailing dot segment leaves a directory path.
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
     }
-    let path = base.path();
-    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-    Some(format!("{scheme}://{authority}{dir}/{location}"))
+    format!("/{}", out.join("/"))
 }
 
 /// Is a failure worth retrying now? Timeouts, dropped or cut-off
@@ -444,6 +475,9 @@ mod tests {
         assert_eq!(r("//cdn/x"), "https://cdn/x");
         assert_eq!(r("/x"), "https://h.example:8443/x");
         assert_eq!(r("y.tar"), "https://h.example:8443/a/b/y.tar");
+        assert_eq!(r("../y.tar?v=2"), "https://h.example:8443/a/y.tar?v=2");
+        assert_eq!(r("/x/./y/../../../z"), "https://h.example:8443/z");
+        assert_eq!(r("./"), "https://h.example:8443/a/b/");
     }
 
     #[test]
