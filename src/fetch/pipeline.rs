@@ -106,9 +106,9 @@ fn classify(err: anyhow::Error) -> anyhow::Error {
 }
 
 /// A reader that keeps its first error: later reads fail too, and the
-/// original error (with its [`Fault`]) can be taken back. Sequoia's verifier
-/// turns a data-reader error into its own error without the cause; this
-/// lets the real cause (a cut-off download: exit 4) win over "bad signature".
+/// original error, whose [`Fault`] decides the exit code (a cut-off
+/// download is 4, an oversized one 1), is taken back afterwards whatever
+/// the verifier or a decoder made of the copy they were handed.
 struct Sticky<R> {
     inner: R,
     failed: bool,
