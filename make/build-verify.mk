@@ -15,6 +15,8 @@
 
 # The directory of this fragment, so further fragments find each other.
 BUILD_VERIFY_MK := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+# Including this file must not change the includer's default goal.
+bv-saved-goal := $(.DEFAULT_GOAL)
 
 # The tools and their common flags; override on the command line or before
 # the include.
@@ -96,3 +98,5 @@ SIGN_LOG_MATERIALS = $(SIGN_LOG) hash --material
 SIGN_LOG_PRODUCTS = $(SIGN_LOG) hash --product
 # Run a recipe line as a logged step (step-begin/step-end with its exit code).
 SIGN_LOG_STEP = $(SIGN_LOG) run --name $@ --
+
+.DEFAULT_GOAL := $(bv-saved-goal)

@@ -13,3 +13,4 @@ pub mod git;
 pub mod hashlist;
 pub mod log;
 pub mod openpgp;
+pub mod tag;

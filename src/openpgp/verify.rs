@@ -73,7 +73,7 @@ impl Verifier<'_> {
 
 /// Signature packets in a detached signature; none is "nothing to verify
 /// with" (exit 3), anything but signatures is not a detached signature.
-fn count_signatures(sig: &[u8]) -> anyhow::Result<usize> {
+pub fn count_signatures(sig: &[u8]) -> anyhow::Result<usize> {
     if sig.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(fail(Code::Missing, "the signature is empty"));
     }

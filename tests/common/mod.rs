@@ -3,6 +3,7 @@
 //! Tool-specific helpers live in their own files next to this one.
 #![allow(dead_code)]
 
+pub mod git;
 pub mod http;
 
 use sequoia_openpgp as openpgp;

@@ -1,0 +1,104 @@
+//! Real git repositories in temp dirs, with tags and commits signed by keys
+//! made with sequoia at test time (objects written with `git hash-object`).
+#![allow(dead_code)]
+
+use sequoia_openpgp::Cert;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+fn git_stdin(dir: &Path, args: &[&str], input: &[u8]) -> String {
+    let mut child = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+/// A repository with one commit; `sha256` picks the object format.
+pub fn init(dir: &Path, sha256: bool) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut args = vec!["init", "-q", "-b", "main"];
+    if sha256 {
+        args.push("--object-format=sha256");
+    }
+    git(dir, &args);
+    git(dir, &["config", "user.name", "Dev"]);
+    git(dir, &["config", "user.email", "dev@example.org"]);
+    commit(dir, "initial")
+}
+
+/// A new commit on the current branch; returns its id.
+pub fn commit(dir: &Path, msg: &str) -> String {
+    std::fs::write(dir.join("file"), msg).unwrap();
+    git(dir, &["add", "file"]);
+    git(dir, &["commit", "-q", "-m", msg]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+/// The text of an annotated tag object (unsigned).
+pub fn tag_text(object: &str, name: &str, message: &str) -> String {
+    format!("object {object}\ntype commit\ntag {name}\ntagger Dev <dev@example.org> 1700000000 +0000\n\n{message}\n")
+}
+
+/// Write a tag object from `text`, signed by `signers` (each appends an
+/// armored signature), publish it as refs/tags/`ref_name`; returns its id.
+pub fn write_tag(dir: &Path, text: &str, signers: &[&Cert], ref_name: &str) -> String {
+    let mut raw = text.as_bytes().to_vec();
+    for c in signers {
+        let sig = super::sign_detached(c, text.as_bytes());
+        raw.extend(super::armor_sig(&sig));
+    }
+    let id = git_stdin(dir, &["hash-object", "-t", "tag", "-w", "--stdin"], &raw);
+    git(dir, &["update-ref", &format!("refs/tags/{ref_name}"), &id]);
+    id
+}
+
+/// A signed tag named `name` at `commit`.
+pub fn signed_tag(dir: &Path, commit: &str, name: &str, signer: &Cert) -> String {
+    write_tag(
+        dir,
+        &tag_text(commit, name, &format!("release {name}")),
+        &[signer],
+        name,
+    )
+}
+
+/// Replace HEAD by a copy of it carrying a `gpgsig` by `signer`.
+pub fn sign_head_commit(dir: &Path, signer: &Cert) -> String {
+    let raw = git(dir, &["cat-file", "commit", "HEAD"]) + "\n";
+    let sig = super::armor_sig(&super::sign_detached(signer, raw.as_bytes()));
+    let sig = String::from_utf8(sig).unwrap();
+    let (head, body) = raw.split_once("\n\n").unwrap();
+    let folded = sig.trim_end().replace('\n', "\n ");
+    let signed = format!("{head}\ngpgsig {folded}\n\n{body}");
+    let id = git_stdin(
+        dir,
+        &["hash-object", "-t", "commit", "-w", "--stdin"],
+        signed.as_bytes(),
+    );
+    git(dir, &["update-ref", "HEAD", &id]);
+    id
+}

@@ -1,0 +1,545 @@
+//! verify-tag on real git repositories, with tags signed by keys made with
+//! sequoia at test time; gpg + `git verify-tag` as an oracle where installed.
+
+mod common;
+
+use common::git::*;
+use common::*;
+use sequoia_openpgp::cert::prelude::*;
+use sequoia_openpgp::packet::signature::SignatureBuilder;
+use sequoia_openpgp::types::{HashAlgorithm, ReasonForRevocation, SignatureType};
+use sequoia_openpgp::Cert;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_verify-tag");
+
+struct Env {
+    tmp: tempfile::TempDir,
+    repo: PathBuf,
+    key: Cert,
+    keyring: PathBuf,
+    head: String,
+}
+
+fn setup() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("core-admin");
+    let head = init(&repo, false);
+    let key = gen_key("Dev <dev@example.org>");
+    let keyring = write_keyring(&tmp.path().join("keys.asc"), &[&key]);
+    Env {
+        tmp,
+        repo,
+        key,
+        keyring,
+        head,
+    }
+}
+
+fn vt(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args).env_remove("CHECK").env_remove("NO_CHECK");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+impl Env {
+    fn run(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["--keyring", self.keyring.to_str().unwrap()];
+        args.extend(extra);
+        args.push(self.repo.to_str().unwrap());
+        vt(&args, &[])
+    }
+}
+
+/// `git verify-tag` with a throwaway GNUPGHOME trusting `certs`.
+fn git_accepts(repo: &Path, tag: &str, certs: &[&Cert]) -> Option<bool> {
+    if !have("gpg") {
+        return None;
+    }
+    let home = tempfile::tempdir().unwrap();
+    for c in certs {
+        let f = home.path().join("k.asc");
+        std::fs::write(&f, armor_cert(c)).unwrap();
+        Command::new("gpg")
+            .arg("--batch")
+            .arg("--quiet")
+            .arg("--import")
+            .arg(&f)
+            .env("GNUPGHOME", home.path())
+            .output()
+            .unwrap();
+    }
+    let o = Command::new("git")
+        .args(["verify-tag", tag])
+        .current_dir(repo)
+        .env("GNUPGHOME", home.path())
+        .output()
+        .unwrap();
+    Some(o.status.success())
+}
+
+#[test]
+fn good_tag_prints_like_the_old_script() {
+    let e = setup();
+    let id = signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(&format!("---> Good tag {id}\n")), "{text}");
+    assert!(text.contains(&e.key.fingerprint().to_hex()), "{text}");
+    if let Some(ok) = git_accepts(&e.repo, "v1.0", &[&e.key]) {
+        assert!(ok, "git verify-tag agrees");
+    }
+    // REV as a ref name and as a full id; JSON.
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            "--json",
+            e.repo.to_str().unwrap(),
+            "main",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["commit"], e.head);
+    assert_eq!(j["tags"][0]["name"], "v1.0");
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.repo.to_str().unwrap(),
+            &e.head,
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+}
+
+#[test]
+fn no_tag_lightweight_tag_and_signed_commits() {
+    let e = setup();
+    assert_eq!(code(&e.run(&[])), 3);
+    git(&e.repo, &["tag", "v0.9"]);
+    assert_eq!(code(&e.run(&[])), 3, "a lightweight tag does not count");
+    let signed = sign_head_commit(&e.repo, &e.key);
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 3, "{}", out(&o));
+    assert!(out(&o).contains("forget to add a tag"), "{}", out(&o));
+    let o = e.run(&["--check", "signed-tag-or-commit"]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.repo.to_str().unwrap(),
+            &signed,
+        ],
+        &[("CHECK", "signed-tag-or-commit")],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    // A commit signed by an untrusted key is not accepted; two signatures neither.
+    let other = gen_key("Other");
+    commit(&e.repo, "next");
+    sign_head_commit(&e.repo, &other);
+    assert_eq!(code(&e.run(&["--check", "signed-tag-or-commit"])), 1);
+    sign_head_commit(&e.repo, &e.key);
+    let o = e.run(&["--check", "signed-tag-or-commit"]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(out(&o).contains("more than one signature"), "{}", out(&o));
+}
+
+#[test]
+fn renamed_tag_is_forged_though_git_accepts_it() {
+    let e = setup();
+    write_tag(
+        &e.repo,
+        &tag_text(&e.head, "v1.0", "release"),
+        &[&e.key],
+        "v3.0",
+    );
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(out(&o).contains("forged"), "{}", out(&o));
+    if let Some(ok) = git_accepts(&e.repo, "v3.0", &[&e.key]) {
+        assert!(
+            ok,
+            "git verify-tag accepts the renamed tag (we are stricter)"
+        );
+    }
+}
+
+#[test]
+fn two_signatures_in_one_tag_are_rejected() {
+    let e = setup();
+    let second = gen_key("Second");
+    let ring = write_keyring(&e.tmp.path().join("both.asc"), &[&e.key, &second]);
+    write_tag(
+        &e.repo,
+        &tag_text(&e.head, "v1.0", "release"),
+        &[&e.key, &second],
+        "v1.0",
+    );
+    let o = vt(
+        &[
+            "--keyring",
+            ring.to_str().unwrap(),
+            e.repo.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(out(&o).contains("more than one signature"), "{}", out(&o));
+}
+
+#[test]
+fn signature_marker_inside_the_message_does_not_split_it() {
+    let e = setup();
+    let msg = "release notes\n-----BEGIN PGP SIGNATURE-----\nnot really\n-----END PGP SIGNATURE-----\nmore";
+    write_tag(&e.repo, &tag_text(&e.head, "v1.0", msg), &[&e.key], "v1.0");
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+}
+
+#[test]
+fn bad_untrusted_unsupported_and_weak() {
+    let e = setup();
+    // Signed by a key not trusted.
+    let other = gen_key("Other");
+    signed_tag(&e.repo, &e.head, "v1.0", &other);
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    // Tampered payload: signature over another text.
+    let e = setup();
+    let text = tag_text(&e.head, "v1.0", "release");
+    let sig = armor_sig(&sign_detached(&e.key, b"something else"));
+    let mut raw = text.clone().into_bytes();
+    raw.extend(sig);
+    write_raw_tag(&e.repo, &raw, "v1.0");
+    assert_eq!(code(&e.run(&[])), 1);
+    // SSH signature: unsupported, not bad.
+    let e = setup();
+    let mut raw = tag_text(&e.head, "v1.0", "release").into_bytes();
+    raw.extend(b"-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n");
+    write_raw_tag(&e.repo, &raw, "v1.0");
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 1);
+    assert!(out(&o).contains("unsupported"), "{}", out(&o));
+    // SHA-1 data signature.
+    let e = setup();
+    let text = tag_text(&e.head, "v1.0", "release");
+    let sig = sign_detached_with(
+        &e.key,
+        text.as_bytes(),
+        HashAlgorithm::SHA1,
+        days_from_now(-1),
+    );
+    let mut raw = text.into_bytes();
+    raw.extend(armor_sig(&sig));
+    write_raw_tag(&e.repo, &raw, "v1.0");
+    assert_eq!(code(&e.run(&[])), 1);
+    // Revoked key.
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let revoked = revoke(
+        &e.key,
+        ReasonForRevocation::KeyCompromised,
+        days_from_now(0) - std::time::Duration::from_secs(60),
+    );
+    write_keyring(&e.keyring, &[&revoked]);
+    assert_eq!(code(&e.run(&[])), 1);
+    if let Some(ok) = git_accepts(&e.repo, "v1.0", &[&revoked]) {
+        assert!(!ok, "gpg also rejects the revoked key");
+    }
+}
+
+fn write_raw_tag(repo: &Path, raw: &[u8], name: &str) {
+    let mut child = Command::new("git")
+        .args(["hash-object", "-t", "tag", "-w", "--stdin"])
+        .current_dir(repo)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let id = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    git(
+        repo,
+        &["update-ref", &format!("refs/tags/{name}"), id.trim()],
+    );
+}
+
+#[test]
+fn tag_pattern_and_min_signers() {
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "release-1", &e.key);
+    assert_eq!(code(&e.run(&["--tag-pattern", "v*"])), 3);
+    assert_eq!(code(&e.run(&["--tag-pattern", "release-*"])), 0);
+    let second = gen_key("Second");
+    let ring = write_keyring(&e.tmp.path().join("both.asc"), &[&e.key, &second]);
+    let args = |n: &str| {
+        vec![
+            "--keyring".to_string(),
+            ring.to_str().unwrap().to_string(),
+            "--min-signers".into(),
+            n.into(),
+            e.repo.to_str().unwrap().into(),
+        ]
+    };
+    let run = |a: Vec<String>| vt(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(code(&run(args("2"))), 1);
+    signed_tag(&e.repo, &e.head, "v1.0", &second);
+    assert_eq!(code(&run(args("2"))), 0);
+}
+
+/// `root` certifies `cert`'s user ID.
+fn certify(root: &Cert, cert: &Cert) -> Cert {
+    let mut signer = root
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()
+        .unwrap()
+        .into_keypair()
+        .unwrap();
+    let uid = cert.userids().next().unwrap().userid().clone();
+    let sig = uid
+        .certify(
+            &mut signer,
+            cert,
+            SignatureType::GenericCertification,
+            None,
+            days_from_now(-10),
+        )
+        .unwrap();
+    cert.clone().insert_packets(sig).unwrap().0
+}
+
+#[test]
+fn trust_root_certifications() {
+    let e = setup();
+    let root = gen_key("Master Signing Key");
+    let stranger_root = gen_key("Not the root");
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let root_fpr = root.fingerprint().to_hex();
+    let check = |dev: &Cert| {
+        let ring = write_keyring(
+            &e.tmp.path().join("ring.asc"),
+            &[&root, &stranger_root, dev],
+        );
+        code(&vt(
+            &[
+                "--keyring",
+                ring.to_str().unwrap(),
+                "--trust-root",
+                &root_fpr,
+                e.repo.to_str().unwrap(),
+            ],
+            &[],
+        ))
+    };
+    assert_eq!(check(&e.key), 1, "uncertified key");
+    let certified = certify(&root, &e.key);
+    assert_eq!(check(&certified), 0, "root-certified key");
+    assert_eq!(
+        check(&certify(&stranger_root, &e.key)),
+        1,
+        "certified by a non-root"
+    );
+
+    // The root revokes its certification.
+    let mut rs = root
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()
+        .unwrap()
+        .into_keypair()
+        .unwrap();
+    let uid = e.key.userids().next().unwrap().userid().clone();
+    let rev = SignatureBuilder::new(SignatureType::CertificationRevocation)
+        .set_signature_creation_time(days_from_now(-1))
+        .unwrap()
+        .sign_userid_binding(&mut rs, e.key.primary_key().key(), &uid)
+        .unwrap();
+    let cert_revoked = certified.clone().insert_packets(rev).unwrap().0;
+    assert_eq!(check(&cert_revoked), 1, "certification revoked");
+
+    // The owner revokes the certified user ID.
+    let mut os = e
+        .key
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()
+        .unwrap()
+        .into_keypair()
+        .unwrap();
+    let uid_rev = UserIDRevocationBuilder::new()
+        .set_reason_for_revocation(ReasonForRevocation::UIDRetired, b"gone")
+        .unwrap()
+        .build(&mut os, &e.key, &uid, None)
+        .unwrap();
+    let uid_revoked = certified.insert_packets(uid_rev).unwrap().0;
+    assert_eq!(check(&uid_revoked), 1, "user ID revoked");
+
+    // --maintainer trusts directly.
+    let ring = write_keyring(&e.tmp.path().join("m.asc"), &[&e.key]);
+    let o = vt(
+        &[
+            "--keyring",
+            ring.to_str().unwrap(),
+            "--maintainer",
+            &e.key.fingerprint().to_hex(),
+            e.repo.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+}
+
+#[test]
+fn rollback_is_refused_unless_allowed() {
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let state = e.tmp.path().join("state.json");
+    let s = state.to_str().unwrap();
+    assert_eq!(code(&e.run(&["--state", s])), 0);
+    let c2 = commit(&e.repo, "second");
+    signed_tag(&e.repo, &c2, "v2.0", &e.key);
+    assert_eq!(code(&e.run(&["--state", s])), 0);
+    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(st["components"]["core-admin"], c2);
+    // Back to v1.0: validly signed, but older.
+    git(&e.repo, &["checkout", "-q", "v1.0"]);
+    let o = e.run(&["--state", s]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(out(&o).contains("rollback"), "{}", out(&o));
+    let st2: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(st2, st, "a refused rollback does not move the state");
+    assert_eq!(code(&e.run(&["--state", s, "--allow-rollback"])), 0);
+}
+
+#[test]
+fn sha256_repositories_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r");
+    let head = init(&repo, true);
+    assert_eq!(head.len(), 64);
+    let key = gen_key("Dev");
+    let ring = write_keyring(&tmp.path().join("k.asc"), &[&key]);
+    signed_tag(&repo, &head, "v1.0", &key);
+    let o = vt(
+        &["--keyring", ring.to_str().unwrap(), repo.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+}
+
+#[test]
+fn environment_of_the_old_script_and_errors() {
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.repo.to_str().unwrap(),
+        ],
+        &[("NO_CHECK", "1")],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(out(&o).contains("NO_CHECK is no longer supported"));
+    // ALLOWED_COMPONENTS_<FPR> trusts KEYS_DIR/<FPR>.asc for those components only.
+    let keys = e.tmp.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let fpr = e.key.fingerprint().to_hex();
+    write_keyring(&keys.join(format!("{fpr}.asc")), &[&e.key]);
+    let root = gen_key("root");
+    let ring = write_keyring(&e.tmp.path().join("root.asc"), &[&root]);
+    let var = format!("ALLOWED_COMPONENTS_{fpr}");
+    let args = [
+        "--keyring",
+        ring.to_str().unwrap(),
+        "--trust-root",
+        &root.fingerprint().to_hex(),
+        e.repo.to_str().unwrap(),
+    ];
+    let ok = vt(
+        &args,
+        &[
+            (&var, "core-admin linux-utils"),
+            ("KEYS_DIR", keys.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code(&ok), 0, "{}", out(&ok));
+    let other = vt(
+        &args,
+        &[(&var, "linux-utils"), ("KEYS_DIR", keys.to_str().unwrap())],
+    );
+    assert_eq!(code(&other), 1, "{}", out(&other));
+    // Unreadable repository; empty keyring.
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.tmp.path().join("nope").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 4, "{}", out(&o));
+    let empty = e.tmp.path().join("empty.asc");
+    std::fs::write(&empty, "").unwrap();
+    assert_eq!(
+        code(&vt(
+            &[
+                "--keyring",
+                empty.to_str().unwrap(),
+                e.repo.to_str().unwrap()
+            ],
+            &[]
+        )),
+        2
+    );
+}
+
+#[test]
+fn many_components_in_one_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = gen_key("Dev");
+    let ring = write_keyring(&tmp.path().join("k.asc"), &[&key]);
+    let mut dirs = Vec::new();
+    for i in 0..4 {
+        let d = tmp.path().join(format!("comp{i}"));
+        let head = init(&d, false);
+        if i != 2 {
+            signed_tag(&d, &head, "v1.0", &key);
+        }
+        dirs.push(d);
+    }
+    let mut args = vec!["--keyring".to_string(), ring.to_str().unwrap().to_string()];
+    args.extend(dirs.iter().map(|d| d.to_str().unwrap().to_string()));
+    let o = vt(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(code(&o), 3, "one component has no tag: {}", out(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.matches("---> Good tag").count(), 3, "{text}");
+    assert!(out(&o).contains("comp2"), "{}", out(&o));
+}
