@@ -93,6 +93,22 @@ pub fn create_new_private(path: &Path) -> Result<File> {
         .with_context(|| format!("creating {}", path.display()))
 }
 
+/// The mode a new regular file gets under the process umask (`0666 &
+/// !umask`), as curl or cp would create it. Verified downloads get it when
+/// they leave their 0600 untrusted state. The umask is read from
+/// /proc/self/status (Linux 4.7+); without it, 022 is assumed.
+pub fn new_file_mode() -> u32 {
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022);
+    0o666 & !umask
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

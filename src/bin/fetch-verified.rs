@@ -63,15 +63,20 @@ struct Cli {
     #[arg(long)]
     uncompress: bool,
 
-    /// Try BASE/NAME before the URL. Repeatable; also DISTFILES_MIRROR (space-separated).
+    /// Try BASE/NAME before the URL (NAME: the output file name; BASE: https://, http:// with
+    /// --allow-http, or file://). Repeatable; DISTFILES_MIRROR (space-separated) adds more. A
+    /// mirror serving bad content is reported and the next source tried.
     #[arg(long, value_name = "BASE")]
     mirror: Vec<String>,
 
-    /// Allow plain http:// (the signature or hash still decides).
+    /// Allow plain http:// URLs and http-to-http redirects (the signature or hash still decides).
+    /// A redirect from https to http is refused even so.
     #[arg(long)]
     allow_http: bool,
 
-    /// Proxy URL (http://, socks5://, socks5h:// for Tor). Default: ALL_PROXY/HTTPS_PROXY/HTTP_PROXY, NO_PROXY.
+    /// Proxy for every request (http://, socks5://, socks5h:// to let the proxy resolve names,
+    /// as Tor needs). Default: https_proxy/HTTPS_PROXY for https, http_proxy for http, then
+    /// all_proxy/ALL_PROXY, except hosts in no_proxy/NO_PROXY (curl's rules).
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
 
@@ -197,9 +202,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         want_sha256: args.json,
     };
     let mut mirrors = args.mirror.clone();
-    if let Some(env) = std::env::var_os("DISTFILES_MIRROR") {
-        mirrors.extend(env.to_string_lossy().split_whitespace().map(String::from));
-    }
+    mirrors.extend(fetch::env_mirrors());
     let progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
     let outcome = fetch::fetch_verified(&transport, &args.url, &mirrors, &dest, &checks, progress)
         .with_context(|| format!("{} not fetched", dest.display()))?;

@@ -1,10 +1,16 @@
-//! A real HTTP/1.1 server on 127.0.0.1 inside the test process, with the
-//! misbehaviours fetch-verified must survive.
+//! Real servers on 127.0.0.1 inside the test process, with the
+//! misbehaviours a downloader must survive: an HTTP/1.1 server (plain or
+//! TLS with a certificate made at test time), which also answers proxy
+//! requests, and a SOCKS5 proxy that records the names it is asked for.
+//! Reusable by any integration test: `Server::start()`, `route`, `url`,
+//! `serve_dir` for a whole directory (the Makefile tests' distfiles).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +19,8 @@ use std::time::Duration;
 pub enum Reply {
     /// 200 with the body.
     Body(Vec<u8>),
+    /// 200 with a file's content, streamed from disk (large files).
+    File(PathBuf),
     /// The body with one byte flipped.
     Flipped(Vec<u8>, usize),
     /// Announce the whole length, send only the first N bytes, close.
@@ -21,9 +29,12 @@ pub enum Reply {
     Stall(Vec<u8>, usize),
     /// No Content-Length, never-ending body.
     Endless,
+    /// One byte every interval, never stalling long enough for a read
+    /// timeout: only a total deadline stops it.
+    Drip(Duration),
     /// Claim this Content-Length, send the body as it is.
     Length(Vec<u8>, u64),
-    /// 302 to this location.
+    /// 302 to this location (absolute or relative).
     Redirect(String),
     /// This status for the first N requests, then the body.
     FailThen(u16, usize, Vec<u8>),
@@ -31,44 +42,198 @@ pub enum Reply {
     Status(u16),
 }
 
+/// A certificate authority and a server certificate for 127.0.0.1,
+/// localhost and `distfiles.invalid` (a name only a proxy can "resolve"),
+/// made with the openssl command.
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+    pub ca_pem: PathBuf,
+    cert_pem: PathBuf,
+    key_pem: PathBuf,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let openssl = |args: &[&str]| {
+            let o = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "openssl {args:?}: {o:?}");
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=build-verify test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            p("ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:distfiles.invalid\n\
+             basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+            "-out",
+            "srv.pem",
+        ]);
+        TestCa {
+            ca_pem: p("ca.pem"),
+            cert_pem: p("srv.pem"),
+            key_pem: p("srv.key"),
+            dir,
+        }
+    }
+
+    fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(&self.cert_pem)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&self.key_pem).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap(),
+        )
+    }
+}
+
+#[derive(Default)]
+struct State {
+    routes: HashMap<String, Reply>,
+    hits: HashMap<String, usize>,
+    /// Hosts named in CONNECT or absolute-form requests (we were a proxy).
+    proxied: Vec<String>,
+    root: Option<PathBuf>,
+}
+
 pub struct Server {
     pub port: u16,
-    routes: Arc<Mutex<HashMap<String, Reply>>>,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
+    scheme: &'static str,
+    state: Arc<Mutex<State>>,
 }
 
 impl Server {
+    /// A plain HTTP server.
     pub fn start() -> Server {
+        Self::spawn(None)
+    }
+
+    /// An HTTPS server with `ca`'s server certificate.
+    pub fn start_tls(ca: &TestCa) -> Server {
+        Self::spawn(Some(ca.server_config()))
+    }
+
+    fn spawn(tls: Option<Arc<rustls::ServerConfig>>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let routes: Arc<Mutex<HashMap<String, Reply>>> = Arc::default();
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let (r, h) = (routes.clone(), hits.clone());
+        let state: Arc<Mutex<State>> = Arc::default();
+        let st = state.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (r, h) = (r.clone(), h.clone());
-                std::thread::spawn(move || serve(conn, &r, &h));
+                let (st, tls) = (st.clone(), tls.clone());
+                std::thread::spawn(move || match tls {
+                    None => serve(conn, &st),
+                    Some(cfg) => {
+                        if let Ok(sc) = rustls::ServerConnection::new(cfg) {
+                            serve(rustls::StreamOwned::new(sc, conn), &st)
+                        }
+                    }
+                });
             }
         });
-        Server { port, routes, hits }
+        Server {
+            port,
+            scheme,
+            state,
+        }
     }
 
     pub fn route(&self, path: &str, reply: Reply) -> String {
-        self.routes.lock().unwrap().insert(path.to_string(), reply);
+        self.state
+            .lock()
+            .unwrap()
+            .routes
+            .insert(path.to_string(), reply);
         self.url(path)
     }
 
+    /// Serve the files of `dir` for paths without a route.
+    pub fn serve_dir(&self, dir: &Path) {
+        self.state.lock().unwrap().root = Some(dir.to_path_buf());
+    }
+
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     /// How many requests `path` has received.
     pub fn hits(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.state
+            .lock()
+            .unwrap()
+            .hits
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The hosts of the proxy requests received.
+    pub fn proxied(&self) -> Vec<String> {
+        self.state.lock().unwrap().proxied.clone()
     }
 }
 
-fn head(conn: &mut TcpStream, status: u16, len: Option<u64>, extra: &str) -> std::io::Result<()> {
+fn head(conn: &mut impl Write, status: u16, len: Option<u64>, extra: &str) -> std::io::Result<()> {
     let cl = len
         .map(|n| format!("Content-Length: {n}\r\n"))
         .unwrap_or_default();
@@ -78,36 +243,67 @@ fn head(conn: &mut TcpStream, status: u16, len: Option<u64>, extra: &str) -> std
     )
 }
 
-fn serve(
-    mut conn: TcpStream,
-    routes: &Mutex<HashMap<String, Reply>>,
-    hits: &Mutex<HashMap<String, usize>>,
-) {
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
+fn serve<S: Read + Write>(mut conn: S, state: &Mutex<State>) {
+    let (method, target) = {
+        let mut reader = BufReader::new(&mut conn);
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() {
+            return;
+        }
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                break;
+            }
+        }
+        let mut words = line.split_whitespace();
+        let method = words.next().unwrap_or("").to_string();
+        (method, words.next().unwrap_or("/").to_string())
+    };
+    // CONNECT: act as a tunnelling proxy to ourselves.
+    if method == "CONNECT" {
+        let host = target.rsplit_once(':').map_or(&*target, |(h, _)| h);
+        state.lock().unwrap().proxied.push(host.to_string());
+        if conn
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .and_then(|()| conn.flush())
+            .is_ok()
+        {
+            serve(conn, state);
+        }
         return;
     }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
+    // Absolute form: we are being used as an HTTP proxy.
+    let path = match target.split_once("://") {
+        Some((_, rest)) => {
+            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+            state.lock().unwrap().proxied.push(host.to_string());
+            format!("/{path}")
         }
-    }
-    let n = {
-        let mut hits = hits.lock().unwrap();
-        let c = hits.entry(path.clone()).or_insert(0);
-        *c += 1;
-        *c
+        None => target,
     };
-    let reply = routes.lock().unwrap().get(&path).cloned();
+    let (n, reply, root) = {
+        let mut st = state.lock().unwrap();
+        let c = st.hits.entry(path.clone()).or_insert(0);
+        *c += 1;
+        let n = *c;
+        (n, st.routes.get(&path).cloned(), st.root.clone())
+    };
+    let reply = reply.or_else(|| {
+        let f = root?.join(path.trim_start_matches('/'));
+        f.is_file().then_some(Reply::File(f))
+    });
     let _ = (|| -> std::io::Result<()> {
         match reply {
             None => head(&mut conn, 404, Some(0), ""),
             Some(Reply::Body(b)) => {
                 head(&mut conn, 200, Some(b.len() as u64), "")?;
                 conn.write_all(&b)
+            }
+            Some(Reply::File(p)) => {
+                let mut f = std::fs::File::open(p)?;
+                head(&mut conn, 200, Some(f.metadata()?.len()), "")?;
+                std::io::copy(&mut f, &mut conn).map(|_| ())
             }
             Some(Reply::Flipped(mut b, i)) => {
                 b[i] ^= 0x01;
@@ -132,6 +328,14 @@ fn serve(
                     conn.write_all(&chunk)?;
                 }
             }
+            Some(Reply::Drip(every)) => {
+                head(&mut conn, 200, Some(1 << 20), "")?;
+                loop {
+                    conn.write_all(b"x")?;
+                    conn.flush()?;
+                    std::thread::sleep(every);
+                }
+            }
             Some(Reply::Length(b, claimed)) => {
                 head(&mut conn, 200, Some(claimed), "")?;
                 conn.write_all(&b)
@@ -148,6 +352,83 @@ fn serve(
                 }
             }
             Some(Reply::Status(s)) => head(&mut conn, s, Some(0), ""),
-        }
+        }?;
+        conn.flush()
     })();
+}
+
+/// A SOCKS5 proxy (no authentication, CONNECT only) that connects every
+/// request to 127.0.0.1 on the requested port and records the requested
+/// destination: a name for socks5h (the proxy resolves: Tor), an address
+/// for socks5.
+pub struct Socks5 {
+    pub port: u16,
+    targets: Arc<Mutex<Vec<String>>>,
+}
+
+impl Socks5 {
+    pub fn start() -> Socks5 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let targets: Arc<Mutex<Vec<String>>> = Arc::default();
+        let t = targets.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    let _ = socks_session(conn, &t);
+                });
+            }
+        });
+        Socks5 { port, targets }
+    }
+
+    pub fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// `host:port` of every CONNECT received.
+    pub fn targets(&self) -> Vec<String> {
+        self.targets.lock().unwrap().clone()
+    }
+}
+
+fn socks_session(mut c: TcpStream, targets: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut hdr = [0u8; 2];
+    c.read_exact(&mut hdr)?;
+    let mut methods = vec![0u8; hdr[1] as usize];
+    c.read_exact(&mut methods)?;
+    c.write_all(&[5, 0])?;
+    let mut req = [0u8; 4];
+    c.read_exact(&mut req)?;
+    let host = match req[3] {
+        1 => {
+            let mut a = [0u8; 4];
+            c.read_exact(&mut a)?;
+            std::net::Ipv4Addr::from(a).to_string()
+        }
+        3 => {
+            let mut len = [0u8; 1];
+            c.read_exact(&mut len)?;
+            let mut name = vec![0u8; len[0] as usize];
+            c.read_exact(&mut name)?;
+            String::from_utf8_lossy(&name).into_owned()
+        }
+        _ => return Ok(()),
+    };
+    let mut port = [0u8; 2];
+    c.read_exact(&mut port)?;
+    let port = u16::from_be_bytes(port);
+    targets.lock().unwrap().push(format!("{host}:{port}"));
+    let up = TcpStream::connect(("127.0.0.1", port))?;
+    c.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0])?;
+    let (mut c2, mut up2) = (c.try_clone()?, up.try_clone()?);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up2, &mut c2);
+        let _ = c2.shutdown(std::net::Shutdown::Write);
+    });
+    let mut up = up;
+    std::io::copy(&mut c, &mut up)?;
+    let _ = up.shutdown(std::net::Shutdown::Write);
+    Ok(())
 }

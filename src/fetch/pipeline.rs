@@ -1,0 +1,393 @@
+//! The one-pass verification pipeline.
+//!
+//! Bytes flow: source → [`Tee`] (size cap, copy into the untrusted file,
+//! SHA-256 of the stored bytes when asked, progress) → decoder (with
+//! `--uncompress`) → pinned-hash digests → signature verifier. Nothing is
+//! read twice. Receiving and storing run on one thread, decoding and
+//! hashing on another, with a few blocks in flight between them: the time
+//! is that of the slower of the two, not their sum. Errors are classified by where they arose: the network
+//! (exit 4, retryable), the disk (exit 4), the size cap or a decoder
+//! refusing the stream (exit 1), the verifier (its own classification).
+
+use super::decompress::Compression;
+use crate::digest::{digest_eq, Algo, Hasher, HashingReader};
+use crate::exit::{code_of, fail, Code, Failure};
+use crate::openpgp::{Fingerprint, Verdict, Verifier};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+
+/// What a download must satisfy: a signature, pinned hashes, or both.
+pub struct Checks<'a> {
+    /// Detached signature bytes and who may have made it.
+    pub signature: Option<(Vec<u8>, &'a Verifier<'a>)>,
+    /// Pinned digests.
+    pub hashes: Vec<(Algo, Vec<u8>)>,
+    /// The signature and hashes cover the decompressed content.
+    pub uncompress: Option<Compression>,
+    /// Also report the SHA-256 of the stored bytes (`--json`).
+    pub want_sha256: bool,
+}
+
+impl Checks<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.signature.is_none() && self.hashes.is_empty()
+    }
+}
+
+/// What was verified.
+#[derive(Clone, Debug, Default)]
+pub struct Verified {
+    /// Bytes stored (compressed size with --uncompress).
+    pub size: u64,
+    /// SHA-256 of the stored bytes, when asked for.
+    pub sha256: Option<String>,
+    pub signers: Vec<Fingerprint>,
+    pub notes: Vec<String>,
+}
+
+/// Where an I/O error in the pipeline came from: it decides the exit code.
+#[derive(Debug)]
+pub(crate) enum Fault {
+    /// The network or the source file: exit 4, worth retrying.
+    Transport(io::Error),
+    /// Writing the temporary file: exit 4, not worth retrying at once.
+    Disk(io::Error),
+    /// More bytes than allowed: exit 1.
+    TooLarge(u64),
+}
+
+impl Fault {
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(self, Fault::Transport(_))
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Transport(e) => write!(f, "transfer failed: {e}"),
+            Fault::Disk(e) => write!(f, "writing the download failed: {e}"),
+            Fault::TooLarge(max) => write!(f, "larger than the {max}-byte limit (--max-size)"),
+        }
+    }
+}
+
+impl std::error::Error for Fault {}
+
+fn fault(f: Fault) -> io::Error {
+    io::Error::other(f)
+}
+
+/// Map an error from the streaming pipeline to the exit-code contract.
+fn classify(err: anyhow::Error) -> anyhow::Error {
+    if code_of(&err) != Code::Io || err.chain().any(|c| c.is::<Failure>()) {
+        return err;
+    }
+    let ours = err.chain().find_map(|c| {
+        c.downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|e| e.downcast_ref::<Fault>())
+    });
+    match ours {
+        Some(Fault::TooLarge(_)) => err.context(Failure {
+            code: Code::Failed,
+            message: "size limit exceeded".into(),
+        }),
+        Some(_) => err,
+        // An I/O error we did not raise came from a decoder: a corrupt or
+        // truncated compressed stream is a verification failure, not "retry".
+        None => err.context(Failure {
+            code: Code::Failed,
+            message: "the compressed stream is corrupt or truncated".into(),
+        }),
+    }
+}
+
+/// A reader that keeps its first error: later reads fail too, and the
+/// original error, whose [`Fault`] decides the exit code (a cut-off
+/// download is 4, an oversized one 1), is taken back afterwards whatever
+/// the verifier or a decoder made of the copy they were handed.
+struct Sticky<R> {
+    inner: R,
+    failed: bool,
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Sticky<R> {
+    fn new(inner: R) -> Self {
+        Sticky {
+            inner,
+            failed: false,
+            error: None,
+        }
+    }
+
+    fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
+    }
+}
+
+impl<R: Read> Read for Sticky<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other("an earlier read failed"));
+        }
+        self.inner.read(buf).map_err(|e| {
+            // Keep the original (it carries the Fault); hand out a copy.
+            self.failed = true;
+            let copy = io::Error::new(e.kind(), e.to_string());
+            self.error = Some(e);
+            copy
+        })
+    }
+}
+
+/// The stored bytes: cap, copy into the temporary file, count, hash.
+struct Tee<'a, R> {
+    inner: R,
+    /// The announced length: a body that ends short of it was cut off.
+    expected: Option<u64>,
+    out: Option<&'a mut File>,
+    hasher: Option<Hasher>,
+    seen: u64,
+    max: u64,
+    progress: Option<&'a indicatif::ProgressBar>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| fault(Fault::Transport(e)))?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(len) = self.expected.filter(|len| self.seen < *len) {
+                let cut = io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("connection closed after {} of {len} bytes", self.seen),
+                );
+                return Err(fault(Fault::Transport(cut)));
+            }
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        self.seen += n as u64;
+        if self.seen > self.max {
+            return Err(fault(Fault::TooLarge(self.max)));
+        }
+        if let Some(out) = self.out.as_deref_mut() {
+            out.write_all(chunk).map_err(|e| fault(Fault::Disk(e)))?;
+        }
+        if let Some(h) = &mut self.hasher {
+            h.update(chunk);
+        }
+        if let Some(p) = self.progress {
+            p.inc(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+/// Buffers in flight between the receiving thread and the verifying one:
+/// memory stays flat (a few MiB at most) whatever the file size.
+const DEPTH: usize = 4;
+const BLOCK: usize = 256 * 1024;
+
+impl<R: Read> Tee<'_, R> {
+    /// The receiving side: fill blocks from the source (storing and
+    /// counting them on the way) and hand them to the verifying thread, so
+    /// that receiving and writing overlap with hashing. Returns whether the
+    /// source was read to its end; an error is passed on in the stream.
+    fn pump(&mut self, tx: &SyncSender<io::Result<Vec<u8>>>, free: &Receiver<Vec<u8>>) -> bool {
+        loop {
+            let mut buf = free.try_recv().unwrap_or_default();
+            buf.resize(BLOCK, 0);
+            let mut filled = 0;
+            let mut eof = false;
+            while filled < BLOCK {
+                match self.read(buf.get_mut(filled..).unwrap_or_default()) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return false;
+                    }
+                }
+            }
+            buf.truncate(filled);
+            if filled > 0 && tx.send(Ok(buf)).is_err() {
+                return false; // the verifier stopped reading: it failed
+            }
+            if eof {
+                return true;
+            }
+        }
+    }
+}
+
+/// The verifying side of [`Tee::pump`]: a Read over the blocks received.
+struct Blocks {
+    /// In a Mutex only because sequoia wants a Sync reader; never contended.
+    rx: std::sync::Mutex<Receiver<io::Result<Vec<u8>>>>,
+    free: Sender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Blocks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.cur.len() {
+            let spent = std::mem::take(&mut self.cur);
+            let _ = self.free.send(spent);
+            self.pos = 0;
+            let rx = self
+                .rx
+                .get_mut()
+                .map_err(|_| io::Error::other("poisoned receiver"))?;
+            match rx.recv() {
+                Ok(Ok(block)) => self.cur = block,
+                Ok(Err(e)) => return Err(e),
+                // The receiving side is done; whether it reached the end
+                // cleanly is checked when it is joined.
+                Err(_) => return Ok(0),
+            }
+        }
+        let avail = self.cur.get(self.pos..).unwrap_or_default();
+        let n = avail.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), avail.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Verify everything `reader` yields against `checks`, copying the stored
+/// bytes into `out` when given. One pass; memory stays flat.
+pub fn verify_stream(
+    reader: impl Read + Send + Sync,
+    expected_len: Option<u64>,
+    checks: &Checks,
+    out: Option<&mut File>,
+    max: u64,
+    progress: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<Verified> {
+    // Hash only what is needed: the stored bytes' SHA-256 comes for free
+    // from a pinned SHA-256 when both cover the same (uncompressed) bytes.
+    let pinned_sha256 = checks.hashes.iter().any(|(a, _)| *a == Algo::Sha256);
+    let separate_sha256 = checks.want_sha256 && (checks.uncompress.is_some() || !pinned_sha256);
+    let mut tee = Tee {
+        inner: reader,
+        expected: expected_len,
+        out,
+        hasher: separate_sha256.then(|| Algo::Sha256.hasher()),
+        seen: 0,
+        max,
+        progress,
+    };
+    let (result, complete, tee) = std::thread::scope(|s| {
+        let (tx, rx) = sync_channel(DEPTH);
+        let (free_tx, free_rx) = channel();
+        let receiving = s.spawn(move || {
+            let complete = tee.pump(&tx, &free_rx);
+            (complete, tee)
+        });
+        let mut blocks = Blocks {
+            rx: std::sync::Mutex::new(rx),
+            free: free_tx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let result = check_content(&mut blocks, checks);
+        // Stop the receiving side if verification ended early.
+        drop(blocks);
+        match receiving.join() {
+            Ok((complete, tee)) => Ok((result, complete, tee)),
+            Err(_) => Err(fail(Code::Io, "the receiving thread failed")),
+        }
+    })?;
+    let (digests, verdict) = result?;
+    if !complete {
+        return Err(fail(Code::Io, "the transfer ended before its end"));
+    }
+    let sha256 = match tee.hasher {
+        Some(h) => Some(hex::encode(h.finalize())),
+        None if checks.want_sha256 => digests.hex(Algo::Sha256),
+        None => None,
+    };
+    let Verdict { signers, notes } = verdict.unwrap_or_default();
+    Ok(Verified {
+        size: tee.seen,
+        sha256,
+        signers,
+        notes,
+    })
+}
+
+/// Decode, hash and verify the stored bytes as they arrive.
+fn check_content(
+    stored: &mut (impl Read + Send + Sync),
+    checks: &Checks,
+) -> anyhow::Result<(crate::digest::Digests, Option<Verdict>)> {
+    let algos: Vec<Algo> = checks.hashes.iter().map(|(a, _)| *a).collect();
+    let (digests, verdict) = {
+        let content: Box<dyn Read + Send + Sync + '_> = match checks.uncompress {
+            None => Box::new(&mut *stored),
+            Some(c) => c.decoder(&mut *stored),
+        };
+        let mut hashing = Sticky::new(HashingReader::new(content, &algos));
+        let verdict = match &checks.signature {
+            Some((sig, verifier)) => {
+                let r = verifier.verify_detached_reader(sig, &mut hashing);
+                if let Some(e) = hashing.take_error() {
+                    return Err(classify(e.into()));
+                }
+                Some(r.map_err(classify)?)
+            }
+            None => {
+                if let Err(e) = io::copy(&mut hashing, &mut io::sink()) {
+                    return Err(classify(hashing.take_error().unwrap_or(e).into()));
+                }
+                None
+            }
+        };
+        // The content must end here: nothing unverified after it.
+        let mut probe = [0u8; 1];
+        match hashing.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => return Err(fail(Code::Failed, "data beyond what was verified")),
+            Err(e) => return Err(classify(hashing.take_error().unwrap_or(e).into())),
+        }
+        (hashing.inner.finalize(), verdict)
+    };
+    // Whatever follows the end of a compressed stream is not covered by the
+    // signature: refuse it rather than store it.
+    if checks.uncompress.is_some() {
+        let mut probe = [0u8; 1];
+        if stored.read(&mut probe).map_err(|e| classify(e.into()))? > 0 {
+            return Err(fail(
+                Code::Failed,
+                "data after the end of the compressed stream",
+            ));
+        }
+    }
+    for (algo, want) in &checks.hashes {
+        let got = digests.get(*algo).unwrap_or_default();
+        if !digest_eq(got, want) {
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "{algo} mismatch: expected {}, got {}",
+                    hex::encode(want),
+                    hex::encode(got)
+                ),
+            ));
+        }
+    }
+    Ok((digests, verdict))
+}
