@@ -536,6 +536,8 @@ pub struct Generate {
     pub zero: bool,
     /// Resolve FILES relative to this directory; names are written as given.
     pub dir: Option<PathBuf>,
+    /// One JSON object per file and a summary instead of list lines.
+    pub json: bool,
 }
 
 /// Write a list for `files` (`-` is standard input) as `sha256sum`
@@ -558,22 +560,35 @@ pub fn generate(
             }
         }
     };
+    let mut written = 0usize;
     par_in_order(files, hash_one, |p, r| {
         let name = p.as_os_str().as_bytes();
+        let shown = String::from_utf8_lossy(&display_name(name)).into_owned();
         match r {
             Ok(d) => {
+                written += 1;
                 let digest = d.get(g.algo).unwrap_or_default();
-                let line = hashlist::format_line(g.algo, digest, name, g.tag, g.zero);
+                let line = if g.json {
+                    let v = serde_json::json!({"file": shown, "algo": g.algo.name(),
+                        "digest": hex::encode(digest), "bytes": d.len});
+                    format!("{v}\n").into_bytes()
+                } else {
+                    hashlist::format_line(g.algo, digest, name, g.tag, g.zero)
+                };
                 out.write_all(&line).code(Code::Io, "writing the list")
             }
             Err(e) => {
                 code = code.worst(Code::Io);
-                let shown = String::from_utf8_lossy(&display_name(name)).into_owned();
                 out.flush().code(Code::Io, "writing the list")?;
                 writeln!(err, "check-hashes: {shown}: {e}").code(Code::Io, "writing to stderr")
             }
         }
     })?;
+    if g.json {
+        let v = serde_json::json!({"summary": {"files": files.len(), "hashed": written,
+            "unreadable": files.len() - written, "exit": code.as_u8()}});
+        writeln!(out, "{v}").code(Code::Io, "writing the list")?;
+    }
     out.flush().code(Code::Io, "writing the list")?;
     Ok(code)
 }

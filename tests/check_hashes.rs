@@ -257,10 +257,44 @@ fn quiet_status_and_json() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    assert_eq!(code(&o), 1);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["status"], "ok");
     assert_eq!(lines[1]["status"], "failed");
+    assert_eq!(lines[1]["file"], "star");
+    let expected = lines[1]["expected"]["sha256"].as_str().unwrap();
+    assert!(list.contains(&format!("{expected}  star")));
+    let actual = lines[1]["actual"]["sha256"].as_str().unwrap();
+    assert_ne!(actual, expected);
+    assert!(lines[1]["reason"].as_str().unwrap().contains(actual));
     assert_eq!(lines[2]["summary"]["failed"], 1);
+    assert_eq!(lines[2]["summary"]["exit"], 1);
+    // --quiet still prints the failure.
+    let o = run(d.path(), &["--quiet", "L"]);
+    assert_eq!((code(&o), stdout(&o).as_str()), (1, "star: FAILED\n"));
+    // A missing file in JSON, and --generate --json.
+    std::fs::remove_file(d.path().join("star")).unwrap();
+    let o = run(d.path(), &["--json", "L"]);
+    let last: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        (code(&o), &last[1]["status"], &last[1]["actual"]),
+        (1, &"missing".into(), &serde_json::Value::Null)
+    );
+    let o = run(d.path(), &["--generate", "--json", "plain.txt", "star"]);
+    let gen: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(code(&o), 4);
+    assert_eq!(gen.len(), 2);
+    assert!(list.contains(&format!(
+        "{}  plain.txt",
+        gen[0]["digest"].as_str().unwrap()
+    )));
+    assert_eq!(gen[1]["summary"]["unreadable"], 1);
 }
 
 #[test]

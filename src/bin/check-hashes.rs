@@ -22,7 +22,8 @@ and a bare hex digest in FILE.sha256 / FILE.sha512 / FILE.b2 pinning FILE (next 
 DIR with -C). CRLF lists are fine. Algorithms: SHA-256, SHA-384, SHA-512, BLAKE2b-512; MD5 and SHA-1 \
 fail as weak unless --allow-weak.\n\n\
 Stricter than `sha256sum -c`: a malformed line or unknown algorithm (exit 2), a missing listed file \
-(1), a list or run that verifies nothing (3), absolute or `..` names (2) all fail. A file listed \
+(1), an unreadable file (4), a list or run that verifies nothing (3), absolute or `..` names (2) \
+all fail; --require FILE without an entry is 3. A file listed \
 with several algorithms passes only if all match. Files are hashed on all cores; output stays in \
 list order.\n\n\
 Examples:\n  check-hashes SHA256SUMS\n  check-hashes foo-1.0.tar.gz.sha512\n  \
@@ -60,7 +61,7 @@ struct Cli {
     #[arg(long, conflicts_with_all = ["quiet", "json"])]
     status: bool,
 
-    /// One JSON object per file, then a summary object, instead of text.
+    /// One JSON object per file, then a summary object, instead of text (also with --generate).
     #[arg(long, conflicts_with = "quiet")]
     json: bool,
 
@@ -112,6 +113,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             tag: args.tag,
             zero: args.zero,
             dir: args.dir.clone(),
+            json: args.json,
         };
         let (mut out, mut err) = (stdout, stderr);
         return check::generate(&args.paths, &g, &mut out, &mut err);
