@@ -326,7 +326,7 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
         return outcome(Status::Weak, None, why);
     }
     let algos: Vec<Algo> = target.expected.iter().map(|(a, _)| *a).collect();
-    match hash_file(&target.path, &algos) {
+    match regular(&target.path).and_then(|()| hash_file(&target.path, &algos)) {
         Err(e) => {
             let status = match (
                 e.kind() == std::io::ErrorKind::NotFound,
@@ -363,6 +363,17 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
                 outcome(Status::Failed, Some(d), why)
             }
         }
+    }
+}
+
+/// Only regular files are hashed: a list (untrusted) naming a FIFO or a
+/// device through a symlink would otherwise block or never end.
+fn regular(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("not a regular file"))
     }
 }
 

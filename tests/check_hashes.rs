@@ -483,6 +483,26 @@ fn every_failure_has_its_exit_code() {
             assert!(!o.stderr.is_empty(), "{args:?}: a failure says why");
         }
     }
+    // A FIFO or device under a listed name is refused, not read forever
+    // (timeout only guards the test run: a hang exits 124, not 4).
+    let fifo = d.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::os::unix::fs::symlink("/dev/zero", d.path().join("zero")).unwrap();
+    for name in ["fifo", "zero"] {
+        std::fs::write(d.path().join("SPECIAL"), good.replace("plain.txt", name)).unwrap();
+        let o = Command::new("timeout")
+            .args(["60", BIN, "SPECIAL"])
+            .current_dir(d.path())
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 4, "{name}");
+        assert_eq!(stdout(&o), format!("{name}: FAILED open or read\n"));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("not a regular file"));
+    }
     // A bare digest from standard input has no file to pin.
     let o = run_stdin(d.path(), &["-"], h256.as_bytes());
     assert_eq!((code(&o), o.stdout.len()), (2, 0));
