@@ -532,7 +532,10 @@ fn sealing_through_a_gpg_program() {
     let wrapper = e.tmp.path().join("gpg-wrapper");
     std::fs::write(
         &wrapper,
-        format!("#!/bin/sh\nexec gpg --homedir {} \"$@\"\n", home.display()),
+        format!(
+            "#!/bin/sh\nexec gpg --batch --homedir {} \"$@\"\n",
+            home.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
