@@ -7,11 +7,12 @@
 //! and a build that goes quiet never leaves lines in a user-space buffer.
 //! All lines of one read share that read's time: they arrived together.
 
+use super::merkle::Frontier;
 use super::record::{format_time, kind, LineEncoder};
 use super::store::Log;
 use crate::exit::{fail, Code};
 use std::io::Read;
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{mpsc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 /// When appended records reach the disk.
@@ -313,25 +314,97 @@ pub fn receive(log: &mut Log, mut input: impl Read, opts: &Options) -> anyhow::R
 
 type Ending = (&'static str, Option<String>, Code);
 
+/// Chunks of encoded records in flight to the hashing thread; bounds the
+/// memory the pipeline may hold.
+const IN_FLIGHT: usize = 4;
+
+/// The Merkle side of the pipeline: hash every record line of each chunk,
+/// in order, and hand the buffer back for reuse.
+fn hash_chunks(
+    mut frontier: Frontier,
+    chunks: mpsc::Receiver<Vec<u8>>,
+    spare: mpsc::SyncSender<Vec<u8>>,
+) -> Frontier {
+    for mut chunk in chunks {
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &chunk) {
+            frontier.push_leaf(chunk.get(start..nl).unwrap_or_default());
+            start = nl + 1;
+        }
+        chunk.clear();
+        let _ = spare.try_send(chunk);
+    }
+    frontier
+}
+
 fn session(
     log: &mut Log,
     input: &mut impl Read,
     opts: &Options,
     syncer: &Syncer,
 ) -> anyhow::Result<Ending> {
-    let mut s = Session {
-        log,
-        opts,
-        enc: LineEncoder::new(opts.source.as_deref()),
-        out: Vec::with_capacity(2 * READ_SIZE),
-        t: String::new(),
-        carry: Vec::new(),
-        in_line: false,
-        line_len: 0,
-        records: 0,
-        reported: 0,
-        cap: None,
-    };
+    // Encoding and writing here, hashing on another thread: the SHA-256
+    // work (five compressions per record) is half of the receiver's.
+    let (to_hasher, chunks) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (spare_tx, spare) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
+    let frontier = std::mem::take(&mut log.frontier);
+    std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || hash_chunks(frontier, chunks, spare_tx));
+        let mut s = Session {
+            log: &mut *log,
+            opts,
+            enc: LineEncoder::new(opts.source.as_deref()),
+            out: Vec::with_capacity(2 * READ_SIZE),
+            t: String::new(),
+            carry: Vec::new(),
+            in_line: false,
+            line_len: 0,
+            records: 0,
+            reported: 0,
+            cap: None,
+        };
+        let mut pipe = Pipe {
+            to_hasher: Some(to_hasher),
+            spare,
+        };
+        let r = read_loop(&mut s, input, opts, syncer, &mut pipe);
+        // Closing the channel ends the hasher; its tree is the log's again.
+        drop(pipe);
+        let frontier = hasher
+            .join()
+            .map_err(|_| fail(Code::Io, "the hashing thread failed"))?;
+        log.frontier = frontier;
+        r
+    })
+}
+
+struct Pipe {
+    to_hasher: Option<mpsc::SyncSender<Vec<u8>>>,
+    spare: mpsc::Receiver<Vec<u8>>,
+}
+
+impl Pipe {
+    /// Send the written chunk to be hashed; get an empty buffer back.
+    fn pass(&mut self, out: &mut Vec<u8>) -> anyhow::Result<()> {
+        let fresh = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(2 * READ_SIZE));
+        let chunk = std::mem::replace(out, fresh);
+        self.to_hasher
+            .as_ref()
+            .and_then(|t| t.send(chunk).ok())
+            .ok_or_else(|| fail(Code::Io, "the hashing thread stopped"))
+    }
+}
+
+fn read_loop(
+    s: &mut Session,
+    input: &mut impl Read,
+    opts: &Options,
+    syncer: &Syncer,
+    pipe: &mut Pipe,
+) -> anyhow::Result<Ending> {
     let mut chunk = vec![0u8; READ_SIZE];
     let mut total = 0u64;
     let ending = loop {
@@ -357,23 +430,23 @@ fn session(
         if s.cap.is_some() {
             break ("cap", s.cap.take(), Code::Failed);
         }
-        flush(&mut s, syncer)?;
+        flush(s, syncer, pipe)?;
     };
     if !s.records_full() {
         // Received within the caps: stored, never dropped.
         s.flush_carry();
     }
-    flush(&mut s, syncer)?;
+    flush(s, syncer, pipe)?;
     Ok(ending)
 }
 
 /// Hand the chunk's records to the kernel (and the disk, per --sync).
-fn flush(s: &mut Session, syncer: &Syncer) -> anyhow::Result<()> {
+fn flush(s: &mut Session, syncer: &Syncer, pipe: &mut Pipe) -> anyhow::Result<()> {
     if s.out.is_empty() {
         return Ok(());
     }
     s.log.write(&s.out)?;
-    s.out.clear();
+    pipe.pass(&mut s.out)?;
     let records = s.records;
     match s.opts.sync {
         SyncMode::Always => s.log.sync(),

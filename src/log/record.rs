@@ -143,6 +143,15 @@ pub fn escape_json_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
+        // Eight plain bytes at a time: most build output needs no escape.
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !word_needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
         let special = b < 0x20 || b == b'"' || b == b'\\' || b >= 0x7f;
         if !special {
             i += 1;
@@ -179,6 +188,21 @@ pub fn escape_json_str(out: &mut Vec<u8>, s: &str) {
         start = i;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+}
+
+/// Does any byte of `w` need a look: < 0x20, `"`, `\\`, DEL or non-ASCII?
+/// (SWAR: false positives are fine, the byte loop then decides.)
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_0x20 = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_0x20
+        | zero_byte(w ^ (ONES * u64::from(b'"')))
+        | zero_byte(w ^ (ONES * u64::from(b'\\')))
+        | zero_byte(w ^ (ONES * 0x7f))
+        | (w & HIGH))
+        != 0
 }
 
 /// Append the decimal digits of `n`.
@@ -432,6 +456,21 @@ mod tests {
             let text = String::from_utf8(out).unwrap();
             assert!(!text.contains('\u{9b}') && !text.contains('\u{202e}'));
         }
+    }
+
+    #[test]
+    fn word_scan_never_misses_a_byte_to_escape() {
+        for pos in 0..8 {
+            for b in 0..=255u8 {
+                let mut w = *b"abcdefgh";
+                w[pos] = b;
+                let special = b < 0x20 || b == b'"' || b == b'\\' || b >= 0x7f;
+                if special {
+                    assert!(word_needs_escape(u64::from_le_bytes(w)), "{b:#x} at {pos}");
+                }
+            }
+        }
+        assert!(!word_needs_escape(u64::from_le_bytes(*b"plain ok")));
     }
 
     #[test]

@@ -36,49 +36,94 @@ pub struct Scan {
     pub torn_len: u64,
 }
 
-/// Feed every complete line of `input` (without its `\n`) to `visit` with
-/// its index; memory stays flat (one buffer, grown only for a long line).
-pub fn read_lines(
+/// Blocks read at a time; every block handed on holds whole lines only.
+const BLOCK: usize = 1 << 20;
+
+/// Feed `input` to `visit` in blocks of complete lines (each ending in
+/// `\n`), with the index of the block's first line; memory stays flat.
+pub fn read_blocks(
     mut input: impl Read,
-    mut visit: impl FnMut(u64, &[u8]) -> anyhow::Result<()>,
+    mut visit: impl FnMut(u64, Vec<u8>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Scan> {
-    let mut buf = vec![0u8; 1 << 20];
-    let (mut filled, mut scan) = (0usize, Scan::default());
+    let mut scan = Scan::default();
+    let mut carry: Vec<u8> = Vec::new();
     loop {
-        if filled == buf.len() {
-            if buf.len() >= MAX_STORED_LINE {
+        let mut buf = Vec::with_capacity(BLOCK + carry.len());
+        buf.append(&mut carry);
+        let eof = loop {
+            let len = buf.len();
+            buf.resize(len.max(BLOCK).max(len + 64 * 1024), 0);
+            let n = match input.read(buf.get_mut(len..).unwrap_or_default()) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    buf.truncate(len);
+                    continue;
+                }
+                Err(e) => return Err(e).code(Code::Io, "reading the log"),
+            };
+            buf.truncate(len + n);
+            if n == 0 {
+                break true;
+            }
+            if buf.len() >= BLOCK {
+                break false;
+            }
+        };
+        let Some(last_nl) = memchr::memrchr(b'\n', &buf) else {
+            if eof {
+                scan.torn_len = buf.len() as u64;
+                return Ok(scan);
+            }
+            if buf.len() > MAX_STORED_LINE {
                 return Err(fail(
                     Code::Failed,
                     format!("record {}: longer than {MAX_STORED_LINE} bytes", scan.lines),
                 ));
             }
-            buf.resize(buf.len() * 2, 0);
-        }
-        let n = match input.read(buf.get_mut(filled..).unwrap_or_default()) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).code(Code::Io, "reading the log"),
+            carry = buf;
+            continue;
         };
-        if n == 0 {
-            scan.torn_len = filled as u64;
+        carry = buf.get(last_nl + 1..).unwrap_or_default().to_vec();
+        buf.truncate(last_nl + 1);
+        let first = scan.lines;
+        scan.lines += memchr::memchr_iter(b'\n', &buf).count() as u64;
+        scan.complete_len += buf.len() as u64;
+        visit(first, buf)?;
+        if eof {
+            scan.torn_len = carry.len() as u64;
             return Ok(scan);
         }
-        let end = filled + n;
-        let data = buf.get(..end).unwrap_or_default();
-        let mut start = 0usize;
-        // Only the new bytes can hold the next newline.
-        let mut from = filled;
-        while let Some(i) = memchr::memchr(b'\n', data.get(from..).unwrap_or_default()) {
-            let nl = from + i;
-            visit(scan.lines, data.get(start..nl).unwrap_or_default())?;
-            scan.lines += 1;
-            scan.complete_len += (nl + 1 - start) as u64;
-            start = nl + 1;
-            from = start;
-        }
-        buf.copy_within(start..end, 0);
-        filled = end - start;
     }
+}
+
+/// The lines of a block from [`read_blocks`], without their `\n`.
+pub fn block_lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', block).map(move |nl| {
+        let line = block.get(start..nl).unwrap_or_default();
+        start = nl + 1;
+        line
+    })
+}
+
+/// Feed every complete line of `input` (without its `\n`) to `visit` with
+/// its index.
+pub fn read_lines(
+    input: impl Read,
+    mut visit: impl FnMut(u64, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<Scan> {
+    read_blocks(input, |first, block| {
+        for (i, line) in block_lines(&block).enumerate() {
+            visit(first + i as u64, line)?;
+        }
+        Ok(())
+    })
+}
+
+/// Open the log in `dir` for reading.
+pub fn open_read(dir: &Path) -> anyhow::Result<File> {
+    let path = log_path(dir);
+    File::open(&path).with_code(Code::Missing, || format!("opening {}", path.display()))
 }
 
 /// Stream the lines of the log in `dir`.
@@ -86,9 +131,7 @@ pub fn scan_log(
     dir: &Path,
     visit: impl FnMut(u64, &[u8]) -> anyhow::Result<()>,
 ) -> anyhow::Result<Scan> {
-    let path = log_path(dir);
-    let f = File::open(&path).with_code(Code::Missing, || format!("opening {}", path.display()))?;
-    read_lines(f, visit)
+    read_lines(open_read(dir)?, visit)
 }
 
 /// An open, locked log positioned at its end.

@@ -6,13 +6,14 @@ use super::checkpoint::{self, Checkpoint};
 use super::directive::{self, Directive, Verb};
 use super::merkle::{Frontier, Hash};
 use super::record::{kind, parse_time, terminal_safe, Record};
-use super::store::scan_log;
+use super::store::{block_lines, open_read, read_blocks};
 use crate::exit::{fail, Code, ResultExt};
 use crate::openpgp::Verifier;
 use base64::Engine as _;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{mpsc, Arc};
 
 /// Error-looking lines kept per session (all are counted).
 const MAX_ERRORS: usize = 20;
@@ -207,6 +208,9 @@ fn checkpoints(
 
 /// Verify the log in `dir` with checkpoint signatures checked by
 /// `verifier`; any mismatch is an error (exit 1) naming the first bad record.
+///
+/// One pass, two threads: this one parses and checks every record, the
+/// other recomputes the tree and compares each checkpoint's root.
 pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     let roots = checkpoints(dir, verifier, origin, &mut summary)?;
@@ -220,94 +224,169 @@ pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::
         ));
     };
     summary.checkpoints = roots.keys().copied().collect();
-
+    let file = open_read(dir)?;
+    let (to_hasher, blocks) = mpsc::sync_channel::<Arc<Vec<u8>>>(4);
     let mut st = State {
         summary,
-        frontier: Frontier::default(),
         current: None,
-        last_t: 0,
-        prev_checkpoint: 0,
+        last_t: (String::new(), 0),
         roots: &roots,
         seal_at_last: false,
         last_size,
     };
-    let scan = scan_log(dir, |seq, line| st.record(seq, line))?;
-    let mut summary = st.finish(scan.lines)?;
-    if last_size > scan.lines {
-        return Err(fail(
-            Code::Failed,
-            format!(
-                "record {}: missing, the log ends there but checkpoint {last_size} was sealed (truncated)",
-                scan.lines
-            ),
-        ));
+    let (parsed, hashed) = std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| check_roots(blocks, &roots));
+        let parsed = read_blocks(file, |first, block| {
+            let block = Arc::new(block);
+            // The hasher stops at the first mismatch; its error then wins.
+            let sent = to_hasher.send(Arc::clone(&block)).is_ok();
+            for (i, line) in block_lines(&block).enumerate() {
+                let seq = first + i as u64;
+                st.record(seq, line).map_err(|e| Bad(seq, e))?;
+            }
+            if sent {
+                Ok(())
+            } else {
+                Err(HasherStopped.into())
+            }
+        });
+        drop(to_hasher);
+        let hashed = hasher
+            .join()
+            .unwrap_or_else(|_| Err(Bad(0, fail(Code::Io, "the hashing thread failed"))));
+        (parsed, hashed)
+    });
+    // Report the first bad record: a parse error before the range a root
+    // mismatch covers wins over it.
+    match (parsed, hashed) {
+        (Err(e), Err(Bad(from, he))) => Err(match e.downcast::<Bad>() {
+            Ok(Bad(seq, pe)) if seq < from => pe,
+            _ => he,
+        }),
+        (Ok(_), Err(Bad(_, he))) => Err(he),
+        (Err(e), Ok(_)) => Err(match e.downcast::<Bad>() {
+            Ok(Bad(_, pe)) => pe,
+            Err(e) => e,
+        }),
+        (Ok(scan), Ok(())) => {
+            let mut summary = st.finish(scan.lines);
+            if last_size > scan.lines {
+                return Err(fail(
+                    Code::Failed,
+                    format!(
+                        "record {}: missing: the log ends there but checkpoint {last_size} was sealed (truncated)",
+                        scan.lines
+                    ),
+                ));
+            }
+            if scan.torn_len > 0 {
+                summary.torn_bytes = scan.torn_len;
+                summary.warnings.push(format!(
+                    "{} bytes after record {} are an incomplete record (an interrupted writer's; the next receive keeps them in a recovered record)",
+                    scan.torn_len,
+                    scan.lines.saturating_sub(1)
+                ));
+            }
+            Ok(summary)
+        }
     }
-    if scan.torn_len > 0 {
-        summary.torn_bytes = scan.torn_len;
-        summary.warnings.push(format!(
-            "{} bytes after record {} are an incomplete record (an interrupted writer's; the next receive keeps them in a recovered record)",
-            scan.torn_len,
-            scan.lines.saturating_sub(1)
-        ));
+}
+
+/// An error at a record index (for a root mismatch: where its range starts).
+#[derive(Debug)]
+struct Bad(u64, anyhow::Error);
+
+impl std::fmt::Display for Bad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.1)
     }
-    Ok(summary)
+}
+
+impl std::error::Error for Bad {}
+
+#[derive(Debug)]
+struct HasherStopped;
+
+impl std::fmt::Display for HasherStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the hashing thread stopped")
+    }
+}
+
+impl std::error::Error for HasherStopped {}
+
+/// Recompute the tree over the lines of `blocks` and compare the root of
+/// every checkpointed prefix.
+fn check_roots(
+    blocks: mpsc::Receiver<Arc<Vec<u8>>>,
+    roots: &BTreeMap<u64, Hash>,
+) -> Result<(), Bad> {
+    let mut frontier = Frontier::default();
+    let mut prev = 0u64;
+    let mut check = |f: &Frontier| -> Result<(), Bad> {
+        let at = f.size();
+        if let Some(root) = roots.get(&at) {
+            if f.root() != *root {
+                return Err(Bad(
+                    prev,
+                    fail(
+                        Code::Failed,
+                        format!(
+                            "records {prev}..{}: do not match checkpoint {at} (root mismatch: a record was changed, removed, inserted or reordered)",
+                            at.saturating_sub(1)
+                        ),
+                    ),
+                ));
+            }
+            prev = at;
+        }
+        Ok(())
+    };
+    for block in blocks {
+        for line in block_lines(&block) {
+            check(&frontier)?;
+            frontier.push_leaf(line);
+        }
+    }
+    check(&frontier)
 }
 
 struct State<'a> {
     summary: Summary,
-    frontier: Frontier,
     current: Option<Session>,
-    last_t: u64,
-    prev_checkpoint: u64,
+    /// The last record's time, as text and microseconds.
+    last_t: (String, u64),
     roots: &'a BTreeMap<u64, Hash>,
     seal_at_last: bool,
     last_size: u64,
 }
 
 impl State<'_> {
-    /// The tree of the records before `seq` against checkpoint `seq`.
-    fn check_root(&mut self, seq: u64) -> anyhow::Result<()> {
-        if let Some(root) = self.roots.get(&seq) {
-            if self.frontier.root() != *root {
-                return Err(fail(
-                    Code::Failed,
-                    format!(
-                        "records {}..{}: do not match checkpoint {seq} (root mismatch: a record was changed, removed, inserted or reordered)",
-                        self.prev_checkpoint,
-                        seq.saturating_sub(1)
-                    ),
-                ));
-            }
-            self.prev_checkpoint = seq;
-        }
-        Ok(())
-    }
-
     fn record(&mut self, seq: u64, line: &[u8]) -> anyhow::Result<()> {
-        self.check_root(seq)?;
         let rec = Record::parse(line).map_err(|e| bad(seq, format!("{e:#}")))?;
         if rec.seq != seq {
             return Err(bad(seq, format!("seq is {}, expected {seq}", rec.seq)));
         }
-        let t = parse_time(&rec.t).ok_or_else(|| {
-            bad(
-                seq,
-                format!(
-                    "time {:?} is not UTC RFC 3339 with microseconds",
-                    terminal_safe(rec.t.as_bytes())
-                ),
-            )
-        })?;
-        if t < self.last_t {
-            return Err(bad(
-                seq,
-                format!("time {} goes back before the previous record's", rec.t),
-            ));
+        // Times are fixed-width: the same text needs no second parse.
+        if rec.t != self.last_t.0 {
+            let t = parse_time(&rec.t).ok_or_else(|| {
+                bad(
+                    seq,
+                    format!(
+                        "time {:?} is not UTC RFC 3339 with microseconds",
+                        terminal_safe(rec.t.as_bytes())
+                    ),
+                )
+            })?;
+            if t < self.last_t.1 {
+                return Err(bad(
+                    seq,
+                    format!("time {} goes back before the previous record's", rec.t),
+                ));
+            }
+            self.last_t = (rec.t.to_string(), t);
         }
-        self.last_t = t;
-        self.semantics(seq, &rec)?;
-        self.frontier.push_leaf(line);
-        Ok(())
+        self.semantics(seq, &rec)
     }
 
     fn semantics(&mut self, seq: u64, rec: &Record) -> anyhow::Result<()> {
@@ -379,15 +458,17 @@ impl State<'_> {
                 }
             }
             kind::SEAL => {
-                let root = base64::engine::general_purpose::STANDARD.encode(self.frontier.root());
-                if rec.size != Some(seq) || rec.root.as_deref() != Some(root.as_str()) {
-                    return Err(bad(seq, "seal record does not match the log before it"));
-                }
-                if !self.roots.contains_key(&seq) {
-                    return Err(bad(
+                // Its checkpoint's root is compared with the tree by the
+                // hasher; the record must name that checkpoint exactly.
+                let root = self.roots.get(&seq).ok_or_else(|| {
+                    bad(
                         seq,
                         format!("seal of size {seq} without its checkpoint (checkpoints/{seq} was removed)"),
-                    ));
+                    )
+                })?;
+                let root = base64::engine::general_purpose::STANDARD.encode(root);
+                if rec.size != Some(seq) || rec.root.as_deref() != Some(root.as_str()) {
+                    return Err(bad(seq, "seal record does not match its checkpoint"));
                 }
                 if rec.name.as_deref() != Some(s.origin.as_str()) {
                     return Err(bad(
@@ -416,11 +497,7 @@ impl State<'_> {
         Ok(())
     }
 
-    fn finish(&mut self, records: u64) -> anyhow::Result<Summary> {
-        // A checkpoint of the whole log is checked after its last record.
-        if records == self.last_size {
-            self.check_root(records)?;
-        }
+    fn finish(&mut self, records: u64) -> Summary {
         let mut summary = std::mem::take(&mut self.summary);
         if let Some(open) = self.current.take() {
             summary.warnings.push(format!(
@@ -435,6 +512,6 @@ impl State<'_> {
         summary.unsealed = records
             .saturating_sub(self.last_size)
             .saturating_sub(u64::from(self.seal_at_last));
-        Ok(summary)
+        summary
     }
 }
