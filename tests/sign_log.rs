@@ -425,7 +425,7 @@ fn a_killed_receiver_loses_nothing_it_wrote_and_recovers() {
 fn a_killed_sender_ends_the_session_at_eof() {
     let e = setup();
     // The build side dies mid-line; the receiver sees EOF.
-    let sender = Command::new("sh")
+    let mut sender = Command::new("sh")
         .args(["-c", "printf 'a\\nb\\npartial'; kill -9 $$"])
         .stdout(Stdio::piped())
         .spawn()
@@ -433,9 +433,10 @@ fn a_killed_sender_ends_the_session_at_eof() {
     let o = Command::new(BIN)
         .args(["receive", "--log", e.l(), "--source", "vm"])
         .env_remove("QREXEC_REMOTE_DOMAIN")
-        .stdin(Stdio::from(sender.stdout.unwrap()))
+        .stdin(Stdio::from(sender.stdout.take().unwrap()))
         .output()
         .unwrap();
+    assert!(!sender.wait().unwrap().success());
     assert_eq!(code(&o), 0, "{}", text(&o));
     let lines = e.lines();
     assert!(
