@@ -50,25 +50,13 @@ pub fn read_blocks(
     loop {
         let mut buf = Vec::with_capacity(BLOCK + carry.len());
         buf.append(&mut carry);
-        let eof = loop {
-            let len = buf.len();
-            buf.resize(len.max(BLOCK).max(len + 64 * 1024), 0);
-            let n = match input.read(buf.get_mut(len..).unwrap_or_default()) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    buf.truncate(len);
-                    continue;
-                }
-                Err(e) => return Err(e).code(Code::Io, "reading the log"),
-            };
-            buf.truncate(len + n);
-            if n == 0 {
-                break true;
-            }
-            if buf.len() >= BLOCK {
-                break false;
-            }
-        };
+        // read_to_end fills without zeroing the buffer first.
+        let want = BLOCK.saturating_sub(buf.len()).max(64 * 1024);
+        let got = (&mut input)
+            .take(want as u64)
+            .read_to_end(&mut buf)
+            .code(Code::Io, "reading the log")?;
+        let eof = got < want;
         let Some(last_nl) = memchr::memrchr(b'\n', &buf) else {
             if eof {
                 scan.torn_len = buf.len() as u64;
