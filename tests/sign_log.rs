@@ -876,6 +876,33 @@ fn qrexec_service_script_sanitizes_and_separates_callers() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let log = std::fs::read_to_string(base.join("build-vm-1/core-admin/log.jsonl")).unwrap();
     assert!(log.contains("\"src\":\"build-vm-1\""), "{log}");
+    // A domain name that could climb out is refused too; SIGN_LOG_OPTS
+    // seals at the end of the build.
+    let service = |domain: &str, opts: &str| {
+        let mut c = Command::new("sh");
+        c.arg(script)
+            .arg("sealed")
+            .env("PATH", &path)
+            .env("BUILD_LOG_DIR", &base)
+            .env("QREXEC_REMOTE_DOMAIN", domain)
+            .env("SIGN_LOG_OPTS", opts)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let _ = child.stdin.take().unwrap().write_all(b"built\n");
+        child.wait_with_output().unwrap()
+    };
+    assert_eq!(code(&service("../up", "")), 2);
+    assert!(!e.tmp.path().join("up").exists());
+    let o = service(
+        "build-vm-2",
+        &format!("--seal-on-eof --key {}", e.key.display()),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("sealed 3 "));
+    let o = e.verify_in(&base.join("build-vm-2/sealed"));
+    assert_eq!(code(&o), 0, "{}", text(&o));
 }
 
 #[test]

@@ -53,7 +53,9 @@ struct SealArgs {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Receive standard input into the log (the log side). Prints NAME SIZE ROOT at the end.
+    #[command(after_help = build_verify::exit::HELP)]
     Receive {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
         /// The log's name (default: the log directory's name).
@@ -81,54 +83,72 @@ enum Cmd {
         seal: SealArgs,
     },
     /// Print `##sign-log material|product` directives (size, SHA-256, SHA-512) for FILES.
+    #[command(after_help = build_verify::exit::HELP)]
     Hash {
+        /// The files are inputs of the build.
         #[arg(long, conflicts_with = "product", required_unless_present = "product")]
         material: bool,
+        /// The files are outputs of the build.
         #[arg(long)]
         product: bool,
-        #[arg(required = true)]
+        #[arg(required = true, value_name = "FILES")]
         files: Vec<PathBuf>,
     },
     /// Run CMD as a logged step: step-begin, its output, step-end with its exit code (and exit with it).
+    #[command(after_help = build_verify::exit::HELP)]
     Run {
-        #[arg(long)]
+        /// The step's name (default: the command).
+        #[arg(long, value_name = "STEP")]
         name: Option<String>,
-        #[arg(last = true, required = true)]
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
         cmd: Vec<String>,
     },
     /// Print a C2SP tlog-checkpoint body for the current log size.
+    #[command(after_help = build_verify::exit::HELP)]
     Checkpoint {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
-        #[arg(long)]
+        /// The origin line (default: the log's earlier checkpoints', else
+        /// build-verify.sign-log/<log dir name>).
+        #[arg(long, value_name = "ORIGIN")]
         origin: Option<String>,
     },
     /// Sign a checkpoint of the current log and append a seal record.
+    #[command(after_help = build_verify::exit::HELP)]
     Seal {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
         #[command(flatten)]
         seal: SealArgs,
     },
     /// Verify roots, signatures and record sequence; print a summary.
+    #[command(after_help = build_verify::exit::HELP)]
     Verify {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
         #[command(flatten)]
         keys: KeyArgs,
-        /// Require this checkpoint origin.
-        #[arg(long)]
+        /// Require this checkpoint origin (default: every checkpoint must
+        /// have the first one's).
+        #[arg(long, value_name = "ORIGIN")]
         origin: Option<String>,
+        /// Print the summary as one JSON object (warnings stay on stderr).
         #[arg(long)]
         json: bool,
     },
     /// Print an inclusion or consistency proof (JSON).
+    #[command(after_help = build_verify::exit::HELP)]
     Prove {
         #[command(subcommand)]
         what: ProveCmd,
     },
     /// Check a proof against checkpoint files alone (with --keyring, their
     /// signatures FILE.asc too).
+    #[command(after_help = build_verify::exit::HELP)]
     VerifyProof {
         /// The proof (JSON from `prove`).
         proof: PathBuf,
@@ -139,7 +159,9 @@ enum Cmd {
         keys: KeyArgs,
     },
     /// Print the logged lines back, terminal-safe.
+    #[command(after_help = build_verify::exit::HELP)]
     Cat {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
         /// Only session K (1-based).
@@ -147,11 +169,15 @@ enum Cmd {
         session: Option<usize>,
     },
     /// Export a session as an in-toto Statement v1 (link predicate).
+    #[command(after_help = build_verify::exit::HELP)]
     Export {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
+        /// The output format.
         #[arg(long, value_parser = ["in-toto"], default_value = "in-toto")]
         format: String,
+        /// The session (1-based, as `verify` numbers them); it must be sealed.
         #[arg(long, value_name = "K")]
         session: usize,
         #[command(flatten)]
@@ -162,18 +188,26 @@ enum Cmd {
 #[derive(Subcommand, Debug)]
 enum ProveCmd {
     /// Record SEQ is in the tree of SIZE records (default: the whole log).
+    #[command(after_help = build_verify::exit::HELP)]
     Inclusion {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
+        /// The record (its seq).
         seq: u64,
-        #[arg(long)]
+        /// The tree size (default: the last checkpoint's, else the log's).
+        #[arg(long, value_name = "N")]
         size: Option<u64>,
     },
     /// The tree of N records extends the tree of M records.
+    #[command(after_help = build_verify::exit::HELP)]
     Consistency {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
+        /// The old tree size.
         m: u64,
+        /// The new tree size.
         n: u64,
     },
 }
