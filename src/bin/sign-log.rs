@@ -91,6 +91,7 @@ enum Cmd {
         /// The files are outputs of the build.
         #[arg(long)]
         product: bool,
+        /// The files to hash (SHA-256 and SHA-512, one pass each).
         #[arg(required = true, value_name = "FILES")]
         files: Vec<PathBuf>,
     },

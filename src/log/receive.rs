@@ -149,8 +149,8 @@ impl Session<'_> {
         self.records >= self.opts.max_records
     }
 
+    /// Encode one record; the hashing thread adds it to the tree.
     fn emit(&mut self, bytes: &[u8], cont: bool, noeol: bool) {
-        let start = self.out.len();
         self.enc.encode_line(
             &mut self.out,
             self.log.next_seq,
@@ -159,7 +159,7 @@ impl Session<'_> {
             cont,
             noeol,
         );
-        self.log.commit_encoded(&mut self.out, start);
+        self.log.commit_unhashed(&mut self.out);
         self.records += 1;
     }
 

@@ -246,6 +246,12 @@ impl Log {
     pub fn commit_encoded(&mut self, buf: &mut Vec<u8>, start: usize) {
         self.frontier
             .push_leaf(buf.get(start..).unwrap_or_default());
+        self.commit_unhashed(buf);
+    }
+
+    /// End the next record line in `buf`; the caller adds it to the tree
+    /// (the receiver hashes on another thread).
+    pub fn commit_unhashed(&mut self, buf: &mut Vec<u8>) {
         buf.push(b'\n');
         self.next_seq += 1;
     }
