@@ -1,10 +1,11 @@
 //! `sign-log receive`: every input line becomes a record, bracketed by
 //! `start` and `end`, with bounded resources.
 //!
-//! Whatever one `read` returns is encoded, hashed into the tree and handed
-//! to the kernel with one `write` before the next `read`, so a receiver
-//! killed at any moment loses nothing it has read beyond the chunk in hand,
-//! and a build that goes quiet never leaves lines in a user-space buffer.
+//! Whatever one `read` returns is encoded and handed to the kernel with
+//! one `write` before the next `read` (a second thread hashes the written
+//! records into the tree), so a receiver killed at any moment loses nothing
+//! it has read beyond the chunk in hand, and a build that goes quiet never
+//! leaves lines in a user-space buffer.
 //! All lines of one read share that read's time: they arrived together.
 
 use super::merkle::Frontier;
@@ -106,8 +107,7 @@ impl Syncer {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         st.written += records;
         if let Some(e) = st.error.take() {
-            return Err(anyhow::Error::new(e).context("syncing the log"))
-                .map_err(|e| fail(Code::Io, format!("{e:#}")));
+            return Err(fail(Code::Io, format!("syncing the log: {e}")));
         }
         if st.written - st.synced >= BATCH_RECORDS {
             self.wake.notify_one();
