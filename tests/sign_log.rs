@@ -127,6 +127,17 @@ fn receive_seal_verify_round_trip() {
     let out = String::from_utf8_lossy(&o.stdout);
     let f: Vec<&str> = out.split_whitespace().collect();
     assert_eq!((f[0], f[1]), ("core-admin", "5"), "{out}");
+    // `checkpoint` prints the C2SP body of that same tree.
+    let o = sl(
+        &["checkpoint", "--log", e.l(), "--origin", "example.org/log"],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 0);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        format!("example.org/log\n5\n{}\n", f[2])
+    );
     assert_eq!(code(&e.seal()), 0);
     let o = e.verify();
     assert_eq!(code(&o), 0, "{}", text(&o));
@@ -467,8 +478,12 @@ fn seal_on_eof_origins_and_missing_checkpoints() {
     assert_eq!((f[0], f[1]), ("core-admin", "5"), "{out}");
     let cp = std::fs::read_to_string(e.log.join("checkpoints/5")).unwrap();
     assert_eq!(cp, format!("example.org/logs/core-admin\n5\n{}\n", f[2]));
-    // The checkpoint body is what sign-log checkpoint prints for that size.
+    // Later checkpoints keep the log's origin (the seal record is record 5).
     assert!(e.log.join("checkpoints/5.asc").exists());
+    let o = sl(&["checkpoint", "--log", e.l()], b"", &[]);
+    assert!(String::from_utf8(o.stdout)
+        .unwrap()
+        .starts_with("example.org/logs/core-admin\n6\n"));
     let o = sl(
         &[
             "verify",

@@ -116,7 +116,8 @@ enum Cmd {
         #[arg(long, value_name = "ORIGIN")]
         origin: Option<String>,
     },
-    /// Sign a checkpoint of the current log and append a seal record.
+    /// Sign a checkpoint of the current log and append a seal record (waits
+    /// for a receiver writing the same log to finish).
     #[command(after_help = build_verify::exit::HELP)]
     Seal {
         /// The log directory (log.jsonl and checkpoints/).
@@ -336,11 +337,12 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             std::process::exit(code);
         }
         Cmd::Checkpoint { log, origin: o } => {
-            let l = store::Log::open(&log)?;
+            // Read-only: complete records only, no lock, no recovery.
+            let tree = store::tree(&log)?;
             let cp = checkpoint::Checkpoint {
                 origin: origin(&o, &log)?,
-                size: l.next_seq,
-                root: l.root(),
+                size: tree.size(),
+                root: tree.root(),
             };
             print!("{}", cp.text());
             Ok(Code::Ok)

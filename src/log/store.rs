@@ -122,6 +122,17 @@ pub fn scan_log(
     read_lines(open_read(dir)?, visit)
 }
 
+/// The tree over the complete records of the log in `dir`, read without
+/// the writer's lock (a torn tail is left out).
+pub fn tree(dir: &Path) -> anyhow::Result<Frontier> {
+    let mut frontier = Frontier::default();
+    scan_log(dir, |_, line| {
+        frontier.push_leaf(line);
+        Ok(())
+    })?;
+    Ok(frontier)
+}
+
 /// An open, locked log positioned at its end.
 pub struct Log {
     pub file: File,
