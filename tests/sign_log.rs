@@ -227,6 +227,56 @@ fn tampering_after_a_seal_is_detected() {
     e.receive(b"second session\n", &[]);
     assert_eq!(code(&e.seal()), 0);
     assert_eq!(code(&e.verify()), 0);
+    // Every record the last checkpoint covers (0..9; record 9 is the seal
+    // record, checked against the checkpoint it names): changed, removed,
+    // duplicated, swapped with the next, or the file cut before it.
+    let sealed = 9;
+    assert!(e.lines()[9].contains("\"type\":\"seal\""));
+    for i in 0..sealed {
+        let flip = |l: &mut Vec<String>| {
+            // Another last digit of the time: still a valid record.
+            let t = l[i].find("Z\"").unwrap() - 1;
+            let d = l[i].as_bytes()[t];
+            let nd = if d == b'9' { '8' } else { (d + 1) as char };
+            l[i].replace_range(t..t + 1, &nd.to_string());
+        };
+        let edits: Vec<(&str, Box<dyn Fn(&mut Vec<String>)>)> = vec![
+            ("flip", Box::new(flip)),
+            (
+                "delete",
+                Box::new(move |l: &mut Vec<String>| drop(l.remove(i))),
+            ),
+            (
+                "insert",
+                Box::new(move |l: &mut Vec<String>| l.insert(i, l[i].clone())),
+            ),
+            (
+                "swap",
+                Box::new(move |l: &mut Vec<String>| l.swap(i, i + 1)),
+            ),
+            (
+                "truncate",
+                Box::new(move |l: &mut Vec<String>| l.truncate(i)),
+            ),
+        ];
+        for (what, edit) in edits {
+            let o = tampered(&e, &format!("{what}-{i}"), edit);
+            assert_eq!(code(&o), 1, "{what} record {i}: {}", text(&o));
+            assert!(text(&o).contains("record"), "{what} {i}: {}", text(&o));
+        }
+    }
+    // The seal record itself must name its checkpoint exactly.
+    let o = tampered(&e, "seal-root", |l: &mut Vec<String>| {
+        let at = l[9].find("\"root\":\"").unwrap() + 8;
+        let c = if &l[9][at..at + 1] == "A" { "B" } else { "A" };
+        l[9].replace_range(at..at + 1, c);
+    });
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(
+        text(&o).contains("record 9: seal record does not match"),
+        "{}",
+        text(&o)
+    );
     type Edit = Box<dyn Fn(&mut Vec<String>)>;
     let cases: Vec<(&str, Edit)> = vec![
         (
