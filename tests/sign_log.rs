@@ -221,6 +221,7 @@ fn tampered(e: &Env, name: &str, edit: impl Fn(&mut Vec<String>)) -> Output {
 
 #[test]
 fn tampering_after_a_seal_is_detected() {
+    type Edit = Box<dyn Fn(&mut Vec<String>)>;
     let e = setup();
     e.receive(BUILD, &[]);
     assert_eq!(code(&e.seal()), 0);
@@ -240,7 +241,7 @@ fn tampering_after_a_seal_is_detected() {
             let nd = if d == b'9' { '8' } else { (d + 1) as char };
             l[i].replace_range(t..t + 1, &nd.to_string());
         };
-        let edits: Vec<(&str, Box<dyn Fn(&mut Vec<String>)>)> = vec![
+        let edits: Vec<(&str, Edit)> = vec![
             ("flip", Box::new(flip)),
             (
                 "delete",
@@ -277,7 +278,6 @@ fn tampering_after_a_seal_is_detected() {
         "{}",
         text(&o)
     );
-    type Edit = Box<dyn Fn(&mut Vec<String>)>;
     let cases: Vec<(&str, Edit)> = vec![
         (
             "flip",
