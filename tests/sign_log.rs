@@ -234,7 +234,7 @@ fn tampering_after_a_seal_is_detected() {
     let sealed = 9;
     assert!(e.lines()[9].contains("\"type\":\"seal\""));
     for i in 0..sealed {
-        let flip = |l: &mut Vec<String>| {
+        let flip = move |l: &mut Vec<String>| {
             // Another last digit of the time: still a valid record.
             let t = l[i].find("Z\"").unwrap() - 1;
             let d = l[i].as_bytes()[t];
