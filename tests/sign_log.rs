@@ -341,6 +341,18 @@ fn tampering_after_a_seal_is_detected() {
         &[],
     );
     assert_eq!(code(&o), 1, "{}", text(&o));
+    // The whole file removed after a seal.
+    let gone = e.tmp.path().join("gone");
+    std::fs::create_dir_all(gone.join("checkpoints")).unwrap();
+    for f in ["5", "5.asc"] {
+        std::fs::copy(
+            e.log.join("checkpoints").join(f),
+            gone.join("checkpoints").join(f),
+        )
+        .unwrap();
+    }
+    let o = e.verify_in(&gone);
+    assert_eq!(code(&o), 1, "{}", text(&o));
     // Never sealed: nothing to verify with.
     let fresh = setup();
     fresh.receive(BUILD, &[]);

@@ -224,7 +224,14 @@ pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::
         ));
     };
     summary.checkpoints = roots.keys().copied().collect();
-    let file = open_read(dir)?;
+    // Sealed, then removed: that is the whole log truncated away.
+    let file = open_read(dir).map_err(|e| match crate::exit::code_of(&e) {
+        Code::Missing => fail(
+            Code::Failed,
+            format!("record 0: missing: the log file is gone but checkpoint {last_size} was sealed ({e:#})"),
+        ),
+        _ => e,
+    })?;
     let (to_hasher, blocks) = mpsc::sync_channel::<Arc<Vec<u8>>>(4);
     let mut st = State {
         summary,
