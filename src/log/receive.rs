@@ -8,7 +8,7 @@
 //! leaves lines in a user-space buffer.
 //! All lines of one read share that read's time: they arrived together.
 
-use super::merkle::Frontier;
+use super::merkle::{leaf_hash, Hash};
 use super::record::{format_time, kind, LineEncoder};
 use super::store::Log;
 use crate::exit::{fail, Code};
@@ -318,23 +318,24 @@ type Ending = (&'static str, Option<String>, Code);
 /// memory the pipeline may hold.
 const IN_FLIGHT: usize = 4;
 
-/// The Merkle side of the pipeline: hash every record line of each chunk,
-/// in order, and hand the buffer back for reuse.
-fn hash_chunks(
-    mut frontier: Frontier,
-    chunks: mpsc::Receiver<Vec<u8>>,
-    spare: mpsc::SyncSender<Vec<u8>>,
-) -> Frontier {
-    for mut chunk in chunks {
+/// A written chunk and the leaf hashes of its records.
+type Hashed = (Vec<u8>, Vec<Hash>);
+
+/// The leaf side of the pipeline: hash every record line of each chunk, in
+/// order (three of the five SHA-256 compressions a record costs); the
+/// encoding thread adds them to the tree (the other two).
+fn hash_leaves(chunks: mpsc::Receiver<Vec<u8>>, done: mpsc::Sender<Hashed>) {
+    for chunk in chunks {
+        let mut leaves = Vec::with_capacity(chunk.len() / 128);
         let mut start = 0;
         for nl in memchr::memchr_iter(b'\n', &chunk) {
-            frontier.push_leaf(chunk.get(start..nl).unwrap_or_default());
+            leaves.push(leaf_hash(chunk.get(start..nl).unwrap_or_default()));
             start = nl + 1;
         }
-        chunk.clear();
-        let _ = spare.try_send(chunk);
+        if done.send((chunk, leaves)).is_err() {
+            return;
+        }
     }
-    frontier
 }
 
 fn session(
@@ -343,13 +344,12 @@ fn session(
     opts: &Options,
     syncer: &Syncer,
 ) -> anyhow::Result<Ending> {
-    // Encoding and writing here, hashing on another thread: the SHA-256
-    // work (five compressions per record) is half of the receiver's.
     let (to_hasher, chunks) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
-    let (spare_tx, spare) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
-    let frontier = std::mem::take(&mut log.frontier);
+    // Unbounded, so the hasher never waits on us while we wait on it; at
+    // most IN_FLIGHT + 1 results exist, as we drain at every chunk.
+    let (done_tx, done) = mpsc::channel::<Hashed>();
     std::thread::scope(|scope| {
-        let hasher = scope.spawn(move || hash_chunks(frontier, chunks, spare_tx));
+        let hasher = scope.spawn(move || hash_leaves(chunks, done_tx));
         let mut s = Session {
             log: &mut *log,
             opts,
@@ -365,36 +365,62 @@ fn session(
         };
         let mut pipe = Pipe {
             to_hasher: Some(to_hasher),
-            spare,
+            done,
+            spare: Vec::new(),
         };
         let r = read_loop(&mut s, input, opts, syncer, &mut pipe);
-        // Closing the channel ends the hasher; its tree is the log's again.
-        drop(pipe);
-        let frontier = hasher
+        // Closing the channel ends the hasher; take in its last results.
+        pipe.to_hasher = None;
+        pipe.drain(s.log, true);
+        hasher
             .join()
             .map_err(|_| fail(Code::Io, "the hashing thread failed"))?;
-        log.frontier = frontier;
         r
     })
 }
 
 struct Pipe {
     to_hasher: Option<mpsc::SyncSender<Vec<u8>>>,
-    spare: mpsc::Receiver<Vec<u8>>,
+    done: mpsc::Receiver<Hashed>,
+    spare: Vec<Vec<u8>>,
 }
 
 impl Pipe {
-    /// Send the written chunk to be hashed; get an empty buffer back.
-    fn pass(&mut self, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    /// Add the leaves hashed so far to the tree, in order (all of them,
+    /// waiting for the hasher, when `all`).
+    fn drain(&mut self, log: &mut Log, all: bool) {
+        loop {
+            let next = if all {
+                self.done.recv().ok()
+            } else {
+                self.done.try_recv().ok()
+            };
+            let Some((mut chunk, leaves)) = next else {
+                return;
+            };
+            for h in leaves {
+                log.frontier.push_hash(h);
+            }
+            chunk.clear();
+            if self.spare.len() <= IN_FLIGHT {
+                self.spare.push(chunk);
+            }
+        }
+    }
+
+    /// Send the written chunk to be hashed; take in finished hashes.
+    fn pass(&mut self, out: &mut Vec<u8>, log: &mut Log) -> anyhow::Result<()> {
         let fresh = self
             .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(2 * READ_SIZE));
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(2 * READ_SIZE));
         let chunk = std::mem::replace(out, fresh);
         self.to_hasher
             .as_ref()
             .and_then(|t| t.send(chunk).ok())
-            .ok_or_else(|| fail(Code::Io, "the hashing thread stopped"))
+            .ok_or_else(|| fail(Code::Io, "the hashing thread stopped"))?;
+        self.drain(log, false);
+        Ok(())
     }
 }
 
@@ -446,7 +472,7 @@ fn flush(s: &mut Session, syncer: &Syncer, pipe: &mut Pipe) -> anyhow::Result<()
         return Ok(());
     }
     s.log.write(&s.out)?;
-    pipe.pass(&mut s.out)?;
+    pipe.pass(&mut s.out, s.log)?;
     let records = s.records;
     match s.opts.sync {
         SyncMode::Always => s.log.sync(),
