@@ -127,6 +127,17 @@ fn receive_seal_verify_round_trip() {
     let out = String::from_utf8_lossy(&o.stdout);
     let f: Vec<&str> = out.split_whitespace().collect();
     assert_eq!((f[0], f[1]), ("core-admin", "5"), "{out}");
+    // `checkpoint` prints the C2SP body of that same tree.
+    let o = sl(
+        &["checkpoint", "--log", e.l(), "--origin", "example.org/log"],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 0);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        format!("example.org/log\n5\n{}\n", f[2])
+    );
     assert_eq!(code(&e.seal()), 0);
     let o = e.verify();
     assert_eq!(code(&o), 0, "{}", text(&o));
@@ -210,13 +221,63 @@ fn tampered(e: &Env, name: &str, edit: impl Fn(&mut Vec<String>)) -> Output {
 
 #[test]
 fn tampering_after_a_seal_is_detected() {
+    type Edit = Box<dyn Fn(&mut Vec<String>)>;
     let e = setup();
     e.receive(BUILD, &[]);
     assert_eq!(code(&e.seal()), 0);
     e.receive(b"second session\n", &[]);
     assert_eq!(code(&e.seal()), 0);
     assert_eq!(code(&e.verify()), 0);
-    type Edit = Box<dyn Fn(&mut Vec<String>)>;
+    // Every record the last checkpoint covers (0..9; record 9 is the seal
+    // record, checked against the checkpoint it names): changed, removed,
+    // duplicated, swapped with the next, or the file cut before it.
+    let sealed = 9;
+    assert!(e.lines()[9].contains("\"type\":\"seal\""));
+    for i in 0..sealed {
+        let flip = move |l: &mut Vec<String>| {
+            // Another last digit of the time: still a valid record.
+            let t = l[i].find("Z\"").unwrap() - 1;
+            let d = l[i].as_bytes()[t];
+            let nd = if d == b'9' { '8' } else { (d + 1) as char };
+            l[i].replace_range(t..t + 1, &nd.to_string());
+        };
+        let edits: Vec<(&str, Edit)> = vec![
+            ("flip", Box::new(flip)),
+            (
+                "delete",
+                Box::new(move |l: &mut Vec<String>| drop(l.remove(i))),
+            ),
+            (
+                "insert",
+                Box::new(move |l: &mut Vec<String>| l.insert(i, l[i].clone())),
+            ),
+            (
+                "swap",
+                Box::new(move |l: &mut Vec<String>| l.swap(i, i + 1)),
+            ),
+            (
+                "truncate",
+                Box::new(move |l: &mut Vec<String>| l.truncate(i)),
+            ),
+        ];
+        for (what, edit) in edits {
+            let o = tampered(&e, &format!("{what}-{i}"), edit);
+            assert_eq!(code(&o), 1, "{what} record {i}: {}", text(&o));
+            assert!(text(&o).contains("record"), "{what} {i}: {}", text(&o));
+        }
+    }
+    // The seal record itself must name its checkpoint exactly.
+    let o = tampered(&e, "seal-root", |l: &mut Vec<String>| {
+        let at = l[9].find("\"root\":\"").unwrap() + 8;
+        let c = if &l[9][at..at + 1] == "A" { "B" } else { "A" };
+        l[9].replace_range(at..at + 1, c);
+    });
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(
+        text(&o).contains("record 9: seal record does not match"),
+        "{}",
+        text(&o)
+    );
     let cases: Vec<(&str, Edit)> = vec![
         (
             "flip",
@@ -280,6 +341,18 @@ fn tampering_after_a_seal_is_detected() {
         &[],
     );
     assert_eq!(code(&o), 1, "{}", text(&o));
+    // The whole file removed after a seal.
+    let gone = e.tmp.path().join("gone");
+    std::fs::create_dir_all(gone.join("checkpoints")).unwrap();
+    for f in ["5", "5.asc"] {
+        std::fs::copy(
+            e.log.join("checkpoints").join(f),
+            gone.join("checkpoints").join(f),
+        )
+        .unwrap();
+    }
+    let o = e.verify_in(&gone);
+    assert_eq!(code(&o), 1, "{}", text(&o));
     // Never sealed: nothing to verify with.
     let fresh = setup();
     fresh.receive(BUILD, &[]);
@@ -291,56 +364,338 @@ fn caps_end_the_session_and_keep_what_was_written() {
     let e = setup();
     let o = e.receive(b"1\n2\n3\n4\n5\n6\n", &["--max-records", "3"]);
     assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(text(&o).contains("--max-records"), "{}", text(&o));
     let lines = e.lines();
     assert!(
-        lines.last().unwrap().contains("\"reason\":\"cap:"),
+        lines
+            .last()
+            .unwrap()
+            .contains("\"reason\":\"cap: 3 records"),
         "{lines:?}"
     );
     assert_eq!(lines.len(), 5, "start, 3 lines, end");
-    let o = e.receive(&vec![b'x'; 5000], &["--max-line", "1000"]);
+    // The part of an over-long line within the cap is kept, not dropped.
+    let o = e.receive(
+        &[vec![b'x'; 5000], b"\nnext\n".to_vec()].concat(),
+        &["--max-line", "1000"],
+    );
     assert_eq!(code(&o), 1);
+    let lines = e.lines();
+    let kept = &lines[lines.len() - 2];
+    assert!(
+        kept.contains(&format!("\"data\":\"{}\",\"noeol\":true", "x".repeat(1000))),
+        "{kept}"
+    );
+    assert!(lines.last().unwrap().contains("--max-line"));
     let o = e.receive(&vec![b'y'; 5000], &["--max-bytes", "100"]);
     assert_eq!(code(&o), 1);
+    let lines = e.lines();
+    assert!(lines[lines.len() - 2].contains(&format!("\"data\":\"{}\"", "y".repeat(100))));
+    assert!(lines.last().unwrap().contains("--max-bytes"));
+    // Capped sessions are still a valid log.
     assert_eq!(code(&e.seal()), 0);
-    assert_eq!(code(&e.verify()), 0);
+    let o = e.verify();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        text(&o).contains("end: cap: more than 100 bytes"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Wait until the log holds `needle` (the receiver wrote it to the kernel).
+fn wait_for(log: &Path, needle: &str) {
+    for _ in 0..3000 {
+        if std::fs::read_to_string(log.join("log.jsonl"))
+            .unwrap_or_default()
+            .contains(needle)
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the receiver never stored {needle:?}");
 }
 
 #[test]
-fn a_killed_receiver_recovers_at_the_next_open() {
+fn a_killed_receiver_loses_nothing_it_wrote_and_recovers() {
     let e = setup();
     e.receive(BUILD, &[]);
-    let mut child = Command::new(BIN)
-        .args(["receive", "--log", e.l(), "--sync", "always"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for i in 0..200 {
-        writeln!(stdin, "line {i}").unwrap();
+    assert_eq!(code(&e.seal()), 0);
+    // Killed while the build is quiet: every line read so far is already in
+    // the file (no user-space buffering), whatever --sync says.
+    for (round, sync) in ["batch", "end", "always"].iter().enumerate() {
+        let mut child = Command::new(BIN)
+            .args(["receive", "--log", e.l(), "--sync", sync])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..200 {
+            writeln!(stdin, "round {round} line {i}").unwrap();
+        }
+        stdin.flush().unwrap();
+        wait_for(&e.log, &format!("round {round} line 199"));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        drop(stdin);
     }
-    stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    // A torn tail, as a crash mid-write leaves it.
+    // And a torn tail, as a crash in the middle of a write leaves it.
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .open(e.log.join("log.jsonl"))
         .unwrap();
     f.write_all(b"{\"seq\":99999,\"t\":\"torn").unwrap();
     drop(f);
+    // Before any recovery, verify passes on everything before the torn tail.
+    let o = e.verify();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("incomplete record"), "{}", text(&o));
+    assert!(text(&o).contains("no end record"), "{}", text(&o));
+    assert!(
+        text(&o).contains("not covered by a signature"),
+        "{}",
+        text(&o)
+    );
+    // The next open keeps the torn bytes in a recovered record.
     let o = e.receive(b"after the crash\n", &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let lines = e.lines();
-    assert!(
-        lines.iter().any(|l| l.contains("\"type\":\"recovered\"")),
-        "torn tail kept"
+    let rec = lines
+        .iter()
+        .find(|l| l.contains("\"type\":\"recovered\""))
+        .expect("torn tail kept");
+    let b64 = rec
+        .split("\"b64\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+        b"{\"seq\":99999,\"t\":\"torn"
     );
     assert_eq!(code(&e.seal()), 0);
     let o = e.verify();
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(text(&o).contains("no end record"), "{}", text(&o));
+    let shown = String::from_utf8(sl(&["cat", "--log", e.l()], b"", &[]).stdout).unwrap();
+    for round in 0..3 {
+        for i in 0..200 {
+            assert!(
+                shown.contains(&format!("round {round} line {i}\n")),
+                "round {round} line {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_killed_sender_ends_the_session_at_eof() {
+    let e = setup();
+    // The build side dies mid-line; the receiver sees EOF.
+    let mut sender = Command::new("sh")
+        .args(["-c", "printf 'a\\nb\\npartial'; kill -9 $$"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = Command::new(BIN)
+        .args(["receive", "--log", e.l(), "--source", "vm"])
+        .env_remove("QREXEC_REMOTE_DOMAIN")
+        .stdin(Stdio::from(sender.stdout.take().unwrap()))
+        .output()
+        .unwrap();
+    assert!(!sender.wait().unwrap().success());
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let lines = e.lines();
+    assert!(
+        lines[3].contains("\"data\":\"partial\",\"noeol\":true"),
+        "{lines:?}"
+    );
+    assert!(lines[4].contains("\"type\":\"end\"") && lines[4].contains("\"reason\":\"eof\""));
+    assert_eq!(code(&e.seal()), 0);
+    assert_eq!(code(&e.verify()), 0);
+}
+
+#[test]
+fn seal_on_eof_origins_and_missing_checkpoints() {
+    let e = setup();
+    let o = e.receive(
+        BUILD,
+        &[
+            "--seal-on-eof",
+            "--key",
+            e.key.to_str().unwrap(),
+            "--origin",
+            "example.org/logs/core-admin",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!((f[0], f[1]), ("core-admin", "5"), "{out}");
+    let cp = std::fs::read_to_string(e.log.join("checkpoints/5")).unwrap();
+    assert_eq!(cp, format!("example.org/logs/core-admin\n5\n{}\n", f[2]));
+    // Later checkpoints keep the log's origin (the seal record is record 5).
+    assert!(e.log.join("checkpoints/5.asc").exists());
+    let o = sl(&["checkpoint", "--log", e.l()], b"", &[]);
+    assert!(String::from_utf8(o.stdout)
+        .unwrap()
+        .starts_with("example.org/logs/core-admin\n6\n"));
+    let o = sl(
+        &[
+            "verify",
+            "--log",
+            e.l(),
+            "--keyring",
+            e.public.to_str().unwrap(),
+            "--origin",
+            "example.org/logs/core-admin",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // A later seal keeps the log's origin by default...
+    e.receive(b"two\n", &[]);
+    assert_eq!(code(&e.seal()), 0);
+    assert!(std::fs::read_to_string(e.log.join("checkpoints/9"))
+        .unwrap()
+        .starts_with("example.org/logs/core-admin\n"));
+    assert_eq!(code(&e.verify()), 0);
+    // ...and one log with two origins does not verify.
+    e.receive(b"three\n", &[]);
+    let o = sl(
+        &[
+            "seal",
+            "--log",
+            e.l(),
+            "--key",
+            e.key.to_str().unwrap(),
+            "--origin",
+            "elsewhere",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 0);
+    let o = e.verify();
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(text(&o).contains("origin"), "{}", text(&o));
+
+    // A removed checkpoint of a seal record, or a removed signature, fails.
+    let f = setup();
+    f.receive(BUILD, &[]);
+    f.seal();
+    f.receive(b"more\n", &[]);
+    f.seal();
+    let sizes = ["5", "9"];
+    assert!(f.log.join("checkpoints").join(sizes[1]).exists());
+    let copy = |name: &str| {
+        let d = f.tmp.path().join(name);
+        std::fs::create_dir_all(d.join("checkpoints")).unwrap();
+        std::fs::copy(f.log.join("log.jsonl"), d.join("log.jsonl")).unwrap();
+        for s in sizes {
+            for ext in ["", ".asc"] {
+                let n = format!("{s}{ext}");
+                std::fs::copy(
+                    f.log.join("checkpoints").join(&n),
+                    d.join("checkpoints").join(&n),
+                )
+                .unwrap();
+            }
+        }
+        d
+    };
+    let d = copy("no-cp");
+    std::fs::remove_file(d.join("checkpoints/5")).unwrap();
+    std::fs::remove_file(d.join("checkpoints/5.asc")).unwrap();
+    let o = f.verify_in(&d);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(
+        text(&o).contains("record 5: seal of size 5 without its checkpoint"),
+        "{}",
+        text(&o)
+    );
+    let d = copy("no-sig");
+    std::fs::remove_file(d.join("checkpoints/9.asc")).unwrap();
+    let o = f.verify_in(&d);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(
+        text(&o).contains("checkpoint 9 has no signature"),
+        "{}",
+        text(&o)
+    );
+    // A checkpoint whose body was edited no longer matches its signature.
+    let d = copy("edited-cp");
+    let body = std::fs::read_to_string(d.join("checkpoints/9")).unwrap();
+    std::fs::write(d.join("checkpoints/9"), body + "extension\n").unwrap();
+    assert_eq!(code(&f.verify_in(&d)), 1);
+}
+
+#[test]
+fn summaries_are_terminal_safe_and_json() {
+    let e = setup();
+    let input = b"##sign-log material {\"name\":\"evil\\u001b[2J.tar\",\"size\":1}\n\
+##sign-log material {\"name\":\"x\",\"sha256\":\"not hex\"}\n\
+\xe2\x80\xaeerror: reversed\n";
+    e.receive(input, &[]);
+    e.seal();
+    let o = e.verify();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let t = text(&o);
+    assert!(!t.contains('\u{1b}') && !t.contains('\u{202e}'), "{t:?}");
+    assert!(t.contains("material evil\\x1b[2J.tar size=1"), "{t}");
+    assert!(
+        t.contains("malformed digest"),
+        "malformed directives are reported: {t}"
+    );
+    assert!(t.contains("error?   3: \\u{202e}error: reversed"), "{t}");
+    let o = sl(
+        &[
+            "verify",
+            "--log",
+            e.l(),
+            "--keyring",
+            e.public.to_str().unwrap(),
+            "--json",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 0);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        j["sessions"][0]["materials"][0]["name"],
+        "evil\u{1b}[2J.tar"
+    );
+    assert_eq!(j["sessions"][0]["error_lines"], 1);
+    assert_eq!(j["sealed"], 5);
+    // The raw log holds no control character or bidi override either.
+    let raw = std::fs::read_to_string(e.log.join("log.jsonl")).unwrap();
+    assert!(!raw.contains('\u{1b}') && !raw.contains('\u{202e}'));
+}
+
+#[test]
+fn long_utf8_lines_split_on_character_boundaries() {
+    let e = setup();
+    let line = "é".repeat(20_000) + "€";
+    e.receive(format!("{line}\nshort\n").as_bytes(), &[]);
+    let lines = e.lines();
+    assert!(
+        lines.iter().all(|l| !l.contains("\"b64\"")),
+        "UTF-8 pieces stay text"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("\"cont\":true")).count(),
+        2
+    );
+    let shown = String::from_utf8(sl(&["cat", "--log", e.l()], b"", &[]).stdout).unwrap();
+    assert_eq!(shown, format!("{line}\nshort\n"));
 }
 
 #[test]
@@ -532,7 +887,10 @@ fn sealing_through_a_gpg_program() {
     let wrapper = e.tmp.path().join("gpg-wrapper");
     std::fs::write(
         &wrapper,
-        format!("#!/bin/sh\nexec gpg --homedir {} \"$@\"\n", home.display()),
+        format!(
+            "#!/bin/sh\nexec gpg --batch --homedir {} \"$@\"\n",
+            home.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -595,4 +953,154 @@ fn qrexec_service_script_sanitizes_and_separates_callers() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let log = std::fs::read_to_string(base.join("build-vm-1/core-admin/log.jsonl")).unwrap();
     assert!(log.contains("\"src\":\"build-vm-1\""), "{log}");
+    // A domain name that could climb out is refused too; SIGN_LOG_OPTS
+    // seals at the end of the build.
+    let service = |domain: &str, opts: &str| {
+        let mut c = Command::new("sh");
+        c.arg(script)
+            .arg("sealed")
+            .env("PATH", &path)
+            .env("BUILD_LOG_DIR", &base)
+            .env("QREXEC_REMOTE_DOMAIN", domain)
+            .env("SIGN_LOG_OPTS", opts)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let _ = child.stdin.take().unwrap().write_all(b"built\n");
+        child.wait_with_output().unwrap()
+    };
+    assert_eq!(code(&service("../up", "")), 2);
+    assert!(!e.tmp.path().join("up").exists());
+    let o = service(
+        "build-vm-2",
+        &format!("--seal-on-eof --key {}", e.key.display()),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("sealed 3 "));
+    let o = e.verify_in(&base.join("build-vm-2/sealed"));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+#[test]
+fn export_needs_a_sealed_session_with_products() {
+    let e = setup();
+    let out = e.tmp.path().join("out.bin");
+    std::fs::write(&out, b"built").unwrap();
+    let prod = sl(&["hash", "--product", out.to_str().unwrap()], b"", &[]);
+    e.receive(&prod.stdout, &[]);
+    e.seal();
+    e.receive(&prod.stdout, &[]);
+    let export = |k: &str| {
+        sl(
+            &[
+                "export",
+                "--log",
+                e.l(),
+                "--format",
+                "in-toto",
+                "--session",
+                k,
+                "--keyring",
+                e.public.to_str().unwrap(),
+            ],
+            b"",
+            &[],
+        )
+    };
+    let o = export("1");
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["predicate"]["byproducts"]["checkpoint"]["size"], 3);
+    // Session 2 is past the last seal: nothing signed to attest.
+    let o = export("2");
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(o.stdout.is_empty());
+    assert!(text(&o).contains("not sealed"), "{}", text(&o));
+    assert_eq!(code(&export("3")), 2);
+    // A session without products has no subject.
+    let f = setup();
+    f.receive(b"no products\n", &[]);
+    f.seal();
+    let o = sl(
+        &[
+            "export",
+            "--log",
+            f.l(),
+            "--session",
+            "1",
+            "--keyring",
+            f.public.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 3, "{}", text(&o));
+}
+
+#[test]
+fn proofs_check_checkpoint_signatures_when_given_keys() {
+    let e = setup();
+    e.receive(BUILD, &[]);
+    e.seal();
+    let o = sl(&["prove", "inclusion", "--log", e.l(), "3"], b"", &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let proof = e.tmp.path().join("p.json");
+    std::fs::write(&proof, &o.stdout).unwrap();
+    let cp = e.log.join("checkpoints/5");
+    let check = |ring: &Path| {
+        sl(
+            &[
+                "verify-proof",
+                proof.to_str().unwrap(),
+                "--checkpoint",
+                cp.to_str().unwrap(),
+                "--keyring",
+                ring.to_str().unwrap(),
+            ],
+            b"",
+            &[],
+        )
+    };
+    let o = check(&e.public);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let other = gen_key("Someone else");
+    let ring = write_keyring(&e.tmp.path().join("other.asc"), &[&other]);
+    assert_eq!(code(&check(&ring)), 1);
+    // Without keys the proof is checked, and the missing check is said.
+    let o = sl(
+        &[
+            "verify-proof",
+            proof.to_str().unwrap(),
+            "--checkpoint",
+            cp.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 0);
+    assert!(text(&o).contains("signatures not checked"));
+    // Sizes past the log are a usage error.
+    let o = sl(
+        &["prove", "consistency", "--log", e.l(), "2", "50"],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+}
+
+#[test]
+fn run_logs_a_command_that_cannot_start() {
+    let o = sl(
+        &["run", "--name", "missing", "--", "/nonexistent/tool", "x"],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 127, "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("##sign-log step-begin {\"name\":\"missing\""),
+        "{out}"
+    );
+    assert!(out.contains("##sign-log step-end {\"name\":\"missing\",\"argv\":[\"/nonexistent/tool\",\"x\"],\"exit\":127}"), "{out}");
 }

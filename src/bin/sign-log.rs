@@ -3,7 +3,8 @@
 
 use build_verify::cli;
 use build_verify::exit::{fail, Code, ResultExt};
-use build_verify::log::{directive, export, proof, receive, seal, store, verify};
+use build_verify::log::directive::{self, Verb};
+use build_verify::log::{checkpoint, export, proof, receive, seal, store, verify};
 use build_verify::openpgp::sign::SigningKey;
 use build_verify::openpgp::{KeyArgs, Verifier};
 use clap::{Parser, Subcommand};
@@ -43,7 +44,8 @@ struct SealArgs {
     /// The key the program signs with.
     #[arg(long, value_name = "FPR")]
     local_user: Option<String>,
-    /// The checkpoint origin line (default: build-verify.sign-log/<log dir name>).
+    /// The checkpoint origin line (default: the log's earlier checkpoints',
+    /// else build-verify.sign-log/<log dir name>).
     #[arg(long, value_name = "ORIGIN")]
     origin: Option<String>,
 }
@@ -51,7 +53,9 @@ struct SealArgs {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Receive standard input into the log (the log side). Prints NAME SIZE ROOT at the end.
+    #[command(after_help = build_verify::exit::HELP)]
     Receive {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
         /// The log's name (default: the log directory's name).
@@ -63,14 +67,15 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "batch")]
         sync: receive::SyncMode,
         /// End the session (exit 1) after this many input bytes.
-        #[arg(long, default_value_t = 8 << 30)]
+        #[arg(long, value_name = "N", default_value_t = 8 << 30)]
         max_bytes: u64,
-        /// End the session (exit 1) after this many records.
-        #[arg(long, default_value_t = 100_000_000)]
+        /// End the session (exit 1) after this many line records.
+        #[arg(long, value_name = "N", default_value_t = 100_000_000)]
         max_records: u64,
-        /// End the session (exit 1) at a line longer than this.
-        #[arg(long, default_value_t = 16 << 20)]
-        max_line: usize,
+        /// End the session (exit 1) at a line longer than this many bytes
+        /// (lines over 16 KiB are stored as continuation records).
+        #[arg(long, value_name = "N", default_value_t = 16 << 20)]
+        max_line: u64,
         /// Seal when the input ends (needs --key or --gpg-program).
         #[arg(long)]
         seal_on_eof: bool,
@@ -78,62 +83,87 @@ enum Cmd {
         seal: SealArgs,
     },
     /// Print `##sign-log material|product` directives (size, SHA-256, SHA-512) for FILES.
+    #[command(after_help = build_verify::exit::HELP)]
     Hash {
+        /// The files are inputs of the build.
         #[arg(long, conflicts_with = "product", required_unless_present = "product")]
         material: bool,
+        /// The files are outputs of the build.
         #[arg(long)]
         product: bool,
-        #[arg(required = true)]
+        /// The files to hash (SHA-256 and SHA-512, one pass each).
+        #[arg(required = true, value_name = "FILES")]
         files: Vec<PathBuf>,
     },
     /// Run CMD as a logged step: step-begin, its output, step-end with its exit code (and exit with it).
+    #[command(after_help = build_verify::exit::HELP)]
     Run {
-        #[arg(long)]
+        /// The step's name (default: the command).
+        #[arg(long, value_name = "STEP")]
         name: Option<String>,
-        #[arg(last = true, required = true)]
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
         cmd: Vec<String>,
     },
     /// Print a C2SP tlog-checkpoint body for the current log size.
+    #[command(after_help = build_verify::exit::HELP)]
     Checkpoint {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
-        #[arg(long)]
+        /// The origin line (default: the log's earlier checkpoints', else
+        /// build-verify.sign-log/<log dir name>).
+        #[arg(long, value_name = "ORIGIN")]
         origin: Option<String>,
     },
-    /// Sign a checkpoint of the current log and append a seal record.
+    /// Sign a checkpoint of the current log and append a seal record (waits
+    /// for a receiver writing the same log to finish).
+    #[command(after_help = build_verify::exit::HELP)]
     Seal {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
         #[command(flatten)]
         seal: SealArgs,
     },
     /// Verify roots, signatures and record sequence; print a summary.
+    #[command(after_help = build_verify::exit::HELP)]
     Verify {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
         #[command(flatten)]
         keys: KeyArgs,
-        /// Require this checkpoint origin.
-        #[arg(long)]
+        /// Require this checkpoint origin (default: every checkpoint must
+        /// have the first one's).
+        #[arg(long, value_name = "ORIGIN")]
         origin: Option<String>,
+        /// Print the summary as one JSON object (warnings stay on stderr).
         #[arg(long)]
         json: bool,
     },
     /// Print an inclusion or consistency proof (JSON).
+    #[command(after_help = build_verify::exit::HELP)]
     Prove {
         #[command(subcommand)]
         what: ProveCmd,
     },
-    /// Check a proof against checkpoint files alone.
+    /// Check a proof against checkpoint files alone (with --keyring, their
+    /// signatures FILE.asc too).
+    #[command(after_help = build_verify::exit::HELP)]
     VerifyProof {
         /// The proof (JSON from `prove`).
         proof: PathBuf,
         /// Checkpoint files: one for inclusion; old then new for consistency.
-        #[arg(long = "checkpoint", required = true)]
+        #[arg(long = "checkpoint", value_name = "FILE", required = true)]
         checkpoints: Vec<PathBuf>,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
     /// Print the logged lines back, terminal-safe.
+    #[command(after_help = build_verify::exit::HELP)]
     Cat {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
         /// Only session K (1-based).
@@ -141,11 +171,15 @@ enum Cmd {
         session: Option<usize>,
     },
     /// Export a session as an in-toto Statement v1 (link predicate).
+    #[command(after_help = build_verify::exit::HELP)]
     Export {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
+        /// The output format.
         #[arg(long, value_parser = ["in-toto"], default_value = "in-toto")]
         format: String,
+        /// The session (1-based, as `verify` numbers them); it must be sealed.
         #[arg(long, value_name = "K")]
         session: usize,
         #[command(flatten)]
@@ -156,18 +190,26 @@ enum Cmd {
 #[derive(Subcommand, Debug)]
 enum ProveCmd {
     /// Record SEQ is in the tree of SIZE records (default: the whole log).
+    #[command(after_help = build_verify::exit::HELP)]
     Inclusion {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
+        /// The record (its seq).
         seq: u64,
-        #[arg(long)]
+        /// The tree size (default: the last checkpoint's, else the log's).
+        #[arg(long, value_name = "N")]
         size: Option<u64>,
     },
     /// The tree of N records extends the tree of M records.
+    #[command(after_help = build_verify::exit::HELP)]
     Consistency {
+        /// The log directory (log.jsonl and checkpoints/).
         #[arg(long, value_name = "DIR")]
         log: PathBuf,
+        /// The old tree size.
         m: u64,
+        /// The new tree size.
         n: u64,
     },
 }
@@ -194,8 +236,26 @@ fn signer(a: &SealArgs) -> anyhow::Result<seal::Signer> {
     }
 }
 
-fn origin(a: &Option<String>, dir: &Path) -> String {
-    a.clone().unwrap_or_else(|| seal::default_origin(dir))
+fn origin(a: &Option<String>, dir: &Path) -> anyhow::Result<String> {
+    match a {
+        Some(o) => Ok(o.clone()),
+        None => checkpoint::origin_for(dir),
+    }
+}
+
+/// Run `body` with a verifier built from the key options.
+fn with_verifier<T>(
+    keys: &KeyArgs,
+    body: impl FnOnce(&Verifier) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let (keyring, trust, policy) = keys.load()?;
+    body(&Verifier {
+        keyring: &keyring,
+        trust: &trust,
+        policy: &policy,
+        min_signers: keys.min_signers(),
+        time: None,
+    })
 }
 
 fn verified(
@@ -203,15 +263,7 @@ fn verified(
     keys: &KeyArgs,
     want_origin: Option<&str>,
 ) -> anyhow::Result<verify::Summary> {
-    let (keyring, trust, policy) = keys.load()?;
-    let v = Verifier {
-        keyring: &keyring,
-        trust: &trust,
-        policy: &policy,
-        min_signers: keys.min_signers(),
-        time: None,
-    };
-    verify::verify(dir, &v, want_origin)
+    with_verifier(keys, |v| verify::verify(dir, v, want_origin))
 }
 
 fn run(cmd: Cmd) -> anyhow::Result<Code> {
@@ -237,8 +289,9 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 .ok()
                 .filter(|s| !s.is_empty())
                 .or(source);
+            // Load the key before reading: a bad key fails before the build runs.
             let mut sealer = if seal_on_eof {
-                Some(signer(&sa)?)
+                Some((signer(&sa)?, origin(&sa.origin, &log)?))
             } else {
                 None
             };
@@ -251,22 +304,30 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 max_line,
                 record_size: 16 * 1024,
             };
-            let (r, code) = receive::receive(&log, std::io::stdin().lock(), &opts)?;
+            let mut l = store::Log::open(&log)?;
+            let r = receive::receive(&mut l, std::io::stdin().lock(), &opts)?;
             let (size, root) = match sealer.as_mut() {
-                Some(s) => seal::seal(&log, s, &origin(&sa.origin, &log))?,
+                Some((s, o)) => {
+                    let cp = seal::seal(&mut l, s, o)?;
+                    (cp.size, base64_root(&cp.root))
+                }
                 None => (r.size, r.root),
             };
             println!("{name} {size} {root}");
-            Ok(code)
+            Ok(r.code)
         }
         Cmd::Hash {
             material,
             product: _,
             files,
         } => {
-            let kind = if material { "material" } else { "product" };
+            let verb = if material {
+                Verb::Material
+            } else {
+                Verb::Product
+            };
             for f in &files {
-                println!("{}", directive::hash_line(kind, f)?);
+                println!("{}", directive::hash_line(verb, f)?);
             }
             Ok(Code::Ok)
         }
@@ -276,17 +337,22 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             std::process::exit(code);
         }
         Cmd::Checkpoint { log, origin: o } => {
-            let l = store::Log::open(&log)?;
-            print!(
-                "{}",
-                seal::checkpoint_text(&origin(&o, &log), l.next_seq, &l.root_b64())
-            );
+            // Read-only: complete records only, no lock, no recovery.
+            let tree = store::tree(&log)?;
+            let cp = checkpoint::Checkpoint {
+                origin: origin(&o, &log)?,
+                size: tree.size(),
+                root: tree.root(),
+            };
+            print!("{}", cp.text());
             Ok(Code::Ok)
         }
         Cmd::Seal { log, seal: sa } => {
             let mut s = signer(&sa)?;
-            let (size, root) = seal::seal(&log, &mut s, &origin(&sa.origin, &log))?;
-            println!("sealed {size} {root}");
+            let o = origin(&sa.origin, &log)?;
+            let mut l = store::Log::open(&log)?;
+            let cp = seal::seal(&mut l, &mut s, &o)?;
+            println!("sealed {} {}", cp.size, base64_root(&cp.root));
             Ok(Code::Ok)
         }
         Cmd::Verify {
@@ -298,6 +364,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             let s = verified(&log, &keys, o.as_deref())?;
             if json {
                 cli::print_json(&serde_json::to_value(&s)?);
+                print_warnings(&s);
             } else {
                 print_summary(&s);
             }
@@ -314,18 +381,34 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
         Cmd::VerifyProof {
             proof: p,
             checkpoints,
+            keys,
         } => {
             let text =
                 std::fs::read(&p).with_code(Code::Io, || format!("reading {}", p.display()))?;
             let parsed: proof::Proof = serde_json::from_slice(&text)
                 .with_code(Code::Usage, || format!("{} is not a proof", p.display()))?;
-            let cps: Vec<&Path> = checkpoints.iter().map(PathBuf::as_path).collect();
+            let signed = !keys.keyrings.is_empty() || !keys.keys_dirs.is_empty();
+            let cps = if signed {
+                with_verifier(&keys, |v| {
+                    checkpoints
+                        .iter()
+                        .map(|c| proof::read_checkpoint(c, Some(v)))
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })?
+            } else {
+                eprintln!("sign-log: warning: checkpoint signatures not checked (no --keyring)");
+                checkpoints
+                    .iter()
+                    .map(|c| proof::read_checkpoint(c, None))
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
             proof::verify_proof(&parsed, &cps)?;
             println!("proof verified");
             Ok(Code::Ok)
         }
         Cmd::Cat { log, session } => {
-            export::cat(&log, session, &mut std::io::stdout().lock())?;
+            let stdout = std::io::stdout();
+            export::cat(&log, session, &mut std::io::BufWriter::new(stdout.lock()))?;
             Ok(Code::Ok)
         }
         Cmd::Export {
@@ -335,63 +418,24 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             keys,
         } => {
             let s = verified(&log, &keys, None)?;
-            cli::print_json(&export::in_toto(&log, &s.sessions, session)?);
+            cli::print_json(&export::in_toto(&log, &s, session)?);
             Ok(Code::Ok)
         }
     }
 }
 
-fn print_summary(s: &verify::Summary) {
-    println!(
-        "log verified: {} records, {} sealed, {} unsealed; checkpoints {:?}",
-        s.records, s.sealed, s.unsealed, s.checkpoints
-    );
-    for f in &s.signers {
-        println!("checkpoint signer {f}");
-    }
-    for (i, sess) in s.sessions.iter().enumerate() {
-        println!(
-            "session {} {:?} from {}: {} lines, records {}..{}, end: {}",
-            i + 1,
-            sess.name,
-            sess.src.as_deref().unwrap_or("-"),
-            sess.lines,
-            sess.first_seq,
-            sess.last_seq,
-            sess.end.as_deref().unwrap_or("(none)")
-        );
-        for m in &sess.materials {
-            println!(
-                "  material {} sha256={}",
-                m.name,
-                m.sha256.as_deref().unwrap_or("-")
-            );
-        }
-        for p in &sess.products {
-            println!(
-                "  product  {} sha256={}",
-                p.name,
-                p.sha256.as_deref().unwrap_or("-")
-            );
-        }
-        for st in &sess.steps {
-            println!(
-                "  step     {} exit={}",
-                st.name,
-                st.exit.map_or("-".into(), |c| c.to_string())
-            );
-        }
-        for e in &sess.errors {
-            println!("  error?   {e}");
-        }
-    }
-    for w in &s.warnings {
+fn base64_root(root: &[u8; 32]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(root)
+}
+
+fn print_warnings(s: &verify::Summary) {
+    for w in s.warning_lines() {
         eprintln!("sign-log: warning: {w}");
     }
-    if s.unsealed > 0 {
-        eprintln!(
-            "sign-log: warning: {} record(s) after the last seal are not covered by a signature",
-            s.unsealed
-        );
-    }
+}
+
+fn print_summary(s: &verify::Summary) {
+    print!("{}", s.text());
+    print_warnings(s);
 }

@@ -1,72 +1,165 @@
-//! The build side's directives: hashes of inputs and outputs, and steps.
+//! The build side's directives, lines `##sign-log VERB {json}` in the log:
+//! `material`/`product` (name, size, SHA-256, SHA-512) and
+//! `step-begin`/`step-end` (name, argv, exit code).
 
 use super::record::DIRECTIVE;
-use super::verify::Directive;
 use crate::digest::{hash_file, Algo};
-use crate::exit::{Code, ResultExt};
+use crate::exit::{fail, Code, ResultExt};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// `##sign-log material|product {...}` for a file (SHA-256 and SHA-512).
-pub fn hash_line(kind: &str, path: &Path) -> anyhow::Result<String> {
+/// A directive's payload.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Directive {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha512: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Material,
+    Product,
+    StepBegin,
+    StepEnd,
+}
+
+impl Verb {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Material => "material",
+            Verb::Product => "product",
+            Verb::StepBegin => "step-begin",
+            Verb::StepEnd => "step-end",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Verb> {
+        [
+            Verb::Material,
+            Verb::Product,
+            Verb::StepBegin,
+            Verb::StepEnd,
+        ]
+        .into_iter()
+        .find(|v| v.name() == s)
+    }
+}
+
+/// Parse a directive line; an error says what is wrong with it.
+pub fn parse(line: &str) -> anyhow::Result<(Verb, Directive)> {
+    let rest = line
+        .strip_prefix(DIRECTIVE)
+        .ok_or_else(|| fail(Code::Failed, "not a directive"))?;
+    let (verb, json) = rest.split_once(' ').unwrap_or((rest, ""));
+    let verb = Verb::from_name(verb)
+        .ok_or_else(|| fail(Code::Failed, format!("unknown directive {verb:?}")))?;
+    let d: Directive = serde_json::from_str(json).map_err(|e| {
+        fail(
+            Code::Failed,
+            format!("malformed {} directive: {e}", verb.name()),
+        )
+    })?;
+    let hex_ok = |h: &Option<String>, len: usize| {
+        h.as_ref()
+            .is_none_or(|h| h.len() == len && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    if !hex_ok(&d.sha256, 64) || !hex_ok(&d.sha512, 128) {
+        return Err(fail(
+            Code::Failed,
+            format!("{} directive with a malformed digest", verb.name()),
+        ));
+    }
+    Ok((verb, d))
+}
+
+pub fn line(verb: Verb, d: &Directive) -> String {
+    format!(
+        "{DIRECTIVE}{} {}",
+        verb.name(),
+        serde_json::to_string(d).unwrap_or_default()
+    )
+}
+
+/// `##sign-log material|product {...}` for a file (size, SHA-256, SHA-512).
+pub fn hash_line(verb: Verb, path: &Path) -> anyhow::Result<String> {
     let d = hash_file(path, &[Algo::Sha256, Algo::Sha512])
         .with_code(Code::Io, || format!("hashing {}", path.display()))?;
-    let payload = Directive {
-        name: path.display().to_string(),
-        size: Some(d.len),
-        sha256: d.hex(Algo::Sha256),
-        sha512: d.hex(Algo::Sha512),
-        ..Directive::default()
-    };
-    Ok(format!(
-        "{DIRECTIVE}{kind} {}",
-        serde_json::to_string(&payload)?
+    Ok(line(
+        verb,
+        &Directive {
+            name: path.display().to_string(),
+            size: Some(d.len),
+            sha256: d.hex(Algo::Sha256),
+            sha512: d.hex(Algo::Sha512),
+            ..Directive::default()
+        },
     ))
 }
 
-/// `##sign-log step-begin {...}`.
-pub fn step_begin(name: &str, argv: &[String]) -> anyhow::Result<String> {
-    let payload = Directive {
-        name: name.into(),
-        argv: Some(argv.to_vec()),
-        ..Directive::default()
-    };
-    Ok(format!(
-        "{DIRECTIVE}step-begin {}",
-        serde_json::to_string(&payload)?
-    ))
-}
-
-/// `##sign-log step-end {...}` with the exit code.
-pub fn step_end(name: &str, argv: &[String], exit: i32) -> anyhow::Result<String> {
-    let payload = Directive {
-        name: name.into(),
-        argv: Some(argv.to_vec()),
-        exit: Some(exit),
-        ..Directive::default()
-    };
-    Ok(format!(
-        "{DIRECTIVE}step-end {}",
-        serde_json::to_string(&payload)?
-    ))
-}
-
-/// Run a command as a logged step; its output passes through. Returns its
-/// exit code (128 + signal when killed, as shells report it).
+/// Run a command as a logged step: `step-begin`, its output (inherited
+/// stdout and stderr), `step-end` with its exit code, which is returned:
+/// 128 + signal when killed and 127 when it cannot be started, as shells
+/// report them, so the log records the failure either way.
 pub fn run_step(name: &str, argv: &[String]) -> anyhow::Result<i32> {
     use std::io::Write;
     use std::os::unix::process::ExitStatusExt;
     let Some((prog, args)) = argv.split_first() else {
-        return Err(crate::exit::fail(Code::Usage, "run needs a command"));
+        return Err(fail(Code::Usage, "run needs a command"));
     };
-    println!("{}", step_begin(name, argv)?);
-    std::io::stdout().flush().ok();
-    let status = std::process::Command::new(prog)
-        .args(args)
-        .status()
-        .with_code(Code::Io, || format!("running {prog}"))?;
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    println!("{}", step_end(name, argv, code)?);
+    let mut step = Directive {
+        name: name.into(),
+        argv: Some(argv.to_vec()),
+        ..Directive::default()
+    };
+    let mut out = std::io::stdout();
+    writeln!(out, "{}", line(Verb::StepBegin, &step)).code(Code::Io, "writing to stdout")?;
+    out.flush().code(Code::Io, "writing to stdout")?;
+    let code = match std::process::Command::new(prog).args(args).status() {
+        Ok(status) => status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        Err(e) => {
+            eprintln!("sign-log: running {prog}: {e}");
+            127
+        }
+    };
+    step.exit = Some(code);
+    writeln!(out, "{}", line(Verb::StepEnd, &step)).code(Code::Io, "writing to stdout")?;
+    out.flush().code(Code::Io, "writing to stdout")?;
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directives_round_trip_and_bad_ones_say_why() {
+        let d = Directive {
+            name: "out.rpm".into(),
+            size: Some(3),
+            sha256: Some("a".repeat(64)),
+            ..Directive::default()
+        };
+        let l = line(Verb::Product, &d);
+        assert_eq!(parse(&l).unwrap(), (Verb::Product, d));
+        for bad in [
+            "##sign-log frob {\"name\":\"x\"}",
+            "##sign-log material",
+            "##sign-log material {\"name\":\"x\",\"sha256\":\"zz\"}",
+            "##sign-log material {\"name\":\"x\",\"extra\":1}",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,80 +1,117 @@
-//! Reading a log back: terminal-safe text, and in-toto link statements.
+//! Reading a log back: its lines, terminal-safe (`cat`), and a session as
+//! an in-toto Statement v1 with a link predicate (`export`).
 
-use super::record::terminal_safe;
-use super::store::checkpoint_sizes;
-use super::verify::{scan_records, Session};
-use crate::exit::{fail, Code};
+use super::checkpoint::{self, Checkpoint};
+use super::directive::Directive;
+use super::record::{kind, terminal_safe, Record};
+use super::store::scan_log;
+use super::verify::Summary;
+use crate::exit::{fail, Code, ResultExt};
+use base64::Engine as _;
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 
 /// Print the lines of every session (or session `k`, 1-based), escaped so
-/// a log cannot drive the reader's terminal.
+/// a log cannot drive the reader's terminal; continuation pieces are
+/// joined back into their line.
 pub fn cat(dir: &Path, session: Option<usize>, out: &mut impl Write) -> anyhow::Result<()> {
     let mut current = 0usize;
-    let mut started = false;
     let mut open_line = false;
-    scan_records(dir, |_seq, _raw, rec, _f| {
-        if rec.kind == "start" {
+    scan_log(dir, |seq, raw| {
+        let rec = Record::parse(raw).map_err(|e| e.context(format!("record {seq}")))?;
+        if rec.kind == kind::START {
             current += 1;
         }
         let selected = session.is_none_or(|k| k == current);
-        if selected && (rec.kind == "line" || rec.kind == "directive") {
-            // A continuation piece joins the line before it.
-            if started && !rec.cont {
-                out.write_all(b"\n")?;
+        if selected && (rec.kind == kind::LINE || rec.kind == kind::DIRECTIVE) {
+            if open_line && !rec.cont {
+                out.write_all(b"\n").code(Code::Io, "writing to stdout")?;
             }
-            out.write_all(terminal_safe(&rec.bytes()).as_bytes())?;
-            started = true;
+            let bytes = rec
+                .bytes()
+                .map_err(|e| e.context(format!("record {seq}")))?;
+            out.write_all(terminal_safe(&bytes).as_bytes())
+                .code(Code::Io, "writing to stdout")?;
             open_line = !rec.noeol;
         }
         Ok(())
     })?;
     if open_line {
-        out.write_all(b"\n")?;
+        out.write_all(b"\n").code(Code::Io, "writing to stdout")?;
     }
-    Ok(())
+    out.flush().code(Code::Io, "writing to stdout")
 }
 
-/// An in-toto Statement v1 with a link predicate for session `k` of a
-/// verified summary: materials, products as subjects, the command and its
-/// return value, and the checkpoint sealing it as a byproduct.
-pub fn in_toto(dir: &Path, sessions: &[Session], k: usize) -> anyhow::Result<serde_json::Value> {
+fn descriptor(d: &Directive) -> serde_json::Value {
+    let mut digest = serde_json::Map::new();
+    if let Some(h) = &d.sha256 {
+        digest.insert("sha256".into(), json!(h.to_ascii_lowercase()));
+    }
+    if let Some(h) = &d.sha512 {
+        digest.insert("sha512".into(), json!(h.to_ascii_lowercase()));
+    }
+    json!({"name": d.name, "digest": digest})
+}
+
+/// An in-toto Statement v1, link predicate v0.3, for session `k` (1-based)
+/// of a verified log: products as subjects, materials, the command and
+/// return value of its last step, and the checkpoint sealing it.
+pub fn in_toto(dir: &Path, summary: &Summary, k: usize) -> anyhow::Result<serde_json::Value> {
     let s = k
         .checked_sub(1)
-        .and_then(|i| sessions.get(i))
+        .and_then(|i| summary.sessions.get(i))
         .ok_or_else(|| {
             fail(
                 Code::Usage,
-                format!("no session {k} (the log has {})", sessions.len()),
+                format!("no session {k} (the log has {})", summary.sessions.len()),
             )
         })?;
-    let digest = |d: &super::verify::Directive| {
-        let mut m = serde_json::Map::new();
-        if let Some(h) = &d.sha256 {
-            m.insert("sha256".into(), json!(h));
-        }
-        if let Some(h) = &d.sha512 {
-            m.insert("sha512".into(), json!(h));
-        }
-        json!({"name": d.name, "digest": m})
+    // Only what a signature covers is attested.
+    let Some(size) = summary
+        .checkpoints
+        .iter()
+        .copied()
+        .find(|&n| n > s.last_seq)
+    else {
+        return Err(fail(
+            Code::Missing,
+            format!(
+                "session {k} (records {}..{}) is not sealed yet",
+                s.first_seq, s.last_seq
+            ),
+        ));
     };
-    let sealed_by = checkpoint_sizes(dir)?.into_iter().find(|n| *n > s.last_seq);
+    if s.products.is_empty() {
+        return Err(fail(
+            Code::Missing,
+            format!("session {k} recorded no products: an in-toto statement needs a subject"),
+        ));
+    }
+    let (body, _) = checkpoint::paths(dir, size);
+    let cp = Checkpoint::read(&body)?;
     let last_step = s.steps.last();
     Ok(json!({
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": s.products.iter().map(digest).collect::<Vec<_>>(),
+        "subject": s.products.iter().map(descriptor).collect::<Vec<_>>(),
         "predicateType": "https://in-toto.io/attestation/link/v0.3",
         "predicate": {
             "name": s.name,
             "command": last_step.and_then(|st| st.argv.clone()).unwrap_or_default(),
-            "materials": s.materials.iter().map(digest).collect::<Vec<_>>(),
+            "materials": s.materials.iter().map(descriptor).collect::<Vec<_>>(),
             "byproducts": {
                 "return-value": last_step.and_then(|st| st.exit),
                 "steps": s.steps,
-                "checkpoint": sealed_by.map(|n| format!("checkpoints/{n}")),
                 "records": [s.first_seq, s.last_seq],
-            }
+                "end": s.end,
+                "checkpoint": {
+                    "origin": cp.origin,
+                    "size": cp.size,
+                    "root": base64::engine::general_purpose::STANDARD.encode(cp.root),
+                    "signers": summary.signers,
+                },
+            },
+            "environment": {"source": s.src},
         }
     }))
 }

@@ -71,7 +71,7 @@ impl Frontier {
 }
 
 /// Largest power of two smaller than n (n > 1).
-fn split(n: usize) -> usize {
+fn split(n: u64) -> u64 {
     let mut k = 1;
     while k << 1 < n {
         k <<= 1;
@@ -79,63 +79,139 @@ fn split(n: usize) -> usize {
     k
 }
 
+/// A run of leaves `start..end` whose subtree root is one proof node.
+pub type Range = (u64, u64);
+
+/// RFC 9162 §2.1.3.1 PATH(m, D[n]) as the leaf ranges whose roots
+/// (MTH(D[start:end])) are the proof nodes, in proof order.
+pub fn inclusion_ranges(index: u64, size: u64) -> Vec<Range> {
+    let (mut lo, mut hi) = (0u64, size);
+    let mut ranges = Vec::new();
+    let m = index;
+    if m >= size {
+        return ranges;
+    }
+    // Walk down from the root; record the sibling at each level, then
+    // reverse into proof order (leaf level first).
+    while hi - lo > 1 {
+        let k = split(hi - lo);
+        if m < lo + k {
+            ranges.push((lo + k, hi));
+            hi = lo + k;
+        } else {
+            ranges.push((lo, lo + k));
+            lo += k;
+        }
+    }
+    ranges.reverse();
+    ranges
+}
+
+/// RFC 9162 §2.1.4.1 PROOF(m, D[n]) as leaf ranges, in proof order.
+pub fn consistency_ranges(m: u64, n: u64) -> Vec<Range> {
+    let mut ranges = Vec::new();
+    if m == 0 || m >= n {
+        return ranges;
+    }
+    // SUBPROOF(m, D[lo:hi], complete), unrolled.
+    let (mut lo, mut hi, mut m, mut complete) = (0u64, n, m, true);
+    loop {
+        if m == hi - lo {
+            if !complete {
+                ranges.push((lo, hi));
+            }
+            break;
+        }
+        let k = split(hi - lo);
+        if m <= k {
+            ranges.push((lo + k, hi));
+            hi = lo + k;
+        } else {
+            ranges.push((lo, lo + k));
+            lo += k;
+            m -= k;
+            complete = false;
+        }
+    }
+    ranges.reverse();
+    ranges
+}
+
+/// Roots of disjoint leaf ranges, computed in one pass over the leaves
+/// with O(ranges x log n) memory.
+#[derive(Debug)]
+pub struct RangeRoots {
+    /// (start, end, position in the proof), by start.
+    todo: Vec<(u64, u64, usize)>,
+    next: usize,
+    current: Frontier,
+    roots: Vec<Option<Hash>>,
+}
+
+impl RangeRoots {
+    pub fn new(ranges: &[Range]) -> RangeRoots {
+        let mut todo: Vec<(u64, u64, usize)> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| (a, b, i))
+            .collect();
+        todo.sort_unstable();
+        RangeRoots {
+            todo,
+            next: 0,
+            current: Frontier::default(),
+            roots: vec![None; ranges.len()],
+        }
+    }
+
+    /// Feed leaf `index` (in increasing order).
+    pub fn push(&mut self, index: u64, leaf: &Hash) {
+        let Some(&(start, end, pos)) = self.todo.get(self.next) else {
+            return;
+        };
+        if index < start {
+            return;
+        }
+        self.current.push_hash(*leaf);
+        if index + 1 == end {
+            if let Some(slot) = self.roots.get_mut(pos) {
+                *slot = Some(self.current.root());
+            }
+            self.current = Frontier::default();
+            self.next += 1;
+        }
+    }
+
+    /// The roots in proof order, or `None` when leaves were missing.
+    pub fn finish(self) -> Option<Vec<Hash>> {
+        self.roots.into_iter().collect()
+    }
+}
+
 /// MTH over leaf hashes.
 pub fn root_of(leaves: &[Hash]) -> Hash {
-    match leaves {
-        [] => empty_root(),
-        [one] => *one,
-        _ => {
-            let (l, r) = leaves.split_at(split(leaves.len()));
-            node_hash(&root_of(l), &root_of(r))
-        }
+    let mut f = Frontier::default();
+    for h in leaves {
+        f.push_hash(*h);
     }
+    f.root()
 }
 
-/// RFC 9162 §2.1.3.1 PATH(m, D[n]).
-pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Vec<Hash> {
-    if leaves.len() <= 1 {
-        return Vec::new();
-    }
-    let k = split(leaves.len());
-    let (l, r) = leaves.split_at(k);
-    if index < k {
-        let mut p = inclusion_proof(index, l);
-        p.push(root_of(r));
-        p
-    } else {
-        let mut p = inclusion_proof(index - k, r);
-        p.push(root_of(l));
-        p
-    }
+fn proof_from(ranges: &[Range], leaves: &[Hash]) -> Vec<Hash> {
+    ranges
+        .iter()
+        .map(|&(a, b)| root_of(leaves.get(a as usize..b as usize).unwrap_or_default()))
+        .collect()
 }
 
-/// RFC 9162 §2.1.4.1 PROOF(m, D[n]).
-pub fn consistency_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
-    fn subproof(m: usize, d: &[Hash], complete: bool) -> Vec<Hash> {
-        let n = d.len();
-        if m == n {
-            return if complete {
-                Vec::new()
-            } else {
-                vec![root_of(d)]
-            };
-        }
-        let k = split(n);
-        let (l, r) = d.split_at(k);
-        if m <= k {
-            let mut p = subproof(m, l, complete);
-            p.push(root_of(r));
-            p
-        } else {
-            let mut p = subproof(m - k, r, false);
-            p.push(root_of(l));
-            p
-        }
-    }
-    if m == 0 || m >= leaves.len() {
-        return Vec::new();
-    }
-    subproof(m, leaves, true)
+/// PATH(index, D[n]) over leaf hashes in memory (tests, small trees).
+pub fn inclusion_proof(index: u64, leaves: &[Hash]) -> Vec<Hash> {
+    proof_from(&inclusion_ranges(index, leaves.len() as u64), leaves)
+}
+
+/// PROOF(m, D[n]) over leaf hashes in memory (tests, small trees).
+pub fn consistency_proof(m: u64, leaves: &[Hash]) -> Vec<Hash> {
+    proof_from(&consistency_ranges(m, leaves.len() as u64), leaves)
 }
 
 /// RFC 9162 §2.1.3.2: does `proof` show `leaf` at `index` in a tree of
@@ -230,58 +306,231 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn frontier_matches_the_recursive_definition() {
-        for n in 0..70 {
-            let l = leaves(n);
-            let mut f = Frontier::default();
-            for h in &l {
-                f.push_hash(*h);
+    fn h(s: &str) -> Hash {
+        Hash::try_from(hex::decode(s).unwrap().as_slice()).unwrap()
+    }
+
+    // RFC 6962 MTH, PATH and PROOF transcribed literally (recursive), as
+    // the reference the range-based, streaming versions must equal.
+    fn split_usize(n: usize) -> usize {
+        split(n as u64) as usize
+    }
+    fn mth(d: &[Hash]) -> Hash {
+        match d {
+            [] => empty_root(),
+            [one] => *one,
+            _ => {
+                let (l, r) = d.split_at(split_usize(d.len()));
+                node_hash(&mth(l), &mth(r))
             }
-            assert_eq!(f.root(), root_of(&l), "n={n}");
         }
-        // The RFC 6962 empty-tree root.
+    }
+    fn path(m: usize, d: &[Hash]) -> Vec<Hash> {
+        if d.len() <= 1 {
+            return vec![];
+        }
+        let k = split_usize(d.len());
+        let (l, r) = d.split_at(k);
+        if m < k {
+            [path(m, l), vec![mth(r)]].concat()
+        } else {
+            [path(m - k, r), vec![mth(l)]].concat()
+        }
+    }
+    fn subproof(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
+        let n = d.len();
+        if m == n {
+            return if b { vec![] } else { vec![mth(d)] };
+        }
+        let k = split_usize(n);
+        let (l, r) = d.split_at(k);
+        if m <= k {
+            [subproof(m, l, b), vec![mth(r)]].concat()
+        } else {
+            [subproof(m - k, r, false), vec![mth(l)]].concat()
+        }
+    }
+
+    /// The RFC 6962 test tree used by Certificate Transparency and
+    /// transparency-dev: eight leaves, published roots and proofs.
+    const CT_LEAVES: [&str; 8] = [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ];
+    const CT_ROOTS: [&str; 8] = [
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    ];
+
+    fn ct_leaves() -> Vec<Hash> {
+        CT_LEAVES
+            .iter()
+            .map(|l| leaf_hash(&hex::decode(l).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn published_rfc6962_roots_and_proofs() {
+        let l = ct_leaves();
         assert_eq!(
             hex::encode(empty_root()),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+        let mut f = Frontier::default();
+        for (n, leaf) in l.iter().enumerate() {
+            f.push_hash(*leaf);
+            assert_eq!(hex::encode(f.root()), CT_ROOTS[n], "size {}", n + 1);
+        }
+        let inclusion: [(u64, u64, &[&str]); 4] = [
+            (
+                0,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                5,
+                8,
+                &[
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                3,
+                &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+            ),
+            (0, 1, &[]),
+        ];
+        for (i, n, want) in inclusion {
+            let want: Vec<Hash> = want.iter().map(|s| h(s)).collect();
+            let tree = &l[..n as usize];
+            assert_eq!(inclusion_proof(i, tree), want, "PATH({i}, {n})");
+            let root = h(CT_ROOTS[n as usize - 1]);
+            assert!(verify_inclusion(i, n, &l[i as usize], &want, &root));
+        }
+        let consistency: [(u64, u64, &[&str]); 4] = [
+            (1, 1, &[]),
+            (
+                1,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                6,
+                8,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                5,
+                &[
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
+        ];
+        for (m, n, want) in consistency {
+            let want: Vec<Hash> = want.iter().map(|s| h(s)).collect();
+            assert_eq!(
+                consistency_proof(m, &l[..n as usize]),
+                want,
+                "PROOF({m}, {n})"
+            );
+            let (r1, r2) = (h(CT_ROOTS[m as usize - 1]), h(CT_ROOTS[n as usize - 1]));
+            assert!(verify_consistency(m, n, &want, &r1, &r2));
+            // Truncated, extended, wrong root.
+            if let Some((_, short)) = want.split_last() {
+                assert!(!verify_consistency(m, n, short, &r1, &r2));
+                assert!(!verify_consistency(m, n, &want, &r2, &r2));
+                let mut long = want.clone();
+                long.push(r1);
+                assert!(!verify_consistency(m, n, &long, &r1, &r2));
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_and_streaming_equal_the_recursive_definitions() {
+        let l = leaves(70);
+        for n in 0..70usize {
+            let mut f = Frontier::default();
+            for h in &l[..n] {
+                f.push_hash(*h);
+            }
+            assert_eq!(f.root(), mth(&l[..n]), "n={n}");
+            for m in 0..n {
+                let want = path(m, &l[..n]);
+                assert_eq!(inclusion_proof(m as u64, &l[..n]), want, "PATH({m},{n})");
+                let mut rr = RangeRoots::new(&inclusion_ranges(m as u64, n as u64));
+                for (i, h) in l[..n].iter().enumerate() {
+                    rr.push(i as u64, h);
+                }
+                assert_eq!(rr.finish().unwrap(), want);
+                let want = if m == 0 {
+                    vec![]
+                } else {
+                    subproof(m, &l[..n], true)
+                };
+                assert_eq!(consistency_proof(m as u64, &l[..n]), want, "PROOF({m},{n})");
+            }
+        }
+        // Leaves missing: no proof.
+        let mut rr = RangeRoots::new(&inclusion_ranges(3, 8));
+        for (i, h) in l[..5].iter().enumerate() {
+            rr.push(i as u64, h);
+        }
+        assert!(rr.finish().is_none());
     }
 
     #[test]
     fn inclusion_proofs_good_truncated_and_wrong_root() {
-        for n in 1..40usize {
-            let l = leaves(n);
+        for n in 1..40u64 {
+            let l = leaves(n as usize);
             let root = root_of(&l);
             for i in 0..n {
+                let leaf = &l[i as usize];
                 let p = inclusion_proof(i, &l);
-                assert!(
-                    verify_inclusion(i as u64, n as u64, &l[i], &p, &root),
-                    "n={n} i={i}"
-                );
-                if !p.is_empty() {
-                    assert!(!verify_inclusion(
-                        i as u64,
-                        n as u64,
-                        &l[i],
-                        &p[..p.len() - 1],
-                        &root
-                    ));
+                assert!(verify_inclusion(i, n, leaf, &p, &root), "n={n} i={i}");
+                assert!(!verify_inclusion(n, n, leaf, &p, &root));
+                if let Some((_, short)) = p.split_last() {
+                    assert!(!verify_inclusion(i, n, leaf, short, &root));
                     let mut extended = p.clone();
                     extended.push(root);
-                    assert!(!verify_inclusion(
-                        i as u64, n as u64, &l[i], &extended, &root
-                    ));
+                    assert!(!verify_inclusion(i, n, leaf, &extended, &root));
+                    let mut flipped = p.clone();
+                    flipped[0][0] ^= 1;
+                    assert!(!verify_inclusion(i, n, leaf, &flipped, &root));
                 }
-                assert!(!verify_inclusion(
-                    i as u64,
-                    n as u64,
-                    &l[i],
-                    &p,
-                    &leaf_hash(b"x")
-                ));
+                assert!(!verify_inclusion(i, n, leaf, &p, &leaf_hash(b"x")));
                 let other = (i + 1) % n;
                 if other != i {
-                    assert!(!verify_inclusion(i as u64, n as u64, &l[other], &p, &root));
+                    assert!(!verify_inclusion(i, n, &l[other as usize], &p, &root));
                 }
             }
         }
@@ -290,38 +539,17 @@ mod tests {
     #[test]
     fn consistency_proofs_good_truncated_and_wrong_root() {
         let l = leaves(40);
-        for n in 1..40usize {
+        for n in 1..40u64 {
             for m in 1..=n {
-                let (r1, r2) = (root_of(&l[..m]), root_of(&l[..n]));
-                let p = consistency_proof(m, &l[..n]);
-                assert!(
-                    verify_consistency(m as u64, n as u64, &p, &r1, &r2),
-                    "m={m} n={n}"
-                );
-                if !p.is_empty() {
-                    assert!(!verify_consistency(
-                        m as u64,
-                        n as u64,
-                        &p[..p.len() - 1],
-                        &r1,
-                        &r2
-                    ));
+                let (r1, r2) = (root_of(&l[..m as usize]), root_of(&l[..n as usize]));
+                let p = consistency_proof(m, &l[..n as usize]);
+                assert!(verify_consistency(m, n, &p, &r1, &r2), "m={m} n={n}");
+                if let Some((_, short)) = p.split_last() {
+                    assert!(!verify_consistency(m, n, short, &r1, &r2));
                 }
                 if m < n {
-                    assert!(!verify_consistency(
-                        m as u64,
-                        n as u64,
-                        &p,
-                        &leaf_hash(b"x"),
-                        &r2
-                    ));
-                    assert!(!verify_consistency(
-                        m as u64,
-                        n as u64,
-                        &p,
-                        &r1,
-                        &leaf_hash(b"x")
-                    ));
+                    assert!(!verify_consistency(m, n, &p, &leaf_hash(b"x"), &r2));
+                    assert!(!verify_consistency(m, n, &p, &r1, &leaf_hash(b"x")));
                 }
             }
         }

@@ -1,6 +1,18 @@
 //! sign-log: append-only, Merkle-sealed, OpenPGP-signed build logs
 //! (DESIGN.md §6).
+//!
+//! - [`record`]: the JSON Lines record format (one record per stored line);
+//! - [`merkle`]: RFC 6962/9162 tree, streaming root, proofs;
+//! - [`checkpoint`]: C2SP tlog-checkpoint bodies and their files;
+//! - [`store`]: the locked log file, torn-tail recovery, streaming reads;
+//! - [`receive`]: input lines to records, caps, batched fdatasync;
+//! - [`seal`]: signing checkpoints (sequoia or a gpg-compatible program);
+//! - [`verify`]: signatures, sealed roots, record sequence, summary;
+//! - [`proof`]: inclusion and consistency proofs;
+//! - [`directive`]: `##sign-log` lines from the build side;
+//! - [`export`]: `cat` and in-toto statements.
 
+pub mod checkpoint;
 pub mod directive;
 pub mod export;
 pub mod merkle;

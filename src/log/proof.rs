@@ -1,22 +1,26 @@
-//! Inclusion and consistency proofs from the log, and their verification
-//! against checkpoints alone (RFC 9162).
+//! Inclusion and consistency proofs (RFC 9162 §2.1.3, §2.1.4) computed
+//! from the log in one streaming pass, and their verification against
+//! checkpoints alone.
 
-use super::merkle::{self, Hash};
-use super::seal::parse_checkpoint;
-use super::verify::scan_records;
+use super::checkpoint::{self, Checkpoint};
+use super::merkle::{self, Hash, RangeRoots};
+use super::store::scan_log;
 use crate::exit::{fail, Code, ResultExt};
+use crate::openpgp::Verifier;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Proof {
     Inclusion {
         leaf_index: u64,
         tree_size: u64,
-        /// The record line itself (the leaf data).
+        /// The record line itself (the leaf data), so the proof shows what
+        /// was logged, not only that something was.
         leaf: String,
+        /// Base64 SHA-256 nodes, leaf level first.
         proof: Vec<String>,
     },
     Consistency {
@@ -38,140 +42,165 @@ fn unb64(s: &str) -> anyhow::Result<Hash> {
         .ok_or_else(|| fail(Code::Failed, format!("{s:?} is not a base64 SHA-256")))
 }
 
-/// Leaf hashes (and, when asked, one line) of the first `limit` records.
-fn leaves(dir: &Path, want_line: Option<u64>) -> anyhow::Result<(Vec<Hash>, Option<String>)> {
-    let mut hashes = Vec::new();
+/// The default tree size: the last checkpoint's, else the whole log.
+fn default_size(dir: &Path) -> anyhow::Result<u64> {
+    match checkpoint::sizes(dir)?.last() {
+        Some(n) => Ok(*n),
+        None => Ok(scan_log(dir, |_, _| Ok(()))?.lines),
+    }
+}
+
+/// One pass: the roots of `ranges` and, when asked, one record line.
+fn stream(
+    dir: &Path,
+    size: u64,
+    ranges: &[merkle::Range],
+    want: Option<u64>,
+) -> anyhow::Result<(Vec<Hash>, Option<Vec<u8>>)> {
+    let mut roots = RangeRoots::new(ranges);
     let mut line = None;
-    scan_records(dir, |seq, raw, _rec, _f| {
-        hashes.push(merkle::leaf_hash(raw));
-        if Some(seq) == want_line {
-            line = Some(String::from_utf8_lossy(raw).into_owned());
+    let scan = scan_log(dir, |i, raw| {
+        if i < size {
+            roots.push(i, &merkle::leaf_hash(raw));
+            if Some(i) == want {
+                line = Some(raw.to_vec());
+            }
         }
         Ok(())
     })?;
-    Ok((hashes, line))
+    if scan.lines < size {
+        return Err(fail(
+            Code::Usage,
+            format!("the log has only {} records, not {size}", scan.lines),
+        ));
+    }
+    let roots = roots
+        .finish()
+        .ok_or_else(|| fail(Code::Failed, "the log changed while it was read"))?;
+    Ok((roots, line))
 }
 
 pub fn prove_inclusion(dir: &Path, seq: u64, size: Option<u64>) -> anyhow::Result<Proof> {
-    let (all, line) = leaves(dir, Some(seq))?;
-    let size = size.unwrap_or(all.len() as u64);
-    let tree = all.get(..size as usize).ok_or_else(|| {
-        fail(
-            Code::Usage,
-            format!("the log has only {} records", all.len()),
-        )
-    })?;
+    let size = match size {
+        Some(n) => n,
+        None => default_size(dir)?,
+    };
     if seq >= size {
         return Err(fail(
             Code::Usage,
-            format!("record {seq} is not in a tree of {size}"),
+            format!("record {seq} is not in a tree of {size} records"),
         ));
     }
+    let (nodes, line) = stream(dir, size, &merkle::inclusion_ranges(seq, size), Some(seq))?;
+    let line = line.ok_or_else(|| fail(Code::Failed, format!("record {seq} not found")))?;
     Ok(Proof::Inclusion {
         leaf_index: seq,
         tree_size: size,
-        leaf: line.unwrap_or_default(),
-        proof: merkle::inclusion_proof(seq as usize, tree)
-            .iter()
-            .map(b64)
-            .collect(),
+        leaf: String::from_utf8(line)
+            .map_err(|_| fail(Code::Failed, format!("record {seq} is not UTF-8")))?,
+        proof: nodes.iter().map(b64).collect(),
     })
 }
 
 pub fn prove_consistency(dir: &Path, m: u64, n: u64) -> anyhow::Result<Proof> {
-    let (all, _) = leaves(dir, None)?;
     if m > n {
         return Err(fail(
             Code::Usage,
             "the first size must not exceed the second",
         ));
     }
-    let tree = all.get(..n as usize).ok_or_else(|| {
-        fail(
-            Code::Usage,
-            format!("the log has only {} records", all.len()),
-        )
-    })?;
+    let (nodes, _) = stream(dir, n, &merkle::consistency_ranges(m, n), None)?;
     Ok(Proof::Consistency {
         size1: m,
         size2: n,
-        proof: merkle::consistency_proof(m as usize, tree)
-            .iter()
-            .map(b64)
-            .collect(),
+        proof: nodes.iter().map(b64).collect(),
     })
 }
 
-/// Check a proof against checkpoint files (their roots and sizes). For a
-/// consistency proof, `checkpoints` are the old then the new checkpoint.
-pub fn verify_proof(proof: &Proof, checkpoints: &[&Path]) -> anyhow::Result<()> {
-    let read = |p: &Path| -> anyhow::Result<super::seal::Checkpoint> {
-        let text = std::fs::read(p).with_code(Code::Io, || format!("reading {}", p.display()))?;
-        parse_checkpoint(&text).map_err(|e| e.context(p.display().to_string()))
+/// Read a checkpoint file; with a verifier, also check its signature in
+/// `<file>.asc`.
+pub fn read_checkpoint(path: &Path, verifier: Option<&Verifier>) -> anyhow::Result<Checkpoint> {
+    let text = std::fs::read(path).with_code(Code::Io, || format!("reading {}", path.display()))?;
+    let cp = Checkpoint::parse(&text).map_err(|e| e.context(path.display().to_string()))?;
+    if let Some(v) = verifier {
+        let mut asc = path.as_os_str().to_owned();
+        asc.push(".asc");
+        let asc = std::path::PathBuf::from(asc);
+        let sig = std::fs::read(&asc).with_code(Code::Missing, || {
+            format!("reading the checkpoint signature {}", asc.display())
+        })?;
+        v.verify_detached_bytes(&sig, &text)
+            .map_err(|e| e.context(format!("{}: signature", path.display())))?;
+    }
+    Ok(cp)
+}
+
+/// Check a proof against checkpoints: one for inclusion, the old then
+/// the new one for consistency.
+pub fn verify_proof(proof: &Proof, checkpoints: &[Checkpoint]) -> anyhow::Result<()> {
+    let decode = |p: &[String]| {
+        p.iter()
+            .map(|s| unb64(s))
+            .collect::<anyhow::Result<Vec<_>>>()
     };
-    let ok = match (proof, checkpoints) {
-        (
-            Proof::Inclusion {
-                leaf_index,
-                tree_size,
-                leaf,
-                proof,
-            },
-            [cp],
-        ) => {
-            let c = read(cp)?;
-            if c.size != *tree_size {
-                return Err(fail(
-                    Code::Failed,
-                    format!("proof is for size {tree_size}, checkpoint for {}", c.size),
-                ));
+    let ok =
+        match (proof, checkpoints) {
+            (
+                Proof::Inclusion {
+                    leaf_index,
+                    tree_size,
+                    leaf,
+                    proof,
+                },
+                [cp],
+            ) => {
+                if cp.size != *tree_size {
+                    return Err(fail(
+                        Code::Failed,
+                        format!(
+                            "the proof is for size {tree_size}, the checkpoint for {}",
+                            cp.size
+                        ),
+                    ));
+                }
+                merkle::verify_inclusion(
+                    *leaf_index,
+                    *tree_size,
+                    &merkle::leaf_hash(leaf.as_bytes()),
+                    &decode(proof)?,
+                    &cp.root,
+                )
             }
-            let path = proof
-                .iter()
-                .map(|s| unb64(s))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let root =
-                Hash::try_from(c.root.as_slice()).map_err(|_| fail(Code::Failed, "bad root"))?;
-            merkle::verify_inclusion(
-                *leaf_index,
-                *tree_size,
-                &merkle::leaf_hash(leaf.as_bytes()),
-                &path,
-                &root,
-            )
-        }
-        (
-            Proof::Consistency {
-                size1,
-                size2,
-                proof,
-            },
-            [old, new],
-        ) => {
-            let (a, b) = (read(old)?, read(new)?);
-            if (a.size, b.size) != (*size1, *size2) {
-                return Err(fail(
-                    Code::Failed,
-                    "the checkpoints' sizes are not the proof's",
-                ));
+            (
+                Proof::Consistency {
+                    size1,
+                    size2,
+                    proof,
+                },
+                [old, new],
+            ) => {
+                if (old.size, new.size) != (*size1, *size2) {
+                    return Err(fail(
+                        Code::Failed,
+                        format!(
+                        "the proof is for sizes {size1} and {size2}, the checkpoints for {} and {}",
+                        old.size, new.size
+                    ),
+                    ));
+                }
+                if old.origin != new.origin {
+                    return Err(fail(
+                        Code::Failed,
+                        "the checkpoints are of different origins",
+                    ));
+                }
+                merkle::verify_consistency(*size1, *size2, &decode(proof)?, &old.root, &new.root)
             }
-            let path = proof
-                .iter()
-                .map(|s| unb64(s))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let r1 =
-                Hash::try_from(a.root.as_slice()).map_err(|_| fail(Code::Failed, "bad root"))?;
-            let r2 =
-                Hash::try_from(b.root.as_slice()).map_err(|_| fail(Code::Failed, "bad root"))?;
-            merkle::verify_consistency(*size1, *size2, &path, &r1, &r2)
-        }
-        _ => {
-            return Err(fail(
+            _ => return Err(fail(
                 Code::Usage,
-                "an inclusion proof needs one checkpoint, a consistency proof two",
-            ))
-        }
-    };
+                "an inclusion proof needs one checkpoint, a consistency proof two (old, then new)",
+            )),
+        };
     if ok {
         Ok(())
     } else {

@@ -1,19 +1,22 @@
 //! Sealing: a C2SP tlog-checkpoint of the current tree, signed, stored
-//! atomically, and a `seal` record appended.
+//! atomically, then a `seal` record appended.
 
-use super::store::{checkpoint_paths, Log};
+use super::checkpoint::{self, Checkpoint};
+use super::record::kind;
+use super::store::Log;
 use crate::exit::{fail, Code, ResultExt};
 use crate::openpgp::sign::SigningKey;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Who signs checkpoints.
 pub enum Signer {
     /// A key file, through sequoia.
     Key(Box<SigningKey>),
-    /// A gpg-compatible program (Split-GPG's qubes-gpg-client-wrapper):
-    /// the key never enters the log VM.
+    /// A gpg-compatible program run as `PROG --detach-sign --armor
+    /// --local-user FPR` (Split-GPG's qubes-gpg-client-wrapper): the key
+    /// never enters the log VM.
     Program {
         program: PathBuf,
         local_user: String,
@@ -21,16 +24,17 @@ pub enum Signer {
 }
 
 impl Signer {
+    /// A detached, armored signature over `data`.
     pub fn sign(&mut self, data: &[u8]) -> anyhow::Result<Vec<u8>> {
-        match self {
-            Signer::Key(k) => k.sign_detached_armored(data),
+        let sig = match self {
+            Signer::Key(k) => k.sign_detached_armored(data)?,
             Signer::Program {
                 program,
                 local_user,
             } => {
+                let name = program.display().to_string();
                 let mut child = Command::new(&*program)
                     .args([
-                        "--batch",
                         "--detach-sign",
                         "--armor",
                         "--local-user",
@@ -39,96 +43,65 @@ impl Signer {
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .spawn()
-                    .with_code(Code::Usage, || format!("running {}", program.display()))?;
+                    .with_code(Code::Usage, || format!("running {name}"))?;
+                // The checkpoint is a few lines: the pipe takes it whole
+                // before the program has to answer.
                 if let Some(mut stdin) = child.stdin.take() {
                     stdin
                         .write_all(data)
-                        .with_code(Code::Io, || format!("writing to {}", program.display()))?;
+                        .with_code(Code::Io, || format!("writing to {name}"))?;
                 }
                 let out = child
                     .wait_with_output()
-                    .with_code(Code::Io, || format!("running {}", program.display()))?;
-                if !out.status.success() || out.stdout.is_empty() {
+                    .with_code(Code::Io, || format!("running {name}"))?;
+                if !out.status.success() {
                     return Err(fail(
                         Code::Failed,
-                        format!("{} failed to sign ({})", program.display(), out.status),
+                        format!("{name} failed to sign ({})", out.status),
                     ));
                 }
-                Ok(out.stdout)
+                out.stdout
             }
+        };
+        if !sig.starts_with(b"-----BEGIN PGP SIGNATURE-----") {
+            return Err(fail(
+                Code::Failed,
+                "the signer did not return an armored OpenPGP signature",
+            ));
         }
+        Ok(sig)
     }
 }
 
-/// The checkpoint body: origin line, tree size, base64 root hash.
-pub fn checkpoint_text(origin: &str, size: u64, root_b64: &str) -> String {
-    format!("{origin}\n{size}\n{root_b64}\n")
-}
-
-/// A parsed checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Checkpoint {
-    pub origin: String,
-    pub size: u64,
-    pub root: Vec<u8>,
-}
-
-pub fn parse_checkpoint(text: &[u8]) -> anyhow::Result<Checkpoint> {
-    use base64::Engine as _;
-    let s = std::str::from_utf8(text).map_err(|_| fail(Code::Failed, "checkpoint is not UTF-8"))?;
-    let mut lines = s.lines();
-    let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next()) else {
-        return Err(fail(
-            Code::Failed,
-            "checkpoint needs origin, size and root lines",
-        ));
-    };
-    let size = size
-        .parse::<u64>()
-        .map_err(|_| fail(Code::Failed, "checkpoint size is not a number"))?;
-    let root = base64::engine::general_purpose::STANDARD
-        .decode(root)
-        .ok()
-        .filter(|r| r.len() == 32)
-        .ok_or_else(|| fail(Code::Failed, "checkpoint root is not a base64 SHA-256"))?;
-    Ok(Checkpoint {
+/// Seal `log` (open and locked): write `checkpoints/<size>` and its
+/// signature atomically, then append the `seal` record. Returns the
+/// checkpoint.
+pub fn seal(log: &mut Log, signer: &mut Signer, origin: &str) -> anyhow::Result<Checkpoint> {
+    let cp = Checkpoint {
         origin: origin.to_string(),
-        size,
-        root,
-    })
-}
-
-/// The default origin of a log: unique per log directory name.
-pub fn default_origin(dir: &Path) -> String {
-    let name = dir
-        .canonicalize()
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "log".into());
-    format!("build-verify.sign-log/{name}")
-}
-
-/// Seal the log in `dir`: returns (size, base64 root).
-pub fn seal(dir: &Path, signer: &mut Signer, origin: &str) -> anyhow::Result<(u64, String)> {
-    let mut log = Log::open(dir)?;
-    let size = log.next_seq;
-    let root = log.root_b64();
-    let text = checkpoint_text(origin, size, &root);
+        size: log.next_seq,
+        root: log.root(),
+    };
+    let text = cp.text();
+    // The origin must survive a round trip, or verify could never match it.
+    if Checkpoint::parse(text.as_bytes()).ok().as_ref() != Some(&cp) {
+        return Err(fail(
+            Code::Usage,
+            format!("origin {origin:?} cannot be a checkpoint line"),
+        ));
+    }
     let sig = signer.sign(text.as_bytes())?;
-    let (cp, asc) = checkpoint_paths(dir, size);
-    std::fs::create_dir_all(crate::fsutil::parent_dir(&cp))
-        .with_code(Code::Io, || "creating checkpoints/")?;
-    crate::fsutil::write_atomic(&cp, text.as_bytes())?;
+    let (body, asc) = checkpoint::paths(&log.dir, cp.size);
+    let parent = crate::fsutil::parent_dir(&body);
+    std::fs::create_dir_all(parent)
+        .with_code(Code::Io, || format!("creating {}", parent.display()))?;
+    // Signature first: a checkpoint file without one would read as forged.
     crate::fsutil::write_atomic(&asc, &sig)?;
-    let mut r = log.record("seal");
-    r.size = Some(size);
-    r.root = Some(root.clone());
-    r.name = Some(origin.to_string());
-    let mut buf = Vec::new();
-    log.append(&r, &mut buf)?;
-    log.file
-        .write_all(&buf)
-        .code(Code::Io, "appending the seal record")?;
-    log.file.sync_data().code(Code::Io, "syncing the log")?;
-    Ok((size, root))
+    crate::fsutil::write_atomic(&body, text.as_bytes())?;
+    let mut r = log.record(kind::SEAL);
+    r.size = Some(cp.size);
+    r.root = Some(log.root_b64().into());
+    r.name = Some(origin.to_string().into());
+    log.append_now(&r)?;
+    Ok(cp)
 }

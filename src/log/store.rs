@@ -1,19 +1,136 @@
-//! The log directory: `log.jsonl` (append-only, one writer at a time),
-//! `checkpoints/<size>` and `<size>.asc`.
+//! The log directory: `log.jsonl` (append-only, one writer at a time) and
+//! `checkpoints/`. Opening for writing locks the file, rebuilds the Merkle
+//! frontier in one streaming pass and recovers a torn tail; readers stream
+//! the lines with flat memory.
 
-use super::merkle::Frontier;
-use super::record::{now, Record};
+use super::merkle::{Frontier, Hash};
+use super::record::{format_time, kind, now_micros, parse_time, Record};
 use crate::exit::{fail, Code, ResultExt};
 use base64::Engine as _;
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub const LOG_FILE: &str = "log.jsonl";
-pub const CHECKPOINTS: &str = "checkpoints";
+
+/// Longest stored line a reader accepts: a 16 KiB piece in base64 with
+/// every field is far below; anything longer is not ours.
+pub const MAX_STORED_LINE: usize = 2 << 20;
+
+/// Torn bytes are kept in `recovered` records of at most this many bytes.
+const RECOVER_PIECE: usize = 16 * 1024;
 
 pub fn log_path(dir: &Path) -> PathBuf {
     dir.join(LOG_FILE)
+}
+
+/// What a streaming pass over `log.jsonl` saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// Complete (newline-terminated) lines.
+    pub lines: u64,
+    /// Bytes in complete lines.
+    pub complete_len: u64,
+    /// Bytes after the last newline: a torn tail from an interrupted writer.
+    pub torn_len: u64,
+}
+
+/// Blocks read at a time; every block handed on holds whole lines only.
+const BLOCK: usize = 1 << 20;
+
+/// Feed `input` to `visit` in blocks of complete lines (each ending in
+/// `\n`), with the index of the block's first line; memory stays flat.
+pub fn read_blocks(
+    mut input: impl Read,
+    mut visit: impl FnMut(u64, Vec<u8>) -> anyhow::Result<()>,
+) -> anyhow::Result<Scan> {
+    let mut scan = Scan::default();
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = Vec::with_capacity(BLOCK + carry.len());
+        buf.append(&mut carry);
+        // read_to_end fills without zeroing the buffer first.
+        let want = BLOCK.saturating_sub(buf.len()).max(64 * 1024);
+        let got = (&mut input)
+            .take(want as u64)
+            .read_to_end(&mut buf)
+            .code(Code::Io, "reading the log")?;
+        let eof = got < want;
+        let Some(last_nl) = memchr::memrchr(b'\n', &buf) else {
+            if eof {
+                scan.torn_len = buf.len() as u64;
+                return Ok(scan);
+            }
+            if buf.len() > MAX_STORED_LINE {
+                return Err(fail(
+                    Code::Failed,
+                    format!("record {}: longer than {MAX_STORED_LINE} bytes", scan.lines),
+                ));
+            }
+            carry = buf;
+            continue;
+        };
+        carry = buf.get(last_nl + 1..).unwrap_or_default().to_vec();
+        buf.truncate(last_nl + 1);
+        let first = scan.lines;
+        scan.lines += memchr::memchr_iter(b'\n', &buf).count() as u64;
+        scan.complete_len += buf.len() as u64;
+        visit(first, buf)?;
+        if eof {
+            scan.torn_len = carry.len() as u64;
+            return Ok(scan);
+        }
+    }
+}
+
+/// The lines of a block from [`read_blocks`], without their `\n`.
+pub fn block_lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', block).map(move |nl| {
+        let line = block.get(start..nl).unwrap_or_default();
+        start = nl + 1;
+        line
+    })
+}
+
+/// Feed every complete line of `input` (without its `\n`) to `visit` with
+/// its index.
+pub fn read_lines(
+    input: impl Read,
+    mut visit: impl FnMut(u64, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<Scan> {
+    read_blocks(input, |first, block| {
+        for (i, line) in block_lines(&block).enumerate() {
+            visit(first + i as u64, line)?;
+        }
+        Ok(())
+    })
+}
+
+/// Open the log in `dir` for reading.
+pub fn open_read(dir: &Path) -> anyhow::Result<File> {
+    let path = log_path(dir);
+    File::open(&path).with_code(Code::Missing, || format!("opening {}", path.display()))
+}
+
+/// Stream the lines of the log in `dir`.
+pub fn scan_log(
+    dir: &Path,
+    visit: impl FnMut(u64, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<Scan> {
+    read_lines(open_read(dir)?, visit)
+}
+
+/// The tree over the complete records of the log in `dir`, read without
+/// the writer's lock (a torn tail is left out).
+pub fn tree(dir: &Path) -> anyhow::Result<Frontier> {
+    let mut frontier = Frontier::default();
+    scan_log(dir, |_, line| {
+        frontier.push_leaf(line);
+        Ok(())
+    })?;
+    Ok(frontier)
 }
 
 /// An open, locked log positioned at its end.
@@ -21,13 +138,16 @@ pub struct Log {
     pub file: File,
     pub frontier: Frontier,
     pub next_seq: u64,
-    pub last_time: Option<String>,
+    /// The newest record time, so a clock stepping back cannot make the
+    /// log's times go backwards.
+    pub last_micros: u64,
     pub dir: PathBuf,
 }
 
 impl Log {
     /// Open (creating) and lock the log; rebuild the tree; recover a torn
-    /// tail left by a crash into a `recovered` record.
+    /// tail left by a crash into `recovered` records. A second writer waits
+    /// for the lock.
     pub fn open(dir: &Path) -> anyhow::Result<Log> {
         std::fs::create_dir_all(dir)
             .with_code(Code::Io, || format!("creating {}", dir.display()))?;
@@ -38,137 +158,183 @@ impl Log {
             .create(true)
             .open(&path)
             .with_code(Code::Io, || format!("opening {}", path.display()))?;
-        // One writer at a time; a second receiver waits.
         file.lock()
             .with_code(Code::Io, || format!("locking {}", path.display()))?;
-        let (frontier, complete_len, last) = scan(&mut file)?;
+        file.seek(SeekFrom::Start(0))
+            .with_code(Code::Io, || "seeking the log")?;
+        let mut frontier = Frontier::default();
+        let mut last = Vec::new();
+        let scan = read_lines(&mut file, |_, line| {
+            frontier.push_leaf(line);
+            last.clear();
+            last.extend_from_slice(line);
+            Ok(())
+        })?;
+        let last_micros = if last.is_empty() {
+            0
+        } else {
+            let r = Record::parse(&last).map_err(|e| {
+                e.context(format!(
+                    "{}: record {} (the last one)",
+                    path.display(),
+                    scan.lines - 1
+                ))
+            })?;
+            parse_time(&r.t).unwrap_or(0)
+        };
         let mut log = Log {
+            file,
             next_seq: frontier.size(),
             frontier,
-            last_time: last.map(|r| r.t),
-            file,
+            last_micros,
             dir: dir.to_path_buf(),
         };
-        let total = log
-            .file
-            .metadata()
-            .with_code(Code::Io, || "reading the log size")?
-            .len();
-        if total > complete_len {
-            // A crash mid-write: keep the torn bytes, never drop them.
-            let mut torn = Vec::new();
-            log.file
-                .seek(SeekFrom::Start(complete_len))
-                .with_code(Code::Io, || "seeking")?;
-            log.file
-                .read_to_end(&mut torn)
-                .with_code(Code::Io, || "reading the torn tail")?;
-            log.file
-                .set_len(complete_len)
-                .with_code(Code::Io, || "truncating the torn tail")?;
-            let mut r = log.record("recovered");
-            r.b64 = Some(base64::engine::general_purpose::STANDARD.encode(&torn));
-            r.reason = Some(format!(
-                "{} bytes of an incomplete record from an interrupted writer",
-                torn.len()
-            ));
-            let mut w = Vec::new();
-            log.append(&r, &mut w)?;
-            log.file
-                .write_all(&w)
-                .with_code(Code::Io, || "writing the log")?;
-            log.file
-                .sync_data()
-                .with_code(Code::Io, || "syncing the log")?;
+        if scan.torn_len > 0 {
+            log.recover(scan)?;
         }
         Ok(log)
     }
 
-    /// A new record of `kind` with the next seq and the current time.
-    pub fn record(&self, kind: &str) -> Record {
+    /// Keep the bytes after the last newline in `recovered` records: they
+    /// are what an interrupted writer left, never silently dropped.
+    fn recover(&mut self, scan: Scan) -> anyhow::Result<()> {
+        let mut torn = Vec::with_capacity(scan.torn_len as usize);
+        self.file
+            .seek(SeekFrom::Start(scan.complete_len))
+            .with_code(Code::Io, || "seeking the torn tail")?;
+        (&mut self.file)
+            .take(scan.torn_len)
+            .read_to_end(&mut torn)
+            .with_code(Code::Io, || "reading the torn tail")?;
+        let mut out = Vec::new();
+        let pieces = torn.len().div_ceil(RECOVER_PIECE);
+        for (i, piece) in torn.chunks(RECOVER_PIECE).enumerate() {
+            let mut r = self.record(kind::RECOVERED);
+            r.b64 = Some(
+                base64::engine::general_purpose::STANDARD
+                    .encode(piece)
+                    .into(),
+            );
+            r.reason = Some(
+                format!(
+                    "{} bytes of an incomplete record left by an interrupted writer at byte {} (piece {} of {pieces})",
+                    torn.len(),
+                    scan.complete_len,
+                    i + 1
+                )
+                .into(),
+            );
+            r.cont = i > 0;
+            self.append(&r, &mut out);
+        }
+        // Built first, so the torn bytes are replaced by their record in
+        // two adjacent system calls.
+        self.file
+            .set_len(scan.complete_len)
+            .with_code(Code::Io, || "truncating the torn tail")?;
+        self.write(&out)?;
+        self.sync()
+    }
+
+    /// The time for a new record: now, but never before the last record.
+    pub fn stamp(&mut self) -> u64 {
+        self.last_micros = now_micros().max(self.last_micros);
+        self.last_micros
+    }
+
+    /// A new record of `kind` with the next seq and the time.
+    pub fn record(&mut self, kind: &str) -> Record<'static> {
         Record {
             seq: self.next_seq,
-            t: now(),
-            kind: kind.into(),
+            t: Cow::Owned(format_time(self.stamp())),
+            kind: Cow::Owned(kind.to_string()),
             ..Record::default()
         }
     }
 
-    /// Serialize `r` into `buf` as one line and add it to the tree.
-    pub fn append(&mut self, r: &Record, buf: &mut Vec<u8>) -> anyhow::Result<()> {
-        let start = buf.len();
-        serde_json::to_writer(&mut *buf, r).code(Code::Io, "serializing a record")?;
+    /// `buf[start..]` is the next record line: add it to the tree and end
+    /// it with `\n`.
+    pub fn commit_encoded(&mut self, buf: &mut Vec<u8>, start: usize) {
         self.frontier
             .push_leaf(buf.get(start..).unwrap_or_default());
+        self.commit_unhashed(buf);
+    }
+
+    /// End the next record line in `buf`; the caller adds it to the tree
+    /// (the receiver hashes on another thread).
+    pub fn commit_unhashed(&mut self, buf: &mut Vec<u8>) {
         buf.push(b'\n');
         self.next_seq += 1;
-        self.last_time = Some(r.t.clone());
-        Ok(())
+    }
+
+    /// Serialize `r` as the next line into `buf` and add it to the tree.
+    pub fn append(&mut self, r: &Record, buf: &mut Vec<u8>) {
+        let start = buf.len();
+        buf.extend_from_slice(&r.to_line());
+        self.commit_encoded(buf, start);
+    }
+
+    pub fn write(&mut self, buf: &[u8]) -> anyhow::Result<()> {
+        self.file.write_all(buf).with_code(Code::Io, || {
+            format!("appending to {}", log_path(&self.dir).display())
+        })
+    }
+
+    pub fn sync(&mut self) -> anyhow::Result<()> {
+        self.file.sync_data().with_code(Code::Io, || {
+            format!("syncing {}", log_path(&self.dir).display())
+        })
+    }
+
+    /// Append one record now, durably.
+    pub fn append_now(&mut self, r: &Record) -> anyhow::Result<()> {
+        let mut buf = Vec::new();
+        self.append(r, &mut buf);
+        self.write(&buf)?;
+        self.sync()
+    }
+
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
     }
 
     pub fn root_b64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.frontier.root())
+        base64::engine::general_purpose::STANDARD.encode(self.root())
     }
 }
 
-/// Hash every complete line; returns the tree, the length of the complete
-/// part and the last record.
-fn scan(file: &mut File) -> anyhow::Result<(Frontier, u64, Option<Record>)> {
-    file.seek(SeekFrom::Start(0))
-        .with_code(Code::Io, || "seeking the log")?;
-    let mut reader = BufReader::with_capacity(1 << 20, &mut *file);
-    let mut frontier = Frontier::default();
-    let mut complete = 0u64;
-    let mut last_line = Vec::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .with_code(Code::Io, || "reading the log")?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            break;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_lines_across_buffer_boundaries() {
+        let mut input = Vec::new();
+        for i in 0..5000 {
+            input.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, i % 700));
+            input.push(b'\n');
         }
-        let body = line.get(..line.len() - 1).unwrap_or_default();
-        frontier.push_leaf(body);
-        complete += n as u64;
-        last_line.clear();
-        last_line.extend_from_slice(body);
-    }
-    let last = if last_line.is_empty() {
-        None
-    } else {
-        Some(serde_json::from_slice::<Record>(&last_line).map_err(|e| {
-            fail(
-                Code::Failed,
-                format!("the last record of the log is not valid: {e}"),
-            )
-        })?)
-    };
-    Ok((frontier, complete, last))
-}
-
-/// `checkpoints/<size>` and its signature.
-pub fn checkpoint_paths(dir: &Path, size: u64) -> (PathBuf, PathBuf) {
-    let d = dir.join(CHECKPOINTS);
-    (d.join(size.to_string()), d.join(format!("{size}.asc")))
-}
-
-/// Every sealed size, from the checkpoint files.
-pub fn checkpoint_sizes(dir: &Path) -> anyhow::Result<Vec<u64>> {
-    let d = dir.join(CHECKPOINTS);
-    let mut sizes = Vec::new();
-    let entries = match std::fs::read_dir(&d) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(sizes),
-        Err(e) => return Err(e).with_code(Code::Io, || format!("listing {}", d.display())),
-    };
-    for e in entries {
-        let e = e.with_code(Code::Io, || format!("listing {}", d.display()))?;
-        if let Some(n) = e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
-            sizes.push(n);
+        input.extend_from_slice(b"torn");
+        // A reader returning odd sizes.
+        struct Odd<'a>(&'a [u8], usize);
+        impl Read for Odd<'_> {
+            fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+                self.1 += 1;
+                let n = (self.1 * 7919 % 65_536).min(b.len()).min(self.0.len());
+                b[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
         }
+        let mut got = Vec::new();
+        let scan = read_lines(Odd(&input, 0), |i, l| {
+            assert_eq!(i as usize, got.len());
+            got.push(l.len());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, (0..5000).map(|i| i % 700).collect::<Vec<_>>());
+        assert_eq!(scan.torn_len, 4);
+        assert_eq!(scan.complete_len as usize, input.len() - 4);
     }
-    sizes.sort_unstable();
-    Ok(sizes)
 }

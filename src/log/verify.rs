@@ -1,283 +1,524 @@
-//! `sign-log verify`: recompute every sealed root, check checkpoint
-//! signatures and the record sequence, and summarize the build.
+//! `sign-log verify`: check every checkpoint's signature, recompute the
+//! root of every sealed prefix in one streaming pass, check the record
+//! sequence (seq, time, sessions, seals) and summarize the build.
 
-use super::merkle::Frontier;
-use super::record::{Record, DIRECTIVE};
-use super::seal::parse_checkpoint;
-use super::store::{checkpoint_paths, checkpoint_sizes, log_path};
+use super::checkpoint::{self, Checkpoint};
+use super::directive::{self, Directive, Verb};
+use super::merkle::{Frontier, Hash};
+use super::record::{kind, parse_time, terminal_safe, Record};
+use super::store::{block_lines, open_read, read_blocks};
 use crate::exit::{fail, Code, ResultExt};
 use crate::openpgp::Verifier;
 use base64::Engine as _;
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{mpsc, Arc};
 
-/// A `##sign-log` directive's payload.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Directive {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha512: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub argv: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit: Option<i32>,
-}
-
-/// `material`, `product`, `step-begin` or `step-end`, with its payload.
-pub fn parse_directive(line: &str) -> Option<(String, Directive)> {
-    let rest = line.strip_prefix(DIRECTIVE)?;
-    let (verb, json) = rest.split_once(' ')?;
-    let d: Directive = serde_json::from_str(json).ok()?;
-    Some((verb.to_string(), d))
-}
+/// Error-looking lines kept per session (all are counted).
+const MAX_ERRORS: usize = 20;
+/// Materials, products or steps kept per session: the build side is
+/// untrusted and must not grow the verifier's memory without bound.
+const MAX_DIRECTIVES: usize = 100_000;
 
 /// What one session recorded.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Session {
     pub name: String,
     pub src: Option<String>,
     pub first_seq: u64,
     pub last_seq: u64,
+    /// The `end` record's reason; none when the receiver was interrupted.
     pub end: Option<String>,
     pub lines: u64,
     pub materials: Vec<Directive>,
     pub products: Vec<Directive>,
+    /// Finished steps (step-end), with their exit codes.
     pub steps: Vec<Directive>,
+    /// Lines that look like errors (the first few, terminal-safe).
     pub errors: Vec<String>,
+    pub error_lines: u64,
 }
 
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
     pub records: u64,
+    /// Records covered by the last checkpoint.
     pub sealed: u64,
+    /// Records after the last checkpoint (its own seal record excluded).
     pub unsealed: u64,
+    /// Bytes after the last complete record (an interrupted writer's).
+    pub torn_bytes: u64,
+    pub origin: String,
     pub checkpoints: Vec<u64>,
     pub signers: Vec<String>,
     pub sessions: Vec<Session>,
     pub warnings: Vec<String>,
 }
 
-fn looks_like_error(line: &str) -> bool {
-    let l = line.to_ascii_lowercase();
-    l.contains("error") || l.contains("failed") || l.contains("fatal") || l.contains("*** ")
-}
-
-/// Read every record of the log, checking sequence, time and sessions as it
-/// goes; `visit` sees each (seq, raw line, record).
-pub fn scan_records(
-    dir: &Path,
-    mut visit: impl FnMut(u64, &[u8], &Record, &Frontier) -> anyhow::Result<()>,
-) -> anyhow::Result<Frontier> {
-    let path = log_path(dir);
-    let f = std::fs::File::open(&path)
-        .with_code(Code::Missing, || format!("opening {}", path.display()))?;
-    let mut reader = BufReader::with_capacity(1 << 20, f);
-    let mut frontier = Frontier::default();
-    let mut line = Vec::new();
-    let mut seq = 0u64;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .with_code(Code::Io, || "reading the log")?;
-        if n == 0 {
-            break;
+impl Summary {
+    /// The human summary; everything from the log is terminal-safe.
+    pub fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let safe = |s: &str| terminal_safe(s.as_bytes());
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "log verified: {} records, {} sealed, {} unsealed; origin {}; checkpoints {:?}",
+            self.records,
+            self.sealed,
+            self.unsealed,
+            safe(&self.origin),
+            self.checkpoints
+        );
+        for f in &self.signers {
+            let _ = writeln!(o, "checkpoint signer {f}");
         }
-        let Some(body) = line.strip_suffix(b"\n") else {
-            return Err(fail(
-                Code::Failed,
-                format!("record {seq}: incomplete last line (torn tail)"),
-            ));
-        };
-        let rec: Record = serde_json::from_slice(body).map_err(|e| {
-            fail(
-                Code::Failed,
-                format!("record {seq}: not a valid record: {e}"),
-            )
-        })?;
-        if rec.seq != seq {
-            return Err(fail(
-                Code::Failed,
-                format!("record {seq}: seq is {}, expected {seq}", rec.seq),
-            ));
-        }
-        visit(seq, body, &rec, &frontier)?;
-        frontier.push_leaf(body);
-        seq += 1;
-    }
-    Ok(frontier)
-}
-
-/// Verify the log in `dir` against checkpoint signatures by `verifier`.
-pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::Result<Summary> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    // Every checkpoint: parse and check its signature first.
-    let mut expected: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-    let mut signers = std::collections::BTreeSet::new();
-    for size in checkpoint_sizes(dir)? {
-        let (cp, asc) = checkpoint_paths(dir, size);
-        let text =
-            std::fs::read(&cp).with_code(Code::Io, || format!("reading {}", cp.display()))?;
-        let sig = std::fs::read(&asc).with_code(Code::Failed, || {
-            format!("checkpoint {size} has no signature {}", asc.display())
-        })?;
-        let c = parse_checkpoint(&text).map_err(|e| e.context(format!("checkpoint {size}")))?;
-        if c.size != size {
-            return Err(fail(
-                Code::Failed,
-                format!("checkpoint {size} says size {}", c.size),
-            ));
-        }
-        if let Some(o) = origin {
-            if c.origin != o {
-                return Err(fail(
-                    Code::Failed,
-                    format!("checkpoint {size} is for origin {:?}, not {o:?}", c.origin),
-                ));
+        for (i, s) in self.sessions.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "session {} \"{}\" from {}: {} lines, records {}..{}, end: {}",
+                i + 1,
+                safe(&s.name),
+                s.src.as_deref().map_or("-".into(), safe),
+                s.lines,
+                s.first_seq,
+                s.last_seq,
+                s.end.as_deref().map_or("(none)".into(), safe)
+            );
+            for (what, list) in [("material", &s.materials), ("product ", &s.products)] {
+                for d in list {
+                    let _ = writeln!(
+                        o,
+                        "  {what} {} size={} sha256={}",
+                        safe(&d.name),
+                        d.size.map_or("-".into(), |n| n.to_string()),
+                        d.sha256.as_deref().map_or("-".into(), safe)
+                    );
+                }
+            }
+            for st in &s.steps {
+                let _ = writeln!(
+                    o,
+                    "  step     {} exit={}",
+                    safe(&st.name),
+                    st.exit.map_or("-".into(), |c| c.to_string())
+                );
+            }
+            for e in &s.errors {
+                let _ = writeln!(o, "  error?   {e}");
+            }
+            if s.error_lines > s.errors.len() as u64 {
+                let _ = writeln!(
+                    o,
+                    "  error?   ... {} more error-looking lines",
+                    s.error_lines - s.errors.len() as u64
+                );
             }
         }
+        o
+    }
+
+    /// Warnings, the unsealed tail last.
+    pub fn warning_lines(&self) -> Vec<String> {
+        let mut w = self.warnings.clone();
+        if self.unsealed > 0 {
+            w.push(format!(
+                "{} record(s) after the last seal are not covered by a signature",
+                self.unsealed
+            ));
+        }
+        w
+    }
+}
+
+fn bad(seq: u64, msg: impl std::fmt::Display) -> anyhow::Error {
+    fail(Code::Failed, format!("record {seq}: {msg}"))
+}
+
+/// Case-insensitive "error", "failed", "fatal", or make's "*** ".
+pub fn looks_like_error(s: &[u8]) -> bool {
+    let at = |i: usize, w: &[u8]| {
+        s.get(i..i + w.len())
+            .is_some_and(|x| x.eq_ignore_ascii_case(w))
+    };
+    memchr::memchr3_iter(b'e', b'E', b'*', s).any(|i| at(i, b"error") || at(i, b"*** "))
+        || memchr::memchr2_iter(b'f', b'F', s).any(|i| at(i, b"failed") || at(i, b"fatal"))
+}
+
+/// Every checkpoint, its signature checked; returns (size -> root).
+fn checkpoints(
+    dir: &Path,
+    verifier: &Verifier,
+    want_origin: Option<&str>,
+    summary: &mut Summary,
+) -> anyhow::Result<BTreeMap<u64, Hash>> {
+    let mut roots = BTreeMap::new();
+    let mut signers = BTreeSet::new();
+    for size in checkpoint::sizes(dir)? {
+        let (body, asc) = checkpoint::paths(dir, size);
+        let text =
+            std::fs::read(&body).with_code(Code::Io, || format!("reading {}", body.display()))?;
+        let sig = match std::fs::read(&asc) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(fail(
+                    Code::Failed,
+                    format!("checkpoint {size} has no signature {}", asc.display()),
+                ))
+            }
+            Err(e) => return Err(e).with_code(Code::Io, || format!("reading {}", asc.display())),
+        };
+        let cp = Checkpoint::parse(&text).map_err(|e| e.context(format!("checkpoint {size}")))?;
+        if cp.size != size {
+            return Err(fail(
+                Code::Failed,
+                format!("checkpoint {size} says size {}", cp.size),
+            ));
+        }
+        // One log, one origin: --origin when given, else the first one's.
+        let want = want_origin.unwrap_or(if summary.origin.is_empty() {
+            &cp.origin
+        } else {
+            &summary.origin
+        });
+        if cp.origin != want {
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "checkpoint {size} is for origin {:?}, not {:?}",
+                    terminal_safe(cp.origin.as_bytes()),
+                    terminal_safe(want.as_bytes())
+                ),
+            ));
+        }
+        summary.origin.clone_from(&cp.origin);
         let v = verifier
             .verify_detached_bytes(&sig, &text)
-            .map_err(|e| e.context(format!("checkpoint {size} signature")))?;
+            .map_err(|e| e.context(format!("checkpoint {size}: signature")))?;
+        summary
+            .warnings
+            .extend(v.notes.iter().map(|n| format!("checkpoint {size}: {n}")));
         signers.extend(v.signers.iter().map(|f| f.to_hex()));
-        expected.insert(size, c.root);
+        roots.insert(size, cp.root);
     }
-    if expected.is_empty() {
+    summary.signers = signers.into_iter().collect();
+    Ok(roots)
+}
+
+/// Verify the log in `dir` with checkpoint signatures checked by
+/// `verifier`; any mismatch is an error (exit 1) naming the first bad record.
+///
+/// One pass, two threads: this one parses and checks every record, the
+/// other recomputes the tree and compares each checkpoint's root.
+pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::Result<Summary> {
+    let mut summary = Summary::default();
+    let roots = checkpoints(dir, verifier, origin, &mut summary)?;
+    let Some(&last_size) = roots.keys().next_back() else {
         return Err(fail(
             Code::Missing,
-            format!("{}: the log was never sealed", dir.display()),
+            format!(
+                "{}: the log was never sealed (no checkpoints)",
+                dir.display()
+            ),
         ));
-    }
-
-    let mut summary = Summary::default();
-    let mut current: Option<Session> = None;
-    let mut seal_records: Vec<u64> = Vec::new();
-    let mut last_t = String::new();
-    let frontier = scan_records(dir, |seq, _raw, rec, frontier| {
-        // The tree of the `seq` records before this one.
-        if let Some(root) = expected.get(&seq) {
-            if frontier.root().as_slice() != root.as_slice() {
+    };
+    summary.checkpoints = roots.keys().copied().collect();
+    // Sealed, then removed: that is the whole log truncated away.
+    let file = open_read(dir).map_err(|e| match crate::exit::code_of(&e) {
+        Code::Missing => fail(
+            Code::Failed,
+            format!("record 0: missing: the log file is gone but checkpoint {last_size} was sealed ({e:#})"),
+        ),
+        _ => e,
+    })?;
+    let (to_hasher, blocks) = mpsc::sync_channel::<Arc<Vec<u8>>>(4);
+    let mut st = State {
+        summary,
+        current: None,
+        last_t: (String::new(), 0),
+        roots: &roots,
+        seal_at_last: false,
+        last_size,
+    };
+    let (parsed, hashed) = std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| check_roots(blocks, &roots));
+        let parsed = read_blocks(file, |first, block| {
+            let block = Arc::new(block);
+            // The hasher stops at the first mismatch; its error then wins.
+            let sent = to_hasher.send(Arc::clone(&block)).is_ok();
+            for (i, line) in block_lines(&block).enumerate() {
+                let seq = first + i as u64;
+                st.record(seq, line).map_err(|e| Bad(seq, e))?;
+            }
+            if sent {
+                Ok(())
+            } else {
+                Err(HasherStopped.into())
+            }
+        });
+        drop(to_hasher);
+        let hashed = hasher
+            .join()
+            .unwrap_or_else(|_| Err(Bad(0, fail(Code::Io, "the hashing thread failed"))));
+        (parsed, hashed)
+    });
+    // Report the first bad record: a parse error before the range a root
+    // mismatch covers wins over it.
+    match (parsed, hashed) {
+        (Err(e), Err(Bad(from, he))) => Err(match e.downcast::<Bad>() {
+            Ok(Bad(seq, pe)) if seq < from => pe,
+            _ => he,
+        }),
+        (Ok(_), Err(Bad(_, he))) => Err(he),
+        (Err(e), Ok(_)) => Err(match e.downcast::<Bad>() {
+            Ok(Bad(_, pe)) => pe,
+            Err(e) => e,
+        }),
+        (Ok(scan), Ok(())) => {
+            let mut summary = st.finish(scan.lines);
+            if last_size > scan.lines {
                 return Err(fail(
                     Code::Failed,
-                    format!("record {seq}: the log differs from checkpoint {seq} (root mismatch)"),
+                    format!(
+                        "record {}: missing: the log ends there but checkpoint {last_size} was sealed (truncated)",
+                        scan.lines
+                    ),
                 ));
             }
+            if scan.torn_len > 0 {
+                summary.torn_bytes = scan.torn_len;
+                summary.warnings.push(format!(
+                    "{} bytes after record {} are an incomplete record (an interrupted writer's; the next receive keeps them in a recovered record)",
+                    scan.torn_len,
+                    scan.lines.saturating_sub(1)
+                ));
+            }
+            Ok(summary)
         }
-        if rec.t < last_t {
-            return Err(fail(
-                Code::Failed,
-                format!("record {seq}: time {} goes back from {last_t}", rec.t),
-            ));
+    }
+}
+
+/// An error at a record index (for a root mismatch: where its range starts).
+#[derive(Debug)]
+struct Bad(u64, anyhow::Error);
+
+impl std::fmt::Display for Bad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.1)
+    }
+}
+
+impl std::error::Error for Bad {}
+
+#[derive(Debug)]
+struct HasherStopped;
+
+impl std::fmt::Display for HasherStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the hashing thread stopped")
+    }
+}
+
+impl std::error::Error for HasherStopped {}
+
+/// Recompute the tree over the lines of `blocks` and compare the root of
+/// every checkpointed prefix.
+fn check_roots(
+    blocks: mpsc::Receiver<Arc<Vec<u8>>>,
+    roots: &BTreeMap<u64, Hash>,
+) -> Result<(), Bad> {
+    let mut frontier = Frontier::default();
+    let mut prev = 0u64;
+    let mut check = |f: &Frontier| -> Result<(), Bad> {
+        let at = f.size();
+        if let Some(root) = roots.get(&at) {
+            if f.root() != *root {
+                return Err(Bad(
+                    prev,
+                    fail(
+                        Code::Failed,
+                        format!(
+                            "records {prev}..{}: do not match checkpoint {at} (root mismatch: a record was changed, removed, inserted or reordered)",
+                            at.saturating_sub(1)
+                        ),
+                    ),
+                ));
+            }
+            prev = at;
         }
-        last_t.clone_from(&rec.t);
-        match rec.kind.as_str() {
-            "start" => {
-                if let Some(s) = current.take() {
-                    summary.warnings.push(format!("session {:?} (records {}..{}) has no end record: the receiver was interrupted", s.name, s.first_seq, s.last_seq));
-                    summary.sessions.push(s);
+        Ok(())
+    };
+    for block in blocks {
+        for line in block_lines(&block) {
+            check(&frontier)?;
+            frontier.push_leaf(line);
+        }
+    }
+    check(&frontier)
+}
+
+struct State<'a> {
+    summary: Summary,
+    current: Option<Session>,
+    /// The last record's time, as text and microseconds.
+    last_t: (String, u64),
+    roots: &'a BTreeMap<u64, Hash>,
+    seal_at_last: bool,
+    last_size: u64,
+}
+
+impl State<'_> {
+    fn record(&mut self, seq: u64, line: &[u8]) -> anyhow::Result<()> {
+        let rec = Record::parse(line).map_err(|e| bad(seq, format!("{e:#}")))?;
+        if rec.seq != seq {
+            return Err(bad(seq, format!("seq is {}, expected {seq}", rec.seq)));
+        }
+        // Times are fixed-width: the same text needs no second parse.
+        if rec.t != self.last_t.0 {
+            let t = parse_time(&rec.t).ok_or_else(|| {
+                bad(
+                    seq,
+                    format!(
+                        "time {:?} is not UTC RFC 3339 with microseconds",
+                        terminal_safe(rec.t.as_bytes())
+                    ),
+                )
+            })?;
+            if t < self.last_t.1 {
+                return Err(bad(
+                    seq,
+                    format!("time {} goes back before the previous record's", rec.t),
+                ));
+            }
+            self.last_t = (rec.t.to_string(), t);
+        }
+        self.semantics(seq, &rec)
+    }
+
+    fn semantics(&mut self, seq: u64, rec: &Record) -> anyhow::Result<()> {
+        let s = &mut self.summary;
+        match rec.kind.as_ref() {
+            kind::START => {
+                if let Some(open) = self.current.take() {
+                    s.warnings.push(format!(
+                        "session {} {:?} (records {}..{}) has no end record: the receiver was interrupted",
+                        s.sessions.len() + 1,
+                        terminal_safe(open.name.as_bytes()),
+                        open.first_seq,
+                        open.last_seq
+                    ));
+                    s.sessions.push(open);
                 }
-                current = Some(Session {
-                    name: rec.name.clone().unwrap_or_default(),
-                    src: rec.src.clone(),
+                self.current = Some(Session {
+                    name: rec.name.as_deref().unwrap_or_default().to_string(),
+                    src: rec.src.as_deref().map(str::to_string),
                     first_seq: seq,
                     last_seq: seq,
                     ..Session::default()
                 });
             }
-            "end" => {
-                let Some(mut s) = current.take() else {
-                    return Err(fail(
-                        Code::Failed,
-                        format!("record {seq}: end without start"),
-                    ));
-                };
-                s.end = rec.reason.clone();
-                s.last_seq = seq;
-                summary.sessions.push(s);
+            kind::END => {
+                let mut open = self
+                    .current
+                    .take()
+                    .ok_or_else(|| bad(seq, "end record without a start"))?;
+                open.end = Some(rec.reason.as_deref().unwrap_or_default().to_string());
+                open.last_seq = seq;
+                s.sessions.push(open);
             }
-            "line" | "directive" => {
-                let Some(s) = current.as_mut() else {
-                    return Err(fail(
-                        Code::Failed,
-                        format!("record {seq}: line outside a session"),
-                    ));
-                };
-                s.last_seq = seq;
-                s.lines += 1;
-                let text = String::from_utf8_lossy(&rec.bytes()).into_owned();
-                if rec.kind == "directive" {
-                    if let Some((verb, d)) = parse_directive(&text) {
-                        match verb.as_str() {
-                            "material" => s.materials.push(d),
-                            "product" => s.products.push(d),
-                            "step-end" => s.steps.push(d),
-                            _ => {}
+            kind::LINE | kind::DIRECTIVE => {
+                let open = self
+                    .current
+                    .as_mut()
+                    .ok_or_else(|| bad(seq, "a line outside a session"))?;
+                open.last_seq = seq;
+                open.lines += 1;
+                let bytes = rec.bytes().map_err(|e| bad(seq, format!("{e:#}")))?;
+                if rec.kind == kind::DIRECTIVE {
+                    let text = rec
+                        .data
+                        .as_deref()
+                        .ok_or_else(|| bad(seq, "a directive must be text"))?;
+                    match directive::parse(text) {
+                        Ok((verb, d)) => {
+                            let list = match verb {
+                                Verb::Material => Some(&mut open.materials),
+                                Verb::Product => Some(&mut open.products),
+                                Verb::StepEnd => Some(&mut open.steps),
+                                Verb::StepBegin => None,
+                            };
+                            if let Some(list) = list {
+                                if list.len() < MAX_DIRECTIVES {
+                                    list.push(d);
+                                }
+                            }
                         }
+                        Err(e) => s.warnings.push(format!("record {seq}: {e:#}")),
                     }
-                } else if looks_like_error(&text) && s.errors.len() < 20 {
-                    s.errors.push(format!(
-                        "{seq}: {}",
-                        super::record::terminal_safe(text.as_bytes())
-                    ));
+                } else if looks_like_error(&bytes) {
+                    open.error_lines += 1;
+                    if open.errors.len() < MAX_ERRORS {
+                        open.errors
+                            .push(format!("{seq}: {}", terminal_safe(&bytes)));
+                    }
                 }
             }
-            "seal" => {
-                let root = b64.encode(frontier.root());
+            kind::SEAL => {
+                // Its checkpoint's root is compared with the tree by the
+                // hasher; the record must name that checkpoint exactly.
+                let root = self.roots.get(&seq).ok_or_else(|| {
+                    bad(
+                        seq,
+                        format!("seal of size {seq} without its checkpoint (checkpoints/{seq} was removed)"),
+                    )
+                })?;
+                let root = base64::engine::general_purpose::STANDARD.encode(root);
                 if rec.size != Some(seq) || rec.root.as_deref() != Some(root.as_str()) {
-                    return Err(fail(
-                        Code::Failed,
-                        format!("record {seq}: seal record does not match the log before it"),
+                    return Err(bad(seq, "seal record does not match its checkpoint"));
+                }
+                if rec.name.as_deref() != Some(s.origin.as_str()) {
+                    return Err(bad(
+                        seq,
+                        "seal record names another origin than its checkpoint",
                     ));
                 }
-                seal_records.push(seq);
+                if seq == self.last_size {
+                    self.seal_at_last = true;
+                }
             }
-            "recovered" => summary.warnings.push(format!(
-                "record {seq}: {}",
-                rec.reason.clone().unwrap_or_default()
-            )),
+            kind::RECOVERED => {
+                rec.bytes().map_err(|e| bad(seq, format!("{e:#}")))?;
+                s.warnings.push(format!(
+                    "record {seq}: recovered: {}",
+                    terminal_safe(rec.reason.as_deref().unwrap_or_default().as_bytes())
+                ));
+            }
             other => {
-                return Err(fail(
-                    Code::Failed,
-                    format!("record {seq}: unknown record type {other:?}"),
+                return Err(bad(
+                    seq,
+                    format!("unknown record type {:?}", terminal_safe(other.as_bytes())),
                 ))
             }
         }
         Ok(())
-    })?;
-    let total = frontier.size();
-    if let Some(s) = current.take() {
-        summary.warnings.push(format!(
-            "session {:?} is still open (no end record)",
-            s.name
-        ));
-        summary.sessions.push(s);
     }
-    if let Some((&size, root)) = expected.iter().next_back() {
-        if size > total {
-            return Err(fail(
-                Code::Failed,
-                format!("the log has {total} records but checkpoint {size} was sealed: truncated"),
+
+    fn finish(&mut self, records: u64) -> Summary {
+        let mut summary = std::mem::take(&mut self.summary);
+        if let Some(open) = self.current.take() {
+            summary.warnings.push(format!(
+                "session {} {:?} is still open (no end record: a receiver is running or was interrupted)",
+                summary.sessions.len() + 1,
+                terminal_safe(open.name.as_bytes())
             ));
+            summary.sessions.push(open);
         }
-        if size == total && frontier.root().as_slice() != root.as_slice() {
-            return Err(fail(
-                Code::Failed,
-                format!("the log differs from checkpoint {size}"),
-            ));
-        }
-        summary.sealed = size;
+        summary.records = records;
+        summary.sealed = self.last_size.min(records);
+        summary.unsealed = records
+            .saturating_sub(self.last_size)
+            .saturating_sub(u64::from(self.seal_at_last));
+        summary
     }
-    summary.records = total;
-    // The seal record right after a checkpoint is the seal itself.
-    let seal_after = u64::from(seal_records.contains(&summary.sealed));
-    summary.unsealed = total - summary.sealed - seal_after.min(total - summary.sealed);
-    summary.checkpoints = expected.keys().copied().collect();
-    summary.signers = signers.into_iter().collect();
-    Ok(summary)
 }

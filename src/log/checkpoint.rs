@@ -1,0 +1,155 @@
+//! C2SP tlog-checkpoint bodies (origin, tree size, base64 root) and where a
+//! log keeps them: `checkpoints/<size>` with `checkpoints/<size>.asc`, the
+//! detached OpenPGP signature over the body.
+
+use crate::exit::{fail, Code, ResultExt};
+use base64::Engine as _;
+use std::path::{Path, PathBuf};
+
+pub const DIR: &str = "checkpoints";
+
+/// A parsed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub origin: String,
+    pub size: u64,
+    pub root: [u8; 32],
+}
+
+impl Checkpoint {
+    /// The body that is signed: three lines, each ending in `\n`.
+    pub fn text(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            base64::engine::general_purpose::STANDARD.encode(self.root)
+        )
+    }
+
+    /// Parse strictly: a non-empty origin line without controls, a decimal
+    /// size without sign or leading zeros, a base64 SHA-256, each line
+    /// ending in `\n`; extension lines (C2SP) may follow and are ignored.
+    pub fn parse(text: &[u8]) -> anyhow::Result<Checkpoint> {
+        let s =
+            std::str::from_utf8(text).map_err(|_| fail(Code::Failed, "checkpoint is not UTF-8"))?;
+        let mut lines = s.split_inclusive('\n');
+        let mut line = |what: &str| -> anyhow::Result<&str> {
+            lines
+                .next()
+                .and_then(|l| l.strip_suffix('\n'))
+                .ok_or_else(|| fail(Code::Failed, format!("checkpoint has no {what} line")))
+        };
+        let origin = line("origin")?;
+        let size = line("size")?;
+        let root = line("root hash")?;
+        if origin.is_empty() || origin.chars().any(char::is_control) {
+            return Err(fail(
+                Code::Failed,
+                "checkpoint origin line is empty or not text",
+            ));
+        }
+        let size_ok = !size.is_empty()
+            && size.bytes().all(|b| b.is_ascii_digit())
+            && (size == "0" || !size.starts_with('0'));
+        let size = size
+            .parse::<u64>()
+            .ok()
+            .filter(|_| size_ok)
+            .ok_or_else(|| {
+                fail(
+                    Code::Failed,
+                    format!("checkpoint size {size:?} is not a number"),
+                )
+            })?;
+        let root = base64::engine::general_purpose::STANDARD
+            .decode(root)
+            .ok()
+            .and_then(|r| <[u8; 32]>::try_from(r.as_slice()).ok())
+            .ok_or_else(|| fail(Code::Failed, "checkpoint root is not a base64 SHA-256"))?;
+        Ok(Checkpoint {
+            origin: origin.to_string(),
+            size,
+            root,
+        })
+    }
+
+    /// Read and parse a checkpoint file.
+    pub fn read(path: &Path) -> anyhow::Result<Checkpoint> {
+        let text =
+            std::fs::read(path).with_code(Code::Io, || format!("reading {}", path.display()))?;
+        Checkpoint::parse(&text).map_err(|e| e.context(path.display().to_string()))
+    }
+}
+
+/// `checkpoints/<size>` and its signature.
+pub fn paths(dir: &Path, size: u64) -> (PathBuf, PathBuf) {
+    let d = dir.join(DIR);
+    (d.join(size.to_string()), d.join(format!("{size}.asc")))
+}
+
+/// Every sealed size, from the checkpoint file names, ascending.
+pub fn sizes(dir: &Path) -> anyhow::Result<Vec<u64>> {
+    let d = dir.join(DIR);
+    let mut sizes = Vec::new();
+    let entries = match std::fs::read_dir(&d) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(sizes),
+        Err(e) => return Err(e).with_code(Code::Io, || format!("listing {}", d.display())),
+    };
+    for e in entries {
+        let e = e.with_code(Code::Io, || format!("listing {}", d.display()))?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        // Only canonical decimal names: `007` is not checkpoint 7.
+        if let Some(n) = name.parse::<u64>().ok().filter(|n| n.to_string() == name) {
+            sizes.push(n);
+        }
+    }
+    sizes.sort_unstable();
+    Ok(sizes)
+}
+
+/// The origin for a new checkpoint: the one the log already uses (so
+/// moving the directory changes nothing), else one unique per log name.
+pub fn origin_for(dir: &Path) -> anyhow::Result<String> {
+    if let Some(last) = sizes(dir)?.last() {
+        return Ok(Checkpoint::read(&paths(dir, *last).0)?.origin);
+    }
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "log".into());
+    Ok(format!("build-verify.sign-log/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_parse() {
+        let root = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let good = format!("example.org/log\n12\n{root}\n");
+        let c = Checkpoint::parse(good.as_bytes()).unwrap();
+        assert_eq!(
+            (c.origin.as_str(), c.size, c.root),
+            ("example.org/log", 12, [7u8; 32])
+        );
+        assert_eq!(c.text(), good);
+        // C2SP extension lines are allowed.
+        assert!(Checkpoint::parse(format!("{good}ext\n").as_bytes()).is_ok());
+        for bad in [
+            format!("example.org/log\n+12\n{root}\n"),
+            format!("example.org/log\n012\n{root}\n"),
+            format!("example.org/log\n12\n{root}"),
+            format!("\n12\n{root}\n"),
+            format!("a\x1bb\n12\n{root}\n"),
+            "example.org/log\n12\nAAAA\n".to_string(),
+            "example.org/log\n12\n".to_string(),
+        ] {
+            assert!(Checkpoint::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+}
