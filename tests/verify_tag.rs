@@ -46,6 +46,13 @@ fn vt(args: &[&str], envs: &[(&str, &str)]) -> Output {
     c.output().unwrap()
 }
 
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap()
 }
@@ -118,9 +125,15 @@ fn good_tag_prints_like_the_old_script() {
         &[],
     );
     assert_eq!(code(&o), 0, "{}", out(&o));
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lines = json_lines(&o);
+    let j = &lines[0];
     assert_eq!(j["commit"], e.head);
+    assert_eq!(j["status"], "verified");
     assert_eq!(j["tags"][0]["name"], "v1.0");
+    assert_eq!(j["tags"][0]["id"], id);
+    assert_eq!(j["tags"][0]["status"], "good");
+    assert_eq!(j["tags"][0]["signers"][0], e.key.fingerprint().to_hex());
+    assert_eq!(lines[1]["summary"]["exit"], 0);
     let o = vt(
         &[
             "--keyring",
