@@ -361,6 +361,12 @@ pub fn verify_rev(repo: &Repo, rev: &str, ctx: &Context) -> anyhow::Result<Repor
                 .push(format!("lightweight tag {} ignored", t.name));
             continue;
         }
+        if repo
+            .peek_loose_tag_target(t.target)
+            .is_some_and(|o| o != commit)
+        {
+            continue;
+        }
         let (kind, raw) = repo.read(t.target)?;
         if kind != Kind::Tag {
             continue;
@@ -589,41 +595,51 @@ impl Outcome {
         }
     }
 
-    /// The old script's lines on stdout (`prefix` names the repository when
-    /// there are several), notes and the failure on stderr.
-    pub fn print(&self, prefix: &str) {
+    /// The old script's lines on `out` (`prefix` names the repository when
+    /// there are several); notes and the failure go to stderr.
+    pub fn print(&self, prefix: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         if let Some(w) = &self.rollback_allowed {
             eprintln!("verify-tag: {prefix}warning: {w}; accepted (--allow-rollback)");
         }
-        match &self.result {
-            Ok(report) => {
-                for n in &report.notes {
-                    eprintln!("verify-tag: {prefix}{n}");
-                }
-                for t in report.tags.iter().filter(|t| t.status != TagStatus::Good) {
-                    eprintln!(
-                        "verify-tag: {prefix}tag {} ({}) not counted: {}",
-                        t.name,
-                        t.id,
-                        t.reason.as_deref().unwrap_or("")
-                    );
-                }
-                for t in report.good() {
-                    println!("{prefix}---> Good tag {}", t.id);
-                    for s in &t.signers {
-                        println!("{prefix}{s}");
-                    }
-                }
-                if !report.commit_signers.is_empty() {
-                    println!("{prefix}---> {} does not have a signed tag", report.commit);
-                    println!("{prefix}---> However, it is signed by a trusted key, and CHECK is signed-tag-or-commit");
-                    for s in &report.commit_signers {
-                        println!("{prefix}{s}");
-                    }
-                }
+        let report = match &self.result {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("verify-tag: {}: {e:#}", self.target.dir.display());
+                return Ok(());
             }
-            Err(e) => eprintln!("verify-tag: {}: {e:#}", self.target.dir.display()),
+        };
+        for n in &report.notes {
+            eprintln!("verify-tag: {prefix}{n}");
         }
+        for t in report.tags.iter().filter(|t| t.status != TagStatus::Good) {
+            eprintln!(
+                "verify-tag: {prefix}tag {} ({}) not counted: {}",
+                t.name,
+                t.id,
+                t.reason.as_deref().unwrap_or("")
+            );
+        }
+        for t in report.good() {
+            writeln!(out, "{prefix}---> Good tag {}", t.id)?;
+            for s in &t.signers {
+                writeln!(out, "{prefix}{s}")?;
+            }
+        }
+        if !report.commit_signers.is_empty() {
+            writeln!(
+                out,
+                "{prefix}---> {} does not have a signed tag",
+                report.commit
+            )?;
+            writeln!(
+                out,
+                "{prefix}---> However, it is signed by a trusted key, and CHECK is signed-tag-or-commit"
+            )?;
+            for s in &report.commit_signers {
+                writeln!(out, "{prefix}{s}")?;
+            }
+        }
+        Ok(())
     }
 
     /// One JSON object for this repository.

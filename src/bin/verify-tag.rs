@@ -2,11 +2,12 @@
 //! built from, without GnuPG. A drop-in for Qubes Builder's verify-git-tag.
 
 use build_verify::cli;
-use build_verify::exit::{fail, Code};
+use build_verify::exit::{fail, Code, ResultExt};
 use build_verify::openpgp::{parse_fingerprint, BuildPolicy, Fingerprint, KeyArgs, Keyring};
 use build_verify::tag::{self, Check, Config, Target};
 use clap::Parser;
 use serde_json::json;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -73,6 +74,12 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    // With RUST_BACKTRACE set, anyhow captures a backtrace for every error,
+    // even those handled internally; we never print them, and they cost
+    // more than the verification. Set before any thread starts.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let args: Cli = cli::parse();
     cli::run("verify-tag", || run(&args))
 }
@@ -135,26 +142,35 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     let outcomes = tag::verify_all(&config, targets, args.state.as_deref(), args.allow_rollback)?;
     let multi = outcomes.len() > 1;
     let mut code = Code::Ok;
+    let mut out = std::io::stdout().lock();
+    let mut lines = Vec::new();
     for o in &outcomes {
         code = code.worst(o.code());
         if args.json {
-            cli::print_json(&o.json());
+            lines.push(o.json());
         } else {
             let prefix = if multi {
                 format!("{}: ", o.target.dir.display())
             } else {
                 String::new()
             };
-            o.print(&prefix);
+            o.print(&prefix, &mut out)
+                .and_then(|()| out.flush())
+                .code(Code::Io, "writing to stdout")?;
         }
     }
     if args.json {
         let verified = outcomes.iter().filter(|o| o.result.is_ok()).count();
-        cli::print_json(&json!({"summary": {
+        lines.push(json!({"summary": {
             "repositories": outcomes.len(),
             "verified": verified,
             "exit": code.as_u8(),
         }}));
+        for l in lines {
+            writeln!(out, "{l}")
+                .and_then(|()| out.flush())
+                .code(Code::Io, "writing to stdout")?;
+        }
     }
     Ok(code)
 }
