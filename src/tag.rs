@@ -97,6 +97,8 @@ pub fn component_name(dir: &Path) -> String {
     }
     let canonical = dir.canonicalize().ok();
     let name = match dir.file_name() {
+        // DIR/.git names DIR's component.
+        Some(n) if n == ".git" => dir.parent().map(component_name),
         Some(n) => Some(n.to_string_lossy().into_owned()),
         None => canonical
             .as_ref()

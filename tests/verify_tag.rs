@@ -375,6 +375,28 @@ fn trust_root_certifications() {
     let uid_revoked = certified.insert_packets(uid_rev).unwrap().0;
     assert_eq!(check(&uid_revoked), 1, "user ID revoked");
 
+    // A revoked root vouches for nobody: a configuration error.
+    let revoked_root = revoke(
+        &root,
+        ReasonForRevocation::KeyCompromised,
+        days_from_now(0) - std::time::Duration::from_secs(60),
+    );
+    let ring = write_keyring(
+        &e.tmp.path().join("revoked-root.asc"),
+        &[&revoked_root, &certify(&root, &e.key)],
+    );
+    let o = vt(
+        &[
+            "--keyring",
+            ring.to_str().unwrap(),
+            "--trust-root",
+            &root_fpr,
+            e.repo.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", out(&o));
+
     // --maintainer trusts directly.
     let ring = write_keyring(&e.tmp.path().join("m.asc"), &[&e.key]);
     let o = vt(
@@ -791,4 +813,47 @@ fn json_for_many_components() {
     assert!(lines[1]["error"].as_str().unwrap().contains("forged"));
     assert_eq!(lines[2]["summary"]["verified"], 1);
     assert_eq!(lines[2]["summary"]["exit"], 1);
+}
+
+#[test]
+fn a_directory_inside_a_verified_repository_is_not_that_repository() {
+    // A component that failed to clone leaves a plain directory inside the
+    // builder's own (signed) repository: git would discover the builder's
+    // HEAD and its tag; we refuse (exit 4) instead of verifying the wrong tree.
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let inner = e.repo.join("qubes-src").join("linux-kernel");
+    std::fs::create_dir_all(&inner).unwrap();
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            inner.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 4, "{}", out(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("Good tag"));
+    // The git directory itself is the repository too.
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.repo.join(".git").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    // `DIR REV` when the second argument is not a directory; an unknown REV
+    // is nothing to verify with.
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.repo.to_str().unwrap(),
+            "no-such-branch",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 3, "{}", out(&o));
 }

@@ -17,17 +17,26 @@ use std::path::PathBuf;
     about = "Authenticate the signed git tag (or commit) at a component's revision, without GnuPG",
     long_about = "Check that REV (default HEAD) of the git repository DIR is pointed at by an annotated tag \
 signed by a trusted key, reading git objects in-process and verifying with sequoia (no gpg, no agent, no \
-GNUPGHOME). Only annotated tags whose `object` is REV and whose `type` is commit count; the tag object's \
-`tag` header must equal the name it is published under (a signed v1.0 republished as v3.0 is forged); one \
-signature per tag. With --state, a new REV must descend from the last verified commit of the component \
-(rollback protection). Several DIRs (with REV HEAD) are verified in parallel.\n\n\
-Trust: --trust-root FPR trusts the root and every key it certified (one level, as GnuPG does from an \
-ultimately trusted key); --maintainer FPR trusts a key directly; with neither, every key in the keyrings \
-is trusted. Environment of the old script: ALLOWED_COMPONENTS_<FPR>=\"comp1 comp2\" trusts \
-KEYS_DIR/<FPR>.asc (KEYS_DIR defaults to $BUILDER_DIR/keys) for those components only; CHECK sets --check; \
-NO_CHECK is refused.\n\n\
-Examples:\n  verify-tag --keyring qubes-developers-keys.asc --trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin\n  \
-verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' src/linux-kernel HEAD",
+GNUPGHOME). DIR must be the repository itself (work tree or git directory): a plain directory inside \
+another repository is an error, never a reason to verify the enclosing one.\n\n\
+Only annotated tags whose `object` is REV and whose `type` is commit count; lightweight tags are ignored; \
+the tag object's `tag` header must equal the name it is published under (a signed v1.0 republished as v3.0 \
+is forged); one OpenPGP signature per tag, found from the end of the object (SSH and X.509 signatures are \
+unsupported). With --state, a new REV must descend from the last verified commit of the component \
+(rollback protection).\n\n\
+`verify-tag DIR1 DIR2 ...` verifies several repositories at HEAD in parallel (a second argument that is \
+an existing directory is a repository, else it is REV). On success each good tag prints \
+`---> Good tag <tag object id>` and its signer's fingerprint.\n\n\
+Trust: --trust-root FPR trusts the root and every key it certified on a non-revoked user ID (one level, \
+as GnuPG computes validity from an ultimately trusted key); --maintainer FPR (or --trusted-key) trusts a \
+key directly; with neither, every key in the keyrings is trusted. The old script's environment: \
+ALLOWED_COMPONENTS_<FPR>=\"comp1 comp2\" trusts KEYS_DIR/<FPR>.asc (default $BUILDER_DIR/keys) for those \
+components only; CHECK sets --check; a non-empty NO_CHECK is refused.\n\n\
+Examples:\n  \
+verify-tag --keyring qubes-developers-keys.asc \\\n      \
+--trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin\n  \
+verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' linux-kernel HEAD\n  \
+verify-tag --keyring keys.asc --json qubes-src/*",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
