@@ -610,6 +610,13 @@ impl Outcome {
                 return Ok(());
             }
         };
+        // Which commit was authenticated, when REV did not spell it out.
+        if self.target.rev != report.commit {
+            eprintln!(
+                "verify-tag: {prefix}{} resolves to {}",
+                self.target.rev, report.commit
+            );
+        }
         for n in &report.notes {
             eprintln!("verify-tag: {prefix}{n}");
         }

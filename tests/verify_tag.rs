@@ -109,7 +109,16 @@ fn good_tag_prints_like_the_old_script() {
     assert_eq!(code(&o), 0, "{}", out(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains(&format!("---> Good tag {id}\n")), "{text}");
-    assert!(text.contains(&e.key.fingerprint().to_hex()), "{text}");
+    assert_eq!(
+        text,
+        format!("---> Good tag {id}\n{}\n", e.key.fingerprint().to_hex()),
+        "the old script's line, then the signer"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("HEAD resolves to {}", e.head)),
+        "{}",
+        out(&o)
+    );
     if let Some(ok) = git_accepts(&e.repo, "v1.0", &[&e.key]) {
         assert!(ok, "git verify-tag agrees");
     }
