@@ -121,13 +121,13 @@ impl Repo {
         Ok((out, skipped))
     }
 
-    /// An object's kind, without inflating all of it when it is packed.
-    pub fn kind(&self, id: ObjectId) -> anyhow::Result<Kind> {
+    /// An object's kind and size, without inflating it.
+    pub fn header(&self, id: ObjectId) -> anyhow::Result<(Kind, u64)> {
         let h = self
             .repo
             .find_header(id)
             .with_code(Code::Io, || format!("reading object {id}"))?;
-        Ok(h.kind().into())
+        Ok((h.kind().into(), h.size()))
     }
 
     /// The `object` header of a tag stored as a loose object, inflating only
@@ -157,8 +157,17 @@ impl Repo {
         ObjectId::from_hex(line.get(..end)?).ok()
     }
 
-    /// An object's kind and raw bytes.
-    pub fn read(&self, id: ObjectId) -> anyhow::Result<(Kind, Vec<u8>)> {
+    /// An object's kind and raw bytes. One larger than `max` bytes is
+    /// refused (exit 1) before it is inflated: tags and commits are small,
+    /// and untrusted input is bounded.
+    pub fn read(&self, id: ObjectId, max: u64) -> anyhow::Result<(Kind, Vec<u8>)> {
+        let (_, size) = self.header(id)?;
+        if size > max {
+            return Err(fail(
+                Code::Failed,
+                format!("object {id} is {size} bytes, more than the {max} allowed"),
+            ));
+        }
         let o = self
             .repo
             .find_object(id)

@@ -341,6 +341,18 @@ pub fn verify_rev(repo: &Repo, rev: &str, ctx: &Context) -> anyhow::Result<Repor
         commit: commit.to_string(),
         ..Report::default()
     };
+    match check_rev(repo, commit, ctx, &mut report) {
+        Ok(()) => Ok(report),
+        // What was ignored may be why nothing verified: say it.
+        Err(e) if !report.notes.is_empty() => Err(fail(
+            crate::exit::code_of(&e),
+            format!("{e:#} ({})", report.notes.join("; ")),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+fn check_rev(repo: &Repo, commit: Oid, ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
     let (tags, skipped) = repo.tags()?;
     for name in skipped {
         report
@@ -369,10 +381,18 @@ pub fn verify_rev(repo: &Repo, rev: &str, ctx: &Context) -> anyhow::Result<Repor
         {
             continue;
         }
-        let (kind, raw) = repo.read(t.target)?;
+        let (kind, size) = repo.header(t.target)?;
         if kind != Kind::Tag {
             continue;
         }
+        if size > TAG_MAX {
+            report.notes.push(format!(
+                "tag {} ignored: its object is {size} bytes, more than {TAG_MAX}",
+                t.name
+            ));
+            continue;
+        }
+        let (_, raw) = repo.read(t.target, TAG_MAX)?;
         let id = t.target.to_string();
         let mut result = TagResult {
             name: t.name.clone(),
@@ -445,7 +465,7 @@ pub fn verify_rev(repo: &Repo, rev: &str, ctx: &Context) -> anyhow::Result<Repor
             ),
         ));
     }
-    Ok(report)
+    Ok(())
 }
 
 fn check_tag(
@@ -478,9 +498,9 @@ fn commit_fallback(
     repo: &Repo,
     commit: Oid,
     ctx: &Context,
-    mut report: Report,
-) -> anyhow::Result<Report> {
-    let (_, raw) = repo.read(commit)?;
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let (_, raw) = repo.read(commit, COMMIT_MAX)?;
     let signature = git::commit_signature(&raw, repo.format());
     let signed = match signature {
         Signature::None => None,
@@ -501,7 +521,7 @@ fn commit_fallback(
                 ));
             }
             report.commit_signers = fprs.iter().map(|f| f.to_hex()).collect();
-            Ok(report)
+            Ok(())
         }
         (Check::SignedTagOrCommit, Some(Err(e))) => {
             Err(e.context(format!("{what} at {commit}, and the commit's own signature fails")))
@@ -514,12 +534,46 @@ fn commit_fallback(
     }
 }
 
+/// Tag objects are a few KiB (a message and one signature).
+pub const TAG_MAX: u64 = 1 << 20;
+/// Commits carry messages and mergetags; this is far above real ones.
+pub const COMMIT_MAX: u64 = 16 << 20;
+
 /// One repository to verify.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub dir: PathBuf,
     pub rev: String,
     pub component: String,
+}
+
+/// The repositories the positionals name: `DIR [REV]`, or `DIR1 DIR2 ...`
+/// when the second is an existing directory (then each at HEAD). The
+/// component is `component` when given (one repository only), else each
+/// directory's base name.
+pub fn targets(args: &[PathBuf], component: Option<&str>) -> anyhow::Result<Vec<Target>> {
+    let (dirs, rev): (&[PathBuf], String) = match args {
+        [] => return Err(fail(Code::Usage, "no repository given")),
+        [dir, rev] if !rev.is_dir() => (
+            std::slice::from_ref(dir),
+            rev.to_string_lossy().into_owned(),
+        ),
+        [_] => (args, "HEAD".into()),
+        many => (many, "HEAD".into()),
+    };
+    if component.is_some() && dirs.len() > 1 {
+        return Err(fail(Code::Usage, "--component names one repository"));
+    }
+    Ok(dirs
+        .iter()
+        .map(|dir| Target {
+            dir: dir.clone(),
+            rev: rev.clone(),
+            component: component
+                .map(String::from)
+                .unwrap_or_else(|| component_name(dir)),
+        })
+        .collect())
 }
 
 /// What became of one repository.
@@ -812,6 +866,24 @@ mod tests {
             component_name(Path::new("qubes-src/core-admin/")),
             "core-admin"
         );
+    }
+
+    #[test]
+    fn positionals_are_dir_rev_or_many_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        let b = d.path().join("b");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let t = targets(&[a.clone(), "v1.0".into()], None).unwrap();
+        assert_eq!((t.len(), t[0].rev.as_str()), (1, "v1.0"));
+        let t = targets(&[a.clone(), b.clone()], None).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[1].component.as_str(), t[1].rev.as_str()), ("b", "HEAD"));
+        let t = targets(std::slice::from_ref(&a), Some("builder")).unwrap();
+        assert_eq!(t[0].component, "builder");
+        assert!(targets(&[a, b], Some("x")).is_err());
+        assert!(targets(&[], None).is_err());
     }
 
     #[test]

@@ -866,3 +866,13 @@ fn a_directory_inside_a_verified_repository_is_not_that_repository() {
     );
     assert_eq!(code(&o), 3, "{}", out(&o));
 }
+
+#[test]
+fn oversized_tag_objects_are_not_read() {
+    let e = setup();
+    let big = "x".repeat(2 << 20);
+    let text = tag_text(&e.head, "v1.0", &big);
+    write_raw_tag(&e.repo, &signed_tag_bytes(&text, &e.key), "v1.0");
+    let msg = refused_without_trace(&e, &[], 3);
+    assert!(msg.contains("more than"), "{msg}");
+}

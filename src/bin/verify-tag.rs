@@ -4,7 +4,7 @@
 use build_verify::cli;
 use build_verify::exit::{fail, Code, ResultExt};
 use build_verify::openpgp::{parse_fingerprint, BuildPolicy, Fingerprint, KeyArgs, Keyring};
-use build_verify::tag::{self, Check, Config, Target};
+use build_verify::tag::{self, Check, Config};
 use clap::Parser;
 use serde_json::json;
 use std::io::Write;
@@ -99,27 +99,7 @@ fn fingerprints(v: &[String]) -> anyhow::Result<Vec<Fingerprint>> {
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
     tag::refuse_no_check()?;
-    // `DIR REV`, unless the second argument is a directory: `DIR1 DIR2 ...`.
-    let (dirs, rev): (Vec<PathBuf>, String) = match args.args.as_slice() {
-        [dir] => (vec![dir.clone()], "HEAD".into()),
-        [dir, rev] if !rev.is_dir() => (vec![dir.clone()], rev.to_string_lossy().into_owned()),
-        many => (many.to_vec(), "HEAD".into()),
-    };
-    if args.component.is_some() && dirs.len() > 1 {
-        return Err(fail(Code::Usage, "--component names one repository"));
-    }
-    let targets: Vec<Target> = dirs
-        .iter()
-        .map(|dir| Target {
-            dir: dir.clone(),
-            rev: rev.clone(),
-            component: args
-                .component
-                .clone()
-                .unwrap_or_else(|| tag::component_name(dir)),
-        })
-        .collect();
-
+    let targets = tag::targets(&args.args, args.component.as_deref())?;
     let allowed = tag::allowed_components(std::env::vars())?;
     let k = &args.keys;
     // The environment may supply every key (ALLOWED_COMPONENTS_<FPR>).
