@@ -68,9 +68,9 @@ chmod +x old-path.sh
 # Both sides must succeed before anything is timed.
 ./old-path.sh repo >/dev/null
 ./old-path.sh comp{1..10} >/dev/null
-"$BIN/verify-tag" --keyring keys.asc repo >/dev/null
-"$BIN/verify-tag" --keyring keys.asc clone >/dev/null
-"$BIN/verify-tag" --keyring keys.asc comp{1..10} >/dev/null
+"$BIN/verify-tag" --keyring keys.asc repo >/dev/null 2>&1
+"$BIN/verify-tag" --keyring keys.asc clone >/dev/null 2>&1
+"$BIN/verify-tag" --keyring keys.asc comp{1..10} >/dev/null 2>&1
 
 # median_ms NAME COMMAND...: median wall time of RUNS runs, in ms.
 median_ms() {
