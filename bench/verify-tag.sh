@@ -77,7 +77,7 @@ median_ms() {
   local name=$1
   shift
   if command -v hyperfine >/dev/null; then
-    hyperfine -N -w 3 -r "$RUNS" --export-json "$name.json" "$*" >/dev/null 2>&1
+    hyperfine -N -i -w 3 -r "$RUNS" --export-json "$name.json" "$*" >/dev/null 2>&1
     python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$name.json"
   else
     local t=() s e
@@ -98,11 +98,13 @@ vt=$(median_ms vt "$BIN/verify-tag" --keyring keys.asc repo)
 vtc=$(median_ms vtc "$BIN/verify-tag" --keyring keys.asc clone)
 oldc=$(median_ms oldc ./old-path.sh clone)
 floor=$(median_ms floor "$BIN/verify-tag" --version)
+mkdir -p empty
+keys=$(median_ms keys "$BIN/verify-tag" --keyring keys.asc empty)
 echo "$N tags, 3 RSA-4096 keys (medians of $RUNS runs)"
 echo "  loose repository: old script path ${old} ms, verify-tag ${vt} ms: $(ratio "$old" "$vt")x faster (target >= 8)"
 echo "  cloned (packed):  old script path ${oldc} ms, verify-tag ${vtc} ms: $(ratio "$oldc" "$vtc")x faster"
 echo "  bare git verify-tag --raw (one call, no tag lookup): ${bare} ms; verify-tag is $(ratio "$bare" "$vt")x (loose) / $(ratio "$bare" "$vtc")x (clone) of it"
-echo "  verify-tag --version (process start, OpenSSL init): ${floor} ms"
+echo "  verify-tag --version (process start, OpenSSL init): ${floor} ms; with the keyring loaded (empty DIR, exit 4): ${keys} ms"
 
 old10=$(median_ms old10 ./old-path.sh comp{1..10})
 vt10=$(median_ms vt10 "$BIN/verify-tag" --keyring keys.asc comp{1..10})
