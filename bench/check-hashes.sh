@@ -1,56 +1,80 @@
 #!/usr/bin/env bash
 # check-hashes against openssl dgst and sha256sum/sha512sum -c, in one run.
-# Prints medians of $REPS runs and the ratios the issue sets targets for.
+# Each round runs every contender once, interleaved, so a change in load
+# (other builds on the machine) hits all of them alike; the medians of
+# $REPS rounds are printed with the ratios the issue sets targets for.
+# Data lives under $BENCH_DIR (default /tmp), never in the repository.
 set -euo pipefail
 BIN=${BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
 DIR=${BENCH_DIR:-/tmp/build-verify-bench}/check-hashes
 REPS=${REPS:-5}
+CH=$BIN/check-hashes
+[ -x "$CH" ] || { echo "build first: cargo build --release (or set BIN)" >&2; exit 2; }
 mkdir -p "$DIR"
 cd "$DIR"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# Wall seconds of a command, median of REPS runs (page cache warm).
-timeit() {
-  for _ in $(seq "$REPS"); do
-    /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1
-  done | median
-}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# Wall seconds of one run; a failing command aborts the benchmark.
+wall() {
+  local t out
+  t=$(mktemp)
+  /usr/bin/time -o "$t" -f '%e %x' "$@" >/dev/null 2>&1 || true
+  out=$(tail -1 "$t"); rm -f "$t"
+  [ "${out#* }" = 0 ] || { echo "failed: $* ($out)" >&2; exit 1; }
+  echo "${out% *}"
+}
+# rounds NAME=CMD...: REPS interleaved rounds; sets T_NAME to each median.
+rounds() {
+  local tmp; tmp=$(mktemp -d)
+  for _ in $(seq "$REPS"); do
+    for spec in "$@"; do
+      local name=${spec%%=*} cmd=${spec#*=}
+      # shellcheck disable=SC2086 # cmd is a word list built here
+      (cd "${CWD:-.}" && wall $cmd) >> "$tmp/$name"
+    done
+  done
+  for spec in "$@"; do
+    local name=${spec%%=*}
+    printf -v "T_$name" '%s' "$(median < "$tmp/$name")"
+  done
+  rm -r "$tmp"
+}
+
+echo "check-hashes benchmark: $(nproc) cores, $REPS interleaved rounds, medians, page cache warm"
+echo "  $(openssl version | cut -d' ' -f1-2), $(sha256sum --version | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 [ -f big ] || head -c 1G /dev/urandom > big
-cat big > /dev/null
 sha256sum big > big.sha256sums
 sha512sum big > big.sha512sums
+cat big > /dev/null
 
-ch256=$(timeit "$BIN/check-hashes" big.sha256sums)
-os256=$(timeit openssl dgst -sha256 big)
-cu256=$(timeit sha256sum -c big.sha256sums)
-ch512=$(timeit "$BIN/check-hashes" big.sha512sums)
-os512=$(timeit openssl dgst -sha512 big)
-cu512=$(timeit sha512sum -c big.sha512sums)
-echo "1 GiB SHA-256: check-hashes ${ch256}s  openssl ${os256}s  sha256sum -c ${cu256}s"
-echo "  check-hashes / openssl = $(ratio "$ch256" "$os256")x (target <= 1.15)"
-echo "  sha256sum -c / check-hashes = $(ratio "$cu256" "$ch256")x faster (target >= 3)"
-echo "1 GiB SHA-512: check-hashes ${ch512}s  openssl ${os512}s  sha512sum -c ${cu512}s"
-echo "  check-hashes / openssl = $(ratio "$ch512" "$os512")x (target <= 1.15)"
+rounds ch256="$CH big.sha256sums" os256="openssl dgst -sha256 big" cu256="sha256sum -c big.sha256sums"
+echo "1 GiB SHA-256: check-hashes ${T_ch256}s  openssl ${T_os256}s  sha256sum -c ${T_cu256}s"
+echo "  check-hashes / openssl dgst -sha256 = $(ratio "$T_ch256" "$T_os256")x (target <= 1.15)"
+echo "  sha256sum -c / check-hashes = $(ratio "$T_cu256" "$T_ch256")x faster (target >= 3)"
+
+rounds ch512="$CH big.sha512sums" os512="openssl dgst -sha512 big" cu512="sha512sum -c big.sha512sums"
+echo "1 GiB SHA-512: check-hashes ${T_ch512}s  openssl ${T_os512}s  sha512sum -c ${T_cu512}s"
+echo "  check-hashes / openssl dgst -sha512 = $(ratio "$T_ch512" "$T_os512")x (target <= 1.15)"
+echo "  sha512sum -c / check-hashes = $(ratio "$T_cu512" "$T_ch512")x faster"
 
 # 20,000 files of 64 KiB.
-if [ ! -d many ]; then
-  mkdir many
+if [ ! -f many/f19999 ]; then
+  rm -rf many && mkdir many
   head -c $((20000 * 65536)) /dev/urandom | split -b 65536 -a 5 -d - many/f
 fi
 (cd many && sha256sum f* > ../many.sha256sums)
 cat many/* > /dev/null
-chm=$(cd many && timeit "$BIN/check-hashes" ../many.sha256sums)
-cum=$(cd many && timeit sha256sum -c ../many.sha256sums)
-echo "20,000 x 64 KiB: check-hashes ${chm}s  sha256sum -c ${cum}s ($(nproc) cores)"
-echo "  sha256sum -c / check-hashes = $(ratio "$cum" "$chm")x faster (target >= 1.6)"
+CWD=many rounds chm="$CH ../many.sha256sums" cum="sha256sum -c ../many.sha256sums"
+echo "20,000 x 64 KiB SHA-256: check-hashes ${T_chm}s  sha256sum -c ${T_cum}s"
+echo "  sha256sum -c / check-hashes = $(ratio "$T_cum" "$T_chm")x faster (target >= 1.6)"
 
 # Peak RSS from 1 MiB to 4 GiB (the 4 GiB file is sparse: the reads are real).
-head -c 1M /dev/urandom > small
-truncate -s 4G huge
+[ -f small ] || head -c 1M /dev/urandom > small
+[ "$(stat -c %s huge 2>/dev/null)" = 4294967296 ] || { rm -f huge; truncate -s 4G huge; }
 for f in small big huge; do
-  h=$(sha256sum "$f" | cut -d' ' -f1)
-  rss=$( { /usr/bin/time -f %M "$BIN/check-hashes" --sha256 "$h" "$f" >/dev/null; } 2>&1 | tail -1)
-  echo "peak RSS $f ($(stat -c %s "$f") bytes): ${rss} KiB (target < 16384)"
+  [ -f "$f.sha256sums" ] && [ "$f.sha256sums" -nt "$f" ] || sha256sum "$f" > "$f.sha256sums"
+  rss=$( { /usr/bin/time -f %M "$CH" "$f.sha256sums" >/dev/null; } 2>&1 | tail -1)
+  echo "peak RSS, $f ($(stat -c %s "$f") bytes): ${rss} KiB (target < 16384)"
 done

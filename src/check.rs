@@ -1,16 +1,29 @@
 //! Checking files against hash lists: the engine behind check-hashes.
 //!
-//! Entries are grouped per file in list order; a file passes only when every
-//! digest listed for it matches. Files are hashed once for all their
-//! algorithms, many files in parallel, and results come back in list order.
+//! Lists are parsed whole and strictly before any file is hashed, so a
+//! malformed list never produces a partial "OK" report. Entries are grouped
+//! per file in first-seen order; a file passes only when every digest
+//! listed for it matches. Each file is read once for all its algorithms,
+//! many files in parallel (rayon, one thread per core), and results are
+//! reported in list order, one bounded chunk at a time (flat memory: a
+//! file is streamed through a fixed buffer whatever its size).
 
-use crate::digest::{digest_eq, hash_file, Algo, Digests};
-use crate::exit::{fail, Code};
-use crate::hashlist::Entry;
+use crate::digest::{digest_eq, hash_file, hash_reader, Algo, Digests};
+use crate::exit::{fail, Code, ResultExt};
+use crate::hashlist::{self, display_name, Entry, Format, ParseOptions};
 use rayon::prelude::*;
+use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+
+/// Longest hash list read (bounded input).
+pub const MAX_LIST: u64 = 256 * 1024 * 1024;
+
+/// Files hashed in parallel before their results are reported: large
+/// enough to keep every core busy, small enough to keep output flowing.
+const CHUNK: usize = 256;
 
 /// What the caller allows beyond the strict defaults.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +36,17 @@ pub struct Options {
     pub allow_weak: bool,
     /// Accept absolute names and names with `..`.
     pub allow_outside: bool,
+    /// How lists are read (`-z`, BLAKE2b for 128-digit lines).
+    pub parse: ParseOptions,
+}
+
+impl Options {
+    fn resolve(&self, name: &Path) -> PathBuf {
+        match &self.dir {
+            Some(d) => d.join(name),
+            None => name.to_path_buf(),
+        }
+    }
 }
 
 /// One file to check and everything the lists pin for it.
@@ -34,8 +58,213 @@ pub struct Target {
     pub expected: Vec<(Algo, Vec<u8>)>,
 }
 
+/// Every file to check, in first-seen order, with its pins merged across
+/// lines and lists.
+#[derive(Debug, Default)]
+pub struct Targets {
+    items: Vec<Target>,
+    index: HashMap<Vec<u8>, usize>,
+}
+
+impl Targets {
+    pub fn as_slice(&self) -> &[Target] {
+        &self.items
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Pin `digest` for the file `name` at `path`.
+    pub fn add(&mut self, name: Vec<u8>, path: PathBuf, algo: Algo, digest: Vec<u8>) {
+        match self.index.get(&name) {
+            Some(&i) => {
+                if let Some(t) = self.items.get_mut(i) {
+                    t.expected.push((algo, digest));
+                }
+            }
+            None => {
+                self.index.insert(name.clone(), self.items.len());
+                self.items.push(Target {
+                    name,
+                    path,
+                    expected: vec![(algo, digest)],
+                });
+            }
+        }
+    }
+
+    /// `check-hashes --sha256 HEX FILE`: FILE comes from the command line,
+    /// not from a list, so it is not subject to `--allow-outside`.
+    pub fn pin(&mut self, file: &Path, pins: Vec<(Algo, Vec<u8>)>, opts: &Options) {
+        for (algo, digest) in pins {
+            let name = file.as_os_str().as_bytes().to_vec();
+            self.add(name, opts.resolve(file), algo, digest);
+        }
+    }
+
+    /// Add the entries of one list. `list` is its path (None for stdin): a
+    /// bare digest in `foo.sha256` pins `foo` next to it (or in `-C DIR`).
+    pub fn add_entries(
+        &mut self,
+        entries: Vec<Entry>,
+        list: Option<&Path>,
+        opts: &Options,
+    ) -> anyhow::Result<()> {
+        for e in entries {
+            match e.name {
+                Some(name) => {
+                    let rel = Path::new(OsStr::from_bytes(&name));
+                    if !opts.allow_outside && is_outside(rel) {
+                        return Err(fail(
+                            Code::Usage,
+                            format!(
+                                "line {}: refusing {:?}: absolute or `..` names need --allow-outside",
+                                e.line,
+                                String::from_utf8_lossy(&display_name(&name))
+                            ),
+                        ));
+                    }
+                    let path = opts.resolve(rel);
+                    self.add(name, path, e.algo, e.digest);
+                }
+                None => {
+                    let list = list.ok_or_else(|| {
+                        fail(
+                            Code::Usage,
+                            "a digest without a file name needs a list file named FILE.sha256 (or .sha512, ...), not standard input",
+                        )
+                    })?;
+                    let (file, ext_algo) = implied_file(list)?;
+                    let algo = match (e.format, ext_algo) {
+                        // `foo.b2` says BLAKE2b where the length alone says SHA-512.
+                        (Format::Bare, Some(a)) if a.digest_len() == e.digest.len() => a,
+                        (Format::Bare, Some(a)) => {
+                            return Err(fail(
+                                Code::Usage,
+                                format!(
+                                    "line {}: a {}-byte digest is not {a}",
+                                    e.line,
+                                    e.digest.len()
+                                ),
+                            ))
+                        }
+                        _ => e.algo,
+                    };
+                    let path = match &opts.dir {
+                        Some(d) => d.join(file.file_name().unwrap_or_default()),
+                        None => file,
+                    };
+                    let name = path.as_os_str().as_bytes().to_vec();
+                    self.add(name, path, algo, e.digest);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read, parse and add one list (`-` is standard input). A list with
+    /// no entry is exit 3: it verifies nothing.
+    pub fn add_list(&mut self, list: &Path, opts: &Options) -> anyhow::Result<()> {
+        let data = read_list(list)?;
+        let mut parse = opts.parse;
+        // A list named for BLAKE2 (B2SUMS, foo.b2) makes 128-digit lines BLAKE2b.
+        let lname = list
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let blake =
+            lname.starts_with("b2sum") || lname.ends_with(".b2") || lname.contains("blake2");
+        if parse.untagged_512.is_none() && blake {
+            parse.untagged_512 = Some(Algo::Blake2b512);
+        }
+        let entries = hashlist::parse_list(&data, parse)
+            .with_code(Code::Usage, || format!("{}", list.display()))?;
+        if entries.is_empty() {
+            return Err(fail(
+                Code::Missing,
+                format!("{}: no checksum line: nothing to verify", list.display()),
+            ));
+        }
+        let file = (list != Path::new("-")).then_some(list);
+        self.add_entries(entries, file, opts)
+            .with_code(Code::Usage, || format!("{}", list.display()))
+    }
+
+    /// `--require FILE`: exit 3 unless FILE has an entry (`./x` is `x`).
+    pub fn require(&self, name: &str) -> anyhow::Result<()> {
+        let norm = |n: &[u8]| -> Vec<u8> {
+            let mut n = n;
+            while let Some(rest) = n.strip_prefix(b"./") {
+                n = rest;
+            }
+            n.to_vec()
+        };
+        let want = norm(name.as_bytes());
+        if self.items.iter().any(|t| norm(&t.name) == want) {
+            Ok(())
+        } else {
+            Err(fail(Code::Missing, format!("no hash entry for {name}")))
+        }
+    }
+}
+
+fn is_outside(p: &Path) -> bool {
+    p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir))
+}
+
+/// `dir/foo.tar.gz.sha512` → (`dir/foo.tar.gz`, SHA-512): the file a
+/// nameless list pins, and the algorithm its extension names (none for
+/// `.sri`).
+pub fn implied_file(list: &Path) -> anyhow::Result<(PathBuf, Option<Algo>)> {
+    let ext = list
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let algo = Algo::from_name(ext.strip_suffix("sum").unwrap_or(&ext));
+    match (algo, list.file_stem()) {
+        (Some(_), Some(stem)) => Ok((list.with_file_name(stem), algo)),
+        (None, Some(stem)) if ext == "sri" => Ok((list.with_file_name(stem), None)),
+        _ => Err(fail(
+            Code::Usage,
+            format!(
+                "{}: a digest without a file name needs the list to be named FILE.sha256, FILE.sha512, ...",
+                list.display()
+            ),
+        )),
+    }
+}
+
+/// Read a whole list, bounded; `-` is standard input.
+pub fn read_list(list: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    let what = || format!("reading list {}", list.display());
+    if list == Path::new("-") {
+        std::io::stdin()
+            .lock()
+            .take(MAX_LIST + 1)
+            .read_to_end(&mut data)
+            .with_code(Code::Io, what)?;
+    } else {
+        std::fs::File::open(list)
+            .and_then(|f| f.take(MAX_LIST + 1).read_to_end(&mut data))
+            .with_code(Code::Io, what)?;
+    }
+    if data.len() as u64 > MAX_LIST {
+        return Err(fail(
+            Code::Usage,
+            format!("{}: list larger than {MAX_LIST} bytes", list.display()),
+        ));
+    }
+    Ok(data)
+}
+
 /// The outcome for one file.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Ok,
@@ -52,7 +281,9 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn code(&self) -> Code {
+    /// The exit code this outcome contributes. A listed file that is
+    /// missing is a failed check (as `sha256sum -c`), not a retryable error.
+    pub fn code(self) -> Code {
         match self {
             Status::Ok | Status::Skipped => Code::Ok,
             Status::Failed | Status::Weak | Status::Missing => Code::Failed,
@@ -62,8 +293,8 @@ impl Status {
 }
 
 #[derive(Clone, Debug)]
-pub struct Outcome {
-    pub target: Target,
+pub struct Outcome<'a> {
+    pub target: &'a Target,
     pub status: Status,
     /// What was computed, when the file could be read.
     pub actual: Option<Digests>,
@@ -71,184 +302,304 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
-/// Turn parsed entries into targets, grouped per name in first-seen order.
-/// `list` is the list's path (None for stdin): a bare digest in `foo.sha256`
-/// pins `foo` next to it.
-pub fn targets(
-    entries: Vec<Entry>,
-    list: Option<&Path>,
-    opts: &Options,
-) -> anyhow::Result<Vec<Target>> {
-    let mut out: Vec<Target> = Vec::new();
-    for e in entries {
-        let (name, path) = match e.name {
-            Some(name) => {
-                let rel = Path::new(OsStr::from_bytes(&name));
-                if !opts.allow_outside && is_outside(rel) {
-                    return Err(fail(
-                        Code::Usage,
-                        format!(
-                            "line {}: refusing {:?}: absolute or `..` names need --allow-outside",
-                            e.line,
-                            String::from_utf8_lossy(&name)
-                        ),
-                    ));
-                }
-                let path = match &opts.dir {
-                    Some(d) => d.join(rel),
-                    None => rel.to_path_buf(),
-                };
-                (name, path)
-            }
-            None => {
-                let list = list.ok_or_else(|| {
-                    fail(
-                        Code::Usage,
-                        "a bare digest needs a list file named FILE.sha256 (or similar)",
-                    )
-                })?;
-                let (file, algo) = implied_file(list)?;
-                if let Some(a) = algo {
-                    if a.digest_len() != e.digest.len() {
-                        return Err(fail(
-                            Code::Usage,
-                            format!(
-                                "{}: holds a {}-byte digest, not {a}",
-                                list.display(),
-                                e.digest.len()
-                            ),
-                        ));
-                    }
-                }
-                let algo = match algo {
-                    Some(Algo::Blake2b512) => Algo::Blake2b512,
-                    _ => e.algo,
-                };
-                let name = file.as_os_str().as_bytes().to_vec();
-                out.push(Target {
-                    name,
-                    path: file,
-                    expected: vec![(algo, e.digest)],
-                });
-                continue;
-            }
-        };
-        match out.iter_mut().find(|t| t.name == name) {
-            Some(t) => t.expected.push((e.algo, e.digest)),
-            None => out.push(Target {
-                name,
-                path,
-                expected: vec![(e.algo, e.digest)],
-            }),
-        }
-    }
-    Ok(out)
-}
-
-fn is_outside(p: &Path) -> bool {
-    p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir))
-}
-
-/// `dir/foo.tar.gz.sha512` → (`dir/foo.tar.gz`, SHA-512).
-pub fn implied_file(list: &Path) -> anyhow::Result<(PathBuf, Option<Algo>)> {
-    let ext = list
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    let algo = ext
-        .as_deref()
-        .and_then(|e| Algo::from_name(e.trim_end_matches("sum")));
-    match (algo, list.file_stem()) {
-        (Some(a), Some(stem)) => Ok((list.with_file_name(stem), Some(a))),
-        _ => Err(fail(
-            Code::Usage,
-            format!(
-                "{}: a bare digest needs the list to be named FILE.sha256, FILE.sha512, ...",
-                list.display()
-            ),
-        )),
-    }
-}
-
 /// Check one file against everything pinned for it.
-pub fn check(target: &Target, opts: &Options) -> Outcome {
-    let shown = String::from_utf8_lossy(&target.name).into_owned();
-    let weak: Vec<Algo> = target
+pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
+    let shown = String::from_utf8_lossy(&display_name(&target.name)).into_owned();
+    let outcome = |status, actual, reason| Outcome {
+        target,
+        status,
+        actual,
+        reason: Some(reason),
+    };
+    let mut weak: Vec<&str> = target
         .expected
         .iter()
-        .map(|(a, _)| *a)
-        .filter(|a| a.is_weak())
+        .filter(|(a, _)| a.is_weak())
+        .map(|(a, _)| a.name())
         .collect();
+    weak.dedup();
     if !weak.is_empty() && !opts.allow_weak {
-        return Outcome {
-            target: target.clone(),
-            status: Status::Weak,
-            actual: None,
-            reason: Some(format!(
-                "{shown}: weak algorithm {} (use --allow-weak to accept)",
-                weak.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
-            )),
-        };
+        let why = format!(
+            "{shown}: weak algorithm {} refused (--allow-weak accepts it)",
+            weak.join(", ")
+        );
+        return outcome(Status::Weak, None, why);
     }
     let algos: Vec<Algo> = target.expected.iter().map(|(a, _)| *a).collect();
-    match hash_file(&target.path, &algos) {
+    match regular(&target.path).and_then(|()| hash_file(&target.path, &algos)) {
         Err(e) => {
-            let missing = e.kind() == std::io::ErrorKind::NotFound;
-            let status = match (missing, opts.ignore_missing) {
+            let status = match (
+                e.kind() == std::io::ErrorKind::NotFound,
+                opts.ignore_missing,
+            ) {
                 (true, true) => Status::Skipped,
                 (true, false) => Status::Missing,
-                _ => Status::Unreadable,
+                (false, _) => Status::Unreadable,
             };
-            Outcome {
-                target: target.clone(),
-                status,
-                actual: None,
-                reason: Some(format!("{shown}: {e}")),
-            }
+            outcome(status, None, format!("{shown}: {e}"))
         }
         Ok(d) => {
-            let bad = target
+            let bad: Vec<String> = target
                 .expected
                 .iter()
-                .find(|(a, want)| d.get(*a).is_none_or(|got| !digest_eq(got, want)));
-            let reason = bad.map(|(a, want)| {
-                format!(
-                    "{shown}: {a} mismatch: expected {}, got {}",
-                    hex::encode(want),
-                    d.hex(*a).unwrap_or_default()
-                )
-            });
-            Outcome {
-                target: target.clone(),
-                status: if bad.is_some() {
-                    Status::Failed
-                } else {
-                    Status::Ok
-                },
-                actual: Some(d),
-                reason,
+                .filter(|(a, want)| d.get(*a).is_none_or(|got| !digest_eq(got, want)))
+                .map(|(a, want)| {
+                    format!(
+                        "{a} mismatch: expected {}, got {}",
+                        hex::encode(want),
+                        d.hex(*a).unwrap_or_default()
+                    )
+                })
+                .collect();
+            if bad.is_empty() {
+                Outcome {
+                    target,
+                    status: Status::Ok,
+                    actual: Some(d),
+                    reason: None,
+                }
+            } else {
+                let why = format!("{shown}: {}", bad.join("; "));
+                outcome(Status::Failed, Some(d), why)
             }
         }
     }
 }
 
-/// Check every target, hashing in parallel, and hand the outcomes to
-/// `report` in list order as they complete chunk by chunk. Returns the
-/// overall exit code.
-pub fn check_all(targets: &[Target], opts: &Options, mut report: impl FnMut(&Outcome)) -> Code {
-    // Chunks keep output flowing and memory bounded on long lists.
-    const CHUNK: usize = 256;
-    let mut code = Code::Ok;
-    let mut verified = 0usize;
-    for chunk in targets.chunks(CHUNK) {
-        let outcomes: Vec<Outcome> = chunk.par_iter().map(|t| check(t, opts)).collect();
-        for o in &outcomes {
-            code = code.worst(o.status.code());
-            verified += usize::from(o.status != Status::Skipped);
-            report(o);
+/// Only regular files are hashed: a list (untrusted) naming a FIFO or a
+/// device through a symlink would otherwise block or never end.
+fn regular(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("not a regular file"))
+    }
+}
+
+/// Map `f` over `items` on all cores, handing results to `sink` in order,
+/// one chunk at a time.
+fn par_in_order<'a, T: Sync, R: Send>(
+    items: &'a [T],
+    f: impl Fn(&'a T) -> R + Sync,
+    mut sink: impl FnMut(&'a T, R) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for chunk in items.chunks(CHUNK) {
+        let results: Vec<R> = chunk.par_iter().map(&f).collect();
+        for (item, r) in chunk.iter().zip(results) {
+            sink(item, r)?;
         }
     }
-    if targets.is_empty() || verified == 0 {
+    Ok(())
+}
+
+/// Check every target and hand the outcomes to `report` in list order.
+/// Returns the overall exit code: the worst outcome, or 3 when nothing was
+/// verified (an empty set, or every file skipped by `--ignore-missing`).
+pub fn check_all(
+    targets: &[Target],
+    opts: &Options,
+    mut report: impl FnMut(&Outcome) -> anyhow::Result<()>,
+) -> anyhow::Result<Code> {
+    let mut code = Code::Ok;
+    let mut verified = 0usize;
+    par_in_order(
+        targets,
+        |t| check(t, opts),
+        |_, o| {
+            code = code.worst(o.status.code());
+            verified += usize::from(o.status != Status::Skipped);
+            report(&o)
+        },
+    )?;
+    if verified == 0 {
         code = code.worst(Code::Missing);
     }
-    code
+    Ok(code)
+}
+
+/// How outcomes are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// `NAME: OK` / `NAME: FAILED` / `NAME: FAILED open or read`, as coreutils.
+    Text,
+    /// Like text without the OK lines (`--quiet`).
+    Quiet,
+    /// Nothing; the exit code tells (`--status`).
+    Status,
+    /// One JSON object per file and a summary (`--json`).
+    Json,
+}
+
+/// Writes outcomes as they come: verdicts on `out`, reasons on `err`.
+pub struct Reporter<O: Write, E: Write> {
+    style: Style,
+    out: O,
+    err: E,
+    counts: HashMap<Status, usize>,
+}
+
+impl<O: Write, E: Write> Reporter<O, E> {
+    pub fn new(style: Style, out: O, err: E) -> Self {
+        Reporter {
+            style,
+            out,
+            err,
+            counts: HashMap::new(),
+        }
+    }
+
+    fn count(&self, s: Status) -> usize {
+        self.counts.get(&s).copied().unwrap_or(0)
+    }
+
+    pub fn report(&mut self, o: &Outcome) -> anyhow::Result<()> {
+        *self.counts.entry(o.status).or_default() += 1;
+        let io = |r: std::io::Result<()>| r.code(Code::Io, "writing the report");
+        if self.style == Style::Json {
+            let hexes = |v: &[(Algo, Vec<u8>)]| -> serde_json::Map<String, serde_json::Value> {
+                v.iter()
+                    .map(|(a, d)| (a.name().to_string(), hex::encode(d).into()))
+                    .collect()
+            };
+            let v = serde_json::json!({
+                "file": String::from_utf8_lossy(&display_name(&o.target.name)),
+                "status": o.status,
+                "expected": hexes(&o.target.expected),
+                "actual": o.actual.as_ref().map(|d| hexes(&d.values)),
+                "reason": o.reason,
+            });
+            return io(writeln!(self.out, "{v}"));
+        }
+        if self.style == Style::Status {
+            return Ok(());
+        }
+        let word: &[u8] = match o.status {
+            Status::Ok if self.style == Style::Quiet => return Ok(()),
+            Status::Skipped => return Ok(()),
+            Status::Ok => b"OK",
+            Status::Failed => b"FAILED",
+            Status::Weak => b"FAILED weak algorithm",
+            Status::Missing | Status::Unreadable => b"FAILED open or read",
+        };
+        let mut line = display_name(&o.target.name);
+        line.extend_from_slice(b": ");
+        line.extend_from_slice(word);
+        line.push(b'\n');
+        io(self.out.write_all(&line))?;
+        if let Some(r) = &o.reason {
+            // Verdict and reason appear in order on a shared terminal.
+            io(self.out.flush())?;
+            io(writeln!(self.err, "check-hashes: {r}"))?;
+        }
+        Ok(())
+    }
+
+    /// The closing summary (JSON), or coreutils-style warnings (text).
+    pub fn finish(mut self, code: Code) -> anyhow::Result<()> {
+        let io = |r: std::io::Result<()>| r.code(Code::Io, "writing the report");
+        let failed = self.count(Status::Failed) + self.count(Status::Weak);
+        let unread = self.count(Status::Missing) + self.count(Status::Unreadable);
+        match self.style {
+            Style::Json => {
+                let v = serde_json::json!({"summary": {
+                    "files": self.counts.values().sum::<usize>(),
+                    "ok": self.count(Status::Ok),
+                    "failed": failed,
+                    "missing": self.count(Status::Missing),
+                    "unreadable": self.count(Status::Unreadable),
+                    "skipped": self.count(Status::Skipped),
+                    "exit": code.as_u8(),
+                }});
+                io(writeln!(self.out, "{v}"))?;
+            }
+            Style::Status => {}
+            Style::Text | Style::Quiet => {
+                io(self.out.flush())?;
+                if failed > 0 {
+                    io(writeln!(
+                        self.err,
+                        "check-hashes: WARNING: {failed} file(s) did NOT match"
+                    ))?;
+                }
+                if unread > 0 {
+                    io(writeln!(
+                        self.err,
+                        "check-hashes: WARNING: {unread} listed file(s) could not be read"
+                    ))?;
+                }
+                if code == Code::Missing {
+                    io(writeln!(self.err, "check-hashes: no file was verified"))?;
+                }
+            }
+        }
+        io(self.out.flush())
+    }
+}
+
+/// `--generate`: what to write.
+#[derive(Clone, Debug)]
+pub struct Generate {
+    pub algo: Algo,
+    /// BSD `ALG (NAME) = HEX` lines instead of GNU `HEX  NAME`.
+    pub tag: bool,
+    /// NUL-terminated lines, names unescaped (`sha256sum -z`).
+    pub zero: bool,
+    /// Resolve FILES relative to this directory; names are written as given.
+    pub dir: Option<PathBuf>,
+    /// One JSON object per file and a summary instead of list lines.
+    pub json: bool,
+}
+
+/// Write a list for `files` (`-` is standard input) as `sha256sum`
+/// (`--tag`, `-z`) would, hashing on all cores, in argument order. A file
+/// that cannot be read is reported on `err` and makes the result exit 4.
+pub fn generate(
+    files: &[PathBuf],
+    g: &Generate,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> anyhow::Result<Code> {
+    let mut code = Code::Ok;
+    let hash_one = |p: &PathBuf| {
+        if p.as_path() == Path::new("-") {
+            hash_reader(std::io::stdin().lock(), &[g.algo])
+        } else {
+            match &g.dir {
+                Some(d) => hash_file(&d.join(p), &[g.algo]),
+                None => hash_file(p, &[g.algo]),
+            }
+        }
+    };
+    let mut written = 0usize;
+    par_in_order(files, hash_one, |p, r| {
+        let name = p.as_os_str().as_bytes();
+        let shown = String::from_utf8_lossy(&display_name(name)).into_owned();
+        match r {
+            Ok(d) => {
+                written += 1;
+                let digest = d.get(g.algo).unwrap_or_default();
+                let line = if g.json {
+                    let v = serde_json::json!({"file": shown, "algo": g.algo.name(),
+                        "digest": hex::encode(digest), "bytes": d.len});
+                    format!("{v}\n").into_bytes()
+                } else {
+                    hashlist::format_line(g.algo, digest, name, g.tag, g.zero)
+                };
+                out.write_all(&line).code(Code::Io, "writing the list")
+            }
+            Err(e) => {
+                code = code.worst(Code::Io);
+                out.flush().code(Code::Io, "writing the list")?;
+                writeln!(err, "check-hashes: {shown}: {e}").code(Code::Io, "writing to stderr")
+            }
+        }
+    })?;
+    if g.json {
+        let v = serde_json::json!({"summary": {"files": files.len(), "hashed": written,
+            "unreadable": files.len() - written, "exit": code.as_u8()}});
+        writeln!(out, "{v}").code(Code::Io, "writing the list")?;
+    }
+    out.flush().code(Code::Io, "writing the list")?;
+    Ok(code)
 }

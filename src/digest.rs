@@ -247,9 +247,13 @@ impl Digests {
 }
 
 /// Hash everything `reader` yields with each of `algos`.
-pub fn hash_reader(mut reader: impl Read, algos: &[Algo]) -> io::Result<Digests> {
+pub fn hash_reader(reader: impl Read, algos: &[Algo]) -> io::Result<Digests> {
+    hash_reader_buf(reader, algos, BLOCK)
+}
+
+fn hash_reader_buf(mut reader: impl Read, algos: &[Algo], size: usize) -> io::Result<Digests> {
     let mut hasher = MultiHasher::new(algos);
-    let mut buf = vec![0u8; BLOCK];
+    let mut buf = vec![0u8; size];
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -264,7 +268,21 @@ pub fn hash_reader(mut reader: impl Read, algos: &[Algo]) -> io::Result<Digests>
 
 /// Hash a file with each of `algos`.
 pub fn hash_file(path: &Path, algos: &[Algo]) -> io::Result<Digests> {
-    hash_reader(std::fs::File::open(path)?, algos)
+    let file = std::fs::File::open(path)?;
+    // A small file gets a buffer its size (plus one byte to see EOF in the
+    // same pass): a fresh BLOCK-sized buffer per file is an mmap, page
+    // faults and munmap, which dominate hashing many small files.
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(BLOCK, |m| {
+            usize::try_from(m.len())
+                .unwrap_or(BLOCK)
+                .saturating_add(1)
+                .clamp(4096, BLOCK)
+        });
+    hash_reader_buf(file, algos, size)
 }
 
 /// A reader that hashes what passes through it: one pass for verification

@@ -1,17 +1,47 @@
 //! Hash lists: parse every common format (DESIGN.md §4), auto-detected per
-//! line, and write the GNU and BSD formats byte for byte as coreutils does.
+//! line, and write them back; GNU and BSD lines byte for byte as coreutils.
 //!
-//! Formats, per line (CRLF tolerated; blank lines and `#` comments skipped):
-//! - GNU `HEX  NAME` / `HEX *NAME`; a leading `\` marks a name escaped with
-//!   `\\`, `\n`, `\r` (coreutils);
-//! - BSD / `--tag` / Fedora `sources`: `ALG (NAME) = HEX`, optional leading `\`;
-//! - Buildroot `.hash`: `ALG  HEX  NAME`;
-//! - SRI: `sha256-BASE64 [NAME]`;
-//! - a bare hex digest alone (the `NAME.sha256` convention): no name.
+//! # Formats, per line
 //!
-//! API for other tools: [`parse_list`] gives [`Entry`]s; [`expected_for`]
-//! answers "which digests does this list pin for file N" (fetch-verified's
-//! `--hash-file`).
+//! Lines end with `\n` (a trailing `\r` is dropped: CRLF lists) or, with
+//! [`ParseOptions::zero_terminated`], with NUL. Blank lines and lines whose
+//! first non-blank byte is `#` are skipped; leading blanks are ignored, as
+//! coreutils does.
+//!
+//! | format | line | notes |
+//! |---|---|---|
+//! | [`Format::Gnu`] | `HEX  NAME`, `HEX *NAME` | a leading `\` marks a name escaped with `\\`, `\n`, `\r`; the algorithm comes from the digest length (128 digits: SHA-512 unless told BLAKE2b) |
+//! | [`Format::Bsd`] | `ALG (NAME) = HEX` | `sha256sum --tag`, `cksum`, Fedora `sources`; optional leading `\`; a base64 value (coreutils `--base64`) is accepted |
+//! | [`Format::Buildroot`] | `ALG  HEX  NAME` | Buildroot `.hash`; whitespace-separated |
+//! | [`Format::Sri`] | `sha256-BASE64 [sha512-BASE64 ...] [NAME]` | Subresource Integrity |
+//! | [`Format::Bare`] | `HEX` | `NAME.sha256` holding only the digest of `NAME` (Qubes) |
+//!
+//! Strictness: a line in no known format, an unknown algorithm, a digest of
+//! the wrong length, a bad escape or an empty name is malformed (exit 2,
+//! naming the line). Digests without a name (bare, lone SRI) are valid only
+//! when the whole list is nameless: it then pins one file the caller names.
+//! MD5 and SHA-1 are parsed (rejecting them is the checker's policy).
+//!
+//! # API for other tools
+//!
+//! fetch-verified's `--hash-file LIST` asks "which digests does this list
+//! pin for the file I am fetching":
+//!
+//! ```
+//! use build_verify::hashlist;
+//! let list = b"SHA256 (foo-1.0.tar.gz) = \
+//!     ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n";
+//! let pins = hashlist::expected_for(list, b"foo-1.0.tar.gz").unwrap();
+//! assert_eq!(pins[0].0, build_verify::digest::Algo::Sha256);
+//! // No entry for the name: exit 3; a malformed list: exit 2.
+//! let err = hashlist::expected_for(list, b"bar.tar.gz").unwrap_err();
+//! assert_eq!(build_verify::exit::code_of(&err), build_verify::exit::Code::Missing);
+//! ```
+//!
+//! [`expected_for`] returns every digest listed for that name (a file must
+//! match all of them), including weak ones: refusing MD5/SHA-1 is the
+//! caller's policy. [`parse_list`] gives every [`Entry`]; [`format_line`]
+//! and [`format_entry`] write lines.
 
 use crate::digest::Algo;
 use crate::exit::{fail, Code};
@@ -48,7 +78,8 @@ pub struct Entry {
 pub struct ParseOptions {
     /// Lines end with NUL instead of newline (`-z`); names are not escaped.
     pub zero_terminated: bool,
-    /// Algorithm of untagged 128-hex-digit GNU lines (SHA-512 or BLAKE2b).
+    /// Algorithm of 128-hex-digit lines without an algorithm name: SHA-512
+    /// (the default, as `sha512sum`) or BLAKE2b (`b2sum`).
     pub untagged_512: Option<Algo>,
 }
 
@@ -66,24 +97,45 @@ pub fn parse_list(data: &[u8], opts: ParseOptions) -> anyhow::Result<Vec<Entry>>
         if raw.len() > MAX_LINE {
             return Err(malformed(n, "line too long"));
         }
-        if let Some(e) = parse_line(raw, n, opts)? {
-            out.push(e);
-        }
+        parse_line_into(raw, n, opts, &mut out)?;
     }
-    if out.iter().any(|e| e.name.is_none()) && out.len() > 1 {
+    let nameless = out.iter().filter(|e| e.name.is_none()).count();
+    if nameless > 0 && nameless < out.len() {
+        let line = out.iter().find(|e| e.name.is_none()).map_or(1, |e| e.line);
         return Err(malformed(
-            out.iter().find(|e| e.name.is_none()).map_or(1, |e| e.line),
-            "a digest without a file name is only valid alone",
+            line,
+            "a digest without a file name is only valid in a list of such digests",
         ));
     }
     Ok(out)
 }
 
-/// Parse one line; `Ok(None)` for blank lines and comments.
-pub fn parse_line(raw: &[u8], n: usize, opts: ParseOptions) -> anyhow::Result<Option<Entry>> {
-    let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+/// Parse one line (without its terminator). Blank lines and comments give
+/// no entry; an SRI line may give several.
+pub fn parse_line(raw: &[u8], n: usize, opts: ParseOptions) -> anyhow::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    parse_line_into(raw, n, opts, &mut out)?;
+    Ok(out)
+}
+
+fn parse_line_into(
+    raw: &[u8],
+    n: usize,
+    opts: ParseOptions,
+    out: &mut Vec<Entry>,
+) -> anyhow::Result<()> {
+    let line = if opts.zero_terminated {
+        raw
+    } else {
+        raw.strip_suffix(b"\r").unwrap_or(raw)
+    };
+    let start = line
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(line.len());
+    let line = line.get(start..).unwrap_or_default();
     if line.iter().all(u8::is_ascii_whitespace) || line.first() == Some(&b'#') {
-        return Ok(None);
+        return Ok(());
     }
     // A leading backslash marks escaped names in GNU and BSD lines.
     let (escaped, body) = match line.strip_prefix(b"\\") {
@@ -91,71 +143,102 @@ pub fn parse_line(raw: &[u8], n: usize, opts: ParseOptions) -> anyhow::Result<Op
         _ => (false, line),
     };
     if let Some(e) = parse_bsd(body, escaped, n)? {
-        return Ok(Some(e));
+        out.push(e);
+        return Ok(());
     }
     if let Some(e) = parse_gnu(body, escaped, n, opts)? {
-        return Ok(Some(e));
+        out.push(e);
+        return Ok(());
     }
     if escaped {
         return Err(malformed(n, "not a checksum line"));
     }
-    let text = std::str::from_utf8(line).map_err(|_| malformed(n, "not a checksum line"))?;
-    let fields: Vec<&str> = text.split_ascii_whitespace().collect();
+    parse_fields(line, n, opts, out)
+}
+
+/// The whitespace-separated formats: Buildroot, SRI, bare hex.
+fn parse_fields(
+    line: &[u8],
+    n: usize,
+    opts: ParseOptions,
+    out: &mut Vec<Entry>,
+) -> anyhow::Result<()> {
+    let fields: Vec<&[u8]> = line
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty())
+        .collect();
+    let entry = |algo, digest, name: Option<&[u8]>, format| -> anyhow::Result<Entry> {
+        Ok(Entry {
+            algo,
+            digest,
+            name: name.map(|nm| checked_name(nm.to_vec(), n)).transpose()?,
+            format,
+            line: n,
+        })
+    };
     match fields.as_slice() {
-        [alg, hexd, name] if is_hex(hexd) => {
+        [alg, hexd, name] if is_hex(hexd) && !is_hex(alg) => {
             let algo = algo_named(alg, n)?;
-            Ok(Some(Entry {
-                digest: decode_hex(hexd, algo, n)?,
+            out.push(entry(
                 algo,
-                name: Some(name.as_bytes().to_vec()),
-                format: Format::Buildroot,
-                line: n,
-            }))
-        }
-        [token] | [token, _] if sri_split(token).is_some() => {
-            let (alg, b64) = sri_split(token).unwrap_or_default();
-            let algo = algo_named(alg, n)?;
-            let digest = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|_| malformed(n, "bad base64 in SRI digest"))?;
-            if digest.len() != algo.digest_len() {
-                return Err(malformed(n, "SRI digest has the wrong length"));
-            }
-            Ok(Some(Entry {
-                algo,
-                digest,
-                name: fields.get(1).map(|s| s.as_bytes().to_vec()),
-                format: Format::Sri,
-                line: n,
-            }))
+                decode_hex(hexd, algo, n)?,
+                Some(name),
+                Format::Buildroot,
+            )?);
         }
         [hexd] if is_hex(hexd) => {
             let algo = algo_for_len(hexd.len() / 2, opts, n)?;
-            Ok(Some(Entry {
-                digest: decode_hex(hexd, algo, n)?,
-                algo,
-                name: None,
-                format: Format::Bare,
-                line: n,
-            }))
+            out.push(entry(algo, decode_hex(hexd, algo, n)?, None, Format::Bare)?);
         }
-        _ => Err(malformed(n, "not a checksum line in any known format")),
+        [first, ..] if sri_split(first).is_some() => {
+            // Every token but a last non-SRI one is a digest; that one names the file.
+            let (digests, name) = match fields.split_last() {
+                Some((last, rest)) if sri_split(last).is_none() => (rest, Some(*last)),
+                _ => (fields.as_slice(), None),
+            };
+            for token in digests {
+                let (algo, digest) = parse_sri(token, n)?;
+                out.push(entry(algo, digest, name, Format::Sri)?);
+            }
+        }
+        _ => return Err(malformed(n, "not a checksum line in any known format")),
     }
+    Ok(())
 }
 
-fn is_hex(s: &str) -> bool {
-    !s.is_empty() && s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit())
+fn is_hex(s: &[u8]) -> bool {
+    !s.is_empty() && s.len().is_multiple_of(2) && s.iter().all(u8::is_ascii_hexdigit)
 }
 
-/// `sha256-BASE64` → ("sha256", "BASE64"), for algorithm-looking prefixes.
-fn sri_split(token: &str) -> Option<(&str, &str)> {
-    let (alg, b64) = token.split_once('-')?;
-    let looks_like_alg = alg.starts_with("sha") || alg.starts_with("blake") || alg == "md5";
+/// `sha256-BASE64` → (`sha256`, `BASE64`), for algorithm-looking prefixes.
+fn sri_split(token: &[u8]) -> Option<(&[u8], &[u8])> {
+    let dash = token.iter().position(|&b| b == b'-')?;
+    let (alg, rest) = token.split_at(dash);
+    let b64 = rest.get(1..).unwrap_or_default();
+    let alg_l = alg.to_ascii_lowercase();
+    let looks_like_alg =
+        alg_l.starts_with(b"sha") || alg_l.starts_with(b"blake") || alg_l == b"md5";
     (looks_like_alg && !b64.is_empty()).then_some((alg, b64))
 }
 
-fn algo_named(name: &str, n: usize) -> anyhow::Result<Algo> {
-    Algo::from_name(name).ok_or_else(|| malformed(n, &format!("unknown algorithm {name:?}")))
+/// One SRI token; `?options` after the digest (SRI §3.1) are ignored.
+fn parse_sri(token: &[u8], n: usize) -> anyhow::Result<(Algo, Vec<u8>)> {
+    let (alg, b64) = sri_split(token).ok_or_else(|| malformed(n, "bad SRI digest"))?;
+    let b64 = b64.split(|&b| b == b'?').next().unwrap_or_default();
+    let algo = algo_named(alg, n)?;
+    Ok((algo, decode_b64(b64, algo, n)?))
+}
+
+fn algo_named(name: &[u8], n: usize) -> anyhow::Result<Algo> {
+    std::str::from_utf8(name)
+        .ok()
+        .and_then(Algo::from_name)
+        .ok_or_else(|| {
+            malformed(
+                n,
+                &format!("unknown algorithm {:?}", String::from_utf8_lossy(name)),
+            )
+        })
 }
 
 fn algo_for_len(len: usize, opts: ParseOptions, n: usize) -> anyhow::Result<Algo> {
@@ -169,16 +252,40 @@ fn algo_for_len(len: usize, opts: ParseOptions, n: usize) -> anyhow::Result<Algo
     }
 }
 
-fn decode_hex(s: &str, algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
+fn decode_hex(s: &[u8], algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
     let d = hex::decode(s).map_err(|_| malformed(n, "bad hex digest"))?;
+    check_len(d, algo, n)
+}
+
+fn decode_b64(s: &[u8], algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    let d = STANDARD
+        .decode(s)
+        .or_else(|_| STANDARD_NO_PAD.decode(s))
+        .map_err(|_| malformed(n, "bad base64 digest"))?;
+    check_len(d, algo, n)
+}
+
+fn check_len(d: Vec<u8>, algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
     if d.len() != algo.digest_len() {
         return Err(malformed(n, &format!("{algo} digest has the wrong length")));
     }
     Ok(d)
 }
 
-/// `ALG (NAME) = HEX`. The name may contain `) = `: the digest is after the
-/// last one.
+/// A name must be non-empty and free of NUL (no path can hold one).
+fn checked_name(name: Vec<u8>, n: usize) -> anyhow::Result<Vec<u8>> {
+    if name.is_empty() {
+        return Err(malformed(n, "missing file name"));
+    }
+    if name.contains(&0) {
+        return Err(malformed(n, "NUL byte in file name"));
+    }
+    Ok(name)
+}
+
+/// `ALG (NAME) = HEX`. The name may itself contain `) = `: the digest
+/// follows the last one, as in coreutils.
 fn parse_bsd(body: &[u8], escaped: bool, n: usize) -> anyhow::Result<Option<Entry>> {
     let Some(open) = body.windows(2).position(|w| w == b" (") else {
         return Ok(None);
@@ -192,37 +299,30 @@ fn parse_bsd(body: &[u8], escaped: bool, n: usize) -> anyhow::Result<Option<Entr
         return Ok(None);
     };
     let (name, value) = rest.split_at(close);
-    let value = std::str::from_utf8(value.get(4..).unwrap_or_default())
-        .map_err(|_| malformed(n, "bad digest"))?
-        .trim_end();
-    let alg = std::str::from_utf8(alg).map_err(|_| malformed(n, "bad algorithm"))?;
+    let value = value.get(4..).unwrap_or_default();
+    let value = value.trim_ascii_end();
     let algo = algo_named(alg, n)?;
-    let digest = if is_hex(value) {
+    let digest = if is_hex(value) && value.len() == 2 * algo.digest_len() {
         decode_hex(value, algo, n)?
     } else {
-        // coreutils 9.2+ `--base64`.
-        let d = base64::engine::general_purpose::STANDARD
-            .decode(value)
-            .map_err(|_| malformed(n, "bad digest"))?;
-        if d.len() != algo.digest_len() {
-            return Err(malformed(n, &format!("{algo} digest has the wrong length")));
-        }
-        d
+        decode_b64(value, algo, n)?
+    };
+    let name = if escaped {
+        unescape(name, n)?
+    } else {
+        name.to_vec()
     };
     Ok(Some(Entry {
         algo,
         digest,
-        name: Some(if escaped {
-            unescape(name, n)?
-        } else {
-            name.to_vec()
-        }),
+        name: Some(checked_name(name, n)?),
         format: Format::Bsd,
         line: n,
     }))
 }
 
-/// `HEX  NAME` or `HEX *NAME` (exactly one space, then space or `*`).
+/// `HEX  NAME` or `HEX *NAME`: the digest, one space, then a space or `*`.
+/// Every byte after that is the name, trailing blanks included (coreutils).
 fn parse_gnu(
     body: &[u8],
     escaped: bool,
@@ -232,27 +332,26 @@ fn parse_gnu(
     let Some(sp) = body.iter().position(|&b| b == b' ') else {
         return Ok(None);
     };
-    let (hexd, _) = body.split_at(sp);
-    if hexd.is_empty() || !hexd.len().is_multiple_of(2) || !hexd.iter().all(u8::is_ascii_hexdigit) {
+    let (hexd, after) = body.split_at(sp);
+    if !is_hex(hexd) {
         return Ok(None);
     }
-    let name = match body.get(sp + 1) {
-        Some(b' ') | Some(b'*') => body.get(sp + 2..).unwrap_or_default(),
+    let name = match after.get(1) {
+        Some(b' ' | b'*') => after.get(2..).unwrap_or_default(),
+        // `HEX NAME` (one space, `md5 -r`) is ambiguous with names that
+        // start with a blank; coreutils guesses, we refuse.
         _ => return Ok(None),
     };
-    if name.is_empty() {
-        return Err(malformed(n, "missing file name"));
-    }
-    let hexd = std::str::from_utf8(hexd).map_err(|_| malformed(n, "bad hex digest"))?;
     let algo = algo_for_len(hexd.len() / 2, opts, n)?;
+    let name = if escaped {
+        unescape(name, n)?
+    } else {
+        name.to_vec()
+    };
     Ok(Some(Entry {
         digest: decode_hex(hexd, algo, n)?,
         algo,
-        name: Some(if escaped {
-            unescape(name, n)?
-        } else {
-            name.to_vec()
-        }),
+        name: Some(checked_name(name, n)?),
         format: Format::Gnu,
         line: n,
     }))
@@ -277,7 +376,7 @@ fn unescape(name: &[u8], n: usize) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Does writing this name need coreutils' escaping?
+/// Does writing this name in a list need coreutils' escaping?
 pub fn needs_escape(name: &[u8]) -> bool {
     name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r'))
 }
@@ -295,6 +394,19 @@ pub fn escape(name: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A name as a one-line report shows it: as is, or with a leading `\` and
+/// escaped when it holds a line break (coreutils' `-c` output does this for
+/// `\n`; we also do it for `\r`, which would rewrite the terminal line).
+pub fn display_name(name: &[u8]) -> Vec<u8> {
+    if name.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+        let mut v = vec![b'\\'];
+        v.extend(escape(name));
+        v
+    } else {
+        name.to_vec()
+    }
 }
 
 /// One line of a generated list, as `sha256sum [--tag] [-z]` writes it.
@@ -320,11 +432,60 @@ pub fn format_line(algo: Algo, digest: &[u8], name: &[u8], tag: bool, zero: bool
     out
 }
 
-/// The digests `list` pins for the file called `name` (its file name, or
-/// the whole list when it is a bare digest or a lone SRI). No entry is
-/// exit 3; a malformed list exit 2.
+/// Write `e` in its own format, newline-terminated. Fails (exit 2) when the
+/// format cannot carry the entry: a name with blanks in a Buildroot or SRI
+/// line, a name in a bare one.
+pub fn format_entry(e: &Entry) -> anyhow::Result<Vec<u8>> {
+    let name = e.name.as_deref();
+    let blank_free = |nm: &[u8]| !nm.iter().any(u8::is_ascii_whitespace);
+    Ok(match (e.format, name) {
+        (Format::Gnu, Some(nm)) => format_line(e.algo, &e.digest, nm, false, false),
+        (Format::Bsd, Some(nm)) => format_line(e.algo, &e.digest, nm, true, false),
+        (Format::Buildroot, Some(nm)) if blank_free(nm) => {
+            let mut v = format!("{}  {}  ", e.algo.name(), hex::encode(&e.digest)).into_bytes();
+            v.extend_from_slice(nm);
+            v.push(b'\n');
+            v
+        }
+        (Format::Sri, nm) if nm.is_none_or(blank_free) => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&e.digest);
+            let alg = match e.algo {
+                Algo::Blake2b512 => "blake2b512",
+                a => a.name(),
+            };
+            let mut v = format!("{alg}-{b64}").into_bytes();
+            if let Some(nm) = nm {
+                v.push(b' ');
+                v.extend_from_slice(nm);
+            }
+            v.push(b'\n');
+            v
+        }
+        (Format::Bare, None) => format!("{}\n", hex::encode(&e.digest)).into_bytes(),
+        (f, _) => {
+            return Err(fail(
+                Code::Usage,
+                format!("line {}: entry cannot be written in {f:?} format", e.line),
+            ))
+        }
+    })
+}
+
+/// The digests `list` pins for the file called `name`: entries whose name
+/// is `name` or has the same last path component, or the whole list when
+/// it is nameless (a bare digest, SRI). No entry is exit 3; a malformed
+/// list exit 2.
 pub fn expected_for(list: &[u8], name: &[u8]) -> anyhow::Result<Vec<(Algo, Vec<u8>)>> {
-    let entries = parse_list(list, ParseOptions::default())?;
+    expected_for_with(list, name, ParseOptions::default())
+}
+
+/// [`expected_for`] with explicit parse options (BLAKE2b lists, `-z`).
+pub fn expected_for_with(
+    list: &[u8],
+    name: &[u8],
+    opts: ParseOptions,
+) -> anyhow::Result<Vec<(Algo, Vec<u8>)>> {
+    let entries = parse_list(list, opts)?;
     let base = |n: &[u8]| -> Vec<u8> { n.rsplit(|&b| b == b'/').next().unwrap_or(n).to_vec() };
     let found: Vec<(Algo, Vec<u8>)> = entries
         .into_iter()
@@ -337,7 +498,10 @@ pub fn expected_for(list: &[u8], name: &[u8]) -> anyhow::Result<Vec<(Algo, Vec<u
     if found.is_empty() {
         return Err(fail(
             Code::Missing,
-            format!("no hash entry for {}", String::from_utf8_lossy(name)),
+            format!(
+                "no hash entry for {}",
+                String::from_utf8_lossy(&display_name(name))
+            ),
         ));
     }
     Ok(found)
@@ -350,9 +514,9 @@ mod tests {
     const H256: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
     fn one(line: &str) -> Entry {
-        parse_line(line.as_bytes(), 1, ParseOptions::default())
-            .unwrap()
-            .unwrap()
+        let mut v = parse_line(line.as_bytes(), 1, ParseOptions::default()).unwrap();
+        assert_eq!(v.len(), 1, "{line}");
+        v.remove(0)
     }
 
     #[test]
@@ -363,6 +527,8 @@ mod tests {
             (Format::Gnu, Algo::Sha256, Some(&b"a b.txt"[..]))
         );
         assert_eq!(one(&format!("{H256} *bin")).name.unwrap(), b"bin");
+        assert_eq!(one(&format!("{H256}  trail ")).name.unwrap(), b"trail ");
+        assert_eq!(one(&format!("  {H256}  lead")).name.unwrap(), b"lead");
         let b = one(&format!("SHA256 (x (1).tar) = {H256}"));
         assert_eq!(
             (b.format, b.name.unwrap()),
@@ -377,6 +543,20 @@ mod tests {
         assert_eq!(one(&format!("{H256}  crlf\r")).name.unwrap(), b"crlf");
         let e = one(&format!("\\{H256}  a\\\\b\\nc"));
         assert_eq!(e.name.unwrap(), b"a\\b\nc");
+        let b64 = one("SHA256 (x) = ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        assert_eq!(hex::encode(&b64.digest), H256);
+    }
+
+    #[test]
+    fn sri_with_several_digests_and_options() {
+        let v = parse_line(
+            b"sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=?x sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0 f",
+            1,
+            ParseOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(v.len(), 2);
+        assert!(v.iter().all(|e| e.name.as_deref() == Some(&b"f"[..])));
     }
 
     #[test]
@@ -386,27 +566,78 @@ mod tests {
             "garbage",
             "md4 (x) = 00",
             &format!("{H256}x  name"),
+            &format!("{H256} name"),
+            &format!("{H256}  "),
+            &format!("{H256}  a\0b"),
+            &format!("\\{H256}  bad\\escape"),
             "SHA256 (x) = zz",
             "0123  x",
+            "crc32  00000000  x",
+            "sha256-notbase64! x",
         ] {
-            assert!(parse_line(bad.as_bytes(), 1, o).is_err(), "{bad}");
+            assert!(parse_line(bad.as_bytes(), 1, o).is_err(), "{bad:?}");
         }
-        assert!(parse_line(b"# comment", 1, o).unwrap().is_none());
+        assert!(parse_line(b"  # comment", 1, o).unwrap().is_empty());
         let two = format!("{H256}\n{H256}  x\n");
         assert!(parse_list(two.as_bytes(), o).is_err());
+        let err = parse_list(format!("{H256}  x\nnope\n").as_bytes(), o).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2: not a checksum line in any known format"
+        );
+        assert_eq!(crate::exit::code_of(&err), Code::Usage);
     }
 
     #[test]
-    fn generate_round_trips() {
+    fn every_format_round_trips() {
         let d = hex::decode(H256).unwrap();
-        for name in [&b"plain"[..], b"sp ace", b"a\\b", b"n\nl", b"c\rr"] {
-            for tag in [false, true] {
-                let line = format_line(Algo::Sha256, &d, name, tag, false);
-                let e = parse_list(&line, ParseOptions::default()).unwrap();
-                assert_eq!(e[0].name.as_deref(), Some(name));
-                assert_eq!(e[0].digest, d);
+        let names: [&[u8]; 6] = [b"plain", b"sp ace", b"a\\b", b"n\nl", b"c\rr", b" lead"];
+        for name in names {
+            for format in [Format::Gnu, Format::Bsd, Format::Buildroot, Format::Sri] {
+                let e = Entry {
+                    algo: Algo::Sha256,
+                    digest: d.clone(),
+                    name: Some(name.to_vec()),
+                    format,
+                    line: 1,
+                };
+                let Ok(line) = format_entry(&e) else {
+                    assert!(matches!(format, Format::Buildroot | Format::Sri));
+                    assert!(name.iter().any(u8::is_ascii_whitespace));
+                    continue;
+                };
+                assert_eq!(parse_list(&line, ParseOptions::default()).unwrap(), [e]);
             }
         }
+        for algo in [Algo::Sha384, Algo::Sha512, Algo::Blake2b512] {
+            let e = Entry {
+                algo,
+                digest: vec![7; algo.digest_len()],
+                name: None,
+                format: Format::Sri,
+                line: 1,
+            };
+            let line = format_entry(&e).unwrap();
+            assert_eq!(parse_list(&line, ParseOptions::default()).unwrap(), [e]);
+        }
+        let bare = Entry {
+            algo: Algo::Sha256,
+            digest: d.clone(),
+            name: None,
+            format: Format::Bare,
+            line: 1,
+        };
+        let line = format_entry(&bare).unwrap();
+        assert_eq!(parse_list(&line, ParseOptions::default()).unwrap(), [bare]);
+        let z = format_line(Algo::Sha256, &d, b"n\nl", false, true);
+        let opts = ParseOptions {
+            zero_terminated: true,
+            untagged_512: None,
+        };
+        assert_eq!(
+            parse_list(&z, opts).unwrap()[0].name.as_deref(),
+            Some(&b"n\nl"[..])
+        );
     }
 
     #[test]
@@ -416,5 +647,16 @@ mod tests {
         let err = expected_for(list.as_bytes(), b"bar").unwrap_err();
         assert_eq!(crate::exit::code_of(&err), Code::Missing);
         assert_eq!(expected_for(H256.as_bytes(), b"anything").unwrap().len(), 1);
+        let err = expected_for(b"junk\n", b"x").unwrap_err();
+        assert_eq!(crate::exit::code_of(&err), Code::Usage);
+        let b2 = "ab".repeat(64);
+        let opts = ParseOptions {
+            zero_terminated: false,
+            untagged_512: Some(Algo::Blake2b512),
+        };
+        assert_eq!(
+            expected_for_with(b2.as_bytes(), b"x", opts).unwrap()[0].0,
+            Algo::Blake2b512
+        );
     }
 }

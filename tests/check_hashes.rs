@@ -96,35 +96,70 @@ fn blake2b_generate_matches_b2sum() {
     assert_eq!(code(&run(d.path(), &["B2SUMS"])), 0);
 }
 
-#[test]
-fn mismatch_agrees_with_sha256sum_and_never_says_ok() {
-    let d = tree();
-    let list = peer(d.path(), "sha256sum", &["plain.txt", "star"]).stdout;
-    std::fs::write(d.path().join("SUMS"), &list).unwrap();
-    std::fs::write(d.path().join("star"), b"tampered").unwrap();
-    let ours = run(d.path(), &["SUMS"]);
-    let theirs = peer(d.path(), "sha256sum", &["-c", "SUMS"]);
-    assert_eq!((code(&ours), code(&theirs)), (1, 1));
-    assert_eq!(ours.stdout, theirs.stdout);
-    assert!(stdout(&ours).contains("star: FAILED\n"));
-    assert!(!stdout(&ours).contains("star: OK"));
-    let err = String::from_utf8_lossy(&ours.stderr);
-    assert!(err.contains("star: sha256 mismatch: expected"), "{err}");
+/// The same list through coreutils and through us: same stdout, same code.
+fn differential(dir: &Path, list: &str, prog: &str) -> Output {
+    let ours = run(dir, &[list]);
+    let theirs = peer(dir, prog, &["-c", list]);
+    assert_eq!(code(&ours), code(&theirs), "{prog} -c {list}");
+    assert_eq!(stdout(&ours), stdout(&theirs), "{prog} -c {list}");
+    ours
 }
 
 #[test]
-fn crlf_lists_and_binary_marker() {
+fn crlf_lists_and_binary_marker_with_awkward_names() {
     let d = tree();
-    let list = peer(
-        d.path(),
-        "sha256sum",
-        &["-b", "plain.txt", "with space.tar.gz"],
-    )
-    .stdout;
-    let crlf = String::from_utf8(list).unwrap().replace('\n', "\r\n");
-    assert!(crlf.contains(" *plain.txt"));
-    std::fs::write(d.path().join("CRLF"), crlf).unwrap();
-    assert_eq!(code(&run(d.path(), &["CRLF"])), 0);
+    for prog in ["sha256sum", "sha512sum"] {
+        let mut args = vec!["-b"];
+        args.extend(NAMES);
+        let list = peer(d.path(), prog, &args).stdout;
+        let list = String::from_utf8(list).unwrap();
+        assert!(list.contains(" *with space.tar.gz\n"));
+        // coreutils escaped both names: `\HEX *back\\slash`, `\HEX *new\nline`.
+        assert!(
+            list.contains(" *back\\\\slash\n") && list.contains(" *new\\nline\n"),
+            "{list}"
+        );
+        std::fs::write(d.path().join("CRLF"), list.replace('\n', "\r\n")).unwrap();
+        let o = differential(d.path(), "CRLF", prog);
+        assert_eq!(code(&o), 0);
+        assert!(stdout(&o).contains("\\new\\nline: OK\n"), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn failures_agree_with_coreutils_and_never_say_ok() {
+    let d = tree();
+    let mut args = vec![];
+    args.extend(NAMES);
+    let list = peer(d.path(), "sha256sum", &args).stdout;
+    std::fs::write(d.path().join("SUMS"), &list).unwrap();
+    // An escaped name that fails is printed escaped, as coreutils does.
+    std::fs::write(d.path().join("new\nline"), b"changed").unwrap();
+    std::fs::remove_file(d.path().join("with space.tar.gz")).unwrap();
+    let o = differential(d.path(), "SUMS", "sha256sum");
+    assert_eq!(code(&o), 1);
+    let out = stdout(&o);
+    assert!(out.contains("\\new\\nline: FAILED\n"), "{out}");
+    assert!(
+        out.contains("with space.tar.gz: FAILED open or read\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("line: OK") && !out.contains("gz: OK"),
+        "{out}"
+    );
+    // The reason names the file, the expected and the observed digest.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("\\new\\nline: sha256 mismatch: expected "),
+        "{err}"
+    );
+    assert!(err.contains(", got "), "{err}");
+    // A missing file under --ignore-missing is skipped by both.
+    let ours = run(d.path(), &["--ignore-missing", "SUMS"]);
+    let theirs = peer(d.path(), "sha256sum", &["-c", "--ignore-missing", "SUMS"]);
+    assert_eq!((code(&ours), code(&theirs)), (1, 1));
+    assert_eq!(ours.stdout, theirs.stdout);
 }
 
 #[test]
@@ -145,7 +180,12 @@ fn cksum_reads_our_tagged_lists_and_we_read_its() {
         ],
     );
     std::fs::write(d.path().join("TAGGED"), &ours.stdout).unwrap();
-    assert_eq!(code(&peer(d.path(), "cksum", &["-c", "TAGGED"])), 0);
+    let o = differential(d.path(), "TAGGED", "cksum");
+    assert_eq!(code(&o), 0);
+    std::fs::write(d.path().join("plain.txt"), b"changed").unwrap();
+    let o = differential(d.path(), "TAGGED", "cksum");
+    assert_eq!(stdout(&o), "plain.txt: FAILED\nwith space.tar.gz: OK\n");
+    std::fs::write(d.path().join("plain.txt"), b"plain\n").unwrap();
     let theirs = peer(d.path(), "cksum", &["-a", "sha256", "plain.txt", "star"]);
     std::fs::write(d.path().join("CK"), &theirs.stdout).unwrap();
     assert_eq!(code(&run(d.path(), &["CK"])), 0);
@@ -204,72 +244,6 @@ fn every_format_is_read() {
 }
 
 #[test]
-fn stricter_than_sha256sum() {
-    let d = tree();
-    let good = stdout(&run(d.path(), &["--generate", "plain.txt"]));
-    // A malformed line: sha256sum warns and passes; we fail with exit 2.
-    std::fs::write(d.path().join("MAL"), format!("{good}this is not a line\n")).unwrap();
-    assert_eq!(code(&peer(d.path(), "sha256sum", &["-c", "MAL"])), 0);
-    let o = run(d.path(), &["MAL"]);
-    assert_eq!(code(&o), 2);
-    assert!(
-        o.stdout.is_empty(),
-        "no OK line before a malformed list is refused"
-    );
-    // A listed file that is missing fails; with --ignore-missing at least one
-    // file must still be verified (3: nothing was verified).
-    std::fs::write(d.path().join("GONE"), good.replace("plain.txt", "absent")).unwrap();
-    assert_eq!(code(&run(d.path(), &["GONE"])), 1);
-    assert_eq!(code(&run(d.path(), &["--ignore-missing", "GONE"])), 3);
-    // Unknown algorithm; weak algorithms; several algorithms must all match.
-    std::fs::write(d.path().join("UNK"), "crc32 (plain.txt) = 00000000\n").unwrap();
-    assert_eq!(code(&run(d.path(), &["UNK"])), 2);
-    let md5 = peer(d.path(), "md5sum", &["plain.txt"]).stdout;
-    std::fs::write(d.path().join("MD5"), &md5).unwrap();
-    assert_eq!(code(&run(d.path(), &["MD5"])), 1);
-    assert_eq!(code(&run(d.path(), &["--allow-weak", "MD5"])), 0);
-    let s512 = stdout(&run(
-        d.path(),
-        &["--generate", "--algo", "sha512", "--tag", "star"],
-    ));
-    let wrong512 = s512.replace("(star)", "(plain.txt)");
-    std::fs::write(d.path().join("BOTH"), format!("{good}{wrong512}")).unwrap();
-    assert_eq!(code(&run(d.path(), &["BOTH"])), 1);
-    // Names outside the tree.
-    std::fs::write(
-        d.path().join("OUT"),
-        good.replace("plain.txt", "../plain.txt"),
-    )
-    .unwrap();
-    assert_eq!(code(&run(d.path(), &["OUT"])), 2);
-    std::fs::write(
-        d.path().join("ABS"),
-        good.replace("plain.txt", "/etc/hostname"),
-    )
-    .unwrap();
-    assert_eq!(code(&run(d.path(), &["ABS"])), 2);
-    // Empty list, and a required file without entry: nothing to verify with.
-    std::fs::write(d.path().join("EMPTY"), "").unwrap();
-    assert_eq!(code(&run(d.path(), &["EMPTY"])), 3);
-    assert_eq!(code(&run(d.path(), &["--require", "star", "MAL"])), 2);
-    std::fs::write(d.path().join("ONE"), &good).unwrap();
-    assert_eq!(code(&run(d.path(), &["--require", "star", "ONE"])), 3);
-    assert_eq!(code(&run(d.path(), &["--require", "plain.txt", "ONE"])), 0);
-}
-
-#[test]
-fn unreadable_file_is_io_error() {
-    let d = tree();
-    let good = stdout(&run(d.path(), &["--generate", "plain.txt"]));
-    // A directory under the listed name cannot be read as a file.
-    std::fs::write(d.path().join("DIR"), good.replace("plain.txt", "sub")).unwrap();
-    std::fs::create_dir(d.path().join("sub")).unwrap();
-    let o = run(d.path(), &["DIR"]);
-    assert_eq!(code(&o), 4);
-    assert_eq!(stdout(&o), "sub: FAILED open or read\n");
-}
-
-#[test]
 fn quiet_status_and_json() {
     let d = tree();
     let list = stdout(&run(d.path(), &["--generate", "plain.txt", "star"]));
@@ -283,10 +257,44 @@ fn quiet_status_and_json() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    assert_eq!(code(&o), 1);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["status"], "ok");
     assert_eq!(lines[1]["status"], "failed");
+    assert_eq!(lines[1]["file"], "star");
+    let expected = lines[1]["expected"]["sha256"].as_str().unwrap();
+    assert!(list.contains(&format!("{expected}  star")));
+    let actual = lines[1]["actual"]["sha256"].as_str().unwrap();
+    assert_ne!(actual, expected);
+    assert!(lines[1]["reason"].as_str().unwrap().contains(actual));
     assert_eq!(lines[2]["summary"]["failed"], 1);
+    assert_eq!(lines[2]["summary"]["exit"], 1);
+    // --quiet still prints the failure.
+    let o = run(d.path(), &["--quiet", "L"]);
+    assert_eq!((code(&o), stdout(&o).as_str()), (1, "star: FAILED\n"));
+    // A missing file in JSON, and --generate --json.
+    std::fs::remove_file(d.path().join("star")).unwrap();
+    let o = run(d.path(), &["--json", "L"]);
+    let last: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        (code(&o), &last[1]["status"], &last[1]["actual"]),
+        (1, &"missing".into(), &serde_json::Value::Null)
+    );
+    let o = run(d.path(), &["--generate", "--json", "plain.txt", "star"]);
+    let gen: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(code(&o), 4);
+    assert_eq!(gen.len(), 2);
+    assert!(list.contains(&format!(
+        "{}  plain.txt",
+        gen[0]["digest"].as_str().unwrap()
+    )));
+    assert_eq!(gen[1]["summary"]["unreadable"], 1);
 }
 
 #[test]
@@ -320,11 +328,274 @@ fn help_ends_with_exit_codes_and_usage_errors_exit_2() {
     );
 }
 
+/// Where sha256sum -c passes and we must not.
+#[test]
+fn deliberately_stricter_than_coreutils() {
+    let d = tree();
+    let good = stdout(&run(d.path(), &["--generate", "plain.txt"]));
+    let s512 = stdout(&run(
+        d.path(),
+        &["--generate", "--algo", "sha512", "--tag", "star"],
+    ));
+    let cases: Vec<(&str, String, i32)> = vec![
+        // Another algorithm's line: sha256sum skips it as improperly
+        // formatted and passes; we check it, and star does not match it.
+        ("MIX", format!("{good}{}", tampered(&s512)), 1),
+        // A line in no format at all.
+        ("MAL", format!("{good}this is not a line\n"), 2),
+        // `HEX NAME` with one space: coreutils guesses `md5 -r`, we refuse.
+        ("ONESP", format!("{good}{}", good.replacen("  ", " ", 1)), 2),
+    ];
+    for (list, body, want) in cases {
+        std::fs::write(d.path().join(list), &body).unwrap();
+        let theirs = peer(d.path(), "sha256sum", &["-c", list]);
+        assert_eq!(code(&theirs), 0, "sha256sum -c {list} passes");
+        let ours = run(d.path(), &[list]);
+        assert_eq!(
+            code(&ours),
+            want,
+            "{list}: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        if want == 2 {
+            // A malformed list is refused before anything is hashed.
+            assert!(ours.stdout.is_empty(), "{list}: {}", stdout(&ours));
+            assert!(String::from_utf8_lossy(&ours.stderr).contains(&format!("{list}: line 2")));
+        } else {
+            assert!(stdout(&ours).contains("star: FAILED\n"));
+            assert!(!stdout(&ours).contains("star: OK"));
+        }
+    }
+}
+
+/// `SHA512 (star) = HEX` with the digest's first digit changed.
+fn tampered(line: &str) -> String {
+    let (head, hexd) = line.rsplit_once(" = ").unwrap();
+    let flipped = if hexd.starts_with('0') { "1" } else { "0" };
+    format!("{head} = {flipped}{}", &hexd[1..])
+}
+
+/// Every failure mode and its exit code; none prints an OK line for the
+/// file that failed.
+#[test]
+fn every_failure_has_its_exit_code() {
+    let d = tree();
+    let good = stdout(&run(d.path(), &["--generate", "plain.txt"]));
+    let h256 = good.split_whitespace().next().unwrap().to_string();
+    let md5 = String::from_utf8(peer(d.path(), "md5sum", &["plain.txt"]).stdout).unwrap();
+    let sha1 =
+        String::from_utf8(peer(d.path(), "sha1sum", &["--tag", "plain.txt"]).stdout).unwrap();
+    let s512 = stdout(&run(
+        d.path(),
+        &["--generate", "--algo", "sha512", "--tag", "star"],
+    ));
+    std::fs::create_dir(d.path().join("sub")).unwrap();
+    let files: Vec<(&str, String)> = vec![
+        ("GOOD", good.clone()),
+        ("BAD", good.replace(&h256, &"0".repeat(64))),
+        // Two algorithms for one file: the SHA-256 line matches, the SHA-512 one does not.
+        (
+            "BOTH",
+            format!("{good}{}", s512.replace("(star)", "(plain.txt)")),
+        ),
+        ("MD5", md5.clone()),
+        ("SHA1", sha1.clone()),
+        ("GONE", good.replace("plain.txt", "absent")),
+        ("DIR", good.replace("plain.txt", "sub")),
+        ("UNK", "crc32 (plain.txt) = 00000000\n".into()),
+        ("SHORT", "0123  plain.txt\n".into()),
+        ("ESC", format!("\\{h256}  bad\\escape\n")),
+        ("UP", good.replace("plain.txt", "../plain.txt")),
+        ("ABS", good.replace("plain.txt", "/etc/hostname")),
+        ("EMPTY", String::new()),
+        ("COMMENTS", "# only a comment\n\n".into()),
+        ("plain.txt.sha256", format!("{h256}\n")),
+        ("plain.txt.sha512", format!("{h256}\n")),
+        ("NOEXT", format!("{h256}\n")),
+    ];
+    for (name, body) in &files {
+        std::fs::write(d.path().join(name), body).unwrap();
+    }
+    let bad_hex = "zz".repeat(32);
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["GOOD"], 0, "plain.txt: OK\n"),
+        (vec!["BAD"], 1, "plain.txt: FAILED\n"),
+        (vec!["BOTH"], 1, "plain.txt: FAILED\n"),
+        (vec!["MD5"], 1, "plain.txt: FAILED weak algorithm\n"),
+        (vec!["SHA1"], 1, "plain.txt: FAILED weak algorithm\n"),
+        (vec!["--allow-weak", "MD5"], 0, "plain.txt: OK\n"),
+        (vec!["--allow-weak", "SHA1"], 0, "plain.txt: OK\n"),
+        (vec!["GONE"], 1, "absent: FAILED open or read\n"),
+        (vec!["--ignore-missing", "GONE"], 3, ""),
+        (
+            vec!["--ignore-missing", "GONE", "GOOD"],
+            0,
+            "plain.txt: OK\n",
+        ),
+        (vec!["DIR"], 4, "sub: FAILED open or read\n"),
+        // The worst outcome wins: a mismatch outranks an unreadable file.
+        (
+            vec!["DIR", "BAD"],
+            1,
+            "sub: FAILED open or read\nplain.txt: FAILED\n",
+        ),
+        (vec!["UNK"], 2, ""),
+        (vec!["SHORT"], 2, ""),
+        (vec!["ESC"], 2, ""),
+        (vec!["UP"], 2, ""),
+        (vec!["ABS"], 2, ""),
+        (vec!["GOOD", "UP"], 2, ""),
+        (vec!["EMPTY"], 3, ""),
+        (vec!["COMMENTS"], 3, ""),
+        (vec!["GOOD", "EMPTY"], 3, ""),
+        (vec!["no-such-list"], 4, ""),
+        (vec!["--require", "star", "GOOD"], 3, ""),
+        (
+            vec!["--require", "./plain.txt", "GOOD"],
+            0,
+            "plain.txt: OK\n",
+        ),
+        (vec!["plain.txt.sha256"], 0, "plain.txt: OK\n"),
+        (vec!["plain.txt.sha512"], 2, ""),
+        (vec!["NOEXT"], 2, ""),
+        (vec!["--sha256", &h256, "plain.txt"], 0, "plain.txt: OK\n"),
+        (vec!["--sha256", &h256, "star"], 1, "star: FAILED\n"),
+        (
+            vec!["--sha256", &h256, "absent"],
+            1,
+            "absent: FAILED open or read\n",
+        ),
+        (vec!["--sha256", &bad_hex, "plain.txt"], 2, ""),
+        (vec!["--sha256", &h256, "plain.txt", "star"], 2, ""),
+        (vec![], 2, ""),
+        (vec!["--tag", "GOOD"], 2, ""),
+    ];
+    for (args, want, out) in cases {
+        let o = run(d.path(), &args);
+        assert_eq!(
+            code(&o),
+            want,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(stdout(&o), out, "{args:?}");
+        if want != 0 {
+            assert!(!o.stderr.is_empty(), "{args:?}: a failure says why");
+        }
+    }
+    // A FIFO or device under a listed name is refused, not read forever
+    // (timeout only guards the test run: a hang exits 124, not 4).
+    let fifo = d.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::os::unix::fs::symlink("/dev/zero", d.path().join("zero")).unwrap();
+    for name in ["fifo", "zero"] {
+        std::fs::write(d.path().join("SPECIAL"), good.replace("plain.txt", name)).unwrap();
+        let o = Command::new("timeout")
+            .args(["60", BIN, "SPECIAL"])
+            .current_dir(d.path())
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 4, "{name}");
+        assert_eq!(stdout(&o), format!("{name}: FAILED open or read\n"));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("not a regular file"));
+    }
+    // A bare digest from standard input has no file to pin.
+    let o = run_stdin(d.path(), &["-"], h256.as_bytes());
+    assert_eq!((code(&o), o.stdout.len()), (2, 0));
+}
+
+fn run_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn directory_option_and_bare_digests() {
+    let d = tree();
+    let sub = d.path().join("dl");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("foo.tar.gz"), b"tarball").unwrap();
+    let h = stdout(&run(
+        &sub,
+        &["--generate", "--algo", "sha512", "foo.tar.gz"],
+    ));
+    let h = h.split_whitespace().next().unwrap();
+    // The Qubes layout: the .sha512 file in the component, the download in dl/.
+    std::fs::write(d.path().join("foo.tar.gz.sha512"), format!("{h}\n")).unwrap();
+    let o = run(d.path(), &["-C", "dl", "foo.tar.gz.sha512"]);
+    assert_eq!((code(&o), stdout(&o).as_str()), (0, "dl/foo.tar.gz: OK\n"));
+    // Without -C the file is looked for next to the list.
+    let o = run(d.path(), &["foo.tar.gz.sha512"]);
+    assert_eq!(
+        (code(&o), stdout(&o).as_str()),
+        (1, "foo.tar.gz: FAILED open or read\n")
+    );
+    // A list on stdin with -C.
+    let list = format!("SHA512 (foo.tar.gz) = {h}\n");
+    let o = run_stdin(d.path(), &["-C", "dl", "-"], list.as_bytes());
+    assert_eq!((code(&o), stdout(&o).as_str()), (0, "foo.tar.gz: OK\n"));
+    // --generate -C writes names as given.
+    let o = run(
+        d.path(),
+        &["-C", "dl", "--generate", "--algo", "sha512", "foo.tar.gz"],
+    );
+    assert_eq!(stdout(&o), format!("{h}  foo.tar.gz\n"));
+}
+
+#[test]
+fn zero_terminated_lists_and_generation_match_coreutils() {
+    let d = tree();
+    let mut args = vec!["-z"];
+    args.extend(NAMES);
+    let theirs = peer(d.path(), "sha256sum", &args);
+    let mut ours_args = vec!["--generate", "-z"];
+    ours_args.extend(NAMES);
+    let ours = run(d.path(), &ours_args);
+    assert_eq!(ours.stdout, theirs.stdout);
+    std::fs::write(d.path().join("Z"), &ours.stdout).unwrap();
+    let o = run(d.path(), &["-z", "Z"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout(&o).matches(": OK\n").count(), NAMES.len());
+    // Standard input hashed as `-`, as sha256sum does.
+    let ours = run_stdin(d.path(), &["--generate", "-"], b"hi\n");
+    let theirs = Command::new("sh")
+        .args(["-c", "printf 'hi\\n' | sha256sum"])
+        .output()
+        .unwrap();
+    assert_eq!(ours.stdout, theirs.stdout);
+}
+
 proptest! {
     #[test]
     fn parser_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512), zero in any::<bool>()) {
         let opts = build_verify::hashlist::ParseOptions { zero_terminated: zero, untagged_512: None };
         let _ = build_verify::hashlist::parse_list(&data, opts);
+    }
+
+    /// Any name coreutils can write (no NUL), GNU or BSD, escaped or not,
+    /// reads back as itself.
+    #[test]
+    fn generated_lines_read_back(name in proptest::collection::vec(1u8..=255, 1..64), tag in any::<bool>()) {
+        use build_verify::hashlist::{format_line, parse_list};
+        let d = [0x5a; 32];
+        let line = format_line(build_verify::digest::Algo::Sha256, &d, &name, tag, false);
+        let e = parse_list(&line, Default::default()).unwrap();
+        prop_assert_eq!(e.len(), 1);
+        prop_assert_eq!(e[0].name.as_deref(), Some(&name[..]));
+        prop_assert_eq!(&e[0].digest[..], &d[..]);
     }
 
     #[test]
