@@ -432,6 +432,12 @@ mod tests {
             tag_signature(ssh.as_bytes()),
             Signature::Unsupported(_)
         ));
+        let x509 =
+            format!("{head}x\n-----BEGIN SIGNED MESSAGE-----\nAA\n-----END SIGNED MESSAGE-----\n");
+        assert_eq!(
+            tag_signature(x509.as_bytes()),
+            Signature::Unsupported("X.509 signature")
+        );
         assert_eq!(
             tag_signature(format!("{head}unsigned\n").as_bytes()),
             Signature::None
@@ -502,6 +508,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let ssh = raw.replace("PGP SIGNATURE", "SSH SIGNATURE");
+        assert_eq!(
+            commit_signature(ssh.as_bytes(), Format::Sha1),
+            Signature::Unsupported("SSH signature")
+        );
         let twice = raw.replace(
             "\n\nmsg",
             "\ngpgsig -----BEGIN PGP SIGNATURE-----\n -----END PGP SIGNATURE-----\n\nmsg",
