@@ -820,6 +820,7 @@ fn json_for_many_components() {
     assert_eq!(lines[1]["status"], "failed");
     assert_eq!(lines[1]["exit"], 1);
     assert!(lines[1]["error"].as_str().unwrap().contains("forged"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("forged"));
     assert_eq!(lines[2]["summary"]["verified"], 1);
     assert_eq!(lines[2]["summary"]["exit"], 1);
 }

@@ -136,6 +136,10 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     for o in &outcomes {
         code = code.worst(o.code());
         if args.json {
+            // The one-line reason on stderr, as without --json.
+            if let Err(e) = &o.result {
+                eprintln!("verify-tag: {}: {e:#}", o.target.dir.display());
+            }
             lines.push(o.json());
         } else {
             let prefix = if multi {
