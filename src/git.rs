@@ -4,6 +4,7 @@
 
 use crate::exit::{fail, Code, ResultExt};
 use gix::ObjectId;
+use std::io::Read;
 use std::path::Path;
 
 pub use gix::ObjectId as Oid;
@@ -11,13 +12,19 @@ pub use gix::ObjectId as Oid;
 /// An open repository.
 pub struct Repo {
     repo: gix::Repository,
+    /// Reused across peeks: a fresh inflater clears ~10 KiB of state.
+    inflater: std::cell::RefCell<flate2::Decompress>,
 }
 
-/// A tag ref: its short name (`v1.0`) and the object it points at.
+/// A tag ref: its short name (`v1.0`), the object it points at and, when
+/// packed-refs recorded it, the commit it peels to.
 #[derive(Clone, Debug)]
 pub struct TagRef {
     pub name: String,
     pub target: ObjectId,
+    /// From packed-refs' `^` lines: only a hint to skip tags at other
+    /// revisions; a tag whose hint matches is still read and checked.
+    pub peeled: Option<ObjectId>,
 }
 
 /// Kinds of objects a tag may point at.
@@ -29,13 +36,48 @@ pub enum Kind {
     Blob,
 }
 
+impl From<gix::object::Kind> for Kind {
+    fn from(k: gix::object::Kind) -> Kind {
+        match k {
+            gix::object::Kind::Commit => Kind::Commit,
+            gix::object::Kind::Tag => Kind::Tag,
+            gix::object::Kind::Tree => Kind::Tree,
+            gix::object::Kind::Blob => Kind::Blob,
+        }
+    }
+}
+
+/// The object format of a repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Sha1,
+    Sha256,
+}
+
 impl Repo {
-    /// Open the repository at `dir` (unreadable: exit 4).
+    /// Open the repository at `dir` (unreadable: exit 4). Only the
+    /// repository's own configuration is read: a user's or the system's git
+    /// configuration and `GIT_*` variables cannot change what is verified.
     pub fn open(dir: &Path) -> anyhow::Result<Repo> {
-        let repo = gix::open(dir).with_code(Code::Io, || {
-            format!("opening git repository {}", dir.display())
-        })?;
-        Ok(Repo { repo })
+        let mut repo = gix::open_opts(dir, gix::open::Options::isolated())
+            .with_code(Code::Io, || {
+                format!("opening git repository {}", dir.display())
+            })?;
+        // Nothing repacks while we read: a loose object is no reason to
+        // rescan the pack directory (the default does, per miss).
+        repo.objects.refresh_never();
+        Ok(Repo {
+            repo,
+            inflater: std::cell::RefCell::new(flate2::Decompress::new(true)),
+        })
+    }
+
+    /// SHA-1 or SHA-256.
+    pub fn format(&self) -> Format {
+        match self.repo.object_hash() {
+            gix::hash::Kind::Sha1 => Format::Sha1,
+            _ => Format::Sha256,
+        }
     }
 
     /// Resolve a revision (full object id or any ref name) to a commit id.
@@ -52,42 +94,99 @@ impl Repo {
         Ok(commit.id)
     }
 
-    /// Every ref under refs/tags/, unpeeled.
-    pub fn tags(&self) -> anyhow::Result<Vec<TagRef>> {
+    /// Every ref under refs/tags/ with a UTF-8 name, unpeeled; returns the
+    /// names of refs skipped for not being UTF-8 alongside.
+    pub fn tags(&self) -> anyhow::Result<(Vec<TagRef>, Vec<String>)> {
         let platform = self.repo.references().code(Code::Io, "listing refs")?;
         let mut out = Vec::new();
+        let mut skipped = Vec::new();
         for r in platform.tags().code(Code::Io, "listing tags")? {
             let r = r.map_err(|e| fail(Code::Io, format!("reading a tag ref: {e}")))?;
-            let full = r.name().as_bstr().to_string();
-            let Some(name) = full.strip_prefix("refs/tags/") else {
+            let full: &[u8] = r.name().as_bstr().as_ref();
+            let Some(short) = full.strip_prefix(b"refs/tags/") else {
+                continue;
+            };
+            let Ok(name) = std::str::from_utf8(short) else {
+                skipped.push(String::from_utf8_lossy(short).into_owned());
                 continue;
             };
             if let Some(id) = r.target().try_id() {
                 out.push(TagRef {
                     name: name.to_string(),
                     target: id.to_owned(),
+                    peeled: r.inner.peeled,
                 });
             }
         }
-        Ok(out)
+        Ok((out, skipped))
     }
 
-    /// An object's kind and raw bytes.
-    pub fn read(&self, id: ObjectId) -> anyhow::Result<(Kind, Vec<u8>)> {
+    /// An object's kind and size, without inflating it.
+    pub fn header(&self, id: ObjectId) -> anyhow::Result<(Kind, u64)> {
+        let h = self
+            .repo
+            .find_header(id)
+            .with_code(Code::Io, || format!("reading object {id}"))?;
+        Ok((h.kind().into(), h.size()))
+    }
+
+    /// The `object` header of a tag stored as a loose object, inflating only
+    /// the first bytes; `None` when it is not loose, not a tag, or anything
+    /// is odd. Only a hint for skipping tags at other revisions: a tag that
+    /// may point at the revision is then read in full through gix.
+    pub fn peek_loose_tag_target(&self, id: ObjectId) -> Option<ObjectId> {
+        let hex = id.to_string();
+        let (dir, file) = (hex.get(..2)?, hex.get(2..)?);
+        let path = self.repo.common_dir().join("objects").join(dir).join(file);
+        let mut compressed = Vec::with_capacity(512);
+        std::fs::File::open(path)
+            .ok()?
+            .take(512)
+            .read_to_end(&mut compressed)
+            .ok()?;
+        let mut head = [0u8; 160];
+        let mut z = self.inflater.try_borrow_mut().ok()?;
+        z.reset(true);
+        z.decompress(&compressed, &mut head, flate2::FlushDecompress::None)
+            .ok()?;
+        let head = head.get(..usize::try_from(z.total_out()).ok()?)?;
+        let rest = head.strip_prefix(b"tag ")?;
+        let nul = rest.iter().position(|&b| b == 0)?;
+        let line = rest.get(nul + 1..)?.strip_prefix(b"object ")?;
+        let end = line.iter().position(|&b| b == b'\n')?;
+        ObjectId::from_hex(line.get(..end)?).ok()
+    }
+
+    /// An object's kind and raw bytes. One larger than `max` bytes is
+    /// refused (exit 1) before it is inflated: tags and commits are small,
+    /// and untrusted input is bounded.
+    pub fn read(&self, id: ObjectId, max: u64) -> anyhow::Result<(Kind, Vec<u8>)> {
+        let (_, size) = self.header(id)?;
+        if size > max {
+            return Err(fail(
+                Code::Failed,
+                format!("object {id} is {size} bytes, more than the {max} allowed"),
+            ));
+        }
         let o = self
             .repo
             .find_object(id)
             .with_code(Code::Io, || format!("reading object {id}"))?;
-        let kind = match o.kind {
-            gix::object::Kind::Commit => Kind::Commit,
-            gix::object::Kind::Tag => Kind::Tag,
-            gix::object::Kind::Tree => Kind::Tree,
-            gix::object::Kind::Blob => Kind::Blob,
-        };
-        Ok((kind, o.data.clone()))
+        Ok((o.kind.into(), o.detach().data))
     }
 
-    /// Is `ancestor` reachable from `descendant` (or equal to it)?
+    /// Does the object exist? (A read error is not "absent".)
+    pub fn has(&self, id: ObjectId) -> anyhow::Result<bool> {
+        Ok(self
+            .repo
+            .try_find_header(id)
+            .with_code(Code::Io, || format!("looking up object {id}"))?
+            .is_some())
+    }
+
+    /// Is `ancestor` reachable from `descendant` (or equal to it)? Walks the
+    /// whole graph behind `descendant` when it is not: commit dates can lie,
+    /// so they are no reason to stop early.
     pub fn is_ancestor(&self, ancestor: ObjectId, descendant: ObjectId) -> anyhow::Result<bool> {
         if ancestor == descendant {
             return Ok(true);
@@ -118,7 +217,8 @@ pub fn parse_oid(s: &str) -> Option<ObjectId> {
 pub struct TagHeaders {
     pub object: String,
     pub kind: String,
-    pub tag: String,
+    /// Raw bytes: compared byte for byte with the ref name.
+    pub tag: Vec<u8>,
 }
 
 /// How a tag or commit is signed.
@@ -134,6 +234,8 @@ pub enum Signature {
     Unsupported(&'static str),
     /// More than one signature block.
     Multiple,
+    /// A signature block that does not run to the end of the object.
+    Malformed(&'static str),
 }
 
 const PGP_BEGIN: &[u8] = b"-----BEGIN PGP SIGNATURE-----";
@@ -142,30 +244,46 @@ const OTHER_BEGINS: [(&[u8], &str); 2] = [
     (b"-----BEGIN SIGNED MESSAGE-----", "X.509 signature"),
 ];
 
-/// Parse a tag object's binding headers (exit 1 when malformed: forged).
+/// Parse a tag object's binding headers in git's strict order: `object`,
+/// `type`, `tag`, then `tagger` and others; a repeated binding header is an
+/// ambiguity a forger could exploit (exit 1).
 pub fn tag_headers(raw: &[u8]) -> anyhow::Result<TagHeaders> {
     let head_end = find(raw, b"\n\n").unwrap_or(raw.len());
     let head = raw.get(..head_end).unwrap_or_default();
-    let mut object = None;
-    let mut kind = None;
-    let mut tag = None;
-    for line in head.split(|&b| b == b'\n') {
-        let text = String::from_utf8_lossy(line);
-        if let Some(v) = text.strip_prefix("object ") {
-            object.get_or_insert(v.to_string());
-        } else if let Some(v) = text.strip_prefix("type ") {
-            kind.get_or_insert(v.to_string());
-        } else if let Some(v) = text.strip_prefix("tag ") {
-            tag.get_or_insert(v.to_string());
+    let mut lines = head.split(|&b| b == b'\n');
+    let mut field = |key: &[u8]| -> anyhow::Result<Vec<u8>> {
+        lines
+            .next()
+            .and_then(|l| l.strip_prefix(key))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| {
+                fail(
+                    Code::Failed,
+                    format!(
+                        "malformed tag object: expected a {:?} header",
+                        String::from_utf8_lossy(key).trim()
+                    ),
+                )
+            })
+    };
+    let object = field(b"object ")?;
+    let kind = field(b"type ")?;
+    let tag = field(b"tag ")?;
+    for line in lines {
+        for key in [&b"object "[..], b"type ", b"tag "] {
+            if line.starts_with(key) {
+                return Err(fail(
+                    Code::Failed,
+                    "malformed tag object: a binding header is repeated",
+                ));
+            }
         }
     }
-    match (object, kind, tag) {
-        (Some(object), Some(kind), Some(tag)) => Ok(TagHeaders { object, kind, tag }),
-        _ => Err(fail(
-            Code::Failed,
-            "malformed tag object: missing object, type or tag header",
-        )),
-    }
+    Ok(TagHeaders {
+        object: String::from_utf8_lossy(&object).into_owned(),
+        kind: String::from_utf8_lossy(&kind).into_owned(),
+        tag,
+    })
 }
 
 /// Split a tag object into payload and signature, from its end: the last
@@ -182,8 +300,12 @@ pub fn tag_signature(raw: &[u8]) -> Signature {
             return Signature::Unsupported(what);
         }
     }
-    if !sig.starts_with(PGP_BEGIN) || !ends_with_armor_end(sig) {
+    if !sig.starts_with(PGP_BEGIN) {
+        // Some other armored text quoted at the end of the message.
         return Signature::None;
+    }
+    if !ends_with_armor_end(sig) {
+        return Signature::Malformed("the signature block does not end the tag object");
     }
     // Another signature block right before this one: two signatures.
     if ends_with_armor_end(payload) && last_line_starting(payload, body_start, PGP_BEGIN).is_some()
@@ -196,33 +318,39 @@ pub fn tag_signature(raw: &[u8]) -> Signature {
     }
 }
 
-/// A commit's `gpgsig` (or `gpgsig-sha256`) header, removed from the
-/// payload it signs.
-pub fn commit_signature(raw: &[u8]) -> Signature {
+/// A commit's signature header, removed from the payload it signs, as git
+/// does: `gpgsig` in SHA-1 repositories, `gpgsig-sha256` in SHA-256 ones;
+/// the other format's signature header is dropped from the payload too.
+pub fn commit_signature(raw: &[u8], format: Format) -> Signature {
+    let ours: &[u8] = match format {
+        Format::Sha1 => b"gpgsig ",
+        Format::Sha256 => b"gpgsig-sha256 ",
+    };
     let head_end = find(raw, b"\n\n").map_or(raw.len(), |i| i + 1);
     let (head, body) = raw.split_at(head_end);
     let mut payload = Vec::with_capacity(raw.len());
     let mut sig: Option<Vec<u8>> = None;
     let mut count = 0;
-    let mut in_sig = false;
+    // Inside a signature header: ours (collect) or another one (drop).
+    let mut in_ours = false;
+    let mut in_other = false;
     for line in head.split_inclusive(|&b| b == b'\n') {
-        if in_sig && line.first() == Some(&b' ') {
-            if let Some(s) = sig.as_mut() {
+        if (in_ours || in_other) && line.first() == Some(&b' ') {
+            if let (true, Some(s)) = (in_ours, sig.as_mut()) {
                 s.extend_from_slice(line.get(1..).unwrap_or_default());
             }
             continue;
         }
-        in_sig = false;
-        let value = line
-            .strip_prefix(b"gpgsig ")
-            .or_else(|| line.strip_prefix(b"gpgsig-sha256 "));
-        match value {
-            Some(v) => {
-                count += 1;
-                in_sig = true;
-                sig = Some(v.to_vec());
-            }
-            None => payload.extend_from_slice(line),
+        in_ours = false;
+        in_other = false;
+        if let Some(v) = line.strip_prefix(ours) {
+            count += 1;
+            in_ours = true;
+            sig = Some(v.to_vec());
+        } else if line.starts_with(b"gpgsig") {
+            in_other = true;
+        } else {
+            payload.extend_from_slice(line);
         }
     }
     payload.extend_from_slice(body);
@@ -234,13 +362,15 @@ pub fn commit_signature(raw: &[u8]) -> Signature {
                     return Signature::Unsupported(what);
                 }
             }
-            if s.starts_with(PGP_BEGIN) {
+            if !s.starts_with(PGP_BEGIN) {
+                Signature::Unsupported("unknown signature format")
+            } else if !ends_with_armor_end(&s) {
+                Signature::Malformed("the signature header is not one armored block")
+            } else {
                 Signature::OpenPgp {
                     payload,
                     signature: s,
                 }
-            } else {
-                Signature::Unsupported("unknown signature format")
             }
         }
         _ => Signature::Multiple,
@@ -302,21 +432,50 @@ mod tests {
             tag_signature(ssh.as_bytes()),
             Signature::Unsupported(_)
         ));
+        let x509 =
+            format!("{head}x\n-----BEGIN SIGNED MESSAGE-----\nAA\n-----END SIGNED MESSAGE-----\n");
+        assert_eq!(
+            tag_signature(x509.as_bytes()),
+            Signature::Unsupported("X.509 signature")
+        );
         assert_eq!(
             tag_signature(format!("{head}unsigned\n").as_bytes()),
             Signature::None
         );
         let h = tag_headers(raw.as_bytes()).unwrap();
         assert_eq!(
-            (h.object.as_str(), h.kind.as_str(), h.tag.as_str()),
-            ("0123", "commit", "v1")
+            (h.object.as_str(), h.kind.as_str(), h.tag.as_slice()),
+            ("0123", "commit", &b"v1"[..])
         );
+        let unterminated = format!("{head}x\n-----BEGIN PGP SIGNATURE-----\nAAAA\n");
+        assert!(matches!(
+            tag_signature(unterminated.as_bytes()),
+            Signature::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn tag_headers_are_strict() {
+        let ok = b"object 01\ntype commit\ntag v1\ntagger T <t> 1 +0000\n\nmsg\n";
+        assert!(tag_headers(ok).is_ok());
+        for bad in [
+            &b"type commit\nobject 01\ntag v1\n\nmsg\n"[..],
+            b"object 01\ntype commit\ntag v1\ntag v2\n\nmsg\n",
+            b"object 01\ntype commit\n\ntag v1\n",
+            b"",
+        ] {
+            let e = tag_headers(bad).unwrap_err();
+            assert_eq!(crate::exit::code_of(&e), Code::Failed);
+        }
+        // A header-like line in the message is the message.
+        let msg = b"object 01\ntype commit\ntag v1\n\ntag v2\n";
+        assert_eq!(tag_headers(msg).unwrap().tag, b"v1");
     }
 
     #[test]
     fn commit_gpgsig_is_removed_from_the_payload() {
         let raw = "tree 1\nparent 2\nauthor A <a> 1 +0000\ncommitter A <a> 1 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n AAAA\n -----END PGP SIGNATURE-----\n\nmsg\n";
-        match commit_signature(raw.as_bytes()) {
+        match commit_signature(raw.as_bytes(), Format::Sha1) {
             Signature::OpenPgp { payload, signature } => {
                 assert_eq!(
                     payload,
@@ -329,5 +488,38 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // In a SHA-256 repository the header is gpgsig-sha256; the SHA-1
+        // one is another format's signature, dropped from the payload.
+        assert_eq!(
+            commit_signature(raw.as_bytes(), Format::Sha256),
+            Signature::None
+        );
+        let both = raw.replace("gpgsig ", "gpgsig-sha256 ").replace(
+            "\n\nmsg",
+            "\ngpgsig -----BEGIN PGP SIGNATURE-----\n BBBB\n -----END PGP SIGNATURE-----\n\nmsg",
+        );
+        match commit_signature(both.as_bytes(), Format::Sha256) {
+            Signature::OpenPgp { payload, signature } => {
+                assert_eq!(
+                    payload,
+                    b"tree 1\nparent 2\nauthor A <a> 1 +0000\ncommitter A <a> 1 +0000\n\nmsg\n"
+                );
+                assert!(signature.ends_with(b"AAAA\n-----END PGP SIGNATURE-----\n"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let ssh = raw.replace("PGP SIGNATURE", "SSH SIGNATURE");
+        assert_eq!(
+            commit_signature(ssh.as_bytes(), Format::Sha1),
+            Signature::Unsupported("SSH signature")
+        );
+        let twice = raw.replace(
+            "\n\nmsg",
+            "\ngpgsig -----BEGIN PGP SIGNATURE-----\n -----END PGP SIGNATURE-----\n\nmsg",
+        );
+        assert_eq!(
+            commit_signature(twice.as_bytes(), Format::Sha1),
+            Signature::Multiple
+        );
     }
 }

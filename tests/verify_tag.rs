@@ -46,6 +46,13 @@ fn vt(args: &[&str], envs: &[(&str, &str)]) -> Output {
     c.output().unwrap()
 }
 
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap()
 }
@@ -102,7 +109,16 @@ fn good_tag_prints_like_the_old_script() {
     assert_eq!(code(&o), 0, "{}", out(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains(&format!("---> Good tag {id}\n")), "{text}");
-    assert!(text.contains(&e.key.fingerprint().to_hex()), "{text}");
+    assert_eq!(
+        text,
+        format!("---> Good tag {id}\n{}\n", e.key.fingerprint().to_hex()),
+        "the old script's line, then the signer"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("HEAD resolves to {}", e.head)),
+        "{}",
+        out(&o)
+    );
     if let Some(ok) = git_accepts(&e.repo, "v1.0", &[&e.key]) {
         assert!(ok, "git verify-tag agrees");
     }
@@ -118,9 +134,15 @@ fn good_tag_prints_like_the_old_script() {
         &[],
     );
     assert_eq!(code(&o), 0, "{}", out(&o));
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lines = json_lines(&o);
+    let j = &lines[0];
     assert_eq!(j["commit"], e.head);
+    assert_eq!(j["status"], "verified");
     assert_eq!(j["tags"][0]["name"], "v1.0");
+    assert_eq!(j["tags"][0]["id"], id);
+    assert_eq!(j["tags"][0]["status"], "good");
+    assert_eq!(j["tags"][0]["signers"][0], e.key.fingerprint().to_hex());
+    assert_eq!(lines[1]["summary"]["exit"], 0);
     let o = vt(
         &[
             "--keyring",
@@ -270,23 +292,6 @@ fn bad_untrusted_unsupported_and_weak() {
     }
 }
 
-fn write_raw_tag(repo: &Path, raw: &[u8], name: &str) {
-    let mut child = Command::new("git")
-        .args(["hash-object", "-t", "tag", "-w", "--stdin"])
-        .current_dir(repo)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(raw).unwrap();
-    let id = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
-    git(
-        repo,
-        &["update-ref", &format!("refs/tags/{name}"), id.trim()],
-    );
-}
-
 #[test]
 fn tag_pattern_and_min_signers() {
     let e = setup();
@@ -378,6 +383,28 @@ fn trust_root_certifications() {
         .unwrap();
     let uid_revoked = certified.insert_packets(uid_rev).unwrap().0;
     assert_eq!(check(&uid_revoked), 1, "user ID revoked");
+
+    // A revoked root vouches for nobody: a configuration error.
+    let revoked_root = revoke(
+        &root,
+        ReasonForRevocation::KeyCompromised,
+        days_from_now(0) - std::time::Duration::from_secs(60),
+    );
+    let ring = write_keyring(
+        &e.tmp.path().join("revoked-root.asc"),
+        &[&revoked_root, &certify(&root, &e.key)],
+    );
+    let o = vt(
+        &[
+            "--keyring",
+            ring.to_str().unwrap(),
+            "--trust-root",
+            &root_fpr,
+            e.repo.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", out(&o));
 
     // --maintainer trusts directly.
     let ring = write_keyring(&e.tmp.path().join("m.asc"), &[&e.key]);
@@ -520,4 +547,333 @@ fn many_components_in_one_call() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(text.matches("---> Good tag").count(), 3, "{text}");
     assert!(out(&o).contains("comp2"), "{}", out(&o));
+}
+
+/// Run with `--state` in a fresh directory and assert a refused run left no
+/// record behind (nothing unverified is remembered as verified).
+fn refused_without_trace(e: &Env, extra: &[&str], want: i32) -> String {
+    let state = e.tmp.path().join("refused-state.json");
+    let _ = std::fs::remove_file(&state);
+    let mut args = vec!["--state", state.to_str().unwrap()];
+    args.extend(extra);
+    let o = e.run(&args);
+    assert_eq!(code(&o), want, "{}", out(&o));
+    assert!(!state.exists(), "a refused revision was recorded");
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("Good tag"),
+        "{}",
+        out(&o)
+    );
+    out(&o)
+}
+
+#[test]
+fn tag_binding_object_and_type() {
+    // A tag at another commit does not count for HEAD.
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    commit(&e.repo, "later");
+    refused_without_trace(&e, &[], 3);
+
+    // Signed, named right, pointing at HEAD, but claiming to be a tree's tag.
+    let e = setup();
+    let text = tag_text(&e.head, "v1.0", "release").replace("type commit", "type tree");
+    write_raw_tag(&e.repo, &signed_tag_bytes(&text, &e.key), "v1.0");
+    let msg = refused_without_trace(&e, &[], 1);
+    assert!(msg.contains("not commit"), "{msg}");
+
+    // A signed tag of a signed tag: its `object` is not the commit.
+    let e = setup();
+    let inner = signed_tag(&e.repo, &e.head, "v1.0-inner", &e.key);
+    let outer = format!(
+        "object {inner}\ntype tag\ntag v1.0\ntagger Dev <dev@example.org> 1700000000 +0000\n\nouter\n"
+    );
+    git(&e.repo, &["tag", "-d", "v1.0-inner"]);
+    write_raw_tag(&e.repo, &signed_tag_bytes(&outer, &e.key), "v1.0");
+    refused_without_trace(&e, &[], 3);
+
+    // A repeated binding header is malformed, hence rejected.
+    let e = setup();
+    let text = tag_text(&e.head, "v1.0", "release").replace("tag v1.0\n", "tag v1.0\ntag v3.0\n");
+    write_raw_tag(&e.repo, &signed_tag_bytes(&text, &e.key), "v1.0");
+    let msg = refused_without_trace(&e, &[], 1);
+    assert!(msg.contains("malformed"), "{msg}");
+}
+
+#[test]
+fn unsigned_tags_are_nothing_to_verify_with() {
+    let e = setup();
+    git(&e.repo, &["tag", "-a", "-m", "unsigned", "v1.0"]);
+    let msg = refused_without_trace(&e, &[], 3);
+    assert!(msg.contains("no signed tag"), "{msg}");
+    // ... so a signed commit may stand in for it when allowed.
+    sign_head_commit(&e.repo, &e.key);
+    git(&e.repo, &["tag", "-f", "-a", "-m", "unsigned", "v1.0"]);
+    let o = e.run(&["--check", "signed-tag-or-commit"]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("does not have a signed tag"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn trailing_text_after_the_signature_is_malformed() {
+    let e = setup();
+    let text = tag_text(&e.head, "v1.0", "release");
+    let mut raw = signed_tag_bytes(&text, &e.key);
+    raw.extend(b"appended later\n");
+    write_raw_tag(&e.repo, &raw, "v1.0");
+    let msg = refused_without_trace(&e, &[], 1);
+    assert!(msg.contains("malformed"), "{msg}");
+}
+
+#[test]
+fn tampered_tag_fails_here_and_in_git() {
+    let e = setup();
+    let text = tag_text(&e.head, "v1.0", "release");
+    let raw = signed_tag_bytes(&text, &e.key);
+    // Same signature, message changed after signing.
+    let forged = String::from_utf8(raw)
+        .unwrap()
+        .replace("release", "relea5e");
+    write_raw_tag(&e.repo, forged.as_bytes(), "v1.0");
+    let msg = refused_without_trace(&e, &[], 1);
+    assert!(msg.contains("bad signature"), "{msg}");
+    if let Some(ok) = git_accepts(&e.repo, "v1.0", &[&e.key]) {
+        assert!(!ok, "git verify-tag rejects it too");
+    }
+}
+
+#[test]
+fn packed_refs_and_many_tags() {
+    let e = setup();
+    // Tags at older commits, loose, then packed with peeled lines.
+    for i in 0..30 {
+        let c = commit(&e.repo, &format!("c{i}"));
+        signed_tag(&e.repo, &c, &format!("v0.{i}"), &e.key);
+    }
+    let head = commit(&e.repo, "release");
+    let id = signed_tag(&e.repo, &head, "v1.0", &e.key);
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&id));
+    git(&e.repo, &["gc", "-q"]);
+    assert!(std::fs::read_to_string(e.repo.join(".git/packed-refs"))
+        .unwrap()
+        .contains("\n^"));
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&id));
+    // An older revision is verified by its own tag, not by v1.0.
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.repo.to_str().unwrap(),
+            "v0.3",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains(&id));
+}
+
+#[test]
+fn sha256_signed_commit_and_git_oracle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("r");
+    init(&repo, true);
+    let key = gen_key("Dev <dev@example.org>");
+    let ring = write_keyring(&tmp.path().join("k.asc"), &[&key]);
+    let signed = sign_head_commit(&repo, &key);
+    assert_eq!(signed.len(), 64);
+    let run = |check: &str| {
+        vt(
+            &[
+                "--keyring",
+                ring.to_str().unwrap(),
+                "--check",
+                check,
+                repo.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    assert_eq!(code(&run("signed-tag")), 3);
+    let o = run("signed-tag-or-commit");
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&key.fingerprint().to_hex()));
+    let id = signed_tag(&repo, &signed, "v1.0", &key);
+    let o = run("signed-tag");
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&id));
+    if let Some(ok) = git_accepts(&repo, "v1.0", &[&key]) {
+        assert!(ok, "git verify-tag agrees on the SHA-256 tag");
+    }
+}
+
+#[test]
+fn old_script_environment_edges() {
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let ring = e.keyring.to_str().unwrap();
+    let dir = e.repo.to_str().unwrap();
+    // NO_CHECK empty is unset, as in the old script.
+    assert_eq!(code(&vt(&["--keyring", ring, dir], &[("NO_CHECK", "")])), 0);
+    let o = vt(&["--keyring", ring, dir], &[("CHECK", "insecure-no-check")]);
+    assert_eq!(code(&o), 2);
+    assert!(out(&o).contains("Please avoid"), "{}", out(&o));
+    assert_eq!(
+        code(&vt(&["--keyring", ring, dir], &[("CHECK", "bogus")])),
+        2
+    );
+    // ALLOWED_COMPONENTS_<FPR> for this component without a keys dir, or
+    // with a file that does not hold that key: configuration errors.
+    let fpr = e.key.fingerprint().to_hex();
+    let var = format!("ALLOWED_COMPONENTS_{fpr}");
+    let o = vt(&["--keyring", ring, dir], &[(&var, "core-admin")]);
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    let keys = e.tmp.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let other = gen_key("Other");
+    write_keyring(&keys.join(format!("{fpr}.asc")), &[&other]);
+    let o = vt(
+        &["--keyring", ring, dir],
+        &[(&var, "core-admin"), ("KEYS_DIR", keys.to_str().unwrap())],
+    );
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    // A variable for other components only needs no key file at all.
+    let o = vt(&["--keyring", ring, dir], &[(&var, "linux-utils")]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    // --component overrides the directory's base name; `.` is "builder".
+    let o = vt(
+        &["--keyring", ring, "--component", "builder", dir],
+        &[(&var, "builder")],
+    );
+    assert_eq!(
+        code(&o),
+        2,
+        "the key for `builder` is looked up: {}",
+        out(&o)
+    );
+}
+
+#[test]
+fn rollback_edges() {
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let state = e.tmp.path().join("state.json");
+    let s = state.to_str().unwrap();
+    // A recorded commit this repository does not have: cannot prove descent.
+    std::fs::write(
+        &state,
+        format!(
+            "{{\"components\": {{\"core-admin\": \"{}\"}}}}",
+            "1".repeat(40)
+        ),
+    )
+    .unwrap();
+    let before = std::fs::read(&state).unwrap();
+    let o = e.run(&["--state", s]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(out(&o).contains("rollback"), "{}", out(&o));
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    let o = e.run(&["--state", s, "--allow-rollback"]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(out(&o).contains("warning"), "{}", out(&o));
+    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(st["components"]["core-admin"], e.head);
+    // A corrupt state file is a configuration error, and stays as it is.
+    std::fs::write(&state, "{oops").unwrap();
+    assert_eq!(code(&e.run(&["--state", s])), 2);
+    assert_eq!(std::fs::read(&state).unwrap(), b"{oops");
+}
+
+#[test]
+fn json_for_many_components() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = gen_key("Dev");
+    let ring = write_keyring(&tmp.path().join("k.asc"), &[&key]);
+    let good = tmp.path().join("good");
+    let head = init(&good, false);
+    signed_tag(&good, &head, "v1.0", &key);
+    let forged = tmp.path().join("forged");
+    let head2 = init(&forged, false);
+    write_tag(&forged, &tag_text(&head2, "v1.0", "x"), &[&key], "v2.0");
+    let o = vt(
+        &[
+            "--json",
+            "--keyring",
+            ring.to_str().unwrap(),
+            good.to_str().unwrap(),
+            forged.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["status"], "verified");
+    assert_eq!(lines[0]["component"], "good");
+    assert_eq!(lines[1]["status"], "failed");
+    assert_eq!(lines[1]["exit"], 1);
+    assert!(lines[1]["error"].as_str().unwrap().contains("forged"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("forged"));
+    assert_eq!(lines[2]["summary"]["verified"], 1);
+    assert_eq!(lines[2]["summary"]["exit"], 1);
+}
+
+#[test]
+fn a_directory_inside_a_verified_repository_is_not_that_repository() {
+    // A component that failed to clone leaves a plain directory inside the
+    // builder's own (signed) repository: git would discover the builder's
+    // HEAD and its tag; we refuse (exit 4) instead of verifying the wrong tree.
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let inner = e.repo.join("qubes-src").join("linux-kernel");
+    std::fs::create_dir_all(&inner).unwrap();
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            inner.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 4, "{}", out(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("Good tag"));
+    // The git directory itself is the repository too.
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.repo.join(".git").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    // `DIR REV` when the second argument is not a directory; an unknown REV
+    // is nothing to verify with.
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.repo.to_str().unwrap(),
+            "no-such-branch",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 3, "{}", out(&o));
+}
+
+#[test]
+fn oversized_tag_objects_are_not_read() {
+    let e = setup();
+    let big = "x".repeat(2 << 20);
+    let text = tag_text(&e.head, "v1.0", &big);
+    write_raw_tag(&e.repo, &signed_tag_bytes(&text, &e.key), "v1.0");
+    let msg = refused_without_trace(&e, &[], 3);
+    assert!(msg.contains("more than"), "{msg}");
 }

@@ -2,14 +2,12 @@
 //! built from, without GnuPG. A drop-in for Qubes Builder's verify-git-tag.
 
 use build_verify::cli;
-use build_verify::exit::{code_of, fail, Code};
-use build_verify::git::Repo;
-use build_verify::openpgp::{parse_fingerprint, BuildPolicy, Fingerprint, KeyArgs, Keyring, Trust};
-use build_verify::tag::{self, Check, Context, Report, State};
+use build_verify::exit::{fail, Code, ResultExt};
+use build_verify::openpgp::{parse_fingerprint, BuildPolicy, Fingerprint, KeyArgs, Keyring};
+use build_verify::tag::{self, Check, Config};
 use clap::Parser;
-use rayon::prelude::*;
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -19,17 +17,26 @@ use std::path::PathBuf;
     about = "Authenticate the signed git tag (or commit) at a component's revision, without GnuPG",
     long_about = "Check that REV (default HEAD) of the git repository DIR is pointed at by an annotated tag \
 signed by a trusted key, reading git objects in-process and verifying with sequoia (no gpg, no agent, no \
-GNUPGHOME). Only annotated tags whose `object` is REV and whose `type` is commit count; the tag object's \
-`tag` header must equal the name it is published under (a signed v1.0 republished as v3.0 is forged); one \
-signature per tag. With --state, a new REV must descend from the last verified commit of the component \
-(rollback protection). Several DIRs (with REV HEAD) are verified in parallel.\n\n\
-Trust: --trust-root FPR trusts the root and every key it certified (one level, as GnuPG does from an \
-ultimately trusted key); --maintainer FPR trusts a key directly; with neither, every key in the keyrings \
-is trusted. Environment of the old script: ALLOWED_COMPONENTS_<FPR>=\"comp1 comp2\" trusts \
-KEYS_DIR/<FPR>.asc (KEYS_DIR defaults to $BUILDER_DIR/keys) for those components only; CHECK sets --check; \
-NO_CHECK is refused.\n\n\
-Examples:\n  verify-tag --keyring qubes-developers-keys.asc --trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin\n  \
-verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' src/linux-kernel HEAD",
+GNUPGHOME). DIR must be the repository itself (work tree or git directory): a plain directory inside \
+another repository is an error, never a reason to verify the enclosing one.\n\n\
+Only annotated tags whose `object` is REV and whose `type` is commit count; lightweight tags are ignored; \
+the tag object's `tag` header must equal the name it is published under (a signed v1.0 republished as v3.0 \
+is forged); one OpenPGP signature per tag, found from the end of the object (SSH and X.509 signatures are \
+unsupported). With --state, a new REV must descend from the last verified commit of the component \
+(rollback protection).\n\n\
+`verify-tag DIR1 DIR2 ...` verifies several repositories at HEAD in parallel (a second argument that is \
+an existing directory is a repository, else it is REV). On success each good tag prints \
+`---> Good tag <tag object id>` and its signer's fingerprint.\n\n\
+Trust: --trust-root FPR trusts the root and every key it certified on a non-revoked user ID (one level, \
+as GnuPG computes validity from an ultimately trusted key); --maintainer FPR (or --trusted-key) trusts a \
+key directly; with neither, every key in the keyrings is trusted. The old script's environment: \
+ALLOWED_COMPONENTS_<FPR>=\"comp1 comp2\" trusts KEYS_DIR/<FPR>.asc (default $BUILDER_DIR/keys) for those \
+components only; CHECK sets --check; a non-empty NO_CHECK is refused.\n\n\
+Examples:\n  \
+verify-tag --keyring qubes-developers-keys.asc \\\n      \
+--trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin\n  \
+verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' linux-kernel HEAD\n  \
+verify-tag --keyring keys.asc --json qubes-src/*",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
@@ -48,8 +55,10 @@ struct Cli {
     #[arg(long, value_name = "FPR")]
     maintainer: Vec<String>,
 
-    /// What authenticates a revision.
-    #[arg(long, value_enum, env = "CHECK", default_value = "signed-tag")]
+    /// What authenticates a revision: signed-tag, or signed-tag-or-commit
+    /// (a commit signed by a trusted key is accepted when no signed tag is
+    /// at it).
+    #[arg(long, env = "CHECK", default_value = "signed-tag", value_parser = clap::value_parser!(Check))]
     check: Check,
 
     /// Only tags whose name matches GLOB count (e.g. 'v*').
@@ -68,188 +77,93 @@ struct Cli {
     #[arg(long, value_name = "NAME")]
     component: Option<String>,
 
-    /// One JSON object per repository and a summary.
+    /// One JSON object per repository (its tags, signers, outcome), then a summary.
     #[arg(long)]
     json: bool,
 }
 
 fn main() -> std::process::ExitCode {
+    // With RUST_BACKTRACE set, anyhow captures a backtrace for every error,
+    // even those handled internally; we never print them, and they cost
+    // more than the verification. Set before any thread starts.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     let args: Cli = cli::parse();
     cli::run("verify-tag", || run(&args))
 }
 
-/// `ALLOWED_COMPONENTS_<FPR>` variables: (key, components).
-fn allowed_components() -> anyhow::Result<Vec<(Fingerprint, Vec<String>)>> {
-    let mut out = Vec::new();
-    for (k, v) in std::env::vars() {
-        if let Some(fpr) = k.strip_prefix("ALLOWED_COMPONENTS_") {
-            let fpr = parse_fingerprint(fpr)?;
-            out.push((fpr, v.split_whitespace().map(String::from).collect()));
-        }
-    }
-    Ok(out)
+fn fingerprints(v: &[String]) -> anyhow::Result<Vec<Fingerprint>> {
+    v.iter().map(|s| parse_fingerprint(s)).collect()
 }
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
-    if std::env::var_os("NO_CHECK").is_some_and(|v| !v.is_empty()) {
-        return Err(fail(
-            Code::Usage,
-            "Sorry, NO_CHECK is no longer supported; signature checking cannot be turned off",
-        ));
-    }
-    // Which positionals are repositories, and at which revision.
-    let (dirs, rev): (Vec<PathBuf>, String) = match args.args.as_slice() {
-        [dir] => (vec![dir.clone()], "HEAD".into()),
-        [dir, rev] if !rev.is_dir() => (vec![dir.clone()], rev.to_string_lossy().into_owned()),
-        many => (many.to_vec(), "HEAD".into()),
-    };
-    if args.component.is_some() && dirs.len() > 1 {
-        return Err(fail(Code::Usage, "--component names one repository"));
-    }
-
-    let allowed = allowed_components()?;
-    let keys_dir = std::env::var_os("KEYS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("BUILDER_DIR").map(|b| PathBuf::from(b).join("keys")));
-    let mut files = args.keys.keyrings.clone();
-    for (fpr, _) in &allowed {
-        let dir = keys_dir.as_ref().ok_or_else(|| {
-            fail(
-                Code::Usage,
-                "ALLOWED_COMPONENTS_* is set but neither KEYS_DIR nor BUILDER_DIR is",
-            )
-        })?;
-        files.push(dir.join(format!("{}.asc", fpr.to_hex())));
-    }
-    let keyring = Keyring::load(&files, &args.keys.keys_dirs)?;
-    let policy = BuildPolicy::new(!args.keys.reject_sha1_certifications);
-    let fprs = |v: &[String]| {
-        v.iter()
-            .map(|s| parse_fingerprint(s))
-            .collect::<anyhow::Result<Vec<_>>>()
-    };
-    let roots = fprs(&args.trust_root)?;
-    let mut maintainers = fprs(&args.maintainer)?;
-    maintainers.extend(fprs(&args.keys.trusted_keys)?);
-    let base: BTreeSet<Fingerprint> = if roots.is_empty() && maintainers.is_empty() {
-        // Every certificate given on the command line (not the per-component ones).
-        Keyring::load(&args.keys.keyrings, &args.keys.keys_dirs)
-            .map(|k| k.certs().map(|c| c.fingerprint()).collect())
-            .unwrap_or_default()
+    tag::refuse_no_check()?;
+    let targets = tag::targets(&args.args, args.component.as_deref())?;
+    let allowed = tag::allowed_components(std::env::vars())?;
+    let k = &args.keys;
+    // The environment may supply every key (ALLOWED_COMPONENTS_<FPR>).
+    let keyring = if k.keyrings.is_empty() && k.keys_dirs.is_empty() && !allowed.is_empty() {
+        Keyring::default()
     } else {
-        match Trust::from_roots(&keyring, &roots, &maintainers, &policy)? {
-            Trust::Only(set) => set,
-            Trust::All => BTreeSet::new(),
-        }
+        Keyring::load(&k.keyrings, &k.keys_dirs)?
     };
-    let pattern = match &args.tag_pattern {
+    let mut maintainers = fingerprints(&args.maintainer)?;
+    maintainers.extend(fingerprints(&k.trusted_keys)?);
+    let mut config = Config::new(
+        keyring,
+        &fingerprints(&args.trust_root)?,
+        &maintainers,
+        BuildPolicy::new(!k.reject_sha1_certifications),
+    )?;
+    config.check = args.check;
+    config.min_signers = k.min_signers();
+    config.tag_pattern = match &args.tag_pattern {
         Some(p) => Some(
             glob::Pattern::new(p)
                 .map_err(|e| fail(Code::Usage, format!("--tag-pattern {p:?}: {e}")))?,
         ),
         None => None,
     };
+    let components: Vec<String> = targets.iter().map(|t| t.component.clone()).collect();
+    config.load_allowed(allowed, &components, tag::env_keys_dir().as_deref())?;
 
-    let results: Vec<(PathBuf, String, anyhow::Result<Report>)> = dirs
-        .par_iter()
-        .map(|dir| {
-            let component = args
-                .component
-                .clone()
-                .unwrap_or_else(|| tag::component_name(dir));
-            let mut trusted = base.clone();
-            for (fpr, comps) in &allowed {
-                if comps.contains(&component) {
-                    trusted.insert(fpr.clone());
-                }
-            }
-            let ctx = Context {
-                keyring: &keyring,
-                trust: Trust::Only(trusted),
-                policy: &policy,
-                check: args.check,
-                min_signers: args.keys.min_signers(),
-                tag_pattern: pattern.clone(),
-            };
-            let r = Repo::open(dir).and_then(|repo| {
-                let report = tag::verify_rev(&repo, &rev, &ctx)?;
-                if let Some(state) = &args.state {
-                    let st = State::load(state)?;
-                    if let Err(e) = st.check(&repo, &component, &report.commit) {
-                        if !args.allow_rollback {
-                            return Err(e);
-                        }
-                        eprintln!("verify-tag: warning: {e:#}; accepted (--allow-rollback)");
-                    }
-                }
-                Ok(report)
-            });
-            (dir.clone(), component, r)
-        })
-        .collect();
-
+    let outcomes = tag::verify_all(&config, targets, args.state.as_deref(), args.allow_rollback)?;
+    let multi = outcomes.len() > 1;
     let mut code = Code::Ok;
-    let multi = dirs.len() > 1;
-    let mut state = match &args.state {
-        Some(p) => Some(State::load(p)?),
-        None => None,
-    };
-    for (dir, component, r) in &results {
-        let prefix = if multi {
-            format!("{}: ", dir.display())
+    let mut out = std::io::stdout().lock();
+    let mut lines = Vec::new();
+    for o in &outcomes {
+        code = code.worst(o.code());
+        if args.json {
+            // The one-line reason on stderr, as without --json.
+            if let Err(e) = &o.result {
+                eprintln!("verify-tag: {}: {e:#}", o.target.dir.display());
+            }
+            lines.push(o.json());
         } else {
-            String::new()
-        };
-        match r {
-            Ok(report) => {
-                if let Some(st) = state.as_mut() {
-                    st.components
-                        .insert(component.clone(), report.commit.clone());
-                }
-                for n in &report.notes {
-                    eprintln!("verify-tag: {prefix}{n}");
-                }
-                if args.json {
-                    cli::print_json(
-                        &json!({"dir": dir, "component": component, "rev": rev, "status": "ok",
-                        "commit": report.commit, "tags": report.good, "commit_signers": report.commit_signers,
-                        "rejected": report.rejected}),
-                    );
-                    continue;
-                }
-                for t in &report.good {
-                    println!("{prefix}---> Good tag {}", t.id);
-                    for s in &t.signers {
-                        println!("{prefix}{s}");
-                    }
-                }
-                if !report.commit_signers.is_empty() {
-                    println!("{prefix}---> {} does not have a signed tag; it is signed by a trusted key and CHECK is signed-tag-or-commit", report.commit);
-                    for s in &report.commit_signers {
-                        println!("{prefix}{s}");
-                    }
-                }
-            }
-            Err(e) => {
-                let c = code_of(e);
-                code = code.worst(c);
-                eprintln!("verify-tag: {}: {e:#}", dir.display());
-                if args.json {
-                    cli::print_json(
-                        &json!({"dir": dir, "component": component, "rev": rev, "status": "failed",
-                        "exit": c.as_u8(), "error": format!("{e:#}")}),
-                    );
-                }
-            }
+            let prefix = if multi {
+                format!("{}: ", o.target.dir.display())
+            } else {
+                String::new()
+            };
+            o.print(&prefix, &mut out)
+                .and_then(|()| out.flush())
+                .code(Code::Io, "writing to stdout")?;
         }
     }
-    if let (Some(path), Some(st)) = (&args.state, &state) {
-        if results.iter().any(|(_, _, r)| r.is_ok()) {
-            st.save(path)?;
+    if args.json {
+        let verified = outcomes.iter().filter(|o| o.result.is_ok()).count();
+        lines.push(json!({"summary": {
+            "repositories": outcomes.len(),
+            "verified": verified,
+            "exit": code.as_u8(),
+        }}));
+        for l in lines {
+            writeln!(out, "{l}")
+                .and_then(|()| out.flush())
+                .code(Code::Io, "writing to stdout")?;
         }
-    }
-    if args.json && multi {
-        cli::print_json(&json!({"summary": {"repositories": results.len(), "exit": code.as_u8()}}));
     }
     Ok(code)
 }

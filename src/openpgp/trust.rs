@@ -64,6 +64,16 @@ impl Trust {
             let root = keyring.find(r).ok_or_else(|| {
                 fail(Code::Usage, format!("trust root {r} is not in the keyring"))
             })?;
+            // A revoked or policy-invalid root vouches for nobody.
+            let usable = root
+                .with_policy(policy, None)
+                .map(|vc| !matches!(vc.revocation_status(), RevocationStatus::Revoked(_)));
+            if !matches!(usable, Ok(true)) {
+                return Err(fail(
+                    Code::Usage,
+                    format!("trust root {r} is revoked or not valid under the policy"),
+                ));
+            }
             set.insert(r.clone());
             for cert in keyring.certs() {
                 if cert.fingerprint() != *r && certified_by(cert, root, policy) {

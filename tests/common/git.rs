@@ -23,7 +23,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
-fn git_stdin(dir: &Path, args: &[&str], input: &[u8]) -> String {
+pub fn git_stdin(dir: &Path, args: &[&str], input: &[u8]) -> String {
     let mut child = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -86,14 +86,46 @@ pub fn signed_tag(dir: &Path, commit: &str, name: &str, signer: &Cert) -> String
     )
 }
 
-/// Replace HEAD by a copy of it carrying a `gpgsig` by `signer`.
+/// Write raw bytes as a tag object (no fsck: forged objects too) and
+/// publish it as refs/tags/`name`; returns its id.
+pub fn write_raw_tag(dir: &Path, raw: &[u8], name: &str) -> String {
+    let id = git_stdin(
+        dir,
+        &["hash-object", "-t", "tag", "-w", "--literally", "--stdin"],
+        raw,
+    );
+    git(dir, &["update-ref", &format!("refs/tags/{name}"), &id]);
+    id
+}
+
+/// A tag object text followed by one armored signature over it by `signer`.
+pub fn signed_tag_bytes(text: &str, signer: &Cert) -> Vec<u8> {
+    let mut raw = text.as_bytes().to_vec();
+    raw.extend(super::armor_sig(&super::sign_detached(
+        signer,
+        text.as_bytes(),
+    )));
+    raw
+}
+
+/// The header git signs commits under in this repository's object format.
+pub fn commit_sig_header(dir: &Path) -> &'static str {
+    if git(dir, &["rev-parse", "--show-object-format"]) == "sha256" {
+        "gpgsig-sha256"
+    } else {
+        "gpgsig"
+    }
+}
+
+/// Replace HEAD by a copy of it carrying a signature header by `signer`.
 pub fn sign_head_commit(dir: &Path, signer: &Cert) -> String {
     let raw = git(dir, &["cat-file", "commit", "HEAD"]) + "\n";
     let sig = super::armor_sig(&super::sign_detached(signer, raw.as_bytes()));
     let sig = String::from_utf8(sig).unwrap();
     let (head, body) = raw.split_once("\n\n").unwrap();
     let folded = sig.trim_end().replace('\n', "\n ");
-    let signed = format!("{head}\ngpgsig {folded}\n\n{body}");
+    let header = commit_sig_header(dir);
+    let signed = format!("{head}\n{header} {folded}\n\n{body}");
     let id = git_stdin(
         dir,
         &["hash-object", "-t", "commit", "-w", "--stdin"],
