@@ -6,6 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 /// The directory holding `path` (`.` for a bare file name).
 pub fn parent_dir(path: &Path) -> &Path {
@@ -109,6 +111,97 @@ pub fn new_file_mode() -> u32 {
     0o666 & !umask
 }
 
+/// fdatasync from a background thread while a writer goes on: once `batch`
+/// units (records, bytes) are written since the last sync, or `every` has
+/// passed. The writer never waits for the disk, and the final sync before a
+/// rename or an `end` record only has the last batch left to flush.
+pub struct BackgroundSync {
+    state: Mutex<SyncState>,
+    wake: Condvar,
+    batch: u64,
+    every: Duration,
+}
+
+#[derive(Default)]
+struct SyncState {
+    written: u64,
+    synced: u64,
+    done: bool,
+    error: Option<std::io::Error>,
+}
+
+impl BackgroundSync {
+    pub fn new(batch: u64, every: Duration) -> Self {
+        BackgroundSync {
+            state: Mutex::new(SyncState::default()),
+            wake: Condvar::new(),
+            batch,
+            every,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The syncing thread's body, until [`BackgroundSync::stop`]. `file` is
+    /// a duplicate of the writer's descriptor (fdatasync covers the file).
+    pub fn run(&self, file: &File) {
+        let mut st = self.lock();
+        loop {
+            st = self
+                .wake
+                .wait_timeout_while(st, self.every, |s| {
+                    !s.done && s.written - s.synced < self.batch
+                })
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            if st.done {
+                return;
+            }
+            if st.written > st.synced {
+                let target = st.written;
+                drop(st);
+                let r = file.sync_data();
+                st = self.lock();
+                match r {
+                    Ok(()) => st.synced = target,
+                    Err(e) => {
+                        st.error = Some(e);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `n` more units are written; wakes the syncer when a batch is full.
+    /// Returns the error of an earlier background sync, once.
+    pub fn written(&self, n: u64) -> std::io::Result<()> {
+        let mut st = self.lock();
+        st.written += n;
+        if let Some(e) = st.error.take() {
+            return Err(e);
+        }
+        if st.written - st.synced >= self.batch {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Units written but not yet known to be on the disk.
+    pub fn pending(&self) -> u64 {
+        let st = self.lock();
+        st.written - st.synced
+    }
+
+    /// End [`BackgroundSync::run`] (the caller still syncs once itself).
+    pub fn stop(&self) {
+        self.lock().done = true;
+        self.wake.notify_one();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +225,30 @@ mod tests {
         let removed = remove_stale_untrusted(&f).unwrap();
         assert_eq!(removed, vec![kept.clone()]);
         assert!(!kept.exists());
+    }
+
+    #[test]
+    fn background_sync_follows_the_writer_by_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = File::create(dir.path().join("f")).unwrap();
+        let fd = f.try_clone().unwrap();
+        // A long period: only the batch size can wake the syncer.
+        let sync = BackgroundSync::new(10, Duration::from_secs(3600));
+        std::thread::scope(|s| {
+            let t = s.spawn(|| sync.run(&fd));
+            f.write_all(b"12345").unwrap();
+            sync.written(5).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(sync.pending(), 5, "synced before a batch was full");
+            f.write_all(b"67890").unwrap();
+            sync.written(5).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while sync.pending() != 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert_eq!(sync.pending(), 0, "a full batch was not synced");
+            sync.stop();
+            t.join().unwrap();
+        });
     }
 }

@@ -12,6 +12,7 @@
 use super::decompress::Compression;
 use crate::digest::{digest_eq, Algo, Hasher, HashingReader};
 use crate::exit::{code_of, fail, Code, Failure};
+use crate::fsutil::BackgroundSync;
 use crate::openpgp::{Fingerprint, Verdict, Verifier};
 use std::fmt;
 use std::fs::File;
@@ -150,6 +151,8 @@ struct Tee<'a, R> {
     /// The announced length: a body that ends short of it was cut off.
     expected: Option<u64>,
     out: Option<&'a mut File>,
+    /// Write-behind for `out`, so the fsync before the rename is short.
+    sync: Option<&'a BackgroundSync>,
     hasher: Option<Hasher>,
     seen: u64,
     max: u64,
@@ -179,6 +182,9 @@ impl<R: Read> Read for Tee<'_, R> {
         if let Some(out) = self.out.as_deref_mut() {
             out.write_all(chunk).map_err(|e| fault(Fault::Disk(e)))?;
         }
+        if let Some(sync) = self.sync {
+            sync.written(n as u64).map_err(|e| fault(Fault::Disk(e)))?;
+        }
         if let Some(h) = &mut self.hasher {
             h.update(chunk);
         }
@@ -193,6 +199,9 @@ impl<R: Read> Read for Tee<'_, R> {
 /// memory stays flat (a few MiB at most) whatever the file size.
 const DEPTH: usize = 4;
 const BLOCK: usize = 256 * 1024;
+/// Bytes written between background fdatasyncs (and at most this long).
+const WRITE_BEHIND: u64 = 32 << 20;
+const WRITE_BEHIND_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl<R: Read> Tee<'_, R> {
     /// The receiving side: fill blocks from the source (storing and
@@ -281,16 +290,33 @@ pub fn verify_stream(
     // from a pinned SHA-256 when both cover the same (uncompressed) bytes.
     let pinned_sha256 = checks.hashes.iter().any(|(a, _)| *a == Algo::Sha256);
     let separate_sha256 = checks.want_sha256 && (checks.uncompress.is_some() || !pinned_sha256);
+    // Start writing the stored bytes to the disk while they arrive: the
+    // fsync before the rename (DESIGN.md §1.1) then waits for the last
+    // batch, not for the whole file.
+    let sync_fd = match &out {
+        Some(f) => Some(f.try_clone().map_err(|e| {
+            fail(
+                Code::Io,
+                format!("duplicating the download's descriptor: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    let syncer = BackgroundSync::new(WRITE_BEHIND, WRITE_BEHIND_TIME);
     let mut tee = Tee {
         inner: reader,
         expected: expected_len,
         out,
+        sync: sync_fd.as_ref().map(|_| &syncer),
         hasher: separate_sha256.then(|| Algo::Sha256.hasher()),
         seen: 0,
         max,
         progress,
     };
     let (result, complete, tee) = std::thread::scope(|s| {
+        if let Some(fd) = &sync_fd {
+            s.spawn(|| syncer.run(fd));
+        }
         let (tx, rx) = sync_channel(DEPTH);
         let (free_tx, free_rx) = channel();
         let receiving = s.spawn(move || {
@@ -306,7 +332,9 @@ pub fn verify_stream(
         let result = check_content(&mut blocks, checks);
         // Stop the receiving side if verification ended early.
         drop(blocks);
-        match receiving.join() {
+        let joined = receiving.join();
+        syncer.stop();
+        match joined {
             Ok((complete, tee)) => Ok((result, complete, tee)),
             Err(_) => Err(fail(Code::Io, "the receiving thread failed")),
         }

@@ -12,8 +12,9 @@ use super::merkle::{leaf_hash, Hash};
 use super::record::{format_time, kind, LineEncoder};
 use super::store::Log;
 use crate::exit::{fail, Code};
+use crate::fsutil::BackgroundSync;
 use std::io::Read;
-use std::sync::{mpsc, Condvar, Mutex, PoisonError};
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// When appended records reach the disk.
@@ -56,73 +57,6 @@ pub struct Received {
 pub const BATCH_RECORDS: u64 = 100_000;
 pub const BATCH_TIME: Duration = Duration::from_secs(1);
 const READ_SIZE: usize = 256 * 1024;
-
-#[derive(Default)]
-struct SyncState {
-    written: u64,
-    synced: u64,
-    done: bool,
-    error: Option<std::io::Error>,
-}
-
-/// The background fdatasync of `--sync batch`: time- and count-bounded,
-/// never in the receiver's way.
-struct Syncer {
-    state: Mutex<SyncState>,
-    wake: Condvar,
-}
-
-impl Syncer {
-    fn run(&self, file: &std::fs::File) {
-        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            st = self
-                .wake
-                .wait_timeout_while(st, BATCH_TIME, |s| {
-                    !s.done && s.written - s.synced < BATCH_RECORDS
-                })
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            if st.done {
-                return;
-            }
-            if st.written > st.synced {
-                let target = st.written;
-                drop(st);
-                let r = file.sync_data();
-                st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-                match r {
-                    Ok(()) => st.synced = target,
-                    Err(e) => {
-                        st.error = Some(e);
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// `records` more are written; wake the syncer when a batch is full.
-    fn written(&self, records: u64) -> anyhow::Result<()> {
-        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        st.written += records;
-        if let Some(e) = st.error.take() {
-            return Err(fail(Code::Io, format!("syncing the log: {e}")));
-        }
-        if st.written - st.synced >= BATCH_RECORDS {
-            self.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    fn stop(&self) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .done = true;
-        self.wake.notify_one();
-    }
-}
 
 /// One session's line state.
 struct Session<'a> {
@@ -278,10 +212,7 @@ pub fn receive(log: &mut Log, mut input: impl Read, opts: &Options) -> anyhow::R
     start.src = opts.source.clone().map(Into::into);
     log.append_now(&start)?;
 
-    let syncer = Syncer {
-        state: Mutex::new(SyncState::default()),
-        wake: Condvar::new(),
-    };
+    let syncer = BackgroundSync::new(BATCH_RECORDS, BATCH_TIME);
     let file = log
         .file
         .try_clone()
@@ -342,7 +273,7 @@ fn session(
     log: &mut Log,
     input: &mut impl Read,
     opts: &Options,
-    syncer: &Syncer,
+    syncer: &BackgroundSync,
 ) -> anyhow::Result<Ending> {
     let (to_hasher, chunks) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
     // Unbounded, so the hasher never waits on us while we wait on it; at
@@ -428,7 +359,7 @@ fn read_loop(
     s: &mut Session,
     input: &mut impl Read,
     opts: &Options,
-    syncer: &Syncer,
+    syncer: &BackgroundSync,
     pipe: &mut Pipe,
 ) -> anyhow::Result<Ending> {
     let mut chunk = vec![0u8; READ_SIZE];
@@ -467,7 +398,7 @@ fn read_loop(
 }
 
 /// Hand the chunk's records to the kernel (and the disk, per --sync).
-fn flush(s: &mut Session, syncer: &Syncer, pipe: &mut Pipe) -> anyhow::Result<()> {
+fn flush(s: &mut Session, syncer: &BackgroundSync, pipe: &mut Pipe) -> anyhow::Result<()> {
     if s.out.is_empty() {
         return Ok(());
     }
@@ -478,7 +409,9 @@ fn flush(s: &mut Session, syncer: &Syncer, pipe: &mut Pipe) -> anyhow::Result<()
         SyncMode::Always => s.log.sync(),
         SyncMode::Batch => {
             let new = records - std::mem::replace(&mut s.reported, records);
-            syncer.written(new)
+            syncer
+                .written(new)
+                .map_err(|e| fail(Code::Io, format!("syncing the log: {e}")))
         }
         SyncMode::End => Ok(()),
     }
