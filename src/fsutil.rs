@@ -47,6 +47,8 @@ pub const UNTRUSTED_MARK: &str = ".UNTRUSTED-";
 
 /// An untrusted temporary file `.NAME.UNTRUSTED-XXXXXX` next to `final_path`,
 /// created `O_EXCL` with mode 0600. It is deleted on drop unless persisted.
+/// It is held under an exclusive `flock` while open, so a concurrent run's
+/// [`remove_stale_untrusted`] leaves it alone.
 pub fn untrusted_temp(final_path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = parent_dir(final_path);
     let name = final_path
@@ -54,14 +56,20 @@ pub fn untrusted_temp(final_path: &Path) -> Result<tempfile::NamedTempFile> {
         .with_context(|| format!("{} has no file name", final_path.display()))?;
     let prefix = format!(".{}{}", name.to_string_lossy(), UNTRUSTED_MARK);
     // tempfile opens with O_CREAT|O_EXCL and 0600 by default.
-    tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(&prefix)
         .tempfile_in(dir)
-        .with_context(|| format!("creating an untrusted temporary file in {}", dir.display()))
+        .with_context(|| format!("creating an untrusted temporary file in {}", dir.display()))?;
+    tmp.as_file()
+        .try_lock()
+        .with_context(|| format!("locking {}", tmp.path().display()))?;
+    Ok(tmp)
 }
 
 /// Remove leftovers `.NAME.UNTRUSTED-*` of `final_path` from a killed run.
-/// They are never reused (uscan CVE-2025-8454). Returns what was removed.
+/// They are never reused (uscan CVE-2025-8454). One still locked belongs to
+/// a run in progress (two `make` processes fetching the same file) and is
+/// left to it. Returns what was removed.
 pub fn remove_stale_untrusted(final_path: &Path) -> Result<Vec<PathBuf>> {
     let dir = parent_dir(final_path);
     let Some(name) = final_path.file_name() else {
@@ -78,11 +86,23 @@ pub fn remove_stale_untrusted(final_path: &Path) -> Result<Vec<PathBuf>> {
         let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             let p = entry.path();
+            if in_use(&p) {
+                continue;
+            }
             std::fs::remove_file(&p).with_context(|| format!("removing stale {}", p.display()))?;
             removed.push(p);
         }
     }
     Ok(removed)
+}
+
+/// Is this untrusted file locked by a live run? Anything that cannot be
+/// opened as a regular file and probed is not in use: it is removed.
+fn in_use(path: &Path) -> bool {
+    let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
+    regular
+        && File::open(path)
+            .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// Open a new file exclusively with mode 0600 (never follow or reuse).
@@ -225,6 +245,14 @@ mod tests {
         let removed = remove_stale_untrusted(&f).unwrap();
         assert_eq!(removed, vec![kept.clone()]);
         assert!(!kept.exists());
+
+        // A run in progress holds its file locked: another run leaves it.
+        let live = untrusted_temp(&f).unwrap();
+        assert!(remove_stale_untrusted(&f).unwrap().is_empty());
+        assert!(live.path().exists());
+        let (file, path) = live.keep().unwrap();
+        drop(file);
+        assert_eq!(remove_stale_untrusted(&f).unwrap(), vec![path]);
     }
 
     #[test]

@@ -297,6 +297,47 @@ fn present_files_are_reverified_and_stale_temporaries_removed() {
 }
 
 #[test]
+fn concurrent_runs_for_one_file_both_succeed() {
+    // Two `make` processes fetching the same file: the second must not take
+    // the first one's download in progress for a killed run's leftover.
+    let e = setup();
+    let h = hex::encode(sha2_256(&e.data));
+    let url = e.server.route(
+        "/c.tar",
+        Reply::Slow(e.data.clone(), std::time::Duration::from_millis(100)),
+    );
+    std::fs::create_dir_all(e.out()).unwrap();
+    let first = Command::new(BIN)
+        .args([
+            "--allow-http",
+            "--retries",
+            "0",
+            "--quiet",
+            "--sha256",
+            &h,
+            &url,
+        ])
+        .current_dir(e.out())
+        .env_remove("DISTFILES_MIRROR")
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !files(&e.out()).iter().any(|f| f.contains(".UNTRUSTED-")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let second = e.run(&["--sha256", &h, &url]);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(code(&first), 0, "first run: {}", stderr(&first));
+    assert_eq!(code(&second), 0, "second run: {}", stderr(&second));
+    assert_eq!(std::fs::read(e.out().join("c.tar")).unwrap(), e.data);
+    assert_eq!(files(&e.out()), vec!["c.tar"]);
+}
+
+#[test]
 fn a_bad_mirror_is_skipped() {
     let e = setup();
     let h = hex::encode(sha2_256(&e.data));

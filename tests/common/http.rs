@@ -27,6 +27,8 @@ pub enum Reply {
     Truncated(Vec<u8>, usize),
     /// Send N bytes, then stall for a long time.
     Stall(Vec<u8>, usize),
+    /// The whole body in ten pieces, this long apart (a slow mirror).
+    Slow(Vec<u8>, Duration),
     /// No Content-Length, never-ending body.
     Endless,
     /// One byte every interval, never stalling long enough for a read
@@ -319,6 +321,15 @@ fn serve<S: Read + Write>(mut conn: S, state: &Mutex<State>) {
                 conn.write_all(&b[..n])?;
                 conn.flush()?;
                 std::thread::sleep(Duration::from_secs(30));
+                Ok(())
+            }
+            Some(Reply::Slow(b, every)) => {
+                head(&mut conn, 200, Some(b.len() as u64), "")?;
+                for piece in b.chunks(b.len().div_ceil(10).max(1)) {
+                    conn.write_all(piece)?;
+                    conn.flush()?;
+                    std::thread::sleep(every);
+                }
                 Ok(())
             }
             Some(Reply::Endless) => {
