@@ -855,8 +855,16 @@ fn proxies_http_socks5h_and_no_proxy() {
         &with_no,
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    // https_proxy does not apply to http URLs (curl's rule).
+    // An explicit --proxy (Tor) carries every request: NO_PROXY cannot
+    // route around it (a dead proxy: exit 4, nothing left).
     std::fs::remove_file(e.out().join("d.tar")).unwrap();
+    let o = e.run_env(
+        &["--allow-http", "--retries", "0", "--proxy", dead[0].1],
+        &["--sha256", &h, &direct],
+        &[with_no[1]],
+    );
+    assert_nothing_left(&e, &o, 4);
+    // https_proxy does not apply to http URLs (curl's rule).
     let o = e.run_env(
         &["--allow-http", "--retries", "0"],
         &["--sha256", &h, &direct],

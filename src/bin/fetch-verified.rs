@@ -76,7 +76,8 @@ struct Cli {
 
     /// Proxy for every request (http://, socks5://, socks5h:// to let the proxy resolve names,
     /// as Tor needs). Default: https_proxy/HTTPS_PROXY for https, http_proxy for http, then
-    /// all_proxy/ALL_PROXY, except hosts in no_proxy/NO_PROXY (curl's rules).
+    /// all_proxy/ALL_PROXY, except hosts in no_proxy/NO_PROXY (curl's rules). Unlike curl, an
+    /// explicit --proxy ignores no_proxy/NO_PROXY: no variable can route a download around Tor.
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
 
