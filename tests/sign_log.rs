@@ -92,17 +92,19 @@ impl Env {
         )
     }
     fn verify_in(&self, dir: &Path) -> Output {
-        sl(
-            &[
-                "verify",
-                "--log",
-                dir.to_str().unwrap(),
-                "--keyring",
-                self.public.to_str().unwrap(),
-            ],
-            b"",
-            &[],
-        )
+        self.verify_with(dir, &self.public, &[])
+    }
+    /// `verify` of `dir` with `keyring` and `extra` options.
+    fn verify_with(&self, dir: &Path, keyring: &Path, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "verify",
+            "--log",
+            dir.to_str().unwrap(),
+            "--keyring",
+            keyring.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        sl(&args, b"", &[])
     }
     fn verify(&self) -> Output {
         self.verify_in(&self.log)
@@ -315,31 +317,9 @@ fn tampering_after_a_seal_is_detected() {
     // Untrusted key, other origin.
     let other = gen_key("Not the log key");
     let ring = write_keyring(&e.tmp.path().join("other.asc"), &[&other]);
-    let o = sl(
-        &[
-            "verify",
-            "--log",
-            e.l(),
-            "--keyring",
-            ring.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let o = e.verify_with(&e.log, &ring, &[]);
     assert_eq!(code(&o), 1, "{}", text(&o));
-    let o = sl(
-        &[
-            "verify",
-            "--log",
-            e.l(),
-            "--keyring",
-            e.public.to_str().unwrap(),
-            "--origin",
-            "elsewhere",
-        ],
-        b"",
-        &[],
-    );
+    let o = e.verify_with(&e.log, &e.public, &["--origin", "elsewhere"]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     // The whole file removed after a seal.
     let gone = e.tmp.path().join("gone");
@@ -546,18 +526,10 @@ fn seal_on_eof_origins_and_missing_checkpoints() {
     assert!(String::from_utf8(o.stdout)
         .unwrap()
         .starts_with("example.org/logs/core-admin\n6\n"));
-    let o = sl(
-        &[
-            "verify",
-            "--log",
-            e.l(),
-            "--keyring",
-            e.public.to_str().unwrap(),
-            "--origin",
-            "example.org/logs/core-admin",
-        ],
-        b"",
-        &[],
+    let o = e.verify_with(
+        &e.log,
+        &e.public,
+        &["--origin", "example.org/logs/core-admin"],
     );
     assert_eq!(code(&o), 0, "{}", text(&o));
     // A later seal keeps the log's origin by default...
@@ -655,18 +627,7 @@ fn summaries_are_terminal_safe_and_json() {
         "malformed directives are reported: {t}"
     );
     assert!(t.contains("error?   3: \\u{202e}error: reversed"), "{t}");
-    let o = sl(
-        &[
-            "verify",
-            "--log",
-            e.l(),
-            "--keyring",
-            e.public.to_str().unwrap(),
-            "--json",
-        ],
-        b"",
-        &[],
-    );
+    let o = e.verify_with(&e.log, &e.public, &["--json"]);
     assert_eq!(code(&o), 0);
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(

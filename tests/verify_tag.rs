@@ -72,6 +72,14 @@ impl Env {
         args.push(self.repo.to_str().unwrap());
         vt(&args, &[])
     }
+
+    /// `verify-tag --keyring KEYS EXTRA... REPO REV` with `env` added.
+    fn run_at(&self, extra: &[&str], rev: &str, env: &[(&str, &str)]) -> Output {
+        let mut args = vec!["--keyring", self.keyring.to_str().unwrap()];
+        args.extend(extra);
+        args.extend([self.repo.to_str().unwrap(), rev]);
+        vt(&args, env)
+    }
 }
 
 /// `git verify-tag` with a throwaway GNUPGHOME trusting `certs`.
@@ -123,16 +131,7 @@ fn good_tag_prints_like_the_old_script() {
         assert!(ok, "git verify-tag agrees");
     }
     // REV as a ref name and as a full id; JSON.
-    let o = vt(
-        &[
-            "--keyring",
-            e.keyring.to_str().unwrap(),
-            "--json",
-            e.repo.to_str().unwrap(),
-            "main",
-        ],
-        &[],
-    );
+    let o = e.run_at(&["--json"], "main", &[]);
     assert_eq!(code(&o), 0, "{}", out(&o));
     let lines = json_lines(&o);
     let j = &lines[0];
@@ -143,15 +142,7 @@ fn good_tag_prints_like_the_old_script() {
     assert_eq!(j["tags"][0]["status"], "good");
     assert_eq!(j["tags"][0]["signers"][0], e.key.fingerprint().to_hex());
     assert_eq!(lines[1]["summary"]["exit"], 0);
-    let o = vt(
-        &[
-            "--keyring",
-            e.keyring.to_str().unwrap(),
-            e.repo.to_str().unwrap(),
-            &e.head,
-        ],
-        &[],
-    );
+    let o = e.run_at(&[], &e.head, &[]);
     assert_eq!(code(&o), 0, "{}", out(&o));
 }
 
@@ -167,15 +158,7 @@ fn no_tag_lightweight_tag_and_signed_commits() {
     assert!(out(&o).contains("forget to add a tag"), "{}", out(&o));
     let o = e.run(&["--check", "signed-tag-or-commit"]);
     assert_eq!(code(&o), 0, "{}", out(&o));
-    let o = vt(
-        &[
-            "--keyring",
-            e.keyring.to_str().unwrap(),
-            e.repo.to_str().unwrap(),
-            &signed,
-        ],
-        &[("CHECK", "signed-tag-or-commit")],
-    );
+    let o = e.run_at(&[], &signed, &[("CHECK", "signed-tag-or-commit")]);
     assert_eq!(code(&o), 0, "{}", out(&o));
     // A commit signed by an untrusted key is not accepted; two signatures neither.
     let other = gen_key("Other");
@@ -667,15 +650,7 @@ fn packed_refs_and_many_tags() {
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains(&id));
     // An older revision is verified by its own tag, not by v1.0.
-    let o = vt(
-        &[
-            "--keyring",
-            e.keyring.to_str().unwrap(),
-            e.repo.to_str().unwrap(),
-            "v0.3",
-        ],
-        &[],
-    );
+    let o = e.run_at(&[], "v0.3", &[]);
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains(&id));
 }
@@ -856,15 +831,7 @@ fn a_directory_inside_a_verified_repository_is_not_that_repository() {
     assert_eq!(code(&o), 0, "{}", out(&o));
     // `DIR REV` when the second argument is not a directory; an unknown REV
     // is nothing to verify with.
-    let o = vt(
-        &[
-            "--keyring",
-            e.keyring.to_str().unwrap(),
-            e.repo.to_str().unwrap(),
-            "no-such-branch",
-        ],
-        &[],
-    );
+    let o = e.run_at(&[], "no-such-branch", &[]);
     assert_eq!(code(&o), 3, "{}", out(&o));
 }
 
