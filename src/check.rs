@@ -14,7 +14,7 @@ use crate::hashlist::{self, display_name, Entry, Format, ParseOptions};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -171,18 +171,7 @@ impl Targets {
     /// no entry is exit 3: it verifies nothing.
     pub fn add_list(&mut self, list: &Path, opts: &Options) -> anyhow::Result<()> {
         let data = read_list(list)?;
-        let mut parse = opts.parse;
-        // A list named for BLAKE2 (B2SUMS, foo.b2) makes 128-digit lines BLAKE2b.
-        let lname = list
-            .file_name()
-            .map(|n| n.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        let blake =
-            lname.starts_with("b2sum") || lname.ends_with(".b2") || lname.contains("blake2");
-        if parse.untagged_512.is_none() && blake {
-            parse.untagged_512 = Some(Algo::Blake2b512);
-        }
-        let entries = hashlist::parse_list(&data, parse)
+        let entries = hashlist::parse_list(&data, list_options(list, opts.parse))
             .with_code(Code::Usage, || format!("{}", list.display()))?;
         if entries.is_empty() {
             return Err(fail(
@@ -241,26 +230,47 @@ pub fn implied_file(list: &Path) -> anyhow::Result<(PathBuf, Option<Algo>)> {
 
 /// Read a whole list, bounded; `-` is standard input.
 pub fn read_list(list: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut data = Vec::new();
-    let what = || format!("reading list {}", list.display());
+    let what = format!("list {}", list.display());
     if list == Path::new("-") {
-        std::io::stdin()
-            .lock()
-            .take(MAX_LIST + 1)
-            .read_to_end(&mut data)
-            .with_code(Code::Io, what)?;
+        crate::fsutil::read_bounded(std::io::stdin().lock(), MAX_LIST, &what, Code::Usage)
     } else {
-        std::fs::File::open(list)
-            .and_then(|f| f.take(MAX_LIST + 1).read_to_end(&mut data))
-            .with_code(Code::Io, what)?;
+        let f = std::fs::File::open(list).with_code(Code::Io, || format!("reading {what}"))?;
+        crate::fsutil::read_bounded(f, MAX_LIST, &what, Code::Usage)
     }
-    if data.len() as u64 > MAX_LIST {
-        return Err(fail(
-            Code::Usage,
-            format!("{}: list larger than {MAX_LIST} bytes", list.display()),
-        ));
+}
+
+/// Parse options for the list at `list`: one named for BLAKE2 (B2SUMS,
+/// foo.b2) makes untagged 128-digit lines BLAKE2b rather than SHA-512.
+pub fn list_options(list: &Path, mut parse: ParseOptions) -> ParseOptions {
+    let lname = list
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let blake = lname.starts_with("b2sum") || lname.ends_with(".b2") || lname.contains("blake2");
+    if parse.untagged_512.is_none() && blake {
+        parse.untagged_512 = Some(Algo::Blake2b512);
     }
-    Ok(data)
+    parse
+}
+
+/// `--sha256 HEX` / `--sha512 HEX` options as pinned digests.
+pub fn pins(sha256: Option<&str>, sha512: Option<&str>) -> anyhow::Result<Vec<(Algo, Vec<u8>)>> {
+    let mut pins = Vec::new();
+    for (a, h) in [(Algo::Sha256, sha256), (Algo::Sha512, sha512)] {
+        if let Some(h) = h {
+            pins.push((a, crate::digest::parse_hex_option(a, h)?));
+        }
+    }
+    Ok(pins)
+}
+
+/// The digests the list file `list` pins for the file called `name`
+/// (fetch-verified --hash-file): read bounded, parsed as check-hashes
+/// parses it.
+pub fn pinned_in_list(list: &Path, name: &[u8]) -> anyhow::Result<Vec<(Algo, Vec<u8>)>> {
+    let data = read_list(list)?;
+    hashlist::expected_for_with(&data, name, list_options(list, ParseOptions::default()))
+        .map_err(|e| e.context(format!("hash list {}", list.display())))
 }
 
 /// The outcome for one file.

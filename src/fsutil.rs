@@ -105,6 +105,35 @@ fn in_use(path: &Path) -> bool {
             .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
+/// Read all of `r`, at most `max` bytes: more is an error with exit code
+/// `over` (untrusted input is bounded, DESIGN.md §1.5); a read error is
+/// exit 4. `what` names the input in both messages.
+pub fn read_bounded(
+    r: impl std::io::Read,
+    max: u64,
+    what: &str,
+    over: crate::exit::Code,
+) -> Result<Vec<u8>> {
+    use crate::exit::{fail, Code, ResultExt};
+    use std::io::Read;
+    let mut data = Vec::new();
+    r.take(max.saturating_add(1))
+        .read_to_end(&mut data)
+        .with_code(Code::Io, || format!("reading {what}"))?;
+    if data.len() as u64 > max {
+        return Err(fail(over, format!("{what}: larger than {max} bytes")));
+    }
+    Ok(data)
+}
+
+/// [`read_bounded`] of a file (opening it: exit 4 on failure).
+pub fn read_file_bounded(path: &Path, max: u64, over: crate::exit::Code) -> Result<Vec<u8>> {
+    use crate::exit::{Code, ResultExt};
+    let what = path.display().to_string();
+    let f = File::open(path).with_code(Code::Io, || format!("opening {what}"))?;
+    read_bounded(f, max, &what, over)
+}
+
 /// Open a new file exclusively with mode 0600 (never follow or reuse).
 pub fn create_new_private(path: &Path) -> Result<File> {
     OpenOptions::new()

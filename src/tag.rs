@@ -9,7 +9,6 @@ use crate::openpgp::{parse_fingerprint, BuildPolicy, Cert, Fingerprint, Keyring,
 use serde_json::json;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// What counts as authentication.
@@ -755,21 +754,8 @@ impl State {
                 })
             }
         };
-        let mut bytes = Vec::new();
-        file.take(STATE_MAX + 1)
-            .read_to_end(&mut bytes)
-            .with_code(Code::Io, || {
-                format!("reading state file {}", path.display())
-            })?;
-        if bytes.len() as u64 > STATE_MAX {
-            return Err(fail(
-                Code::Usage,
-                format!(
-                    "state file {} is larger than {STATE_MAX} bytes",
-                    path.display()
-                ),
-            ));
-        }
+        let what = format!("state file {}", path.display());
+        let bytes = crate::fsutil::read_bounded(file, STATE_MAX, &what, Code::Usage)?;
         serde_json::from_slice(&bytes).with_code(Code::Usage, || {
             format!("state file {} is corrupt", path.display())
         })

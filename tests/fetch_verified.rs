@@ -265,6 +265,23 @@ fn pinned_hashes() {
     .unwrap();
     let o = e.run(&["--hash-file", list.to_str().unwrap(), &url]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // A list named B2SUMS holds BLAKE2b digests, as check-hashes reads it
+    // (the same 128 digits taken as SHA-512 would fail).
+    std::fs::remove_file(e.out().join("p.tar")).unwrap();
+    use blake2::Digest as _;
+    let b2 = hex::encode(blake2::Blake2b512::digest(&e.data));
+    let b2sums = e.dir.path().join("B2SUMS");
+    std::fs::write(&b2sums, format!("{b2}  p.tar\n")).unwrap();
+    let o = e.run(&["--hash-file", b2sums.to_str().unwrap(), &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // A hash file too large to be one is refused before it is read whole.
+    std::fs::remove_file(e.out().join("p.tar")).unwrap();
+    let f = std::fs::File::create(e.dir.path().join("HUGE")).unwrap();
+    f.set_len(256 * 1024 * 1024 + 1).unwrap();
+    let huge = e.dir.path().join("HUGE");
+    let o = e.run(&["--hash-file", huge.to_str().unwrap(), &url]);
+    assert_nothing_left(&e, &o, 2);
+    assert!(stderr(&o).contains("larger than"), "{}", stderr(&o));
 }
 
 #[test]

@@ -598,7 +598,7 @@ fn seal_on_eof_origins_and_missing_checkpoints() {
     let o = f.verify_in(&d);
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(
-        text(&o).contains("checkpoint 9 has no signature"),
+        text(&o).contains("checkpoints/9 has no signature"),
         "{}",
         text(&o)
     );
@@ -695,6 +695,7 @@ fn proofs_verify_against_checkpoints_alone() {
     let ok = sl(
         &[
             "verify-proof",
+            "--unsigned",
             proof.to_str().unwrap(),
             "--checkpoint",
             cp(n).to_str().unwrap(),
@@ -707,6 +708,7 @@ fn proofs_verify_against_checkpoints_alone() {
     let wrong = sl(
         &[
             "verify-proof",
+            "--unsigned",
             proof.to_str().unwrap(),
             "--checkpoint",
             cp(m).to_str().unwrap(),
@@ -722,6 +724,7 @@ fn proofs_verify_against_checkpoints_alone() {
     let bad = sl(
         &[
             "verify-proof",
+            "--unsigned",
             proof.to_str().unwrap(),
             "--checkpoint",
             cp(n).to_str().unwrap(),
@@ -746,6 +749,7 @@ fn proofs_verify_against_checkpoints_alone() {
     let ok = sl(
         &[
             "verify-proof",
+            "--unsigned",
             proof.to_str().unwrap(),
             "--checkpoint",
             cp(m).to_str().unwrap(),
@@ -759,6 +763,7 @@ fn proofs_verify_against_checkpoints_alone() {
     let swapped = sl(
         &[
             "verify-proof",
+            "--unsigned",
             proof.to_str().unwrap(),
             "--checkpoint",
             cp(n).to_str().unwrap(),
@@ -1028,19 +1033,67 @@ fn proofs_check_checkpoint_signatures_when_given_keys() {
     let other = gen_key("Someone else");
     let ring = write_keyring(&e.tmp.path().join("other.asc"), &[&other]);
     assert_eq!(code(&check(&ring)), 1);
-    // Without keys the proof is checked, and the missing check is said.
+    // Without keys there is nothing to verify the checkpoint with; only an
+    // explicit --unsigned checks the proof against the bare roots.
+    let bare = |extra: &[&str]| {
+        let mut args = vec![
+            "verify-proof",
+            proof.to_str().unwrap(),
+            "--checkpoint",
+            cp.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        sl(&args, b"", &[])
+    };
+    let o = bare(&[]);
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("verified"));
+    let o = bare(&["--unsigned"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("signatures not checked"));
+    // A checkpoint without its signature: nothing to verify with.
+    let lone = e.tmp.path().join("lone");
+    std::fs::copy(&cp, &lone).unwrap();
     let o = sl(
         &[
             "verify-proof",
             proof.to_str().unwrap(),
             "--checkpoint",
-            cp.to_str().unwrap(),
+            lone.to_str().unwrap(),
+            "--keyring",
+            e.public.to_str().unwrap(),
         ],
         b"",
         &[],
     );
-    assert_eq!(code(&o), 0);
-    assert!(text(&o).contains("signatures not checked"));
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    // Oversized inputs are refused before they are read whole.
+    let huge = e.tmp.path().join("huge.json");
+    std::fs::write(&huge, vec![b' '; (1 << 20) + 1]).unwrap();
+    let o = sl(
+        &[
+            "verify-proof",
+            huge.to_str().unwrap(),
+            "--checkpoint",
+            cp.to_str().unwrap(),
+            "--unsigned",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("larger than"), "{}", text(&o));
+    // A checkpoint file name claiming a size past 2^63 (names are read
+    // before any signature): an error, not an endless loop.
+    std::fs::write(e.log.join("checkpoints/9223372036854775809"), b"x").unwrap();
+    let o = sl(&["prove", "inclusion", "--log", e.l(), "3"], b"", &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    std::fs::remove_file(e.log.join("checkpoints/9223372036854775809")).unwrap();
+    // A checkpoint body that is not a few hundred bytes fails verify.
+    std::fs::write(e.log.join("checkpoints/5"), vec![b'x'; 64 * 1024 + 1]).unwrap();
+    let o = e.verify();
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(text(&o).contains("larger than"), "{}", text(&o));
     // Sizes past the log are a usage error.
     let o = sl(
         &["prove", "consistency", "--log", e.l(), "2", "50"],

@@ -3,7 +3,7 @@
 
 use build_verify::check::{self, Generate, Options, Reporter, Style, Targets};
 use build_verify::cli;
-use build_verify::digest::{parse_hex_option, Algo};
+use build_verify::digest::Algo;
 use build_verify::exit::{fail, Code};
 use build_verify::hashlist::ParseOptions;
 use clap::Parser;
@@ -129,12 +129,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         },
     };
     let mut targets = Targets::default();
-    let mut pins = Vec::new();
-    for (a, h) in [(Algo::Sha256, &args.sha256), (Algo::Sha512, &args.sha512)] {
-        if let Some(h) = h {
-            pins.push((a, parse_hex_option(a, h)?));
-        }
-    }
+    let pins = check::pins(args.sha256.as_deref(), args.sha512.as_deref())?;
     if !pins.is_empty() {
         let [file] = args.paths.as_slice() else {
             return Err(fail(

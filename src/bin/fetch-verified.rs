@@ -2,12 +2,11 @@
 //! ever be used.
 
 use anyhow::Context;
+use build_verify::check;
 use build_verify::cli;
-use build_verify::digest::Algo;
-use build_verify::exit::{fail, Code, ResultExt};
+use build_verify::exit::{fail, Code};
 use build_verify::fetch::{self, Checks, Compression, Transport, TransportOptions};
-use build_verify::hashlist;
-use build_verify::openpgp::{KeyArgs, Verifier};
+use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use clap::Parser;
 use serde_json::json;
 use std::io::IsTerminal;
@@ -139,21 +138,9 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         max_size: args.max_size,
     })?;
 
-    let mut hashes = Vec::new();
-    for (algo, hexd) in [(Algo::Sha256, &args.sha256), (Algo::Sha512, &args.sha512)] {
-        if let Some(h) = hexd {
-            let d = build_verify::digest::parse_hex_option(algo, h)?;
-            hashes.push((algo, d));
-        }
-    }
+    let mut hashes = check::pins(args.sha256.as_deref(), args.sha512.as_deref())?;
     if let Some(f) = &args.hash_file {
-        let list = std::fs::read(f).with_code(Code::Usage, || {
-            format!("reading --hash-file {}", f.display())
-        })?;
-        hashes.extend(
-            hashlist::expected_for(&list, name.as_bytes())
-                .with_context(|| format!("--hash-file {}", f.display()))?,
-        );
+        hashes.extend(check::pinned_in_list(f, name.as_bytes())?);
     }
     if args.sig.is_none() && hashes.is_empty() {
         return Err(fail(
@@ -175,26 +162,19 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         None
     };
 
-    let keyring;
-    let trust;
-    let policy;
-    let verifier;
-    let signature = match &args.sig {
-        Some(sig) => {
-            (keyring, trust, policy) = args.keys.load()?;
-            verifier = Verifier {
-                keyring: &keyring,
-                trust: &trust,
-                policy: &policy,
-                min_signers: args.keys.min_signers(),
-                time: None,
-            };
+    let keys = match &args.sig {
+        Some(_) => Some(args.keys.load()?),
+        None => None,
+    };
+    let verifier = keys.as_ref().map(LoadedKeys::verifier);
+    let signature = match (&args.sig, &verifier) {
+        (Some(sig), Some(v)) => {
             let bytes = transport
                 .get_small(sig, MAX_SMALL)
                 .with_context(|| format!("signature {sig}"))?;
-            Some((bytes, &verifier))
+            Some((bytes, v))
         }
-        None => None,
+        _ => None,
     };
     let checks = Checks {
         signature,

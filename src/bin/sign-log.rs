@@ -2,11 +2,11 @@
 //! an OpenPGP signature, verify it later.
 
 use build_verify::cli;
-use build_verify::exit::{fail, Code, ResultExt};
+use build_verify::exit::{fail, Code};
 use build_verify::log::directive::{self, Verb};
 use build_verify::log::{checkpoint, export, proof, receive, seal, store, verify};
 use build_verify::openpgp::sign::SigningKey;
-use build_verify::openpgp::{KeyArgs, Verifier};
+use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -148,8 +148,8 @@ enum Cmd {
         #[command(subcommand)]
         what: ProveCmd,
     },
-    /// Check a proof against checkpoint files alone (with --keyring, their
-    /// signatures FILE.asc too).
+    /// Check a proof against checkpoint files alone and their signatures
+    /// FILE.asc (--keyring).
     #[command(after_help = build_verify::exit::HELP)]
     VerifyProof {
         /// The proof (JSON from `prove`).
@@ -159,6 +159,11 @@ enum Cmd {
         checkpoints: Vec<PathBuf>,
         #[command(flatten)]
         keys: KeyArgs,
+        /// Check the proof against the checkpoints' roots alone, without their
+        /// signatures: only for roots trusted by other means. Without it and
+        /// without --keyring there is nothing to verify with (exit 3).
+        #[arg(long, conflicts_with_all = ["keyrings", "keys_dirs"])]
+        unsigned: bool,
     },
     /// Print the logged lines back, terminal-safe.
     #[command(after_help = build_verify::exit::HELP)]
@@ -244,26 +249,12 @@ fn origin(a: &Option<String>, dir: &Path) -> anyhow::Result<String> {
 }
 
 /// Run `body` with a verifier built from the key options.
-fn with_verifier<T>(
-    keys: &KeyArgs,
-    body: impl FnOnce(&Verifier) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let (keyring, trust, policy) = keys.load()?;
-    body(&Verifier {
-        keyring: &keyring,
-        trust: &trust,
-        policy: &policy,
-        min_signers: keys.min_signers(),
-        time: None,
-    })
-}
-
 fn verified(
     dir: &Path,
     keys: &KeyArgs,
     want_origin: Option<&str>,
 ) -> anyhow::Result<verify::Summary> {
-    with_verifier(keys, |v| verify::verify(dir, v, want_origin))
+    verify::verify(dir, &keys.load()?.verifier(), want_origin)
 }
 
 fn run(cmd: Cmd) -> anyhow::Result<Code> {
@@ -382,27 +373,30 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             proof: p,
             checkpoints,
             keys,
+            unsigned,
         } => {
-            let text =
-                std::fs::read(&p).with_code(Code::Io, || format!("reading {}", p.display()))?;
-            let parsed: proof::Proof = serde_json::from_slice(&text)
-                .with_code(Code::Usage, || format!("{} is not a proof", p.display()))?;
-            let signed = !keys.keyrings.is_empty() || !keys.keys_dirs.is_empty();
-            let cps = if signed {
-                with_verifier(&keys, |v| {
-                    checkpoints
-                        .iter()
-                        .map(|c| proof::read_checkpoint(c, Some(v)))
-                        .collect::<anyhow::Result<Vec<_>>>()
-                })?
-            } else {
-                eprintln!("sign-log: warning: checkpoint signatures not checked (no --keyring)");
-                checkpoints
-                    .iter()
-                    .map(|c| proof::read_checkpoint(c, None))
-                    .collect::<anyhow::Result<Vec<_>>>()?
+            let parsed = proof::read_proof(&p)?;
+            // Zero signatures checked is no verification (DESIGN.md §1.4)
+            // unless the caller says it trusts the roots by other means.
+            let loaded = match (keys.given(), unsigned) {
+                (true, _) => Some(keys.load()?),
+                (false, true) => None,
+                (false, false) => {
+                    return Err(fail(
+                        Code::Missing,
+                        "nothing to verify the checkpoints with: give --keyring (or --unsigned to trust their roots as they are)",
+                    ))
+                }
             };
+            let verifier = loaded.as_ref().map(LoadedKeys::verifier);
+            let cps = checkpoints
+                .iter()
+                .map(|c| proof::read_checkpoint(c, verifier.as_ref()))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             proof::verify_proof(&parsed, &cps)?;
+            if verifier.is_none() {
+                eprintln!("sign-log: checkpoint signatures not checked (--unsigned)");
+            }
             println!("proof verified");
             Ok(Code::Ok)
         }

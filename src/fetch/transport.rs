@@ -266,28 +266,14 @@ impl Transport {
     /// A small resource (a signature or hash list) as bytes: a URL or a
     /// local path; more than `limit` bytes fails verification.
     pub fn get_small(&self, what: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
-        let mut data = Vec::new();
         if what.contains("://") {
             retrying(self.opts.retries, || {
-                data.clear();
                 let src = self.open(what)?;
-                src.reader
-                    .take(limit + 1)
-                    .read_to_end(&mut data)
-                    .with_code(Code::Io, || format!("reading {what}"))
-            })?;
+                crate::fsutil::read_bounded(src.reader, limit, what, Code::Failed)
+            })
         } else {
-            File::open(what)
-                .and_then(|f| f.take(limit + 1).read_to_end(&mut data))
-                .with_code(Code::Io, || format!("reading {what}"))?;
+            crate::fsutil::read_file_bounded(Path::new(what), limit, Code::Failed)
         }
-        if data.len() as u64 > limit {
-            return Err(fail(
-                Code::Failed,
-                format!("{what}: larger than {limit} bytes"),
-            ));
-        }
-        Ok(data)
     }
 }
 

@@ -76,9 +76,35 @@ impl Checkpoint {
 
     /// Read and parse a checkpoint file.
     pub fn read(path: &Path) -> anyhow::Result<Checkpoint> {
-        let text =
-            std::fs::read(path).with_code(Code::Io, || format!("reading {}", path.display()))?;
+        let text = read_file(path)?;
         Checkpoint::parse(&text).map_err(|e| e.context(path.display().to_string()))
+    }
+}
+
+/// A checkpoint body or signature is a few hundred bytes; these files are
+/// read before any signature is checked, so anything larger is refused.
+pub const MAX_FILE: u64 = 64 * 1024;
+
+/// Read a checkpoint body or signature file, bounded (larger: exit 1).
+pub fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    crate::fsutil::read_file_bounded(path, MAX_FILE, Code::Failed)
+}
+
+/// Read a checkpoint body and its detached signature. A missing signature
+/// is exit `missing`: 1 inside a sealed log (it was removed), 3 for a
+/// checkpoint handed to `verify-proof` (nothing to verify it with).
+pub fn read_signed(body: &Path, asc: &Path, missing: Code) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let text = read_file(body)?;
+    match std::fs::symlink_metadata(asc) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail(
+            missing,
+            format!(
+                "checkpoint {} has no signature {}",
+                body.display(),
+                asc.display()
+            ),
+        )),
+        _ => Ok((text, read_file(asc)?)),
     }
 }
 

@@ -70,13 +70,11 @@ impl Frontier {
     }
 }
 
-/// Largest power of two smaller than n (n > 1).
+/// Largest power of two smaller than n (n > 1). Computed, not searched: a
+/// doubling loop wraps to 0 and never ends for n > 2^63, a size that any
+/// checkpoint file name or proof can claim.
 fn split(n: u64) -> u64 {
-    let mut k = 1;
-    while k << 1 < n {
-        k <<= 1;
-    }
-    k
+    n.saturating_sub(1).checked_ilog2().map_or(0, |b| 1 << b)
 }
 
 /// A run of leaves `start..end` whose subtree root is one proof node.
@@ -299,6 +297,19 @@ pub fn verify_consistency(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_is_the_largest_power_of_two_below_any_size() {
+        for (n, k) in [(2, 1), (3, 2), (4, 2), (5, 4), (8, 4), (9, 8)] {
+            assert_eq!(split(n), k, "split({n})");
+        }
+        assert_eq!(split((1 << 63) + 1), 1 << 63);
+        assert_eq!(split(u64::MAX), 1 << 63);
+        // Path computations for absurd sizes end (at most 64 levels).
+        assert!(inclusion_ranges(0, u64::MAX).len() <= 64);
+        assert!(inclusion_ranges(u64::MAX - 1, u64::MAX).len() <= 64);
+        assert!(consistency_ranges(1, u64::MAX).len() <= 65);
+    }
 
     fn leaves(n: usize) -> Vec<Hash> {
         (0..n)

@@ -5,7 +5,7 @@
 use super::checkpoint::{self, Checkpoint};
 use super::merkle::{self, Hash, RangeRoots};
 use super::store::scan_log;
-use crate::exit::{fail, Code, ResultExt};
+use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -117,22 +117,36 @@ pub fn prove_consistency(dir: &Path, m: u64, n: u64) -> anyhow::Result<Proof> {
     })
 }
 
+/// A proof holds at most ~64 hashes per tree level walked and one record
+/// (16 KiB, escaped): anything larger is not a proof.
+pub const MAX_PROOF: u64 = 1 << 20;
+
+/// Read a proof file (`prove`'s JSON), bounded.
+pub fn read_proof(path: &Path) -> anyhow::Result<Proof> {
+    let text = crate::fsutil::read_file_bounded(path, MAX_PROOF, Code::Usage)?;
+    serde_json::from_slice(&text).map_err(|e| {
+        fail(
+            Code::Usage,
+            format!("{} is not a proof: {e}", path.display()),
+        )
+    })
+}
+
 /// Read a checkpoint file; with a verifier, also check its signature in
 /// `<file>.asc`.
 pub fn read_checkpoint(path: &Path, verifier: Option<&Verifier>) -> anyhow::Result<Checkpoint> {
-    let text = std::fs::read(path).with_code(Code::Io, || format!("reading {}", path.display()))?;
-    let cp = Checkpoint::parse(&text).map_err(|e| e.context(path.display().to_string()))?;
-    if let Some(v) = verifier {
-        let mut asc = path.as_os_str().to_owned();
-        asc.push(".asc");
-        let asc = std::path::PathBuf::from(asc);
-        let sig = std::fs::read(&asc).with_code(Code::Missing, || {
-            format!("reading the checkpoint signature {}", asc.display())
-        })?;
-        v.verify_detached_bytes(&sig, &text)
-            .map_err(|e| e.context(format!("{}: signature", path.display())))?;
-    }
-    Ok(cp)
+    let mut asc = path.as_os_str().to_owned();
+    asc.push(".asc");
+    let text = match verifier {
+        Some(v) => {
+            let (text, sig) = checkpoint::read_signed(path, Path::new(&asc), Code::Missing)?;
+            v.verify_detached_bytes(&sig, &text)
+                .map_err(|e| e.context(format!("{}: signature", path.display())))?;
+            text
+        }
+        None => checkpoint::read_file(path)?,
+    };
+    Checkpoint::parse(&text).map_err(|e| e.context(path.display().to_string()))
 }
 
 /// Check a proof against checkpoints: one for inclusion, the old then

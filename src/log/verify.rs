@@ -7,7 +7,7 @@ use super::directive::{self, Directive, Verb};
 use super::merkle::{Frontier, Hash};
 use super::record::{kind, parse_time, terminal_safe, Record};
 use super::store::{block_lines, open_read, read_blocks};
-use crate::exit::{fail, Code, ResultExt};
+use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
 use base64::Engine as _;
 use serde::Serialize;
@@ -157,18 +157,7 @@ fn checkpoints(
     let mut signers = BTreeSet::new();
     for size in checkpoint::sizes(dir)? {
         let (body, asc) = checkpoint::paths(dir, size);
-        let text =
-            std::fs::read(&body).with_code(Code::Io, || format!("reading {}", body.display()))?;
-        let sig = match std::fs::read(&asc) {
-            Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(fail(
-                    Code::Failed,
-                    format!("checkpoint {size} has no signature {}", asc.display()),
-                ))
-            }
-            Err(e) => return Err(e).with_code(Code::Io, || format!("reading {}", asc.display())),
-        };
+        let (text, sig) = checkpoint::read_signed(&body, &asc, Code::Failed)?;
         let cp = Checkpoint::parse(&text).map_err(|e| e.context(format!("checkpoint {size}")))?;
         if cp.size != size {
             return Err(fail(

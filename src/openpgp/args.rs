@@ -1,6 +1,6 @@
 //! The key options every verifying tool shares.
 
-use super::{parse_fingerprint, BuildPolicy, Keyring, Trust};
+use super::{parse_fingerprint, BuildPolicy, Keyring, Trust, Verifier};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -30,20 +30,47 @@ pub struct KeyArgs {
     pub reject_sha1_certifications: bool,
 }
 
+/// The keys [`KeyArgs`] name, loaded: what a [`Verifier`] borrows.
+pub struct LoadedKeys {
+    pub keyring: Keyring,
+    pub trust: Trust,
+    pub policy: BuildPolicy,
+    pub min_signers: usize,
+}
+
+impl LoadedKeys {
+    /// A verifier at the current time over these keys.
+    pub fn verifier(&self) -> Verifier<'_> {
+        Verifier {
+            keyring: &self.keyring,
+            trust: &self.trust,
+            policy: &self.policy,
+            min_signers: self.min_signers,
+            time: None,
+        }
+    }
+}
+
 impl KeyArgs {
-    /// The keyring, trust and policy these options describe.
-    pub fn load(&self) -> anyhow::Result<(Keyring, Trust, BuildPolicy)> {
+    /// The keyring, trust, policy and signer count these options describe.
+    pub fn load(&self) -> anyhow::Result<LoadedKeys> {
         let keyring = Keyring::load(&self.keyrings, &self.keys_dirs)?;
         let fprs = self
             .trusted_keys
             .iter()
             .map(|s| parse_fingerprint(s))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok((
+        Ok(LoadedKeys {
             keyring,
-            Trust::from_fingerprints(fprs),
-            BuildPolicy::new(!self.reject_sha1_certifications),
-        ))
+            trust: Trust::from_fingerprints(fprs),
+            policy: BuildPolicy::new(!self.reject_sha1_certifications),
+            min_signers: self.min_signers(),
+        })
+    }
+
+    /// Were any keys given at all?
+    pub fn given(&self) -> bool {
+        !self.keyrings.is_empty() || !self.keys_dirs.is_empty()
     }
 
     pub fn min_signers(&self) -> usize {

@@ -9,7 +9,7 @@ pub mod sign;
 pub mod trust;
 pub mod verify;
 
-pub use args::KeyArgs;
+pub use args::{KeyArgs, LoadedKeys};
 pub use keyring::Keyring;
 pub use policy::BuildPolicy;
 pub use sequoia_openpgp::{Cert, Fingerprint};
