@@ -166,17 +166,20 @@ impl Hasher {
         }
     }
 
-    pub fn finalize(self) -> Vec<u8> {
-        match self.0 {
-            // The backend cannot fail to finish a digest it started.
-            Inner::Openssl(h) => h.into_digest().unwrap_or_default(),
+    /// The digest. Only the OpenSSL backend can fail here, and then no
+    /// digest (not an empty one) must come out.
+    pub fn finalize(self) -> io::Result<Vec<u8>> {
+        Ok(match self.0 {
+            Inner::Openssl(h) => h
+                .into_digest()
+                .map_err(|e| io::Error::other(format!("finishing a digest: {e}")))?,
             Inner::Md5(h) => h.finalize().to_vec(),
             Inner::Sha1(h) => h.finalize().to_vec(),
             Inner::Sha256(h) => h.finalize().to_vec(),
             Inner::Sha384(h) => h.finalize().to_vec(),
             Inner::Sha512(h) => h.finalize().to_vec(),
             Inner::Blake2b(h) => h.finalize().to_vec(),
-        }
+        })
     }
 }
 
@@ -214,15 +217,15 @@ impl MultiHasher {
         self.len == 0
     }
 
-    pub fn finalize(self) -> Digests {
-        Digests {
+    pub fn finalize(self) -> io::Result<Digests> {
+        Ok(Digests {
             len: self.len,
             values: self
                 .hashers
                 .into_iter()
-                .map(|(a, h)| (a, h.finalize()))
-                .collect(),
-        }
+                .map(|(a, h)| Ok((a, h.finalize()?)))
+                .collect::<io::Result<_>>()?,
+        })
     }
 }
 
@@ -263,7 +266,7 @@ fn hash_reader_buf(mut reader: impl Read, algos: &[Algo], size: usize) -> io::Re
         };
         hasher.update(buf.get(..n).unwrap_or_default());
     }
-    Ok(hasher.finalize())
+    hasher.finalize()
 }
 
 /// Hash a file with each of `algos`.
@@ -300,7 +303,7 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    pub fn finalize(self) -> Digests {
+    pub fn finalize(self) -> io::Result<Digests> {
         self.hasher.finalize()
     }
 

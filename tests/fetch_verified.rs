@@ -976,3 +976,28 @@ fn a_cut_off_compressed_download_is_a_network_error() {
     ]);
     assert_nothing_left(&e, &o, 4);
 }
+
+#[test]
+fn a_compression_bomb_is_cut_off() {
+    // 8 MiB of zeros gzip to a few KiB: under --max-size, over the limit on
+    // what the content may decompress to.
+    let e = setup();
+    let zeros = vec![0u8; 8 << 20];
+    let packed = compress("gzip", &zeros);
+    assert!(packed.len() < 64 * 1024);
+    let url = e.server.route("/z.tar.gz", Reply::Body(packed));
+    let h = sha256_hex(&zeros);
+    let args = ["--uncompress", "--sha256", &h, &url];
+    let mut capped = vec!["--max-uncompressed-size", "1048576"];
+    capped.extend(args);
+    let o = e.run(&capped);
+    assert_nothing_left(&e, &o, 1);
+    assert!(
+        stderr(&o).contains("decompresses to more than"),
+        "{}",
+        stderr(&o)
+    );
+    // The same within the limit verifies.
+    let o = e.run(&args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}

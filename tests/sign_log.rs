@@ -1118,3 +1118,19 @@ fn run_logs_a_command_that_cannot_start() {
     );
     assert!(out.contains("##sign-log step-end {\"name\":\"missing\",\"argv\":[\"/nonexistent/tool\",\"x\"],\"exit\":127}"), "{out}");
 }
+
+#[test]
+fn a_flood_of_bad_directives_is_counted_not_kept() {
+    // The build side is untrusted: warnings about its directives are kept
+    // up to a bound and the rest only counted.
+    let e = setup();
+    let flood = "##sign-log nonsense\n".repeat(1_500);
+    let o = e.receive(flood.as_bytes(), &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(code(&e.seal()), 0);
+    let o = e.verify();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("... 500 more warnings"), "{err}");
+    assert!(err.lines().count() < 1_100, "{} lines", err.lines().count());
+}

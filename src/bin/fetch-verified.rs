@@ -88,6 +88,11 @@ struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
     max_size: u64,
 
+    /// With --uncompress: the most bytes the content may decompress to (a
+    /// small compressed bomb must not be hashed for hours). Larger: exit 1.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 30)]
+    max_uncompressed_size: u64,
+
     /// Seconds to wait for a connection.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     connect_timeout: u64,
@@ -181,6 +186,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         hashes,
         uncompress,
         want_sha256: args.json,
+        max_uncompressed: args.max_uncompressed_size,
     };
     let mut mirrors = args.mirror.clone();
     mirrors.extend(fetch::env_mirrors());

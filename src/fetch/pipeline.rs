@@ -29,6 +29,9 @@ pub struct Checks<'a> {
     pub uncompress: Option<Compression>,
     /// Also report the SHA-256 of the stored bytes (`--json`).
     pub want_sha256: bool,
+    /// With `uncompress`: the most bytes the content may decompress to (a
+    /// small bomb under --max-size must not hash terabytes).
+    pub max_uncompressed: u64,
 }
 
 impl Checks<'_> {
@@ -57,6 +60,8 @@ pub(crate) enum Fault {
     Disk(io::Error),
     /// More bytes than allowed: exit 1.
     TooLarge(u64),
+    /// Decompresses to more bytes than allowed: exit 1.
+    Expands(u64),
 }
 
 impl Fault {
@@ -71,6 +76,10 @@ impl fmt::Display for Fault {
             Fault::Transport(e) => write!(f, "transfer failed: {e}"),
             Fault::Disk(e) => write!(f, "writing the download failed: {e}"),
             Fault::TooLarge(max) => write!(f, "larger than the {max}-byte limit (--max-size)"),
+            Fault::Expands(max) => write!(
+                f,
+                "decompresses to more than the {max}-byte limit (--max-uncompressed-size)"
+            ),
         }
     }
 }
@@ -92,7 +101,7 @@ fn classify(err: anyhow::Error) -> anyhow::Error {
             .and_then(|e| e.downcast_ref::<Fault>())
     });
     match ours {
-        Some(Fault::TooLarge(_)) => err.context(Failure {
+        Some(Fault::TooLarge(_) | Fault::Expands(_)) => err.context(Failure {
             code: Code::Failed,
             message: "size limit exceeded".into(),
         }),
@@ -344,7 +353,9 @@ pub fn verify_stream(
         return Err(fail(Code::Io, "the transfer ended before its end"));
     }
     let sha256 = match tee.hasher {
-        Some(h) => Some(hex::encode(h.finalize())),
+        Some(h) => Some(hex::encode(
+            h.finalize().map_err(|e| fail(Code::Io, e.to_string()))?,
+        )),
         None if checks.want_sha256 => digests.hex(Algo::Sha256),
         None => None,
     };
@@ -357,6 +368,26 @@ pub fn verify_stream(
     })
 }
 
+/// The decoded content, at most `left` more bytes.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    max: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match self.left.checked_sub(n as u64) {
+            Some(left) => {
+                self.left = left;
+                Ok(n)
+            }
+            None => Err(fault(Fault::Expands(self.max))),
+        }
+    }
+}
+
 /// Decode, hash and verify the stored bytes as they arrive.
 fn check_content(
     stored: &mut (impl Read + Send + Sync),
@@ -366,7 +397,11 @@ fn check_content(
     let (digests, verdict) = {
         let content: Box<dyn Read + Send + Sync + '_> = match checks.uncompress {
             None => Box::new(&mut *stored),
-            Some(c) => c.decoder(&mut *stored),
+            Some(c) => Box::new(Capped {
+                inner: c.decoder(&mut *stored),
+                left: checks.max_uncompressed,
+                max: checks.max_uncompressed,
+            }),
         };
         let mut hashing = Sticky::new(HashingReader::new(content, &algos));
         let verdict = match &checks.signature {
@@ -391,7 +426,11 @@ fn check_content(
             Ok(_) => return Err(fail(Code::Failed, "data beyond what was verified")),
             Err(e) => return Err(classify(hashing.take_error().unwrap_or(e).into())),
         }
-        (hashing.inner.finalize(), verdict)
+        let digests = hashing
+            .inner
+            .finalize()
+            .map_err(|e| fail(Code::Io, e.to_string()))?;
+        (digests, verdict)
     };
     // Whatever follows the end of a compressed stream is not covered by the
     // signature: refuse it rather than store it.

@@ -20,6 +20,10 @@ const MAX_ERRORS: usize = 20;
 /// Materials, products or steps kept per session: the build side is
 /// untrusted and must not grow the verifier's memory without bound.
 const MAX_DIRECTIVES: usize = 100_000;
+/// And their text, per session: a directive record may be 16 KiB.
+const MAX_DIRECTIVE_BYTES: usize = 32 << 20;
+/// Warnings kept (malformed directives, recovered records); more are counted.
+const MAX_WARNINGS: usize = 1_000;
 
 /// What one session recorded.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -38,6 +42,10 @@ pub struct Session {
     /// Lines that look like errors (the first few, terminal-safe).
     pub errors: Vec<String>,
     pub error_lines: u64,
+    /// Directives past the per-session caps: counted, not kept.
+    pub directives_dropped: u64,
+    #[serde(skip)]
+    directive_bytes: usize,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -54,6 +62,8 @@ pub struct Summary {
     pub signers: Vec<String>,
     pub sessions: Vec<Session>,
     pub warnings: Vec<String>,
+    /// Warnings past MAX_WARNINGS: counted, not kept.
+    pub warnings_dropped: u64,
 }
 
 impl Summary {
@@ -108,6 +118,13 @@ impl Summary {
             for e in &s.errors {
                 let _ = writeln!(o, "  error?   {e}");
             }
+            if s.directives_dropped > 0 {
+                let _ = writeln!(
+                    o,
+                    "  ... {} more directives not listed (over {MAX_DIRECTIVES} or {MAX_DIRECTIVE_BYTES} bytes)",
+                    s.directives_dropped
+                );
+            }
             if s.error_lines > s.errors.len() as u64 {
                 let _ = writeln!(
                     o,
@@ -119,9 +136,22 @@ impl Summary {
         o
     }
 
+    /// Record a warning; past MAX_WARNINGS only their number is kept (a
+    /// build side printing bad directives must not grow our memory).
+    fn warn(&mut self, msg: String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(msg);
+        } else {
+            self.warnings_dropped += 1;
+        }
+    }
+
     /// Warnings, the unsealed tail last.
     pub fn warning_lines(&self) -> Vec<String> {
         let mut w = self.warnings.clone();
+        if self.warnings_dropped > 0 {
+            w.push(format!("... {} more warnings", self.warnings_dropped));
+        }
         if self.unsealed > 0 {
             w.push(format!(
                 "{} record(s) after the last seal are not covered by a signature",
@@ -277,7 +307,7 @@ pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::
             }
             if scan.torn_len > 0 {
                 summary.torn_bytes = scan.torn_len;
-                summary.warnings.push(format!(
+                summary.warn(format!(
                     "{} bytes after record {} are an incomplete record (an interrupted writer's; the next receive keeps them in a recovered record)",
                     scan.torn_len,
                     scan.lines.saturating_sub(1)
@@ -390,7 +420,7 @@ impl State<'_> {
         match rec.kind.as_ref() {
             kind::START => {
                 if let Some(open) = self.current.take() {
-                    s.warnings.push(format!(
+                    s.warn(format!(
                         "session {} {:?} (records {}..{}) has no end record: the receiver was interrupted",
                         s.sessions.len() + 1,
                         terminal_safe(open.name.as_bytes()),
@@ -438,12 +468,17 @@ impl State<'_> {
                                 Verb::StepBegin => None,
                             };
                             if let Some(list) = list {
-                                if list.len() < MAX_DIRECTIVES {
+                                if list.len() < MAX_DIRECTIVES
+                                    && open.directive_bytes + text.len() <= MAX_DIRECTIVE_BYTES
+                                {
+                                    open.directive_bytes += text.len();
                                     list.push(d);
+                                } else {
+                                    open.directives_dropped += 1;
                                 }
                             }
                         }
-                        Err(e) => s.warnings.push(format!("record {seq}: {e:#}")),
+                        Err(e) => s.warn(format!("record {seq}: {e:#}")),
                     }
                 } else if looks_like_error(&bytes) {
                     open.error_lines += 1;
@@ -478,7 +513,7 @@ impl State<'_> {
             }
             kind::RECOVERED => {
                 rec.bytes().map_err(|e| bad(seq, format!("{e:#}")))?;
-                s.warnings.push(format!(
+                s.warn(format!(
                     "record {seq}: recovered: {}",
                     terminal_safe(rec.reason.as_deref().unwrap_or_default().as_bytes())
                 ));
@@ -496,7 +531,7 @@ impl State<'_> {
     fn finish(&mut self, records: u64) -> Summary {
         let mut summary = std::mem::take(&mut self.summary);
         if let Some(open) = self.current.take() {
-            summary.warnings.push(format!(
+            summary.warn(format!(
                 "session {} {:?} is still open (no end record: a receiver is running or was interrupted)",
                 summary.sessions.len() + 1,
                 terminal_safe(open.name.as_bytes())
