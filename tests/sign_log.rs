@@ -49,6 +49,16 @@ fn sl(args: &[&str], input: &[u8], envs: &[(&str, &str)]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `verify-proof PROOF --checkpoint CP... EXTRA...`.
+fn verify_proof(proof: &Path, checkpoints: &[&Path], extra: &[&str]) -> Output {
+    let mut args = vec!["verify-proof", proof.to_str().unwrap()];
+    for cp in checkpoints {
+        args.extend(["--checkpoint", cp.to_str().unwrap()]);
+    }
+    args.extend_from_slice(extra);
+    sl(&args, b"", &[])
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap()
 }
@@ -692,46 +702,16 @@ fn proofs_verify_against_checkpoints_alone() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let proof = e.tmp.path().join("inc.json");
     std::fs::write(&proof, &o.stdout).unwrap();
-    let ok = sl(
-        &[
-            "verify-proof",
-            "--unsigned",
-            proof.to_str().unwrap(),
-            "--checkpoint",
-            cp(n).to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let ok = verify_proof(&proof, &[&cp(n)], &["--unsigned"]);
     assert_eq!(code(&ok), 0, "{}", text(&ok));
     // Wrong checkpoint, tampered leaf.
-    let wrong = sl(
-        &[
-            "verify-proof",
-            "--unsigned",
-            proof.to_str().unwrap(),
-            "--checkpoint",
-            cp(m).to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let wrong = verify_proof(&proof, &[&cp(m)], &["--unsigned"]);
     assert_eq!(code(&wrong), 1);
     let forged = String::from_utf8(o.stdout.clone())
         .unwrap()
         .replace("cc -o", "rm -rf");
     std::fs::write(&proof, forged).unwrap();
-    let bad = sl(
-        &[
-            "verify-proof",
-            "--unsigned",
-            proof.to_str().unwrap(),
-            "--checkpoint",
-            cp(n).to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let bad = verify_proof(&proof, &[&cp(n)], &["--unsigned"]);
     assert_eq!(code(&bad), 1);
     let o = sl(
         &[
@@ -746,33 +726,9 @@ fn proofs_verify_against_checkpoints_alone() {
         &[],
     );
     std::fs::write(&proof, &o.stdout).unwrap();
-    let ok = sl(
-        &[
-            "verify-proof",
-            "--unsigned",
-            proof.to_str().unwrap(),
-            "--checkpoint",
-            cp(m).to_str().unwrap(),
-            "--checkpoint",
-            cp(n).to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let ok = verify_proof(&proof, &[&cp(m), &cp(n)], &["--unsigned"]);
     assert_eq!(code(&ok), 0, "{}", text(&ok));
-    let swapped = sl(
-        &[
-            "verify-proof",
-            "--unsigned",
-            proof.to_str().unwrap(),
-            "--checkpoint",
-            cp(n).to_str().unwrap(),
-            "--checkpoint",
-            cp(m).to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let swapped = verify_proof(&proof, &[&cp(n), &cp(m)], &["--unsigned"]);
     assert_eq!(code(&swapped), 1);
 }
 
@@ -1014,20 +970,7 @@ fn proofs_check_checkpoint_signatures_when_given_keys() {
     let proof = e.tmp.path().join("p.json");
     std::fs::write(&proof, &o.stdout).unwrap();
     let cp = e.log.join("checkpoints/5");
-    let check = |ring: &Path| {
-        sl(
-            &[
-                "verify-proof",
-                proof.to_str().unwrap(),
-                "--checkpoint",
-                cp.to_str().unwrap(),
-                "--keyring",
-                ring.to_str().unwrap(),
-            ],
-            b"",
-            &[],
-        )
-    };
+    let check = |ring: &Path| verify_proof(&proof, &[&cp], &["--keyring", ring.to_str().unwrap()]);
     let o = check(&e.public);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let other = gen_key("Someone else");
@@ -1035,16 +978,7 @@ fn proofs_check_checkpoint_signatures_when_given_keys() {
     assert_eq!(code(&check(&ring)), 1);
     // Without keys there is nothing to verify the checkpoint with; only an
     // explicit --unsigned checks the proof against the bare roots.
-    let bare = |extra: &[&str]| {
-        let mut args = vec![
-            "verify-proof",
-            proof.to_str().unwrap(),
-            "--checkpoint",
-            cp.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        sl(&args, b"", &[])
-    };
+    let bare = |extra: &[&str]| verify_proof(&proof, &[&cp], extra);
     let o = bare(&[]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("verified"));
@@ -1054,33 +988,12 @@ fn proofs_check_checkpoint_signatures_when_given_keys() {
     // A checkpoint without its signature: nothing to verify with.
     let lone = e.tmp.path().join("lone");
     std::fs::copy(&cp, &lone).unwrap();
-    let o = sl(
-        &[
-            "verify-proof",
-            proof.to_str().unwrap(),
-            "--checkpoint",
-            lone.to_str().unwrap(),
-            "--keyring",
-            e.public.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let o = verify_proof(&proof, &[&lone], &["--keyring", e.public.to_str().unwrap()]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     // Oversized inputs are refused before they are read whole.
     let huge = e.tmp.path().join("huge.json");
     std::fs::write(&huge, vec![b' '; (1 << 20) + 1]).unwrap();
-    let o = sl(
-        &[
-            "verify-proof",
-            huge.to_str().unwrap(),
-            "--checkpoint",
-            cp.to_str().unwrap(),
-            "--unsigned",
-        ],
-        b"",
-        &[],
-    );
+    let o = verify_proof(&huge, &[&cp], &["--unsigned"]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("larger than"), "{}", text(&o));
     // A checkpoint file name claiming a size past 2^63 (names are read
