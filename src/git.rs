@@ -4,16 +4,16 @@
 
 use crate::exit::{fail, Code, ResultExt};
 use gix::ObjectId;
+use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+use miniz_oxide::inflate::TINFLStatus;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use gix::ObjectId as Oid;
 
 /// An open repository.
 pub struct Repo {
     repo: gix::Repository,
-    /// Reused across peeks: a fresh inflater clears ~10 KiB of state.
-    inflater: std::cell::RefCell<flate2::Decompress>,
 }
 
 /// A tag ref: its short name (`v1.0`), the object it points at and, when
@@ -66,10 +66,7 @@ impl Repo {
         // Nothing repacks while we read: a loose object is no reason to
         // rescan the pack directory (the default does, per miss).
         repo.objects.refresh_never();
-        Ok(Repo {
-            repo,
-            inflater: std::cell::RefCell::new(flate2::Decompress::new(true)),
-        })
+        Ok(Repo { repo })
     }
 
     /// SHA-1 or SHA-256.
@@ -130,31 +127,13 @@ impl Repo {
         Ok((h.kind().into(), h.size()))
     }
 
-    /// The `object` header of a tag stored as a loose object, inflating only
-    /// the first bytes; `None` when it is not loose, not a tag, or anything
-    /// is odd. Only a hint for skipping tags at other revisions: a tag that
-    /// may point at the revision is then read in full through gix.
-    pub fn peek_loose_tag_target(&self, id: ObjectId) -> Option<ObjectId> {
-        let hex = id.to_string();
-        let (dir, file) = (hex.get(..2)?, hex.get(2..)?);
-        let path = self.repo.common_dir().join("objects").join(dir).join(file);
-        let mut compressed = Vec::with_capacity(512);
-        std::fs::File::open(path)
-            .ok()?
-            .take(512)
-            .read_to_end(&mut compressed)
-            .ok()?;
-        let mut head = [0u8; 160];
-        let mut z = self.inflater.try_borrow_mut().ok()?;
-        z.reset(true);
-        z.decompress(&compressed, &mut head, flate2::FlushDecompress::None)
-            .ok()?;
-        let head = head.get(..usize::try_from(z.total_out()).ok()?)?;
-        let rest = head.strip_prefix(b"tag ")?;
-        let nul = rest.iter().position(|&b| b == 0)?;
-        let line = rest.get(nul + 1..)?.strip_prefix(b"object ")?;
-        let end = line.iter().position(|&b| b == b'\n')?;
-        ObjectId::from_hex(line.get(..end)?).ok()
+    /// A reader of loose tag objects' `object` headers, independent of gix
+    /// (so one per thread can share the scan).
+    pub fn loose_peeker(&self) -> LoosePeeker {
+        LoosePeeker {
+            path: self.repo.common_dir().join("objects"),
+            z: Box::default(),
+        }
     }
 
     /// An object's kind and raw bytes. One larger than `max` bytes is
@@ -204,6 +183,60 @@ impl Repo {
             }
         }
         Ok(false)
+    }
+}
+
+/// Reads the `object` header of tags stored as loose objects, inflating
+/// only their first bytes. Only a hint for skipping tags at other
+/// revisions: a tag that may point at the revision is then read in full
+/// through gix, and every check runs on that.
+pub struct LoosePeeker {
+    /// `objects/`; a peek pushes and pops the object's two components.
+    path: PathBuf,
+    /// Reused across peeks: a fresh inflater clears ~10 KiB of tables.
+    z: Box<DecompressorOxide>,
+}
+
+impl LoosePeeker {
+    /// The tag's `object` id; `None` when the object is not loose, not a
+    /// tag, or anything is odd.
+    pub fn peek(&mut self, id: ObjectId) -> Option<ObjectId> {
+        let hex = id.to_string();
+        let (dir, file) = (hex.get(..2)?, hex.get(2..)?);
+        self.path.push(dir);
+        self.path.push(file);
+        let opened = std::fs::File::open(&self.path);
+        self.path.pop();
+        self.path.pop();
+        // One read: the header is in the first ~100 compressed bytes, and a
+        // short read only makes the hint fail (then the tag is read fully).
+        let mut compressed = [0u8; 512];
+        let n = opened.ok()?.read(&mut compressed).ok()?;
+        // `tag SIZE\0object HEX\n`: 4 + 20 + 1 + 7 + 64 + 1 bytes at most.
+        // Inflating into a buffer this small stops as soon as it is full.
+        let mut head = [0u8; 100];
+        self.z.init();
+        let (status, _, out) = decompress(
+            &mut self.z,
+            compressed.get(..n)?,
+            &mut head,
+            0,
+            inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
+                | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
+                | inflate_flags::TINFL_FLAG_HAS_MORE_INPUT,
+        );
+        if !matches!(
+            status,
+            TINFLStatus::HasMoreOutput | TINFLStatus::NeedsMoreInput | TINFLStatus::Done
+        ) {
+            return None;
+        }
+        let head = head.get(..out)?;
+        let rest = head.strip_prefix(b"tag ")?;
+        let nul = rest.iter().position(|&b| b == 0)?;
+        let line = rest.get(nul + 1..)?.strip_prefix(b"object ")?;
+        let end = line.iter().position(|&b| b == b'\n')?;
+        ObjectId::from_hex(line.get(..end)?).ok()
     }
 }
 
