@@ -361,10 +361,10 @@ pub fn candidates(
     let (tags, skipped) = repo.tags()?;
     let tags: Vec<git::TagRef> = tags
         .into_iter()
-        .filter(|t| !tag_pattern.is_some_and(|p| !p.matches(&t.name)))
+        .filter(|t| tag_pattern.is_none_or(|p| p.matches(&t.name)))
         // packed-refs says where an annotated tag leads: skip the others
         // without reading them (a stale hint can only hide a tag).
-        .filter(|t| !t.peeled.is_some_and(|p| p != commit))
+        .filter(|t| t.peeled.is_none_or(|p| p == commit))
         .collect();
     // A loose tag object's `object` header: only a hint, as above.
     let keep = |peeker: &mut git::LoosePeeker, t: &git::TagRef| {
