@@ -10,6 +10,7 @@ use serde_json::json;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// What counts as authentication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -118,7 +119,6 @@ pub struct Config {
     pub policy: BuildPolicy,
     pub check: Check,
     pub min_signers: usize,
-    pub tag_pattern: Option<glob::Pattern>,
     /// Per-component keys from the environment, loaded.
     pub allowed: Vec<(Allowed, Cert)>,
 }
@@ -146,7 +146,6 @@ impl Config {
             policy,
             check: Check::SignedTag,
             min_signers: 1,
-            tag_pattern: None,
             allowed: Vec::new(),
         })
     }
@@ -225,7 +224,6 @@ impl Config {
             policy: &self.policy,
             check: self.check,
             min_signers: self.min_signers,
-            tag_pattern: self.tag_pattern.as_ref(),
         })
     }
 }
@@ -237,7 +235,6 @@ pub struct Context<'a> {
     pub policy: &'a BuildPolicy,
     pub check: Check,
     pub min_signers: usize,
-    pub tag_pattern: Option<&'a glob::Pattern>,
 }
 
 /// What became of one annotated tag at the revision.
@@ -332,15 +329,99 @@ impl Context<'_> {
     }
 }
 
+/// The key-independent part of a check: the commit a revision names and
+/// the tags that may point at it. Needs no keys, so it can run while they
+/// load.
+#[derive(Clone, Debug)]
+pub struct Candidates {
+    pub commit: Oid,
+    /// Tags not excluded by the pattern or by a hint that they lead
+    /// elsewhere, in ref order; each is still read and checked in full.
+    pub tags: Vec<git::TagRef>,
+    /// Tag refs whose names are not UTF-8.
+    pub skipped: Vec<String>,
+}
+
+/// Fewer loose tags than this are peeked at on one thread: starting a
+/// second one costs more than it saves.
+const SPLIT_MIN: usize = 64;
+
+/// Resolve `rev` and list the tags that may point at it (the pattern
+/// applied, tags at other revisions skipped by packed-refs' peeled entries
+/// or by a peek at their loose object). With `split`, the peeks run on two
+/// threads.
+pub fn candidates(
+    repo: &Repo,
+    rev: &str,
+    tag_pattern: Option<&glob::Pattern>,
+    split: bool,
+) -> anyhow::Result<Candidates> {
+    let commit = repo.resolve_commit(rev)?;
+    let (tags, skipped) = repo.tags()?;
+    let tags: Vec<git::TagRef> = tags
+        .into_iter()
+        .filter(|t| tag_pattern.is_none_or(|p| p.matches(&t.name)))
+        // packed-refs says where an annotated tag leads: skip the others
+        // without reading them (a stale hint can only hide a tag).
+        .filter(|t| t.peeled.is_none_or(|p| p == commit))
+        .collect();
+    // A loose tag object's `object` header: only a hint, as above.
+    let keep = |peeker: &mut git::LoosePeeker, t: &git::TagRef| {
+        t.peeled.is_some()
+            || t.target == commit
+            || peeker.peek(t.target).is_none_or(|o| o == commit)
+    };
+    let to_peek = tags.iter().filter(|t| t.peeled.is_none()).count();
+    let kept: Vec<bool> = if split && to_peek >= SPLIT_MIN {
+        let (a, b) = tags.split_at(tags.len() / 2);
+        let (mut pa, mut pb) = (repo.loose_peeker(), repo.loose_peeker());
+        std::thread::scope(|s| {
+            let other = s.spawn(move || b.iter().map(|t| keep(&mut pb, t)).collect::<Vec<_>>());
+            let mut kept: Vec<bool> = a.iter().map(|t| keep(&mut pa, t)).collect();
+            match other.join() {
+                Ok(v) => {
+                    kept.extend(v);
+                    Ok(kept)
+                }
+                Err(_) => Err(fail(Code::Io, "scanning tag objects: a thread failed")),
+            }
+        })?
+    } else {
+        let mut p = repo.loose_peeker();
+        tags.iter().map(|t| keep(&mut p, t)).collect()
+    };
+    let tags = tags
+        .into_iter()
+        .zip(kept)
+        .filter_map(|(t, k)| k.then_some(t))
+        .collect();
+    Ok(Candidates {
+        commit,
+        tags,
+        skipped,
+    })
+}
+
 /// Check revision `rev` of `repo`: the signed tags at it, else (when
 /// allowed) the commit's own signature.
-pub fn verify_rev(repo: &Repo, rev: &str, ctx: &Context) -> anyhow::Result<Report> {
-    let commit = repo.resolve_commit(rev)?;
+pub fn verify_rev(
+    repo: &Repo,
+    rev: &str,
+    tag_pattern: Option<&glob::Pattern>,
+    ctx: &Context,
+) -> anyhow::Result<Report> {
+    let c = candidates(repo, rev, tag_pattern, true)?;
+    verify_candidates(repo, c, ctx)
+}
+
+/// The checking phase of [`verify_rev`], on the tags [`candidates`] found.
+pub fn verify_candidates(repo: &Repo, c: Candidates, ctx: &Context) -> anyhow::Result<Report> {
+    let commit = c.commit;
     let mut report = Report {
         commit: commit.to_string(),
         ..Report::default()
     };
-    match check_rev(repo, commit, ctx, &mut report) {
+    match check_rev(repo, c, ctx, &mut report) {
         Ok(()) => Ok(report),
         // What was ignored may be why nothing verified: say it.
         Err(e) if !report.notes.is_empty() => Err(fail(
@@ -351,33 +432,19 @@ pub fn verify_rev(repo: &Repo, rev: &str, ctx: &Context) -> anyhow::Result<Repor
     }
 }
 
-fn check_rev(repo: &Repo, commit: Oid, ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
-    let (tags, skipped) = repo.tags()?;
-    for name in skipped {
+fn check_rev(repo: &Repo, c: Candidates, ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
+    let commit = c.commit;
+    for name in c.skipped {
         report
             .notes
             .push(format!("tag {name:?} ignored: its name is not UTF-8"));
     }
     let mut signers: BTreeSet<Fingerprint> = BTreeSet::new();
-    for t in tags {
-        if ctx.tag_pattern.is_some_and(|p| !p.matches(&t.name)) {
-            continue;
-        }
-        // packed-refs says where an annotated tag leads: skip the others
-        // without reading them (a stale hint can only hide a tag).
-        if t.peeled.is_some_and(|p| p != commit) {
-            continue;
-        }
+    for t in c.tags {
         if t.target == commit {
             report
                 .notes
                 .push(format!("lightweight tag {} ignored", t.name));
-            continue;
-        }
-        if repo
-            .peek_loose_tag_target(t.target)
-            .is_some_and(|o| o != commit)
-        {
             continue;
         }
         let (kind, size) = repo.header(t.target)?;
@@ -585,45 +652,83 @@ pub struct Outcome {
 
 /// Verify every target (in parallel when there are several), checking
 /// rollbacks against `state` and recording the commits that verified.
-pub fn verify_all(
-    config: &Config,
+///
+/// `load` builds the keys and trust (parsing keyrings is a good part of a
+/// run): it runs on its own thread while the repositories are opened and
+/// their tags scanned, which needs no keys. Its error, when it fails, is
+/// the result, as if it had run first.
+pub fn verify_all<F>(
+    load: F,
+    tag_pattern: Option<&glob::Pattern>,
     targets: Vec<Target>,
     state: Option<&Path>,
     allow_rollback: bool,
-) -> anyhow::Result<Vec<Outcome>> {
+) -> anyhow::Result<Vec<Outcome>>
+where
+    F: FnOnce() -> anyhow::Result<Config> + Send,
+{
     use rayon::prelude::*;
-    let recorded = match state {
-        Some(p) => Some(State::load(p)?),
-        None => None,
-    };
-    let one = |target: Target| -> Outcome {
-        let mut rollback_allowed = None;
-        let result = (|| {
-            let ctx = config.context(&target.component)?;
-            let repo = Repo::open(&target.dir)?;
-            let report = verify_rev(&repo, &target.rev, &ctx)?;
-            if let Some(st) = &recorded {
-                if let Err(e) = st.check(&repo, &target.component, &report.commit) {
-                    if !allow_rollback {
-                        return Err(e);
+    // The loader's result, once there is one; every repository's check
+    // waits for it after its scan. Keys first, then the state file: the
+    // errors come in the order they did when both were read first.
+    let loaded: OnceLock<anyhow::Result<(Config, Option<State>)>> = OnceLock::new();
+    let outcomes: Vec<Option<Outcome>> = std::thread::scope(|s| {
+        s.spawn(|| {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(load))
+                .unwrap_or_else(|_| Err(fail(Code::Usage, "loading keys failed")))
+                .and_then(|config| {
+                    let recorded = match state {
+                        Some(p) => Some(State::load(p)?),
+                        None => None,
+                    };
+                    Ok((config, recorded))
+                });
+            // Always set, so that no check waits for ever.
+            let _ = loaded.set(r);
+        });
+        let one = |target: Target, split: bool| -> Option<Outcome> {
+            let scanned = Repo::open(&target.dir).and_then(|repo| {
+                let c = candidates(&repo, &target.rev, tag_pattern, split)?;
+                Ok((repo, c))
+            });
+            // Without keys there is nothing to check: the loader's error
+            // is the result of the whole run.
+            let (config, recorded) = loaded.wait().as_ref().ok()?;
+            let mut rollback_allowed = None;
+            let result = (|| {
+                // A component without keys is a usage error before
+                // anything about its repository.
+                let ctx = config.context(&target.component)?;
+                let (repo, c) = scanned?;
+                let report = verify_candidates(&repo, c, &ctx)?;
+                if let Some(st) = recorded {
+                    if let Err(e) = st.check(&repo, &target.component, &report.commit) {
+                        if !allow_rollback {
+                            return Err(e);
+                        }
+                        rollback_allowed = Some(format!("{e:#}"));
                     }
-                    rollback_allowed = Some(format!("{e:#}"));
                 }
-            }
-            Ok(report)
-        })();
-        Outcome {
-            target,
-            result,
-            rollback_allowed,
+                Ok(report)
+            })();
+            Some(Outcome {
+                target,
+                result,
+                rollback_allowed,
+            })
+        };
+        // One repository: no thread pool to start; its peeks take two
+        // threads instead.
+        if targets.len() == 1 {
+            targets.into_iter().map(|t| one(t, true)).collect()
+        } else {
+            targets.into_par_iter().map(|t| one(t, false)).collect()
         }
-    };
-    // One repository: no thread pool to start.
-    let outcomes: Vec<Outcome> = if targets.len() == 1 {
-        targets.into_iter().map(one).collect()
-    } else {
-        targets.into_par_iter().map(one).collect()
-    };
+    });
+    let _ = loaded
+        .into_inner()
+        .unwrap_or_else(|| Err(fail(Code::Usage, "loading keys failed")))?;
+    let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
     if let Some(path) = state {
         let verified: Vec<(String, String)> = outcomes
             .iter()

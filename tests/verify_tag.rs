@@ -656,6 +656,56 @@ fn packed_refs_and_many_tags() {
 }
 
 #[test]
+fn many_loose_tags_are_scanned_on_two_threads() {
+    let e = setup();
+    // More loose tags than one thread peeks at alone, with tags at HEAD in
+    // both halves of the scan: a forged one in the first, good ones in both.
+    let old = commit(&e.repo, "old");
+    let head = commit(&e.repo, "release");
+    let mut good = Vec::new();
+    for i in 0..80 {
+        let name = format!("t{i:02}");
+        match i {
+            5 | 70 => good.push(signed_tag(&e.repo, &head, &name, &e.key)),
+            _ => {
+                signed_tag(&e.repo, &old, &name, &e.key);
+            }
+        }
+    }
+    let forged = write_tag(
+        &e.repo,
+        &tag_text(&head, "t99", "release"),
+        &[&e.key],
+        "t10x",
+    );
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.matches("---> Good tag").count(), 2, "{stdout}");
+    for id in &good {
+        assert!(stdout.contains(id.as_str()), "{stdout}");
+    }
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains(&forged) && stderr.contains("forged"),
+        "{stderr}"
+    );
+    // The old revision: 78 good tags, none of HEAD's.
+    let o = vt(
+        &[
+            "--keyring",
+            e.keyring.to_str().unwrap(),
+            e.repo.to_str().unwrap(),
+            &old,
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.matches("---> Good tag").count(), 78, "{stdout}");
+}
+
+#[test]
 fn sha256_signed_commit_and_git_oracle() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("r");

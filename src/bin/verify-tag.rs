@@ -101,24 +101,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     tag::refuse_no_check()?;
     let targets = tag::targets(&args.args, args.component.as_deref())?;
     let allowed = tag::allowed_components(std::env::vars())?;
-    let k = &args.keys;
-    // The environment may supply every key (ALLOWED_COMPONENTS_<FPR>).
-    let keyring = if k.keyrings.is_empty() && k.keys_dirs.is_empty() && !allowed.is_empty() {
-        Keyring::default()
-    } else {
-        Keyring::load(&k.keyrings, &k.keys_dirs)?
-    };
-    let mut maintainers = fingerprints(&args.maintainer)?;
-    maintainers.extend(fingerprints(&k.trusted_keys)?);
-    let mut config = Config::new(
-        keyring,
-        &fingerprints(&args.trust_root)?,
-        &maintainers,
-        BuildPolicy::new(!k.reject_sha1_certifications),
-    )?;
-    config.check = args.check;
-    config.min_signers = k.min_signers();
-    config.tag_pattern = match &args.tag_pattern {
+    let tag_pattern = match &args.tag_pattern {
         Some(p) => Some(
             glob::Pattern::new(p)
                 .map_err(|e| fail(Code::Usage, format!("--tag-pattern {p:?}: {e}")))?,
@@ -126,9 +109,36 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         None => None,
     };
     let components: Vec<String> = targets.iter().map(|t| t.component.clone()).collect();
-    config.load_allowed(allowed, &components, tag::env_keys_dir().as_deref())?;
+    // Runs on its own thread while the repositories are scanned.
+    let load = || -> anyhow::Result<Config> {
+        let k = &args.keys;
+        // The environment may supply every key (ALLOWED_COMPONENTS_<FPR>).
+        let keyring = if k.keyrings.is_empty() && k.keys_dirs.is_empty() && !allowed.is_empty() {
+            Keyring::default()
+        } else {
+            Keyring::load(&k.keyrings, &k.keys_dirs)?
+        };
+        let mut maintainers = fingerprints(&args.maintainer)?;
+        maintainers.extend(fingerprints(&k.trusted_keys)?);
+        let mut config = Config::new(
+            keyring,
+            &fingerprints(&args.trust_root)?,
+            &maintainers,
+            BuildPolicy::new(!k.reject_sha1_certifications),
+        )?;
+        config.check = args.check;
+        config.min_signers = k.min_signers();
+        config.load_allowed(allowed, &components, tag::env_keys_dir().as_deref())?;
+        Ok(config)
+    };
 
-    let outcomes = tag::verify_all(&config, targets, args.state.as_deref(), args.allow_rollback)?;
+    let outcomes = tag::verify_all(
+        load,
+        tag_pattern.as_ref(),
+        targets,
+        args.state.as_deref(),
+        args.allow_rollback,
+    )?;
     let multi = outcomes.len() > 1;
     let mut code = Code::Ok;
     let mut out = std::io::stdout().lock();
