@@ -4,6 +4,8 @@
 
 use crate::exit::{fail, Code, ResultExt};
 use gix::ObjectId;
+use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+use miniz_oxide::inflate::TINFLStatus;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -130,6 +132,7 @@ impl Repo {
     pub fn loose_peeker(&self) -> LoosePeeker {
         LoosePeeker {
             path: self.repo.common_dir().join("objects"),
+            z: Box::default(),
         }
     }
 
@@ -190,6 +193,8 @@ impl Repo {
 pub struct LoosePeeker {
     /// `objects/`; a peek pushes and pops the object's two components.
     path: PathBuf,
+    /// Reused across peeks: a fresh inflater clears ~10 KiB of tables.
+    z: Box<DecompressorOxide>,
 }
 
 impl LoosePeeker {
@@ -203,230 +208,36 @@ impl LoosePeeker {
         let opened = std::fs::File::open(&self.path);
         self.path.pop();
         self.path.pop();
-        // One read: the header is within the first 512 compressed bytes (a
-        // dynamic block's code tables come first), and a short read only
-        // makes the hint fail (then the tag is read in full).
+        // One read: the header is in the first ~100 compressed bytes, and a
+        // short read only makes the hint fail (then the tag is read fully).
         let mut compressed = [0u8; 512];
         let n = opened.ok()?.read(&mut compressed).ok()?;
         // `tag SIZE\0object HEX\n`: 4 + 20 + 1 + 7 + 64 + 1 bytes at most.
-        let head = inflate_prefix(compressed.get(..n)?, 100)?;
+        // Inflating into a buffer this small stops as soon as it is full.
+        let mut head = [0u8; 100];
+        self.z.init();
+        let (status, _, out) = decompress(
+            &mut self.z,
+            compressed.get(..n)?,
+            &mut head,
+            0,
+            inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
+                | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
+                | inflate_flags::TINFL_FLAG_HAS_MORE_INPUT,
+        );
+        if !matches!(
+            status,
+            TINFLStatus::HasMoreOutput | TINFLStatus::NeedsMoreInput | TINFLStatus::Done
+        ) {
+            return None;
+        }
+        let head = head.get(..out)?;
         let rest = head.strip_prefix(b"tag ")?;
         let nul = rest.iter().position(|&b| b == 0)?;
         let line = rest.get(nul + 1..)?.strip_prefix(b"object ")?;
         let end = line.iter().position(|&b| b == b'\n')?;
         ObjectId::from_hex(line.get(..end)?).ok()
     }
-}
-
-/// The first bytes of a zlib stream, inflated without lookup tables (after
-/// zlib's `puff`): for a ~100-byte prefix, decoding a code bit by bit costs
-/// less than building the tables a full inflater needs per block. `None`
-/// on anything odd; the result may be shorter than `max` when the stream
-/// is. Only used for hints.
-pub(crate) fn inflate_prefix(input: &[u8], max: usize) -> Option<Vec<u8>> {
-    let (&cmf, &flg) = (input.first()?, input.get(1)?);
-    if cmf & 0x0f != 8 || (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0 || flg & 0x20 != 0 {
-        return None;
-    }
-    let mut s = Bits {
-        input: input.get(2..)?,
-        pos: 0,
-        buf: 0,
-        cnt: 0,
-    };
-    let mut out = Vec::with_capacity(max + 258);
-    while out.len() < max {
-        let last = s.bits(1)?;
-        match s.bits(2)? {
-            0 => {
-                s.buf = 0;
-                s.cnt = 0;
-                let b = s.input.get(s.pos..s.pos.checked_add(4)?)?;
-                let len = usize::from(u16::from_le_bytes([*b.first()?, *b.get(1)?]));
-                let nlen = u16::from_le_bytes([*b.get(2)?, *b.get(3)?]);
-                if nlen != !(len as u16) {
-                    return None;
-                }
-                s.pos += 4;
-                let take = len.min(s.input.len().saturating_sub(s.pos));
-                out.extend_from_slice(s.input.get(s.pos..s.pos + take)?);
-                s.pos += take;
-                if take < len {
-                    break;
-                }
-            }
-            1 => {
-                let mut l = [0u8; 288 + 30];
-                for (i, v) in l.iter_mut().enumerate() {
-                    *v = match i {
-                        0..=143 => 8,
-                        144..=255 => 9,
-                        256..=279 => 7,
-                        280..=287 => 8,
-                        _ => 5,
-                    };
-                }
-                let lit = Huffman::new(l.get(..288)?)?;
-                let dist = Huffman::new(l.get(288..)?)?;
-                codes(&mut s, &mut out, max, &lit, &dist)?;
-            }
-            2 => {
-                let nlen = s.bits(5)? as usize + 257;
-                let ndist = s.bits(5)? as usize + 1;
-                let ncode = s.bits(4)? as usize + 4;
-                if nlen > 286 || ndist > 30 {
-                    return None;
-                }
-                const ORDER: [usize; 19] = [
-                    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-                ];
-                let mut cl = [0u8; 19];
-                for &i in ORDER.get(..ncode)? {
-                    *cl.get_mut(i)? = s.bits(3)? as u8;
-                }
-                let clh = Huffman::new(&cl)?;
-                let mut l = [0u8; 286 + 30];
-                let mut i = 0;
-                while i < nlen + ndist {
-                    let sym = clh.decode(&mut s)?;
-                    let (val, rep) = match sym {
-                        0..=15 => (sym as u8, 1),
-                        16 => (*l.get(i.checked_sub(1)?)?, 3 + s.bits(2)? as usize),
-                        17 => (0, 3 + s.bits(3)? as usize),
-                        18 => (0, 11 + s.bits(7)? as usize),
-                        _ => return None,
-                    };
-                    if i + rep > nlen + ndist {
-                        return None;
-                    }
-                    for v in l.get_mut(i..i + rep)? {
-                        *v = val;
-                    }
-                    i += rep;
-                }
-                let lit = Huffman::new(l.get(..nlen)?)?;
-                let dist = Huffman::new(l.get(nlen..nlen + ndist)?)?;
-                codes(&mut s, &mut out, max, &lit, &dist)?;
-            }
-            _ => return None,
-        }
-        if last == 1 {
-            break;
-        }
-    }
-    Some(out)
-}
-
-struct Bits<'a> {
-    input: &'a [u8],
-    pos: usize,
-    buf: u32,
-    cnt: u32,
-}
-
-impl Bits<'_> {
-    /// `need` (at most 16) bits, least significant first.
-    fn bits(&mut self, need: u32) -> Option<u32> {
-        while self.cnt < need {
-            let b = *self.input.get(self.pos)?;
-            self.pos += 1;
-            self.buf |= u32::from(b) << self.cnt;
-            self.cnt += 8;
-        }
-        let v = self.buf & ((1u32 << need) - 1);
-        self.buf >>= need;
-        self.cnt -= need;
-        Some(v)
-    }
-}
-
-/// A canonical Huffman code: how many codes of each length, and the
-/// symbols in code order.
-struct Huffman {
-    count: [u16; 16],
-    symbol: [u16; 288],
-}
-
-impl Huffman {
-    fn new(lengths: &[u8]) -> Option<Huffman> {
-        let mut h = Huffman {
-            count: [0; 16],
-            symbol: [0; 288],
-        };
-        for &l in lengths {
-            *h.count.get_mut(usize::from(l))? += 1;
-        }
-        let mut offs = [0u16; 16];
-        for len in 1..15 {
-            *offs.get_mut(len + 1)? = offs.get(len)? + h.count.get(len)?;
-        }
-        for (sym, &l) in lengths.iter().enumerate() {
-            if l != 0 {
-                let o = offs.get_mut(usize::from(l))?;
-                *h.symbol.get_mut(usize::from(*o))? = sym as u16;
-                *o += 1;
-            }
-        }
-        Some(h)
-    }
-
-    fn decode(&self, s: &mut Bits) -> Option<u16> {
-        let (mut code, mut first, mut index) = (0i32, 0i32, 0i32);
-        for len in 1..16 {
-            code |= s.bits(1)? as i32;
-            let count = i32::from(*self.count.get(len)?);
-            if code - count < first {
-                return self
-                    .symbol
-                    .get(usize::try_from(index + (code - first)).ok()?)
-                    .copied();
-            }
-            index += count;
-            first += count;
-            first <<= 1;
-            code <<= 1;
-        }
-        None
-    }
-}
-
-const LBASE: [u16; 29] = [
-    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
-    163, 195, 227, 258,
-];
-const LEXT: [u8; 29] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-];
-const DBASE: [u16; 30] = [
-    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
-    2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
-];
-const DEXT: [u8; 30] = [
-    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
-    13,
-];
-
-/// Decode one block's symbols until its end or until `max` bytes are out.
-fn codes(s: &mut Bits, out: &mut Vec<u8>, max: usize, lit: &Huffman, dist: &Huffman) -> Option<()> {
-    while out.len() < max {
-        let sym = lit.decode(s)?;
-        match sym {
-            0..=255 => out.push(sym as u8),
-            256 => return Some(()),
-            _ => {
-                let i = usize::from(sym - 257);
-                let len = usize::from(*LBASE.get(i)?) + s.bits(u32::from(*LEXT.get(i)?))? as usize;
-                let d = usize::from(dist.decode(s)?);
-                let back = usize::from(*DBASE.get(d)?) + s.bits(u32::from(*DEXT.get(d)?))? as usize;
-                let from = out.len().checked_sub(back)?;
-                for k in 0..len {
-                    let b = *out.get(from + k)?;
-                    out.push(b);
-                }
-            }
-        }
-    }
-    Some(())
 }
 
 /// Parse a hex object id of either hash kind.
@@ -674,58 +485,6 @@ mod tests {
             tag_signature(unterminated.as_bytes()),
             Signature::Malformed(_)
         ));
-    }
-
-    #[test]
-    fn inflate_prefix_agrees_with_flate2() {
-        use std::io::Write;
-        let tag = format!(
-            "tag 900\0object {}\ntype commit\ntag v1.0\ntagger T <t@e> 1 +0000\n\nrelease\n{}",
-            "ab".repeat(20),
-            "-----BEGIN PGP SIGNATURE-----\n\niQIzBAABCgAdFiEE".repeat(20)
-        );
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let noise: Vec<u8> = (0..3000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect();
-        let inputs: [&[u8]; 5] = [
-            tag.as_bytes(),
-            b"tag 5\0object 01\n",
-            b"",
-            &noise,
-            &[b'a'; 2000],
-        ];
-        for data in inputs {
-            for level in [0, 1, 6, 9] {
-                let mut z =
-                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level));
-                z.write_all(data).unwrap();
-                let packed = z.finish().unwrap();
-                for max in [1, 100, 5000] {
-                    let got = inflate_prefix(&packed, max).unwrap();
-                    let want = &data[..data.len().min(max)];
-                    assert!(got.starts_with(want), "level {level} max {max}");
-                    assert!(got.len() <= data.len());
-                }
-                // Truncated input: a prefix or nothing, never a panic.
-                for cut in [0, 1, 2, 3, 10, packed.len() / 2] {
-                    if let Some(got) = inflate_prefix(&packed[..cut.min(packed.len())], 100) {
-                        assert!(data.starts_with(&got));
-                    }
-                }
-            }
-        }
-        // Garbage never panics.
-        for start in 0..512 {
-            let mut g = vec![0x78, 0x9c];
-            g.extend_from_slice(&noise[start..start + 300]);
-            let _ = inflate_prefix(&g, 100);
-        }
     }
 
     #[test]
