@@ -894,3 +894,21 @@ fn oversized_tag_objects_are_not_read() {
     let msg = refused_without_trace(&e, &[], 3);
     assert!(msg.contains("more than"), "{msg}");
 }
+
+#[test]
+fn an_unreadable_tag_is_skipped_not_fatal() {
+    // A dangling tag ref (its object missing) cannot verify anything; like
+    // the old script, the other tags at REV still count.
+    let e = setup();
+    let id = signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let tags = e.repo.join(".git/refs/tags");
+    std::fs::write(tags.join("dangling"), format!("{}\n", "ab".repeat(20))).unwrap();
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("Good tag {id}")));
+    // Alone, it leaves nothing to verify with, and the note says why.
+    std::fs::remove_file(tags.join("v1.0")).unwrap();
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 3, "{}", out(&o));
+    assert!(out(&o).contains("tag dangling ignored"), "{}", out(&o));
+}
