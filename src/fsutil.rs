@@ -1,9 +1,10 @@
 //! Filesystem helpers shared by the tools: atomic replacement and the
 //! untrusted-temporary-file discipline of DESIGN.md §1.1.
 
+use crate::exit::{fail, Code, ResultExt};
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -108,14 +109,7 @@ fn in_use(path: &Path) -> bool {
 /// Read all of `r`, at most `max` bytes: more is an error with exit code
 /// `over` (untrusted input is bounded, DESIGN.md §1.5); a read error is
 /// exit 4. `what` names the input in both messages.
-pub fn read_bounded(
-    r: impl std::io::Read,
-    max: u64,
-    what: &str,
-    over: crate::exit::Code,
-) -> Result<Vec<u8>> {
-    use crate::exit::{fail, Code, ResultExt};
-    use std::io::Read;
+pub fn read_bounded(r: impl Read, max: u64, what: &str, over: Code) -> Result<Vec<u8>> {
     let mut data = Vec::new();
     r.take(max.saturating_add(1))
         .read_to_end(&mut data)
@@ -127,8 +121,7 @@ pub fn read_bounded(
 }
 
 /// [`read_bounded`] of a file (opening it: exit 4 on failure).
-pub fn read_file_bounded(path: &Path, max: u64, over: crate::exit::Code) -> Result<Vec<u8>> {
-    use crate::exit::{Code, ResultExt};
+pub fn read_file_bounded(path: &Path, max: u64, over: Code) -> Result<Vec<u8>> {
     let what = path.display().to_string();
     let f = File::open(path).with_code(Code::Io, || format!("opening {what}"))?;
     read_bounded(f, max, &what, over)
