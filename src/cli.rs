@@ -33,6 +33,13 @@ pub const GEN_DOCS_ENV: &str = "BUILD_VERIFY_GEN_DOCS";
 /// Parse the command line of tool `C`, first serving [`GEN_DOCS_ENV`].
 /// clap's own usage errors exit 2, as DESIGN.md §2 asks.
 pub fn parse<C: clap::Parser>() -> C {
+    // With RUST_BACKTRACE set, anyhow captures a backtrace for every error,
+    // even those handled internally (retries, skipped tags); we never print
+    // them, and they can cost more than the verification. Called first in
+    // main, before any thread starts.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     if let Some(dir) = std::env::var_os(GEN_DOCS_ENV) {
         let code = match write_docs(&mut C::command(), std::path::Path::new(&dir)) {
             Ok(()) => 0,

@@ -83,12 +83,6 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    // With RUST_BACKTRACE set, anyhow captures a backtrace for every error,
-    // even those handled internally; we never print them, and they cost
-    // more than the verification. Set before any thread starts.
-    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
-        std::env::set_var("RUST_LIB_BACKTRACE", "0");
-    }
     let args: Cli = cli::parse();
     cli::run("verify-tag", || run(&args))
 }
