@@ -692,6 +692,18 @@ fn signatures_over_uncompressed_content() {
     for (prog, ext) in [("xz", "xz"), ("gzip", "gz"), ("bzip2", "bz2")] {
         let packed = compress(prog, &e.data);
         let name = format!("x.tar.{ext}");
+        let sig = sig_path.to_str().unwrap();
+        let fetch_as_name = |url: &str| {
+            e.run(&[
+                "--keyring",
+                e.keyring(),
+                "--uncompress",
+                "-o",
+                &name,
+                url,
+                sig,
+            ])
+        };
         let url = e
             .server
             .route(&format!("/{name}"), Reply::Body(packed.clone()));
@@ -714,30 +726,12 @@ fn signatures_over_uncompressed_content() {
             &format!("/cut/{name}"),
             Reply::Body(packed[..packed.len() * 2 / 3].to_vec()),
         );
-        let o = e.run(&[
-            "--keyring",
-            e.keyring(),
-            "--uncompress",
-            "-o",
-            &name,
-            &cut,
-            sig_path.to_str().unwrap(),
-        ]);
-        assert_nothing_left(&e, &o, 1);
+        assert_nothing_left(&e, &fetch_as_name(&cut), 1);
         // Trailing bytes after the stream are not covered: refused.
         let mut tail = packed.clone();
         tail.extend_from_slice(b"GARBAGE");
         let t = e.server.route(&format!("/tail/{name}"), Reply::Body(tail));
-        let o = e.run(&[
-            "--keyring",
-            e.keyring(),
-            "--uncompress",
-            "-o",
-            &name,
-            &t,
-            sig_path.to_str().unwrap(),
-        ]);
-        assert_nothing_left(&e, &o, 1);
+        assert_nothing_left(&e, &fetch_as_name(&t), 1);
     }
 }
 
