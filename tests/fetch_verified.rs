@@ -995,3 +995,148 @@ fn a_compression_bomb_is_cut_off() {
     let o = e.run(&args);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+/// gpgv's verdict on a cleartext-signed file (no data argument).
+fn gpgv_accepts_cleartext(keyring: &Path, signed: &Path) -> bool {
+    Command::new("gpgv")
+        .arg("--keyring")
+        .arg(keyring)
+        .arg(signed)
+        .env("GNUPGHOME", keyring.parent().unwrap())
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn cleartext_signed_hash_lists() {
+    let e = setup();
+    let good = hex::encode(sha2_256(&e.data));
+    let url = e.server.route("/p.tar", Reply::Body(e.data.clone()));
+    let k = e.keyring();
+    let list = format!("{}  other.tar\n{good}  p.tar\n", "00".repeat(32));
+    let signed = sign_cleartext(&e.key, list.as_bytes(), HashAlgorithm::SHA256);
+    let list_url = e
+        .server
+        .route("/sha256sums.asc", Reply::Body(signed.clone()));
+    let bin = write_keyring_binary(&e.dir.path().join("ring.gpg"), &[&e.key]);
+    let local = |name: &str, bytes: &[u8]| {
+        let p = e.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+
+    // The list verifies, and its entry for p.tar pins the download.
+    let o = e.run(&["--keyring", k, &url, &list_url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        e.key.fingerprint().to_hex()
+    );
+    assert_eq!(files(&e.out()), vec!["p.tar"]);
+    std::fs::remove_file(e.out().join("p.tar")).unwrap();
+    // Saved under another name, the file is looked up by the URL's.
+    let o = e.run(&["--keyring", k, "-o", "renamed.tar", &url, &list_url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::remove_file(e.out().join("renamed.tar")).unwrap();
+    if have("gpgv") {
+        assert!(gpgv_accepts_cleartext(
+            &bin,
+            Path::new(&local("good.asc", &signed))
+        ));
+    }
+
+    // A signed list whose entry does not match the file: exit 1.
+    let wrong = format!("{}  p.tar\n", "ab".repeat(32));
+    let wrong = local(
+        "wrong.asc",
+        &sign_cleartext(&e.key, wrong.as_bytes(), HashAlgorithm::SHA256),
+    );
+    let o = e.run(&["--keyring", k, &url, &wrong]);
+    assert_nothing_left(&e, &o, 1);
+    assert!(stderr(&o).contains("mismatch"), "{}", stderr(&o));
+
+    // A list edited after signing fails before the file is requested.
+    let before = e.server.hits("/p.tar");
+    let text = String::from_utf8(signed.clone()).unwrap();
+    let forged = text.replacen(&"00".repeat(32), &"11".repeat(32), 1);
+    assert_ne!(forged, text);
+    let forged = local("forged.asc", forged.as_bytes());
+    let o = e.run(&["--keyring", k, &url, &forged]);
+    assert_nothing_left(&e, &o, 1);
+    assert_eq!(e.server.hits("/p.tar"), before, "fetched on a forged list");
+    if have("gpgv") {
+        assert!(!gpgv_accepts_cleartext(&bin, Path::new(&forged)));
+    }
+
+    // Signed by a key not in the keyring; SHA-1 over the text: exit 1.
+    let stranger = gen_key("Stranger <s@example.org>");
+    let by_stranger = local(
+        "stranger.asc",
+        &sign_cleartext(&stranger, list.as_bytes(), HashAlgorithm::SHA256),
+    );
+    let o = e.run(&["--keyring", k, &url, &by_stranger]);
+    assert_nothing_left(&e, &o, 1);
+    let sha1 = local(
+        "sha1.asc",
+        &sign_cleartext(&e.key, list.as_bytes(), HashAlgorithm::SHA1),
+    );
+    let o = e.run(&["--keyring", k, &url, &sha1]);
+    assert_nothing_left(&e, &o, 1);
+
+    // A good list without an entry for the file: nothing to verify with.
+    let other = format!("{good}  other.tar\n");
+    let other = local(
+        "other.asc",
+        &sign_cleartext(&e.key, other.as_bytes(), HashAlgorithm::SHA256),
+    );
+    let o = e.run(&["--keyring", k, &url, &other]);
+    assert_nothing_left(&e, &o, 3);
+    assert!(
+        stderr(&o).contains("no hash entry for p.tar"),
+        "{}",
+        stderr(&o)
+    );
+
+    // With --uncompress the list names the decompressed file.
+    let xz = compress("xz", &e.data);
+    let xz_url = e.server.route("/q.tar.xz", Reply::Body(xz.clone()));
+    let q = format!("{good}  q.tar\n");
+    let q = local(
+        "q.asc",
+        &sign_cleartext(&e.key, q.as_bytes(), HashAlgorithm::SHA512),
+    );
+    let o = e.run(&["--keyring", k, "--uncompress", &xz_url, &q]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(e.out().join("q.tar.xz")).unwrap(), xz);
+}
+
+#[test]
+fn a_missing_signature_is_nothing_to_verify_with() {
+    let e = setup();
+    let url = e.server.route("/m.tar", Reply::Body(e.data.clone()));
+    let gone = e.server.route("/m.tar.sig", Reply::Status(404));
+    let o = e.run(&["--keyring", e.keyring(), &url, &gone]);
+    assert_nothing_left(&e, &o, 3);
+    assert!(stderr(&o).contains("no signature at"), "{}", stderr(&o));
+    let absent = e.dir.path().join("absent.sig");
+    let o = e.run(&["--keyring", e.keyring(), &url, absent.to_str().unwrap()]);
+    assert_nothing_left(&e, &o, 3);
+    // A server error on the signature stays a network error (retryable).
+    let broken = e.server.route("/m.tar.asc", Reply::Status(500));
+    let o = e.run(&["--keyring", e.keyring(), &url, &broken]);
+    assert_nothing_left(&e, &o, 4);
+    assert_eq!(e.server.hits("/m.tar"), 0);
+}
+
+#[test]
+fn file_urls_with_escaped_names() {
+    let e = setup();
+    let src = e.dir.path().join("with space.tar");
+    std::fs::write(&src, &e.data).unwrap();
+    let h = hex::encode(sha2_256(&e.data));
+    let url = format!("file://{}", e.dir.path().join("with%20space.tar").display());
+    let o = e.run(&["--sha256", &h, "-o", "copy.tar", &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(e.out().join("copy.tar")).unwrap(), e.data);
+}

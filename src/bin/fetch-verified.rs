@@ -5,7 +5,7 @@ use anyhow::Context;
 use build_verify::check;
 use build_verify::cli;
 use build_verify::exit::{fail, Code};
-use build_verify::fetch::{self, Checks, Compression, Transport, TransportOptions};
+use build_verify::fetch::{self, Checks, Compression, SigFile, Transport, TransportOptions};
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use clap::Parser;
 use serde_json::json;
@@ -23,7 +23,8 @@ const MAX_SMALL: u64 = 1 << 20;
     about = "Download a file and verify it before it gets its final name",
     long_about = "Download URL into an untrusted temporary name next to the destination \
 (.NAME.UNTRUSTED-XXXX, created O_EXCL, mode 0600), verify it while it streams (a detached OpenPGP \
-signature SIG and/or a pinned hash), fsync it, and only then rename it to its final name. On any \
+signature SIG, or a cleartext-signed hash list SIG such as sha256sums.asc whose entry for the file pins \
+it, and/or a pinned hash), fsync it, and only then rename it to its final name. On any \
 failure the temporary file is deleted: no unverified byte is ever under the final name. A file \
 already present is re-verified, never trusted because it exists; if it fails it is deleted and \
 fetched again. Verified signers' primary fingerprints are printed on stdout, one per line.\n\n\
@@ -36,7 +37,9 @@ struct Cli {
     /// What to download: https://, http:// (with --allow-http) or file://. A `#/NAME` fragment names the output.
     url: String,
 
-    /// Detached signature (.sig, .asc, .sign): a URL or a local path.
+    /// Detached signature (.sig, .asc, .sign), or a cleartext-signed hash list
+    /// (sha256sums.asc) whose entry for the file pins it: a URL or a local path.
+    /// A SIG that is not there (404, no such file) is exit 3.
     sig: Option<String>,
 
     /// Output path (default: the URL's file name in the current directory).
@@ -153,9 +156,6 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             "nothing to verify with: give a signature (SIG) or a pinned hash (--sha256, --sha512, --hash-file)",
         ));
     }
-    if let Some((algo, _)) = hashes.iter().find(|(a, _)| a.is_weak()) {
-        return Err(fail(Code::Failed, format!("weak algorithm {algo} refused")));
-    }
     let uncompress = if args.uncompress {
         Some(Compression::from_name(&name).ok_or_else(|| {
             fail(
@@ -172,15 +172,41 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         None => None,
     };
     let verifier = keys.as_ref().map(LoadedKeys::verifier);
+    // A signed hash list pins the file it names: under the output's name or
+    // the URL's; the decompressed file when the check covers its content.
+    let mut listed_names = vec![name.clone()];
+    if let Ok(n) = fetch::default_name(&args.url) {
+        if n != name {
+            listed_names.push(n);
+        }
+    }
+    if uncompress.is_some() {
+        for n in &mut listed_names {
+            if let Some(d) = Compression::decompressed_name(n) {
+                *n = d;
+            }
+        }
+    }
+    let mut signed_list = None;
     let signature = match (&args.sig, &verifier) {
         (Some(sig), Some(v)) => {
-            let bytes = transport
-                .get_small(sig, MAX_SMALL)
-                .with_context(|| format!("signature {sig}"))?;
-            Some((bytes, v))
+            match fetch::load_signature(&transport, sig, v, &listed_names, MAX_SMALL)? {
+                SigFile::Detached(bytes) => Some((bytes, v)),
+                SigFile::SignedList {
+                    verdict,
+                    hashes: listed,
+                } => {
+                    hashes.extend(listed);
+                    signed_list = Some(verdict);
+                    None
+                }
+            }
         }
         _ => None,
     };
+    if let Some((algo, _)) = hashes.iter().find(|(a, _)| a.is_weak()) {
+        return Err(fail(Code::Failed, format!("weak algorithm {algo} refused")));
+    }
     let checks = Checks {
         signature,
         hashes,
@@ -194,7 +220,13 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     let outcome = fetch::fetch_verified(&transport, &args.url, &mirrors, &dest, &checks, progress)
         .with_context(|| format!("{} not fetched", dest.display()))?;
 
-    let v = &outcome.verified;
+    let mut v = outcome.verified.clone();
+    if let Some(list) = signed_list {
+        // The list's signers vouch for the file through its hash.
+        v.signers = list.signers;
+        v.notes.extend(list.notes);
+    }
+    let v = &v;
     if !args.quiet {
         for n in &v.notes {
             eprintln!("fetch-verified: {n}");

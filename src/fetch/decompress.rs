@@ -31,6 +31,32 @@ impl Compression {
         }
     }
 
+    /// The name of the decompressed file (`foo.tar.xz` -> `foo.tar`,
+    /// `foo.tgz` -> `foo.tar`), as a signed hash list of the uncompressed
+    /// content names it.
+    pub fn decompressed_name(name: &str) -> Option<String> {
+        let lower = name.to_ascii_lowercase();
+        for (ext, tar) in [
+            (".tgz", true),
+            (".txz", true),
+            (".tbz2", true),
+            (".tbz", true),
+            (".gz", false),
+            (".xz", false),
+            (".bz2", false),
+        ] {
+            if lower.ends_with(ext) {
+                let stem = name.get(..name.len() - ext.len())?;
+                return Some(if tar {
+                    format!("{stem}.tar")
+                } else {
+                    stem.to_string()
+                });
+            }
+        }
+        None
+    }
+
     /// A decoder over `inner` for every stream of the file (multi-member
     /// gzip, concatenated xz and bzip2 streams, as their tools accept).
     pub fn decoder<'a, R: Read + Send + Sync + 'a>(
@@ -100,6 +126,15 @@ mod tests {
         let mut out = Vec::new();
         c.decoder(data).read_to_end(&mut out)?;
         Ok(out)
+    }
+
+    #[test]
+    fn decompressed_names() {
+        let n = Compression::decompressed_name;
+        assert_eq!(n("linux-6.1.tar.xz").as_deref(), Some("linux-6.1.tar"));
+        assert_eq!(n("foo.TGZ").as_deref(), Some("foo.tar"));
+        assert_eq!(n("a.bz2").as_deref(), Some("a"));
+        assert_eq!(n("a.zip"), None);
     }
 
     #[test]

@@ -18,10 +18,13 @@ pub mod transport;
 pub use decompress::Compression;
 pub use mirrors::{candidates, default_name, env_mirrors, request_url};
 pub use pipeline::{verify_stream, Checks, Verified};
-pub use transport::{retrying, EnvProxies, Source, Transport, TransportOptions};
+pub use transport::{is_not_found, retrying, EnvProxies, Source, Transport, TransportOptions};
 
-use crate::exit::{code_of, fail, Code, ResultExt};
+use crate::digest::Algo;
+use crate::exit::{code_of, fail, Code, Failure, ResultExt};
 use crate::fsutil;
+use crate::openpgp::{verify::is_cleartext_signed, Verdict, Verifier};
+use anyhow::Context;
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -35,6 +38,59 @@ pub struct Outcome {
     pub source: Option<String>,
     /// A present file was re-verified and kept.
     pub reused: bool,
+}
+
+/// What the SIG argument holds.
+#[derive(Debug)]
+pub enum SigFile {
+    /// A detached signature over the download (or its decompressed content).
+    Detached(Vec<u8>),
+    /// A cleartext-signed hash list (an upstream's `sha256sums.asc`),
+    /// already verified: its entries for the download pin it.
+    SignedList {
+        verdict: Verdict,
+        hashes: Vec<(Algo, Vec<u8>)>,
+    },
+}
+
+/// Fetch SIG (a URL or a local path, at most `limit` bytes) and tell what
+/// it is. A SIG that is not there (404, 410, no such file) is "nothing to
+/// verify with" (exit 3). A cleartext-signed list is verified here with
+/// `verifier`, and the first of `names` it has an entry for (the output
+/// name, then the URL's; their decompressed names with --uncompress) looked
+/// up in its signed text.
+pub fn load_signature(
+    transport: &Transport,
+    sig: &str,
+    verifier: &Verifier,
+    names: &[String],
+    limit: u64,
+) -> anyhow::Result<SigFile> {
+    let bytes = transport.get_small(sig, limit).map_err(|e| {
+        if is_not_found(&e) {
+            e.context(Failure {
+                code: Code::Missing,
+                message: format!("no signature at {sig}"),
+            })
+        } else {
+            e.context(format!("signature {sig}"))
+        }
+    })?;
+    if !is_cleartext_signed(&bytes) {
+        return Ok(SigFile::Detached(bytes));
+    }
+    let (verdict, text) = verifier
+        .verify_cleartext(&bytes, limit)
+        .with_context(|| format!("signed hash list {sig}"))?;
+    let mut found = Err(fail(Code::Missing, "no file name to look up"));
+    for name in names {
+        found = crate::hashlist::expected_for(&text, name.as_bytes());
+        if !matches!(&found, Err(e) if code_of(e) == Code::Missing) {
+            break;
+        }
+    }
+    let hashes = found.with_context(|| format!("signed hash list {sig}"))?;
+    Ok(SigFile::SignedList { verdict, hashes })
 }
 
 /// The whole job: re-verify a present `dest`, or download it from the

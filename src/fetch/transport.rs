@@ -197,7 +197,7 @@ impl Transport {
     /// with --allow-http.
     pub fn open(&self, url: &str) -> anyhow::Result<Source> {
         if let Some(path) = file_url_path(url) {
-            let f = File::open(path).with_code(Code::Io, || format!("opening {url}"))?;
+            let f = File::open(&path).with_code(Code::Io, || format!("opening {url}"))?;
             let len = f.metadata().ok().map(|m| m.len());
             return Ok(Source {
                 reader: Box::new(f),
@@ -277,10 +277,41 @@ impl Transport {
     }
 }
 
-/// The local path of a `file://` URL (`file:///p` or `file://localhost/p`).
-fn file_url_path(url: &str) -> Option<&str> {
+/// The local path of a `file://` URL (`file:///p` or `file://localhost/p`),
+/// percent-decoded as RFC 8089 says (`%20` is a space), as curl opens it.
+fn file_url_path(url: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
     let rest = url.strip_prefix("file://")?;
-    Some(rest.strip_prefix("localhost").unwrap_or(rest))
+    let path = rest.strip_prefix("localhost").unwrap_or(rest);
+    Some(std::ffi::OsString::from_vec(percent_decode(path.as_bytes())).into())
+}
+
+/// `%XX` escapes decoded; a `%` not followed by two hex digits stays as it is.
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        let escaped = match (
+            b,
+            s.get(i + 1).copied().and_then(hex),
+            s.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => u8::try_from(h * 16 + l).ok(),
+            _ => None,
+        };
+        match escaped {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Resolve a Location header against the URL that sent it: absolute,
@@ -358,6 +389,19 @@ pub fn is_transient(err: &anyhow::Error) -> bool {
         }
     }
     false
+}
+
+/// Does the failure say the resource is not there (HTTP 404 or 410, a
+/// missing local file)? For a signature that is "nothing to verify with".
+pub fn is_not_found(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<ureq::Error>()
+            .is_some_and(|e| matches!(e, ureq::Error::StatusCode(404 | 410)))
+            || cause
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::NotFound)
+    })
 }
 
 fn io_transient(e: &io::Error) -> bool {
@@ -452,6 +496,16 @@ fn pem_certificates(pem: &[u8]) -> Vec<ureq::tls::Certificate<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_urls_are_percent_decoded() {
+        let p = |u| file_url_path(u).map(|p| p.to_string_lossy().into_owned());
+        assert_eq!(p("file:///srv/a%20b.tar").as_deref(), Some("/srv/a b.tar"));
+        assert_eq!(p("file://localhost/x%2fy").as_deref(), Some("/x/y"));
+        assert_eq!(p("file:///100%").as_deref(), Some("/100%"));
+        assert_eq!(p("file:///a%zz%4").as_deref(), Some("/a%zz%4"));
+        assert_eq!(p("https://h/a%20b"), None);
+    }
 
     #[test]
     fn locations_resolve_like_a_browser() {

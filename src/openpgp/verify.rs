@@ -14,6 +14,7 @@ use super::{BuildPolicy, Keyring, Trust};
 use crate::exit::{fail, Code};
 use sequoia_openpgp::parse::stream::{
     DetachedVerifierBuilder, MessageLayer, MessageStructure, VerificationError, VerificationHelper,
+    VerifierBuilder,
 };
 use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::{Cert, Fingerprint, KeyHandle, Packet, PacketPile};
@@ -69,6 +70,64 @@ impl Verifier<'_> {
     pub fn verify_detached_bytes(&self, sig: &[u8], data: &[u8]) -> anyhow::Result<Verdict> {
         self.verify_detached_reader(sig, data)
     }
+
+    /// Verify a cleartext-signed message (`-----BEGIN PGP SIGNED
+    /// MESSAGE-----`, e.g. an upstream's signed `sha256sums.asc`) under
+    /// the same rules as a detached signature; returns the verdict and the
+    /// signed text (dash-escaping undone), at most `limit` bytes of it.
+    /// Nothing of the text is returned unless the signatures passed.
+    pub fn verify_cleartext(&self, msg: &[u8], limit: u64) -> anyhow::Result<(Verdict, Vec<u8>)> {
+        if !is_cleartext_signed(msg) {
+            return Err(fail(Code::Failed, "not a cleartext-signed message"));
+        }
+        let helper = Helper {
+            v: self,
+            verdict: None,
+        };
+        // The verifier buffers the whole (small) message and runs `check`
+        // before it yields a byte; its verdict, a Failure, must survive.
+        let keep = |e: anyhow::Error| {
+            if e.chain().any(|c| c.is::<crate::exit::Failure>()) {
+                e
+            } else {
+                fail(Code::Failed, format!("unusable signed message: {e}"))
+            }
+        };
+        let mut v = VerifierBuilder::from_bytes(msg)
+            .map_err(keep)?
+            .with_policy(self.policy, self.time, helper)
+            .map_err(keep)?;
+        let mut text = Vec::new();
+        (&mut v)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut text)
+            .map_err(|e| keep(e.into()))?;
+        if text.len() as u64 > limit {
+            return Err(fail(
+                Code::Failed,
+                format!("the signed text is larger than {limit} bytes"),
+            ));
+        }
+        // `check` runs at the end of the message at the latest: without a
+        // verdict nothing was verified.
+        let verdict = v
+            .into_helper()
+            .verdict
+            .ok_or_else(|| fail(Code::Missing, "no OpenPGP signature found"))?;
+        Ok((verdict, text))
+    }
+}
+
+/// Is `bytes` a cleartext-signed message (RFC 9580 §7)? Leading
+/// whitespace is tolerated, as by armor readers.
+pub fn is_cleartext_signed(bytes: &[u8]) -> bool {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    bytes
+        .get(start..)
+        .is_some_and(|b| b.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----"))
 }
 
 /// Signature packets in a detached signature; none is "nothing to verify

@@ -137,6 +137,25 @@ pub fn sign_detached(cert: &Cert, data: &[u8]) -> Vec<u8> {
     )
 }
 
+/// A cleartext-signed message (`-----BEGIN PGP SIGNED MESSAGE-----`)
+/// over `text` with `hash`, dated an hour ago.
+pub fn sign_cleartext(cert: &Cert, text: &[u8], hash: HashAlgorithm) -> Vec<u8> {
+    use openpgp::serialize::stream::{Message, Signer};
+    let time = SystemTime::now() - Duration::from_secs(3600);
+    let mut out = Vec::new();
+    let mut w = Signer::new(Message::new(&mut out), signer_at(cert, time))
+        .unwrap()
+        .hash_algo(hash)
+        .unwrap()
+        .creation_time(time)
+        .cleartext()
+        .build()
+        .unwrap();
+    std::io::Write::write_all(&mut w, text).unwrap();
+    w.finalize().unwrap();
+    out
+}
+
 /// Concatenate detached signatures into one signature file.
 pub fn concat_sigs(sigs: &[Vec<u8>]) -> Vec<u8> {
     sigs.concat()
