@@ -8,7 +8,7 @@
 //! leaves lines in a user-space buffer.
 //! All lines of one read share that read's time: they arrived together.
 
-use super::merkle::{leaf_hash, Hash};
+use super::merkle::{leaf_hashes, Frontier, Hash};
 use super::record::{format_time, kind, LineEncoder};
 use super::store::Log;
 use crate::exit::{fail, Code};
@@ -65,6 +65,9 @@ struct Session<'a> {
     enc: LineEncoder,
     /// Encoded records of the current chunk, written with one call.
     out: Vec<u8>,
+    /// Where each record of `out` ends (after its `\n`): the hashing
+    /// thread needs no scan for the lines.
+    ends: Vec<usize>,
     /// The current chunk's time.
     t: String,
     /// The unfinished line (shorter than a record piece).
@@ -94,6 +97,7 @@ impl Session<'_> {
             noeol,
         );
         self.log.commit_unhashed(&mut self.out);
+        self.ends.push(self.out.len());
         self.records += 1;
     }
 
@@ -249,24 +253,63 @@ type Ending = (&'static str, Option<String>, Code);
 /// memory the pipeline may hold.
 const IN_FLIGHT: usize = 4;
 
-/// A written chunk and the leaf hashes of its records.
-type Hashed = (Vec<u8>, Vec<Hash>);
+/// A written chunk of records, where each ends (after its `\n`), and
+/// their leaf hashes when the encoding thread computed them.
+struct Chunk {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    leaves: Vec<Hash>,
+}
 
-/// The leaf side of the pipeline: hash every record line of each chunk, in
-/// order (three of the five SHA-256 compressions a record costs); the
-/// encoding thread adds them to the tree (the other two).
-fn hash_leaves(chunks: mpsc::Receiver<Vec<u8>>, done: mpsc::Sender<Hashed>) {
-    for chunk in chunks {
-        let mut leaves = Vec::with_capacity(chunk.len() / 128);
-        let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', &chunk) {
-            leaves.push(leaf_hash(chunk.get(start..nl).unwrap_or_default()));
-            start = nl + 1;
-        }
-        if done.send((chunk, leaves)).is_err() {
-            return;
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            bytes: Vec::with_capacity(2 * READ_SIZE),
+            ends: Vec::new(),
+            leaves: Vec::new(),
         }
     }
+
+    fn hash_leaves(&mut self) {
+        let mut start = 0;
+        let bytes = &self.bytes;
+        let lines: Vec<&[u8]> = self
+            .ends
+            .iter()
+            .map(|&end| {
+                let line = bytes.get(start..end.saturating_sub(1)).unwrap_or_default();
+                start = end;
+                line
+            })
+            .collect();
+        self.leaves.clear();
+        leaf_hashes(&lines, &mut self.leaves);
+    }
+}
+
+/// The tree side of the pipeline: every record line of each written chunk
+/// becomes a leaf, in order, and the tree grows by them: the five SHA-256
+/// compressions a record costs (three for its leaf, two for its share of
+/// interior nodes), a batch at a time on the SIMD lanes. When this thread
+/// falls behind, the encoding thread hashes a chunk's leaves itself. Spent
+/// chunks go back for reuse. Returns the tree when the channel closes.
+fn grow_tree(
+    chunks: mpsc::Receiver<Chunk>,
+    spent: mpsc::Sender<Chunk>,
+    mut tree: Frontier,
+) -> Frontier {
+    for mut chunk in chunks {
+        if chunk.leaves.len() != chunk.ends.len() {
+            chunk.hash_leaves();
+        }
+        tree.extend_hashes(&chunk.leaves);
+        chunk.bytes.clear();
+        chunk.ends.clear();
+        chunk.leaves.clear();
+        // The encoder may be gone already (it finished or failed).
+        let _ = spent.send(chunk);
+    }
+    tree
 }
 
 fn session(
@@ -275,17 +318,19 @@ fn session(
     opts: &Options,
     syncer: &BackgroundSync,
 ) -> anyhow::Result<Ending> {
-    let (to_hasher, chunks) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
-    // Unbounded, so the hasher never waits on us while we wait on it; at
-    // most IN_FLIGHT + 1 results exist, as we drain at every chunk.
-    let (done_tx, done) = mpsc::channel::<Hashed>();
+    let (to_hasher, chunks) = mpsc::sync_channel::<Chunk>(IN_FLIGHT);
+    let (spent_tx, spent) = mpsc::channel::<Chunk>();
+    // The hashing thread owns the tree for the session; it is handed back
+    // before anything else is appended.
+    let tree = std::mem::take(&mut log.frontier);
     std::thread::scope(|scope| {
-        let hasher = scope.spawn(move || hash_leaves(chunks, done_tx));
+        let hasher = scope.spawn(move || grow_tree(chunks, spent_tx, tree));
         let mut s = Session {
             log: &mut *log,
             opts,
             enc: LineEncoder::new(opts.source.as_deref()),
             out: Vec::with_capacity(2 * READ_SIZE),
+            ends: Vec::new(),
             t: String::new(),
             carry: Vec::new(),
             in_line: false,
@@ -296,14 +341,12 @@ fn session(
         };
         let mut pipe = Pipe {
             to_hasher: Some(to_hasher),
-            done,
-            spare: Vec::new(),
+            spent,
         };
         let r = read_loop(&mut s, input, opts, syncer, &mut pipe);
-        // Closing the channel ends the hasher; take in its last results.
+        // Closing the channel ends the hasher, which returns the tree.
         pipe.to_hasher = None;
-        pipe.drain(s.log, true);
-        hasher
+        s.log.frontier = hasher
             .join()
             .map_err(|_| fail(Code::Io, "the hashing thread failed"))?;
         r
@@ -311,47 +354,29 @@ fn session(
 }
 
 struct Pipe {
-    to_hasher: Option<mpsc::SyncSender<Vec<u8>>>,
-    done: mpsc::Receiver<Hashed>,
-    spare: Vec<Vec<u8>>,
+    to_hasher: Option<mpsc::SyncSender<Chunk>>,
+    /// Chunks the hasher is done with, for reuse.
+    spent: mpsc::Receiver<Chunk>,
 }
 
 impl Pipe {
-    /// Add the leaves hashed so far to the tree, in order (all of them,
-    /// waiting for the hasher, when `all`).
-    fn drain(&mut self, log: &mut Log, all: bool) {
-        loop {
-            let next = if all {
-                self.done.recv().ok()
-            } else {
-                self.done.try_recv().ok()
-            };
-            let Some((mut chunk, leaves)) = next else {
-                return;
-            };
-            for h in leaves {
-                log.frontier.push_hash(h);
+    /// Send the written chunk to be added to the tree; if the hashing
+    /// thread is behind, hash its leaves here first (work sharing: both
+    /// cores hash when hashing is the bottleneck).
+    fn pass(&mut self, out: &mut Vec<u8>, ends: &mut Vec<usize>) -> anyhow::Result<()> {
+        let mut next = self.spent.try_recv().unwrap_or_else(|_| Chunk::new());
+        std::mem::swap(out, &mut next.bytes);
+        std::mem::swap(ends, &mut next.ends);
+        let stopped = || fail(Code::Io, "the hashing thread stopped");
+        let to = self.to_hasher.as_ref().ok_or_else(stopped)?;
+        match to.try_send(next) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(mut chunk)) => {
+                chunk.hash_leaves();
+                to.send(chunk).map_err(|_| stopped())
             }
-            chunk.clear();
-            if self.spare.len() <= IN_FLIGHT {
-                self.spare.push(chunk);
-            }
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(stopped()),
         }
-    }
-
-    /// Send the written chunk to be hashed; take in finished hashes.
-    fn pass(&mut self, out: &mut Vec<u8>, log: &mut Log) -> anyhow::Result<()> {
-        let fresh = self
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(2 * READ_SIZE));
-        let chunk = std::mem::replace(out, fresh);
-        self.to_hasher
-            .as_ref()
-            .and_then(|t| t.send(chunk).ok())
-            .ok_or_else(|| fail(Code::Io, "the hashing thread stopped"))?;
-        self.drain(log, false);
-        Ok(())
     }
 }
 
@@ -403,7 +428,7 @@ fn flush(s: &mut Session, syncer: &BackgroundSync, pipe: &mut Pipe) -> anyhow::R
         return Ok(());
     }
     s.log.write(&s.out)?;
-    pipe.pass(&mut s.out, s.log)?;
+    pipe.pass(&mut s.out, &mut s.ends)?;
     let records = s.records;
     match s.opts.sync {
         SyncMode::Always => s.log.sync(),
@@ -488,10 +513,46 @@ mod tests {
             let r = receive(&mut log, Trickle(&input, read), &opts(record_size)).unwrap();
             drop(log);
             prop_assert_eq!(r.reason, "eof");
-            let t = tree(dir.path()).unwrap();
+            let t = reference_tree(dir.path());
             prop_assert_eq!(r.size, t.size());
-            prop_assert_eq!(r.root.clone(), base64::Engine::encode(&base64::engine::general_purpose::STANDARD, t.root()));
+            prop_assert_eq!(r.root.clone(), b64(&t));
             prop_assert_eq!(rebuild(dir.path()), input);
         }
+    }
+
+    /// The tree over the file, one leaf at a time through sha2: the
+    /// reference the batched, multi-buffer pipeline must equal.
+    fn reference_tree(dir: &std::path::Path) -> Frontier {
+        let mut f = Frontier::default();
+        crate::log::store::scan_log(dir, |_, line| {
+            f.push_leaf(line);
+            Ok(())
+        })
+        .unwrap();
+        f
+    }
+
+    fn b64(f: &Frontier) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, f.root())
+    }
+
+    #[test]
+    fn big_reads_batch_the_tree_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let input: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("line {i} {}\n", "x".repeat(i % 300)).into_bytes())
+            .collect();
+        let mut log = Log::open(dir.path()).unwrap();
+        let r = receive(&mut log, Trickle(&input, 1 << 20), &opts(16 * 1024)).unwrap();
+        drop(log);
+        assert_eq!(r.size, 20_002);
+        assert_eq!(r.root, b64(&reference_tree(dir.path())));
+        assert_eq!(b64(&tree(dir.path()).unwrap()), r.root);
+        // Reopening rebuilds the same tree (batched too) and appends to it.
+        let mut log = Log::open(dir.path()).unwrap();
+        let r = receive(&mut log, Trickle(&input, 70_000), &opts(16 * 1024)).unwrap();
+        drop(log);
+        assert_eq!(r.size, 40_004);
+        assert_eq!(r.root, b64(&reference_tree(dir.path())));
     }
 }

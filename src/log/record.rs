@@ -66,8 +66,55 @@ pub struct Record<'a> {
 impl Record<'_> {
     /// Parse one stored line.
     pub fn parse(line: &[u8]) -> anyhow::Result<Record<'_>> {
+        if let Some(r) = Record::parse_plain_line(line) {
+            return Ok(r);
+        }
         serde_json::from_slice(line)
             .map_err(|e| fail(Code::Failed, format!("not a valid record: {e}")))
+    }
+
+    /// The receiver's plain line record, exactly as [`LineEncoder`] writes
+    /// it: `{"seq":N,"t":"T","type":"line"[,"src":"S"],"data":"D"}` with
+    /// T, S and D [`is_plain`] (no quote, backslash or control byte, so no
+    /// escapes and nothing that could end a string early). Read without a
+    /// JSON parser, it is the record serde_json reads from those bytes;
+    /// anything else (`None`) goes to serde_json. Most of a log.
+    fn parse_plain_line(line: &[u8]) -> Option<Record<'_>> {
+        fn text(b: &[u8]) -> Option<&str> {
+            if is_plain(b) {
+                std::str::from_utf8(b).ok()
+            } else {
+                None
+            }
+        }
+        let rest = line.strip_prefix(b"{\"seq\":")?;
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let (num, rest) = rest.split_at(digits);
+        // JSON numbers have no leading zeros; overflow is serde's error.
+        if num.is_empty() || (num.len() > 1 && num.first() == Some(&b'0')) {
+            return None;
+        }
+        let seq = std::str::from_utf8(num).ok()?.parse::<u64>().ok()?;
+        let rest = rest.strip_prefix(b",\"t\":\"")?;
+        let (t, rest) = rest.split_at_checked(27)?;
+        let rest = rest.strip_prefix(b"\",\"type\":\"line\"")?;
+        let (src, rest) = match rest.strip_prefix(b",\"src\":\"") {
+            Some(r) => {
+                let end = memchr::memchr(b'"', r)?;
+                let (s, r) = r.split_at(end);
+                (Some(Cow::Borrowed(text(s)?)), r.strip_prefix(b"\"")?)
+            }
+            None => (None, rest),
+        };
+        let data = rest.strip_prefix(b",\"data\":\"")?.strip_suffix(b"\"}")?;
+        Some(Record {
+            seq,
+            t: Cow::Borrowed(text(t)?),
+            kind: Cow::Borrowed(kind::LINE),
+            src,
+            data: Some(Cow::Borrowed(text(data)?)),
+            ..Record::default()
+        })
     }
 
     /// The line's bytes, from `data` or `b64`.
@@ -205,22 +252,9 @@ fn word_needs_escape(w: u64) -> bool {
         != 0
 }
 
-/// Append the decimal digits of `n`.
+/// Append the decimal digits of `n` (two at a time: itoa).
 pub fn push_u64(out: &mut Vec<u8>, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// The receiver's per-session constants of a line record, pre-encoded.
@@ -228,6 +262,21 @@ pub fn push_u64(out: &mut Vec<u8>, n: u64) {
 pub struct LineEncoder {
     /// `,"src":"..."` or nothing.
     src: Vec<u8>,
+    /// The time `mid` was made for.
+    mid_t: String,
+    /// `,"t":"<t>","type":"line"<src>,"data":"`: all of a plain line's
+    /// record between its seq and its data, the same for every line of a
+    /// read (they share its time).
+    mid: Vec<u8>,
+}
+
+/// Is every byte of `b` printable ASCII other than `"` and `\`? Such a line
+/// is valid UTF-8 and its JSON string is itself: no check or escape pass.
+/// (Most build output. A fold, not an early exit, so it vectorizes.)
+pub fn is_plain(b: &[u8]) -> bool {
+    !b.iter().fold(false, |bad, &c| {
+        bad | !(0x20..0x7f).contains(&c) | (c == b'"') | (c == b'\\')
+    })
 }
 
 impl LineEncoder {
@@ -238,14 +287,15 @@ impl LineEncoder {
             escape_json_str(&mut s, src);
             s.push(b'"');
         }
-        LineEncoder { src: s }
+        LineEncoder {
+            src: s,
+            mid_t: String::new(),
+            mid: Vec::new(),
+        }
     }
 
-    /// Append the record for one input line (or piece of one), without
-    /// the newline; `t` is a [`format_time`] string. Same field order and
-    /// escapes as [`Record::to_line`].
     pub fn encode_line(
-        &self,
+        &mut self,
         out: &mut Vec<u8>,
         seq: u64,
         t: &str,
@@ -253,6 +303,26 @@ impl LineEncoder {
         cont: bool,
         noeol: bool,
     ) {
+        if is_plain(bytes) && (cont || !bytes.starts_with(DIRECTIVE.as_bytes())) {
+            if self.mid_t != t {
+                self.mid_t.clear();
+                self.mid_t.push_str(t);
+                self.mid.clear();
+                self.mid.extend_from_slice(b",\"t\":\"");
+                self.mid.extend_from_slice(t.as_bytes());
+                self.mid.extend_from_slice(b"\",\"type\":\"line\"");
+                self.mid.extend_from_slice(&self.src);
+                self.mid.extend_from_slice(b",\"data\":\"");
+            }
+            out.reserve(bytes.len() + self.mid.len() + 64);
+            out.extend_from_slice(b"{\"seq\":");
+            push_u64(out, seq);
+            out.extend_from_slice(&self.mid);
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+            self.finish(out, cont, noeol);
+            return;
+        }
         out.extend_from_slice(b"{\"seq\":");
         push_u64(out, seq);
         out.extend_from_slice(b",\"t\":\"");
@@ -284,6 +354,11 @@ impl LineEncoder {
             }
         }
         out.push(b'"');
+        self.finish(out, cont, noeol);
+    }
+
+    /// The flags and the closing brace.
+    fn finish(&self, out: &mut Vec<u8>, cont: bool, noeol: bool) {
         if cont {
             out.extend_from_slice(b",\"cont\":true");
         }
@@ -402,6 +477,54 @@ pub fn terminal_safe(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn serde_parse(line: &[u8]) -> Option<Record<'_>> {
+        serde_json::from_slice(line).ok()
+    }
+
+    #[test]
+    fn the_plain_fast_path_reads_what_the_encoder_writes() {
+        let t = format_time(1_764_059_758_123_456);
+        for src in [None, Some("build-vm")] {
+            let mut enc = LineEncoder::new(src);
+            for (seq, data) in [(0u64, &b""[..]), (7, b"plain"), (u64::MAX, b"a}b,c:d")] {
+                let mut out = Vec::new();
+                enc.encode_line(&mut out, seq, &t, data, false, false);
+                let fast = Record::parse_plain_line(&out).expect("a plain record");
+                assert_eq!(Some(&fast), serde_parse(&out).as_ref());
+                assert_eq!(fast.data.as_deref().map(str::as_bytes), Some(data));
+            }
+        }
+        // Not the fast path's: serde_json decides (and refuses these).
+        for bad in [
+            &br#"{"seq":01,"t":"2026-11-25T08:00:00.000000Z","type":"line","data":"x"}"#[..],
+            br#"{"seq":18446744073709551616,"t":"2026-11-25T08:00:00.000000Z","type":"line","data":"x"}"#,
+            br#"{"seq":1,"t":"2026-11-25T08:00:00.000000Z","type":"line","data":"x","data":"y"}"#,
+        ] {
+            assert!(Record::parse_plain_line(bad).is_none());
+            assert!(serde_parse(bad).is_none());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Whatever the fast path accepts, serde_json reads the same way.
+        #[test]
+        fn the_plain_fast_path_agrees_with_serde(
+            seq in prop_oneof![Just("0".to_string()), Just("007".into()), any::<u64>().prop_map(|n| n.to_string()), "[0-9]{1,22}"],
+            t in prop_oneof![Just("2026-11-25T08:00:00.000000Z".to_string()), "[ -~]{25,29}"],
+            src in proptest::option::of("[ -~\u{7f}\u{e9}]{0,6}"),
+            data in prop_oneof!["[a-z0-9 :,{}]{0,24}", "[ -~\u{0}-\u{1f}\u{7f}\u{e9}\u{202e}]{0,24}"],
+            tail in prop_oneof![Just("\"}".to_string()), "[ -~]{0,4}"],
+        ) {
+            let src = src.map(|s| format!(",\"src\":\"{s}\"")).unwrap_or_default();
+            let line = format!("{{\"seq\":{seq},\"t\":\"{t}\",\"type\":\"line\"{src},\"data\":\"{data}{tail}");
+            if let Some(fast) = Record::parse_plain_line(line.as_bytes()) {
+                prop_assert_eq!(Some(fast), serde_parse(line.as_bytes()));
+            }
+        }
+    }
 
     #[test]
     fn time_round_trips_and_matches_rfc3339() {
@@ -430,9 +553,12 @@ mod tests {
 
     #[test]
     fn encoded_lines_parse_back_and_match_serde() {
-        let enc = LineEncoder::new(Some("vm\u{1b}"));
+        let mut enc = LineEncoder::new(Some("vm\u{1b}"));
         let samples: &[&[u8]] = &[
             b"plain",
+            b"plain and long enough for more than one word, and a tail",
+            b"cont",
+            b"##sign-log not a directive when it continues a line",
             b"",
             b"quote \" backslash \\ tab \t cr \r esc \x1b bel \x07 del \x7f",
             "c1 \u{9b}31m bidi \u{202e}x\u{2069} ok é ü 日本".as_bytes(),
@@ -441,8 +567,10 @@ mod tests {
         ];
         for (i, s) in samples.iter().enumerate() {
             let mut out = Vec::new();
-            let t = format_time(1_764_059_758_000_001);
-            enc.encode_line(&mut out, i as u64, &t, s, i == 1, i == 2);
+            // Times change between reads: the cached middle must follow.
+            let t = format_time(1_764_059_758_000_001 + (i as u64 / 2));
+            let (cont, noeol) = (i == 1 || i == 3 || i == 4, i == 2);
+            enc.encode_line(&mut out, i as u64, &t, s, cont, noeol);
             let r = Record::parse(&out).unwrap();
             assert_eq!(r.bytes().unwrap().as_ref(), *s);
             assert_eq!(r.seq, i as u64);
@@ -471,6 +599,17 @@ mod tests {
             }
         }
         assert!(!word_needs_escape(u64::from_le_bytes(*b"plain ok")));
+        // The same bytes anywhere in a line (word or tail) make it not plain.
+        for len in [1usize, 7, 8, 9, 16, 23] {
+            assert!(is_plain(&vec![b'a'; len]));
+            for pos in 0..len {
+                for b in [0u8, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xff] {
+                    let mut v = vec![b'a'; len];
+                    v[pos] = b;
+                    assert!(!is_plain(&v), "{b:#x} at {pos} of {len}");
+                }
+            }
+        }
     }
 
     #[test]

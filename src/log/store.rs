@@ -126,8 +126,8 @@ pub fn scan_log(
 /// the writer's lock (a torn tail is left out).
 pub fn tree(dir: &Path) -> anyhow::Result<Frontier> {
     let mut frontier = Frontier::default();
-    scan_log(dir, |_, line| {
-        frontier.push_leaf(line);
+    read_blocks(open_read(dir)?, |_, block| {
+        frontier.extend_lines(block_lines(&block));
         Ok(())
     })?;
     Ok(frontier)
@@ -164,10 +164,12 @@ impl Log {
             .with_code(Code::Io, || "seeking the log")?;
         let mut frontier = Frontier::default();
         let mut last = Vec::new();
-        let scan = read_lines(&mut file, |_, line| {
-            frontier.push_leaf(line);
-            last.clear();
-            last.extend_from_slice(line);
+        let scan = read_blocks(&mut file, |_, block| {
+            frontier.extend_lines(block_lines(&block));
+            if let Some(line) = block_lines(&block).last() {
+                last.clear();
+                last.extend_from_slice(line);
+            }
             Ok(())
         })?;
         let last_micros = if last.is_empty() {

@@ -368,10 +368,21 @@ fn check_roots(
         }
         Ok(())
     };
+    // Each block's lines are added a batch at a time, split where a
+    // checkpoint's size falls inside the block.
     for block in blocks {
-        for line in block_lines(&block) {
+        let lines: Vec<&[u8]> = block_lines(&block).collect();
+        let mut rest: &[&[u8]] = &lines;
+        while !rest.is_empty() {
             check(&frontier)?;
-            frontier.push_leaf(line);
+            let at = frontier.size();
+            let next_cp = roots.range(at + 1..).next().map(|(s, _)| *s);
+            let take = next_cp.map_or(rest.len(), |cp| {
+                usize::try_from(cp - at).map_or(rest.len(), |d| d.min(rest.len()))
+            });
+            let (now, later) = rest.split_at(take);
+            frontier.extend_lines(now.iter().copied());
+            rest = later;
         }
     }
     check(&frontier)
