@@ -95,6 +95,8 @@ struct Cli {
     algo: Option<String>,
 }
 
+build_verify::early_init!();
+
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
     cli::run("check-hashes", || run(&args))

@@ -121,6 +121,8 @@ struct Cli {
     json: bool,
 }
 
+build_verify::early_init!();
+
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
     cli::run("fetch-verified", || run(&args))

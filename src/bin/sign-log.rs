@@ -219,6 +219,8 @@ enum ProveCmd {
     },
 }
 
+build_verify::early_init!();
+
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
     cli::run("sign-log", || run(args.cmd))

@@ -82,6 +82,8 @@ struct Cli {
     json: bool,
 }
 
+build_verify::early_init!();
+
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
     cli::run("verify-tag", || run(&args))

@@ -3,6 +3,7 @@
 //! verification and signing. Sequoia with the OpenSSL backend; no GnuPG.
 
 pub mod args;
+pub mod backend;
 pub mod keyring;
 pub mod policy;
 pub mod sign;
