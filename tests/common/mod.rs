@@ -253,11 +253,16 @@ pub fn have(program: &str) -> bool {
 
 /// gpgv's verdict on a detached signature with a binary keyring.
 pub fn gpgv_accepts(keyring: &Path, sig: &Path, data: &Path) -> bool {
+    gpgv_accepts_files(keyring, &[sig, data])
+}
+
+/// gpgv's verdict on `files` (a cleartext-signed file alone, or a
+/// signature and its data) with a binary keyring.
+pub fn gpgv_accepts_files(keyring: &Path, files: &[&Path]) -> bool {
     Command::new("gpgv")
         .arg("--keyring")
         .arg(keyring)
-        .arg(sig)
-        .arg(data)
+        .args(files)
         .env("GNUPGHOME", keyring.parent().unwrap())
         .output()
         .map(|o| o.status.success())
