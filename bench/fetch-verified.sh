@@ -21,12 +21,10 @@ export GNUPGHOME=$DIR/gnupg
 [ -x "$BIN/fetch-verified" ] || (cd "$ROOT" && cargo build --release --bin fetch-verified)
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# Median wall seconds of REPS runs of "$@", the output directory emptied first.
-timeit() {
-  for _ in $(seq "$REPS"); do
-    rm -f out/* out/.??* 2>/dev/null || true
-    /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1
-  done | median
+# Wall seconds of one run of "$@", the output directory emptied first.
+once() {
+  rm -f out/* out/.??* 2>/dev/null || true
+  /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN {print (a > b ? a : b)}'; }
@@ -74,10 +72,19 @@ dgst=$(echo "$DIGEST" | tr 'A-Z' 'a-z')
 FV=("$BIN/fetch-verified" --quiet --allow-http --retries 0 --keyring pub.asc -o out/big.tar "$U/big.tar" "$U/big.tar.sig")
 
 echo "fetch-verified bench: ${SIZE_MIB} MiB over loopback from nginx, signature digest $DIGEST, median of $REPS, $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
-fv=$(timeit "${FV[@]}")
-cg=$(timeit sh -c "curl -sf -o out/big.tar $U/big.tar && curl -sf -o out/big.tar.sig $U/big.tar.sig && gpgv --keyring ./pub.gpg out/big.tar.sig out/big.tar 2>/dev/null")
-cu=$(timeit curl -sf -o out/big.tar "$U/big.tar")
-od=$(timeit openssl dgst "-$dgst" www/big.tar)
+# Rounds interleave the contenders, so that a machine whose speed drifts
+# (a shared VM) slows them alike; each figure is the median of REPS rounds.
+fvs=() cgs=() cus=() ods=()
+for _ in $(seq "$REPS"); do
+  fvs+=("$(once "${FV[@]}")")
+  cgs+=("$(once sh -c "curl -sf -o out/big.tar $U/big.tar && curl -sf -o out/big.tar.sig $U/big.tar.sig && gpgv --keyring ./pub.gpg out/big.tar.sig out/big.tar 2>/dev/null")")
+  cus+=("$(once curl -sf -o out/big.tar "$U/big.tar")")
+  ods+=("$(once openssl dgst "-$dgst" www/big.tar)")
+done
+fv=$(printf '%s\n' "${fvs[@]}" | median)
+cg=$(printf '%s\n' "${cgs[@]}" | median)
+cu=$(printf '%s\n' "${cus[@]}" | median)
+od=$(printf '%s\n' "${ods[@]}" | median)
 floor=$(max "$cu" "$od")
 printf '  %-34s %6ss\n' "fetch-verified URL SIG" "$fv" "curl -o + curl sig + gpgv" "$cg" "curl -o" "$cu" "openssl dgst -$dgst" "$od"
 echo "  fetch-verified / (curl + gpgv) = $(ratio "$fv" "$cg")x   (target <= 0.75)"
