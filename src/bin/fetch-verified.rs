@@ -174,21 +174,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         None => None,
     };
     let verifier = keys.as_ref().map(LoadedKeys::verifier);
-    // A signed hash list pins the file it names: under the output's name or
-    // the URL's; the decompressed file when the check covers its content.
-    let mut listed_names = vec![name.clone()];
-    if let Ok(n) = fetch::default_name(&args.url) {
-        if n != name {
-            listed_names.push(n);
-        }
-    }
-    if uncompress.is_some() {
-        for n in &mut listed_names {
-            if let Some(d) = Compression::decompressed_name(n) {
-                *n = d;
-            }
-        }
-    }
+    let listed_names = fetch::listed_names(&args.url, &name, uncompress.is_some());
     let mut signed_list = None;
     let signature = match (&args.sig, &verifier) {
         (Some(sig), Some(v)) => {
@@ -222,13 +208,16 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     let outcome = fetch::fetch_verified(&transport, &args.url, &mirrors, &dest, &checks, progress)
         .with_context(|| format!("{} not fetched", dest.display()))?;
 
-    let mut v = outcome.verified.clone();
+    let fetch::Outcome {
+        verified: mut v,
+        source,
+        reused,
+    } = outcome;
     if let Some(list) = signed_list {
         // The list's signers vouch for the file through its hash.
         v.signers = list.signers;
         v.notes.extend(list.notes);
     }
-    let v = &v;
     if !args.quiet {
         for n in &v.notes {
             eprintln!("fetch-verified: {n}");
@@ -237,12 +226,12 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     if args.json {
         let obj = json!({
             "url": args.url,
-            "source": outcome.source,
+            "source": source,
             "path": dest.display().to_string(),
             "size": v.size,
             "sha256": v.sha256,
             "signers": v.signers.iter().map(|f| f.to_hex()).collect::<Vec<_>>(),
-            "reused": outcome.reused,
+            "reused": reused,
         });
         cli::print_json(&obj);
     } else {
@@ -250,7 +239,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             println!("{}", s.to_hex());
         }
         if !args.quiet {
-            let how = if outcome.reused {
+            let how = if reused {
                 "present, re-verified"
             } else {
                 "fetched and verified"

@@ -53,6 +53,26 @@ pub enum SigFile {
     },
 }
 
+/// The names a signed hash list may pin the download under, in order:
+/// the output's, then the URL's; with `uncompress`, the decompressed
+/// files' (the check covers their content).
+pub fn listed_names(url: &str, name: &str, uncompress: bool) -> Vec<String> {
+    let mut names = vec![name.to_string()];
+    if let Ok(n) = default_name(url) {
+        if n != name {
+            names.push(n);
+        }
+    }
+    if uncompress {
+        for n in &mut names {
+            if let Some(d) = Compression::decompressed_name(n) {
+                *n = d;
+            }
+        }
+    }
+    names
+}
+
 /// Fetch SIG (a URL or a local path, at most `limit` bytes) and tell what
 /// it is. A SIG that is not there (404, 410, no such file) is "nothing to
 /// verify with" (exit 3). A cleartext-signed list is verified here with

@@ -103,34 +103,27 @@ impl Frontier {
             return;
         }
         self.size += leaves.len() as u64;
-        let mut level = Vec::with_capacity(leaves.len() + 1);
+        // The new nodes at `height`, left to right.
+        let mut level = leaves.to_vec();
         let mut height = 0;
         // The right edge left over at each height, lowest first.
         let mut unpaired = Vec::new();
-        let mut new: &[Hash] = leaves;
-        let mut owned;
-        loop {
-            level.clear();
+        while !level.is_empty() {
             // A perfect subtree of this height already on the edge is the
             // left sibling of the first new node. (The stack holds heights
             // strictly decreasing to its top, and every lower one has been
             // taken at a lower level.)
             if self.stack.last().is_some_and(|(h, _)| *h == height) {
                 if let Some((_, left)) = self.stack.pop() {
-                    level.push(left);
+                    level.insert(0, left);
                 }
             }
-            level.extend_from_slice(new);
             if level.len() % 2 == 1 {
                 if let Some(last) = level.pop() {
                     unpaired.push((height, last));
                 }
             }
-            if level.is_empty() {
-                break;
-            }
-            owned = parents(&level);
-            new = &owned;
+            level = parents(&level);
             height += 1;
         }
         self.stack.extend(unpaired.into_iter().rev());

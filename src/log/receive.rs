@@ -64,10 +64,7 @@ struct Session<'a> {
     opts: &'a Options,
     enc: LineEncoder,
     /// Encoded records of the current chunk, written with one call.
-    out: Vec<u8>,
-    /// Where each record of `out` ends (after its `\n`): the hashing
-    /// thread needs no scan for the lines.
-    ends: Vec<usize>,
+    out: Chunk,
     /// The current chunk's time.
     t: String,
     /// The unfinished line (shorter than a record piece).
@@ -89,15 +86,15 @@ impl Session<'_> {
     /// Encode one record; the hashing thread adds it to the tree.
     fn emit(&mut self, bytes: &[u8], cont: bool, noeol: bool) {
         self.enc.encode_line(
-            &mut self.out,
+            &mut self.out.bytes,
             self.log.next_seq,
             &self.t,
             bytes,
             cont,
             noeol,
         );
-        self.log.commit_unhashed(&mut self.out);
-        self.ends.push(self.out.len());
+        self.log.commit_unhashed(&mut self.out.bytes);
+        self.out.ends.push(self.out.bytes.len());
         self.records += 1;
     }
 
@@ -253,10 +250,12 @@ type Ending = (&'static str, Option<String>, Code);
 /// memory the pipeline may hold.
 const IN_FLIGHT: usize = 4;
 
-/// A written chunk of records, where each ends (after its `\n`), and
-/// their leaf hashes when the encoding thread computed them.
+/// A chunk of encoded records, and their leaf hashes when the encoding
+/// thread computed them.
 struct Chunk {
     bytes: Vec<u8>,
+    /// Where each record ends (after its `\n`): the hashing thread needs
+    /// no scan for the lines.
     ends: Vec<usize>,
     leaves: Vec<Hash>,
 }
@@ -270,20 +269,26 @@ impl Chunk {
         }
     }
 
-    fn hash_leaves(&mut self) {
+    /// The record lines, without their `\n`.
+    fn lines<'a>(bytes: &'a [u8], ends: &'a [usize]) -> impl Iterator<Item = &'a [u8]> {
         let mut start = 0;
-        let bytes = &self.bytes;
-        let lines: Vec<&[u8]> = self
-            .ends
-            .iter()
-            .map(|&end| {
-                let line = bytes.get(start..end.saturating_sub(1)).unwrap_or_default();
-                start = end;
-                line
-            })
-            .collect();
+        ends.iter().map(move |&end| {
+            let line = bytes.get(start..end.saturating_sub(1)).unwrap_or_default();
+            start = end;
+            line
+        })
+    }
+
+    fn hash_leaves(&mut self) {
+        let lines: Vec<&[u8]> = Chunk::lines(&self.bytes, &self.ends).collect();
         self.leaves.clear();
         leaf_hashes(&lines, &mut self.leaves);
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.leaves.clear();
     }
 }
 
@@ -299,13 +304,12 @@ fn grow_tree(
     mut tree: Frontier,
 ) -> Frontier {
     for mut chunk in chunks {
-        if chunk.leaves.len() != chunk.ends.len() {
-            chunk.hash_leaves();
+        if chunk.leaves.len() == chunk.ends.len() {
+            tree.extend_hashes(&chunk.leaves);
+        } else {
+            tree.extend_lines(Chunk::lines(&chunk.bytes, &chunk.ends));
         }
-        tree.extend_hashes(&chunk.leaves);
-        chunk.bytes.clear();
-        chunk.ends.clear();
-        chunk.leaves.clear();
+        chunk.clear();
         // The encoder may be gone already (it finished or failed).
         let _ = spent.send(chunk);
     }
@@ -329,8 +333,7 @@ fn session(
             log: &mut *log,
             opts,
             enc: LineEncoder::new(opts.source.as_deref()),
-            out: Vec::with_capacity(2 * READ_SIZE),
-            ends: Vec::new(),
+            out: Chunk::new(),
             t: String::new(),
             carry: Vec::new(),
             in_line: false,
@@ -363,10 +366,9 @@ impl Pipe {
     /// Send the written chunk to be added to the tree; if the hashing
     /// thread is behind, hash its leaves here first (work sharing: both
     /// cores hash when hashing is the bottleneck).
-    fn pass(&mut self, out: &mut Vec<u8>, ends: &mut Vec<usize>) -> anyhow::Result<()> {
-        let mut next = self.spent.try_recv().unwrap_or_else(|_| Chunk::new());
-        std::mem::swap(out, &mut next.bytes);
-        std::mem::swap(ends, &mut next.ends);
+    fn pass(&mut self, out: &mut Chunk) -> anyhow::Result<()> {
+        let fresh = self.spent.try_recv().unwrap_or_else(|_| Chunk::new());
+        let next = std::mem::replace(out, fresh);
         let stopped = || fail(Code::Io, "the hashing thread stopped");
         let to = self.to_hasher.as_ref().ok_or_else(stopped)?;
         match to.try_send(next) {
@@ -424,11 +426,11 @@ fn read_loop(
 
 /// Hand the chunk's records to the kernel (and the disk, per --sync).
 fn flush(s: &mut Session, syncer: &BackgroundSync, pipe: &mut Pipe) -> anyhow::Result<()> {
-    if s.out.is_empty() {
+    if s.out.bytes.is_empty() {
         return Ok(());
     }
-    s.log.write(&s.out)?;
-    pipe.pass(&mut s.out, &mut s.ends)?;
+    s.log.write(&s.out.bytes)?;
+    pipe.pass(&mut s.out)?;
     let records = s.records;
     match s.opts.sync {
         SyncMode::Always => s.log.sync(),

@@ -294,6 +294,9 @@ impl LineEncoder {
         }
     }
 
+    /// Append the record for one input line (or piece of one), without
+    /// the newline; `t` is a [`format_time`] string. Same field order and
+    /// escapes as [`Record::to_line`].
     pub fn encode_line(
         &mut self,
         out: &mut Vec<u8>,

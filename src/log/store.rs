@@ -94,6 +94,15 @@ pub fn block_lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// The last line of a block from [`read_blocks`], without its `\n`.
+fn last_line(block: &[u8]) -> Option<&[u8]> {
+    let body = block.strip_suffix(b"\n")?;
+    Some(match memchr::memrchr(b'\n', body) {
+        Some(nl) => body.get(nl + 1..).unwrap_or_default(),
+        None => body,
+    })
+}
+
 /// Feed every complete line of `input` (without its `\n`) to `visit` with
 /// its index.
 pub fn read_lines(
@@ -166,7 +175,7 @@ impl Log {
         let mut last = Vec::new();
         let scan = read_blocks(&mut file, |_, block| {
             frontier.extend_lines(block_lines(&block));
-            if let Some(line) = block_lines(&block).last() {
+            if let Some(line) = last_line(&block) {
                 last.clear();
                 last.extend_from_slice(line);
             }
