@@ -324,3 +324,28 @@ fn passphrase_protected_signing_key() {
     let sig = sk.sign_detached_armored(DATA).unwrap();
     assert!(verify(&[&k], &sig).is_ok());
 }
+
+/// The tools define libssl's one symbol they would use (sequoia's
+/// constructor calls `OPENSSL_init_ssl`) so that libssl is never loaded
+/// (src/openpgp/backend.rs). Should anything start to use libssl for real,
+/// it must not get that stand-in: the library would be linked again and
+/// this fails. glibc's loader lists a program's libraries without running
+/// it when LD_TRACE_LOADED_OBJECTS is set.
+#[test]
+fn no_tool_loads_libssl() {
+    let tools = [
+        env!("CARGO_BIN_EXE_verify-tag"),
+        env!("CARGO_BIN_EXE_fetch-verified"),
+        env!("CARGO_BIN_EXE_check-hashes"),
+        env!("CARGO_BIN_EXE_sign-log"),
+    ];
+    for tool in tools {
+        let o = std::process::Command::new(tool)
+            .env("LD_TRACE_LOADED_OBJECTS", "1")
+            .output()
+            .unwrap();
+        let libs = String::from_utf8_lossy(&o.stdout);
+        assert!(libs.contains("libcrypto.so"), "{tool}: {libs}");
+        assert!(!libs.contains("libssl.so"), "{tool} loads libssl: {libs}");
+    }
+}
