@@ -329,17 +329,62 @@ impl Context<'_> {
     }
 }
 
-/// The key-independent part of a check: the commit a revision names and
-/// the tags that may point at it. Needs no keys, so it can run while they
-/// load.
-#[derive(Clone, Debug)]
+/// The key-independent part of a check: the commit a revision names, the
+/// tags that may point at it and their objects. Needs no keys, so it runs
+/// while they load.
+#[derive(Debug)]
 pub struct Candidates {
     pub commit: Oid,
     /// Tags not excluded by the pattern or by a hint that they lead
-    /// elsewhere, in ref order; each is still read and checked in full.
-    pub tags: Vec<git::TagRef>,
+    /// elsewhere, in ref order, each with its object read; each is still
+    /// checked in full.
+    pub tags: Vec<Candidate>,
     /// Tag refs whose names are not UTF-8.
     pub skipped: Vec<String>,
+}
+
+/// A tag ref that may point at the revision, and what its ref leads to.
+#[derive(Debug)]
+pub struct Candidate {
+    pub tag: git::TagRef,
+    pub object: TagObject,
+}
+
+/// What a candidate tag ref points at, as read before any key is needed.
+#[derive(Debug)]
+pub enum TagObject {
+    /// The commit itself: a lightweight tag.
+    Lightweight,
+    /// An object that is not a tag (a tree, a blob, another commit).
+    NotTag,
+    /// A tag object that cannot count (unreadable, dangling, too large):
+    /// why, for the notes.
+    Ignored(String),
+    /// A tag object's bytes, at most [`TAG_MAX`].
+    Tag(Vec<u8>),
+}
+
+impl TagObject {
+    /// Read what `t` points at. An unreadable tag (dangling ref, corrupt
+    /// object) is ignored like the old script skips a tag `git verify-tag`
+    /// fails on: it cannot make anything verify, and other tags at REV
+    /// still count.
+    fn read(repo: &Repo, t: &git::TagRef, commit: Oid) -> TagObject {
+        if t.target == commit {
+            return TagObject::Lightweight;
+        }
+        match repo.header(t.target) {
+            Err(e) => TagObject::Ignored(format!("{e:#}")),
+            Ok((kind, _)) if kind != Kind::Tag => TagObject::NotTag,
+            Ok((_, size)) if size > TAG_MAX => {
+                TagObject::Ignored(format!("its object is {size} bytes, more than {TAG_MAX}"))
+            }
+            Ok(_) => match repo.read(t.target, TAG_MAX) {
+                Ok((_, raw)) => TagObject::Tag(raw),
+                Err(e) => TagObject::Ignored(format!("{e:#}")),
+            },
+        }
+    }
 }
 
 /// Fewer loose tags than this are peeked at on one thread: starting a
@@ -393,7 +438,11 @@ pub fn candidates(
     let tags = tags
         .into_iter()
         .zip(kept)
-        .filter_map(|(t, k)| k.then_some(t))
+        .filter(|(_, k)| *k)
+        .map(|(tag, _)| Candidate {
+            object: TagObject::read(repo, &tag, commit),
+            tag,
+        })
         .collect();
     Ok(Candidates {
         commit,
@@ -440,37 +489,18 @@ fn check_rev(repo: &Repo, c: Candidates, ctx: &Context, report: &mut Report) -> 
             .push(format!("tag {name:?} ignored: its name is not UTF-8"));
     }
     let mut signers: BTreeSet<Fingerprint> = BTreeSet::new();
-    for t in c.tags {
-        if t.target == commit {
-            report
-                .notes
-                .push(format!("lightweight tag {} ignored", t.name));
-            continue;
-        }
-        // An unreadable tag (dangling ref, corrupt object) is skipped like
-        // the old script skips a tag `git verify-tag` fails on: it cannot
-        // make anything verify, and other tags at REV still count.
-        let (kind, size) = match repo.header(t.target) {
-            Ok(h) => h,
-            Err(e) => {
-                report.notes.push(format!("tag {} ignored: {e:#}", t.name));
+    for Candidate { tag: t, object } in c.tags {
+        let raw = match object {
+            TagObject::Tag(raw) => raw,
+            TagObject::NotTag => continue,
+            TagObject::Lightweight => {
+                report
+                    .notes
+                    .push(format!("lightweight tag {} ignored", t.name));
                 continue;
             }
-        };
-        if kind != Kind::Tag {
-            continue;
-        }
-        if size > TAG_MAX {
-            report.notes.push(format!(
-                "tag {} ignored: its object is {size} bytes, more than {TAG_MAX}",
-                t.name
-            ));
-            continue;
-        }
-        let raw = match repo.read(t.target, TAG_MAX) {
-            Ok((_, raw)) => raw,
-            Err(e) => {
-                report.notes.push(format!("tag {} ignored: {e:#}", t.name));
+            TagObject::Ignored(why) => {
+                report.notes.push(format!("tag {} ignored: {why}", t.name));
                 continue;
             }
         };
