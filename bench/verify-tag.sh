@@ -6,7 +6,8 @@
 # `git verify-tag --raw` call alone, a cloned (packed) copy, and ten
 # components in one call against the old path in a loop.
 # Repository: N annotated tags signed by gpg with one of three RSA-4096 keys.
-# Medians of RUNS runs (hyperfine when installed).
+# Medians of RUNS runs in ROUNDS interleaved rounds (hyperfine when
+# installed), and the floor of bench/openssl-floor.c when a C compiler is.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(cd "${BIN:-$ROOT/target/release}" && pwd)
@@ -72,40 +73,62 @@ chmod +x old-path.sh
 "$BIN/verify-tag" --keyring keys.asc clone >/dev/null 2>&1
 "$BIN/verify-tag" --keyring keys.asc comp{1..10} >/dev/null 2>&1
 
-# median_ms NAME COMMAND...: median wall time of RUNS runs, in ms.
-median_ms() {
-  local name=$1
-  shift
-  if command -v hyperfine >/dev/null; then
-    hyperfine -N -i -w 3 -r "$RUNS" --export-json "$name.json" "$*" >/dev/null 2>&1
-    python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$name.json"
-  else
-    local t=() s e
-    for _ in $(seq "$RUNS"); do
-      s=$(date +%s%N)
-      "$@" >/dev/null 2>&1
-      e=$(date +%s%N)
-      t+=($(((e - s) / 1000)))
-    done
-    printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)] / 1000}'
-  fi
-}
+# The least any tool on the OpenSSL backend does per run (see the file).
+floor_bin=
+if command -v cc >/dev/null; then
+  cc -O2 "$ROOT/bench/openssl-floor.c" -o openssl-floor -lcrypto && ./openssl-floor && floor_bin=./openssl-floor
+fi
+mkdir -p empty
+
+# The contenders, timed in interleaved rounds (this VM's speed drifts by
+# up to 2x within minutes): each round runs every command PER times.
+# NAME|COMMAND lines; the medians are over all ROUNDS x PER runs.
+ROUNDS=${ROUNDS:-8}
+PER=$(((RUNS + ROUNDS - 1) / ROUNDS))
+contenders=(
+  "old|./old-path.sh repo"
+  "vt|$BIN/verify-tag --keyring keys.asc repo"
+  "oldc|./old-path.sh clone"
+  "vtc|$BIN/verify-tag --keyring keys.asc clone"
+  "bare|git -C repo -c gpg.minTrustLevel=fully verify-tag --raw v$N"
+  "version|$BIN/verify-tag --version"
+  "keys|$BIN/verify-tag --keyring keys.asc empty"
+  "old10|./old-path.sh $(echo comp{1..10})"
+  "vt10|$BIN/verify-tag --keyring keys.asc $(echo comp{1..10})"
+)
+[ -n "$floor_bin" ] && contenders+=("floor|$floor_bin")
+rm -f times.*
+for _ in $(seq "$ROUNDS"); do
+  for c in "${contenders[@]}"; do
+    name=${c%%|*}
+    cmd=${c#*|}
+    if command -v hyperfine >/dev/null; then
+      hyperfine -N -i -w 1 -r "$PER" --export-json round.json "$cmd" >/dev/null 2>&1
+      python3 -c 'import json,sys; print("\n".join("%f" % (t * 1000) for t in json.load(open(sys.argv[1]))["results"][0]["times"]))' round.json >> "times.$name"
+    else
+      for _ in $(seq "$PER"); do
+        s=$EPOCHREALTIME
+        $cmd >/dev/null 2>&1 || true
+        e=$EPOCHREALTIME
+        awk -v s="$s" -v e="$e" 'BEGIN {printf "%f\n", (e - s) * 1000}' >> "times.$name"
+      done
+    fi
+  done
+done
+# median NAME: the median of NAME's runs, in ms.
+median() { sort -n "times.$1" | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
 
-old=$(median_ms old ./old-path.sh repo)
-bare=$(median_ms bare git -C repo -c gpg.minTrustLevel=fully verify-tag --raw "v$N")
-vt=$(median_ms vt "$BIN/verify-tag" --keyring keys.asc repo)
-vtc=$(median_ms vtc "$BIN/verify-tag" --keyring keys.asc clone)
-oldc=$(median_ms oldc ./old-path.sh clone)
-floor=$(median_ms floor "$BIN/verify-tag" --version)
-mkdir -p empty
-keys=$(median_ms keys "$BIN/verify-tag" --keyring keys.asc empty)
-echo "$N tags, 3 RSA-4096 keys (medians of $RUNS runs)"
+old=$(median old) vt=$(median vt) oldc=$(median oldc) vtc=$(median vtc) bare=$(median bare)
+echo "$N tags, 3 RSA-4096 keys (medians of $((ROUNDS * PER)) runs in $ROUNDS interleaved rounds)"
 echo "  loose repository: old script path ${old} ms, verify-tag ${vt} ms: $(ratio "$old" "$vt")x faster (target >= 8)"
 echo "  cloned (packed):  old script path ${oldc} ms, verify-tag ${vtc} ms: $(ratio "$oldc" "$vtc")x faster"
 echo "  bare git verify-tag --raw (one call, no tag lookup): ${bare} ms; verify-tag is $(ratio "$bare" "$vt")x (loose) / $(ratio "$bare" "$vtc")x (clone) of it"
-echo "  verify-tag --version (process start, OpenSSL init): ${floor} ms; with the keyring loaded (empty DIR, exit 4): ${keys} ms"
-
-old10=$(median_ms old10 ./old-path.sh comp{1..10})
-vt10=$(median_ms vt10 "$BIN/verify-tag" --keyring keys.asc comp{1..10})
+echo "  verify-tag --version (process start, OpenSSL init): $(median version) ms; with the keyring loaded (empty DIR, exit 4): $(median keys) ms"
+if [ -n "$floor_bin" ]; then
+  floor=$(median floor)
+  echo "  OpenSSL floor (bench/openssl-floor.c: init, context, SHA-1/SHA-256, RSA-4096 import, 2 verifications; no git): ${floor} ms"
+  echo "    = the most any OpenSSL-backend tool can be: $(ratio "$old" "$floor")x (loose) / $(ratio "$oldc" "$floor")x (clone) the old path"
+fi
+old10=$(median old10) vt10=$(median vt10)
 echo "10 components x 20 tags: old script path in a loop ${old10} ms, verify-tag DIR1..DIR10 ${vt10} ms: $(ratio "$old10" "$vt10")x faster"
