@@ -17,44 +17,42 @@ pub enum Compression {
     Bzip2,
 }
 
+/// File name endings, and whether the decompressed file is a tar
+/// (`foo.tgz` holds `foo.tar`).
+const SUFFIXES: [(&str, Compression, bool); 7] = [
+    (".tgz", Compression::Gzip, true),
+    (".txz", Compression::Xz, true),
+    (".tbz2", Compression::Bzip2, true),
+    (".tbz", Compression::Bzip2, true),
+    (".gz", Compression::Gzip, false),
+    (".xz", Compression::Xz, false),
+    (".bz2", Compression::Bzip2, false),
+];
+
 impl Compression {
+    /// The ending of `name` that says how it is compressed, if any.
+    fn suffix(name: &str) -> Option<(&'static str, Compression, bool)> {
+        let lower = name.to_ascii_lowercase();
+        SUFFIXES
+            .into_iter()
+            .find(|(ext, _, _)| lower.ends_with(ext))
+    }
+
     pub fn from_name(name: &str) -> Option<Compression> {
-        let n = name.to_ascii_lowercase();
-        if n.ends_with(".gz") || n.ends_with(".tgz") {
-            Some(Compression::Gzip)
-        } else if n.ends_with(".xz") || n.ends_with(".txz") {
-            Some(Compression::Xz)
-        } else if n.ends_with(".bz2") || n.ends_with(".tbz2") || n.ends_with(".tbz") {
-            Some(Compression::Bzip2)
-        } else {
-            None
-        }
+        Compression::suffix(name).map(|(_, c, _)| c)
     }
 
     /// The name of the decompressed file (`foo.tar.xz` -> `foo.tar`,
     /// `foo.tgz` -> `foo.tar`), as a signed hash list of the uncompressed
     /// content names it.
     pub fn decompressed_name(name: &str) -> Option<String> {
-        let lower = name.to_ascii_lowercase();
-        for (ext, tar) in [
-            (".tgz", true),
-            (".txz", true),
-            (".tbz2", true),
-            (".tbz", true),
-            (".gz", false),
-            (".xz", false),
-            (".bz2", false),
-        ] {
-            if lower.ends_with(ext) {
-                let stem = name.get(..name.len() - ext.len())?;
-                return Some(if tar {
-                    format!("{stem}.tar")
-                } else {
-                    stem.to_string()
-                });
-            }
-        }
-        None
+        let (ext, _, tar) = Compression::suffix(name)?;
+        let stem = name.get(..name.len() - ext.len())?;
+        Some(if tar {
+            format!("{stem}.tar")
+        } else {
+            stem.to_string()
+        })
     }
 
     /// A decoder over `inner` for every stream of the file (multi-member

@@ -278,40 +278,14 @@ impl Transport {
 }
 
 /// The local path of a `file://` URL (`file:///p` or `file://localhost/p`),
-/// percent-decoded as RFC 8089 says (`%20` is a space), as curl opens it.
+/// percent-decoded as RFC 8089 says (`%20` is a space), as curl opens it;
+/// a `%` not followed by two hex digits stays as it is.
 fn file_url_path(url: &str) -> Option<std::path::PathBuf> {
     use std::os::unix::ffi::OsStringExt;
     let rest = url.strip_prefix("file://")?;
     let path = rest.strip_prefix("localhost").unwrap_or(rest);
-    Some(std::ffi::OsString::from_vec(percent_decode(path.as_bytes())).into())
-}
-
-/// `%XX` escapes decoded; a `%` not followed by two hex digits stays as it is.
-fn percent_decode(s: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        let escaped = match (
-            b,
-            s.get(i + 1).copied().and_then(hex),
-            s.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => u8::try_from(h * 16 + l).ok(),
-            _ => None,
-        };
-        match escaped {
-            Some(v) => {
-                out.push(v);
-                i += 3;
-            }
-            None => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
+    let bytes: Vec<u8> = percent_encoding::percent_decode(path.as_bytes()).collect();
+    Some(std::ffi::OsString::from_vec(bytes).into())
 }
 
 /// Resolve a Location header against the URL that sent it: absolute,
