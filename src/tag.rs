@@ -5,7 +5,9 @@
 
 use crate::exit::{fail, Code, ResultExt};
 use crate::git::{self, Kind, Oid, Repo, Signature};
-use crate::openpgp::{parse_fingerprint, BuildPolicy, Cert, Fingerprint, Keyring, Trust, Verifier};
+use crate::openpgp::{
+    parse_fingerprint, BuildPolicy, Cert, Fingerprint, KeyValidity, Keyring, Trust, Verifier,
+};
 use serde_json::json;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -280,13 +282,7 @@ impl Report {
 
 impl Context<'_> {
     fn verifier(&self) -> Verifier<'_> {
-        Verifier {
-            keyring: &self.keyring,
-            trust: &self.trust,
-            policy: self.policy,
-            min_signers: 1,
-            time: None,
-        }
+        Verifier::new(&self.keyring, &self.trust, self.policy).validity(KeyValidity::Now)
     }
 
     /// Verify one signed payload carrying exactly one signature; returns

@@ -5,7 +5,7 @@ mod common;
 
 use build_verify::exit::{code_of, Code};
 use build_verify::openpgp::sign::SigningKey;
-use build_verify::openpgp::{BuildPolicy, Keyring, Trust, Verdict, Verifier};
+use build_verify::openpgp::{BuildPolicy, Keyring, Sha1Rules, Trust, Verdict, Verifier};
 use common::*;
 use sequoia_openpgp::types::{HashAlgorithm, ReasonForRevocation};
 use sequoia_openpgp::Cert;
@@ -22,14 +22,9 @@ fn verify_with(
     policy: &BuildPolicy,
 ) -> anyhow::Result<Verdict> {
     let ring = Keyring::from_certs(certs.iter().map(|c| (*c).clone())).unwrap();
-    Verifier {
-        keyring: &ring,
-        trust: &trust,
-        policy,
-        min_signers: min,
-        time: None,
-    }
-    .verify_detached_bytes(sig, data)
+    Verifier::new(&ring, &trust, policy)
+        .min_signers(min)
+        .verify_detached_bytes(sig, data)
 }
 
 fn verify(certs: &[&Cert], sig: &[u8]) -> anyhow::Result<Verdict> {
@@ -171,7 +166,10 @@ fn sha1_data_signatures_and_future_dates_fail() {
     let sha1 = sign_detached_with(&k, DATA, HashAlgorithm::SHA1, days_from_now(-1));
     let e = verify(&[&k], &sha1).unwrap_err();
     assert_eq!(code_of(&e), Code::Failed);
-    assert!(format!("{e:#}").contains("weak hash SHA1"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("SHA-1 in a data signature"),
+        "{e:#}"
+    );
     let future = sign_detached_with(&k, DATA, HashAlgorithm::SHA256, days_from_now(2));
     let e = verify(&[&k], &future).unwrap_err();
     assert_eq!(code_of(&e), Code::Failed);
@@ -197,7 +195,7 @@ fn legacy_sha1_self_signature_key_verifies_its_old_signature() {
     let v = verify(&[&k], &sig).unwrap();
     assert_eq!(v.signers, vec![k.fingerprint()]);
     // The strict view (sqv's) rejects the key.
-    let strict = BuildPolicy::new(false);
+    let strict = BuildPolicy::new(Sha1Rules::strict());
     let r = verify_with(&[&k], Trust::All, 1, &sig, DATA, &strict);
     assert_eq!(code(r), Code::Failed);
 

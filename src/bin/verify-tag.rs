@@ -3,7 +3,7 @@
 
 use build_verify::cli;
 use build_verify::exit::{fail, Code, ResultExt};
-use build_verify::openpgp::{parse_fingerprint, BuildPolicy, Fingerprint, KeyArgs, Keyring};
+use build_verify::openpgp::{parse_fingerprint, Fingerprint, KeyArgs, Keyring};
 use build_verify::tag::{self, Check, Config};
 use clap::Parser;
 use serde_json::json;
@@ -120,7 +120,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             keyring,
             &fingerprints(&args.trust_root)?,
             &maintainers,
-            BuildPolicy::new(!k.reject_sha1_certifications),
+            k.policy(),
         )?;
         config.check = args.check;
         config.min_signers = k.min_signers();
