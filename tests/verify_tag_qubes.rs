@@ -28,7 +28,7 @@ const CERTIFIED: [&str; 3] = [
 const REVOKED_CERTIFICATION: &str = "7F04483184C1E11D959C03565BA92D6DAF975A7D";
 
 fn qubes_keys() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/qubes-developers-keys.asc")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/qubes/qubes-developers-keys-2015.asc")
 }
 
 fn fpr(s: &str) -> Fingerprint {

@@ -241,14 +241,20 @@ pub fn run(bin: &str, args: &[&dyn AsRef<std::ffi::OsStr>], dir: &Path) -> Outpu
     cmd.output().unwrap()
 }
 
-/// Is a peer program installed (used as an oracle when it is)?
+/// Is a peer program installed (used as an oracle when it is)? Under CI
+/// (`CI` set), where .ci/run installs every oracle, a missing one fails the
+/// test instead of letting it pass without its oracle.
 pub fn have(program: &str) -> bool {
-    Command::new("sh")
+    let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {program} >/dev/null 2>&1"))
         .status()
         .map(|s| s.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if !found && std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("oracle {program} is not installed, and CI must run every oracle");
+    }
+    found
 }
 
 /// gpgv's verdict on a detached signature with a binary keyring.
