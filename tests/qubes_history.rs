@@ -111,7 +111,13 @@ fn real_history_gets_the_old_scripts_verdicts() {
     let mut counts = [0usize; 4];
     for (row, o) in rows.iter().zip(&outs) {
         let code = o.status.code();
-        let what = format!("{} {} ({}): {}", row.component, row.commit, row.cause, text(o));
+        let what = format!(
+            "{} {} ({}): {}",
+            row.component,
+            row.commit,
+            row.cause,
+            text(o)
+        );
         match (row.old_exit, row.cause.as_str()) {
             (0, "") => {
                 assert_eq!(code, Some(0), "{what}");
@@ -148,7 +154,13 @@ fn sha1_tags_verify_with_allow_sha1_before() {
     let outs = run_all(&rows, &["--allow-sha1-before", "2017-01-01"]);
     let mut sha1 = 0;
     for (row, o) in rows.iter().zip(&outs) {
-        let what = format!("{} {} ({}): {}", row.component, row.commit, row.cause, text(o));
+        let what = format!(
+            "{} {} ({}): {}",
+            row.component,
+            row.commit,
+            row.cause,
+            text(o)
+        );
         assert_eq!(o.status.code(), Some(row.old_exit), "{what}");
         if is_sha1(&row.cause) {
             assert!(text(o).contains("warning: SHA-1 signature by"), "{what}");
@@ -170,11 +182,18 @@ fn the_sha1_date_is_a_cutoff() {
         match o.status.code() {
             Some(0) => passed += 1,
             Some(1) => {
-                assert!(text(&o).contains("after the --allow-sha1-before date"), "{}", text(&o));
+                assert!(
+                    text(&o).contains("after the --allow-sha1-before date"),
+                    "{}",
+                    text(&o)
+                );
                 refused += 1
             }
             other => panic!("{other:?}: {}", text(&o)),
         }
     }
-    assert!(passed > 0 && refused > 0, "{passed} passed, {refused} refused");
+    assert!(
+        passed > 0 && refused > 0,
+        "{passed} passed, {refused} refused"
+    );
 }

@@ -11,6 +11,7 @@ use sequoia_openpgp::types::{HashAlgorithm, ReasonForRevocation, SignatureType};
 use sequoia_openpgp::Cert;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::SystemTime;
 
 const BIN: &str = env!("CARGO_BIN_EXE_verify-tag");
 
@@ -911,4 +912,64 @@ fn an_unreadable_tag_is_skipped_not_fatal() {
     let o = e.run(&[]);
     assert_eq!(code(&o), 3, "{}", out(&o));
     assert!(out(&o).contains("tag dangling ignored"), "{}", out(&o));
+}
+
+/// A tag named `name` at `commit` signed by `signer` at `time`.
+fn tag_signed_at(dir: &Path, commit: &str, name: &str, signer: &Cert, time: SystemTime) -> String {
+    let text = tag_text(commit, name, &format!("release {name}"));
+    let sig = sign_detached_with(signer, text.as_bytes(), HashAlgorithm::SHA256, time);
+    let mut raw = text.into_bytes();
+    raw.extend(armor_sig(&sig));
+    write_raw_tag(dir, &raw, name)
+}
+
+#[test]
+fn keys_are_judged_now_at_head_but_at_signing_for_release_files() {
+    // DESIGN.md §3: a tag at HEAD needs a key valid now; a release file
+    // signed while the key was valid passes after it expired or was retired.
+    let expired = gen_key_with(
+        "Expired <e@example.org>",
+        days_from_now(-30),
+        Some(DAY * 20),
+    );
+    let retired = revoke(
+        &gen_key("Retired <r@example.org>"),
+        ReasonForRevocation::KeyRetired,
+        days_from_now(-1),
+    );
+    for (key, made) in [
+        (&expired, days_from_now(-20)),
+        (&retired, days_from_now(-5)),
+    ] {
+        let e = setup();
+        write_keyring(&e.keyring, &[key]);
+        tag_signed_at(&e.repo, &e.head, "v1.0", key, made);
+        let o = e.run(&[]);
+        assert_eq!(code(&o), 1, "{}", out(&o));
+        assert!(out(&o).contains("not valid now"), "{}", out(&o));
+        assert!(!out(&o).contains("Good tag"), "{}", out(&o));
+        if let Some(ok) = git_accepts(&e.repo, "v1.0", &[key]) {
+            // git + gpg: an expired key's tag is "good, but expired" with a
+            // non-zero exit; a revoked one is refused.
+            assert!(!ok, "git verify-tag agrees");
+        }
+        // The same key and time on a release file: accepted, with a warning.
+        let dir = e.tmp.path();
+        std::fs::write(dir.join("src.tar"), b"release").unwrap();
+        let sig = sign_detached_with(key, b"release", HashAlgorithm::SHA256, made);
+        std::fs::write(dir.join("src.tar.sig"), sig).unwrap();
+        let out_dir = dir.join("out");
+        std::fs::create_dir(&out_dir).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_fetch-verified"))
+            .arg("--keyring")
+            .arg(&e.keyring)
+            .arg(format!("file://{}", dir.join("src.tar").display()))
+            .arg(dir.join("src.tar.sig"))
+            .arg("-o")
+            .arg(out_dir.join("src.tar"))
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{}", out(&o));
+        assert!(out(&o).contains("no longer valid"), "{}", out(&o));
+    }
 }
