@@ -197,3 +197,58 @@ fn the_sha1_date_is_a_cutoff() {
         "{passed} passed, {refused} refused"
     );
 }
+
+#[test]
+fn the_drop_in_shim_on_real_history() {
+    // contrib/qubes/verify-git-tag in a builder layout with today's keyring:
+    // the shim's flags reach verify-tag (VERIFY_TAG_FLAGS).
+    let builder = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        data("qubes-developers-keys.asc"),
+        builder.path().join("qubes-developers-keys.asc"),
+    )
+    .unwrap();
+    let rows = verdicts();
+    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/qubes/verify-git-tag");
+    let run = |row: &Row, flags: &str| {
+        Command::new("bash")
+            .arg(&shim)
+            .arg(repo(&row.component))
+            .arg(&row.commit)
+            .env("BUILDER_DIR", builder.path())
+            .env("VERIFY_TAG", BIN)
+            .env("VERIFY_TAG_FLAGS", flags)
+            .env_remove("KEYS_DIR")
+            .env_remove("CHECK")
+            .env_remove("NO_CHECK")
+            .output()
+            .unwrap()
+    };
+    let stripped = rows.iter().find(|r| r.cause == "ok-with-2014-key").unwrap();
+    let o = run(stripped, "");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("---> Good tag "),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(MAREK),
+        "{}",
+        text(&o)
+    );
+    let sha1 = rows.iter().find(|r| r.cause == "sha1").unwrap();
+    assert_eq!(run(sha1, "").status.code(), Some(1));
+    let o = run(sha1, "--allow-sha1-before 2017-01-01 -q");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "",
+        "-q reached verify-tag"
+    );
+    let refused = rows.iter().find(|r| r.old_exit == 1).unwrap();
+    assert_eq!(
+        run(refused, "--allow-sha1-before 2017-01-01").status.code(),
+        Some(1)
+    );
+}
