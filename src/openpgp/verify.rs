@@ -100,7 +100,7 @@ impl<'a> Verifier<'a> {
         data: R,
     ) -> anyhow::Result<Verdict> {
         let sig = &*signature_packets(sig)?;
-        count_signatures(sig)?;
+        count_packets(sig)?;
         let helper = Helper {
             v: self,
             verdict: None,
@@ -229,13 +229,17 @@ pub fn signature_packets(sig: &[u8]) -> anyhow::Result<Cow<'_, [u8]>> {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// Signature packets in a detached signature; none is "nothing to verify
 /// with" (exit 3), anything but signatures is not a detached signature.
 pub fn count_signatures(sig: &[u8]) -> anyhow::Result<usize> {
-    let sig = &*signature_packets(sig)?;
+    count_packets(&signature_packets(sig)?)
+}
+
+/// [`count_signatures`] of binary packets.
+fn count_packets(sig: &[u8]) -> anyhow::Result<usize> {
     let pile = PacketPile::from_bytes(sig)
         .map_err(|e| fail(Code::Failed, format!("malformed signature: {e}")))?;
     let mut n = 0;

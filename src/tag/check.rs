@@ -92,13 +92,15 @@ impl Context<'_> {
         sig: &[u8],
         notes: &mut Vec<String>,
     ) -> anyhow::Result<Vec<Fingerprint>> {
-        if crate::openpgp::verify::count_signatures(sig)? > 1 {
+        // Dearmored once: counted, then verified.
+        let sig = crate::openpgp::verify::signature_packets(sig)?;
+        if crate::openpgp::verify::count_signatures(&sig)? > 1 {
             return Err(fail(
                 Code::Failed,
                 "holds more than one signature (one signature per tag)",
             ));
         }
-        let v = self.verifier().verify_detached_bytes(sig, payload)?;
+        let v = self.verifier().verify_detached_bytes(&sig, payload)?;
         notes.extend(v.notes);
         Ok(v.signers)
     }
