@@ -909,9 +909,12 @@ fn an_unreadable_tag_is_skipped_not_fatal() {
     let id = signed_tag(&e.repo, &e.head, "v1.0", &e.key);
     let tags = e.repo.join(".git/refs/tags");
     std::fs::write(tags.join("dangling"), format!("{}\n", "ab".repeat(20))).unwrap();
+    // So does a loose ref file whose content is not an object id.
+    std::fs::write(tags.join("garbage"), "hello\n").unwrap();
     let o = e.run(&[]);
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("---> Good tag v1.0\n"));
+    assert!(out(&o).contains("refs/tags/garbage"), "{}", out(&o));
     let _ = id;
     // Alone, it leaves nothing to verify with, and the note says why.
     std::fs::remove_file(tags.join("v1.0")).unwrap();

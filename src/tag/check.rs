@@ -158,11 +158,7 @@ pub fn verify_candidates(repo: &Repo, c: Candidates, ctx: &Context) -> anyhow::R
 
 fn check_rev(repo: &Repo, c: Candidates, ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
     let commit = c.commit;
-    for name in c.skipped {
-        report
-            .notes
-            .push(format!("tag {name:?} ignored: its name is not UTF-8"));
-    }
+    report.notes.extend(c.skipped);
     let mut signers: BTreeSet<Fingerprint> = BTreeSet::new();
     for Candidate { tag: t, object } in c.tags {
         let raw = match object {

@@ -16,7 +16,7 @@ pub struct Candidates {
     /// elsewhere, in ref order, each with its object read; each is still
     /// checked in full.
     pub tags: Vec<Candidate>,
-    /// Tag refs whose names are not UTF-8.
+    /// Why tag refs were skipped (names not UTF-8, undecodable refs).
     pub skipped: Vec<String>,
 }
 
