@@ -1101,3 +1101,26 @@ fn quiet_prints_nothing_on_stderr() {
     assert_eq!(code(&o), 3, "{}", out(&o));
     assert!(!o.stderr.is_empty());
 }
+
+#[test]
+fn tags_at_one_revision_are_capped() {
+    // 100,000 annotated tags at HEAD (packed, as a clone has them): at most --max-tags are read, the rest counted in
+    // one note; the output stays a few lines.
+    let e = setup();
+    let names: Vec<String> = (0..100_000).map(|i| format!("t{i:06}")).collect();
+    packed_tags(&e.repo, &e.head, &names);
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 3, "unsigned tags only: {}", out(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("99900 more tags"), "{err}");
+    assert!(err.lines().count() < 110, "{} lines", err.lines().count());
+    // A signed tag within the cap verifies; beyond it, it is not read.
+    signed_tag(&e.repo, &e.head, "a-release", &e.key);
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let o = e.run(&["--max-tags", "1", "--tag-pattern", "t*"]);
+    assert_eq!(code(&o), 3, "{}", out(&o));
+    assert!(out(&o).contains("99999 more tags"), "{}", out(&o));
+    let o = e.run(&["--max-tags", "0"]);
+    assert_eq!(code(&o), 2, "{}", out(&o));
+}

@@ -79,6 +79,11 @@ struct Cli {
     #[arg(long, value_name = "GLOB")]
     tag_pattern: Option<String>,
 
+    /// Check at most N tags at the revision (in ref order); the rest are
+    /// counted in a note. Bounds the work a repository can ask for.
+    #[arg(long, value_name = "N", default_value_t = tag::MAX_TAGS, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tags: u32,
+
     /// Remember the last verified commit per component here; refuse rollbacks.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
@@ -158,6 +163,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     };
     let opts = RunOptions {
         tag_pattern: tag_pattern.as_ref(),
+        max_tags: usize::try_from(args.max_tags).unwrap_or(usize::MAX),
         state: args.state.as_deref(),
         allow_rollback: args.allow_rollback,
         branch: args.branch.as_deref(),

@@ -134,7 +134,7 @@ pub fn verify_rev(
     tag_pattern: Option<&glob::Pattern>,
     ctx: &Context,
 ) -> anyhow::Result<Report> {
-    let c = candidates(repo, rev, tag_pattern, true)?;
+    let c = candidates(repo, rev, tag_pattern, MAX_TAGS as usize, true)?;
     verify_candidates(repo, c, ctx)
 }
 
@@ -159,15 +159,20 @@ pub fn verify_candidates(repo: &Repo, c: Candidates, ctx: &Context) -> anyhow::R
 fn check_rev(repo: &Repo, c: Candidates, ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
     let commit = c.commit;
     report.notes.extend(c.skipped);
+    if c.over_cap > 0 {
+        report.notes.push(format!(
+            "{} more tags that may point at {commit} not checked (--max-tags)",
+            c.over_cap
+        ));
+    }
+    let mut lightweight = Vec::new();
     let mut signers: BTreeSet<Fingerprint> = BTreeSet::new();
     for Candidate { tag: t, object } in c.tags {
         let raw = match object {
             TagObject::Tag(raw) => raw,
             TagObject::NotTag => continue,
             TagObject::Lightweight => {
-                report
-                    .notes
-                    .push(format!("lightweight tag {} ignored", t.name));
+                lightweight.push(t.name);
                 continue;
             }
             TagObject::Ignored(why) => {
@@ -215,6 +220,16 @@ fn check_rev(repo: &Repo, c: Candidates, ctx: &Context, report: &mut Report) -> 
         report.tags.push(result);
     }
 
+    match lightweight.as_slice() {
+        [] => {}
+        [one] => report.notes.push(format!("lightweight tag {one} ignored")),
+        many => report.notes.push(format!(
+            "{} lightweight tags ignored ({}{})",
+            many.len(),
+            many.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            if many.len() > 5 { ", ..." } else { "" }
+        )),
+    }
     if report.good().next().is_none() {
         let rejected: Vec<String> = report
             .tags
@@ -315,6 +330,10 @@ fn commit_fallback(
         _ => Err(fail(Code::Missing, format!("{what} at {commit}"))),
     }
 }
+
+/// Tags at one revision checked by default (`--max-tags`): real components
+/// have a handful.
+pub const MAX_TAGS: u32 = 100;
 
 /// Tag objects are a few KiB (a message and one signature).
 pub const TAG_MAX: u64 = 1 << 20;
