@@ -72,7 +72,7 @@ struct Cli {
     /// What authenticates a revision: signed-tag, or signed-tag-or-commit
     /// (a commit signed by a trusted key is accepted when no signed tag is
     /// at it).
-    #[arg(long, env = "CHECK", default_value = "signed-tag", value_parser = clap::value_parser!(Check))]
+    #[arg(long, env = "CHECK", default_value = "signed-tag", value_parser = check_parser())]
     check: Check,
 
     /// Only tags whose name matches GLOB count (e.g. 'v*').
@@ -115,6 +115,18 @@ build_verify::early_init!();
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
     cli::run("verify-tag", || run(&args))
+}
+
+/// `--check`'s values, known to completions; the old script's escape hatch
+/// is refused with its advice.
+fn check_parser() -> impl clap::builder::TypedValueParser<Value = Check> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("signed-tag"),
+        PossibleValue::new("signed-tag-or-commit"),
+        PossibleValue::new("insecure-no-check").hide(true),
+    ])
+    .try_map(|s| s.parse::<Check>())
 }
 
 fn fingerprints(v: &[String]) -> anyhow::Result<Vec<Fingerprint>> {

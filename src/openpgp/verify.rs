@@ -475,8 +475,14 @@ impl VerificationHelper for Helper<'_, '_> {
                                         | sequoia_openpgp::Error::NotYetLive(_)
                                 )
                             });
-                        if trusted(&f) || !policy_only {
-                            failures.push(format!("bad signature by {f}: {error}"));
+                        if !policy_only {
+                            // Sequoia says "Message has been manipulated";
+                            // what a gpgv user looks for is BAD signature.
+                            failures.push(format!(
+                                "BAD signature by {f}: the signed data does not match it ({error})"
+                            ));
+                        } else if trusted(&f) {
+                            failures.push(format!("signature by {f} refused: {error}"));
                         } else {
                             notes.push(format!("signature by untrusted key {f} ignored: {error}"));
                         }
