@@ -478,9 +478,17 @@ impl VerificationHelper for Helper<'_, '_> {
                         if !policy_only {
                             // Sequoia says "Message has been manipulated";
                             // what a gpgv user looks for is BAD signature.
-                            failures.push(format!(
-                                "BAD signature by {f}: the signed data does not match it ({error})"
-                            ));
+                            let manipulated = error
+                                .downcast_ref::<sequoia_openpgp::Error>()
+                                .is_some_and(|e| {
+                                    matches!(e, sequoia_openpgp::Error::ManipulatedMessage)
+                                });
+                            let why = if manipulated {
+                                "the data does not match the signature".to_string()
+                            } else {
+                                format!("{error}")
+                            };
+                            failures.push(format!("BAD signature by {f}: {why}"));
                         } else if trusted(&f) {
                             failures.push(format!("signature by {f} refused: {error}"));
                         } else {
