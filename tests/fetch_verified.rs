@@ -298,7 +298,7 @@ fn present_files_are_reverified_and_stale_temporaries_removed() {
     assert_eq!(e.server.hits("/r.tar"), 1);
     // Present and tampered: deleted and fetched again.
     std::fs::write(e.out().join("r.tar"), b"evil").unwrap();
-    std::fs::write(e.out().join(".r.tar.UNTRUSTED-abc123"), b"stale").unwrap();
+    std::fs::write(e.out().join("r.tar.UNTRUSTED"), b"stale").unwrap();
     let o = e.run(&["--sha256", &h, &url]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(e.server.hits("/r.tar"), 2);
@@ -339,7 +339,7 @@ fn concurrent_runs_for_one_file_both_succeed() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !files(&e.out()).iter().any(|f| f.contains(".UNTRUSTED-")) {
+    while !files(&e.out()).iter().any(|f| f == "c.tar.UNTRUSTED") {
         assert!(
             std::time::Instant::now() < deadline,
             "first run never started"
@@ -350,6 +350,10 @@ fn concurrent_runs_for_one_file_both_succeed() {
     let first = first.wait_with_output().unwrap();
     assert_eq!(code(&first), 0, "first run: {}", stderr(&first));
     assert_eq!(code(&second), 0, "second run: {}", stderr(&second));
+    // The second waited for the first and re-verified its file.
+    assert!(stderr(&second).contains("waiting"), "{}", stderr(&second));
+    assert!(stderr(&second).contains("present, re-verified"));
+    assert_eq!(e.server.hits("/c.tar"), 1);
     assert_eq!(std::fs::read(e.out().join("c.tar")).unwrap(), e.data);
     assert_eq!(files(&e.out()), vec!["c.tar"]);
 }
