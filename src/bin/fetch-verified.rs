@@ -34,7 +34,10 @@ line.\n\n\
 Examples:\n  fetch-verified --keyring upstream.asc https://example.org/foo-1.0.tar.gz https://example.org/foo-1.0.tar.gz.asc\n  \
 fetch-verified --keyring kernel.asc --decompress https://cdn.kernel.org/.../linux-6.1.tar.xz https://cdn.kernel.org/.../linux-6.1.tar.sign\n  \
 fetch-verified --sha256 HEX -o dl/bar.tar.gz https://example.org/bar.tar.gz",
-    after_help = build_verify::exit::HELP
+    after_help = build_verify::exit::HELP,
+    // A flag given again later wins (a Makefile's flags, then the user's
+    // FETCH_VERIFIED_FLAGS), instead of "cannot be used multiple times".
+    args_override_self = true
 )]
 struct Cli {
     /// What to download: https://, http:// (with --allow-http) or file://. A `#/NAME` fragment names the output.

@@ -251,6 +251,18 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A peer used as an oracle: present, or this test is skipped, except in
+/// CI (CI=true), where a missing oracle fails the test instead of letting
+/// it pass without checking anything.
+pub fn oracle(program: &str) -> bool {
+    let present = have(program);
+    assert!(
+        present || std::env::var("CI").as_deref() != Ok("true"),
+        "{program} is needed as an oracle in CI (.ci/run installs it)"
+    );
+    present
+}
+
 /// gpgv's verdict on a detached signature with a binary keyring.
 pub fn gpgv_accepts(keyring: &Path, sig: &Path, data: &Path) -> bool {
     gpgv_accepts_files(keyring, &[sig, data])
