@@ -679,19 +679,7 @@ fn signature_matrix_against_gpgv_and_sqv() {
 }
 
 fn compress(prog: &str, data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut child = Command::new(prog)
-        .arg("-c")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = data.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out.stdout
+    pipe(prog, &["-c"], data)
 }
 
 #[test]
@@ -1136,15 +1124,6 @@ fn file_urls_with_escaped_names() {
     let o = e.run(&["--sha256", &h, "-o", "copy.tar", &url]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(std::fs::read(e.out().join("copy.tar")).unwrap(), e.data);
-}
-
-/// A port nothing listens on: connection refused.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

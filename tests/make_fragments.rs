@@ -350,23 +350,6 @@ fn kernel_release(dir: &Path, signer: &sequoia_openpgp::Cert) -> KernelRelease {
     }
 }
 
-fn pipe(prog: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut child = Command::new(prog)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let data = input.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(out.status.success(), "{prog}");
-    out.stdout
-}
-
 /// A kernel-style component Makefile: the version in a variable, the
 /// source base URL, two keyrings (only the second holds the signer).
 fn kernel_makefile(base: &str, keyrings: &str) -> String {
@@ -450,15 +433,6 @@ fn kernel_style_keeps_the_verified_tar_and_reverifies_it() {
     assert!(text(&o).contains("fails verification"), "{}", text(&o));
     assert_eq!(std::fs::read(dir.join("linux-6.1.7.tar")).unwrap(), rel.tar);
     assert_eq!(e.server.hits(xz_path), 2);
-}
-
-/// A port nothing listens on: connection refused.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
