@@ -35,7 +35,8 @@ fi
 gpg -q --batch --armor --export > pub.asc
 gpg -q --batch --export > pub.gpg
 if [ "$(stat -c %s www/src.tar 2>/dev/null || echo 0)" != $((SIZE_MIB << 20)) ]; then
-  { while :; do tar -cf - -C /usr include share 2>/dev/null; done; } | head -c $((SIZE_MIB << 20)) > www/src.tar || true
+  # Repeated until head has enough (tar then dies of SIGPIPE, ending the loop).
+  { while tar -cf - -C /usr include share 2>/dev/null; do :; done; } | head -c $((SIZE_MIB << 20)) > www/src.tar || true
   xz -6 -T0 -c www/src.tar > www/src.tar.xz
   gpg -q --batch --yes --digest-algo SHA512 --detach-sign -o www/src.tar.sign www/src.tar
 fi
@@ -62,3 +63,4 @@ echo "  fetch-verified / floor            = $(ratio "$fv" "$floor")x"
 rm -f out/*
 rss=$( { /usr/bin/time -f %M "${FV[@]}" >/dev/null; } 2>&1 | tail -1)
 echo "  peak RSS: ${rss} KiB"
+gpgconf --kill gpg-agent 2>/dev/null || true
