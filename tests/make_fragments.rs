@@ -395,8 +395,15 @@ fn kernel_style_keeps_the_verified_tar_and_reverifies_it() {
         text(&o)
     );
     // The user's FETCH_VERIFIED_FLAGS on the command line does not drop the
-    // component's flags (--allow-http here: without it nothing is fetched).
-    let o = make(&dir, &["FETCH_VERIFIED_FLAGS=--quiet", "get-sources"]);
+    // component's flags (--allow-http here: without it nothing is fetched),
+    // and a flag given again there wins (the component gives --read-timeout).
+    let o = make(
+        &dir,
+        &[
+            "FETCH_VERIFIED_FLAGS=--quiet --read-timeout 5",
+            "get-sources",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         !text(&o).contains("fetched and verified"),
