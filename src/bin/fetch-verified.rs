@@ -5,7 +5,7 @@ use anyhow::Context;
 use build_verify::check;
 use build_verify::cli;
 use build_verify::exit::{fail, Code};
-use build_verify::fetch::{self, Checks, Compression, SigFile, Transport, TransportOptions};
+use build_verify::fetch::{self, Checks, Compression, Transport, TransportOptions};
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use clap::Parser;
 use serde_json::json;
@@ -21,17 +21,23 @@ const MAX_SMALL: u64 = 1 << 20;
     name = "fetch-verified",
     version,
     about = "Download a file and verify it before it gets its final name",
-    long_about = "Download URL into an untrusted temporary name next to the destination \
-(.NAME.UNTRUSTED-XXXX, created O_EXCL, mode 0600), verify it while it streams (a detached OpenPGP \
-signature SIG, or a cleartext-signed hash list SIG such as sha256sums.asc whose entry for the file pins \
-it, and/or a pinned hash), fsync it, and only then rename it to its final name. On any \
-failure the temporary file is deleted: no unverified byte is ever under the final name. A file \
-already present is re-verified, never trusted because it exists; if it fails it is deleted and \
-fetched again. Verified signers' primary fingerprints are printed on stdout, one per line.\n\n\
+    long_about = "Download URL into an untrusted name next to the destination (NAME.UNTRUSTED, \
+Qubes' convention: created O_EXCL|O_NOFOLLOW, mode 0600, and held under an exclusive lock while it is \
+written), verify it while it streams (a detached OpenPGP signature SIG, or a cleartext-signed hash \
+list SIG such as sha256sums.asc whose entry for the file pins it, and/or a pinned hash), fsync it, \
+and only then rename it to its final name. On any failure the untrusted file is deleted: no \
+unverified byte is ever under the final name. A leftover of a killed run is removed, never \
+reused; a run finding another one writing the same file waits for it, then re-verifies what it \
+left. A file already present is re-verified, never trusted because it exists; if it fails it is \
+deleted and fetched again. Verified signers' primary fingerprints are printed on stdout, one per \
+line.\n\n\
 Examples:\n  fetch-verified --keyring upstream.asc https://example.org/foo-1.0.tar.gz https://example.org/foo-1.0.tar.gz.asc\n  \
-fetch-verified --keyring kernel.asc --uncompress https://cdn.kernel.org/.../linux-6.1.tar.xz linux-6.1.tar.sign\n  \
+fetch-verified --keyring kernel.asc --decompress https://cdn.kernel.org/.../linux-6.1.tar.xz https://cdn.kernel.org/.../linux-6.1.tar.sign\n  \
 fetch-verified --sha256 HEX -o dl/bar.tar.gz https://example.org/bar.tar.gz",
-    after_help = build_verify::exit::HELP
+    after_help = build_verify::exit::HELP,
+    // A flag given again later wins (a Makefile's flags, then the user's
+    // FETCH_VERIFIED_FLAGS), instead of "cannot be used multiple times".
+    args_override_self = true
 )]
 struct Cli {
     /// What to download: https://, http:// (with --allow-http) or file://. A `#/NAME` fragment names the output.
@@ -42,7 +48,8 @@ struct Cli {
     /// A SIG that is not there (404, no such file) is exit 3.
     sig: Option<String>,
 
-    /// Output path (default: the URL's file name in the current directory).
+    /// Output path (default: the URL's file name in the current directory;
+    /// with --decompress, that name without its compression suffix).
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     output: Option<PathBuf>,
 
@@ -61,15 +68,38 @@ struct Cli {
     #[command(flatten)]
     keys: KeyArgs,
 
-    /// The signature/hash covers the decompressed content of a .gz/.xz/.bz2 (kernel.org .tar.sign); the compressed file is kept.
+    /// The signature/hash covers the decompressed content of a .gz/.xz/.bz2 (kernel.org
+    /// .tar.sign), decoded in-process; the compressed file is stored as received. Its own bytes
+    /// (gzip header fields such as the name and time, the compression chosen, padding) are NOT
+    /// covered by a signature over the decompressed content: only what it decompresses to is
+    /// verified. Use --decompress to store exactly what was verified.
     #[arg(long)]
     uncompress: bool,
 
-    /// Try BASE/NAME before the URL (NAME: the output file name; BASE: https://, http:// with
+    /// Like --uncompress, but store the decompressed, verified content under the output name
+    /// (linux-6.1.tar.xz with linux-6.1.tar.sign is stored as linux-6.1.tar), verified in the
+    /// same pass; the compressed bytes are not kept. A present output is re-verified as it is,
+    /// without decompression. The compression is that of the URL's file name.
+    #[arg(long)]
+    decompress: bool,
+
+    /// Try BASE/NAME before the URL, and BASE/SIGNAME before a SIG URL (NAME: the output file
+    /// name, the URL's with --decompress; SIGNAME: the SIG URL's; BASE: https://, http:// with
     /// --allow-http, or file://). Repeatable; DISTFILES_MIRROR (space-separated) adds more. A
-    /// mirror serving bad content is reported and the next source tried.
+    /// mirror serving bad content is reported and the next source tried; a file from a place
+    /// without a SIG is verified with another place's copy.
     #[arg(long, value_name = "BASE")]
     mirror: Vec<String>,
+
+    /// Mirrors replace the upstream URLs instead of being tried first (the original Qubes
+    /// components' DISTFILES_MIRROR): neither URL nor a SIG URL is ever requested. A local SIG
+    /// path is still read. Without a mirror: exit 2.
+    #[arg(long)]
+    mirror_only: bool,
+
+    /// Suffix of the untrusted name the download is written to before it is verified.
+    #[arg(long, value_name = "SUFFIX", default_value = build_verify::fsutil::untrusted::DEFAULT_SUFFIX)]
+    untrusted_suffix: String,
 
     /// Allow plain http:// URLs and http-to-http redirects (the signature or hash still decides).
     /// A redirect from https to http is refused even so.
@@ -129,9 +159,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
+    let uncompress = args.uncompress || args.decompress;
     let dest = match &args.output {
         Some(p) => p.clone(),
-        None => PathBuf::from(fetch::default_name(&args.url)?),
+        None => PathBuf::from(fetch::default_output(&args.url, args.decompress)?),
     };
     let name = dest
         .file_name()
@@ -158,15 +189,20 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             "nothing to verify with: give a signature (SIG) or a pinned hash (--sha256, --sha512, --hash-file)",
         ));
     }
-    let uncompress = if args.uncompress {
-        Some(Compression::from_name(&name).ok_or_else(|| {
+    // The compression is the download's: the output name with --uncompress
+    // (the compressed file is stored), the URL's with --decompress.
+    let compressed_name = match args.decompress {
+        true => fetch::default_name(&args.url)?,
+        false => name.clone(),
+    };
+    let compression = match uncompress {
+        true => Some(Compression::from_name(&compressed_name).ok_or_else(|| {
             fail(
                 Code::Usage,
-                format!("--uncompress: {name} is not .gz, .xz or .bz2"),
+                format!("--uncompress/--decompress: {compressed_name} is not .gz, .xz or .bz2"),
             )
-        })?)
-    } else {
-        None
+        })?),
+        false => None,
     };
 
     let keys = match &args.sig {
@@ -174,50 +210,37 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         None => None,
     };
     let verifier = keys.as_ref().map(LoadedKeys::verifier);
-    let listed_names = fetch::listed_names(&args.url, &name, uncompress.is_some());
-    let mut signed_list = None;
-    let signature = match (&args.sig, &verifier) {
-        (Some(sig), Some(v)) => {
-            match fetch::load_signature(&transport, sig, v, &listed_names, MAX_SMALL)? {
-                SigFile::Detached(bytes) => Some((bytes, v)),
-                SigFile::SignedList {
-                    verdict,
-                    hashes: listed,
-                } => {
-                    hashes.extend(listed);
-                    signed_list = Some(verdict);
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    if let Some((algo, _)) = hashes.iter().find(|(a, _)| a.is_weak()) {
-        return Err(fail(Code::Failed, format!("weak algorithm {algo} refused")));
-    }
-    let checks = Checks {
-        signature,
-        hashes,
-        uncompress,
-        want_sha256: args.json,
-        max_uncompressed: args.max_uncompressed_size,
-    };
     let mut mirrors = args.mirror.clone();
     mirrors.extend(fetch::env_mirrors());
-    let progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
-    let outcome = fetch::fetch_verified(&transport, &args.url, &mirrors, &dest, &checks, progress)
-        .with_context(|| format!("{} not fetched", dest.display()))?;
-
+    let request = fetch::Request {
+        url: &args.url,
+        sig: args.sig.as_deref(),
+        verifier: verifier.as_ref(),
+        dest: &dest,
+        mirrors: &mirrors,
+        mirror_only: args.mirror_only,
+        checks: Checks {
+            signature: None,
+            hashes,
+            uncompress: compression,
+            want_sha256: args.json,
+            max_uncompressed: args.max_uncompressed_size,
+            store_decoded: args.decompress,
+        },
+        untrusted_suffix: &args.untrusted_suffix,
+        sig_limit: MAX_SMALL,
+        progress: !args.quiet && !args.json && std::io::stderr().is_terminal(),
+    };
+    // Skipped mirrors, retries, stale files and waits are said even with
+    // --quiet, as errors are: they explain a slow or surprising run.
+    let note = |n: &str| eprintln!("fetch-verified: {n}");
     let fetch::Outcome {
-        verified: mut v,
+        verified: v,
         source,
         reused,
-    } = outcome;
-    if let Some(list) = signed_list {
-        // The list's signers vouch for the file through its hash.
-        v.signers = list.signers;
-        v.notes.extend(list.notes);
-    }
+    } = fetch::fetch_verified(&transport, &request, &note)
+        .with_context(|| format!("{} not fetched", dest.display()))?;
+
     if !args.quiet {
         for n in &v.notes {
             eprintln!("fetch-verified: {n}");
