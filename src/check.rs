@@ -388,8 +388,8 @@ fn regular(path: &Path) -> std::io::Result<()> {
 }
 
 /// Map `f` over `items` on all cores, handing results to `sink` in order,
-/// one chunk at a time.
-fn par_in_order<'a, T: Sync, R: Send>(
+/// one chunk at a time (verify-package uses it too).
+pub fn par_in_order<'a, T: Sync, R: Send>(
     items: &'a [T],
     f: impl Fn(&'a T) -> R + Sync,
     mut sink: impl FnMut(&'a T, R) -> anyhow::Result<()>,
