@@ -570,6 +570,12 @@ pub fn verify_index(
             matched.push(String::from_utf8_lossy(&p.path).into_owned());
         }
     }
+    // What the files are pinned by: the Release entry the index matched.
+    if let Some(first) = matched.first() {
+        for p in &mut pins {
+            p.by = first.clone();
+        }
+    }
     Ok((
         IndexReport {
             path: path.to_path_buf(),
