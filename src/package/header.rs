@@ -411,45 +411,53 @@ fn data_len(data: &[u8], offset: u32, ty: u32, count: u32) -> Option<u32> {
     u32::try_from(at).ok()
 }
 
+/// Write a header of `(tag, type, data, count)` entries in that order,
+/// behind the region tag `region` and before its trailer, with rpm's data
+/// alignment. For tests and tools that make packages; verification never
+/// re-serializes a header it read.
+pub fn encode(region: u32, items: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut index = Vec::new();
+    for (tag, t, d, count) in items {
+        let align = match *t {
+            ty::INT16 => 2,
+            ty::INT32 => 4,
+            ty::INT64 => 8,
+            _ => 1,
+        };
+        while data.len() % align != 0 {
+            data.push(0);
+        }
+        index.push([*tag, *t, data.len() as u32, *count]);
+        data.extend_from_slice(d);
+    }
+    let il = index.len() as u32 + 1;
+    let trailer_off = data.len() as u32;
+    let size = (il as i32).wrapping_mul(ENTRY_LEN as i32).wrapping_neg() as u32;
+    for v in [region, ty::BIN, size, ENTRY_LEN as u32] {
+        data.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&il.to_be_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    for v in [region, ty::BIN, trailer_off, ENTRY_LEN as u32] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    for e in index {
+        for v in e {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&data);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A header made of (tag, type, data, count) entries, region first.
-    pub(crate) fn build(region: u32, items: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
-        let mut data = Vec::new();
-        let mut index = Vec::new();
-        for (tag, t, d, count) in items {
-            let align = match *t {
-                ty::INT16 => 2,
-                ty::INT32 => 4,
-                ty::INT64 => 8,
-                _ => 1,
-            };
-            while data.len() % align != 0 {
-                data.push(0);
-            }
-            index.push([*tag, *t, data.len() as u32, *count]);
-            data.extend_from_slice(d);
-        }
-        let il = index.len() as u32 + 1;
-        let trailer_off = data.len() as u32;
-        for v in [region, ty::BIN, (-(16 * il as i32)) as u32, 16] {
-            data.extend_from_slice(&v.to_be_bytes());
-        }
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&il.to_be_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        for v in [region, ty::BIN, trailer_off, 16] {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-        for e in index {
-            for v in e {
-                out.extend_from_slice(&v.to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&data);
-        out
+    fn build(region: u32, items: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
+        encode(region, items)
     }
 
     fn parse(b: Vec<u8>) -> Result<Header, HeaderError> {

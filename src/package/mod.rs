@@ -52,7 +52,8 @@ pub fn open_operand(path: &Path) -> anyhow::Result<(File, u64)> {
     Ok((f, meta.len()))
 }
 
-/// The kind of an opened operand; the file is left at its start.
+/// The kind of an opened operand (the RPM magic, or the name ending in
+/// `.rpm` or `.dsc`); the file is left at its start.
 pub fn sniff(file: &mut File, path: &Path) -> anyhow::Result<Kind> {
     let mut magic = [0u8; 4];
     let mut got = 0;
@@ -66,13 +67,12 @@ pub fn sniff(file: &mut File, path: &Path) -> anyhow::Result<Kind> {
     }
     file.rewind()
         .with_code(Code::Io, || format!("reading {}", path.display()))?;
-    if got == magic.len() && magic == rpm::LEAD_MAGIC {
+    let ext = |x: &str| path.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
+    // A `.rpm` without the magic is a broken RPM (exit 1), not an unknown file.
+    if (got == magic.len() && magic == rpm::LEAD_MAGIC) || ext("rpm") {
         return Ok(Kind::Rpm);
     }
-    let dsc = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("dsc"));
-    Ok(if dsc { Kind::Dsc } else { Kind::Pinned })
+    Ok(if ext("dsc") { Kind::Dsc } else { Kind::Pinned })
 }
 
 /// How one operand was verified.
