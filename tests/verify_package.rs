@@ -30,8 +30,8 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-/// A failure: exit `want`, no OK line on stdout, one line on stderr that
-/// names the file and `what`.
+/// A failure: exit `want`, no OK line for `file` on stdout, one line on
+/// stderr that names the file and `what`.
 fn assert_fails(o: &Output, want: i32, file: &Path, what: &str) {
     assert_eq!(
         code(o),
@@ -40,7 +40,8 @@ fn assert_fails(o: &Output, want: i32, file: &Path, what: &str) {
         stdout(o),
         stderr(o)
     );
-    assert!(!stdout(o).contains("signatures OK"), "{}", stdout(o));
+    let ok = format!("{}: digests signatures OK", file.display());
+    assert!(!stdout(o).lines().any(|l| l == ok), "{}", stdout(o));
     let err = stderr(o);
     let line = err
         .lines()
@@ -49,10 +50,10 @@ fn assert_fails(o: &Output, want: i32, file: &Path, what: &str) {
     assert!(line.contains(what), "{line:?} does not say {what:?}");
 }
 
-/// Where the fixtures live for this test binary (under target/).
+/// Where the fixtures live for this test binary (under target/), made
+/// anew by each run.
 fn fixture_dir(what: &str) -> PathBuf {
-    let d =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vp-{what}-{}", std::process::id()));
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("verify-package-{what}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -359,9 +360,12 @@ mod synthetic {
     use build_verify::package::header::{encode, ty, TAG_HEADERIMMUTABLE, TAG_HEADERSIGNATURES};
     use build_verify::package::rpm::{sigtag, tag};
 
+    /// Header entries: tag, type, data, count.
+    pub type Items = Vec<(u32, u32, Vec<u8>, u32)>;
+
     pub struct Parts<'a> {
-        pub main: Vec<(u32, u32, Vec<u8>, u32)>,
-        pub sig: &'a dyn Fn(&[u8]) -> Vec<(u32, u32, Vec<u8>, u32)>,
+        pub main: Items,
+        pub sig: &'a dyn Fn(&[u8]) -> Items,
         pub payload: Vec<u8>,
     }
 
@@ -390,7 +394,7 @@ mod synthetic {
             .map(|(a, b, c, d)| (*a, *b, c.as_slice(), *d))
             .collect();
         let mut sig = encode(TAG_HEADERSIGNATURES, &items);
-        while sig.len() % 8 != 0 {
+        while !sig.len().is_multiple_of(8) {
             sig.push(0);
         }
         [lead(), sig, main, p.payload.clone()].concat()
@@ -714,4 +718,405 @@ mod parsers_never_panic {
             let _ = date::parse_rfc2822(&s);
         }
     }
+}
+
+/// A Debian repository made by the real tools (`file:` layout).
+struct Deb {
+    repo: PathBuf,
+    dsc: PathBuf,
+    orig: PathBuf,
+    debian_tar: PathBuf,
+    /// An InRelease whose Valid-Until has passed, signed by the archive key.
+    expired: PathBuf,
+}
+
+fn write_file(p: &Path, s: &str) {
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(p, s).unwrap();
+}
+
+/// `apt-ftparchive release` of dists/stable into Release, signed: InRelease
+/// by the archive key and a second key (as Debian signs with several),
+/// Release.gpg by the archive key.
+fn sign_release(k: &Keys, dists: &Path) {
+    for f in ["Release", "InRelease", "Release.gpg"] {
+        let _ = std::fs::remove_file(dists.join(f));
+    }
+    let out = sh(Command::new("apt-ftparchive")
+        .args([
+            "-o",
+            "APT::FTPArchive::Release::Suite=stable",
+            "-o",
+            "APT::FTPArchive::Release::Codename=stable",
+            "-o",
+            "APT::FTPArchive::Release::Components=main",
+            "-o",
+            "APT::FTPArchive::Release::Architectures=amd64",
+            "-o",
+            "APT::FTPArchive::Release::ValidTime=604800",
+            "release",
+        ])
+        .arg(dists));
+    std::fs::write(dists.join("Release"), out.stdout).unwrap();
+    k.gpg.clearsign(
+        &["rsa@example.org", "other@example.org"],
+        &dists.join("Release"),
+        &dists.join("InRelease"),
+    );
+    k.gpg.detach_sign(
+        "rsa@example.org",
+        &dists.join("Release"),
+        &dists.join("Release.gpg"),
+    );
+}
+
+/// Write an index and its .xz and .gz next to it.
+fn write_index(path: &Path, content: &[u8]) {
+    std::fs::write(path, content).unwrap();
+    for (tool, flags, ext) in [("xz", "-c", "xz"), ("gzip", "-cn", "gz")] {
+        let out = sh(Command::new(tool).arg(flags).arg(path));
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{ext}"));
+        std::fs::write(PathBuf::from(p), out.stdout).unwrap();
+    }
+}
+
+fn deb() -> Option<(&'static Keys, &'static Deb)> {
+    static D: OnceLock<Option<Deb>> = OnceLock::new();
+    let k = keys()?;
+    let d = D
+        .get_or_init(|| {
+            if !["dpkg-deb", "dpkg-source", "apt-ftparchive", "apt-get", "xz"].iter().all(|t| oracle(t)) {
+                return None;
+            }
+            let dir = fixture_dir("deb");
+            let repo = dir.join("repo");
+            let pool = repo.join("pool/main");
+            std::fs::create_dir_all(&pool).unwrap();
+            for (name, ver) in [("bvhello", "1.0-1"), ("bvother", "2.0-1")] {
+                let root = dir.join(format!("build-{name}"));
+                write_file(
+                    &root.join("DEBIAN/control"),
+                    &format!("Package: {name}\nVersion: {ver}\nArchitecture: all\nMaintainer: Test <t@example.org>\nDescription: test package\n A test.\n"),
+                );
+                write_file(&root.join(format!("usr/share/doc/{name}/README")), name);
+                sh(Command::new("dpkg-deb")
+                    .args(["--root-owner-group", "-Zgzip", "--build"])
+                    .arg(&root)
+                    .arg(pool.join(format!("{name}_{ver}_all.deb"))));
+            }
+            // A 3.0 (quilt) source package: orig tarball, debian tarball, .dsc
+            // cleartext-signed by its maintainer.
+            let src = dir.join("src");
+            let tree = src.join("bvsrc-1.0");
+            write_file(&tree.join("hello.c"), "int main(void) { return 0; }\n");
+            sh(Command::new("tar")
+                .current_dir(&src)
+                .args(["--owner=0", "--group=0", "-czf", "bvsrc_1.0.orig.tar.gz", "bvsrc-1.0"]));
+            write_file(&tree.join("debian/source/format"), "3.0 (quilt)\n");
+            write_file(
+                &tree.join("debian/control"),
+                "Source: bvsrc\nMaintainer: Test <ed@example.org>\n\nPackage: bvsrc\nArchitecture: any\nDescription: test\n A test.\n",
+            );
+            write_file(
+                &tree.join("debian/changelog"),
+                "bvsrc (1.0-1) unstable; urgency=medium\n\n  * Test.\n\n -- Test <ed@example.org>  Tue, 01 Dec 2026 00:00:00 +0000\n",
+            );
+            write_file(&tree.join("debian/rules"), "#!/usr/bin/make -f\n%:\n\tdh $@\n");
+            sh(Command::new("dpkg-source").current_dir(&src).args(["-b", "bvsrc-1.0"]));
+            let plain = src.join("bvsrc_1.0-1.dsc");
+            k.gpg.clearsign(&["ed@example.org"], &plain, &pool.join("bvsrc_1.0-1.dsc"));
+            for f in ["bvsrc_1.0.orig.tar.gz", "bvsrc_1.0-1.debian.tar.xz"] {
+                std::fs::copy(src.join(f), pool.join(f)).unwrap();
+            }
+            let dists = repo.join("dists/stable");
+            for (sub, kind) in [("main/binary-amd64", "packages"), ("main/source", "sources")] {
+                std::fs::create_dir_all(dists.join(sub)).unwrap();
+                let out = sh(Command::new("apt-ftparchive").current_dir(&repo).args([kind, "pool"]));
+                let name = if kind == "packages" { "Packages" } else { "Sources" };
+                write_index(&dists.join(sub).join(name), &out.stdout);
+            }
+            sign_release(k, &dists);
+            // The same Release, expired (dates rewritten, then signed).
+            let text = std::fs::read_to_string(dists.join("Release")).unwrap();
+            let old: String = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with("Date:") {
+                        "Date: Mon, 01 Jan 2024 00:00:00 UTC".to_string()
+                    } else if l.starts_with("Valid-Until:") {
+                        "Valid-Until: Mon, 08 Jan 2024 00:00:00 UTC".to_string()
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n";
+            let expired_plain = dir.join("Release.expired");
+            std::fs::write(&expired_plain, old).unwrap();
+            let expired = dir.join("InRelease.expired");
+            k.gpg.clearsign(&["rsa@example.org"], &expired_plain, &expired);
+            k.gpg.stop_agent();
+            Some(Deb {
+                dsc: pool.join("bvsrc_1.0-1.dsc"),
+                orig: pool.join("bvsrc_1.0.orig.tar.gz"),
+                debian_tar: pool.join("bvsrc_1.0-1.debian.tar.xz"),
+                expired,
+                repo,
+            })
+        })
+        .as_ref()?;
+    Some((k, d))
+}
+
+/// A copy of the repository to tamper with, and apt set up on it.
+struct Copy {
+    _tmp: tempfile::TempDir,
+    repo: PathBuf,
+    apt: Apt,
+}
+
+impl Copy {
+    fn new(k: &Keys, d: &Deb) -> Copy {
+        let tmp = tempfile::tempdir_in(d.repo.parent().unwrap()).unwrap();
+        let repo = tmp.path().join("repo");
+        copy_tree(&d.repo, &repo);
+        let apt = Apt::new(&tmp.path().join("apt"), &k.rsa_gpg, &repo, "stable");
+        Copy {
+            _tmp: tmp,
+            repo,
+            apt,
+        }
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.repo.join(rel)
+    }
+
+    /// verify-package on this copy: InRelease, the binary index, `files`.
+    fn verify(&self, k: &Keys, index: &str, extra: &[&str], files: &[&str]) -> Output {
+        let mut args: Vec<std::ffi::OsString> = vec!["--keyring".into(), k.rsa_asc.clone().into()];
+        args.push("--release".into());
+        args.push(self.p("dists/stable/InRelease").into());
+        args.push("--index".into());
+        args.push(self.p(index).into());
+        args.extend(extra.iter().map(|s| s.into()));
+        args.extend(files.iter().map(|f| self.p(f).into()));
+        let refs: Vec<&dyn AsRef<std::ffi::OsStr>> = args
+            .iter()
+            .map(|a| a as &dyn AsRef<std::ffi::OsStr>)
+            .collect();
+        run(&refs)
+    }
+}
+
+const DEB: &str = "pool/main/bvhello_1.0-1_all.deb";
+const PKGS_XZ: &str = "dists/stable/main/binary-amd64/Packages.xz";
+
+#[test]
+fn debian_chain_accepted_as_apt_accepts_it() {
+    let Some((k, d)) = deb() else { return };
+    let c = Copy::new(k, d);
+    assert!(c.apt.update_ok(), "apt rejects the fixture repository");
+    assert!(c.apt.download_ok("bvhello", false));
+    assert!(c.apt.download_ok("bvsrc", true));
+    // Every index form: compressed by its own entry, plain by its entry.
+    for index in [
+        PKGS_XZ,
+        "dists/stable/main/binary-amd64/Packages.gz",
+        "dists/stable/main/binary-amd64/Packages",
+    ] {
+        let o = c.verify(k, index, &[], &[DEB]);
+        assert_eq!(code(&o), 0, "{index}: {}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            format!("{}: digests signatures OK\n", c.p(DEB).display())
+        );
+    }
+    // -v and --json name the chain and the archive key; the second
+    // signature (a key not given) is reported and ignored.
+    let o = c.verify(k, PKGS_XZ, &["-v"], &[DEB]);
+    let out = stdout(&o);
+    assert!(out.contains("InRelease: signatures OK"), "{out}");
+    assert!(
+        out.contains("pinned by main/binary-amd64/Packages.xz"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("signer {}", k.rsa_fpr)), "{out}");
+    assert!(stderr(&o).contains("ignored"), "{}", stderr(&o));
+    let o = c.verify(k, PKGS_XZ, &["--json"], &[DEB]);
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["release"]["signers"][0], k.rsa_fpr.as_str());
+    assert!(lines[0]["release"]["valid_until"].is_string());
+    assert_eq!(lines[1]["pinned_by"], "main/binary-amd64/Packages.xz");
+    // Release + Release.gpg (detached), as apt uses them without InRelease.
+    std::fs::remove_file(c.p("dists/stable/InRelease")).unwrap();
+    assert!(c.apt.update_ok(), "apt rejects Release + Release.gpg");
+    let o = run(&[
+        &"--keyring",
+        &k.rsa_asc,
+        &"--release",
+        &c.p("dists/stable/Release"),
+        &"--index",
+        &c.p(PKGS_XZ),
+        &c.p(DEB),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn debian_sources_chain() {
+    let Some((k, d)) = deb() else { return };
+    let c = Copy::new(k, d);
+    let files = [
+        "pool/main/bvsrc_1.0-1.dsc",
+        "pool/main/bvsrc_1.0.orig.tar.gz",
+        "pool/main/bvsrc_1.0-1.debian.tar.xz",
+    ];
+    let o = c.verify(k, "dists/stable/main/source/Sources.xz", &["-v"], &files);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches("digests signatures OK").count(), 3);
+    // The tarballs are pinned by the verified .dsc.
+    assert!(
+        stdout(&o).contains("pinned by bvsrc_1.0-1.dsc"),
+        "{}",
+        stdout(&o)
+    );
+    // A .dsc on its own, by its maintainer's signature.
+    let o = run(&[
+        &"--keyring",
+        &k.ed_asc,
+        &"-v",
+        &d.dsc,
+        &d.orig,
+        &d.debian_tar,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("signer {}", k.ed_fpr)));
+    assert_fails(
+        &run(&[&"--keyring", &k.rsa_asc, &d.dsc]),
+        1,
+        &d.dsc,
+        "no good signature",
+    );
+    // A tampered orig tarball: apt and we refuse it.
+    let mut b = std::fs::read(c.p(files[1])).unwrap();
+    let n = b.len();
+    b[n / 2] ^= 1;
+    std::fs::write(c.p(files[1]), &b).unwrap();
+    assert!(c.apt.update_ok());
+    assert!(
+        !c.apt.download_ok("bvsrc", true),
+        "apt accepts a tampered orig tarball"
+    );
+    let o = c.verify(k, "dists/stable/main/source/Sources.xz", &[], &files);
+    assert_fails(&o, 1, &c.p(files[1]), "sha");
+}
+
+#[test]
+fn every_tampered_link_fails_as_apt_says() {
+    let Some((k, d)) = deb() else { return };
+    // InRelease: one digit of the signed text changed.
+    let c = Copy::new(k, d);
+    let p = c.p("dists/stable/InRelease");
+    let t = std::fs::read_to_string(&p).unwrap();
+    let at = t.find("SHA256:").unwrap() + 10;
+    let mut b = t.into_bytes();
+    b[at] = if b[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&p, b).unwrap();
+    assert!(!c.apt.update_ok(), "apt accepts a tampered InRelease");
+    assert_fails(&c.verify(k, PKGS_XZ, &[], &[DEB]), 1, &p, "bad signature");
+
+    // The index: a stanza changed, recompressed, the Release left alone.
+    let c = Copy::new(k, d);
+    let plain = c.p("dists/stable/main/binary-amd64/Packages");
+    let t = std::fs::read_to_string(&plain)
+        .unwrap()
+        .replace("Version: 1.0-1", "Version: 1.0-2");
+    write_index(&plain, t.as_bytes());
+    assert!(!c.apt.update_ok(), "apt accepts a tampered index");
+    for index in [PKGS_XZ, "dists/stable/main/binary-amd64/Packages"] {
+        assert_fails(&c.verify(k, index, &[], &[DEB]), 1, &c.p(index), "mismatch");
+    }
+
+    // The .deb: one byte flipped (same size), then one byte appended.
+    let c = Copy::new(k, d);
+    assert!(c.apt.update_ok());
+    let deb = c.p(DEB);
+    let good = std::fs::read(&deb).unwrap();
+    let mut b = good.clone();
+    b[good.len() - 5] ^= 1;
+    std::fs::write(&deb, &b).unwrap();
+    assert!(
+        !c.apt.download_ok("bvhello", false),
+        "apt accepts a tampered .deb"
+    );
+    assert_fails(
+        &c.verify(k, PKGS_XZ, &[], &[DEB]),
+        1,
+        &deb,
+        "sha256 mismatch",
+    );
+    std::fs::write(&deb, [good.as_slice(), b"x"].concat()).unwrap();
+    assert!(
+        !c.apt.download_ok("bvhello", false),
+        "apt accepts a longer .deb"
+    );
+    assert_fails(&c.verify(k, PKGS_XZ, &[], &[DEB]), 1, &deb, "size mismatch");
+
+    // Valid-Until in the past, signed by the archive key.
+    let c = Copy::new(k, d);
+    std::fs::copy(&d.expired, c.p("dists/stable/InRelease")).unwrap();
+    assert!(!c.apt.update_ok(), "apt accepts an expired InRelease");
+    let p = c.p("dists/stable/InRelease");
+    // The index no longer matches this older Release, so only the date is asked about.
+    let o = run(&[&"--keyring", &k.rsa_asc, &"--release", &p, &c.p(DEB)]);
+    assert_fails(&o, 1, &p, "expired: Valid-Until");
+    let o = run(&[
+        &"--keyring",
+        &k.rsa_asc,
+        &"--release",
+        &p,
+        &"--ignore-valid-until",
+        &c.p(DEB),
+    ]);
+    assert_eq!(
+        code(&o),
+        3,
+        "accepted release, but no index pins the .deb: {}",
+        stderr(&o)
+    );
+
+    // Nothing to verify with: a file no index lists, a Release without a signature.
+    let c = Copy::new(k, d);
+    let stray = c.p("pool/main/bvsrc_1.0.orig.tar.gz");
+    assert_fails(
+        &c.verify(k, PKGS_XZ, &[], &["pool/main/bvsrc_1.0.orig.tar.gz"]),
+        3,
+        &stray,
+        "no entry",
+    );
+    std::fs::remove_file(c.p("dists/stable/Release.gpg")).unwrap();
+    let rel = c.p("dists/stable/Release");
+    let o = run(&[
+        &"--keyring",
+        &k.rsa_asc,
+        &"--release",
+        &rel,
+        &"--index",
+        &c.p(PKGS_XZ),
+        &c.p(DEB),
+    ]);
+    assert_fails(&o, 3, &rel, "no detached signature");
+    // An index the Release does not list.
+    let stray_index = c.p("dists/stable/main/Contents-amd64");
+    std::fs::write(&stray_index, b"").unwrap();
+    let o = c.verify(k, "dists/stable/main/Contents-amd64", &[], &[DEB]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
 }

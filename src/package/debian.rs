@@ -784,8 +784,13 @@ impl Chain {
         let by = String::from_utf8_lossy(&name).into_owned();
         let pins = paragraph_pins(&p, &by)
             .map_err(|e| fail(Code::Failed, format!("malformed .dsc: {e}")))?;
+        // The .dsc's pins come first: its files are reported as pinned by
+        // it (InRelease -> Sources -> .dsc -> tarball).
         for pin in pins {
-            self.add(pin);
+            self.pins
+                .entry(basename(&pin.path).to_vec())
+                .or_default()
+                .insert(0, pin);
         }
         Ok(super::Verified::Debian(report))
     }

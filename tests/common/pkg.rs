@@ -98,12 +98,20 @@ impl Gpg {
             .arg(input));
     }
 
-    /// A binary detached signature of `input` into `output`.
+    /// An armored detached signature of `input` into `output` (apt reads no other).
     pub fn detach_sign(&self, by: &str, input: &Path, output: &Path) {
         let _ = std::fs::remove_file(output);
         sh(self
             .cmd()
-            .args(["-u", by, "--digest-algo", "SHA256", "--detach-sign", "-o"])
+            .args([
+                "-u",
+                by,
+                "--digest-algo",
+                "SHA256",
+                "--armor",
+                "--detach-sign",
+                "-o",
+            ])
             .arg(output)
             .arg(input));
     }
@@ -213,6 +221,17 @@ impl Apt {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
         std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+        // The machine's own apt configuration (which may turn off the
+        // Valid-Until check) must not leak in: APT_CONFIG names this file
+        // and its parts directory instead of /etc/apt's.
+        std::fs::write(
+            root.join("apt.conf"),
+            format!(
+                "Dir \"{r}/\";\nDir::Etc::Parts \"{r}/etc/apt/apt.conf.d\";\nDir::Etc::main \"/dev/null\";\n",
+                r = root.display()
+            ),
+        )
+        .unwrap();
         std::fs::write(
             root.join("etc/apt/sources.list"),
             format!(
@@ -243,7 +262,8 @@ impl Apt {
             c.arg("-o").arg(o);
         }
         c.args(args).current_dir(self.root.join("dl"));
-        c.env("GNUPGHOME", self.root.join("gnupg"));
+        c.env("GNUPGHOME", self.root.join("gnupg"))
+            .env("APT_CONFIG", self.root.join("apt.conf"));
         c.output().unwrap()
     }
 
@@ -251,7 +271,11 @@ impl Apt {
     pub fn update_ok(&self) -> bool {
         let o = self.run(&["update"]);
         let err = String::from_utf8_lossy(&o.stderr);
-        o.status.success() && !err.contains("E:") && !err.contains("W: GPG error")
+        let ok = o.status.success() && !err.contains("E:") && !err.contains("W: GPG error");
+        if !ok {
+            eprintln!("apt-get update: {err}");
+        }
+        ok
     }
 
     /// apt's verdict on a package (binary) or, with `source`, a source package.
