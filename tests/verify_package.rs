@@ -1120,3 +1120,34 @@ fn every_tampered_link_fails_as_apt_says() {
     let o = c.verify(k, "dists/stable/main/Contents-amd64", &[], &[DEB]);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
 }
+
+#[test]
+fn help_is_complete_and_ends_with_exit_codes() {
+    let o = run(&[&"--help"]);
+    assert_eq!(code(&o), 0);
+    let out = stdout(&o);
+    assert!(
+        out.trim_end()
+            .ends_with(build_verify::exit::HELP.lines().last().unwrap()),
+        "{out}"
+    );
+    for flag in [
+        "--keyring",
+        "--release",
+        "--release-sig",
+        "--index",
+        "--v3-signatures",
+        "--json",
+        "--ignore-valid-until",
+    ] {
+        assert!(out.contains(flag), "{flag}");
+    }
+    assert_eq!(code(&run(&[&"--bogus"])), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .env("BUILD_VERIFY_GEN_DOCS", dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(dir.path().join("man1/verify-package.1").is_file());
+}
