@@ -94,7 +94,7 @@ cat repo/pool/main/* > /dev/null
 # The shell equivalent: what a careful script does for the same chain.
 cat > shell-chain.sh <<'SH'
 set -euo pipefail
-cd repo
+cd "$(dirname "$0")/repo"
 gpgv --keyring ../key.gpg dists/stable/InRelease 2>/dev/null
 awk '/^SHA256:/ {s=1; next} /^[^ ]/ {s=0} s && $3 == "main/binary-amd64/Packages.xz" {print $1 "  dists/stable/" $3}' \
   dists/stable/InRelease | sha256sum -c --quiet --strict

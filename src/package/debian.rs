@@ -69,6 +69,21 @@ pub struct Pin {
 }
 
 impl Pin {
+    /// The one digest the chain checks: SHA-256 (SHA-NI makes it the
+    /// fastest), else the strongest listed. The signed list lists them all
+    /// over the same bytes; a second strong digest adds hashing time, not
+    /// security. A weak one comes out only when nothing else is listed
+    /// (and is then refused).
+    pub fn checked_digests(&self) -> Vec<(Algo, Vec<u8>)> {
+        let pick = [Algo::Sha256, Algo::Sha512, Algo::Sha384, Algo::Blake2b512]
+            .into_iter()
+            .find_map(|a| self.digests.iter().find(|(b, _)| *b == a));
+        match pick {
+            Some(d) => vec![d.clone()],
+            None => self.usable_digests(),
+        }
+    }
+
     /// The strong digests, or the weak ones when there is nothing else.
     pub fn usable_digests(&self) -> Vec<(Algo, Vec<u8>)> {
         let strong: Vec<_> = self
@@ -412,7 +427,7 @@ fn match_any<'p>(
             ));
             continue;
         }
-        let want = p.usable_digests();
+        let want = p.checked_digests();
         if let Some((a, _)) = want.iter().find(|(a, _)| a.is_weak()) {
             why.push(format!(
                 "{}: only a weak {a} digest is listed",
@@ -446,7 +461,7 @@ fn match_any<'p>(
 fn algos_of(cands: &[&Pin]) -> Vec<Algo> {
     let mut v: Vec<Algo> = cands
         .iter()
-        .flat_map(|p| p.usable_digests().into_iter().map(|(a, _)| a))
+        .flat_map(|p| p.checked_digests().into_iter().map(|(a, _)| a))
         .collect();
     v.sort();
     v.dedup();
@@ -742,7 +757,7 @@ impl Chain {
                         .map_err(|why| fail(Code::Failed, why))?
                         .clone();
                     let digests = pin
-                        .usable_digests()
+                        .checked_digests()
                         .iter()
                         .map(|(a, _)| (*a, d.hex(*a).unwrap_or_default()))
                         .collect();
@@ -820,7 +835,7 @@ impl Chain {
             .map_err(|why| fail(Code::Failed, why))?
             .clone();
         let digests = pin
-            .usable_digests()
+            .checked_digests()
             .iter()
             .map(|(a, _)| (*a, d.hex(*a).unwrap_or_default()))
             .collect();
