@@ -4,24 +4,20 @@
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-# Wall seconds of one run; a failing command aborts the benchmark.
-wall() {
-  local t out
+# measure FORMAT CMD...: /usr/bin/time's FORMAT field of one run; a
+# failing command aborts the benchmark.
+measure() {
+  local t out fmt=$1; shift
   t=$(mktemp)
-  /usr/bin/time -o "$t" -f '%e %x' "$@" >/dev/null 2>&1 || true
+  /usr/bin/time -o "$t" -f "$fmt %x" "$@" >/dev/null 2>&1 || true
   out=$(tail -1 "$t"); rm -f "$t"
   [ "${out#* }" = 0 ] || { echo "failed: $* ($out)" >&2; exit 1; }
   echo "${out% *}"
 }
-# Peak RSS in KiB of one run (which must succeed).
-peak_rss() {
-  local t out
-  t=$(mktemp)
-  /usr/bin/time -o "$t" -f '%M %x' "$@" >/dev/null 2>&1 || true
-  out=$(tail -1 "$t"); rm -f "$t"
-  [ "${out#* }" = 0 ] || { echo "failed: $* ($out)" >&2; exit 1; }
-  echo "${out% *}"
-}
+# Wall seconds of one run.
+wall() { measure %e "$@"; }
+# Peak RSS in KiB of one run.
+peak_rss() { measure %M "$@"; }
 # rounds NAME=CMD...: REPS interleaved rounds; sets T_NAME to each median.
 rounds() {
   local tmp; tmp=$(mktemp -d)

@@ -8,7 +8,7 @@
 //! reported in list order, one bounded chunk at a time (flat memory: a
 //! file is streamed through a fixed buffer whatever its size).
 
-use crate::digest::{digest_eq, hash_file, hash_reader, Algo, Digests};
+use crate::digest::{hash_file, hash_reader, Algo, Digests};
 use crate::exit::{fail, Code, ResultExt};
 use crate::hashlist::{self, display_name, Entry, Format, ParseOptions};
 use crate::openpgp::verify::is_cleartext_signed;
@@ -481,19 +481,7 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
                 .filter(|&&s| s != d.len)
                 .map(|s| format!("size mismatch: expected {s}, got {}", d.len))
                 .collect();
-            bad.extend(
-                target
-                    .expected
-                    .iter()
-                    .filter(|(a, want)| d.get(*a).is_none_or(|got| !digest_eq(got, want)))
-                    .map(|(a, want)| {
-                        format!(
-                            "{a} mismatch: expected {}, got {}",
-                            hex::encode(want),
-                            d.hex(*a).unwrap_or_default()
-                        )
-                    }),
-            );
+            bad.extend(crate::digest::mismatches(&target.expected, &d));
             if bad.is_empty() {
                 Outcome {
                     target,

@@ -14,7 +14,7 @@
 
 use super::deb822::{self, checksum_lines, Paragraph};
 use super::{date, open_operand};
-use crate::digest::{digest_eq, hash_file, Algo, HashingReader};
+use crate::digest::{hash_file, Algo, HashingReader};
 use crate::exit::{fail, Code, ResultExt};
 use crate::fetch::Compression;
 use crate::openpgp::verify::is_cleartext_signed;
@@ -435,17 +435,7 @@ fn match_any<'p>(
             ));
             continue;
         }
-        let bad: Vec<String> = want
-            .iter()
-            .filter(|(a, d)| digests.get(*a).is_none_or(|g| !digest_eq(g, d)))
-            .map(|(a, d)| {
-                format!(
-                    "{a} mismatch: expected {}, got {}",
-                    hex::encode(d),
-                    digests.hex(*a).unwrap_or_default()
-                )
-            })
-            .collect();
+        let bad = crate::digest::mismatches(&want, digests);
         if bad.is_empty() {
             return Ok(p);
         }
@@ -751,24 +741,10 @@ impl Chain {
             match self.pins.get(&name).filter(|v| !v.is_empty()) {
                 Some(cands) => {
                     let cands: Vec<&Pin> = cands.iter().collect();
-                    let algos = algos_of(&cands);
-                    let d = crate::digest::hash_reader(bytes.as_slice(), &algos)?;
-                    let pin = match_any(&cands, d.len, &d)
-                        .map_err(|why| fail(Code::Failed, why))?
-                        .clone();
-                    let digests = pin
-                        .checked_digests()
-                        .iter()
-                        .map(|(a, _)| (*a, d.hex(*a).unwrap_or_default()))
-                        .collect();
+                    let d = crate::digest::hash_reader(bytes.as_slice(), &algos_of(&cands))?;
+                    let report = self.report_for(&cands, &d)?;
                     // Authenticated by its hash: the signature need not be checked.
                     let text = deb822::cleartext_text(&bytes).unwrap_or_else(|| bytes.clone());
-                    let report = FileReport {
-                        pin,
-                        digests,
-                        signers: self.release_signers(),
-                        notes: Vec::new(),
-                    };
                     (report, text)
                 }
                 None if is_cleartext_signed(&bytes) => {
@@ -828,10 +804,15 @@ impl Chain {
                 ),
             ));
         }
-        let algos = algos_of(&sized);
-        let d = hash_file(path, &algos)
+        let d = hash_file(path, &algos_of(&sized))
             .with_code(Code::Io, || format!("reading {}", path.display()))?;
-        let pin = match_any(&sized, d.len, &d)
+        self.report_for(&sized, &d)
+    }
+
+    /// The report for a file whose digests are `d`, if a pin in `cands`
+    /// matches them.
+    fn report_for(&self, cands: &[&Pin], d: &crate::digest::Digests) -> anyhow::Result<FileReport> {
+        let pin = match_any(cands, d.len, d)
             .map_err(|why| fail(Code::Failed, why))?
             .clone();
         let digests = pin
