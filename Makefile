@@ -1,5 +1,5 @@
 # Build and install build-verify.
-#   make                          build the four tools (release)
+#   make                          build the five tools (release)
 #   make install PREFIX=/usr DESTDIR=/tmp/pkg
 #   make check                    cargo test
 PREFIX ?= /usr/local
@@ -8,7 +8,7 @@ DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 CARGO ?= cargo
 CARGO_TARGET_DIR ?= target
-TOOLS := verify-tag fetch-verified check-hashes sign-log
+TOOLS := verify-tag fetch-verified check-hashes sign-log verify-package
 BIN := $(CARGO_TARGET_DIR)/release
 DOCS := $(CARGO_TARGET_DIR)/docs
 

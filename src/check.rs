@@ -8,9 +8,12 @@
 //! reported in list order, one bounded chunk at a time (flat memory: a
 //! file is streamed through a fixed buffer whatever its size).
 
-use crate::digest::{digest_eq, hash_file, hash_reader, Algo, Digests};
+use crate::digest::{hash_file, hash_reader, Algo, Digests};
 use crate::exit::{fail, Code, ResultExt};
 use crate::hashlist::{self, display_name, Entry, Format, ParseOptions};
+use crate::openpgp::verify::is_cleartext_signed;
+use crate::openpgp::Verifier;
+use crate::package;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -55,6 +58,8 @@ pub struct Target {
     pub name: Vec<u8>,
     pub path: PathBuf,
     pub expected: Vec<(Algo, Vec<u8>)>,
+    /// Sizes the lists pin (Debian lists carry them); all must match.
+    pub sizes: Vec<u64>,
 }
 
 /// Every file to check, in first-seen order, with its pins merged across
@@ -80,21 +85,36 @@ impl Targets {
 
     /// Pin `digest` for the file `name` at `path`.
     pub fn add(&mut self, name: Vec<u8>, path: PathBuf, algo: Algo, digest: Vec<u8>) {
-        match self.index.get(&name) {
-            Some(&i) => {
-                if let Some(t) = self.items.get_mut(i) {
-                    t.expected.push((algo, digest));
-                }
-            }
-            None => {
-                self.index.insert(name.clone(), self.items.len());
-                self.items.push(Target {
-                    name,
-                    path,
-                    expected: vec![(algo, digest)],
-                });
+        let i = self.target(name, path);
+        if let Some(t) = self.items.get_mut(i) {
+            t.expected.push((algo, digest));
+        }
+    }
+
+    /// Pin the size of the file `name` at `path` (Debian lists).
+    pub fn add_size(&mut self, name: Vec<u8>, path: PathBuf, size: u64) {
+        let i = self.target(name, path);
+        if let Some(t) = self.items.get_mut(i) {
+            if !t.sizes.contains(&size) {
+                t.sizes.push(size);
             }
         }
+    }
+
+    /// The index of the target for `name`, created when new.
+    fn target(&mut self, name: Vec<u8>, path: PathBuf) -> usize {
+        if let Some(&i) = self.index.get(&name) {
+            return i;
+        }
+        let i = self.items.len();
+        self.index.insert(name.clone(), i);
+        self.items.push(Target {
+            name,
+            path,
+            expected: Vec::new(),
+            sizes: Vec::new(),
+        });
+        i
     }
 
     /// `check-hashes --sha256 HEX FILE`: FILE comes from the command line,
@@ -117,18 +137,7 @@ impl Targets {
         for e in entries {
             match e.name {
                 Some(name) => {
-                    let rel = Path::new(OsStr::from_bytes(&name));
-                    if !opts.allow_outside && is_outside(rel) {
-                        return Err(fail(
-                            Code::Usage,
-                            format!(
-                                "line {}: refusing {:?}: absolute or `..` names need --allow-outside",
-                                e.line,
-                                String::from_utf8_lossy(&display_name(&name))
-                            ),
-                        ));
-                    }
-                    let path = opts.resolve(rel);
+                    let path = listed_path(&name, opts, &format!("line {}", e.line))?;
                     self.add(name, path, e.algo, e.digest);
                 }
                 None => {
@@ -169,8 +178,55 @@ impl Targets {
     /// Read, parse and add one list (`-` is standard input). A list with
     /// no entry is exit 3: it verifies nothing.
     pub fn add_list(&mut self, list: &Path, opts: &Options) -> anyhow::Result<()> {
-        let data = read_list(list)?;
-        let entries = hashlist::parse_list(&data, list_options(list, opts.parse))
+        self.add_list_verified(list, opts, None).map(|_| ())
+    }
+
+    /// [`Targets::add_list`], Debian lists included, with the list's
+    /// signature verified first when `verifier` is given: a
+    /// cleartext-signed list (InRelease, .dsc, .changes, sha256sums.asc),
+    /// or a detached `LIST.gpg` / `LIST.asc` / `LIST.sig` beside it; a list
+    /// without one is exit 3. Returns notes for stderr (signers, ignored
+    /// signatures, a signature left unchecked without keys).
+    pub fn add_list_verified(
+        &mut self,
+        list: &Path,
+        opts: &Options,
+        verifier: Option<&Verifier>,
+    ) -> anyhow::Result<Vec<String>> {
+        let raw = read_list(list)?;
+        let shown = list.display().to_string();
+        let (data, notes) =
+            signed_text(raw, list, verifier).map_err(|e| e.context(shown.clone()))?;
+        if package::debian::looks_like_deb822(&data) {
+            self.add_debian(&data, &shown, opts)?;
+            return Ok(notes);
+        }
+        self.add_parsed(&data, list, opts)?;
+        Ok(notes)
+    }
+
+    /// The files a Debian list pins, with their sizes.
+    fn add_debian(&mut self, data: &[u8], shown: &str, opts: &Options) -> anyhow::Result<()> {
+        let pins =
+            package::debian::list_entries(data).with_code(Code::Usage, || shown.to_string())?;
+        if pins.is_empty() {
+            return Err(fail(
+                Code::Missing,
+                format!("{shown}: lists no file: nothing to verify"),
+            ));
+        }
+        for pin in pins {
+            let path = listed_path(&pin.path, opts, shown)?;
+            self.add_size(pin.path.clone(), path.clone(), pin.size);
+            for (algo, digest) in pin.digests {
+                self.add(pin.path.clone(), path.clone(), algo, digest);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_parsed(&mut self, data: &[u8], list: &Path, opts: &Options) -> anyhow::Result<()> {
+        let entries = hashlist::parse_list(data, list_options(list, opts.parse))
             .with_code(Code::Usage, || format!("{}", list.display()))?;
         if entries.is_empty() {
             return Err(fail(
@@ -199,6 +255,76 @@ impl Targets {
             Err(fail(Code::Missing, format!("no hash entry for {name}")))
         }
     }
+}
+
+/// Where a listed name is, refusing absolute and `..` names unless allowed.
+fn listed_path(name: &[u8], opts: &Options, at: &str) -> anyhow::Result<PathBuf> {
+    let rel = Path::new(OsStr::from_bytes(name));
+    if !opts.allow_outside && is_outside(rel) {
+        return Err(fail(
+            Code::Usage,
+            format!(
+                "{at}: refusing {:?}: absolute or `..` names need --allow-outside",
+                String::from_utf8_lossy(&display_name(name))
+            ),
+        ));
+    }
+    Ok(opts.resolve(rel))
+}
+
+/// The text of a list whose signature has been checked (with keys), or
+/// whose cleartext signature is stripped with a note (without keys).
+fn signed_text(
+    raw: Vec<u8>,
+    list: &Path,
+    verifier: Option<&Verifier>,
+) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
+    let signer_notes = |v: &crate::openpgp::Verdict| -> Vec<String> {
+        let mut n: Vec<String> = v.signers.iter().map(|f| format!("signed by {f}")).collect();
+        n.extend(v.notes.iter().cloned());
+        n
+    };
+    let cleartext = is_cleartext_signed(&raw);
+    let Some(v) = verifier else {
+        if cleartext {
+            let text = package::deb822::cleartext_text(&raw)
+                .ok_or_else(|| fail(Code::Usage, "malformed cleartext-signed message"))?;
+            return Ok((
+                text,
+                vec!["signature not checked (no --keyring given)".to_string()],
+            ));
+        }
+        return Ok((raw, Vec::new()));
+    };
+    if cleartext {
+        let (verdict, text) = v.verify_cleartext(&raw, MAX_LIST)?;
+        return Ok((text, signer_notes(&verdict)));
+    }
+    if list == Path::new("-") {
+        return Err(fail(
+            Code::Missing,
+            "standard input is not cleartext-signed: nothing to verify it with",
+        ));
+    }
+    for ext in ["gpg", "asc", "sig"] {
+        let mut p = list.as_os_str().to_owned();
+        p.push(format!(".{ext}"));
+        let sig = PathBuf::from(p);
+        if !sig.is_file() {
+            continue;
+        }
+        let what = sig.display().to_string();
+        let f = std::fs::File::open(&sig).with_code(Code::Io, || format!("opening {what}"))?;
+        let bytes = crate::fsutil::read_bounded(f, 1 << 20, &what, Code::Failed)?;
+        let verdict = v
+            .verify_detached_bytes(&bytes, &raw)
+            .map_err(|e| e.context(format!("signature {what}")))?;
+        return Ok((raw, signer_notes(&verdict)));
+    }
+    Err(fail(
+        Code::Missing,
+        "no signature: neither cleartext-signed nor LIST.gpg, LIST.asc or LIST.sig beside it",
+    ))
 }
 
 fn is_outside(p: &Path) -> bool {
@@ -348,18 +474,13 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
             outcome(status, None, format!("{shown}: {e}"))
         }
         Ok(d) => {
-            let bad: Vec<String> = target
-                .expected
+            let mut bad: Vec<String> = target
+                .sizes
                 .iter()
-                .filter(|(a, want)| d.get(*a).is_none_or(|got| !digest_eq(got, want)))
-                .map(|(a, want)| {
-                    format!(
-                        "{a} mismatch: expected {}, got {}",
-                        hex::encode(want),
-                        d.hex(*a).unwrap_or_default()
-                    )
-                })
+                .filter(|&&s| s != d.len)
+                .map(|s| format!("size mismatch: expected {s}, got {}", d.len))
                 .collect();
+            bad.extend(crate::digest::mismatches(&target.expected, &d));
             if bad.is_empty() {
                 Outcome {
                     target,
@@ -392,7 +513,7 @@ fn regular(path: &Path) -> std::io::Result<()> {
 /// so a line appears when it is known, without a write per line when
 /// results come fast). At most [`WINDOW`] items are in flight ahead of the
 /// next one to report, so memory stays bounded whatever the list's length.
-fn par_in_order<'a, T: Sync, R: Send>(
+pub fn par_in_order<'a, T: Sync, R: Send>(
     items: &'a [T],
     f: impl Fn(&'a T) -> R + Sync,
     mut sink: impl FnMut(&'a T, R) -> anyhow::Result<()>,

@@ -338,6 +338,22 @@ pub fn parse_hex_option(algo: Algo, hexd: &str) -> anyhow::Result<Vec<u8>> {
         })
 }
 
+/// One `ALGO mismatch: expected HEX, got HEX` per pinned digest that
+/// `got` does not match (check-hashes, verify-package).
+pub fn mismatches(expected: &[(Algo, Vec<u8>)], got: &Digests) -> Vec<String> {
+    expected
+        .iter()
+        .filter(|(a, want)| got.get(*a).is_none_or(|g| !digest_eq(g, want)))
+        .map(|(a, want)| {
+            format!(
+                "{a} mismatch: expected {}, got {}",
+                hex::encode(want),
+                got.hex(*a).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
 /// Compare two digests in constant time; the lengths are public.
 pub fn digest_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

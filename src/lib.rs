@@ -13,4 +13,5 @@ pub mod git;
 pub mod hashlist;
 pub mod log;
 pub mod openpgp;
+pub mod package;
 pub mod tag;

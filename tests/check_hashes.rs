@@ -666,3 +666,141 @@ fn sha256sum_options_are_accepted() {
     std::fs::write(d.path().join("BAD"), [&list[..], b"garbage\n"].concat()).unwrap();
     assert_eq!(code(&run(d.path(), &["-c", "BAD"])), 2);
 }
+
+/// A Debian-style tree: two files and every kind of Debian list over them.
+fn debian_tree() -> (tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pool/main")).unwrap();
+    std::fs::write(d.path().join("pool/main/a_1_all.deb"), b"deb a").unwrap();
+    std::fs::write(d.path().join("pool/main/a_1.tar.xz"), b"tarball").unwrap();
+    let s = |b: &[u8]| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b))
+    };
+    let (deb, tar) = (s(b"deb a"), s(b"tarball"));
+    let release = format!(
+        "Origin: test\nSuite: stable\nMD5Sum:\n {} 5 pool/main/a_1_all.deb\nSHA256:\n {deb} 5 pool/main/a_1_all.deb\n {tar} 7 pool/main/a_1.tar.xz\n",
+        "0".repeat(32)
+    );
+    std::fs::write(d.path().join("Release"), &release).unwrap();
+    std::fs::write(
+        d.path().join("Packages"),
+        format!("Package: a\nVersion: 1\nFilename: pool/main/a_1_all.deb\nSize: 5\nMD5sum: {}\nSHA256: {deb}\n\nPackage: b\nFilename: pool/main/a_1.tar.xz\nSize: 7\nSHA256: {tar}\n", "0".repeat(32)),
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("Sources"),
+        format!("Package: a\nDirectory: pool/main\nFiles:\n {} 7 a_1.tar.xz\nChecksums-Sha256:\n {tar} 7 a_1.tar.xz\n", "0".repeat(32)),
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("a_1.dsc"),
+        format!(
+            "Format: 3.0 (native)\nSource: a\nChecksums-Sha256:\n {tar} 7 pool/main/a_1.tar.xz\n"
+        ),
+    )
+    .unwrap();
+    (d, release)
+}
+
+#[test]
+fn debian_lists_with_sizes() {
+    let (d, release) = debian_tree();
+    let dir = d.path();
+    for list in ["Release", "Packages", "Sources", "a_1.dsc"] {
+        let o = run(dir, &[list]);
+        assert_eq!(
+            code(&o),
+            0,
+            "{list}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(stdout(&o).contains(": OK"), "{list}: {}", stdout(&o));
+    }
+    // MD5 is dropped where SHA-256 is listed: no "weak algorithm" failure.
+    assert!(stdout(&run(dir, &["Release"])).contains("pool/main/a_1_all.deb: OK"));
+    // A size that differs (same digest: the list lies about the size) fails.
+    std::fs::write(dir.join("Release"), release.replace(" 7 pool", " 8 pool")).unwrap();
+    let o = run(dir, &["Release"]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("size mismatch: expected 8, got 7"));
+    // The file changed: digest and size fail.
+    std::fs::write(dir.join("pool/main/a_1_all.deb"), b"deb a!").unwrap();
+    let o = run(dir, &["Packages"]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("pool/main/a_1_all.deb: FAILED"));
+    // Malformed Debian lists are exit 2, like any malformed list.
+    std::fs::write(dir.join("Bad"), "Package: a\nFilename: x\nSize: many\n").unwrap();
+    assert_eq!(code(&run(dir, &["Bad"])), 2);
+    std::fs::write(dir.join("Bad"), format!("SHA256:\n {} 1\n", "a".repeat(64))).unwrap();
+    assert_eq!(code(&run(dir, &["Bad"])), 2);
+    std::fs::write(dir.join("Bad"), "SHA256:\n /etc/passwd\n").unwrap();
+    assert_eq!(code(&run(dir, &["Bad"])), 2);
+    let abs = format!("SHA256:\n {} 1 /etc/passwd\n", "a".repeat(64));
+    std::fs::write(dir.join("Bad"), abs).unwrap();
+    assert_eq!(
+        code(&run(dir, &["Bad"])),
+        2,
+        "absolute names need --allow-outside"
+    );
+}
+
+#[test]
+fn signed_lists_are_verified_first_with_keyring() {
+    let (d, release) = debian_tree();
+    let dir = d.path();
+    let key = common::gen_key("archive <a@example.org>");
+    let other = common::gen_key("other <o@example.org>");
+    let ring = common::write_keyring(&dir.join("k.asc"), &[&key]);
+    let ring = ring.to_str().unwrap();
+    let signed = common::sign_cleartext(
+        &key,
+        release.as_bytes(),
+        sequoia_openpgp::types::HashAlgorithm::SHA256,
+    );
+    std::fs::write(dir.join("InRelease"), &signed).unwrap();
+    let o = run(dir, &["--keyring", ring, "InRelease"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&key.fingerprint().to_hex()));
+    // Without keys the signature is stripped with a note, never trusted silently.
+    let o = run(dir, &["InRelease"]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("signature not checked"));
+    // A tampered signed text fails before any file is hashed.
+    let t = String::from_utf8(signed.clone())
+        .unwrap()
+        .replace("Suite: stable", "Suite: stabl3");
+    std::fs::write(dir.join("InRelease"), t).unwrap();
+    let o = run(dir, &["--keyring", ring, "InRelease"]);
+    assert_eq!(code(&o), 1);
+    assert!(!stdout(&o).contains("OK"));
+    // Release + Release.gpg (detached), and a signature by another key.
+    std::fs::write(
+        dir.join("Release.gpg"),
+        common::sign_detached(&key, release.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(code(&run(dir, &["--keyring", ring, "Release"])), 0);
+    std::fs::write(
+        dir.join("Release.gpg"),
+        common::sign_detached(&other, release.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(code(&run(dir, &["--keyring", ring, "Release"])), 1);
+    // With keys, an unsigned list is nothing to verify with.
+    let o = run(dir, &["--keyring", ring, "Packages"]);
+    assert_eq!(code(&o), 3);
+    assert!(!stdout(&o).contains("OK"));
+    // Any list can be signed: SHA256SUMS + SHA256SUMS.asc.
+    let sums = format!("{}  pool/main/a_1.tar.xz\n", {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"tarball"))
+    });
+    std::fs::write(dir.join("SHA256SUMS"), &sums).unwrap();
+    std::fs::write(
+        dir.join("SHA256SUMS.asc"),
+        common::armor_sig(&common::sign_detached(&key, sums.as_bytes())),
+    )
+    .unwrap();
+    assert_eq!(code(&run(dir, &["--keyring", ring, "SHA256SUMS"])), 0);
+}

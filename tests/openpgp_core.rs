@@ -340,6 +340,7 @@ fn no_tool_loads_libssl() {
         env!("CARGO_BIN_EXE_fetch-verified"),
         env!("CARGO_BIN_EXE_check-hashes"),
         env!("CARGO_BIN_EXE_sign-log"),
+        env!("CARGO_BIN_EXE_verify-package"),
     ];
     for tool in tools {
         let o = std::process::Command::new(tool)

@@ -6,6 +6,7 @@ use build_verify::cli;
 use build_verify::digest::Algo;
 use build_verify::exit::{fail, Code};
 use build_verify::hashlist::ParseOptions;
+use build_verify::openpgp::KeyArgs;
 use clap::Parser;
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -18,12 +19,16 @@ use std::path::PathBuf;
     long_about = "Verify files against hash lists in every common format, auto-detected per line: \
 GNU (sha256sum) `HEX  NAME` / `HEX *NAME` with backslash-escaped names, BSD/--tag/Fedora `sources` \
 `ALG (NAME) = HEX`, Buildroot `.hash` `ALG  HEX  NAME` with # comments, SRI `sha256-BASE64 [NAME]`, \
+Debian lists with sizes (Release/InRelease `SHA256:` sections, Packages `Filename`/`SHA256`/`Size`, \
+Sources `Directory` + `Checksums-Sha256`, .dsc/.changes `Checksums-Sha256`), \
 and a bare hex digest in FILE.sha256 / FILE.sha512 / FILE.b2 pinning FILE (next to the list, or in \
 DIR with -C). CRLF lists are fine. Algorithms: SHA-256, SHA-384, SHA-512, BLAKE2b-512; MD5 and SHA-1 \
 fail as weak unless --allow-weak.\n\n\
 Stricter than `sha256sum -c`: a malformed line or unknown algorithm (exit 2), a missing listed file \
 (1), an unreadable file (4), a list or run that verifies nothing (3), absolute or `..` names (2) \
-all fail; --require FILE without an entry is 3. A file listed \
+all fail; --require FILE without an entry is 3. With --keyring, every list must be signed and its \
+signature is verified before any entry is used: cleartext-signed (InRelease, .dsc, sha256sums.asc) \
+or a detached LIST.gpg / LIST.asc / LIST.sig beside it (exit 3 without one). A file listed \
 with several algorithms passes only if all match. Files are hashed on all cores; output stays in \
 list order.\n\n\
 Examples:\n  check-hashes SHA256SUMS\n  check-hashes foo-1.0.tar.gz.sha512\n  \
@@ -91,6 +96,9 @@ struct Cli {
     /// Accept MD5 and SHA-1 entries.
     #[arg(long)]
     allow_weak: bool,
+
+    #[command(flatten)]
+    keys: KeyArgs,
 
     /// Accept absolute file names and names containing `..` in lists.
     #[arg(long)]
@@ -161,8 +169,19 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             "no LIST given (use - for standard input)",
         ));
     } else {
+        let keys = if args.keys.given() {
+            Some(args.keys.load()?)
+        } else {
+            None
+        };
+        let verifier = keys.as_ref().map(|k| k.verifier());
         for list in &args.paths {
-            targets.add_list(list, &opts)?;
+            let notes = targets.add_list_verified(list, &opts, verifier.as_ref())?;
+            if !(args.quiet || args.status || args.json) {
+                for n in notes {
+                    eprintln!("check-hashes: {}: {n}", list.display());
+                }
+            }
         }
     }
     for r in &args.require {

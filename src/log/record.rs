@@ -430,8 +430,9 @@ pub fn parse_time(t: &str) -> Option<u64> {
     Some(((days as u64 * 86_400) + h * 3600 + mi * 60 + s) * 1_000_000 + us)
 }
 
-// Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+// Howard Hinnant's civil calendar algorithms (proleptic Gregorian); the
+// Release dates of verify-package use them too.
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -441,7 +442,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

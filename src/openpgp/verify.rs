@@ -347,7 +347,7 @@ impl Helper<'_, '_> {
                 continue;
             }
             sig.verify_document(ka.key())
-                .map_err(|e| format!("bad signature: {e}"))?;
+                .map_err(|e| format!("BAD signature: {e}"))?;
             policy
                 .signature(sig, Default::default())
                 .map_err(|e| format!("{e:#}"))?;

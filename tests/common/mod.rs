@@ -5,6 +5,7 @@
 
 pub mod git;
 pub mod http;
+pub mod pkg;
 
 use sequoia_openpgp as openpgp;
 
