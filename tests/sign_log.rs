@@ -1061,3 +1061,555 @@ fn a_flood_of_bad_directives_is_counted_not_kept() {
     assert!(err.contains("... 500 more warnings"), "{err}");
     assert!(err.lines().count() < 1_100, "{} lines", err.lines().count());
 }
+
+// ---------------------------------------------------------------------------
+// Issue 12: no quiet success on sign-log's daily path.
+
+/// Is an oracle program installed? Under CI=true a missing one fails the
+/// test instead of skipping it (.ci/run installs them).
+fn oracle(program: &str) -> bool {
+    if have(program) {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{program} is missing under CI=true (add its package to .ci/run)"
+    );
+    eprintln!("skipped: {program} is not installed");
+    false
+}
+
+/// Run sign-log with no input and a deadline; `None` when it had to be
+/// killed (it blocked).
+fn sl_deadline(args: &[&str], secs: u64) -> Option<Output> {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("QREXEC_REMOTE_DOMAIN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(st.success());
+}
+
+impl Env {
+    fn seal_with(&self, key: &Path, extra: &[&str]) -> Output {
+        let mut a = vec!["seal", "--log", self.l(), "--key", key.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        sl(&a, b"", &[])
+    }
+    fn p(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+}
+
+#[test]
+fn a_typo_d_log_directory_is_never_created_or_sealed() {
+    let e = setup();
+    e.receive(BUILD, &[]);
+    let typo = e.p("lgo");
+    let o = sl(
+        &[
+            "seal",
+            "--log",
+            typo.to_str().unwrap(),
+            "--key",
+            e.key.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("no log here"), "{}", text(&o));
+    assert!(!typo.exists(), "seal created {}", typo.display());
+    // An existing directory without a log: the same, nothing created in it.
+    std::fs::create_dir(&typo).unwrap();
+    let o = sl(
+        &[
+            "seal",
+            "--log",
+            typo.to_str().unwrap(),
+            "--key",
+            e.key.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert_eq!(std::fs::read_dir(&typo).unwrap().count(), 0);
+    // Reading a missing log is a usage error too, not "never sealed".
+    let t = typo.to_str().unwrap();
+    let pubring = e.public.to_str().unwrap();
+    for args in [
+        vec!["verify", "--log", t, "--keyring", pubring],
+        vec!["cat", "--log", t],
+        vec!["checkpoint", "--log", t],
+        vec!["prove", "inclusion", "--log", t, "0"],
+        vec!["export", "--log", t, "--session", "1", "--keyring", pubring],
+    ] {
+        let o = sl(&args, b"", &[]);
+        assert_eq!(code(&o), 2, "{args:?}: {}", text(&o));
+    }
+    // The real log was never touched: still unsealed, still verifiable as such.
+    assert_eq!(code(&e.verify()), 3);
+}
+
+#[test]
+fn a_seal_with_another_key_needs_an_explicit_rotation() {
+    let e = setup();
+    e.receive(BUILD, &[]);
+    assert_eq!(code(&e.seal()), 0);
+    e.receive(b"more\n", &[]);
+    let other = gen_key("Another Log Key <other@example.org>");
+    let other_key = e.p("other.key");
+    std::fs::write(&other_key, armor_tsk(&other)).unwrap();
+    let before = (e.lines(), checkpoint_sizes(&e.log));
+    let o = e.seal_with(&other_key, &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("--rotate-key"), "{}", text(&o));
+    assert_eq!(
+        (e.lines(), checkpoint_sizes(&e.log)),
+        before,
+        "nothing written"
+    );
+    // The log still verifies with its own key alone.
+    assert_eq!(code(&e.verify()), 0);
+    // Asked for: sealed, said so, and verify needs both keys.
+    let o = e.seal_with(&other_key, &["--rotate-key"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("key rotated"), "{}", text(&o));
+    assert_eq!(
+        code(&e.verify()),
+        1,
+        "the new checkpoint's key is not trusted"
+    );
+    let both = write_keyring(
+        &e.p("both.asc"),
+        &[
+            &sequoia_openpgp::Cert::from_bytes(&std::fs::read(&e.public).unwrap()).unwrap(),
+            &other,
+        ],
+    );
+    let o = e.verify_with(&e.log, &both, &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // The same key again needs nothing.
+    e.receive(b"again\n", &[]);
+    assert_eq!(code(&e.seal_with(&other_key, &[])), 0);
+}
+
+#[test]
+fn removing_the_newest_seal_is_caught_by_what_was_pinned() {
+    let e = setup();
+    e.receive(BUILD, &[]);
+    assert_eq!(code(&e.seal()), 0);
+    e.receive(b"second session\n", &[]);
+    assert_eq!(code(&e.seal()), 0);
+    let sizes = checkpoint_sizes(&e.log);
+    let newest = *sizes.last().unwrap();
+    // The gate or an auditor kept the newest checkpoint elsewhere.
+    let kept = e.p("kept-checkpoint");
+    std::fs::copy(e.log.join(format!("checkpoints/{newest}")), &kept).unwrap();
+    std::fs::copy(
+        e.log.join(format!("checkpoints/{newest}.asc")),
+        e.p("kept-checkpoint.asc"),
+    )
+    .unwrap();
+    let k = kept.to_str().unwrap();
+    let pinned = |dir: &Path, extra: &[&str]| e.verify_with(dir, &e.public, extra);
+    assert_eq!(code(&pinned(&e.log, &["--checkpoint", k])), 0);
+    let n = newest.to_string();
+    assert_eq!(code(&pinned(&e.log, &["--expect-size", &n])), 0);
+    assert_eq!(code(&pinned(&e.log, &["--require-sealed"])), 0);
+    // The attack: delete the newest checkpoint and its seal record, then
+    // edit what is now an "unsealed tail".
+    let dir = e.p("rolled-back");
+    std::fs::create_dir_all(dir.join("checkpoints")).unwrap();
+    for s in &sizes[..sizes.len() - 1] {
+        for ext in ["", ".asc"] {
+            let f = format!("checkpoints/{s}{ext}");
+            std::fs::copy(e.log.join(&f), dir.join(&f)).unwrap();
+        }
+    }
+    let mut lines = e.lines();
+    assert!(lines.pop().unwrap().contains("\"type\":\"seal\""));
+    let edited = lines.len() - 2;
+    lines[edited] = lines[edited].replace("second session", "rewritten session");
+    std::fs::write(dir.join("log.jsonl"), lines.join("\n") + "\n").unwrap();
+    // Plain verify has no way to know: exit 0, but the session is marked.
+    let o = pinned(&dir, &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("[UNSEALED"), "{}", text(&o));
+    let o = pinned(&dir, &["--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["sessions"][0]["sealed"], true);
+    assert_eq!(j["sessions"][1]["sealed"], false);
+    // Each pin refuses it.
+    for extra in [
+        vec!["--checkpoint", k],
+        vec!["--expect-size", &n],
+        vec!["--require-sealed"],
+    ] {
+        let o = pinned(&dir, &extra);
+        assert_eq!(code(&o), 1, "{extra:?}: {}", text(&o));
+        assert!(o.stdout.is_empty(), "{extra:?}: no summary printed");
+    }
+    // Without the edit, the kept checkpoint still proves the records: the
+    // tree at its size is recomputed, not only its presence checked.
+    let mut lines = e.lines();
+    lines[edited] = lines[edited].replace("second session", "rewritten session");
+    let edited_dir = e.p("edited");
+    std::fs::create_dir_all(edited_dir.join("checkpoints")).unwrap();
+    for s in &sizes[..sizes.len() - 1] {
+        for ext in ["", ".asc"] {
+            let f = format!("checkpoints/{s}{ext}");
+            std::fs::copy(e.log.join(&f), edited_dir.join(&f)).unwrap();
+        }
+    }
+    let f = format!("checkpoints/{newest}");
+    std::fs::copy(e.log.join(&f), edited_dir.join(&f)).unwrap();
+    std::fs::copy(
+        e.log.join(format!("{f}.asc")),
+        edited_dir.join(format!("{f}.asc")),
+    )
+    .unwrap();
+    std::fs::write(edited_dir.join("log.jsonl"), lines.join("\n") + "\n").unwrap();
+    assert_eq!(code(&pinned(&edited_dir, &["--checkpoint", k])), 1);
+    // A pinned checkpoint of another log (another origin) is refused.
+    let f2 = setup();
+    f2.receive(BUILD, &[]);
+    let o = sl(
+        &[
+            "seal",
+            "--log",
+            f2.l(),
+            "--key",
+            e.key.to_str().unwrap(),
+            "--origin",
+            "elsewhere.example/log",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let foreign = f2.log.join("checkpoints/5");
+    let o = pinned(&e.log, &["--checkpoint", foreign.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    // Unsealed sessions are marked in a live log too.
+    e.receive(b"third\n", &[]);
+    let o = e.verify();
+    assert!(
+        text(&o).contains("session 3 \"core-admin\""),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("[UNSEALED"), "{}", text(&o));
+    assert_eq!(code(&pinned(&e.log, &["--require-sealed"])), 1);
+}
+
+#[test]
+fn special_files_are_refused_never_read() {
+    let e = setup();
+    e.receive(BUILD, &[]);
+    assert_eq!(code(&e.seal()), 0);
+    let fifo = e.p("fifo");
+    mkfifo(&fifo);
+    let f = fifo.to_str().unwrap();
+    let (l, ring) = (e.l(), e.public.to_str().unwrap());
+    // A log directory whose log.jsonl, or a checkpoint, is a FIFO.
+    let fifo_log = e.p("fifo-log");
+    std::fs::create_dir_all(fifo_log.join("checkpoints")).unwrap();
+    mkfifo(&fifo_log.join("log.jsonl"));
+    let fl = fifo_log.to_str().unwrap();
+    let fifo_cp = e.p("fifo-cp");
+    std::fs::create_dir_all(fifo_cp.join("checkpoints")).unwrap();
+    std::fs::copy(e.log.join("log.jsonl"), fifo_cp.join("log.jsonl")).unwrap();
+    std::fs::copy(
+        e.log.join("checkpoints/5.asc"),
+        fifo_cp.join("checkpoints/5.asc"),
+    )
+    .unwrap();
+    mkfifo(&fifo_cp.join("checkpoints/5"));
+    let fc = fifo_cp.to_str().unwrap();
+    let art = e.p("artifact");
+    std::fs::write(&art, b"x").unwrap();
+    let key = e.key.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["verify", "--log", fl, "--keyring", ring],
+        vec!["cat", "--log", fl],
+        vec!["checkpoint", "--log", fl],
+        vec!["seal", "--log", fl, "--key", key],
+        vec!["receive", "--log", fl],
+        vec!["verify", "--log", fc, "--keyring", ring],
+        vec!["verify", "--log", l, "--keyring", f],
+        vec!["verify", "--log", l, "--keyring", "/dev/zero"],
+        vec!["verify", "--log", l, "--keyring", ring, "--checkpoint", f],
+        vec!["verify-proof", f, "--checkpoint", "/dev/null", "--unsigned"],
+        vec!["gate", "--keyring", ring, "--proof", f, "/dev/null"],
+        vec!["gate", "--state", f, "--last-size"],
+        vec!["hash", f],
+        vec!["prove", "product", "--log", l, "--file", f],
+        vec!["seal", "--log", l, "--key", f],
+    ];
+    for args in cases {
+        let o = sl_deadline(&args, 20).unwrap_or_else(|| panic!("{args:?} blocked"));
+        assert_eq!(code(&o), 2, "{args:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("not a regular file"),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+    // An artifact that is a FIFO: the gate refuses it too.
+    let ev = sl(&["prove", "checkpoint", "--log", l], b"", &[]);
+    assert_eq!(code(&ev), 0, "{}", text(&ev));
+    let evf = e.p("ev.json");
+    std::fs::write(&evf, &ev.stdout).unwrap();
+    let o = sl_deadline(
+        &[
+            "gate",
+            "--keyring",
+            ring,
+            "--proof",
+            evf.to_str().unwrap(),
+            f,
+        ],
+        20,
+    )
+    .expect("gate blocked on a FIFO artifact");
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    // Nothing was written into the FIFO log's directory.
+    assert_eq!(
+        std::fs::read_dir(fifo_log.join("checkpoints"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn checkpoint_signatures_of_several_armored_blocks_are_read_whole() {
+    // Waits for the OpenPGP layer to read every armored block of a SIG (the
+    // lead's change): an unknown signer's block first, the log key's after.
+    let e = setup();
+    e.receive(BUILD, &[]);
+    assert_eq!(code(&e.seal()), 0);
+    let body = std::fs::read(e.log.join("checkpoints/5")).unwrap();
+    let stranger = gen_key("Stranger <s@example.org>");
+    let theirs = armor_sig(&sign_detached(&stranger, &body));
+    let ours = std::fs::read(e.log.join("checkpoints/5.asc")).unwrap();
+    std::fs::write(
+        e.log.join("checkpoints/5.asc"),
+        [theirs.clone(), ours.clone()].concat(),
+    )
+    .unwrap();
+    let o = e.verify();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // And the other order.
+    std::fs::write(e.log.join("checkpoints/5.asc"), [ours, theirs].concat()).unwrap();
+    let o = e.verify();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+#[test]
+fn small_ones_cat_modes_hash_default_origin_from_name() {
+    let e = setup();
+    // cat shows backslashes as the build printed them.
+    e.receive(b"C:\\build\\out printf(\"a\\n\")\n", &[]);
+    let o = sl(&["cat", "--log", e.l()], b"", &[]);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "C:\\build\\out printf(\"a\\n\")\n"
+    );
+    // Checkpoints get the log's mode, not a temporary file's 0600.
+    assert_eq!(code(&e.seal()), 0);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let log_mode = mode(&e.log.join("log.jsonl"));
+    for s in checkpoint_sizes(&e.log) {
+        for ext in ["", ".asc"] {
+            let p = e.log.join(format!("checkpoints/{s}{ext}"));
+            assert_eq!(mode(&p), log_mode, "{}", p.display());
+        }
+    }
+    // `hash FILE` defaults to a product directive.
+    let f = e.p("out.bin");
+    std::fs::write(&f, b"built").unwrap();
+    let o = sl(&["hash", f.to_str().unwrap()], b"", &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("##sign-log product {"),
+        "{}",
+        text(&o)
+    );
+    // The default origin comes from the log's name, not its directory.
+    let d = e.p("dir-name");
+    let o = sl(
+        &[
+            "receive",
+            "--log",
+            d.to_str().unwrap(),
+            "--name",
+            "core-admin",
+            "--seal-on-eof",
+            "--key",
+            e.key.to_str().unwrap(),
+        ],
+        b"x\n",
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let cp = std::fs::read_to_string(d.join("checkpoints/3")).unwrap();
+    assert!(cp.starts_with("build-verify.sign-log/core-admin\n"), "{cp}");
+    // ...also for a later `seal`, which has no --name: the first session's.
+    let d2 = e.p("other-dir");
+    sl(
+        &[
+            "receive",
+            "--log",
+            d2.to_str().unwrap(),
+            "--name",
+            "linux-kernel",
+        ],
+        b"x\n",
+        &[],
+    );
+    let o = sl(
+        &[
+            "seal",
+            "--log",
+            d2.to_str().unwrap(),
+            "--key",
+            e.key.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let cp = std::fs::read_to_string(d2.join("checkpoints/3")).unwrap();
+    assert!(
+        cp.starts_with("build-verify.sign-log/linux-kernel\n"),
+        "{cp}"
+    );
+}
+
+#[test]
+fn every_listed_subcommand_has_a_man_page_and_bash_completes_them() {
+    let d = tempfile::tempdir().unwrap();
+    let st = Command::new(BIN)
+        .env("BUILD_VERIFY_GEN_DOCS", d.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // Every `sign-log-X(1)` a page lists exists, recursively.
+    let mut todo = vec!["sign-log".to_string()];
+    let mut seen = 0;
+    while let Some(page) = todo.pop() {
+        let path = d.path().join(format!("man1/{page}.1"));
+        let roff = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} is listed but missing", path.display()));
+        seen += 1;
+        for line in roff.lines() {
+            if let Some(name) = line.strip_suffix("(1)") {
+                let name = name.replace("\\-", "-");
+                if name.starts_with("sign-log-") {
+                    todo.push(name);
+                }
+            }
+        }
+    }
+    assert!(seen >= 15, "only {seen} pages");
+    // The completion script, loaded into bash: subcommands and their
+    // options complete.
+    if !oracle("bash") {
+        return;
+    }
+    let script = d.path().join("bash-completion/completions/sign-log");
+    let complete = |words: &[&str]| -> String {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let cword = words.len() - 1;
+        let prog = format!(
+            "source '{}'; f=$(complete -p sign-log | sed -n 's/.* -F \\([^ ]*\\) .*/\\1/p'); \
+             declare -F \"$f\" >/dev/null || exit 9; COMP_WORDS=({}); COMP_CWORD={cword}; \
+             \"$f\" sign-log '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            quoted.join(" "),
+            words[cword],
+            words[cword - 1],
+        );
+        let o = Command::new("bash").arg("-c").arg(prog).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(complete(&["sign-log", "ga"]).lines().any(|l| l == "gate"));
+    assert!(complete(&["sign-log", "receive", "--lo"])
+        .lines()
+        .any(|l| l == "--log"));
+    assert!(complete(&["sign-log", "verify-proof", "--chec"])
+        .lines()
+        .any(|l| l == "--checkpoint"));
+    assert!(complete(&["sign-log", "prove", "inclusion", "--l"])
+        .lines()
+        .any(|l| l == "--log"));
+    assert!(complete(&["sign-log", "gate", "--las"])
+        .lines()
+        .any(|l| l == "--last-size"));
+}
+
+#[test]
+fn the_log_library_does_not_print() {
+    // Only src/bin writes to the terminal (the library reports notes).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/log");
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let p = f.unwrap().path();
+        let src = std::fs::read_to_string(&p).unwrap();
+        for (i, line) in src.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for m in ["println!", "eprintln!", "print!(", "eprint!(", "dbg!("] {
+                assert!(
+                    !code.contains(m),
+                    "{}:{}: {m} in the library",
+                    p.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failing_proof_says_what_was_expected_and_calculated() {
+    let e = setup();
+    e.receive(BUILD, &[]);
+    e.seal();
+    let o = sl(&["prove", "inclusion", "--log", e.l(), "2"], b"", &[]);
+    let forged = String::from_utf8(o.stdout)
+        .unwrap()
+        .replace("cc -o", "rm -rf");
+    let p = e.p("p.json");
+    std::fs::write(&p, forged).unwrap();
+    let cp = e.log.join("checkpoints/5");
+    let o = verify_proof(&p, &[&cp], &["--unsigned"]);
+    assert_eq!(code(&o), 1);
+    let root = std::fs::read_to_string(&cp).unwrap();
+    let root = root.lines().nth(2).unwrap();
+    assert!(
+        text(&o).contains(&format!("expected {root}")) && text(&o).contains("calculated root"),
+        "{}",
+        text(&o)
+    );
+}

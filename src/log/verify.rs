@@ -303,6 +303,12 @@ pub fn verify(dir: &Path, verifier: &Verifier, opts: &Options) -> anyhow::Result
             ),
         ));
     }
+    // The log file first: one that is not a regular file is refused
+    // before anything else is said about it.
+    let file = match std::fs::symlink_metadata(log_path(dir)) {
+        Ok(_) => Some(open_read(dir)?),
+        Err(_) => None,
+    };
     let mut summary = Summary::default();
     let roots = checkpoints(dir, verifier, opts, &mut summary)?;
     let Some(&last_size) = roots.keys().next_back() else {
@@ -331,15 +337,14 @@ pub fn verify(dir: &Path, verifier: &Verifier, opts: &Options) -> anyhow::Result
         }
     }
     // Sealed, then removed: that is the whole log truncated away.
-    if std::fs::symlink_metadata(log_path(dir)).is_err() {
+    let Some(file) = file else {
         return Err(fail(
             Code::Failed,
             format!(
                 "record 0: missing: the log file is gone but checkpoint {last_size} was sealed"
             ),
         ));
-    }
-    let file = open_read(dir)?;
+    };
     let (to_hasher, blocks) = mpsc::sync_channel::<Arc<Vec<u8>>>(4);
     let mut st = State {
         summary,
