@@ -354,38 +354,33 @@ pub fn prove_products(
     };
     // Pass 2: every proof's nodes, and the root the checkpoint must have.
     let seqs: Vec<u64> = found.iter().flatten().copied().collect();
-    let mut ranges: Vec<merkle::Range> = Vec::new();
-    let mut spans = Vec::new();
-    for &seq in &seqs {
-        let r = merkle::inclusion_ranges(seq, size);
-        spans.push((ranges.len(), r.len()));
-        ranges.extend(r);
+    // One set of ranges per proof: the ranges of two proofs overlap.
+    let mut sets: Vec<Vec<merkle::Range>> = seqs
+        .iter()
+        .map(|&seq| merkle::inclusion_ranges(seq, size))
+        .collect();
+    if let Some(m) = consistency {
+        sets.push(merkle::consistency_ranges(m, size));
     }
-    let cons = consistency.map(|m| merkle::consistency_ranges(m, size));
-    let (nodes, leaves, root) = stream_many(dir, size, &ranges, cons.as_deref(), &seqs)?;
+    let (mut nodes, leaves, root) = stream_many(dir, size, &sets, &seqs)?;
     if root != stored.checkpoint.root {
         return Err(fail(
             Code::Failed,
             format!("the log's first {size} records do not match checkpoint {size} (tampered)"),
         ));
     }
+    let cons_nodes = consistency.and_then(|_| nodes.pop());
     let products = seqs
         .iter()
-        .zip(&spans)
+        .zip(nodes)
         .zip(leaves)
-        .map(|((&seq, &(at, n)), leaf)| {
+        .map(|((&seq, nodes), leaf)| {
             Ok(Proof::Inclusion {
                 leaf_index: seq,
                 tree_size: size,
                 leaf: String::from_utf8(leaf)
                     .map_err(|_| fail(Code::Failed, format!("record {seq} is not UTF-8")))?,
-                proof: nodes
-                    .0
-                    .get(at..at + n)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(b64)
-                    .collect(),
+                proof: nodes.iter().map(b64).collect(),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -395,26 +390,22 @@ pub fn prove_products(
         consistency: consistency.map(|m| Proof::Consistency {
             size1: m,
             size2: size,
-            proof: nodes.1.iter().map(b64).collect(),
+            proof: cons_nodes.unwrap_or_default().iter().map(b64).collect(),
         }),
         products,
     })
 }
 
-/// Proof nodes for inclusion ranges and consistency ranges.
-type Nodes = (Vec<Hash>, Vec<Hash>);
-
-/// One pass over the first `size` records: the roots of `ranges` and
-/// `cons`, the lines of `want`, and the tree's root.
+/// One pass over the first `size` records: the roots of each set of
+/// disjoint ranges (one proof's nodes each), the lines of `want`, and the
+/// tree's root.
 fn stream_many(
     dir: &Path,
     size: u64,
-    ranges: &[merkle::Range],
-    cons: Option<&[merkle::Range]>,
+    sets: &[Vec<merkle::Range>],
     want: &[u64],
-) -> anyhow::Result<(Nodes, Vec<Vec<u8>>, Hash)> {
-    let mut roots = RangeRoots::new(ranges);
-    let mut croots = RangeRoots::new(cons.unwrap_or_default());
+) -> anyhow::Result<(Vec<Vec<Hash>>, Vec<Vec<u8>>, Hash)> {
+    let mut roots: Vec<RangeRoots> = sets.iter().map(|r| RangeRoots::new(r)).collect();
     let mut lines = vec![Vec::new(); want.len()];
     let mut tree = merkle::Frontier::default();
     let scan = super::store::read_blocks(super::store::open_read(dir)?, |first, block| {
@@ -434,8 +425,9 @@ fn stream_many(
         let mut leaves = Vec::with_capacity(batch.len());
         merkle::leaf_hashes(&batch, &mut leaves);
         for (k, leaf) in leaves.iter().enumerate() {
-            roots.push(first + k as u64, leaf);
-            croots.push(first + k as u64, leaf);
+            for r in &mut roots {
+                r.push(first + k as u64, leaf);
+            }
         }
         tree.extend_hashes(&leaves);
         Ok(())
@@ -449,10 +441,12 @@ fn stream_many(
             ),
         ));
     }
-    let changed = || fail(Code::Failed, "the log changed while it was read");
-    let nodes = (
-        roots.finish().ok_or_else(changed)?,
-        croots.finish().ok_or_else(changed)?,
-    );
+    let nodes = roots
+        .into_iter()
+        .map(|r| {
+            r.finish()
+                .ok_or_else(|| fail(Code::Failed, "the log changed while it was read"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok((nodes, lines, tree.root()))
 }
