@@ -396,6 +396,9 @@ pub fn prove_products(
     })
 }
 
+/// Each proof's nodes, the wanted record lines, the tree's root.
+type Streamed = (Vec<Vec<Hash>>, Vec<Vec<u8>>, Hash);
+
 /// One pass over the first `size` records: the roots of each set of
 /// disjoint ranges (one proof's nodes each), the lines of `want`, and the
 /// tree's root.
@@ -404,7 +407,7 @@ fn stream_many(
     size: u64,
     sets: &[Vec<merkle::Range>],
     want: &[u64],
-) -> anyhow::Result<(Vec<Vec<Hash>>, Vec<Vec<u8>>, Hash)> {
+) -> anyhow::Result<Streamed> {
     let mut roots: Vec<RangeRoots> = sets.iter().map(|r| RangeRoots::new(r)).collect();
     let mut lines = vec![Vec::new(); want.len()];
     let mut tree = merkle::Frontier::default();
