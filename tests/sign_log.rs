@@ -803,7 +803,7 @@ fn directives_steps_and_in_toto_export() {
 
 #[test]
 fn sealing_through_a_gpg_program() {
-    if !have("gpg") {
+    if !oracle("gpg") {
         return;
     }
     let e = setup();
