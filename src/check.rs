@@ -11,7 +11,6 @@
 use crate::digest::{digest_eq, hash_file, hash_reader, Algo, Digests};
 use crate::exit::{fail, Code, ResultExt};
 use crate::hashlist::{self, display_name, Entry, Format, ParseOptions};
-use rayon::prelude::*;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -23,7 +22,7 @@ pub const MAX_LIST: u64 = 256 * 1024 * 1024;
 
 /// Files hashed in parallel before their results are reported: large
 /// enough to keep every core busy, small enough to keep output flowing.
-const CHUNK: usize = 256;
+const WINDOW: usize = 256;
 
 /// What the caller allows beyond the strict defaults.
 #[derive(Clone, Debug, Default)]
@@ -387,40 +386,85 @@ fn regular(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Map `f` over `items` on all cores, handing results to `sink` in order,
-/// one chunk at a time.
+/// Map `f` over `items` on all cores, handing each result to `sink` in
+/// order as soon as it and those before it are done; `idle` runs whenever
+/// the next result is not ready yet (the caller flushes its output there,
+/// so a line appears when it is known, without a write per line when
+/// results come fast). At most [`WINDOW`] items are in flight ahead of the
+/// next one to report, so memory stays bounded whatever the list's length.
 fn par_in_order<'a, T: Sync, R: Send>(
     items: &'a [T],
     f: impl Fn(&'a T) -> R + Sync,
     mut sink: impl FnMut(&'a T, R) -> anyhow::Result<()>,
+    mut idle: impl FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    for chunk in items.chunks(CHUNK) {
-        let results: Vec<R> = chunk.par_iter().map(&f).collect();
-        for (item, r) in chunk.iter().zip(results) {
-            sink(item, r)?;
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, R)>();
+    let f = &f;
+    // In place: this thread collects while the pool's threads hash.
+    rayon::in_place_scope(|s| {
+        let mut ready: std::collections::BTreeMap<usize, R> = std::collections::BTreeMap::new();
+        let (mut spawned, mut next) = (0usize, 0usize);
+        while next < items.len() {
+            while spawned < items.len() && spawned - next < WINDOW {
+                let (i, tx) = (spawned, tx.clone());
+                if let Some(item) = items.get(i) {
+                    s.spawn(move |_| {
+                        // The collector may have stopped: nothing to do then.
+                        let _ = tx.send((i, f(item)));
+                    });
+                }
+                spawned += 1;
+            }
+            while let Some(r) = ready.remove(&next) {
+                if let Some(item) = items.get(next) {
+                    sink(item, r)?;
+                }
+                next += 1;
+            }
+            if next >= items.len() {
+                break;
+            }
+            let (i, r) = match rx.try_recv() {
+                Ok(got) => got,
+                Err(_) => {
+                    idle()?;
+                    rx.recv()
+                        .map_err(|_| anyhow::anyhow!("a hashing task was lost"))?
+                }
+            };
+            ready.insert(i, r);
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
-/// Check every target and hand the outcomes to `report` in list order.
-/// Returns the overall exit code: the worst outcome, or 3 when nothing was
-/// verified (an empty set, or every file skipped by `--ignore-missing`).
-pub fn check_all(
-    targets: &[Target],
-    opts: &Options,
-    mut report: impl FnMut(&Outcome) -> anyhow::Result<()>,
-) -> anyhow::Result<Code> {
+/// Where [`check_all`] hands its outcomes.
+pub trait Sink {
+    /// One outcome, in list order.
+    fn report(&mut self, o: &Outcome) -> anyhow::Result<()>;
+    /// Nothing new for now: a good moment to flush.
+    fn idle(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Check every target and hand the outcomes to `sink` in list order, each
+/// as soon as it and those before it are known. Returns the overall exit
+/// code: the worst outcome, or 3 when nothing was verified (an empty set,
+/// or every file skipped by `--ignore-missing`).
+pub fn check_all(targets: &[Target], opts: &Options, sink: &mut impl Sink) -> anyhow::Result<Code> {
     let mut code = Code::Ok;
     let mut verified = 0usize;
+    let sink = std::cell::RefCell::new(sink);
     par_in_order(
         targets,
         |t| check(t, opts),
         |_, o| {
             code = code.worst(o.status.code());
             verified += usize::from(o.status != Status::Skipped);
-            report(&o)
+            sink.borrow_mut().report(&o)
         },
+        || sink.borrow_mut().idle(),
     )?;
     if verified == 0 {
         code = code.worst(Code::Missing);
@@ -447,6 +491,16 @@ pub struct Reporter<O: Write, E: Write> {
     out: O,
     err: E,
     counts: HashMap<Status, usize>,
+}
+
+impl<O: Write, E: Write> Sink for Reporter<O, E> {
+    fn report(&mut self, o: &Outcome) -> anyhow::Result<()> {
+        Reporter::report(self, o)
+    }
+
+    fn idle(&mut self) -> anyhow::Result<()> {
+        self.out.flush().code(Code::Io, "writing the report")
+    }
 }
 
 impl<O: Write, E: Write> Reporter<O, E> {
@@ -582,29 +636,37 @@ pub fn generate(
         }
     };
     let mut written = 0usize;
-    par_in_order(files, hash_one, |p, r| {
-        let name = p.as_os_str().as_bytes();
-        let shown = String::from_utf8_lossy(&display_name(name)).into_owned();
-        match r {
-            Ok(d) => {
-                written += 1;
-                let digest = d.get(g.algo).unwrap_or_default();
-                let line = if g.json {
-                    let v = serde_json::json!({"file": shown, "algo": g.algo.name(),
+    let out = std::cell::RefCell::new(out);
+    par_in_order(
+        files,
+        hash_one,
+        |p, r| {
+            let mut out = out.borrow_mut();
+            let name = p.as_os_str().as_bytes();
+            let shown = String::from_utf8_lossy(&display_name(name)).into_owned();
+            match r {
+                Ok(d) => {
+                    written += 1;
+                    let digest = d.get(g.algo).unwrap_or_default();
+                    let line = if g.json {
+                        let v = serde_json::json!({"file": shown, "algo": g.algo.name(),
                         "digest": hex::encode(digest), "bytes": d.len});
-                    format!("{v}\n").into_bytes()
-                } else {
-                    hashlist::format_line(g.algo, digest, name, g.tag, g.zero)
-                };
-                out.write_all(&line).code(Code::Io, "writing the list")
+                        format!("{v}\n").into_bytes()
+                    } else {
+                        hashlist::format_line(g.algo, digest, name, g.tag, g.zero)
+                    };
+                    out.write_all(&line).code(Code::Io, "writing the list")
+                }
+                Err(e) => {
+                    code = code.worst(Code::Io);
+                    out.flush().code(Code::Io, "writing the list")?;
+                    writeln!(err, "check-hashes: {shown}: {e}").code(Code::Io, "writing to stderr")
+                }
             }
-            Err(e) => {
-                code = code.worst(Code::Io);
-                out.flush().code(Code::Io, "writing the list")?;
-                writeln!(err, "check-hashes: {shown}: {e}").code(Code::Io, "writing to stderr")
-            }
-        }
-    })?;
+        },
+        || out.borrow_mut().flush().code(Code::Io, "writing the list"),
+    )?;
+    let out = out.into_inner();
     if g.json {
         let v = serde_json::json!({"summary": {"files": files.len(), "hashed": written,
             "unreadable": files.len() - written, "exit": code.as_u8()}});

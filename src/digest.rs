@@ -11,8 +11,12 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
 
-/// Read size: large enough to amortise syscalls, small enough to stay in L2.
-pub const BLOCK: usize = 256 * 1024;
+/// Read size: large enough to amortise syscalls, small enough that the
+/// block the kernel copies out is still in L2 when it is hashed. Measured on
+/// a warm 512 MiB file: 64 KiB reads cost 63 ms of system time against 98 ms
+/// at 256 KiB and 113 ms at 1 MiB (`_copy_to_iter` evicting what it wrote),
+/// and made check-hashes 0.88x `openssl dgst -sha256` (which reads 8 KiB).
+pub const BLOCK: usize = 64 * 1024;
 
 /// A hash algorithm we can recognise in a hash list or option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -59,10 +59,22 @@ impl Repo {
     /// repository's own configuration is read: a user's or the system's git
     /// configuration and `GIT_*` variables cannot change what is verified.
     pub fn open(dir: &Path) -> anyhow::Result<Repo> {
-        let mut repo = gix::open_opts(dir, gix::open::Options::isolated())
-            .with_code(Code::Io, || {
-                format!("opening git repository {}", dir.display())
-            })?;
+        // An operand that does not exist or is not a repository is a usage
+        // error (DESIGN.md §2); only a failing read of a repository is I/O.
+        match std::fs::metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(fail(Code::Usage, "no such directory"))
+            }
+            Ok(m) if !m.is_dir() => return Err(fail(Code::Usage, "not a directory")),
+            _ => {}
+        }
+        let mut repo = match gix::open_opts(dir, gix::open::Options::isolated()) {
+            Ok(r) => r,
+            Err(_) if !looks_like_repository(dir) => {
+                return Err(fail(Code::Usage, "not a git repository"))
+            }
+            Err(e) => return Err(fail(Code::Io, format!("opening the repository: {e}"))),
+        };
         // Nothing repacks while we read: a loose object is no reason to
         // rescan the pack directory (the default does, per miss).
         repo.objects.refresh_never();
@@ -89,6 +101,30 @@ impl Repo {
             .and_then(|o| o.peel_to_commit().map_err(anyhow::Error::from))
             .with_code(Code::Missing, || format!("{rev:?} does not name a commit"))?;
         Ok(commit.id)
+    }
+
+    /// The branch or ref `rev` names, shortened (`main`, `origin/main`):
+    /// HEAD's branch when HEAD is symbolic, FETCH_HEAD's branch as `git
+    /// fetch URL BRANCH` recorded it, a ref's own name; `None` for an
+    /// object id or a detached HEAD.
+    pub fn ref_name(&self, rev: &str) -> Option<String> {
+        match rev {
+            "HEAD" => {
+                let name = self.repo.head_name().ok()??;
+                Some(name.shorten().to_string())
+            }
+            "FETCH_HEAD" => {
+                let path = self.repo.git_dir().join("FETCH_HEAD");
+                let f = std::fs::File::open(path).ok()?;
+                let text =
+                    crate::fsutil::read_bounded(f, 1 << 20, "FETCH_HEAD", Code::Usage).ok()?;
+                fetch_head_branch(&text)
+            }
+            _ => {
+                let r = self.repo.try_find_reference(rev).ok()??;
+                Some(r.name().shorten().to_string())
+            }
+        }
     }
 
     /// Every ref under refs/tags/ with a UTF-8 name, unpeeled; returns the
@@ -238,6 +274,26 @@ impl LoosePeeker {
         let end = line.iter().position(|&b| b == b'\n')?;
         ObjectId::from_hex(line.get(..end)?).ok()
     }
+}
+
+/// Does `dir` look like a git repository: a work tree (holding `.git`) or
+/// a git directory (`HEAD`, `objects/`, `refs/`)?
+pub fn looks_like_repository(dir: &Path) -> bool {
+    dir.join(".git").exists()
+        || (dir.join("HEAD").is_file() && dir.join("objects").is_dir() && dir.join("refs").is_dir())
+}
+
+/// The branch of FETCH_HEAD's first line that is for merging:
+/// `OID<TAB><TAB>branch 'NAME' of URL` (or `tag 'NAME'`).
+fn fetch_head_branch(text: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(text).ok()?;
+    let line = text.lines().find(|l| !l.contains("\tnot-for-merge\t"))?;
+    let desc = line.split('\t').nth(2)?;
+    let rest = desc
+        .strip_prefix("branch '")
+        .or_else(|| desc.strip_prefix("tag '"))?;
+    let end = rest.find("' of ").or_else(|| rest.rfind('\''))?;
+    rest.get(..end).map(String::from)
 }
 
 /// Parse a hex object id of either hash kind.
@@ -442,6 +498,16 @@ fn ends_with_armor_end(b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fetch_head_names_its_branch() {
+        let t = b"0123\t\tbranch 'release4.2' of https://example.org/r\n4567\tnot-for-merge\tbranch 'main' of https://example.org/r\n";
+        assert_eq!(fetch_head_branch(t).as_deref(), Some("release4.2"));
+        let t = b"0123\tnot-for-merge\tbranch 'a' of x\n4567\t\ttag 'v1.0' of x\n";
+        assert_eq!(fetch_head_branch(t).as_deref(), Some("v1.0"));
+        assert_eq!(fetch_head_branch(b"0123\t\t'x' of y\n"), None);
+        assert_eq!(fetch_head_branch(b""), None);
+    }
 
     const SIG: &str = "-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n";
 

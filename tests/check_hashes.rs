@@ -603,3 +603,66 @@ proptest! {
         let _ = build_verify::hashlist::parse_list(s.as_bytes(), Default::default());
     }
 }
+
+#[test]
+fn a_line_appears_as_soon_as_it_is_known() {
+    // The first file's verdict is on stdout while a large second file is
+    // still being hashed: the process is still running when it arrives.
+    use std::io::BufRead;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("small"), b"small").unwrap();
+    let big = std::fs::File::create(d.path().join("big")).unwrap();
+    big.set_len(1 << 30).unwrap(); // sparse: 1 GiB of zeros
+    drop(big);
+    let list = run(d.path(), &["--generate", "small"]).stdout;
+    let mut list = String::from_utf8(list).unwrap();
+    // The digest of 1 GiB of zeros is not needed: a wrong one fails, late.
+    list.push_str(&format!("{}  big\n", "0".repeat(64)));
+    std::fs::write(d.path().join("L"), list).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("L")
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "small: OK\n");
+    let running = child.try_wait().unwrap().is_none();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(rest, "big: FAILED\n");
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    assert!(running, "the first line came before the end of the run");
+}
+
+#[test]
+fn sha256sum_options_are_accepted() {
+    let d = tree();
+    let list = run(d.path(), &["--generate", "plain.txt", "star"]).stdout;
+    std::fs::write(d.path().join("SUMS"), &list).unwrap();
+    for args in [
+        &["-c", "SUMS"][..],
+        &["--check", "--strict", "SUMS"],
+        &["-c", "-w", "--quiet", "SUMS"],
+        &["--check", "--status", "SUMS"],
+        &["-c", "--ignore-missing", "SUMS"],
+    ] {
+        let o = run(d.path(), args);
+        assert_eq!(code(&o), 0, "{args:?}: {o:?}");
+        if have("sha256sum") {
+            assert_eq!(
+                peer(d.path(), "sha256sum", args).status.code(),
+                Some(0),
+                "{args:?}"
+            );
+        }
+    }
+    let o = run(d.path(), &["-q", "SUMS"]);
+    assert_eq!((code(&o), stdout(&o)), (0, String::new()));
+    // Stricter still: sha256sum -c without --strict passes a malformed line.
+    std::fs::write(d.path().join("BAD"), [&list[..], b"garbage\n"].concat()).unwrap();
+    assert_eq!(code(&run(d.path(), &["-c", "BAD"])), 2);
+}

@@ -5,8 +5,12 @@ mod common;
 
 use build_verify::exit::{code_of, Code};
 use build_verify::openpgp::sign::SigningKey;
-use build_verify::openpgp::{BuildPolicy, Keyring, Trust, Verdict, Verifier};
+use build_verify::openpgp::{
+    BuildPolicy, KeyValidity, Keyring, Sha1Rules, Trust, Verdict, Verifier,
+};
 use common::*;
+use sequoia_openpgp::packet::signature::SignatureBuilder;
+use sequoia_openpgp::types::SignatureType;
 use sequoia_openpgp::types::{HashAlgorithm, ReasonForRevocation};
 use sequoia_openpgp::Cert;
 use std::time::{Duration, SystemTime};
@@ -22,14 +26,9 @@ fn verify_with(
     policy: &BuildPolicy,
 ) -> anyhow::Result<Verdict> {
     let ring = Keyring::from_certs(certs.iter().map(|c| (*c).clone())).unwrap();
-    Verifier {
-        keyring: &ring,
-        trust: &trust,
-        policy,
-        min_signers: min,
-        time: None,
-    }
-    .verify_detached_bytes(sig, data)
+    Verifier::new(&ring, &trust, policy)
+        .min_signers(min)
+        .verify_detached_bytes(sig, data)
 }
 
 fn verify(certs: &[&Cert], sig: &[u8]) -> anyhow::Result<Verdict> {
@@ -171,7 +170,10 @@ fn sha1_data_signatures_and_future_dates_fail() {
     let sha1 = sign_detached_with(&k, DATA, HashAlgorithm::SHA1, days_from_now(-1));
     let e = verify(&[&k], &sha1).unwrap_err();
     assert_eq!(code_of(&e), Code::Failed);
-    assert!(format!("{e:#}").contains("weak hash SHA1"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("SHA-1 in a data signature"),
+        "{e:#}"
+    );
     let future = sign_detached_with(&k, DATA, HashAlgorithm::SHA256, days_from_now(2));
     let e = verify(&[&k], &future).unwrap_err();
     assert_eq!(code_of(&e), Code::Failed);
@@ -197,7 +199,7 @@ fn legacy_sha1_self_signature_key_verifies_its_old_signature() {
     let v = verify(&[&k], &sig).unwrap();
     assert_eq!(v.signers, vec![k.fingerprint()]);
     // The strict view (sqv's) rejects the key.
-    let strict = BuildPolicy::new(false);
+    let strict = BuildPolicy::new(Sha1Rules::strict());
     let r = verify_with(&[&k], Trust::All, 1, &sig, DATA, &strict);
     assert_eq!(code(r), Code::Failed);
 
@@ -347,5 +349,219 @@ fn no_tool_loads_libssl() {
         let libs = String::from_utf8_lossy(&o.stdout);
         assert!(libs.contains("libcrypto.so"), "{tool}: {libs}");
         assert!(!libs.contains("libssl.so"), "{tool} loads libssl: {libs}");
+    }
+}
+
+#[test]
+fn stripped_bindings_are_judged_by_the_current_ones() {
+    let created = days_from_now(-400);
+    let signed = days_from_now(-100);
+    let data = DATA;
+    // Refreshed keyring: the key's only self-signature is from last week.
+    let stripped = gen_primary_signing_key("Dev", created, &[(days_from_now(-7), None)]);
+    let sig = sign_by_primary_at(&stripped, data, signed);
+    for validity in [KeyValidity::AtSigning, KeyValidity::Now] {
+        let ring = Keyring::from_certs([stripped.clone()]).unwrap();
+        let p = BuildPolicy::default();
+        let v = Verifier::new(&ring, &Trust::All, &p)
+            .validity(validity)
+            .verify_detached_bytes(&sig, data)
+            .unwrap();
+        assert_eq!(v.signers, vec![stripped.fingerprint()]);
+        assert!(
+            v.notes.iter().any(|n| n.contains("probably stripped")),
+            "{:?}",
+            v.notes
+        );
+    }
+    // The same signature over other data is still bad.
+    let r = verify_with(
+        &[&stripped],
+        Trust::All,
+        1,
+        &sig,
+        b"other",
+        &BuildPolicy::default(),
+    );
+    assert_eq!(code(r), Code::Failed);
+
+    // A key created after the signature's date fails.
+    let young = gen_primary_signing_key("Young", days_from_now(-50), &[(days_from_now(-7), None)]);
+    let e = verify(&[&young], &sign_by_primary_at(&young, data, signed)).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed);
+    assert!(format!("{e:#}").contains("after the signature"), "{e:#}");
+
+    // A binding at the signature's time that says the key had expired
+    // then is not a stripped binding: it fails though the key is valid now.
+    let lapsed = gen_primary_signing_key(
+        "Lapsed",
+        created,
+        &[(created, Some(DAY * 30)), (days_from_now(-7), None)],
+    );
+    let e = verify(&[&lapsed], &sign_by_primary_at(&lapsed, data, signed)).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed, "{e:#}");
+
+    // Stripped and revoked now: not valid now, so not judged by "now".
+    let revoked = revoke(
+        &stripped,
+        ReasonForRevocation::KeySuperseded,
+        days_from_now(-1),
+    );
+    let e = verify(&[&revoked], &sig).unwrap_err();
+    assert_eq!(code_of(&e), Code::Failed);
+    assert!(format!("{e:#}").contains("revoked"), "{e:#}");
+
+    // gpgv agrees: it judges by the current self-signatures.
+    if have("gpgv") {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = write_keyring_binary(&dir.path().join("ring.gpg"), &[&stripped]);
+        let (s, d) = (dir.path().join("x.sig"), dir.path().join("x"));
+        std::fs::write(&s, &sig).unwrap();
+        std::fs::write(&d, data).unwrap();
+        assert!(gpgv_accepts(&ring, &s, &d));
+    }
+}
+
+#[test]
+fn keys_judged_now_fail_when_expired_or_revoked_since() {
+    let data = DATA;
+    let expired = gen_key_with("Expired", days_from_now(-30), Some(DAY * 20));
+    let sig = sign_detached_with(&expired, data, HashAlgorithm::SHA256, days_from_now(-20));
+    let soft = gen_key("Retired");
+    let soft_sig = sign_detached_with(&soft, data, HashAlgorithm::SHA256, days_from_now(-5));
+    let soft = revoke(&soft, ReasonForRevocation::KeyRetired, days_from_now(-1));
+    for (cert, sig) in [(&expired, &sig), (&soft, &soft_sig)] {
+        let ring = Keyring::from_certs([cert.clone()]).unwrap();
+        let p = BuildPolicy::default();
+        let v = Verifier::new(&ring, &Trust::All, &p);
+        // Release artifacts: made while valid, so it passes (with a warning).
+        assert!(v.verify_detached_bytes(sig, data).is_ok());
+        let e = Verifier::new(&ring, &Trust::All, &p)
+            .validity(KeyValidity::Now)
+            .verify_detached_bytes(sig, data)
+            .unwrap_err();
+        assert_eq!(code_of(&e), Code::Failed);
+        assert!(format!("{e:#}").contains("not valid now"), "{e:#}");
+    }
+}
+
+#[test]
+fn sha1_data_signatures_only_before_the_allowed_date() {
+    let k = gen_key("Old");
+    let sig = sign_detached_with(&k, DATA, HashAlgorithm::SHA1, days_from_now(-200));
+    let allow = |days: i64| {
+        BuildPolicy::new(Sha1Rules {
+            data_before: Some(days_from_now(days)),
+            ..Sha1Rules::default()
+        })
+    };
+    let v = verify_with(&[&k], Trust::All, 1, &sig, DATA, &allow(-100)).unwrap();
+    assert!(
+        v.notes.iter().any(|n| n.contains("warning: SHA-1")),
+        "{:?}",
+        v.notes
+    );
+    let e = verify_with(&[&k], Trust::All, 1, &sig, DATA, &allow(-300)).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("after the --allow-sha1-before date"),
+        "{e:#}"
+    );
+    // MD5 stays refused whatever the SHA-1 rules.
+    let md5 = sign_detached_with(&k, DATA, HashAlgorithm::MD5, days_from_now(-200));
+    assert_eq!(
+        code(verify_with(&[&k], Trust::All, 1, &md5, DATA, &allow(-100))),
+        Code::Failed
+    );
+}
+
+#[test]
+fn sha1_certifications_count_only_before_the_cutoff() {
+    let root = gen_key_with("Root", at(1_500_000_000), None);
+    let dev = gen_key_with("Dev <dev@example.org>", at(1_500_000_000), None);
+    let certify_at = |t: SystemTime| {
+        let mut signer = primary_signer(&root);
+        let uid = dev.userids().next().unwrap().userid().clone();
+        let sig = SignatureBuilder::new(SignatureType::GenericCertification)
+            .set_hash_algo(HashAlgorithm::SHA1)
+            .set_signature_creation_time(t)
+            .unwrap()
+            .sign_userid_binding(&mut signer, dev.primary_key().key(), &uid)
+            .unwrap();
+        dev.clone().insert_packets(sig).unwrap().0
+    };
+    let trusted = |dev: Cert, policy: &BuildPolicy| {
+        let ring = Keyring::from_certs([root.clone(), dev]).unwrap();
+        Trust::from_roots(&ring, &[root.fingerprint()], &[], policy)
+            .unwrap()
+            .is_trusted(&dev_fpr(&ring))
+    };
+    fn dev_fpr(ring: &Keyring) -> sequoia_openpgp::Fingerprint {
+        ring.certs()
+            .find(|c| c.userids().any(|u| u.userid().value().starts_with(b"Dev")))
+            .unwrap()
+            .fingerprint()
+    }
+    let default = BuildPolicy::default();
+    assert!(
+        trusted(certify_at(at(1_560_000_000)), &default),
+        "June 2019"
+    );
+    assert!(
+        !trusted(certify_at(at(1_610_000_000)), &default),
+        "January 2021"
+    );
+    let later = BuildPolicy::new(Sha1Rules {
+        certifications_before: Some(at(1_640_000_000)),
+        ..Sha1Rules::default()
+    });
+    assert!(
+        trusted(certify_at(at(1_610_000_000)), &later),
+        "cutoff moved to 2021-12"
+    );
+    assert!(
+        !trusted(
+            certify_at(at(1_560_000_000)),
+            &BuildPolicy::new(Sha1Rules::strict())
+        ),
+        "--reject-sha1-certifications"
+    );
+}
+
+#[test]
+fn every_armored_block_of_a_signature_file_counts() {
+    let a = gen_key("a");
+    let b = gen_key("b");
+    let stranger = gen_key("s");
+    let blocks = [
+        armor_sig(&sign_detached(&stranger, DATA)),
+        armor_sig(&sign_detached(&a, DATA)),
+        armor_sig(&sign_detached(&b, DATA)),
+    ]
+    .concat();
+    let p = BuildPolicy::default();
+    let v = verify_with(&[&a, &b], Trust::All, 2, &blocks, DATA, &p).unwrap();
+    assert_eq!(v.signers.len(), 2, "{:?}", v);
+    // A bad signature in a later block fails the whole file.
+    let with_bad = [blocks.clone(), armor_sig(&sign_detached(&a, b"other"))].concat();
+    assert_eq!(
+        code(verify_with(&[&a, &b], Trust::All, 1, &with_bad, DATA, &p)),
+        Code::Failed
+    );
+    // Text between blocks is not a signature.
+    let garbage = [armor_sig(&sign_detached(&a, DATA)), b"hello\n".to_vec()].concat();
+    assert_eq!(code(verify(&[&a], &garbage)), Code::Failed);
+    // gpgv reads every block too: a bad second block fails it as it fails us.
+    if have("gpgv") {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = write_keyring_binary(&dir.path().join("ring.gpg"), &[&b]);
+        let (s, d) = (dir.path().join("x.asc"), dir.path().join("x"));
+        std::fs::write(&d, DATA).unwrap();
+        let good = armor_sig(&sign_detached(&b, DATA));
+        std::fs::write(&s, &good).unwrap();
+        assert!(gpgv_accepts(&ring, &s, &d));
+        let bad_second = [good, armor_sig(&sign_detached(&b, b"other"))].concat();
+        std::fs::write(&s, &bad_second).unwrap();
+        assert!(!gpgv_accepts(&ring, &s, &d));
+        assert_eq!(code(verify(&[&b], &bad_second)), Code::Failed);
     }
 }

@@ -11,6 +11,7 @@ use sequoia_openpgp::types::{HashAlgorithm, ReasonForRevocation, SignatureType};
 use sequoia_openpgp::Cert;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::SystemTime;
 
 const BIN: &str = env!("CARGO_BIN_EXE_verify-tag");
 
@@ -116,10 +117,9 @@ fn good_tag_prints_like_the_old_script() {
     let o = e.run(&[]);
     assert_eq!(code(&o), 0, "{}", out(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains(&format!("---> Good tag {id}\n")), "{text}");
     assert_eq!(
         text,
-        format!("---> Good tag {id}\n{}\n", e.key.fingerprint().to_hex()),
+        format!("---> Good tag v1.0\n{}\n", e.key.fingerprint().to_hex()),
         "the old script's line, then the signer"
     );
     assert!(
@@ -415,7 +415,7 @@ fn rollback_is_refused_unless_allowed() {
     signed_tag(&e.repo, &c2, "v2.0", &e.key);
     assert_eq!(code(&e.run(&["--state", s])), 0);
     let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
-    assert_eq!(st["components"]["core-admin"], c2);
+    assert_eq!(st["components"]["core-admin"]["main"], c2);
     // Back to v1.0: validly signed, but older.
     git(&e.repo, &["checkout", "-q", "v1.0"]);
     let o = e.run(&["--state", s]);
@@ -493,7 +493,8 @@ fn environment_of_the_old_script_and_errors() {
         ],
         &[],
     );
-    assert_eq!(code(&o), 4, "{}", out(&o));
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert!(out(&o).contains("no such directory"), "{}", out(&o));
     let empty = e.tmp.path().join("empty.asc");
     std::fs::write(&empty, "").unwrap();
     assert_eq!(
@@ -641,18 +642,18 @@ fn packed_refs_and_many_tags() {
     let id = signed_tag(&e.repo, &head, "v1.0", &e.key);
     let o = e.run(&[]);
     assert_eq!(code(&o), 0, "{}", out(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains(&id));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("---> Good tag v1.0\n"));
     git(&e.repo, &["gc", "-q"]);
     assert!(std::fs::read_to_string(e.repo.join(".git/packed-refs"))
         .unwrap()
         .contains("\n^"));
-    let o = e.run(&[]);
+    let o = e.run(&["--json"]);
     assert_eq!(code(&o), 0, "{}", out(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains(&id));
+    assert_eq!(json_lines(&o)[0]["tags"][0]["id"], id.as_str());
     // An older revision is verified by its own tag, not by v1.0.
     let o = e.run_at(&[], "v0.3", &[]);
     assert_eq!(code(&o), 0, "{}", out(&o));
-    assert!(!String::from_utf8_lossy(&o.stdout).contains(&id));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("v1.0"));
 }
 
 #[test]
@@ -682,8 +683,12 @@ fn many_loose_tags_are_scanned_on_two_threads() {
     assert_eq!(code(&o), 0, "{}", out(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(stdout.matches("---> Good tag").count(), 2, "{stdout}");
-    for id in &good {
-        assert!(stdout.contains(id.as_str()), "{stdout}");
+    assert_eq!(good.len(), 2);
+    for name in ["t05", "t70"] {
+        assert!(
+            stdout.contains(&format!("---> Good tag {name}\n")),
+            "{stdout}"
+        );
     }
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -730,10 +735,10 @@ fn sha256_signed_commit_and_git_oracle() {
     let o = run("signed-tag-or-commit");
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains(&key.fingerprint().to_hex()));
-    let id = signed_tag(&repo, &signed, "v1.0", &key);
+    signed_tag(&repo, &signed, "v1.0", &key);
     let o = run("signed-tag");
     assert_eq!(code(&o), 0, "{}", out(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains(&id));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("---> Good tag v1.0\n"));
     if let Some(ok) = git_accepts(&repo, "v1.0", &[&key]) {
         assert!(ok, "git verify-tag agrees on the SHA-256 tag");
     }
@@ -809,7 +814,7 @@ fn rollback_edges() {
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert!(out(&o).contains("warning"), "{}", out(&o));
     let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
-    assert_eq!(st["components"]["core-admin"], e.head);
+    assert_eq!(st["components"]["core-admin"]["main"], e.head);
     // A corrupt state file is a configuration error, and stays as it is.
     std::fs::write(&state, "{oops").unwrap();
     assert_eq!(code(&e.run(&["--state", s])), 2);
@@ -867,7 +872,8 @@ fn a_directory_inside_a_verified_repository_is_not_that_repository() {
         ],
         &[],
     );
-    assert_eq!(code(&o), 4, "{}", out(&o));
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert!(out(&o).contains("not a git repository"), "{}", out(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("Good tag"));
     // The git directory itself is the repository too.
     let o = vt(
@@ -905,10 +911,190 @@ fn an_unreadable_tag_is_skipped_not_fatal() {
     std::fs::write(tags.join("dangling"), format!("{}\n", "ab".repeat(20))).unwrap();
     let o = e.run(&[]);
     assert_eq!(code(&o), 0, "{}", out(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("Good tag {id}")));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("---> Good tag v1.0\n"));
+    let _ = id;
     // Alone, it leaves nothing to verify with, and the note says why.
     std::fs::remove_file(tags.join("v1.0")).unwrap();
     let o = e.run(&[]);
     assert_eq!(code(&o), 3, "{}", out(&o));
     assert!(out(&o).contains("tag dangling ignored"), "{}", out(&o));
+}
+
+/// A tag named `name` at `commit` signed by `signer` at `time`.
+fn tag_signed_at(dir: &Path, commit: &str, name: &str, signer: &Cert, time: SystemTime) -> String {
+    let text = tag_text(commit, name, &format!("release {name}"));
+    let sig = sign_detached_with(signer, text.as_bytes(), HashAlgorithm::SHA256, time);
+    let mut raw = text.into_bytes();
+    raw.extend(armor_sig(&sig));
+    write_raw_tag(dir, &raw, name)
+}
+
+#[test]
+fn keys_are_judged_now_at_head_but_at_signing_for_release_files() {
+    // DESIGN.md §3: a tag at HEAD needs a key valid now; a release file
+    // signed while the key was valid passes after it expired or was retired.
+    let expired = gen_key_with(
+        "Expired <e@example.org>",
+        days_from_now(-30),
+        Some(DAY * 20),
+    );
+    let retired = revoke(
+        &gen_key("Retired <r@example.org>"),
+        ReasonForRevocation::KeyRetired,
+        days_from_now(-1),
+    );
+    for (key, made) in [
+        (&expired, days_from_now(-20)),
+        (&retired, days_from_now(-5)),
+    ] {
+        let e = setup();
+        write_keyring(&e.keyring, &[key]);
+        tag_signed_at(&e.repo, &e.head, "v1.0", key, made);
+        let o = e.run(&[]);
+        assert_eq!(code(&o), 1, "{}", out(&o));
+        assert!(out(&o).contains("not valid now"), "{}", out(&o));
+        assert!(!out(&o).contains("Good tag"), "{}", out(&o));
+        if let Some(ok) = git_accepts(&e.repo, "v1.0", &[key]) {
+            // git + gpg: an expired key's tag is "good, but expired" with a
+            // non-zero exit; a revoked one is refused.
+            assert!(!ok, "git verify-tag agrees");
+        }
+        // The same key and time on a release file: accepted, with a warning.
+        let dir = e.tmp.path();
+        std::fs::write(dir.join("src.tar"), b"release").unwrap();
+        let sig = sign_detached_with(key, b"release", HashAlgorithm::SHA256, made);
+        std::fs::write(dir.join("src.tar.sig"), sig).unwrap();
+        let out_dir = dir.join("out");
+        std::fs::create_dir(&out_dir).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_fetch-verified"))
+            .arg("--keyring")
+            .arg(&e.keyring)
+            .arg(format!("file://{}", dir.join("src.tar").display()))
+            .arg(dir.join("src.tar.sig"))
+            .arg("-o")
+            .arg(out_dir.join("src.tar"))
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{}", out(&o));
+        assert!(out(&o).contains("no longer valid"), "{}", out(&o));
+    }
+}
+
+#[test]
+fn rollback_records_are_kept_per_branch() {
+    let e = setup();
+    let state = e.tmp.path().join("state.json");
+    let s = state.to_str().unwrap();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    // main moves on; a release branch stays at v1.0's commit.
+    git(&e.repo, &["branch", "release1", &e.head]);
+    let c2 = commit(&e.repo, "second");
+    signed_tag(&e.repo, &c2, "v2.0", &e.key);
+    assert_eq!(code(&e.run(&["--state", s])), 0, "main at v2.0");
+    // Switching BRANCH to the older release branch is no rollback.
+    git(&e.repo, &["checkout", "-q", "release1"]);
+    let o = e.run(&["--state", s]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(st["components"]["core-admin"]["main"], c2);
+    assert_eq!(st["components"]["core-admin"]["release1"], e.head);
+    // Going back on main is: by REV, by --branch, by FETCH_HEAD's branch.
+    let o = e.run_at(&["--state", s], "v1.0", &[]);
+    assert_eq!(code(&o), 0, "a tag ref is its own record: {}", out(&o));
+    let o = e.run_at(&["--state", s, "--branch", "main"], "v1.0", &[]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(out(&o).contains("on main"), "{}", out(&o));
+    std::fs::write(
+        e.repo.join(".git/FETCH_HEAD"),
+        format!(
+            "{}\t\tbranch 'main' of https://example.org/core-admin\n",
+            e.head
+        ),
+    )
+    .unwrap();
+    let o = e.run_at(&["--state", s], "FETCH_HEAD", &[]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    // A detached checkout of the old commit descends from release1's
+    // record, so it is no rollback; an unknown older commit would be.
+    git(&e.repo, &["checkout", "-q", "--detach", &e.head]);
+    assert_eq!(code(&e.run(&["--state", s])), 0);
+    let older = {
+        git(&e.repo, &["checkout", "-q", "--orphan", "other"]);
+        let c = commit(&e.repo, "unrelated");
+        signed_tag(&e.repo, &c, "v0.1", &e.key);
+        git(&e.repo, &["checkout", "-q", "--detach", &c]);
+        c
+    };
+    let o = e.run(&["--state", s]);
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(out(&o).contains("--branch NAME"), "{}", out(&o));
+    assert!(out(&o).contains(&older), "{}", out(&o));
+}
+
+#[test]
+fn operands_and_usage_errors() {
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let k = e.keyring.to_str().unwrap();
+    let r = e.repo.to_str().unwrap();
+    // Three operands that are not all repositories: a usage error.
+    let o = vt(&["--keyring", k, r, "HEAD", "extra"], &[]);
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert!(
+        out(&o).contains("HEAD is not a git repository"),
+        "{}",
+        out(&o)
+    );
+    // A REV that names an existing plain directory is still a revision.
+    std::fs::create_dir(e.tmp.path().join("main")).unwrap();
+    let o = Command::new(BIN)
+        .args(["--keyring", k, r, "main"])
+        .current_dir(e.tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    // A second operand that is a repository and a revision: ambiguous.
+    let other = e.tmp.path().join("v1.0");
+    init(&other, false);
+    let o = Command::new(BIN)
+        .args(["--keyring", k, r, "v1.0"])
+        .current_dir(e.tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    assert!(
+        out(&o).contains("both a repository and a revision"),
+        "{}",
+        out(&o)
+    );
+    // Missing and wrong-kind operands are usage errors, said once.
+    let nope = e.tmp.path().join("nope");
+    let o = vt(&["--keyring", k, nope.to_str().unwrap()], &[]);
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches(nope.to_str().unwrap()).count(), 1, "{err}");
+    let o = vt(&["--keyring", k, k], &[]);
+    assert_eq!(code(&o), 2, "{}", out(&o));
+}
+
+#[test]
+fn quiet_prints_nothing_on_stderr() {
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    // A note-worthy run: a lightweight tag and HEAD resolved.
+    git(&e.repo, &["tag", "light"]);
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 0);
+    assert!(!o.stderr.is_empty());
+    let o = e.run(&["-q"]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("---> Good tag v1.0"));
+    // Errors are still reported.
+    let o = e.run_at(&["-q"], "light", &[]);
+    assert_eq!(code(&o), 0);
+    git(&e.repo, &["tag", "-d", "v1.0"]);
+    let o = e.run(&["--quiet"]);
+    assert_eq!(code(&o), 3, "{}", out(&o));
+    assert!(!o.stderr.is_empty());
 }

@@ -6,7 +6,9 @@
 
 mod common;
 
-use build_verify::openpgp::{parse_fingerprint, BuildPolicy, Fingerprint, Keyring, Trust};
+use build_verify::openpgp::{
+    parse_fingerprint, BuildPolicy, Fingerprint, Keyring, Sha1Rules, Trust,
+};
 use common::git::*;
 use common::*;
 use std::collections::BTreeSet;
@@ -26,7 +28,7 @@ const CERTIFIED: [&str; 3] = [
 const REVOKED_CERTIFICATION: &str = "7F04483184C1E11D959C03565BA92D6DAF975A7D";
 
 fn qubes_keys() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/qubes-developers-keys.asc")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/qubes/qubes-developers-keys-2015.asc")
 }
 
 fn fpr(s: &str) -> Fingerprint {
@@ -35,7 +37,7 @@ fn fpr(s: &str) -> Fingerprint {
 
 fn trust() -> (Keyring, Trust) {
     let ring = Keyring::load(&[qubes_keys()], &[]).unwrap();
-    let t = Trust::from_roots(&ring, &[fpr(ROOT)], &[], &BuildPolicy::new(true)).unwrap();
+    let t = Trust::from_roots(&ring, &[fpr(ROOT)], &[], &BuildPolicy::default()).unwrap();
     (ring, t)
 }
 
@@ -59,7 +61,13 @@ fn sha1_certifications_count_only_when_allowed() {
     // rejected (the documented option of DESIGN.md §3) the root itself is not
     // a valid key, which is a configuration error, not an empty trust set.
     let ring = Keyring::load(&[qubes_keys()], &[]).unwrap();
-    let e = Trust::from_roots(&ring, &[fpr(ROOT)], &[], &BuildPolicy::new(false)).unwrap_err();
+    let e = Trust::from_roots(
+        &ring,
+        &[fpr(ROOT)],
+        &[],
+        &BuildPolicy::new(Sha1Rules::strict()),
+    )
+    .unwrap_err();
     assert_eq!(
         build_verify::exit::code_of(&e),
         build_verify::exit::Code::Usage
@@ -122,7 +130,7 @@ fn gnupg_computes_the_same_validity() {
     // they made while valid still passes); gpg calls those expired.
     let (ring, t) = trust();
     // Alive under our policy: these self-signatures are SHA-1 too.
-    let policy = BuildPolicy::new(true);
+    let policy = BuildPolicy::default();
     let alive = |c: &build_verify::openpgp::Cert| {
         c.with_policy(&policy, None)
             .and_then(|vc| vc.alive())

@@ -54,8 +54,23 @@ struct Cli {
     ignore_missing: bool,
 
     /// Do not print OK lines.
-    #[arg(long)]
+    #[arg(short, long)]
     quiet: bool,
+
+    /// Accepted for sha256sum compatibility (`sha256sum -c LIST`): checking
+    /// lists is what check-hashes does.
+    #[arg(short = 'c', long = "check", conflicts_with = "generate")]
+    check: bool,
+
+    /// Accepted for sha256sum compatibility: every list is read strictly
+    /// already (a malformed line is exit 2).
+    #[arg(long, conflicts_with = "generate")]
+    strict: bool,
+
+    /// Accepted for sha256sum compatibility: malformed lines are always
+    /// reported, and fail.
+    #[arg(short = 'w', long, conflicts_with = "generate")]
+    warn: bool,
 
     /// Print nothing on stdout; the exit code tells.
     #[arg(long, conflicts_with_all = ["quiet", "json"])]
@@ -160,7 +175,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         _ => Style::Text,
     };
     let mut reporter = Reporter::new(style, stdout, stderr);
-    let code = check::check_all(targets.as_slice(), &opts, |o| reporter.report(o))?;
+    let code = check::check_all(targets.as_slice(), &opts, &mut reporter)?;
     reporter.finish(code)?;
     Ok(code)
 }

@@ -3,8 +3,8 @@
 
 use build_verify::cli;
 use build_verify::exit::{fail, Code, ResultExt};
-use build_verify::openpgp::{parse_fingerprint, BuildPolicy, Fingerprint, KeyArgs, Keyring};
-use build_verify::tag::{self, Check, Config};
+use build_verify::openpgp::{parse_fingerprint, Fingerprint, KeyArgs, Keyring};
+use build_verify::tag::{self, Check, Config, Outcome, QubesEnv, RunOptions, TagStatus};
 use clap::Parser;
 use serde_json::json;
 use std::io::Write;
@@ -24,9 +24,21 @@ the tag object's `tag` header must equal the name it is published under (a signe
 is forged); one OpenPGP signature per tag, found from the end of the object (SSH and X.509 signatures are \
 unsupported). With --state, a new REV must descend from the last verified commit of the component \
 (rollback protection).\n\n\
-`verify-tag DIR1 DIR2 ...` verifies several repositories at HEAD in parallel (a second argument that is \
-an existing directory is a repository, else it is REV). On success each good tag prints \
-`---> Good tag <tag object id>` and its signer's fingerprint.\n\n\
+Operands: one operand is a repository at HEAD. With two, the second is REV unless it is itself a git \
+repository (a directory holding .git, or a git directory); one that is both a repository and a revision \
+of the first is refused as ambiguous (exit 2: name the revision as refs/heads/NAME or an object id). \
+Three or more operands are repositories, verified at HEAD in parallel. A REV that merely names an \
+existing directory is still a revision.\n\n\
+On success each good tag prints the old script's line `---> Good tag NAME`, then its signer's \
+fingerprint; notes go to stderr (-q silences them).\n\n\
+Keys: a tag's key must be valid now (not expired, not revoked), as with gpg + git: signature dates are \
+the signer's choice, so a leaked retired key could otherwise sign backdated tags. A key whose older \
+self-signatures were stripped from the keyring (Qubes' keyring of 2021-12) is judged by its current \
+ones, with a note. SHA-1 tag signatures (Qubes' tags of 2014-2016) are refused unless made before \
+--allow-sha1-before DATE.\n\n\
+Rollback protection: with --state, the last verified commit is kept per component and per branch \
+(--branch, else the branch REV names: HEAD's, FETCH_HEAD's or the ref's own), so switching branches \
+is no rollback while going back on one branch is.\n\n\
 Trust: --trust-root FPR trusts the root and every key it certified on a non-revoked user ID (one level, \
 as GnuPG computes validity from an ultimately trusted key); --maintainer FPR (or --trusted-key) trusts a \
 key directly; with neither, every key in the keyrings is trusted. The old script's environment: \
@@ -36,7 +48,9 @@ Examples:\n  \
 verify-tag --keyring qubes-developers-keys.asc \\\n      \
 --trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin\n  \
 verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' linux-kernel HEAD\n  \
-verify-tag --keyring keys.asc --json qubes-src/*",
+verify-tag --keyring keys.asc --json qubes-src/*\n  \
+verify-tag --keyring qubes-developers-keys.asc --allow-sha1-before 2017-01-01 \\\n      \
+--trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin v3.2.12",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
@@ -77,6 +91,15 @@ struct Cli {
     #[arg(long, value_name = "NAME")]
     component: Option<String>,
 
+    /// The branch being built, for the rollback record (default: the
+    /// branch REV names). Qubes' shim passes $BRANCH.
+    #[arg(long, value_name = "NAME", requires = "state")]
+    branch: Option<String>,
+
+    /// No notes or warnings on stderr; errors are still reported.
+    #[arg(short, long)]
+    quiet: bool,
+
     /// One JSON object per repository (its tags, signers, outcome), then a summary.
     #[arg(long)]
     json: bool,
@@ -93,10 +116,15 @@ fn fingerprints(v: &[String]) -> anyhow::Result<Vec<Fingerprint>> {
     v.iter().map(|s| parse_fingerprint(s)).collect()
 }
 
+/// Is `rev` a revision of the repository `dir`? (Only asked when two
+/// operands could be read either way.)
+fn is_rev(dir: &std::path::Path, rev: &str) -> bool {
+    build_verify::git::Repo::open(dir).is_ok_and(|r| r.resolve_commit(rev).is_ok())
+}
+
 fn run(args: &Cli) -> anyhow::Result<Code> {
-    tag::refuse_no_check()?;
-    let targets = tag::targets(&args.args, args.component.as_deref())?;
-    let allowed = tag::allowed_components(std::env::vars())?;
+    let env = QubesEnv::from_vars(std::env::vars())?;
+    let targets = tag::targets(&args.args, args.component.as_deref(), is_rev)?;
     let tag_pattern = match &args.tag_pattern {
         Some(p) => Some(
             glob::Pattern::new(p)
@@ -109,7 +137,8 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     let load = || -> anyhow::Result<Config> {
         let k = &args.keys;
         // The environment may supply every key (ALLOWED_COMPONENTS_<FPR>).
-        let keyring = if k.keyrings.is_empty() && k.keys_dirs.is_empty() && !allowed.is_empty() {
+        let keyring = if k.keyrings.is_empty() && k.keys_dirs.is_empty() && !env.allowed.is_empty()
+        {
             Keyring::default()
         } else {
             Keyring::load(&k.keyrings, &k.keys_dirs)?
@@ -120,40 +149,42 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             keyring,
             &fingerprints(&args.trust_root)?,
             &maintainers,
-            BuildPolicy::new(!k.reject_sha1_certifications),
+            k.policy(),
         )?;
         config.check = args.check;
         config.min_signers = k.min_signers();
-        config.load_allowed(allowed, &components, tag::env_keys_dir().as_deref())?;
+        config.load_allowed(&env, &components)?;
         Ok(config)
     };
-
-    let outcomes = tag::verify_all(
-        load,
-        tag_pattern.as_ref(),
-        targets,
-        args.state.as_deref(),
-        args.allow_rollback,
-    )?;
+    let opts = RunOptions {
+        tag_pattern: tag_pattern.as_ref(),
+        state: args.state.as_deref(),
+        allow_rollback: args.allow_rollback,
+        branch: args.branch.as_deref(),
+    };
+    let outcomes = tag::verify_all(load, targets, opts)?;
     let multi = outcomes.len() > 1;
     let mut code = Code::Ok;
     let mut out = std::io::stdout().lock();
     let mut lines = Vec::new();
     for o in &outcomes {
         code = code.worst(o.code());
-        if args.json {
-            // The one-line reason on stderr, as without --json.
-            if let Err(e) = &o.result {
-                eprintln!("verify-tag: {}: {e:#}", o.target.dir.display());
-            }
-            lines.push(o.json());
+        let prefix = if multi {
+            format!("{}: ", o.target.dir.display())
         } else {
-            let prefix = if multi {
-                format!("{}: ", o.target.dir.display())
-            } else {
-                String::new()
-            };
-            o.print(&prefix, &mut out)
+            String::new()
+        };
+        // The one-line reason on stderr, with --json too.
+        if let Err(e) = &o.result {
+            eprintln!("verify-tag: {}: {e:#}", o.target.dir.display());
+        }
+        if !args.quiet {
+            print_notes(o, &prefix);
+        }
+        if args.json {
+            lines.push(json(o));
+        } else {
+            print_result(o, &prefix, &mut out)
                 .and_then(|()| out.flush())
                 .code(Code::Io, "writing to stdout")?;
         }
@@ -172,4 +203,87 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         }
     }
     Ok(code)
+}
+
+/// Notes, warnings and tags not counted, on stderr.
+fn print_notes(o: &Outcome, prefix: &str) {
+    if let Some(w) = &o.rollback_allowed {
+        eprintln!("verify-tag: {prefix}warning: {w}; accepted (--allow-rollback)");
+    }
+    let Ok(report) = &o.result else {
+        return;
+    };
+    // Which commit was authenticated, when REV did not spell it out.
+    if o.target.rev != report.commit {
+        eprintln!(
+            "verify-tag: {prefix}{} resolves to {}",
+            o.target.rev, report.commit
+        );
+    }
+    for n in &report.notes {
+        eprintln!("verify-tag: {prefix}{n}");
+    }
+    for t in report.tags.iter().filter(|t| t.status != TagStatus::Good) {
+        eprintln!(
+            "verify-tag: {prefix}tag {} ({}) not counted: {}",
+            t.name,
+            t.id,
+            t.reason.as_deref().unwrap_or("")
+        );
+    }
+}
+
+/// The old script's lines on stdout, each signer's fingerprint after them.
+fn print_result(o: &Outcome, prefix: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    let Ok(report) = &o.result else {
+        return Ok(());
+    };
+    for t in report.good() {
+        writeln!(out, "{prefix}---> Good tag {}", t.name)?;
+        for s in &t.signers {
+            writeln!(out, "{prefix}{s}")?;
+        }
+    }
+    if !report.commit_signers.is_empty() {
+        let c = &report.commit;
+        writeln!(out, "{prefix}---> {c} does not have a signed tag")?;
+        writeln!(
+            out,
+            "{prefix}---> However, it is signed by a trusted key, and $CHECK is set to signed-tag-or-commit"
+        )?;
+        writeln!(out, "{prefix}---> Accepting it anyway")?;
+        for s in &report.commit_signers {
+            writeln!(out, "{prefix}{s}")?;
+        }
+    }
+    Ok(())
+}
+
+/// One JSON object for a repository.
+fn json(o: &Outcome) -> serde_json::Value {
+    let t = &o.target;
+    let mut v = json!({
+        "path": t.dir,
+        "component": t.component,
+        "rev": t.rev,
+        "branch": o.branch,
+        "exit": o.code().as_u8(),
+    });
+    match &o.result {
+        Ok(r) => {
+            v["status"] = json!("verified");
+            v["commit"] = json!(r.commit);
+            v["tags"] = json!(r.tags);
+            v["commit_signers"] = json!(r.commit_signers);
+            v["notes"] = json!(r.notes);
+        }
+        Err(e) => {
+            v["status"] = json!("failed");
+            v["error"] = json!(format!("{e:#}"));
+        }
+    }
+    if let Some(w) = &o.rollback_allowed {
+        v["rollback_allowed"] = json!(w);
+    }
+    v
 }

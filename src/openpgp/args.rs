@@ -1,9 +1,11 @@
 //! The key options every verifying tool shares.
 
+use super::policy::{parse_date, Sha1Rules};
 use super::{parse_fingerprint, BuildPolicy, Keyring, Trust, Verifier};
 use std::path::PathBuf;
+use std::time::SystemTime;
 
-#[derive(clap::Args, Clone, Debug, Default)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct KeyArgs {
     /// Certificates to verify with (armored or binary, one or many per file).
     /// Repeatable. Never ~/.gnupg, a keyserver or an agent.
@@ -24,10 +26,24 @@ pub struct KeyArgs {
     pub min_signers: u16,
 
     /// Also reject SHA-1 in key self-signatures and certifications. By
-    /// default they are accepted (keys from 2010-2014 carry them); SHA-1
-    /// signatures over data are always rejected.
+    /// default SHA-1 self-signatures are accepted (keys from 2010-2014 carry
+    /// them) and SHA-1 certifications by other keys count when made before
+    /// --sha1-certifications-before.
     #[arg(long)]
     pub reject_sha1_certifications: bool,
+
+    /// SHA-1 certifications by other keys (what --trust-root relies on)
+    /// count only when made before DATE (YYYY-MM-DD or RFC 3339; the first
+    /// practical chosen-prefix collision was published in January 2020).
+    #[arg(long, value_name = "DATE", default_value = "2020-01-01", value_parser = parse_date)]
+    pub sha1_certifications_before: SystemTime,
+
+    /// Accept SHA-1 data signatures made before DATE (YYYY-MM-DD or RFC
+    /// 3339), with a warning each: for historical builds whose tags or
+    /// tarballs were signed with SHA-1. Off by default: SHA-1 signatures
+    /// over data are rejected.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub allow_sha1_before: Option<SystemTime>,
 }
 
 /// The keys [`KeyArgs`] name, loaded: what a [`Verifier`] borrows.
@@ -41,13 +57,7 @@ pub struct LoadedKeys {
 impl LoadedKeys {
     /// A verifier at the current time over these keys.
     pub fn verifier(&self) -> Verifier<'_> {
-        Verifier {
-            keyring: &self.keyring,
-            trust: &self.trust,
-            policy: &self.policy,
-            min_signers: self.min_signers,
-            time: None,
-        }
+        Verifier::new(&self.keyring, &self.trust, &self.policy).min_signers(self.min_signers)
     }
 }
 
@@ -63,9 +73,29 @@ impl KeyArgs {
         Ok(LoadedKeys {
             keyring,
             trust: Trust::from_fingerprints(fprs),
-            policy: BuildPolicy::new(!self.reject_sha1_certifications),
+            policy: self.policy(),
             min_signers: self.min_signers(),
         })
+    }
+
+    /// The policy these options describe (DESIGN.md §3).
+    pub fn policy(&self) -> BuildPolicy {
+        BuildPolicy::new(self.sha1_rules())
+    }
+
+    pub fn sha1_rules(&self) -> Sha1Rules {
+        let base = if self.reject_sha1_certifications {
+            Sha1Rules::strict()
+        } else {
+            Sha1Rules {
+                certifications_before: Some(self.sha1_certifications_before),
+                ..Sha1Rules::default()
+            }
+        };
+        Sha1Rules {
+            data_before: self.allow_sha1_before,
+            ..base
+        }
     }
 
     /// Were any keys given at all?

@@ -12,10 +12,10 @@ pub mod verify;
 
 pub use args::{KeyArgs, LoadedKeys};
 pub use keyring::Keyring;
-pub use policy::BuildPolicy;
+pub use policy::{BuildPolicy, Sha1Rules};
 pub use sequoia_openpgp::{Cert, Fingerprint};
 pub use trust::Trust;
-pub use verify::{Verdict, Verifier};
+pub use verify::{KeyValidity, Verdict, Verifier};
 
 use crate::exit::{fail, Code};
 

@@ -8,16 +8,26 @@
 //! - a signature by a key we do not have, or by a key we have but do not
 //!   trust, is reported and ignored (several archive keys sign InRelease);
 //! - a cryptographically bad signature, or a trusted key's signature that
-//!   fails policy (weak hash, revoked, expired, future-dated), fails all.
+//!   fails policy (weak hash, revoked, expired, future-dated), fails all;
+//! - with [`KeyValidity::Now`] (verify-tag) the key must also be valid now;
+//! - a certificate with no binding signature at the signature's time only
+//!   because its older self-signatures were stripped (the key predates the
+//!   signature, the certificate is valid now) is judged by its current
+//!   bindings, with a note, as gpg does and rpm-sequoia does since #52.
 
 use super::{BuildPolicy, Keyring, Trust};
 use crate::exit::{fail, Code};
+use sequoia_openpgp::cert::amalgamation::ValidAmalgamation;
+use sequoia_openpgp::packet::Signature;
 use sequoia_openpgp::parse::stream::{
     DetachedVerifierBuilder, MessageLayer, MessageStructure, VerificationError, VerificationHelper,
     VerifierBuilder,
 };
 use sequoia_openpgp::parse::Parse;
+use sequoia_openpgp::policy::Policy;
+use sequoia_openpgp::types::{HashAlgorithm, RevocationStatus};
 use sequoia_openpgp::{Cert, Fingerprint, KeyHandle, Packet, PacketPile};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::SystemTime;
@@ -31,6 +41,20 @@ pub struct Verdict {
     pub notes: Vec<String>,
 }
 
+/// When the signing key must have been valid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyValidity {
+    /// When it signed (release artifacts: a signature made while the key
+    /// was valid passes after the key expired; a soft revocation voids only
+    /// later signatures, a hard one all).
+    #[default]
+    AtSigning,
+    /// When it signed and now (the state of a repository now: timestamps
+    /// are the signer's choice, so a leaked retired key could otherwise
+    /// sign backdated tags).
+    Now,
+}
+
 /// A verification context: keys, trust, policy and how many signers.
 pub struct Verifier<'a> {
     pub keyring: &'a Keyring,
@@ -40,9 +64,33 @@ pub struct Verifier<'a> {
     pub min_signers: usize,
     /// Reference time; `None` is now, with sequoia's clock-skew tolerance.
     pub time: Option<SystemTime>,
+    pub validity: KeyValidity,
 }
 
-impl Verifier<'_> {
+impl<'a> Verifier<'a> {
+    /// One signer, now, keys judged when they signed.
+    pub fn new(keyring: &'a Keyring, trust: &'a Trust, policy: &'a BuildPolicy) -> Self {
+        Verifier {
+            keyring,
+            trust,
+            policy,
+            min_signers: 1,
+            time: None,
+            validity: KeyValidity::AtSigning,
+        }
+    }
+
+    pub fn min_signers(self, n: usize) -> Self {
+        Verifier {
+            min_signers: n,
+            ..self
+        }
+    }
+
+    pub fn validity(self, validity: KeyValidity) -> Self {
+        Verifier { validity, ..self }
+    }
+
     /// Verify a detached signature over everything `data` yields. The data
     /// is read once and hashed as it streams; an I/O error while reading it
     /// surfaces as an `std::io::Error` in the chain (exit 4).
@@ -51,6 +99,7 @@ impl Verifier<'_> {
         sig: &[u8],
         data: R,
     ) -> anyhow::Result<Verdict> {
+        let sig = &*signature_packets(sig)?;
         count_signatures(sig)?;
         let helper = Helper {
             v: self,
@@ -130,12 +179,63 @@ pub fn is_cleartext_signed(bytes: &[u8]) -> bool {
         .is_some_and(|b| b.starts_with(b"-----BEGIN PGP SIGNED MESSAGE-----"))
 }
 
-/// Signature packets in a detached signature; none is "nothing to verify
-/// with" (exit 3), anything but signatures is not a detached signature.
-pub fn count_signatures(sig: &[u8]) -> anyhow::Result<usize> {
+const ARMOR_BEGIN: &[u8] = b"-----BEGIN PGP SIGNATURE-----";
+const ARMOR_END: &[u8] = b"-----END PGP SIGNATURE-----";
+
+/// The binary packets of a signature file: as is when binary; every
+/// armored block of an armored file, one after another (`SHA256SUMS.asc`
+/// with several signers' blocks concatenated), as gpgv reads them. Text
+/// between blocks other than whitespace makes it malformed.
+pub fn signature_packets(sig: &[u8]) -> anyhow::Result<Cow<'_, [u8]>> {
     if sig.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(fail(Code::Missing, "the signature is empty"));
     }
+    let start = sig
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    let Some(mut rest) = sig.get(start..).filter(|r| r.starts_with(b"-----")) else {
+        return Ok(Cow::Borrowed(sig));
+    };
+    let malformed = |why: &str| fail(Code::Failed, format!("malformed signature: {why}"));
+    let mut out = Vec::new();
+    while !rest.iter().all(|b| b.is_ascii_whitespace()) {
+        let trimmed = rest
+            .get(
+                rest.iter()
+                    .position(|b| !b.is_ascii_whitespace())
+                    .unwrap_or(0)..,
+            )
+            .unwrap_or_default();
+        if !trimmed.starts_with(ARMOR_BEGIN) {
+            return Err(malformed("text outside an armored PGP SIGNATURE block"));
+        }
+        let end = find(trimmed, ARMOR_END)
+            .ok_or_else(|| malformed("an armored block without its END line"))?;
+        let block_end = end + ARMOR_END.len();
+        let block = trimmed.get(..block_end).unwrap_or_default();
+        let mut reader = sequoia_openpgp::armor::Reader::from_bytes(
+            block,
+            sequoia_openpgp::armor::ReaderMode::Tolerant(Some(
+                sequoia_openpgp::armor::Kind::Signature,
+            )),
+        );
+        reader
+            .read_to_end(&mut out)
+            .map_err(|e| malformed(&format!("bad armor: {e}")))?;
+        rest = trimmed.get(block_end..).unwrap_or_default();
+    }
+    Ok(Cow::Owned(out))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Signature packets in a detached signature; none is "nothing to verify
+/// with" (exit 3), anything but signatures is not a detached signature.
+pub fn count_signatures(sig: &[u8]) -> anyhow::Result<usize> {
+    let sig = &*signature_packets(sig)?;
     let pile = PacketPile::from_bytes(sig)
         .map_err(|e| fail(Code::Failed, format!("malformed signature: {e}")))?;
     let mut n = 0;
@@ -166,11 +266,93 @@ struct Helper<'a, 'b> {
     verdict: Option<Verdict>,
 }
 
-fn issuer_of(sig: &sequoia_openpgp::packet::Signature) -> String {
+fn issuer_of(sig: &Signature) -> String {
     sig.get_issuers()
         .first()
         .map(|h| h.to_hex())
         .unwrap_or_else(|| "an unnamed key".into())
+}
+
+fn date(t: Option<SystemTime>) -> String {
+    t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+        .unwrap_or_else(|| "an unknown time".into())
+}
+
+/// Is the certificate, and its key `signer`, valid now: bound, alive, not
+/// revoked (hard or soft), signing-capable?
+fn valid_now(cert: &Cert, signer: &Fingerprint, policy: &BuildPolicy) -> Result<(), String> {
+    let vc = cert
+        .with_policy(policy, None)
+        .map_err(|e| format!("not valid now: {e}"))?;
+    vc.alive().map_err(|e| format!("expired: {e}"))?;
+    if let RevocationStatus::Revoked(_) = vc.revocation_status() {
+        return Err("revoked".into());
+    }
+    let ka = vc
+        .keys()
+        .find(|k| k.key().fingerprint() == *signer)
+        .ok_or_else(|| format!("its signing key {signer} is not valid now"))?;
+    ka.alive()
+        .map_err(|e| format!("its signing key {signer} has expired: {e}"))?;
+    if let RevocationStatus::Revoked(_) = ka.revocation_status() {
+        return Err(format!("its signing key {signer} is revoked"));
+    }
+    if !ka.for_signing() {
+        return Err(format!("its key {signer} is not signing-capable now"));
+    }
+    Ok(())
+}
+
+/// Was the key unbound at the signature's time only for want of a binding
+/// signature (older self-signatures stripped), rather than by one that
+/// said it was invalid?
+fn no_binding_at_time(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<sequoia_openpgp::Error>(),
+            Some(sequoia_openpgp::Error::NoBindingSignature(_))
+        )
+    })
+}
+
+impl Helper<'_, '_> {
+    /// A signature whose key had no binding signature at its time: judged
+    /// by the certificate's current bindings when the signing key predates
+    /// the signature and the certificate and key are valid now. Returns the
+    /// signing key's fingerprint, or why not.
+    fn judge_stripped(&self, sig: &Signature, cert: &Cert) -> Result<Fingerprint, String> {
+        let made = sig
+            .signature_creation_time()
+            .ok_or("the signature has no creation time")?;
+        let policy = self.v.policy;
+        let vc = cert
+            .with_policy(policy, None)
+            .map_err(|e| format!("and no valid binding now either: {e}"))?;
+        let mut why = "no signing-capable key of the certificate issued it".to_string();
+        for ka in vc.keys().key_handles(sig.get_issuers()) {
+            let fpr = ka.key().fingerprint();
+            if ka.key().creation_time() > made {
+                why = format!(
+                    "its key {fpr} was created at {}, after the signature",
+                    date(Some(ka.key().creation_time()))
+                );
+                continue;
+            }
+            if let Err(e) = valid_now(cert, &fpr, policy) {
+                why = e;
+                continue;
+            }
+            sig.verify_document(ka.key())
+                .map_err(|e| format!("bad signature: {e}"))?;
+            policy
+                .signature(sig, Default::default())
+                .map_err(|e| format!("{e:#}"))?;
+            sig.signature_alive(self.v.time, None)
+                .map_err(|e| format!("{e:#}"))?;
+            return Ok(fpr);
+        }
+        Err(why)
+    }
 }
 
 impl VerificationHelper for Helper<'_, '_> {
@@ -182,8 +364,34 @@ impl VerificationHelper for Helper<'_, '_> {
         let mut signers: BTreeSet<Fingerprint> = BTreeSet::new();
         let mut notes = Vec::new();
         let mut failures: Vec<String> = Vec::new();
-        let now = SystemTime::now();
+        let policy = self.v.policy;
         let trusted = |f: &Fingerprint| self.v.trust.is_trusted(f);
+        // A good signature by a trusted key: count it, or fail it when its
+        // key must be valid now and is not.
+        let mut accept = |sig: &Signature,
+                          cert: &Cert,
+                          key: &Fingerprint,
+                          notes: &mut Vec<String>,
+                          failures: &mut Vec<String>| {
+            let primary = cert.fingerprint();
+            if sig.hash_algo() == HashAlgorithm::SHA1 {
+                notes.push(format!(
+                    "warning: SHA-1 signature by {primary} made {} accepted (--allow-sha1-before)",
+                    date(sig.signature_creation_time())
+                ));
+            }
+            match (valid_now(cert, key, policy), self.v.validity) {
+                (Ok(()), _) => {}
+                (Err(e), KeyValidity::Now) => {
+                    failures.push(format!("key {primary} is not valid now: {e}"));
+                    return;
+                }
+                (Err(e), KeyValidity::AtSigning) => notes.push(format!(
+                    "warning: key {primary} is no longer valid ({e}); the signature was made while it was"
+                )),
+            }
+            signers.insert(primary);
+        };
 
         for layer in structure {
             let MessageLayer::SignatureGroup { results } = layer else {
@@ -199,18 +407,8 @@ impl VerificationHelper for Helper<'_, '_> {
                                 .push(format!("good signature by untrusted key {primary} ignored"));
                             continue;
                         }
-                        // Valid when made; say so if the key has died since.
-                        if let Err(e) = good
-                            .ka
-                            .cert()
-                            .with_policy(self.v.policy, now)
-                            .and_then(|vc| vc.alive())
-                        {
-                            notes.push(format!(
-                                "warning: key {primary} is no longer valid ({e}); the signature was made while it was"
-                            ));
-                        }
-                        signers.insert(primary);
+                        let key = good.ka.key().fingerprint();
+                        accept(good.sig, good.ka.cert(), &key, &mut notes, &mut failures);
                     }
                     Err(VerificationError::MissingKey { sig }) => {
                         notes.push(format!(
@@ -227,12 +425,28 @@ impl VerificationHelper for Helper<'_, '_> {
                             issuer_of(sig)
                         ));
                     }
-                    Err(VerificationError::UnboundKey { cert, error, .. }) => {
+                    Err(VerificationError::UnboundKey { sig, cert, error }) => {
                         let f = cert.fingerprint();
-                        if trusted(&f) {
-                            failures.push(format!("key {f} was not valid when it signed: {error}"));
-                        } else {
+                        if !trusted(&f) {
                             notes.push(format!("signature by untrusted key {f} ignored: {error}"));
+                            continue;
+                        }
+                        if !no_binding_at_time(&error) {
+                            failures.push(format!("key {f} was not valid when it signed: {error}"));
+                            continue;
+                        }
+                        match self.judge_stripped(sig, cert) {
+                            Ok(key) => {
+                                notes.push(format!(
+                                    "key {f} has no binding signature at the signature's time ({}), \
+                                     probably stripped in a refresh: judged by its current bindings",
+                                    date(sig.signature_creation_time())
+                                ));
+                                accept(sig, cert, &key, &mut notes, &mut failures);
+                            }
+                            Err(why) => failures.push(format!(
+                                "key {f} was not valid when it signed ({error}): {why}"
+                            )),
                         }
                     }
                     Err(VerificationError::BadKey { ka, error, .. }) => {
@@ -267,7 +481,6 @@ impl VerificationHelper for Helper<'_, '_> {
                 }
             }
         }
-
         let signers: Vec<Fingerprint> = signers.into_iter().collect();
         let found = signers.len();
         self.verdict = Some(Verdict {

@@ -92,6 +92,51 @@ pub fn gen_legacy_sha1_key(uid: &str, created: SystemTime) -> Cert {
     Cert::from_packets(vec![Packet::from(key), userid.into(), binding.into()].into_iter()).unwrap()
 }
 
+/// A key whose primary key signs, created at `created`, with one user ID
+/// bound by self-signatures made at each of `bindings` (time, and an
+/// optional validity period from creation): what a keyring refreshed with
+/// its older self-signatures stripped looks like when only a late binding
+/// is given.
+pub fn gen_primary_signing_key(
+    uid: &str,
+    created: SystemTime,
+    bindings: &[(SystemTime, Option<Duration>)],
+) -> Cert {
+    let mut key: Key4<SecretParts, PrimaryRole> = Key4::generate_ecc(true, Curve::Ed25519).unwrap();
+    key.set_creation_time(created).unwrap();
+    let key: Key<SecretParts, PrimaryRole> = key.into();
+    let mut signer = key.clone().into_keypair().unwrap();
+    let userid = UserID::from(uid);
+    let mut packets = vec![Packet::from(key.clone()), userid.clone().into()];
+    for (time, validity) in bindings {
+        let binding = SignatureBuilder::new(SignatureType::PositiveCertification)
+            .set_hash_algo(HashAlgorithm::SHA256)
+            .set_signature_creation_time(*time)
+            .unwrap()
+            .set_key_flags(KeyFlags::empty().set_signing().set_certification())
+            .unwrap()
+            .set_key_validity_period(*validity)
+            .unwrap()
+            .sign_userid_binding(&mut signer, key.parts_as_public(), &userid)
+            .unwrap();
+        packets.push(binding.into());
+    }
+    Cert::from_packets(packets.into_iter()).unwrap()
+}
+
+/// A binary detached signature by `cert`'s primary key dated `time`, made
+/// whatever the certificate says about that time.
+pub fn sign_by_primary_at(cert: &Cert, data: &[u8], time: SystemTime) -> Vec<u8> {
+    let mut signer = primary_signer(cert);
+    let sig = SignatureBuilder::new(SignatureType::Binary)
+        .set_hash_algo(HashAlgorithm::SHA256)
+        .set_signature_creation_time(time)
+        .unwrap()
+        .sign_message(&mut signer, data)
+        .unwrap();
+    Packet::from(sig).to_vec().unwrap()
+}
+
 /// A signing keypair of `cert` bound at `time` (aliveness is not checked,
 /// so tests can sign with keys that have expired or are not yet valid).
 /// The null policy lets tests make the weak signatures tools must reject.
@@ -241,14 +286,20 @@ pub fn run(bin: &str, args: &[&dyn AsRef<std::ffi::OsStr>], dir: &Path) -> Outpu
     cmd.output().unwrap()
 }
 
-/// Is a peer program installed (used as an oracle when it is)?
+/// Is a peer program installed (used as an oracle when it is)? Under CI
+/// (`CI` set), where .ci/run installs every oracle, a missing one fails the
+/// test instead of letting it pass without its oracle.
 pub fn have(program: &str) -> bool {
-    Command::new("sh")
+    let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {program} >/dev/null 2>&1"))
         .status()
         .map(|s| s.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if !found && std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("oracle {program} is not installed, and CI must run every oracle");
+    }
+    found
 }
 
 /// gpgv's verdict on a detached signature with a binary keyring.
