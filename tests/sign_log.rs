@@ -565,19 +565,7 @@ fn seal_on_eof_origins_and_missing_checkpoints() {
     // log with two origins would never verify again.
     e.receive(b"three\n", &[]);
     let before = (e.lines().len(), checkpoint_sizes(&e.log));
-    let o = sl(
-        &[
-            "seal",
-            "--log",
-            e.l(),
-            "--key",
-            e.key.to_str().unwrap(),
-            "--origin",
-            "elsewhere",
-        ],
-        b"",
-        &[],
-    );
+    let o = e.seal_with(&e.key, &["--origin", "elsewhere"]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("is not the log's"), "{}", text(&o));
     assert_eq!((e.lines().len(), checkpoint_sizes(&e.log)), before);
@@ -1123,33 +1111,13 @@ fn a_typo_d_log_directory_is_never_created_or_sealed() {
     let e = setup();
     e.receive(BUILD, &[]);
     let typo = e.p("lgo");
-    let o = sl(
-        &[
-            "seal",
-            "--log",
-            typo.to_str().unwrap(),
-            "--key",
-            e.key.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let o = seal_dir(&typo, &e.key);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("no log here"), "{}", text(&o));
     assert!(!typo.exists(), "seal created {}", typo.display());
     // An existing directory without a log: the same, nothing created in it.
     std::fs::create_dir(&typo).unwrap();
-    let o = sl(
-        &[
-            "seal",
-            "--log",
-            typo.to_str().unwrap(),
-            "--key",
-            e.key.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let o = seal_dir(&typo, &e.key);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert_eq!(std::fs::read_dir(&typo).unwrap().count(), 0);
     // Reading a missing log is a usage error too, not "never sealed".
@@ -1292,19 +1260,7 @@ fn removing_the_newest_seal_is_caught_by_what_was_pinned() {
     // A pinned checkpoint of another log (another origin) is refused.
     let f2 = setup();
     f2.receive(BUILD, &[]);
-    let o = sl(
-        &[
-            "seal",
-            "--log",
-            f2.l(),
-            "--key",
-            e.key.to_str().unwrap(),
-            "--origin",
-            "elsewhere.example/log",
-        ],
-        b"",
-        &[],
-    );
+    let o = f2.seal_with(&e.key, &["--origin", "elsewhere.example/log"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let foreign = f2.log.join("checkpoints/5");
     let o = pinned(&e.log, &["--checkpoint", foreign.to_str().unwrap()]);
@@ -1488,18 +1444,7 @@ fn small_ones_cat_modes_hash_default_origin_from_name() {
         b"x\n",
         &[],
     );
-    let o = sl(
-        &[
-            "seal",
-            "--log",
-            d2.to_str().unwrap(),
-            "--key",
-            e.key.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_eq!(code(&seal_dir(&d2, &e.key)), 0);
     let cp = std::fs::read_to_string(d2.join("checkpoints/3")).unwrap();
     assert!(
         cp.starts_with("build-verify.sign-log/linux-kernel\n"),
@@ -1629,6 +1574,35 @@ fn build_output(dir: &Path, step: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
         out.extend(h.stdout);
     }
     out
+}
+
+/// `receive --log DIR --name core-admin EXTRA...` of `input`; must succeed.
+fn receive_into(dir: &Path, input: &[u8], extra: &[&str]) {
+    let mut a = vec![
+        "receive",
+        "--log",
+        dir.to_str().unwrap(),
+        "--name",
+        "core-admin",
+    ];
+    a.extend_from_slice(extra);
+    let o = sl(&a, input, &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+/// `seal --log DIR --key KEY`.
+fn seal_dir(dir: &Path, key: &Path) -> Output {
+    sl(
+        &[
+            "seal",
+            "--log",
+            dir.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    )
 }
 
 /// `prove product --log DIR --file ART... --from-size N` into a file.
@@ -1790,8 +1764,9 @@ fn the_gate_passes_sealed_products_and_gpg_signs_them() {
     assert_eq!(std::fs::read(&state).unwrap(), before, "state unchanged");
 }
 
-#[test]
-fn the_gate_refuses_what_the_sealed_log_does_not_show() {
+/// A sealed log with product a.rpm, and a gate that accepted it: (env,
+/// artifact, state, evidence, sealed size).
+fn gated_log() -> (Env, PathBuf, PathBuf, PathBuf, u64) {
     let e = setup();
     let a = e.p("a.rpm");
     e.receive(
@@ -1799,10 +1774,16 @@ fn the_gate_refuses_what_the_sealed_log_does_not_show() {
         &[],
     );
     assert_eq!(code(&e.seal()), 0);
-    let sealed = *checkpoint_sizes(&e.log).last().unwrap();
+    let n = *checkpoint_sizes(&e.log).last().unwrap();
     let state = e.p("gate.json");
     let ev = evidence(&e, &e.log, &[&a], 0, "ev.json");
     assert_eq!(code(&gate(&e.public, &state, &ev, &[&a])), 0);
+    (e, a, state, ev, n)
+}
+
+#[test]
+fn the_gate_refuses_what_the_sealed_log_does_not_show() {
+    let (e, _, state, ev, sealed) = gated_log();
     let before = std::fs::read(&state).unwrap();
     let unchanged = || assert_eq!(std::fs::read(&state).unwrap(), before, "state changed");
 
@@ -1905,49 +1886,15 @@ fn the_gate_refuses_what_the_sealed_log_does_not_show() {
 
 #[test]
 fn the_gate_refuses_forks_and_rollbacks_and_keeps_the_evidence() {
-    let e = setup();
-    let a = e.p("a.rpm");
-    e.receive(
-        &build_output(e.tmp.path(), "one", &[("a.rpm", b"rpm a")]),
-        &[],
-    );
-    assert_eq!(code(&e.seal()), 0);
-    let n = *checkpoint_sizes(&e.log).last().unwrap();
-    let state = e.p("gate.json");
-    let ev_old = evidence(&e, &e.log, &[&a], 0, "ev-old.json");
-    assert_eq!(code(&gate(&e.public, &state, &ev_old, &[&a])), 0);
+    let (e, a, state, ev_old, n) = gated_log();
 
     // A fork: another log, same key and origin, as many records, another
     // root (the log VM, or whoever holds its key, signed two histories).
     let fork = e.p("fork");
     let fa = e.p("fork-a.rpm");
     let out = build_output(e.tmp.path(), "ONE", &[("fork-a.rpm", b"rpm A")]);
-    let o = sl(
-        &[
-            "receive",
-            "--log",
-            fork.to_str().unwrap(),
-            "--name",
-            "core-admin",
-            "--source",
-            "build-vm",
-        ],
-        &out,
-        &[],
-    );
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = sl(
-        &[
-            "seal",
-            "--log",
-            fork.to_str().unwrap(),
-            "--key",
-            e.key.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    receive_into(&fork, &out, &["--source", "build-vm"]);
+    assert_eq!(code(&seal_dir(&fork, &e.key)), 0);
     assert_eq!(checkpoint_sizes(&fork), vec![n], "same size");
     let before = std::fs::read(&state).unwrap();
     let ev_fork = evidence(&e, &fork, &[&fa], n, "ev-fork.json");
@@ -1994,30 +1941,8 @@ fn the_gate_refuses_forks_and_rollbacks_and_keeps_the_evidence() {
     // accepted root.
     let fb = e.p("fork-b.rpm");
     let out = build_output(e.tmp.path(), "TWO", &[("fork-b.rpm", b"rpm B")]);
-    sl(
-        &[
-            "receive",
-            "--log",
-            fork.to_str().unwrap(),
-            "--name",
-            "core-admin",
-            "--source",
-            "build-vm",
-        ],
-        &out,
-        &[],
-    );
-    sl(
-        &[
-            "seal",
-            "--log",
-            fork.to_str().unwrap(),
-            "--key",
-            e.key.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    receive_into(&fork, &out, &["--source", "build-vm"]);
+    assert_eq!(code(&seal_dir(&fork, &e.key)), 0);
     let ev_fork2 = evidence(&e, &fork, &[&fb], n, "ev-fork2.json");
     let o = gate(&e.public, &state, &ev_fork2, &[&fb]);
     assert_eq!(code(&o), 1, "{}", text(&o));
@@ -2162,32 +2087,8 @@ fn builder(e: &Env, n: usize, files: &[(&str, &[u8])]) -> (PathBuf, PathBuf, Pat
     std::fs::create_dir_all(&dir).unwrap();
     let log = e.p(&format!("log{n}"));
     let out = build_output(&dir, "build", files);
-    let o = sl(
-        &[
-            "receive",
-            "--log",
-            log.to_str().unwrap(),
-            "--name",
-            "core-admin",
-            "--source",
-            &format!("builder{n}"),
-        ],
-        &out,
-        &[],
-    );
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = sl(
-        &[
-            "seal",
-            "--log",
-            log.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
-    assert_eq!(code(&o), 0, "{}", text(&o));
+    receive_into(&log, &out, &["--source", &format!("builder{n}")]);
+    assert_eq!(code(&seal_dir(&log, &key)), 0);
     (log, key, public)
 }
 
@@ -2273,17 +2174,7 @@ fn builders_agree_only_when_enough_independent_logs_match() {
         &out,
         &[],
     );
-    sl(
-        &[
-            "seal",
-            "--log",
-            again.to_str().unwrap(),
-            "--key",
-            k1.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    assert_eq!(code(&seal_dir(&again, &k1)), 0);
     let o = agree(
         &[&again, &l3],
         &[&p1, &p3],

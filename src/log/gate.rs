@@ -47,13 +47,7 @@ pub fn read_state(path: &Path) -> anyhow::Result<Option<State>> {
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(None);
     }
-    let bytes = super::input::read_regular(path, "gate state", MAX_STATE, Code::Failed)?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        fail(
-            Code::Failed,
-            format!("{}: not a gate state: {e}", path.display()),
-        )
-    })
+    super::input::read_json(path, "gate state", MAX_STATE, Code::Failed).map(Some)
 }
 
 /// The size a receiver with state `path` needs a consistency proof from

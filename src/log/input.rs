@@ -11,7 +11,6 @@
 use crate::exit::{fail, Code, ResultExt};
 use anyhow::Result;
 use std::fs::{File, OpenOptions};
-use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -83,21 +82,23 @@ pub fn read_regular(path: &Path, what: &str, max: u64, over: Code) -> Result<Vec
 /// `path` or `-` (standard input), read whole and bounded.
 pub fn read_arg(path: &Path, what: &str, max: u64, over: Code) -> Result<Vec<u8>> {
     if path.as_os_str() == "-" {
-        let mut data = Vec::new();
-        std::io::stdin()
-            .lock()
-            .take(max.saturating_add(1))
-            .read_to_end(&mut data)
-            .with_code(Code::Io, || format!("reading {what} from standard input"))?;
-        if data.len() as u64 > max {
-            return Err(fail(
-                over,
-                format!("{what} on standard input: larger than {max} bytes"),
-            ));
-        }
-        return Ok(data);
+        let what = format!("{what} on standard input");
+        return crate::fsutil::read_bounded(std::io::stdin().lock(), max, &what, over);
     }
     read_regular(path, what, max, over)
+}
+
+/// A JSON document from `path` or `-`, bounded; unreadable as `T` is
+/// exit `over` too, saying it is not a `what`.
+pub fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    max: u64,
+    over: Code,
+) -> Result<T> {
+    let text = read_arg(path, what, max, over)?;
+    serde_json::from_slice(&text)
+        .map_err(|e| fail(over, format!("{} is not a {what}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -121,15 +121,9 @@ pub fn prove_consistency(dir: &Path, m: u64, n: u64) -> anyhow::Result<Proof> {
 /// (16 KiB, escaped): anything larger is not a proof.
 pub const MAX_PROOF: u64 = 1 << 20;
 
-/// Read a proof file (`prove`'s JSON), bounded.
+/// Read a proof file (`prove`'s JSON, or `-`), bounded.
 pub fn read_proof(path: &Path) -> anyhow::Result<Proof> {
-    let text = super::input::read_arg(path, "proof", MAX_PROOF, Code::Usage)?;
-    serde_json::from_slice(&text).map_err(|e| {
-        fail(
-            Code::Usage,
-            format!("{} is not a proof: {e}", path.display()),
-        )
-    })
+    super::input::read_json(path, "proof", MAX_PROOF, Code::Usage)
 }
 
 /// Read a checkpoint file; with a verifier, also check its signature in
@@ -262,13 +256,7 @@ pub const MAX_EVIDENCE: u64 = 16 << 20;
 
 /// Read evidence (`prove product`'s JSON) from a file or `-`, bounded.
 pub fn read_evidence(path: &Path) -> anyhow::Result<Evidence> {
-    let text = super::input::read_arg(path, "proof", MAX_EVIDENCE, Code::Usage)?;
-    serde_json::from_slice(&text).map_err(|e| {
-        fail(
-            Code::Usage,
-            format!("{} is not sign-log evidence: {e}", path.display()),
-        )
-    })
+    super::input::read_json(path, "sign-log evidence", MAX_EVIDENCE, Code::Usage)
 }
 
 /// The product record's SHA-256 (lowercase hex) and name, if `line` is a
