@@ -1431,6 +1431,29 @@ fn small_ones_cat_modes_hash_default_origin_from_name() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let cp = std::fs::read_to_string(d.join("checkpoints/3")).unwrap();
     assert!(cp.starts_with("build-verify.sign-log/core-admin\n"), "{cp}");
+    // With a source (the qrexec domain), two build VMs' logs of one
+    // component get two origins.
+    let d3 = e.p("with-source");
+    let o = sl(
+        &[
+            "receive",
+            "--log",
+            d3.to_str().unwrap(),
+            "--name",
+            "core-admin",
+            "--seal-on-eof",
+            "--key",
+            e.key.to_str().unwrap(),
+        ],
+        b"x\n",
+        &[("QREXEC_REMOTE_DOMAIN", "build-vm-7")],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let cp = std::fs::read_to_string(d3.join("checkpoints/3")).unwrap();
+    assert!(
+        cp.starts_with("build-verify.sign-log/build-vm-7/core-admin\n"),
+        "{cp}"
+    );
     // ...also for a later `seal`, which has no --name: the first session's.
     let d2 = e.p("other-dir");
     sl(
@@ -1807,6 +1830,28 @@ fn the_gate_refuses_what_the_sealed_log_does_not_show() {
     let o = gate(&e.public, &state, &ev, &[&stranger]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("no product record"), "{}", text(&o));
+    // A product record from another sender than the one asking.
+    let a = e.p("a.rpm");
+    let with_source = |src: &str| {
+        sl(
+            &[
+                "gate",
+                "--keyring",
+                e.public.to_str().unwrap(),
+                "--proof",
+                ev.to_str().unwrap(),
+                "--source",
+                src,
+                a.to_str().unwrap(),
+            ],
+            b"",
+            &[],
+        )
+    };
+    assert_eq!(code(&with_source("build-vm")), 0);
+    let o = with_source("build-vm-2");
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains("from \"build-vm-2\""), "{}", text(&o));
     // Nor does a logged artifact with one byte changed.
     std::fs::write(&stranger, b"rpm A").unwrap();
     assert_eq!(code(&gate(&e.public, &state, &ev, &[&stranger])), 3);
@@ -2239,7 +2284,8 @@ fn keygen(e: &Env, name: &str, file: &str, witness: bool) -> String {
 #[test]
 fn checkpoints_are_signed_notes_that_witnesses_cosign() {
     let e = setup();
-    let origin = "build-verify.sign-log/core-admin";
+    // The default origin: the log's source and name (Env::receive).
+    let origin = "build-verify.sign-log/build-vm/core-admin";
     let log_vkey = keygen(&e, origin, "log.skey", false);
     let w1 = keygen(&e, "witness.example/w1", "w1.skey", true);
     let w2 = keygen(&e, "witness.example/w2", "w2.skey", true);

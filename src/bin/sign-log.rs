@@ -57,9 +57,9 @@ struct SealArgs {
     #[arg(long, value_name = "FPR")]
     local_user: Option<String>,
     /// The checkpoint origin line (default: the log's earlier checkpoints',
-    /// else build-verify.sign-log/NAME with NAME the log's name: --name, or
-    /// the name its first session was received under). A seal with another
-    /// origin than the log's is refused.
+    /// else build-verify.sign-log/[SRC/]NAME with the log's name (--name, or
+    /// the name its first session was received under) and source. A seal
+    /// with another origin than the log's is refused.
     #[arg(long, value_name = "ORIGIN")]
     origin: Option<String>,
     /// Also sign the checkpoint as a C2SP note: an Ed25519 secret key
@@ -252,6 +252,10 @@ sign-log gate --keyring log-key.pub.asc --state gate.json --proof ev.json out.rp
         /// Require this checkpoint origin (default: the state's).
         #[arg(long, value_name = "ORIGIN")]
         origin: Option<String>,
+        /// Require the product records to come from this source (the
+        /// records' `src`: the qrexec domain of the build VM asking).
+        #[arg(long, value_name = "SRC")]
+        source: Option<String>,
         #[command(flatten)]
         notes: NoteArgs,
         /// Print the outcome as one JSON object.
@@ -540,10 +544,14 @@ fn load_keys(keys: &KeyArgs) -> anyhow::Result<LoadedKeys> {
     keys.load()
 }
 
-fn origin(a: &Option<String>, dir: &Path, name: Option<&str>) -> anyhow::Result<String> {
+fn origin(
+    a: &Option<String>,
+    dir: &Path,
+    session: Option<(&str, Option<&str>)>,
+) -> anyhow::Result<String> {
     match a {
         Some(o) => Ok(o.clone()),
-        None => checkpoint::origin_for(dir, name),
+        None => checkpoint::origin_for(dir, session),
     }
 }
 
@@ -608,7 +616,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 let note_key = sa.note_key.as_deref().map(note_signer).transpose()?;
                 Some((
                     signer(&sa)?,
-                    origin(&sa.origin, &log, Some(&name))?,
+                    origin(&sa.origin, &log, Some((&name, source.as_deref())))?,
                     note_key,
                 ))
             } else {
@@ -795,6 +803,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             state,
             last_size,
             origin: o,
+            source,
             notes,
             json,
             artifacts,
@@ -814,6 +823,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                     state: state.as_deref(),
                     origin: o.as_deref(),
                     notes: nk.policy(),
+                    source: source.as_deref(),
                 },
             )?;
             for n in &out.notes {
@@ -910,6 +920,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                     state: state.as_deref(),
                     origin: o.as_deref(),
                     notes: note::Policy::default(),
+                    source: None,
                 },
             )?;
             for n in &accepted.notes {

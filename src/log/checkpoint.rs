@@ -188,25 +188,33 @@ pub fn sizes(dir: &Path) -> anyhow::Result<Vec<u64>> {
 }
 
 /// The origin for a new checkpoint: the one the log already uses (so
-/// moving the directory changes nothing), else one unique per log name:
-/// `name` (receive's --name), else the name the log's first session was
-/// received under, else the directory's name.
-pub fn origin_for(dir: &Path, name: Option<&str>) -> anyhow::Result<String> {
+/// moving the directory changes nothing), else one unique per log:
+/// `build-verify.sign-log/[SRC/]NAME`, with the log's name (receive's
+/// --name, else the name its first session was received under, else the
+/// directory's) and its source when known (two build VMs' logs of one
+/// component must not share an origin: to a witness or a gate, one origin
+/// with two trees is a fork).
+pub fn origin_for(dir: &Path, session: Option<(&str, Option<&str>)>) -> anyhow::Result<String> {
     if let Some(last) = sizes(dir)?.last() {
         return Ok(Checkpoint::read(&paths(dir, *last).0)?.origin);
     }
-    let name = match name {
-        Some(n) => n.to_string(),
-        None => match super::store::first_session_name(dir)? {
-            Some(n) => n,
-            None => dir
-                .canonicalize()
-                .ok()
-                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .unwrap_or_else(|| "log".into()),
+    let (name, src) = match session {
+        Some((n, s)) => (n.to_string(), s.map(str::to_string)),
+        None => match super::store::first_session(dir)? {
+            Some(found) => found,
+            None => (
+                dir.canonicalize()
+                    .ok()
+                    .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| "log".into()),
+                None,
+            ),
         },
     };
-    Ok(format!("build-verify.sign-log/{name}"))
+    Ok(match src.filter(|s| !s.is_empty()) {
+        Some(src) => format!("build-verify.sign-log/{src}/{name}"),
+        None => format!("build-verify.sign-log/{name}"),
+    })
 }
 
 #[cfg(test)]

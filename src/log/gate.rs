@@ -66,6 +66,9 @@ pub struct Options<'a> {
     pub origin: Option<&'a str>,
     /// Note signatures (log key, witnesses) the checkpoint must carry.
     pub notes: note::Policy<'a>,
+    /// The product records must come from this source (the build VM
+    /// asking for the signature), not from another sender into the log.
+    pub source: Option<&'a str>,
 }
 
 /// A checkpoint that passed every check, not yet recorded in the state.
@@ -365,7 +368,7 @@ pub fn gate(
     let digests = digests?;
     let mut passed = Vec::new();
     for (path, (sha, size)) in artifacts.iter().zip(digests) {
-        let (seq, name) = included(&ev, &accepted.checkpoint, &sha)
+        let (seq, name) = included(&ev, &accepted.checkpoint, &sha, opts.source)
             .map_err(|e| e.context(format!("artifact {} (SHA-256 {sha})", path.display())))?;
         passed.push(Passed {
             path: path.clone(),
@@ -389,10 +392,15 @@ pub fn gate(
     Ok(out)
 }
 
-/// The product record with digest `sha` that the evidence proves included
-/// in `cp`: (seq, product name). None offered is exit 3; offered but not
-/// verifying is exit 1.
-fn included(ev: &Evidence, cp: &Checkpoint, sha: &str) -> anyhow::Result<(u64, String)> {
+/// The product record with digest `sha` (and source `source`, when
+/// given) that the evidence proves included in `cp`: (seq, product name).
+/// None offered is exit 3; offered but not verifying is exit 1.
+fn included(
+    ev: &Evidence,
+    cp: &Checkpoint,
+    sha: &str,
+    source: Option<&str>,
+) -> anyhow::Result<(u64, String)> {
     let mut last_err = None;
     for p in &ev.products {
         let proof::Proof::Inclusion {
@@ -401,14 +409,14 @@ fn included(ev: &Evidence, cp: &Checkpoint, sha: &str) -> anyhow::Result<(u64, S
         else {
             continue;
         };
-        let Some((psha, name)) = proof::product_of(leaf.as_bytes()) else {
+        let Some(product) = proof::product_of(leaf.as_bytes()) else {
             continue;
         };
-        if psha != sha {
+        if product.sha256 != sha || source.is_some_and(|s| product.src.as_deref() != Some(s)) {
             continue;
         }
         match proof::verify_inclusion_proof(p, cp) {
-            Ok(_) => return Ok((*leaf_index, name)),
+            Ok(_) => return Ok((*leaf_index, product.name)),
             Err(e) => last_err = Some(e),
         }
     }
@@ -416,8 +424,10 @@ fn included(ev: &Evidence, cp: &Checkpoint, sha: &str) -> anyhow::Result<(u64, S
         fail(
             Code::Missing,
             format!(
-                "no product record with this digest is proved included in checkpoint {} of {:?}",
-                cp.size, cp.origin
+                "no product record with this digest{} is proved included in checkpoint {} of {:?}",
+                source.map_or(String::new(), |s| format!(" from {s:?}")),
+                cp.size,
+                cp.origin
             ),
         )
     }))

@@ -259,9 +259,19 @@ pub fn read_evidence(path: &Path) -> anyhow::Result<Evidence> {
     super::input::read_json(path, "sign-log evidence", MAX_EVIDENCE, Code::Usage)
 }
 
-/// The product record's SHA-256 (lowercase hex) and name, if `line` is a
-/// `##sign-log product` directive record with one.
-pub fn product_of(line: &[u8]) -> Option<(String, String)> {
+/// A `##sign-log product` directive record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    /// Lowercase hex.
+    pub sha256: String,
+    pub name: String,
+    /// Who sent it (the qrexec domain or --source of the receiver).
+    pub src: Option<String>,
+}
+
+/// The product `line` records, if it is a product directive record with a
+/// SHA-256.
+pub fn product_of(line: &[u8]) -> Option<Product> {
     use super::directive::{self, Verb};
     use super::record::{kind, Record};
     // Most records are plain lines: skip them before a JSON parse.
@@ -274,7 +284,11 @@ pub fn product_of(line: &[u8]) -> Option<(String, String)> {
     if verb != Verb::Product {
         return None;
     }
-    Some((d.sha256?.to_ascii_lowercase(), d.name))
+    Some(Product {
+        sha256: d.sha256?.to_ascii_lowercase(),
+        name: d.name,
+        src: rec.src.map(|s| s.into_owned()),
+    })
 }
 
 /// The evidence for `sha256s` (lowercase hex digests) against the log's
@@ -301,9 +315,9 @@ pub fn prove_products(
     let mut found: Vec<Option<u64>> = vec![None; sha256s.len()];
     let mut tail: Vec<Option<u64>> = vec![None; sha256s.len()];
     scan_log(dir, |i, raw| {
-        if let Some((sha, _)) = product_of(raw) {
+        if let Some(p) = product_of(raw) {
             for (k, want) in sha256s.iter().enumerate() {
-                if *want == sha {
+                if *want == p.sha256 {
                     let slot = if i < size {
                         &mut found[k]
                     } else {

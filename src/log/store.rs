@@ -143,9 +143,9 @@ pub fn holds_log(dir: &Path) -> bool {
     exists(&log_path(dir)) || exists(&dir.join(super::checkpoint::DIR))
 }
 
-/// The name the log's first session was received under (its first record,
-/// a `start`), if it has one.
-pub fn first_session_name(dir: &Path) -> anyhow::Result<Option<String>> {
+/// The name and source the log's first session was received under (its
+/// first record, a `start`), if it has one.
+pub fn first_session(dir: &Path) -> anyhow::Result<Option<(String, Option<String>)>> {
     let path = log_path(dir);
     if !exists(&path) {
         return Ok(None);
@@ -165,8 +165,10 @@ pub fn first_session_name(dir: &Path) -> anyhow::Result<Option<String>> {
     Ok(Record::parse(line)
         .ok()
         .filter(|r| r.kind == kind::START)
-        .and_then(|r| r.name.map(|n| n.into_owned()))
-        .filter(|n| !n.is_empty()))
+        .and_then(|r| {
+            let name = r.name.map(|n| n.into_owned()).filter(|n| !n.is_empty())?;
+            Some((name, r.src.map(|s| s.into_owned())))
+        }))
 }
 
 /// Stream the lines of the log in `dir`.
