@@ -832,15 +832,17 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             if json {
                 cli::print_json(&serde_json::to_value(&out)?);
             } else {
+                use build_verify::log::record::terminal_safe;
                 for a in &out.artifacts {
+                    // Product names and origins come from the log: shown terminal-safe.
                     println!(
-                        "gate passed {} sha256={} product {:?} record {} in checkpoint {} of {}",
+                        "gate passed {} sha256={} product \"{}\" record {} in checkpoint {} of {}",
                         a.path.display(),
                         a.sha256,
-                        a.product,
+                        terminal_safe(a.product.as_bytes()),
                         a.seq,
                         out.size,
-                        out.origin
+                        terminal_safe(out.origin.as_bytes())
                     );
                 }
                 for s in &out.signers {

@@ -110,6 +110,11 @@ impl Accepted {
     }
 }
 
+/// Names from the log or the command line, shown terminal-safe.
+fn safe(s: &str) -> String {
+    super::record::terminal_safe(s.as_bytes())
+}
+
 fn b64(h: &Hash) -> String {
     base64::engine::general_purpose::STANDARD.encode(h)
 }
@@ -175,8 +180,9 @@ pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Res
         .verify_detached_bytes(&signature, note.text.as_bytes())
         .map_err(|e| {
             e.context(format!(
-                "checkpoint {} of {:?}: signature",
-                cp.size, cp.origin
+                "checkpoint {} of \"{}\": signature",
+                cp.size,
+                safe(&cp.origin)
             ))
         })?;
     let what = format!("checkpoint {}", cp.size);
@@ -194,7 +200,11 @@ pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Res
         if cp.origin != o {
             return Err(fail(
                 Code::Failed,
-                format!("the checkpoint is for origin {:?}, not {o:?}", cp.origin),
+                format!(
+                    "the checkpoint is for origin \"{}\", not \"{}\"",
+                    safe(&cp.origin),
+                    safe(o)
+                ),
             ));
         }
     }
@@ -203,8 +213,9 @@ pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Res
         None => {
             if opts.state.is_some() {
                 notes.push(format!(
-                    "first checkpoint accepted for {:?} (no earlier state): size {}",
-                    cp.origin, cp.size
+                    "first checkpoint accepted for \"{}\" (no earlier state): size {}",
+                    safe(&cp.origin),
+                    cp.size
                 ));
             }
             true
@@ -424,10 +435,10 @@ fn included(
         fail(
             Code::Missing,
             format!(
-                "no product record with this digest{} is proved included in checkpoint {} of {:?}",
-                source.map_or(String::new(), |s| format!(" from {s:?}")),
+                "no product record with this digest{} is proved included in checkpoint {} of \"{}\"",
+                source.map_or(String::new(), |s| format!(" from \"{}\"", safe(s))),
                 cp.size,
-                cp.origin
+                safe(&cp.origin)
             ),
         )
     }))
