@@ -38,7 +38,8 @@ install: build docs
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS)) \
-	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(TOOLS)))
+	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(TOOLS))) \
+	  $(DESTDIR)$(MANDIR)/man1/sign-log-*.1
 	rm -rf $(DESTDIR)$(DATADIR)/build-verify
 
 check:

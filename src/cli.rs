@@ -53,16 +53,32 @@ pub fn parse<C: clap::Parser>() -> C {
     C::parse()
 }
 
-/// Write `man1/NAME.1` and completions for bash, zsh and fish under `dir`.
+/// clap_complete (4.6.12 and before) names the bash states of a binary
+/// with a hyphen one way in the loop that walks the words (`sign__log__subcmd__seal`)
+/// and another in the arms that complete them (`sign__subcmd__log__subcmd__seal`),
+/// so no subcommand of `sign-log` ever completes (clap-rs/clap#6421).
+/// Spell the arms as the loop does.
+fn fix_bash_states(script: &[u8], name: &str) -> String {
+    let text = String::from_utf8_lossy(script).into_owned();
+    if !name.contains('-') {
+        return text;
+    }
+    let wrong = format!("{}__subcmd__", name.replace('-', "__subcmd__"));
+    let right = format!("{}__subcmd__", name.replace('-', "__"));
+    text.replace(&wrong, &right)
+}
+
+/// Write `man1/NAME.1` (and `NAME-SUB.1` for each subcommand) and
+/// completions for bash, zsh and fish under `dir`.
 pub fn write_docs(cmd: &mut clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     use clap_complete::Shell;
     let name = cmd.get_name().to_string();
     let man = dir.join("man1");
     std::fs::create_dir_all(&man).with_context(|| format!("creating {}", man.display()))?;
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
-    std::fs::write(man.join(format!("{name}.1")), page)?;
+    // A page per subcommand too (NAME-SUB.1), as the top page lists them.
+    clap_mangen::generate_to(cmd.clone(), &man)
+        .with_context(|| format!("writing man pages into {}", man.display()))?;
     for (shell, sub, file) in [
         (Shell::Bash, "bash-completion/completions", name.clone()),
         (Shell::Zsh, "zsh/site-functions", format!("_{name}")),
@@ -76,6 +92,9 @@ pub fn write_docs(cmd: &mut clap::Command, dir: &std::path::Path) -> anyhow::Res
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
         let mut out = Vec::new();
         clap_complete::generate(shell, cmd, &name, &mut out);
+        if shell == Shell::Bash {
+            out = fix_bash_states(&out, &name).into_bytes();
+        }
         std::fs::write(d.join(file), out)?;
     }
     Ok(())

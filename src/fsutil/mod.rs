@@ -32,9 +32,17 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// directory, fsynced, renamed over `path`, and the directory fsynced.
 /// Readers see the old content or the new, never a torn file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+/// [`write_atomic`] of a file with permission bits `mode` (set on the
+/// temporary file before it is renamed: never another mode under `path`).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     tmp.write_all(bytes)
