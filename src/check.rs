@@ -27,6 +27,10 @@ pub const MAX_LIST: u64 = 256 * 1024 * 1024;
 /// enough to keep every core busy, small enough to keep output flowing.
 const WINDOW: usize = 256;
 
+/// Targets built at a time for checking: many windows' worth, so the
+/// pause where one chunk's last file finishes is rare.
+const CHUNK: usize = 16 * WINDOW;
+
 /// What the caller allows beyond the strict defaults.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -62,19 +66,51 @@ pub struct Target {
     pub sizes: Vec<u64>,
 }
 
+/// No pin (the end of an item's chain).
+const NONE: u32 = u32::MAX;
+
+/// One file in [`Targets`]: its name (and path, when it differs) in the
+/// arena, its pins as a chain.
+#[derive(Clone, Copy, Debug)]
+struct Item {
+    at: usize,
+    name_len: u32,
+    /// 0: the path is the name's bytes; else its length, after the name.
+    path_len: u32,
+    first: u32,
+    last: u32,
+}
+
+/// One pinned digest (its offset in the arena) or size.
+#[derive(Clone, Copy, Debug)]
+struct Pin {
+    value: u64,
+    next: u32,
+    /// None: `value` is a size.
+    algo: Option<Algo>,
+    len: u16,
+}
+
 /// Every file to check, in first-seen order, with its pins merged across
 /// lines and lists.
+///
+/// Kept compactly, because a list of millions of entries must not cost
+/// gigabytes (DESIGN.md §1.6): names, paths and digests back to back in
+/// one arena, a few words per file and per pin, and an index of the files
+/// by name (duplicate names are grouped, so the whole list is needed
+/// before anything is hashed). About 60 bytes per entry plus its name and
+/// digest; [`check_all`] builds the [`Target`]s of a few thousand files at
+/// a time.
 #[derive(Debug, Default)]
 pub struct Targets {
-    items: Vec<Target>,
-    index: HashMap<Vec<u8>, usize>,
+    bytes: Vec<u8>,
+    items: Vec<Item>,
+    pins: Vec<Pin>,
+    index: hashbrown::HashTable<u32>,
+    hasher: std::collections::hash_map::RandomState,
 }
 
 impl Targets {
-    pub fn as_slice(&self) -> &[Target] {
-        &self.items
-    }
-
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -83,96 +119,232 @@ impl Targets {
         self.items.is_empty()
     }
 
-    /// Pin `digest` for the file `name` at `path`.
-    pub fn add(&mut self, name: Vec<u8>, path: PathBuf, algo: Algo, digest: Vec<u8>) {
-        let i = self.target(name, path);
-        if let Some(t) = self.items.get_mut(i) {
-            t.expected.push((algo, digest));
+    fn name_of<'a>(bytes: &'a [u8], it: &Item) -> &'a [u8] {
+        bytes
+            .get(it.at..it.at + it.name_len as usize)
+            .unwrap_or_default()
+    }
+
+    /// The file at `i` (in first-seen order) with everything pinned for it.
+    pub fn get(&self, i: usize) -> Option<Target> {
+        let it = self.items.get(i)?;
+        let name = Self::name_of(&self.bytes, it).to_vec();
+        let path = match it.path_len {
+            0 => name.clone(),
+            n => {
+                let start = it.at + it.name_len as usize;
+                self.bytes
+                    .get(start..start + n as usize)
+                    .unwrap_or_default()
+                    .to_vec()
+            }
+        };
+        let mut t = Target {
+            name,
+            path: PathBuf::from(OsStr::from_bytes(&path)),
+            expected: Vec::new(),
+            sizes: Vec::new(),
+        };
+        for pin in self.pins_of(it) {
+            match pin.algo {
+                Some(algo) => {
+                    let at = pin.value as usize;
+                    let d = self.bytes.get(at..at + usize::from(pin.len));
+                    t.expected.push((algo, d.unwrap_or_default().to_vec()));
+                }
+                None => t.sizes.push(pin.value),
+            }
         }
+        Some(t)
+    }
+
+    /// The pins of `it`, in the order they were added.
+    fn pins_of<'a>(&'a self, it: &Item) -> impl Iterator<Item = &'a Pin> + 'a {
+        std::iter::successors(self.pins.get(it.first as usize), |p| {
+            self.pins.get(p.next as usize)
+        })
+    }
+
+    /// Pin `digest` for the file `name` at `path`.
+    pub fn add(
+        &mut self,
+        name: Vec<u8>,
+        path: PathBuf,
+        algo: Algo,
+        digest: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        self.add_ref(&name, &path, algo, &digest)
+    }
+
+    fn add_ref(
+        &mut self,
+        name: &[u8],
+        path: &Path,
+        algo: Algo,
+        digest: &[u8],
+    ) -> anyhow::Result<()> {
+        let len = u16::try_from(digest.len()).map_err(|_| too_many())?;
+        let i = self.target(name, path)?;
+        let value = self.bytes.len() as u64;
+        self.bytes.extend_from_slice(digest);
+        self.push_pin(
+            i,
+            Pin {
+                value,
+                next: NONE,
+                algo: Some(algo),
+                len,
+            },
+        )
     }
 
     /// Pin the size of the file `name` at `path` (Debian lists).
-    pub fn add_size(&mut self, name: Vec<u8>, path: PathBuf, size: u64) {
-        let i = self.target(name, path);
-        if let Some(t) = self.items.get_mut(i) {
-            if !t.sizes.contains(&size) {
-                t.sizes.push(size);
-            }
+    pub fn add_size(&mut self, name: Vec<u8>, path: PathBuf, size: u64) -> anyhow::Result<()> {
+        let i = self.target(&name, &path)?;
+        let known = self.items.get(i).is_some_and(|it| {
+            self.pins_of(it)
+                .any(|p| p.algo.is_none() && p.value == size)
+        });
+        if known {
+            return Ok(());
         }
+        self.push_pin(
+            i,
+            Pin {
+                value: size,
+                next: NONE,
+                algo: None,
+                len: 0,
+            },
+        )
+    }
+
+    fn push_pin(&mut self, i: usize, pin: Pin) -> anyhow::Result<()> {
+        let p = u32::try_from(self.pins.len())
+            .ok()
+            .filter(|&p| p != NONE)
+            .ok_or_else(too_many)?;
+        let it = self.items.get_mut(i).ok_or_else(too_many)?;
+        match self.pins.get_mut(it.last as usize) {
+            Some(last) => last.next = p,
+            None => it.first = p,
+        }
+        it.last = p;
+        self.pins.push(pin);
+        Ok(())
     }
 
     /// The index of the target for `name`, created when new.
-    fn target(&mut self, name: Vec<u8>, path: PathBuf) -> usize {
-        if let Some(&i) = self.index.get(&name) {
-            return i;
+    fn target(&mut self, name: &[u8], path: &Path) -> anyhow::Result<usize> {
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one(name);
+        let (bytes, items) = (&self.bytes, &self.items);
+        let same = |&i: &u32| {
+            items
+                .get(i as usize)
+                .is_some_and(|it| Self::name_of(bytes, it) == name)
+        };
+        if let Some(&i) = self.index.find(h, same) {
+            return Ok(i as usize);
         }
-        let i = self.items.len();
-        self.index.insert(name.clone(), i);
-        self.items.push(Target {
-            name,
-            path,
-            expected: Vec::new(),
-            sizes: Vec::new(),
+        let i = u32::try_from(self.items.len())
+            .ok()
+            .filter(|&i| i != NONE)
+            .ok_or_else(too_many)?;
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(name);
+        let path = path.as_os_str().as_bytes();
+        let path_len = if path == name {
+            0
+        } else {
+            self.bytes.extend_from_slice(path);
+            u32::try_from(path.len()).map_err(|_| too_many())?
+        };
+        self.items.push(Item {
+            at,
+            name_len: u32::try_from(name.len()).map_err(|_| too_many())?,
+            path_len,
+            first: NONE,
+            last: NONE,
         });
-        i
+        let (bytes, items, hasher) = (&self.bytes, &self.items, &self.hasher);
+        self.index.insert_unique(h, i, |&j| {
+            let it = items.get(j as usize);
+            hasher.hash_one(it.map_or(&[][..], |it| Self::name_of(bytes, it)))
+        });
+        Ok(i as usize)
     }
 
     /// `check-hashes --sha256 HEX FILE`: FILE comes from the command line,
     /// not from a list, so it is not subject to `--allow-outside`.
-    pub fn pin(&mut self, file: &Path, pins: Vec<(Algo, Vec<u8>)>, opts: &Options) {
+    pub fn pin(
+        &mut self,
+        file: &Path,
+        pins: Vec<(Algo, Vec<u8>)>,
+        opts: &Options,
+    ) -> anyhow::Result<()> {
         for (algo, digest) in pins {
-            let name = file.as_os_str().as_bytes().to_vec();
-            self.add(name, opts.resolve(file), algo, digest);
+            self.add_ref(
+                file.as_os_str().as_bytes(),
+                &opts.resolve(file),
+                algo,
+                &digest,
+            )?;
         }
+        Ok(())
     }
 
-    /// Add the entries of one list. `list` is its path (None for stdin): a
-    /// bare digest in `foo.sha256` pins `foo` next to it (or in `-C DIR`).
+    /// Add one list entry. `list` is its path (None for stdin): a bare
+    /// digest in `foo.sha256` pins `foo` next to it (or in `-C DIR`).
+    fn add_entry(&mut self, e: Entry, list: Option<&Path>, opts: &Options) -> anyhow::Result<()> {
+        match e.name {
+            Some(name) => {
+                let path = listed_path(&name, opts, &format!("line {}", e.line))?;
+                self.add_ref(&name, &path, e.algo, &e.digest)?;
+            }
+            None => {
+                let list = list.ok_or_else(|| {
+                    fail(
+                        Code::Usage,
+                        "a digest without a file name needs a list file named FILE.sha256 (or .sha512, ...), not standard input",
+                    )
+                })?;
+                let (file, ext_algo) = implied_file(list)?;
+                let algo = match (e.format, ext_algo) {
+                    // `foo.b2` says BLAKE2b where the length alone says SHA-512.
+                    (Format::Bare, Some(a)) if a.digest_len() == e.digest.len() => a,
+                    (Format::Bare, Some(a)) => {
+                        return Err(fail(
+                            Code::Usage,
+                            format!(
+                                "line {}: a {}-byte digest is not {a}",
+                                e.line,
+                                e.digest.len()
+                            ),
+                        ))
+                    }
+                    _ => e.algo,
+                };
+                let path = match &opts.dir {
+                    Some(d) => d.join(file.file_name().unwrap_or_default()),
+                    None => file,
+                };
+                self.add_ref(path.as_os_str().as_bytes(), &path, algo, &e.digest)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Add the entries of one list (see [`Targets::add_entry`]).
     pub fn add_entries(
         &mut self,
         entries: Vec<Entry>,
         list: Option<&Path>,
         opts: &Options,
     ) -> anyhow::Result<()> {
-        for e in entries {
-            match e.name {
-                Some(name) => {
-                    let path = listed_path(&name, opts, &format!("line {}", e.line))?;
-                    self.add(name, path, e.algo, e.digest);
-                }
-                None => {
-                    let list = list.ok_or_else(|| {
-                        fail(
-                            Code::Usage,
-                            "a digest without a file name needs a list file named FILE.sha256 (or .sha512, ...), not standard input",
-                        )
-                    })?;
-                    let (file, ext_algo) = implied_file(list)?;
-                    let algo = match (e.format, ext_algo) {
-                        // `foo.b2` says BLAKE2b where the length alone says SHA-512.
-                        (Format::Bare, Some(a)) if a.digest_len() == e.digest.len() => a,
-                        (Format::Bare, Some(a)) => {
-                            return Err(fail(
-                                Code::Usage,
-                                format!(
-                                    "line {}: a {}-byte digest is not {a}",
-                                    e.line,
-                                    e.digest.len()
-                                ),
-                            ))
-                        }
-                        _ => e.algo,
-                    };
-                    let path = match &opts.dir {
-                        Some(d) => d.join(file.file_name().unwrap_or_default()),
-                        None => file,
-                    };
-                    let name = path.as_os_str().as_bytes().to_vec();
-                    self.add(name, path, algo, e.digest);
-                }
-            }
-        }
-        Ok(())
+        entries
+            .into_iter()
+            .try_for_each(|e| self.add_entry(e, list, opts))
     }
 
     /// Read, parse and add one list (`-` is standard input). A list with
@@ -187,14 +359,51 @@ impl Targets {
     /// or a detached `LIST.gpg` / `LIST.asc` / `LIST.sig` beside it; a list
     /// without one is exit 3. Returns notes for stderr (signers, ignored
     /// signatures, a signature left unchecked without keys).
+    ///
+    /// A plain hash list without keys is parsed as it is read, never held
+    /// whole; a signed or Debian list is read whole (its signature covers
+    /// the bytes, a Debian list is parsed by paragraphs), at most
+    /// [`MAX_LIST`] bytes.
     pub fn add_list_verified(
         &mut self,
         list: &Path,
         opts: &Options,
         verifier: Option<&Verifier>,
     ) -> anyhow::Result<Vec<String>> {
-        let raw = read_list(list)?;
         let shown = list.display().to_string();
+        let mut input = open_list(list)?;
+        let head = read_head(&mut input, &shown)?;
+        let sep = if opts.parse.zero_terminated {
+            b'\0'
+        } else {
+            b'\n'
+        };
+        if verifier.is_none() && streamable(&head.bytes, head.eof, sep) {
+            let reader = std::io::BufReader::with_capacity(
+                1 << 20,
+                std::io::Read::chain(&head.bytes[..], input),
+            );
+            let what = format!("list {shown}");
+            let file = (list != Path::new("-")).then_some(list);
+            let mut add = |e: Entry| self.add_entry(e, file, opts);
+            let n = hashlist::parse_reader(
+                reader,
+                list_options(list, opts.parse),
+                MAX_LIST,
+                &what,
+                &mut add,
+            )
+            .with_code(Code::Usage, || shown.clone())?;
+            return no_entry(n, list).map(|()| Vec::new());
+        }
+        let mut raw = head.bytes;
+        let rest = MAX_LIST.saturating_sub(raw.len() as u64);
+        raw.extend(crate::fsutil::read_bounded(
+            input,
+            rest,
+            &format!("list {shown}"),
+            Code::Usage,
+        )?);
         let (data, notes) =
             signed_text(raw, list, verifier).map_err(|e| e.context(shown.clone()))?;
         if package::debian::looks_like_deb822(&data) {
@@ -217,44 +426,107 @@ impl Targets {
         }
         for pin in pins {
             let path = listed_path(&pin.path, opts, shown)?;
-            self.add_size(pin.path.clone(), path.clone(), pin.size);
+            self.add_size(pin.path.clone(), path.clone(), pin.size)?;
             for (algo, digest) in pin.digests {
-                self.add(pin.path.clone(), path.clone(), algo, digest);
+                self.add_ref(&pin.path, &path, algo, &digest)?;
             }
         }
         Ok(())
     }
 
     fn add_parsed(&mut self, data: &[u8], list: &Path, opts: &Options) -> anyhow::Result<()> {
-        let entries = hashlist::parse_list(data, list_options(list, opts.parse))
-            .with_code(Code::Usage, || format!("{}", list.display()))?;
-        if entries.is_empty() {
-            return Err(fail(
-                Code::Missing,
-                format!("{}: no checksum line: nothing to verify", list.display()),
-            ));
-        }
         let file = (list != Path::new("-")).then_some(list);
-        self.add_entries(entries, file, opts)
-            .with_code(Code::Usage, || format!("{}", list.display()))
+        let n = hashlist::parse_each(data, list_options(list, opts.parse), |e| {
+            self.add_entry(e, file, opts)
+        })
+        .with_code(Code::Usage, || format!("{}", list.display()))?;
+        no_entry(n, list)
     }
 
     /// `--require FILE`: exit 3 unless FILE has an entry (`./x` is `x`).
     pub fn require(&self, name: &str) -> anyhow::Result<()> {
-        let norm = |n: &[u8]| -> Vec<u8> {
-            let mut n = n;
+        let norm = |mut n: &[u8]| -> Vec<u8> {
             while let Some(rest) = n.strip_prefix(b"./") {
                 n = rest;
             }
             n.to_vec()
         };
         let want = norm(name.as_bytes());
-        if self.items.iter().any(|t| norm(&t.name) == want) {
+        if self
+            .items
+            .iter()
+            .any(|it| norm(Self::name_of(&self.bytes, it)) == want)
+        {
             Ok(())
         } else {
             Err(fail(Code::Missing, format!("no hash entry for {name}")))
         }
     }
+}
+
+/// More files, pins or bytes than the compact form counts (billions):
+/// far past any list this reads.
+fn too_many() -> anyhow::Error {
+    fail(Code::Usage, "more hash entries than can be checked at once")
+}
+
+/// A list with no entry verifies nothing: exit 3.
+fn no_entry(n: usize, list: &Path) -> anyhow::Result<()> {
+    if n == 0 {
+        return Err(fail(
+            Code::Missing,
+            format!("{}: no checksum line: nothing to verify", list.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// How much of a list is read before deciding how to read the rest.
+const HEAD: usize = 1 << 20;
+
+/// The first bytes of a list, and whether they are all of it.
+struct Head {
+    bytes: Vec<u8>,
+    eof: bool,
+}
+
+/// A list opened for reading: a file, or standard input for `-`.
+fn open_list(list: &Path) -> anyhow::Result<Box<dyn std::io::Read>> {
+    if list == Path::new("-") {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let f = std::fs::File::open(list)
+        .with_code(Code::Io, || format!("reading list {}", list.display()))?;
+    Ok(Box::new(f))
+}
+
+fn read_head(input: &mut impl std::io::Read, shown: &str) -> anyhow::Result<Head> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    input
+        .take(HEAD as u64)
+        .read_to_end(&mut bytes)
+        .with_code(Code::Io, || format!("reading list {shown}"))?;
+    let eof = bytes.len() < HEAD;
+    Ok(Head { bytes, eof })
+}
+
+/// Can a list starting with `head` be parsed as it is read? Only a plain
+/// hash list: not cleartext-signed, not a Debian list, which the first
+/// meaningful line tells (so it must be in `head`, whole).
+fn streamable(head: &[u8], eof: bool, sep: u8) -> bool {
+    if is_cleartext_signed(head) || package::debian::looks_like_deb822(head) {
+        return false;
+    }
+    for line in head.split_inclusive(|&b| b == sep || b == b'\n') {
+        let l = line.trim_ascii_end();
+        if !l.is_empty() && !l.starts_with(b"#") {
+            // Whole when it ends here, or the head is all there is.
+            return line.ends_with(&[sep]) || line.ends_with(b"\n") || eof;
+        }
+    }
+    // Nothing but blanks and comments in the head: let the whole read decide.
+    eof
 }
 
 /// Where a listed name is, refusing absolute and `..` names unless allowed.
@@ -583,20 +855,27 @@ pub trait Sink {
 /// as soon as it and those before it are known. Returns the overall exit
 /// code: the worst outcome, or 3 when nothing was verified (an empty set,
 /// or every file skipped by `--ignore-missing`).
-pub fn check_all(targets: &[Target], opts: &Options, sink: &mut impl Sink) -> anyhow::Result<Code> {
+pub fn check_all(targets: &Targets, opts: &Options, sink: &mut impl Sink) -> anyhow::Result<Code> {
     let mut code = Code::Ok;
     let mut verified = 0usize;
     let sink = std::cell::RefCell::new(sink);
-    par_in_order(
-        targets,
-        |t| check(t, opts),
-        |_, o| {
-            code = code.worst(o.status.code());
-            verified += usize::from(o.status != Status::Skipped);
-            sink.borrow_mut().report(&o)
-        },
-        || sink.borrow_mut().idle(),
-    )?;
+    // A chunk of targets at a time: the list's files are never all held
+    // as Targets, and the window keeps hashing ahead within a chunk.
+    for start in (0..targets.len()).step_by(CHUNK) {
+        let chunk: Vec<Target> = (start..targets.len().min(start + CHUNK))
+            .filter_map(|i| targets.get(i))
+            .collect();
+        par_in_order(
+            &chunk,
+            |t| check(t, opts),
+            |_, o| {
+                code = code.worst(o.status.code());
+                verified += usize::from(o.status != Status::Skipped);
+                sink.borrow_mut().report(&o)
+            },
+            || sink.borrow_mut().idle(),
+        )?;
+    }
     if verified == 0 {
         code = code.worst(Code::Missing);
     }

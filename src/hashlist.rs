@@ -90,24 +90,124 @@ fn malformed(line: usize, why: &str) -> anyhow::Error {
 
 /// Parse a whole list. Errors (exit 2) name the first bad line.
 pub fn parse_list(data: &[u8], opts: ParseOptions) -> anyhow::Result<Vec<Entry>> {
-    let sep = if opts.zero_terminated { b'\0' } else { b'\n' };
     let mut out = Vec::new();
+    parse_each(data, opts, |e| {
+        out.push(e);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`parse_list`] without the list of entries: each is handed to `f` in
+/// list order, so a caller keeping them compactly never holds them all
+/// as [`Entry`] values. A list mixing nameless digests with named
+/// entries is refused at its end, after `f` saw them: nothing may be
+/// used before this returns `Ok`.
+pub fn parse_each(
+    data: &[u8],
+    opts: ParseOptions,
+    mut f: impl FnMut(Entry) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let sep = if opts.zero_terminated { b'\0' } else { b'\n' };
+    let mut stream = EntryStream::default();
     for (i, raw) in data.split(|&b| b == sep).enumerate() {
-        let n = i + 1;
+        stream.line(raw, i + 1, opts, &mut f)?;
+    }
+    stream.finish()
+}
+
+/// [`parse_each`] of a list read from `r`, at most `max` bytes (more is
+/// exit 2, as a list read whole): the list is never in memory whole.
+pub fn parse_reader(
+    mut r: impl std::io::BufRead,
+    opts: ParseOptions,
+    max: u64,
+    what: &str,
+    mut f: impl FnMut(Entry) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    use crate::exit::ResultExt;
+    let sep = if opts.zero_terminated { b'\0' } else { b'\n' };
+    let mut stream = EntryStream::default();
+    let mut line = Vec::new();
+    let (mut n, mut total) = (0usize, 0u64);
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_code(Code::Io, || format!("reading {what}")),
+        };
+        if avail.is_empty() {
+            // The last line, terminated or not (an empty one is blank).
+            stream.line(&line, n + 1, opts, &mut f)?;
+            return stream.finish();
+        }
+        let (take, end) = match memchr::memchr(sep, avail) {
+            Some(i) => (i, true),
+            None => (avail.len(), false),
+        };
+        total += (take + usize::from(end)) as u64;
+        if total > max {
+            return Err(fail(
+                Code::Usage,
+                format!("{what}: larger than {max} bytes"),
+            ));
+        }
+        // Longer than any line may be: refused without reading it whole.
+        if line.len() + take > MAX_LINE {
+            return Err(malformed(n + 1, "line too long"));
+        }
+        line.extend_from_slice(avail.get(..take).unwrap_or_default());
+        r.consume(take + usize::from(end));
+        if end {
+            n += 1;
+            stream.line(&line, n, opts, &mut f)?;
+            line.clear();
+        }
+    }
+}
+
+/// The state of a list parsed line by line: whether nameless digests
+/// and named entries were mixed (refused at the end).
+#[derive(Default)]
+struct EntryStream {
+    entries: usize,
+    nameless: usize,
+    first_nameless: Option<usize>,
+    buf: Vec<Entry>,
+}
+
+impl EntryStream {
+    fn line(
+        &mut self,
+        raw: &[u8],
+        n: usize,
+        opts: ParseOptions,
+        f: &mut impl FnMut(Entry) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         if raw.len() > MAX_LINE {
             return Err(malformed(n, "line too long"));
         }
-        parse_line_into(raw, n, opts, &mut out)?;
+        parse_line_into(raw, n, opts, &mut self.buf)?;
+        for e in self.buf.drain(..) {
+            self.entries += 1;
+            if e.name.is_none() {
+                self.nameless += 1;
+                self.first_nameless.get_or_insert(e.line);
+            }
+            f(e)?;
+        }
+        Ok(())
     }
-    let nameless = out.iter().filter(|e| e.name.is_none()).count();
-    if nameless > 0 && nameless < out.len() {
-        let line = out.iter().find(|e| e.name.is_none()).map_or(1, |e| e.line);
-        return Err(malformed(
-            line,
-            "a digest without a file name is only valid in a list of such digests",
-        ));
+
+    fn finish(self) -> anyhow::Result<usize> {
+        if self.nameless > 0 && self.nameless < self.entries {
+            return Err(malformed(
+                self.first_nameless.unwrap_or(1),
+                "a digest without a file name is only valid in a list of such digests",
+            ));
+        }
+        Ok(self.entries)
     }
-    Ok(out)
 }
 
 /// Parse one line (without its terminator). Blank lines and comments give
@@ -586,6 +686,73 @@ mod tests {
             "line 2: not a checksum line in any known format"
         );
         assert_eq!(crate::exit::code_of(&err), Code::Usage);
+    }
+
+    /// [`parse_reader`] through a reader of `cap` bytes at a time, as
+    /// [`parse_list`] gives it (entries, or the error's text).
+    fn streamed(data: &[u8], o: ParseOptions, cap: usize, max: u64) -> Result<Vec<Entry>, String> {
+        let r = std::io::BufReader::with_capacity(cap, data);
+        let mut out = Vec::new();
+        let n = parse_reader(r, o, max, "list", |e| {
+            out.push(e);
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        assert_eq!(n, out.len());
+        Ok(out)
+    }
+
+    const LINES: [&str; 10] = [
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a b",
+        "SHA256 (x) = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "\\ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  n\\nl",
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "sha256-ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0= f",
+        "# comment",
+        "",
+        "  \r",
+        "nope",
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  crlf\r",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Streaming changes nothing: every list, cut into reads anywhere,
+        /// gives parse_list's entries or its error.
+        #[test]
+        fn reader_is_parse_list(
+            picks in proptest::collection::vec(0..LINES.len(), 0..12),
+            zero: bool,
+            last_sep: bool,
+            cap in 1usize..40,
+        ) {
+            let sep = if zero { "\0" } else { "\n" };
+            let mut data = picks.iter().map(|&i| LINES[i]).collect::<Vec<_>>().join(sep);
+            if last_sep {
+                data.push_str(sep);
+            }
+            let o = ParseOptions { zero_terminated: zero, ..ParseOptions::default() };
+            let whole = parse_list(data.as_bytes(), o).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(streamed(data.as_bytes(), o, cap, u64::MAX), whole);
+        }
+    }
+
+    #[test]
+    fn reader_bounds() {
+        let o = ParseOptions::default();
+        let list = format!("{H256}  a\n{H256}  b\n");
+        let len = list.len() as u64;
+        assert_eq!(streamed(list.as_bytes(), o, 7, len).unwrap().len(), 2);
+        let err = streamed(list.as_bytes(), o, 7, len - 1).unwrap_err();
+        assert_eq!(err, format!("list: larger than {} bytes", len - 1));
+        // A line longer than any may be is refused as parse_list refuses it.
+        let long = format!("{H256}  {}\n", "x".repeat(MAX_LINE));
+        let whole = parse_list(long.as_bytes(), o).unwrap_err().to_string();
+        assert_eq!(streamed(long.as_bytes(), o, 4096, u64::MAX), Err(whole));
+        // Nameless among named: refused at the end, naming the first.
+        let mixed = format!("{H256}  a\n{H256}\n");
+        let whole = parse_list(mixed.as_bytes(), o).unwrap_err().to_string();
+        assert_eq!(streamed(mixed.as_bytes(), o, 3, u64::MAX), Err(whole));
     }
 
     #[test]

@@ -804,3 +804,83 @@ fn signed_lists_are_verified_first_with_keyring() {
     .unwrap();
     assert_eq!(code(&run(dir, &["--keyring", ring, "SHA256SUMS"])), 0);
 }
+
+/// A list larger than what check-hashes reads before choosing (1 MiB) is
+/// parsed as it is read; the result is the one of the same list read
+/// whole (cleartext-signed, with and without keys) and of sha256sum.
+#[test]
+fn a_large_list_is_streamed_with_the_same_result() {
+    use sha2::Digest;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    // 4000 entries with 200-byte names: about 1.1 MB of list.
+    let names: Vec<String> = (0..4000)
+        .map(|i| format!("{}{i:04}", "n".repeat(200)))
+        .collect();
+    let mut list = String::new();
+    for n in &names {
+        std::fs::write(dir.join(n), n.as_bytes()).unwrap();
+        let h = hex::encode(sha2::Sha256::digest(n.as_bytes()));
+        list.push_str(&format!("{h}  {n}\n"));
+    }
+    assert!(list.len() > 1 << 20);
+    std::fs::remove_file(dir.join(&names[17])).unwrap();
+    std::fs::write(dir.join(&names[3999]), b"changed").unwrap();
+    std::fs::write(dir.join("SUMS"), &list).unwrap();
+    let o = differential(dir, "SUMS", "sha256sum");
+    assert_eq!(code(&o), 1);
+    let ours = run(dir, &["--ignore-missing", "SUMS"]);
+    let theirs = peer(dir, "sha256sum", &["-c", "--ignore-missing", "SUMS"]);
+    assert_eq!((code(&ours), code(&theirs)), (1, 1));
+    assert_eq!(ours.stdout, theirs.stdout);
+
+    // Duplicates after the first MiB: one that agrees is merged into the
+    // first (one output line, in first-seen order), one that disagrees fails.
+    let h = |s: &[u8]| hex::encode(sha2::Sha256::digest(s));
+    list.push_str(&format!("{}  {}\n", h(names[5].as_bytes()), names[5]));
+    list.push_str(&format!("{}  {}\n", h(b"other"), names[6]));
+    std::fs::write(dir.join("SUMS"), &list).unwrap();
+    let key = common::gen_key("lists <l@example.org>");
+    let ring = common::write_keyring(&dir.join("k.asc"), &[&key]);
+    let signed = common::sign_cleartext(
+        &key,
+        list.as_bytes(),
+        sequoia_openpgp::types::HashAlgorithm::SHA256,
+    );
+    std::fs::write(dir.join("SUMS.signed"), &signed).unwrap();
+    let streamed = run(dir, &["SUMS"]);
+    assert_eq!(code(&streamed), 1);
+    let out = stdout(&streamed);
+    assert_eq!(out.lines().count(), 4000, "one line per file");
+    assert!(out.contains(&format!("{}: OK\n", names[5])), "{out}");
+    assert!(out.contains(&format!("{}: FAILED\n", names[6])), "{out}");
+    let ring = ring.to_str().unwrap();
+    for args in [&["SUMS.signed"][..], &["--keyring", ring, "SUMS.signed"]] {
+        let whole = run(dir, args);
+        assert_eq!(code(&whole), 1, "{args:?}");
+        assert_eq!(stdout(&whole), out, "{args:?}");
+    }
+    let stdin = run_stdin(dir, &["-"], list.as_bytes());
+    assert_eq!((code(&stdin), stdout(&stdin)), (1, out.clone()));
+
+    // A bad line at the end, read long after the first entries: exit 2,
+    // and nothing was checked.
+    for bad in ["nope\n", "sha256-!! x\n"] {
+        std::fs::write(dir.join("BAD"), format!("{list}{bad}")).unwrap();
+        let o = run(dir, &["BAD"]);
+        assert_eq!(code(&o), 2, "{bad}");
+        assert!(o.stdout.is_empty(), "{}", stdout(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("line 4003"), "{err}");
+    }
+    // A nameless digest after named ones, refused when the list ends.
+    std::fs::write(dir.join("M.sha256"), format!("{list}{}\n", h(b"x"))).unwrap();
+    let o = run(dir, &["M.sha256"]);
+    assert_eq!(code(&o), 2);
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("line 4003: a digest without a file name"),
+        "{err}"
+    );
+}

@@ -162,7 +162,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
                 "--sha256/--sha512 HEX take exactly one FILE",
             ));
         };
-        targets.pin(file, pins, &opts);
+        targets.pin(file, pins, &opts)?;
     } else if args.paths.is_empty() {
         return Err(fail(
             Code::Usage,
@@ -194,7 +194,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         _ => Style::Text,
     };
     let mut reporter = Reporter::new(style, stdout, stderr);
-    let code = check::check_all(targets.as_slice(), &opts, &mut reporter)?;
+    let code = check::check_all(&targets, &opts, &mut reporter)?;
     reporter.finish(code)?;
     Ok(code)
 }
