@@ -658,7 +658,9 @@ impl<O: Write, E: Write> Reporter<O, E> {
                     .collect()
             };
             let v = serde_json::json!({
-                "file": String::from_utf8_lossy(&display_name(&o.target.name)),
+                "path": String::from_utf8_lossy(&display_name(&o.target.name)),
+                "exit": o.status.code().as_u8(),
+                "size": o.actual.as_ref().map(|d| d.len),
                 "status": o.status,
                 "expected": hexes(&o.target.expected),
                 "actual": o.actual.as_ref().map(|d| hexes(&d.values)),
@@ -780,8 +782,8 @@ pub fn generate(
                     written += 1;
                     let digest = d.get(g.algo).unwrap_or_default();
                     let line = if g.json {
-                        let v = serde_json::json!({"file": shown, "algo": g.algo.name(),
-                        "digest": hex::encode(digest), "bytes": d.len});
+                        let v = serde_json::json!({"path": shown, "algo": g.algo.name(),
+                        "digest": hex::encode(digest), "size": d.len});
                         format!("{v}\n").into_bytes()
                     } else {
                         hashlist::format_line(g.algo, digest, name, g.tag, g.zero)

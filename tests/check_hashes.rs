@@ -261,7 +261,7 @@ fn quiet_status_and_json() {
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["status"], "ok");
     assert_eq!(lines[1]["status"], "failed");
-    assert_eq!(lines[1]["file"], "star");
+    assert_eq!(lines[1]["path"], "star");
     let expected = lines[1]["expected"]["sha256"].as_str().unwrap();
     assert!(list.contains(&format!("{expected}  star")));
     let actual = lines[1]["actual"]["sha256"].as_str().unwrap();

@@ -2,12 +2,13 @@
 //! A thin front end over `build_verify::check` and `build_verify::hashlist`.
 
 use build_verify::check::{self, Generate, Options, Reporter, Style, Targets};
-use build_verify::cli;
+mod common;
 use build_verify::digest::Algo;
 use build_verify::exit::{fail, Code};
 use build_verify::hashlist::ParseOptions;
 use build_verify::openpgp::KeyArgs;
 use clap::Parser;
+use common as cli;
 use std::io::BufWriter;
 use std::path::PathBuf;
 
@@ -127,7 +128,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
     let algo = args.algo.as_deref().and_then(Algo::from_name);
-    let stdout = BufWriter::new(std::io::stdout().lock());
+    let stdout = BufWriter::new(cli::Stdout);
     let stderr = std::io::stderr().lock();
     if args.generate {
         if args.paths.is_empty() {

@@ -3,11 +3,12 @@
 
 use anyhow::Context;
 use build_verify::check;
-use build_verify::cli;
+mod common;
 use build_verify::exit::{fail, Code};
 use build_verify::fetch::{self, Checks, Compression, Transport, TransportOptions};
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use clap::Parser;
+use common as cli;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -259,7 +260,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         cli::print_json(&obj);
     } else {
         for s in &v.signers {
-            println!("{}", s.to_hex());
+            outln!("{}", s.to_hex());
         }
         if !args.quiet {
             let how = if reused {

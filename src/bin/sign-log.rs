@@ -2,7 +2,7 @@
 //! an OpenPGP signature, verify it later; gate signing on it, compare
 //! builders, and let witnesses cosign its checkpoints.
 
-use build_verify::cli;
+mod common;
 use build_verify::exit::{fail, Code};
 use build_verify::log::directive::{self, Verb};
 use build_verify::log::note::{self, SignatureLine, SignerKey, VerifierKey};
@@ -12,6 +12,7 @@ use build_verify::log::{
 use build_verify::openpgp::sign::SigningKey;
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use clap::{Parser, Subcommand};
+use common as cli;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,10 @@ sign-log gate --keyring log-key.pub.asc --proof ev.json --state gate.json out.rp
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
+    /// No notes or warnings on stderr; errors are still reported.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -423,6 +428,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
+    cli::set_quiet(args.quiet);
     cli::run("sign-log", || run(args.cmd))
 }
 
@@ -572,7 +578,7 @@ fn seal_now(
         },
     )?;
     for n in &sealed.notes {
-        eprintln!("sign-log: {n}");
+        cli::note("sign-log", n);
     }
     Ok(sealed.checkpoint)
 }
@@ -634,7 +640,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             let mut l = store::Log::open(&log)?;
             let r = receive::receive(&mut l, std::io::stdin().lock(), &opts)?;
             for n in &r.notes {
-                eprintln!("sign-log: {n}");
+                cli::note("sign-log", n);
             }
             let (size, root) = match sealer.as_mut() {
                 Some((s, o, k)) => {
@@ -643,7 +649,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 }
                 None => (r.size, r.root),
             };
-            println!("{name} {size} {root}");
+            outln!("{name} {size} {root}");
             Ok(r.code)
         }
         Cmd::Hash {
@@ -657,15 +663,15 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 Verb::Product
             };
             for f in &files {
-                println!("{}", directive::hash_line(verb, f)?);
+                outln!("{}", directive::hash_line(verb, f)?);
             }
             Ok(Code::Ok)
         }
         Cmd::Run { name, cmd } => {
             let name = name.or_else(|| cmd.first().cloned()).unwrap_or_default();
             let mut step = directive::Step::new(&name, &cmd);
-            let mut out = std::io::stdout();
-            let say = |out: &mut std::io::Stdout, line: String| {
+            let mut out = cli::Stdout;
+            let say = |out: &mut cli::Stdout, line: String| {
                 writeln!(out, "{line}")
                     .and_then(|()| out.flush())
                     .map_err(|e| fail(Code::Io, format!("writing to stdout: {e}")))
@@ -673,7 +679,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             say(&mut out, step.begin_line())?;
             let (code, why) = directive::run_command(&cmd)?;
             if let Some(w) = why {
-                eprintln!("sign-log: {w}");
+                cli::note("sign-log", w);
             }
             say(&mut out, step.end_line(code))?;
             std::process::exit(code);
@@ -686,7 +692,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 size: tree.size(),
                 root: tree.root(),
             };
-            print!("{}", cp.text());
+            out!("{}", cp.text());
             Ok(Code::Ok)
         }
         Cmd::Seal { log, seal: sa } => {
@@ -695,7 +701,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             let mut l = store::Log::open_existing(&log)?;
             let o = origin(&sa.origin, &log, None)?;
             let cp = seal_now(&mut l, &mut s, &sa, &o, note_key.as_ref())?;
-            println!("sealed {} {}", cp.size, base64_root(&cp.root));
+            outln!("sealed {} {}", cp.size, base64_root(&cp.root));
             Ok(Code::Ok)
         }
         Cmd::Verify {
@@ -792,9 +798,9 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             proof::verify_proof(&parsed, &cps)?;
             if verifier.is_none() {
-                eprintln!("sign-log: checkpoint signatures not checked (--unsigned)");
+                cli::note("sign-log", "checkpoint signatures not checked (--unsigned)");
             }
-            println!("proof verified");
+            outln!("proof verified");
             Ok(Code::Ok)
         }
         Cmd::Gate {
@@ -810,7 +816,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
         } => {
             if last_size {
                 let st = state.as_deref().unwrap_or(Path::new(""));
-                println!("{}", gate::last_size(st)?);
+                outln!("{}", gate::last_size(st)?);
                 return Ok(Code::Ok);
             }
             let nk = NoteKeys::load(&notes)?;
@@ -827,7 +833,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 },
             )?;
             for n in &out.notes {
-                eprintln!("sign-log: {n}");
+                cli::note("sign-log", n);
             }
             if json {
                 cli::print_json(&serde_json::to_value(&out)?);
@@ -835,7 +841,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 use build_verify::log::record::terminal_safe;
                 for a in &out.artifacts {
                     // Product names and origins come from the log: shown terminal-safe.
-                    println!(
+                    outln!(
                         "gate passed {} sha256={} product \"{}\" record {} in checkpoint {} of {}",
                         a.path.display(),
                         a.sha256,
@@ -846,7 +852,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                     );
                 }
                 for s in &out.signers {
-                    println!("checkpoint signer {s}");
+                    outln!("checkpoint signer {s}");
                 }
             }
             Ok(Code::Ok)
@@ -863,7 +869,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             if json {
                 cli::print_json(&serde_json::to_value(&a)?);
             } else {
-                print!("{}", agree_table(&a));
+                out!("{}", agree_table(&a));
             }
             if a.ok {
                 Ok(Code::Ok)
@@ -901,7 +907,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 .and_then(|()| f.write_all(b"\n"))
                 .and_then(|()| f.sync_all())
                 .map_err(|e| fail(Code::Io, format!("writing {}: {e}", secret.display())))?;
-            println!("{}", k.verifier());
+            outln!("{}", k.verifier());
             Ok(Code::Ok)
         }
         Cmd::Cosign {
@@ -926,10 +932,10 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 },
             )?;
             for n in &accepted.notes {
-                eprintln!("sign-log: {n}");
+                cli::note("sign-log", n);
             }
             accepted.commit()?;
-            print!("{}", line.encode());
+            out!("{}", line.encode());
             Ok(Code::Ok)
         }
         Cmd::AddCosignature {
@@ -956,7 +962,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 }
             }
             let added = witness::add_cosignatures(&log, size, &parsed, &keys)?;
-            println!(
+            outln!(
                 "checkpoint {}: added {} cosignature(s){}",
                 added.size,
                 added.added.len(),
@@ -969,8 +975,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             Ok(Code::Ok)
         }
         Cmd::Cat { log, session } => {
-            let stdout = std::io::stdout();
-            export::cat(&log, session, &mut std::io::BufWriter::new(stdout.lock()))?;
+            export::cat(&log, session, &mut std::io::BufWriter::new(cli::Stdout))?;
             Ok(Code::Ok)
         }
         Cmd::Export {
@@ -994,12 +999,12 @@ fn base64_root(root: &[u8; 32]) -> String {
 
 fn print_warnings(s: &verify::Summary) {
     for w in s.warning_lines() {
-        eprintln!("sign-log: warning: {w}");
+        cli::note("sign-log", format_args!("warning: {w}"));
     }
 }
 
 fn print_summary(s: &verify::Summary) {
-    print!("{}", s.text());
+    out!("{}", s.text());
     print_warnings(s);
 }
 

@@ -2,11 +2,12 @@
 //! keys. A thin front end over `build_verify::package`.
 
 use build_verify::check::par_in_order;
-use build_verify::cli;
+mod common;
 use build_verify::exit::{code_of, fail, Code};
 use build_verify::openpgp::KeyArgs;
 use build_verify::package::{self, debian, rpm};
 use clap::Parser;
+use common as cli;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -122,7 +123,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         ignore_valid_until: args.ignore_valid_until,
         max_index_size: args.max_index_size,
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(cli::Stdout);
     let mut err = std::io::stderr().lock();
     let io =
         |r: std::io::Result<()>| r.map_err(|e| anyhow::Error::new(e).context("writing the report"));
@@ -158,7 +159,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         if args.json {
             let v = match &s.result {
                 Ok(v) => v.to_json(&s.file),
-                Err(e) => json!({"file": s.file, "status": "failed", "exit": c.as_u8(),
+                Err(e) => json!({"path": s.file, "status": "failed", "exit": c.as_u8(),
                                  "reason": format!("{e:#}")}),
             };
             return io(writeln!(out, "{v}"));

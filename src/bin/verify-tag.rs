@@ -1,11 +1,12 @@
 //! verify-tag: authenticate the signed git tag (or commit) a component is
 //! built from, without GnuPG. A drop-in for Qubes Builder's verify-git-tag.
 
-use build_verify::cli;
+mod common;
 use build_verify::exit::{fail, Code, ResultExt};
 use build_verify::openpgp::{parse_fingerprint, Fingerprint, KeyArgs, Keyring};
 use build_verify::tag::{self, Check, Config, Outcome, QubesEnv, RunOptions, TagStatus};
 use clap::Parser;
+use common as cli;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -183,7 +184,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     let outcomes = tag::verify_all(load, targets, opts)?;
     let multi = outcomes.len() > 1;
     let mut code = Code::Ok;
-    let mut out = std::io::stdout().lock();
+    let mut out = cli::Stdout;
     let mut lines = Vec::new();
     for o in &outcomes {
         code = code.worst(o.code());
@@ -289,7 +290,7 @@ fn json(o: &Outcome) -> serde_json::Value {
     });
     match &o.result {
         Ok(r) => {
-            v["status"] = json!("verified");
+            v["status"] = json!("ok");
             v["commit"] = json!(r.commit);
             v["tags"] = json!(r.tags);
             v["commit_signers"] = json!(r.commit_signers);
@@ -297,7 +298,7 @@ fn json(o: &Outcome) -> serde_json::Value {
         }
         Err(e) => {
             v["status"] = json!("failed");
-            v["error"] = json!(format!("{e:#}"));
+            v["reason"] = json!(format!("{e:#}"));
         }
     }
     if let Some(w) = &o.rollback_allowed {

@@ -247,7 +247,7 @@ pub struct Release {
 impl Release {
     pub fn to_json(&self) -> serde_json::Value {
         json!({
-            "file": self.path.display().to_string(),
+            "path": self.path.display().to_string(),
             "suite": self.suite,
             "codename": self.codename,
             "date": self.date.map(date::format_rfc2822),

@@ -131,13 +131,13 @@ impl Verified {
     pub fn to_json(&self, file: &str) -> serde_json::Value {
         match self {
             Verified::Rpm(r) => serde_json::json!({
-                "file": file, "status": "ok", "exit": 0, "kind": "rpm",
+                "path": file, "status": "ok", "exit": 0, "kind": "rpm",
                 "nevra": r.nevra, "format": r.format, "signers": r.signers(),
                 "signatures": r.signatures, "digests": r.digests, "notes": r.notes,
             }),
             Verified::Debian(d) => serde_json::json!({
-                "file": file, "status": "ok", "exit": 0, "kind": "debian",
-                "path": String::from_utf8_lossy(&d.pin.path), "size": d.pin.size,
+                "path": file, "status": "ok", "exit": 0, "kind": "debian",
+                "pinned_path": String::from_utf8_lossy(&d.pin.path), "size": d.pin.size,
                 "pinned_by": d.pin.by, "signers": d.signers,
                 "digests": d.digests.iter().map(|(a, h)| (a.name().to_string(), serde_json::Value::from(h.as_str()))).collect::<serde_json::Map<_, _>>(),
                 "notes": d.notes,

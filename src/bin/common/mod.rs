@@ -1,7 +1,14 @@
-//! What every front end shares: running `main` under the exit-code contract.
+//! What every front end shares: running `main` under the exit-code
+//! contract, standard output that survives a closed pipe, and the
+//! documentation generated from the clap definitions. Each binary includes
+//! it as `mod common;` (it is not a binary itself: it has no main.rs), so
+//! the library never prints.
+#![allow(dead_code)]
 
-use crate::exit::{code_of, Code};
+use build_verify::exit::{code_of, Code};
+use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Run a tool's body and turn its outcome into the process exit code.
 ///
@@ -9,20 +16,107 @@ use std::process::ExitCode;
 /// [`Code::Failed`] after reporting every item); an `Err` is printed as one
 /// line, `TOOL: reason: cause: ...`, and mapped with [`code_of`].
 pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<Code>) -> ExitCode {
-    match body() {
-        Ok(code) => code.into(),
+    let code = match body() {
+        Ok(code) => code,
         Err(err) => {
             let code = code_of(&err);
             // `{:#}` prints the whole context chain on one line.
             eprintln!("{tool}: {err:#}");
-            code.into()
+            code
         }
+    };
+    note_write(Stdout.flush());
+    if WRITE_FAILED.load(Ordering::Relaxed) {
+        return code.worst(Code::Io).into();
+    }
+    code.into()
+}
+
+/// Set once standard output is found closed (`tool | head`).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Standard output for a tool's results. A reader that went away
+/// (`tool | head -c1`) is not an error of the tool: the rest of its output
+/// is dropped, it finishes its checks and exits with their code, never a
+/// panic (Rust ignores SIGPIPE, so `println!` would panic on EPIPE).
+pub struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        match io::stdout().lock().write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                STDOUT_CLOSED.store(true, Ordering::Relaxed);
+                Ok(buf.len())
+            }
+            r => r,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match io::stdout().lock().flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                STDOUT_CLOSED.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+}
+
+/// `print!` through [`Stdout`]; any other write error is reported once the
+/// tool ends (exit 4) by [`run`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        $crate::common::note_write(write!($crate::common::Stdout, $($arg)*));
+    }};
+}
+
+/// `println!` through [`Stdout`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        $crate::common::note_write(writeln!($crate::common::Stdout, $($arg)*));
+    }};
+}
+
+/// Set when writing the results failed for a reason other than a closed
+/// pipe (a full disk under `> file`): the run then ends with exit 4.
+static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
+
+pub fn note_write(r: io::Result<()>) {
+    if let Err(e) = r {
+        if !WRITE_FAILED.swap(true, Ordering::Relaxed) {
+            eprintln!("writing to stdout: {e}");
+        }
+    }
+}
+
+/// `-q/--quiet`: notes and warnings are not printed; errors still are.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// A note or warning on stderr, `TOOL: message`, unless `--quiet`.
+pub fn note(tool: &str, message: impl std::fmt::Display) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("{tool}: {message}");
     }
 }
 
 /// Print one JSON value as a line on stdout.
 pub fn print_json(value: &serde_json::Value) {
-    println!("{value}");
+    outln!("{value}");
 }
 
 /// Environment variable that makes a tool write its man page and shell
