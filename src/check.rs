@@ -119,11 +119,21 @@ impl Targets {
 
     /// `check-hashes --sha256 HEX FILE`: FILE comes from the command line,
     /// not from a list, so it is not subject to `--allow-outside`.
-    pub fn pin(&mut self, file: &Path, pins: Vec<(Algo, Vec<u8>)>, opts: &Options) {
+    /// FILE is named on the command line: missing or not a regular file is
+    /// a usage error (exit 2), unlike a file a list names (exit 1).
+    pub fn pin(
+        &mut self,
+        file: &Path,
+        pins: Vec<(Algo, Vec<u8>)>,
+        opts: &Options,
+    ) -> anyhow::Result<()> {
+        let path = opts.resolve(file);
+        crate::fsutil::input::require_regular(&path, "file")?;
         for (algo, digest) in pins {
             let name = file.as_os_str().as_bytes().to_vec();
-            self.add(name, opts.resolve(file), algo, digest);
+            self.add(name, path.clone(), algo, digest);
         }
+        Ok(())
     }
 
     /// Add the entries of one list. `list` is its path (None for stdin): a
@@ -359,8 +369,7 @@ pub fn read_list(list: &Path) -> anyhow::Result<Vec<u8>> {
     if list == Path::new("-") {
         crate::fsutil::read_bounded(std::io::stdin().lock(), MAX_LIST, &what, Code::Usage)
     } else {
-        let f = std::fs::File::open(list).with_code(Code::Io, || format!("reading {what}"))?;
-        crate::fsutil::read_bounded(f, MAX_LIST, &what, Code::Usage)
+        crate::fsutil::input::read_regular(list, "list", MAX_LIST, Code::Usage)
     }
 }
 
@@ -461,15 +470,19 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
         return outcome(Status::Weak, None, why);
     }
     let algos: Vec<Algo> = target.expected.iter().map(|(a, _)| *a).collect();
-    match regular(&target.path).and_then(|()| hash_file(&target.path, &algos)) {
+    // Only regular files are hashed, judged on the open file: a list
+    // (untrusted) naming a FIFO or a device would otherwise block or never
+    // end. What is not a file is as good as missing: the check fails.
+    let hashed = crate::fsutil::input::open_regular_io(&target.path)
+        .and_then(|f| crate::digest::hash_open_file(f, &algos));
+    match hashed {
         Err(e) => {
-            let status = match (
-                e.kind() == std::io::ErrorKind::NotFound,
-                opts.ignore_missing,
-            ) {
-                (true, true) => Status::Skipped,
-                (true, false) => Status::Missing,
-                (false, _) => Status::Unreadable,
+            let status = match (e.kind(), opts.ignore_missing) {
+                (std::io::ErrorKind::NotFound, true) => Status::Skipped,
+                (std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput, _) => {
+                    Status::Missing
+                }
+                _ => Status::Unreadable,
             };
             outcome(status, None, format!("{shown}: {e}"))
         }
@@ -493,17 +506,6 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
                 outcome(Status::Failed, Some(d), why)
             }
         }
-    }
-}
-
-/// Only regular files are hashed: a list (untrusted) naming a FIFO or a
-/// device through a symlink would otherwise block or never end.
-fn regular(path: &Path) -> std::io::Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if meta.is_file() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("not a regular file"))
     }
 }
 

@@ -163,7 +163,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
                 "--sha256/--sha512 HEX take exactly one FILE",
             ));
         };
-        targets.pin(file, pins, &opts);
+        targets.pin(file, pins, &opts)?;
     } else if args.paths.is_empty() {
         return Err(fail(
             Code::Usage,

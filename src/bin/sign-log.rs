@@ -4,10 +4,11 @@
 
 mod common;
 use build_verify::exit::{fail, Code};
+use build_verify::fsutil::input;
 use build_verify::log::directive::{self, Verb};
 use build_verify::log::note::{self, SignatureLine, SignerKey, VerifierKey};
 use build_verify::log::{
-    agree, checkpoint, export, gate, input, proof, receive, seal, store, verify, witness,
+    agree, checkpoint, export, gate, proof, receive, seal, store, verify, witness,
 };
 use build_verify::openpgp::sign::SigningKey;
 use build_verify::openpgp::{KeyArgs, LoadedKeys};

@@ -2,6 +2,7 @@
 //! reads, write-behind syncing; [`untrusted`] holds the untrusted-temporary
 //! discipline of DESIGN.md §1.1.
 
+pub mod input;
 pub mod untrusted;
 
 use crate::exit::{fail, Code, ResultExt};

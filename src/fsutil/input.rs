@@ -18,33 +18,33 @@ use std::path::Path;
 /// Missing or of the wrong kind is a usage error (2), naming `what`; any
 /// other failure to open is I/O (4).
 pub fn open_regular(path: &Path, what: &str) -> Result<File> {
-    let file = match OpenOptions::new()
+    match open_regular_io(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail(
+            Code::Usage,
+            format!("{what} {}: no such file", path.display()),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(fail(
+            Code::Usage,
+            format!("{what} {}: {e}: refused", path.display()),
+        )),
+        Err(e) => Err(e).with_code(Code::Io, || format!("opening {what} {}", path.display())),
+    }
+}
+
+/// [`open_regular`] with plain I/O errors, for callers that judge them
+/// (check-hashes: a listed file that is missing fails the check): not
+/// found is `NotFound`, the wrong kind of file `InvalidInput`.
+pub fn open_regular_io(path: &Path) -> std::io::Result<File> {
+    let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(fail(
-                Code::Usage,
-                format!("{what} {}: no such file", path.display()),
-            ))
-        }
-        Err(e) => {
-            return Err(e).with_code(Code::Io, || format!("opening {what} {}", path.display()))
-        }
-    };
-    let meta = file
-        .metadata()
-        .with_code(Code::Io, || format!("reading {what} {}", path.display()))?;
+        .open(path)?;
+    let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err(fail(
-            Code::Usage,
-            format!(
-                "{what} {}: not a regular file ({}): refused",
-                path.display(),
-                kind_of(&meta)
-            ),
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({})", kind_of(&meta)),
         ));
     }
     Ok(file)
