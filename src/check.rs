@@ -203,10 +203,22 @@ impl Targets {
         opts: &Options,
         verifier: Option<&Verifier>,
     ) -> anyhow::Result<Vec<String>> {
+        self.add_list_signed_by(list, None, opts, verifier)
+    }
+
+    /// [`Targets::add_list_verified`] with the list's detached signature
+    /// named (`--signature SHA256SUMS.gpg`) instead of looked for beside it.
+    pub fn add_list_signed_by(
+        &mut self,
+        list: &Path,
+        signature: Option<&Path>,
+        opts: &Options,
+        verifier: Option<&Verifier>,
+    ) -> anyhow::Result<Vec<String>> {
         let raw = read_list(list)?;
         let shown = list.display().to_string();
         let (data, notes) =
-            signed_text(raw, list, verifier).map_err(|e| e.context(shown.clone()))?;
+            signed_text(raw, list, signature, verifier).map_err(|e| e.context(shown.clone()))?;
         if package::debian::looks_like_deb822(&data) {
             self.add_debian(&data, &shown, opts)?;
             return Ok(notes);
@@ -287,6 +299,7 @@ fn listed_path(name: &[u8], opts: &Options, at: &str) -> anyhow::Result<PathBuf>
 fn signed_text(
     raw: Vec<u8>,
     list: &Path,
+    signature: Option<&Path>,
     verifier: Option<&Verifier>,
 ) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     let signer_notes = |v: &crate::openpgp::Verdict| -> Vec<String> {
@@ -306,6 +319,21 @@ fn signed_text(
         }
         return Ok((raw, Vec::new()));
     };
+    if let Some(sig) = signature {
+        // The bytes verified are the bytes parsed: the list is not read again.
+        let sig_bytes =
+            crate::fsutil::input::read_regular(sig, "signature", MAX_SIGNATURE, Code::Failed)?;
+        let verdict = v
+            .verify_detached_bytes(&sig_bytes, &raw)
+            .map_err(|e| e.context(format!("signature {}", sig.display())))?;
+        let text = if cleartext {
+            package::deb822::cleartext_text(&raw)
+                .ok_or_else(|| fail(Code::Usage, "malformed cleartext-signed message"))?
+        } else {
+            raw
+        };
+        return Ok((text, signer_notes(&verdict)));
+    }
     if cleartext {
         let (verdict, text) = v.verify_cleartext(&raw, MAX_LIST)?;
         return Ok((text, signer_notes(&verdict)));
@@ -335,6 +363,63 @@ fn signed_text(
         Code::Missing,
         "no signature: neither cleartext-signed nor LIST.gpg, LIST.asc or LIST.sig beside it",
     ))
+}
+
+/// Largest detached signature read (a few signatures are a few KiB).
+pub const MAX_SIGNATURE: u64 = 1 << 20;
+
+/// Verify a detached signature `sig` of the file `path` on disk, as `gpgv
+/// SIG FILE` does, hashing the file as it is read; nothing is deleted or
+/// changed. Both are operands: missing or not regular files are exit 2.
+pub fn verify_file_signature(
+    path: &Path,
+    sig: &Path,
+    verifier: &Verifier,
+) -> anyhow::Result<crate::openpgp::Verdict> {
+    let sig_bytes =
+        crate::fsutil::input::read_regular(sig, "signature", MAX_SIGNATURE, Code::Failed)?;
+    let file = crate::fsutil::input::open_regular(path, "file")?;
+    verifier
+        .verify_detached_reader(
+            &sig_bytes,
+            std::io::BufReader::with_capacity(crate::digest::BLOCK, file),
+        )
+        .map_err(|e| e.context(format!("{} (signature {})", path.display(), sig.display())))
+}
+
+/// [`is_hash_list`] of a file on disk: a binary file (a NUL in its first
+/// 64 KiB, as in every tarball) or one larger than a list may be is not
+/// read whole.
+pub fn is_hash_list_file(path: &Path, opts: &Options) -> anyhow::Result<bool> {
+    use std::io::Read;
+    let f = crate::fsutil::input::open_regular(path, "file")?;
+    let len = f
+        .metadata()
+        .with_code(Code::Io, || format!("reading {}", path.display()))?
+        .len();
+    if len > MAX_LIST {
+        return Ok(false);
+    }
+    let mut head = Vec::new();
+    (&f).take(64 * 1024)
+        .read_to_end(&mut head)
+        .with_code(Code::Io, || format!("reading {}", path.display()))?;
+    if head.contains(&0) && !opts.parse.zero_terminated {
+        return Ok(false);
+    }
+    let data = read_list(path)?;
+    Ok(is_hash_list(&data, path, opts))
+}
+
+/// Does `data` read as a hash list (or a Debian list) with at least one
+/// entry? With `--signature`, such an operand is checked entry by entry;
+/// any other file is verified by the signature alone.
+pub fn is_hash_list(data: &[u8], list: &Path, opts: &Options) -> bool {
+    if package::debian::looks_like_deb822(data) {
+        return package::debian::list_entries(data).is_ok_and(|e| !e.is_empty());
+    }
+    hashlist::parse_list(data, list_options(list, opts.parse))
+        .is_ok_and(|e| !e.is_empty() && e.iter().all(|x| x.name.is_some()))
 }
 
 fn is_outside(p: &Path) -> bool {
