@@ -306,3 +306,68 @@ echo "== pkg"; words verify-package --rel
     }
     assert!(!out.contains("insecure-no-check"), "{out}");
 }
+
+/// The commands and subcommands whose help shows examples.
+fn help_pages() -> Vec<Vec<&'static str>> {
+    let mut pages: Vec<Vec<&str>> = TOOLS.iter().map(|t| vec![*t]).collect();
+    pages.push(vec!["sign-log", "gate"]);
+    pages
+}
+
+#[test]
+fn examples_are_verbatim_in_help_and_man_pages() {
+    // In --help on an 80-column terminal, every example line is a command
+    // or the continuation of one ending in `\`: never wrapped by clap.
+    for page in help_pages() {
+        let o = Command::new(bin(page[0]))
+            .args(&page[1..])
+            .arg("--help")
+            .env("COLUMNS", "80")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        let Some((_, examples)) = text.split_once("Examples:\n") else {
+            continue;
+        };
+        let block = examples.split("\n\n").next().unwrap();
+        let mut continued = false;
+        for line in block.lines() {
+            assert!(line.chars().count() <= 80, "{page:?}: {line:?}");
+            if !continued {
+                assert!(
+                    line.starts_with("  ") && !line.starts_with("   "),
+                    "{page:?}: a wrapped example line {line:?}"
+                );
+            }
+            continued = line.ends_with('\\');
+        }
+        assert!(
+            !continued,
+            "{page:?}: the last example ends with a continuation"
+        );
+    }
+    // In the man pages, examples and the exit codes are in no-fill blocks.
+    let docs = tempfile::tempdir().unwrap();
+    for tool in TOOLS {
+        let o = Command::new(bin(tool))
+            .env("BUILD_VERIFY_GEN_DOCS", docs.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let page = std::fs::read_to_string(docs.path().join(format!("man1/{tool}.1"))).unwrap();
+        for section in [".SH EXAMPLES\n.nf\n", ".SH \"EXIT STATUS\"\n.nf\n"] {
+            let alt = section.replace("\"EXIT STATUS\"", "EXIT STATUS");
+            assert!(
+                page.contains(section) || page.contains(&alt),
+                "{tool}: {section:?} in {page}"
+            );
+        }
+        let examples = page.split(".SH EXAMPLES\n.nf\n").nth(1).unwrap();
+        let examples = examples.split("\n.fi\n").next().unwrap();
+        assert!(
+            examples.contains(&format!("  {}", tool.replace('-', "\\-"))),
+            "{tool}: {examples}"
+        );
+    }
+    assert!(docs.path().join("man1/sign-log-gate.1").is_file());
+}

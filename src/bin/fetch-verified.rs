@@ -32,8 +32,12 @@ reused; a run finding another one writing the same file waits for it, then re-ve
 left. A file already present is re-verified, never trusted because it exists; if it fails it is \
 deleted and fetched again. Verified signers' primary fingerprints are printed on stdout, one per \
 line.\n\n\
-Examples:\n  fetch-verified --keyring upstream.asc https://example.org/foo-1.0.tar.gz https://example.org/foo-1.0.tar.gz.asc\n  \
-fetch-verified --keyring kernel.asc --decompress https://cdn.kernel.org/.../linux-6.1.tar.xz https://cdn.kernel.org/.../linux-6.1.tar.sign\n  \
+Examples:\n  \
+fetch-verified --keyring upstream.asc \\\n      \
+https://example.org/foo-1.0.tar.gz https://example.org/foo-1.0.tar.gz.asc\n  \
+fetch-verified --keyring kernel.asc --decompress \\\n      \
+https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.tar.xz \\\n      \
+https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.tar.sign\n  \
 fetch-verified --sha256 HEX -o dl/bar.tar.gz https://example.org/bar.tar.gz",
     after_help = build_verify::exit::HELP,
     // A flag given again later wins (a Makefile's flags, then the user's

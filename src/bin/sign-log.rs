@@ -32,11 +32,14 @@ checkpoint consistent with the last one it accepted (`prove product` makes the e
 side); `agree` compares the products of logs sealed by independent builders; checkpoints are C2SP \
 signed notes that witnesses cosign (`keygen`, `cosign`, `add-cosignature`, `verify --witness`).\n\n\
 Examples:\n  \
-make 2>&1 | sign-log receive --log /var/lib/build-logs/core-admin --source build-vm\n  \
+make 2>&1 | sign-log receive --log /var/lib/build-logs/core-admin \\\n      \
+--source build-vm\n  \
 sign-log seal --log /var/lib/build-logs/core-admin --key log-key.asc\n  \
-sign-log verify --log /var/lib/build-logs/core-admin --keyring log-key.pub.asc\n  \
+sign-log verify --log /var/lib/build-logs/core-admin \\\n      \
+--keyring log-key.pub.asc\n  \
 sign-log prove product --log DIR --file out.rpm --from-size 17 > ev.json\n  \
-sign-log gate --keyring log-key.pub.asc --proof ev.json --state gate.json out.rpm",
+sign-log gate --keyring log-key.pub.asc --proof ev.json \\\n      \
+--state gate.json out.rpm",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
@@ -237,7 +240,8 @@ on the log side, with N from `sign-log gate --state STATE --last-size`; it trave
 both sides work over a qrexec stream (--proof -).\n\n\
 Examples:\n  \
 sign-log gate --state /var/lib/gate/core-admin.json --last-size\n  \
-sign-log gate --keyring log-key.pub.asc --state gate.json --proof ev.json out.rpm"
+sign-log gate --keyring log-key.pub.asc --state gate.json \\\n      \
+--proof ev.json out.rpm"
     )]
     Gate {
         /// The evidence (JSON from `prove product`), or - for standard input.

@@ -36,10 +36,11 @@ verified by its own cleartext signature with the keyrings (the maintainer's key)
 Failures are one line on stderr naming the file, the tag or entry, and what failed. The exit \
 code is the worst outcome, never a count.\n\n\
 Examples:\n  verify-package --keyring RPM-GPG-KEY-fedora-40-primary *.rpm\n  \
-verify-package --keyring debian-archive-keyring.gpg --release InRelease --index \
-main/binary-amd64/Packages.xz hello_2.10-3_amd64.deb\n  \
-verify-package --keyring debian-archive-keyring.gpg --release InRelease --index \
-main/source/Sources.xz hello_2.10-3.dsc hello_2.10.orig.tar.gz hello_2.10-3.debian.tar.xz\n  \
+verify-package --keyring debian-archive-keyring.gpg --release InRelease \\\n      \
+--index main/binary-amd64/Packages.xz hello_2.10-3_amd64.deb\n  \
+verify-package --keyring debian-archive-keyring.gpg --release InRelease \\\n      \
+--index main/source/Sources.xz hello_2.10-3.dsc \\\n      \
+hello_2.10.orig.tar.gz hello_2.10-3.debian.tar.xz\n  \
 verify-package --keyring maintainer.asc foo_1.0-1.dsc foo_1.0.orig.tar.xz",
     after_help = build_verify::exit::HELP
 )]

@@ -47,11 +47,15 @@ ALLOWED_COMPONENTS_<FPR>=\"comp1 comp2\" trusts KEYS_DIR/<FPR>.asc (default $BUI
 components only; CHECK sets --check; a non-empty NO_CHECK is refused.\n\n\
 Examples:\n  \
 verify-tag --keyring qubes-developers-keys.asc \\\n      \
---trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin\n  \
-verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' linux-kernel HEAD\n  \
+--trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 \\\n      \
+qubes-src/core-admin\n  \
+verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' \\\n      \
+linux-kernel HEAD\n  \
 verify-tag --keyring keys.asc --json qubes-src/*\n  \
-verify-tag --keyring qubes-developers-keys.asc --allow-sha1-before 2017-01-01 \\\n      \
---trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin v3.2.12",
+verify-tag --keyring qubes-developers-keys.asc \\\n      \
+--allow-sha1-before 2017-01-01 \\\n      \
+--trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 \\\n      \
+qubes-src/core-admin v3.2.12",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {

@@ -171,7 +171,9 @@ pub fn write_docs(cmd: &mut clap::Command, dir: &std::path::Path) -> anyhow::Res
     let man = dir.join("man1");
     std::fs::create_dir_all(&man).with_context(|| format!("creating {}", man.display()))?;
     // A page per subcommand too (NAME-SUB.1), as the top page lists them.
-    clap_mangen::generate_to(cmd.clone(), &man)
+    let mut built = cmd.clone().disable_help_subcommand(true);
+    built.build();
+    write_man_pages(&built, &man)
         .with_context(|| format!("writing man pages into {}", man.display()))?;
     for (shell, sub, file) in [
         (Shell::Bash, "bash-completion/completions", name.clone()),
@@ -192,4 +194,80 @@ pub fn write_docs(cmd: &mut clap::Command, dir: &std::path::Path) -> anyhow::Res
         std::fs::write(d.join(file), out)?;
     }
     Ok(())
+}
+
+/// The marker that starts the examples of a `long_about`.
+const EXAMPLES: &str = "\n\nExamples:\n";
+
+/// One man page for `cmd` and each of its visible subcommands.
+fn write_man_pages(cmd: &clap::Command, dir: &std::path::Path) -> io::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_man_pages(sub, dir)?;
+    }
+    let name = cmd.get_display_name().unwrap_or_else(|| cmd.get_name());
+    std::fs::write(dir.join(format!("{name}.1")), man_page(cmd)?)
+}
+
+/// A man page as clap_mangen renders it, except that the examples (the
+/// lines after `Examples:` in the long help) and the exit-code table are
+/// shown verbatim (`.nf`): filled and hyphenated, commands and URLs would
+/// be joined into one paragraph and broken at hyphens.
+fn man_page(cmd: &clap::Command) -> io::Result<Vec<u8>> {
+    let long = cmd
+        .get_long_about()
+        .or(cmd.get_about())
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (prose, examples) = match long.split_once(EXAMPLES) {
+        Some((p, e)) => (p.to_string(), Some(e.to_string())),
+        None => (long, None),
+    };
+    let exit_codes = cmd
+        .get_after_long_help()
+        .or(cmd.get_after_help())
+        .map(|a| a.to_string());
+    let plain = cmd
+        .clone()
+        .long_about(prose)
+        .after_help(None::<&str>)
+        .after_long_help(None::<&str>);
+    let man = clap_mangen::Man::new(plain.clone());
+    let mut w = Vec::new();
+    man.render_title(&mut w)?;
+    man.render_name_section(&mut w)?;
+    man.render_synopsis_section(&mut w)?;
+    man.render_description_section(&mut w)?;
+    if plain.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut w)?;
+    }
+    if plain.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(&mut w)?;
+    }
+    if let Some(e) = examples {
+        verbatim_section(&mut w, "EXAMPLES", &e);
+    }
+    if let Some(e) = exit_codes {
+        let table = e.strip_prefix("Exit codes:\n").unwrap_or(&e);
+        verbatim_section(&mut w, "EXIT STATUS", table);
+    }
+    if plain.get_version().is_some() {
+        man.render_version_section(&mut w)?;
+    }
+    Ok(w)
+}
+
+/// A section of lines shown as they are: no filling, no hyphenation.
+fn verbatim_section(w: &mut Vec<u8>, title: &str, text: &str) {
+    w.extend_from_slice(format!(".SH {title}\n.nf\n").as_bytes());
+    for line in text.trim_end().lines() {
+        let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+        let safe = if escaped.starts_with('.') || escaped.starts_with('\'') {
+            format!("\\&{escaped}")
+        } else {
+            escaped
+        };
+        w.extend_from_slice(safe.as_bytes());
+        w.push(b'\n');
+    }
+    w.extend_from_slice(b".fi\n");
 }
