@@ -656,3 +656,22 @@ fn xen_style_signed_tarball_and_many_hash_pinned_files() {
         ]
     );
 }
+
+#[test]
+fn a_dry_run_of_the_example_writes_nothing() {
+    // `make -n` runs a line holding $(MAKE) even so; the example's log pipe
+    // must then not record a real session (or create anything).
+    let top = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().join("build");
+    let o = Command::new("make")
+        .arg("-n")
+        .arg("-f")
+        .arg(top.join("Makefile.example"))
+        .arg(format!("WORK={}", w.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("sign-log seal"));
+    assert!(!w.exists(), "make -n created {}", w.display());
+}
