@@ -15,3 +15,4 @@ pub mod log;
 pub mod openpgp;
 pub mod package;
 pub mod tag;
+pub mod units;
