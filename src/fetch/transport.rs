@@ -233,7 +233,7 @@ impl Transport {
                 .with_code(Code::Usage, || format!("{current}: not a valid URL"))?;
             let (agent, proxy) = self.agent_for(&uri);
             let resp = agent.get(&current).call().map_err(|e| {
-                let e = explain_tls(anyhow::Error::new(e), &uri);
+                let e = explain_tls(anyhow::Error::new(e), &uri, self.opts.ca_file.is_some());
                 let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
                 e.context(crate::exit::Failure {
                     code: Code::Io,
@@ -400,15 +400,22 @@ fn redact_userinfo(proxy: &str) -> String {
 }
 
 /// A certificate failure said the way a curl user can act on it: what
-/// rustls refused, and what to do about it.
-fn explain_tls(err: anyhow::Error, uri: &Uri) -> anyhow::Error {
+/// rustls refused, and what to do about it. `ca_file`: whether --ca-file
+/// was given.
+fn explain_tls(err: anyhow::Error, uri: &Uri, ca_file: bool) -> anyhow::Error {
     use rustls::CertificateError as C;
+    fn in_io(io: &io::Error) -> Option<&rustls::Error> {
+        io.get_ref()
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+    }
     let found = err.chain().find_map(|c| {
-        c.downcast_ref::<rustls::Error>().or_else(|| {
-            c.downcast_ref::<io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|i| i.downcast_ref::<rustls::Error>())
-        })
+        c.downcast_ref::<rustls::Error>()
+            .or_else(|| c.downcast_ref::<io::Error>().and_then(in_io))
+            .or_else(|| match c.downcast_ref::<ureq::Error>() {
+                Some(ureq::Error::Rustls(e)) => Some(e),
+                Some(ureq::Error::Io(io)) => in_io(io),
+                _ => None,
+            })
     });
     let Some(rustls::Error::InvalidCertificate(cert)) = found else {
         return err;
@@ -416,17 +423,26 @@ fn explain_tls(err: anyhow::Error, uri: &Uri) -> anyhow::Error {
     let host = uri.host().unwrap_or_default();
     let why = match cert {
         C::UnknownIssuer => format!(
-            "the certificate of {host} is not issued by a CA of the system store or of              --ca-file (a self-signed server certificate is accepted when --ca-file holds it,              if it is not a CA certificate)"
+            "the certificate of {host} is not issued by a CA of the system store{} \
+             (a self-signed server certificate is trusted when --ca-file holds it, \
+             unless it is a CA certificate)",
+            if ca_file { " or of --ca-file" } else { "" }
         ),
         C::NotValidForName | C::NotValidForNameContext { .. } => format!(
-            "the certificate does not name {host} in its subjectAltName (a subject CN alone              is not used)"
+            "the certificate does not name {host} in its subjectAltName \
+             (a subject CN alone is not used)"
         ),
         C::Expired | C::ExpiredContext { .. } => "the certificate has expired".to_string(),
         C::NotValidYet | C::NotValidYetContext { .. } => {
             "the certificate is not valid yet".to_string()
         }
         C::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => format!(
-            "the certificate of {host} is a CA certificate (basicConstraints CA:TRUE, what              `openssl req -x509` makes by default) used as a server certificate, which rustls              refuses even with --ca-file (curl with OpenSSL accepts it): make the server              certificate with -addext basicConstraints=critical,CA:FALSE and a subjectAltName              for {host}, or sign it with a CA given to --ca-file"
+            "the certificate of {host} is a CA certificate (basicConstraints CA:TRUE, \
+             as `openssl req -x509` makes by default) used as a server certificate: \
+             rustls refuses that{}, where curl with OpenSSL accepts it; make the server \
+             certificate with -addext basicConstraints=critical,CA:FALSE and a \
+             subjectAltName for {host}, or sign it with a CA given to --ca-file",
+            if ca_file { " even when --ca-file holds it" } else { "" }
         ),
         other => format!("certificate refused: {other:?}"),
     };
