@@ -156,7 +156,7 @@ impl Transport {
         let named = |p: &str, what: &str| -> anyhow::Result<(ureq::Agent, String)> {
             Ok((
                 agent(Some(p), what)?,
-                format!("{what} {}", redact_userinfo(p)),
+                format!("proxy {}", redact_userinfo(p)),
             ))
         };
         let (via_https, via_http, no_proxy) = match &opts.proxy {
@@ -405,8 +405,7 @@ fn redact_userinfo(proxy: &str) -> String {
 fn explain_tls(err: anyhow::Error, uri: &Uri, ca_file: bool) -> anyhow::Error {
     use rustls::CertificateError as C;
     fn in_io(io: &io::Error) -> Option<&rustls::Error> {
-        io.get_ref()
-            .and_then(|i| i.downcast_ref::<rustls::Error>())
+        io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
     }
     let found = err.chain().find_map(|c| {
         c.downcast_ref::<rustls::Error>()
@@ -442,7 +441,11 @@ fn explain_tls(err: anyhow::Error, uri: &Uri, ca_file: bool) -> anyhow::Error {
              rustls refuses that{}, where curl with OpenSSL accepts it; make the server \
              certificate with -addext basicConstraints=critical,CA:FALSE and a \
              subjectAltName for {host}, or sign it with a CA given to --ca-file",
-            if ca_file { " even when --ca-file holds it" } else { "" }
+            if ca_file {
+                " even when --ca-file holds it"
+            } else {
+                ""
+            }
         ),
         other => format!("certificate refused: {other:?}"),
     };
