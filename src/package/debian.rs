@@ -437,14 +437,16 @@ pub fn pin_for_path<'p>(pins: &'p [Pin], path: &[u8], names: &[&[u8]]) -> anyhow
         .iter()
         .filter(|p| !p.path.is_empty() && under(p))
         .collect();
+    // Of the entries the path ends with, the longest is the one it names.
+    let longest = found.iter().map(|p| p.path.len()).max().unwrap_or(0);
+    found.retain(|p| p.path.len() == longest);
     if found.is_empty() {
         found = pins
             .iter()
             .filter(|p| names.contains(&basename(&p.path)))
             .collect();
     }
-    let longest = found.iter().map(|p| p.path.len()).max().unwrap_or(0);
-    found.retain(|p| p.path.len() == longest);
+    found.sort_by(|a, b| a.path.cmp(&b.path));
     found.dedup_by(|a, b| a.path == b.path);
     match found.as_slice() {
         [one] => Ok(one),
@@ -917,5 +919,60 @@ impl Chain {
             signers: self.release_signers(),
             notes: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin(path: &str) -> Pin {
+        Pin {
+            path: path.as_bytes().to_vec(),
+            size: path.len() as u64,
+            digests: vec![(Algo::Sha256, vec![0; 32])],
+            by: "InRelease".into(),
+        }
+    }
+
+    #[test]
+    fn entries_are_found_by_the_path_the_url_names() {
+        let pins = [
+            pin("main/binary-amd64/Packages.xz"),
+            pin("main/binary-i386/Packages.xz"),
+            pin("main/debian-installer/binary-amd64/Packages.xz"),
+            pin("contrib/binary-amd64/Packages.xz"),
+            pin("hello_2.10.orig.tar.gz"),
+        ];
+        let find = |path: &str, names: &[&str]| {
+            let names: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+            pin_for_path(&pins, path.as_bytes(), &names)
+                .map(|p| String::from_utf8_lossy(&p.path).into_owned())
+        };
+        assert_eq!(
+            find("/debian/dists/bookworm/main/binary-amd64/Packages.xz", &[]).unwrap(),
+            "main/binary-amd64/Packages.xz"
+        );
+        assert_eq!(
+            find("/debian/dists/bookworm/main/debian-installer/binary-amd64/Packages.xz", &[])
+                .unwrap(),
+            "main/debian-installer/binary-amd64/Packages.xz"
+        );
+        // A suffix at a path boundary only: "xmain/..." is not "main/...".
+        assert!(find("/dists/xmain/binary-amd64/Packages.xz", &[]).is_err());
+        assert_eq!(
+            find("/pool/main/h/hello/hello_2.10.orig.tar.gz", &[]).unwrap(),
+            "hello_2.10.orig.tar.gz"
+        );
+        // Not under the list's layout: by file name, refused when ambiguous.
+        let e = find("/mirror/Packages.xz", &["Packages.xz"]).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), Code::Usage);
+        assert!(format!("{e:#}").contains("4 entries fit"), "{e:#}");
+        let e = find("/mirror/Sources.xz", &["Sources.xz"]).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), Code::Missing);
+        assert_eq!(
+            find("/x/download?id=3", &["hello_2.10.orig.tar.gz"]).unwrap(),
+            "hello_2.10.orig.tar.gz"
+        );
     }
 }
