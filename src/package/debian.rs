@@ -954,8 +954,11 @@ mod tests {
             "main/binary-amd64/Packages.xz"
         );
         assert_eq!(
-            find("/debian/dists/bookworm/main/debian-installer/binary-amd64/Packages.xz", &[])
-                .unwrap(),
+            find(
+                "/debian/dists/bookworm/main/debian-installer/binary-amd64/Packages.xz",
+                &[]
+            )
+            .unwrap(),
             "main/debian-installer/binary-amd64/Packages.xz"
         );
         // A suffix at a path boundary only: "xmain/..." is not "main/...".
