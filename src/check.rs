@@ -277,19 +277,18 @@ impl Targets {
 
     /// `check-hashes --sha256 HEX FILE`: FILE comes from the command line,
     /// not from a list, so it is not subject to `--allow-outside`.
+    /// FILE is named on the command line: missing or not a regular file is
+    /// a usage error (exit 2), unlike a file a list names (exit 1).
     pub fn pin(
         &mut self,
         file: &Path,
         pins: Vec<(Algo, Vec<u8>)>,
         opts: &Options,
     ) -> anyhow::Result<()> {
+        let path = opts.resolve(file);
+        crate::fsutil::input::require_regular(&path, "file")?;
         for (algo, digest) in pins {
-            self.add_ref(
-                file.as_os_str().as_bytes(),
-                &opts.resolve(file),
-                algo,
-                &digest,
-            )?;
+            self.add_ref(file.as_os_str().as_bytes(), &path, algo, &digest)?;
         }
         Ok(())
     }
@@ -359,14 +358,26 @@ impl Targets {
     /// or a detached `LIST.gpg` / `LIST.asc` / `LIST.sig` beside it; a list
     /// without one is exit 3. Returns notes for stderr (signers, ignored
     /// signatures, a signature left unchecked without keys).
+    pub fn add_list_verified(
+        &mut self,
+        list: &Path,
+        opts: &Options,
+        verifier: Option<&Verifier>,
+    ) -> anyhow::Result<Vec<String>> {
+        self.add_list_signed_by(list, None, opts, verifier)
+    }
+
+    /// [`Targets::add_list_verified`] with the list's detached signature
+    /// named (`--signature SHA256SUMS.gpg`) instead of looked for beside it.
     ///
     /// A plain hash list without keys is parsed as it is read, never held
     /// whole; a signed or Debian list is read whole (its signature covers
     /// the bytes, a Debian list is parsed by paragraphs), at most
     /// [`MAX_LIST`] bytes.
-    pub fn add_list_verified(
+    pub fn add_list_signed_by(
         &mut self,
         list: &Path,
+        signature: Option<&Path>,
         opts: &Options,
         verifier: Option<&Verifier>,
     ) -> anyhow::Result<Vec<String>> {
@@ -405,7 +416,7 @@ impl Targets {
             Code::Usage,
         )?);
         let (data, notes) =
-            signed_text(raw, list, verifier).map_err(|e| e.context(shown.clone()))?;
+            signed_text(raw, list, signature, verifier).map_err(|e| e.context(shown.clone()))?;
         if package::debian::looks_like_deb822(&data) {
             self.add_debian(&data, &shown, opts)?;
             return Ok(notes);
@@ -495,9 +506,7 @@ fn open_list(list: &Path) -> anyhow::Result<Box<dyn std::io::Read>> {
     if list == Path::new("-") {
         return Ok(Box::new(std::io::stdin().lock()));
     }
-    let f = std::fs::File::open(list)
-        .with_code(Code::Io, || format!("reading list {}", list.display()))?;
-    Ok(Box::new(f))
+    Ok(Box::new(crate::fsutil::input::open_regular(list, "list")?))
 }
 
 fn read_head(input: &mut impl std::io::Read, shown: &str) -> anyhow::Result<Head> {
@@ -549,6 +558,7 @@ fn listed_path(name: &[u8], opts: &Options, at: &str) -> anyhow::Result<PathBuf>
 fn signed_text(
     raw: Vec<u8>,
     list: &Path,
+    signature: Option<&Path>,
     verifier: Option<&Verifier>,
 ) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     let signer_notes = |v: &crate::openpgp::Verdict| -> Vec<String> {
@@ -568,6 +578,21 @@ fn signed_text(
         }
         return Ok((raw, Vec::new()));
     };
+    if let Some(sig) = signature {
+        // The bytes verified are the bytes parsed: the list is not read again.
+        let sig_bytes =
+            crate::fsutil::input::read_regular(sig, "signature", MAX_SIGNATURE, Code::Failed)?;
+        let verdict = v
+            .verify_detached_bytes(&sig_bytes, &raw)
+            .map_err(|e| e.context(format!("signature {}", sig.display())))?;
+        let text = if cleartext {
+            package::deb822::cleartext_text(&raw)
+                .ok_or_else(|| fail(Code::Usage, "malformed cleartext-signed message"))?
+        } else {
+            raw
+        };
+        return Ok((text, signer_notes(&verdict)));
+    }
     if cleartext {
         let (verdict, text) = v.verify_cleartext(&raw, MAX_LIST)?;
         return Ok((text, signer_notes(&verdict)));
@@ -597,6 +622,67 @@ fn signed_text(
         Code::Missing,
         "no signature: neither cleartext-signed nor LIST.gpg, LIST.asc or LIST.sig beside it",
     ))
+}
+
+/// Largest detached signature read (a few signatures are a few KiB).
+pub const MAX_SIGNATURE: u64 = 1 << 20;
+
+/// Verify a detached signature `sig` of the file `path` on disk, as `gpgv
+/// SIG FILE` does, hashing the file as it is read; nothing is deleted or
+/// changed. Both are operands: missing or not regular files are exit 2.
+pub fn verify_file_signature(
+    path: &Path,
+    sig: &Path,
+    verifier: &Verifier,
+) -> anyhow::Result<crate::openpgp::Verdict> {
+    let sig_bytes =
+        crate::fsutil::input::read_regular(sig, "signature", MAX_SIGNATURE, Code::Failed)?;
+    let file = crate::fsutil::input::open_regular(path, "file")?;
+    verifier
+        .verify_detached_reader(
+            &sig_bytes,
+            std::io::BufReader::with_capacity(crate::digest::BLOCK, file),
+        )
+        .map_err(|e| e.context(format!("{} (signature {})", path.display(), sig.display())))
+}
+
+/// [`is_hash_list`] of a file on disk: a binary file (a NUL in its first
+/// 64 KiB, as in every tarball) or one larger than a list may be is not
+/// read whole.
+pub fn is_hash_list_file(path: &Path, opts: &Options) -> anyhow::Result<bool> {
+    use std::io::Read;
+    let f = crate::fsutil::input::open_regular(path, "file")?;
+    let len = f
+        .metadata()
+        .with_code(Code::Io, || format!("reading {}", path.display()))?
+        .len();
+    if len > MAX_LIST {
+        return Ok(false);
+    }
+    let mut head = Vec::new();
+    (&f).take(64 * 1024)
+        .read_to_end(&mut head)
+        .with_code(Code::Io, || format!("reading {}", path.display()))?;
+    if head.contains(&0) && !opts.parse.zero_terminated {
+        return Ok(false);
+    }
+    let data = read_list(path)?;
+    Ok(is_hash_list(&data, path, opts))
+}
+
+/// Does `data` read as a hash list (or a Debian list) with at least one
+/// entry? With `--signature`, such an operand is checked entry by entry;
+/// any other file is verified by the signature alone.
+pub fn is_hash_list(data: &[u8], list: &Path, opts: &Options) -> bool {
+    if package::debian::looks_like_deb822(data) {
+        return package::debian::list_entries(data).is_ok_and(|e| !e.is_empty());
+    }
+    // Counted, not collected: a 256 MiB list is millions of entries.
+    let named = |e: hashlist::Entry| match e.name {
+        Some(_) => Ok(()),
+        None => Err(anyhow::anyhow!("a nameless digest")),
+    };
+    hashlist::parse_each(data, list_options(list, opts.parse), named).is_ok_and(|n| n > 0)
 }
 
 fn is_outside(p: &Path) -> bool {
@@ -631,8 +717,7 @@ pub fn read_list(list: &Path) -> anyhow::Result<Vec<u8>> {
     if list == Path::new("-") {
         crate::fsutil::read_bounded(std::io::stdin().lock(), MAX_LIST, &what, Code::Usage)
     } else {
-        let f = std::fs::File::open(list).with_code(Code::Io, || format!("reading {what}"))?;
-        crate::fsutil::read_bounded(f, MAX_LIST, &what, Code::Usage)
+        crate::fsutil::input::read_regular(list, "list", MAX_LIST, Code::Usage)
     }
 }
 
@@ -733,15 +818,19 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
         return outcome(Status::Weak, None, why);
     }
     let algos: Vec<Algo> = target.expected.iter().map(|(a, _)| *a).collect();
-    match regular(&target.path).and_then(|()| hash_file(&target.path, &algos)) {
+    // Only regular files are hashed, judged on the open file: a list
+    // (untrusted) naming a FIFO or a device would otherwise block or never
+    // end. What is not a file is as good as missing: the check fails.
+    let hashed = crate::fsutil::input::open_regular_io(&target.path)
+        .and_then(|f| crate::digest::hash_open_file(f, &algos));
+    match hashed {
         Err(e) => {
-            let status = match (
-                e.kind() == std::io::ErrorKind::NotFound,
-                opts.ignore_missing,
-            ) {
-                (true, true) => Status::Skipped,
-                (true, false) => Status::Missing,
-                (false, _) => Status::Unreadable,
+            let status = match (e.kind(), opts.ignore_missing) {
+                (std::io::ErrorKind::NotFound, true) => Status::Skipped,
+                (std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput, _) => {
+                    Status::Missing
+                }
+                _ => Status::Unreadable,
             };
             outcome(status, None, format!("{shown}: {e}"))
         }
@@ -765,17 +854,6 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
                 outcome(Status::Failed, Some(d), why)
             }
         }
-    }
-}
-
-/// Only regular files are hashed: a list (untrusted) naming a FIFO or a
-/// device through a symlink would otherwise block or never end.
-fn regular(path: &Path) -> std::io::Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if meta.is_file() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("not a regular file"))
     }
 }
 
@@ -937,7 +1015,9 @@ impl<O: Write, E: Write> Reporter<O, E> {
                     .collect()
             };
             let v = serde_json::json!({
-                "file": String::from_utf8_lossy(&display_name(&o.target.name)),
+                "path": String::from_utf8_lossy(&display_name(&o.target.name)),
+                "exit": o.status.code().as_u8(),
+                "size": o.actual.as_ref().map(|d| d.len),
                 "status": o.status,
                 "expected": hexes(&o.target.expected),
                 "actual": o.actual.as_ref().map(|d| hexes(&d.values)),
@@ -1059,8 +1139,8 @@ pub fn generate(
                     written += 1;
                     let digest = d.get(g.algo).unwrap_or_default();
                     let line = if g.json {
-                        let v = serde_json::json!({"file": shown, "algo": g.algo.name(),
-                        "digest": hex::encode(digest), "bytes": d.len});
+                        let v = serde_json::json!({"path": shown, "algo": g.algo.name(),
+                        "digest": hex::encode(digest), "size": d.len});
                         format!("{v}\n").into_bytes()
                     } else {
                         hashlist::format_line(g.algo, digest, name, g.tag, g.zero)

@@ -275,7 +275,11 @@ fn hash_reader_buf(mut reader: impl Read, algos: &[Algo], size: usize) -> io::Re
 
 /// Hash a file with each of `algos`.
 pub fn hash_file(path: &Path, algos: &[Algo]) -> io::Result<Digests> {
-    let file = std::fs::File::open(path)?;
+    hash_open_file(std::fs::File::open(path)?, algos)
+}
+
+/// Hash an open file with each of `algos`.
+pub fn hash_open_file(file: std::fs::File, algos: &[Algo]) -> io::Result<Digests> {
     // A small file gets a buffer its size (plus one byte to see EOF in the
     // same pass): a fresh BLOCK-sized buffer per file is an mmap, page
     // faults and munmap, which dominate hashing many small files.

@@ -4,7 +4,6 @@
 //! Every tool maps its failures through [`exit`] to the codes of DESIGN.md §2.
 
 pub mod check;
-pub mod cli;
 pub mod digest;
 pub mod exit;
 pub mod fetch;
@@ -15,3 +14,4 @@ pub mod log;
 pub mod openpgp;
 pub mod package;
 pub mod tag;
+pub mod units;

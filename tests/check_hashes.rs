@@ -261,7 +261,7 @@ fn quiet_status_and_json() {
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["status"], "ok");
     assert_eq!(lines[1]["status"], "failed");
-    assert_eq!(lines[1]["file"], "star");
+    assert_eq!(lines[1]["path"], "star");
     let expected = lines[1]["expected"]["sha256"].as_str().unwrap();
     assert!(list.contains(&format!("{expected}  star")));
     let actual = lines[1]["actual"]["sha256"].as_str().unwrap();
@@ -432,7 +432,7 @@ fn every_failure_has_its_exit_code() {
             0,
             "plain.txt: OK\n",
         ),
-        (vec!["DIR"], 4, "sub: FAILED open or read\n"),
+        (vec!["DIR"], 1, "sub: FAILED open or read\n"),
         // The worst outcome wins: a mismatch outranks an unreadable file.
         (
             vec!["DIR", "BAD"],
@@ -448,7 +448,7 @@ fn every_failure_has_its_exit_code() {
         (vec!["EMPTY"], 3, ""),
         (vec!["COMMENTS"], 3, ""),
         (vec!["GOOD", "EMPTY"], 3, ""),
-        (vec!["no-such-list"], 4, ""),
+        (vec!["no-such-list"], 2, ""),
         (vec!["--require", "star", "GOOD"], 3, ""),
         (
             vec!["--require", "./plain.txt", "GOOD"],
@@ -460,11 +460,7 @@ fn every_failure_has_its_exit_code() {
         (vec!["NOEXT"], 2, ""),
         (vec!["--sha256", &h256, "plain.txt"], 0, "plain.txt: OK\n"),
         (vec!["--sha256", &h256, "star"], 1, "star: FAILED\n"),
-        (
-            vec!["--sha256", &h256, "absent"],
-            1,
-            "absent: FAILED open or read\n",
-        ),
+        (vec!["--sha256", &h256, "absent"], 2, ""),
         (vec!["--sha256", &bad_hex, "plain.txt"], 2, ""),
         (vec!["--sha256", &h256, "plain.txt", "star"], 2, ""),
         (vec![], 2, ""),
@@ -499,7 +495,7 @@ fn every_failure_has_its_exit_code() {
             .current_dir(d.path())
             .output()
             .unwrap();
-        assert_eq!(code(&o), 4, "{name}");
+        assert_eq!(code(&o), 1, "{name}: a listed special file fails the check");
         assert_eq!(stdout(&o), format!("{name}: FAILED open or read\n"));
         assert!(String::from_utf8_lossy(&o.stderr).contains("not a regular file"));
     }
@@ -883,4 +879,160 @@ fn a_large_list_is_streamed_with_the_same_result() {
         err.contains("line 4003: a digest without a file name"),
         "{err}"
     );
+}
+
+#[test]
+fn signatures_checked_in_place_as_gpgv_does() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let key = common::gen_key("Upstream <u@example.org>");
+    let other = common::gen_key("Other <o@example.org>");
+    let ring = common::write_keyring(&dir.join("keys.asc"), &[&key]);
+    let ring = ring.to_str().unwrap();
+    let tar: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(dir.join("up.tar"), &tar).unwrap();
+    std::fs::write(dir.join("up.tar.sig"), common::sign_detached(&key, &tar)).unwrap();
+    let fpr = key.fingerprint().to_hex();
+    // A signed file on disk: verified, signer printed, nothing changed.
+    let o = run(
+        dir,
+        &["--keyring", ring, "--signature", "up.tar.sig", "up.tar"],
+    );
+    assert_eq!((code(&o), stdout(&o)), (0, format!("{fpr}\n")), "{o:?}");
+    if common::oracle("gpgv") {
+        let bin_ring = common::write_keyring_binary(&dir.join("ring.gpg"), &[&key]);
+        assert!(common::gpgv_accepts(
+            &bin_ring,
+            &dir.join("up.tar.sig"),
+            &dir.join("up.tar")
+        ));
+    }
+    let j = run(
+        dir,
+        &[
+            "--keyring",
+            ring,
+            "--json",
+            "--signature",
+            "up.tar.sig",
+            "up.tar",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout(&j).trim()).unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["signers"][0].as_str()),
+        (Some("ok"), Some(fpr.as_str()))
+    );
+    // Tampered, or signed by another key: 1, and the file is still there.
+    let mut bad = tar.clone();
+    bad[1000] ^= 1;
+    std::fs::write(dir.join("up.tar"), &bad).unwrap();
+    let o = run(
+        dir,
+        &["--keyring", ring, "--signature", "up.tar.sig", "up.tar"],
+    );
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("BAD signature"),
+        "{o:?}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("up.tar")).unwrap(),
+        bad,
+        "never deleted"
+    );
+    std::fs::write(dir.join("up.tar"), &tar).unwrap();
+    std::fs::write(dir.join("other.sig"), common::sign_detached(&other, &tar)).unwrap();
+    assert_eq!(
+        code(&run(
+            dir,
+            &["--keyring", ring, "--signature", "other.sig", "up.tar"]
+        )),
+        1
+    );
+    // Missing signature, no keys: usage errors.
+    assert_eq!(
+        code(&run(
+            dir,
+            &["--keyring", ring, "--signature", "none.sig", "up.tar"]
+        )),
+        2
+    );
+    assert_eq!(code(&run(dir, &["--signature", "up.tar.sig", "up.tar"])), 2);
+
+    // A detached-signed list: the signature first, then every entry.
+    let sums = format!("{}  up.tar\n", sha256_hex(&tar));
+    std::fs::write(dir.join("SHA256SUMS"), &sums).unwrap();
+    std::fs::write(
+        dir.join("SHA256SUMS.gpg"),
+        common::sign_detached(&key, sums.as_bytes()),
+    )
+    .unwrap();
+    let o = run(
+        dir,
+        &[
+            "--keyring",
+            ring,
+            "--signature",
+            "SHA256SUMS.gpg",
+            "SHA256SUMS",
+        ],
+    );
+    assert_eq!(
+        (code(&o), stdout(&o)),
+        (0, "up.tar: OK\n".to_string()),
+        "{o:?}"
+    );
+    std::fs::write(dir.join("up.tar"), &bad).unwrap();
+    let o = run(
+        dir,
+        &[
+            "--keyring",
+            ring,
+            "--signature",
+            "SHA256SUMS.gpg",
+            "SHA256SUMS",
+        ],
+    );
+    assert_eq!(
+        (code(&o), stdout(&o)),
+        (1, "up.tar: FAILED\n".to_string()),
+        "{o:?}"
+    );
+    std::fs::write(dir.join("up.tar"), &tar).unwrap();
+    // A list edited after signing is refused before any entry is read.
+    std::fs::write(
+        dir.join("SHA256SUMS"),
+        format!("{sums}{}  extra\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let o = run(
+        dir,
+        &[
+            "--keyring",
+            ring,
+            "--signature",
+            "SHA256SUMS.gpg",
+            "SHA256SUMS",
+        ],
+    );
+    assert_eq!((code(&o), stdout(&o)), (1, String::new()), "{o:?}");
+    // A cleartext-signed list (SHA256SUMS.asc) needs no --signature.
+    let clear = common::sign_cleartext(
+        &key,
+        sums.as_bytes(),
+        sequoia_openpgp::types::HashAlgorithm::SHA256,
+    );
+    std::fs::write(dir.join("SHA256SUMS.asc"), &clear).unwrap();
+    let o = run(dir, &["--keyring", ring, "SHA256SUMS.asc"]);
+    assert_eq!(
+        (code(&o), stdout(&o)),
+        (0, "up.tar: OK\n".to_string()),
+        "{o:?}"
+    );
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
 }

@@ -136,7 +136,7 @@ fn good_tag_prints_like_the_old_script() {
     let lines = json_lines(&o);
     let j = &lines[0];
     assert_eq!(j["commit"], e.head);
-    assert_eq!(j["status"], "verified");
+    assert_eq!(j["status"], "ok");
     assert_eq!(j["tags"][0]["name"], "v1.0");
     assert_eq!(j["tags"][0]["id"], id);
     assert_eq!(j["tags"][0]["status"], "good");
@@ -845,11 +845,11 @@ fn json_for_many_components() {
     assert_eq!(code(&o), 1, "{}", out(&o));
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 3);
-    assert_eq!(lines[0]["status"], "verified");
+    assert_eq!(lines[0]["status"], "ok");
     assert_eq!(lines[0]["component"], "good");
     assert_eq!(lines[1]["status"], "failed");
     assert_eq!(lines[1]["exit"], 1);
-    assert!(lines[1]["error"].as_str().unwrap().contains("forged"));
+    assert!(lines[1]["reason"].as_str().unwrap().contains("forged"));
     assert!(String::from_utf8_lossy(&o.stderr).contains("forged"));
     assert_eq!(lines[2]["summary"]["verified"], 1);
     assert_eq!(lines[2]["summary"]["exit"], 1);

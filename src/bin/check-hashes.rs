@@ -2,12 +2,13 @@
 //! A thin front end over `build_verify::check` and `build_verify::hashlist`.
 
 use build_verify::check::{self, Generate, Options, Reporter, Style, Targets};
-use build_verify::cli;
+mod common;
 use build_verify::digest::Algo;
 use build_verify::exit::{fail, Code};
 use build_verify::hashlist::ParseOptions;
 use build_verify::openpgp::KeyArgs;
 use clap::Parser;
+use common as cli;
 use std::io::BufWriter;
 use std::path::PathBuf;
 
@@ -100,6 +101,13 @@ struct Cli {
     #[command(flatten)]
     keys: KeyArgs,
 
+    /// A detached signature of the one FILE given, checked in place as
+    /// `gpgv SIG FILE` does (needs --keyring): a FILE that is a hash list
+    /// (or with -c) is then checked entry by entry; any other file is only
+    /// verified, and its signers printed. Nothing is deleted or changed.
+    #[arg(long, value_name = "SIG", conflicts_with_all = ["generate", "sha256", "sha512"])]
+    signature: Option<PathBuf>,
+
     /// Accept absolute file names and names containing `..` in lists.
     #[arg(long)]
     allow_outside: bool,
@@ -120,6 +128,38 @@ struct Cli {
 
 build_verify::early_init!();
 
+/// `--signature SIG FILE` of a file that is not a list: verified in place,
+/// its signers printed as fetch-verified prints them.
+fn signed_file(
+    args: &Cli,
+    file: &std::path::Path,
+    sig: &std::path::Path,
+    verifier: &build_verify::openpgp::Verifier,
+) -> anyhow::Result<Code> {
+    let result = check::verify_file_signature(file, sig, verifier);
+    if args.json {
+        let v = match &result {
+            Ok(v) => serde_json::json!({"path": file, "signature": sig, "status": "ok",
+                "exit": 0, "signers": v.signers.iter().map(|f| f.to_hex()).collect::<Vec<_>>()}),
+            Err(e) => serde_json::json!({"path": file, "signature": sig, "status": "failed",
+                "exit": build_verify::exit::code_of(e).as_u8(), "reason": format!("{e:#}")}),
+        };
+        cli::print_json(&v);
+    }
+    let v = result?;
+    if !(args.json || args.quiet) {
+        for n in &v.notes {
+            cli::note("check-hashes", format_args!("{}: {n}", file.display()));
+        }
+    }
+    if !(args.json || args.status) {
+        for s in &v.signers {
+            outln!("{}", s.to_hex());
+        }
+    }
+    Ok(Code::Ok)
+}
+
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
     cli::run("check-hashes", || run(&args))
@@ -127,7 +167,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
     let algo = args.algo.as_deref().and_then(Algo::from_name);
-    let stdout = BufWriter::new(std::io::stdout().lock());
+    let stdout = BufWriter::new(cli::Stdout);
     let stderr = std::io::stderr().lock();
     if args.generate {
         if args.paths.is_empty() {
@@ -168,6 +208,27 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             Code::Usage,
             "no LIST given (use - for standard input)",
         ));
+    } else if let Some(sig) = &args.signature {
+        let [file] = args.paths.as_slice() else {
+            return Err(fail(Code::Usage, "--signature SIG takes exactly one FILE"));
+        };
+        if !args.keys.given() {
+            return Err(fail(
+                Code::Usage,
+                "--signature needs the keys to check it with (--keyring FILE or --keys-dir DIR)",
+            ));
+        }
+        let keys = args.keys.load()?;
+        let verifier = keys.verifier();
+        if !args.check && !check::is_hash_list_file(file, &opts)? {
+            return signed_file(args, file, sig, &verifier);
+        }
+        let notes = targets.add_list_signed_by(file, Some(sig), &opts, Some(&verifier))?;
+        if !(args.quiet || args.status || args.json) {
+            for n in notes {
+                eprintln!("check-hashes: {}: {n}", file.display());
+            }
+        }
     } else {
         let keys = if args.keys.given() {
             Some(args.keys.load()?)

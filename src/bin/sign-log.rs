@@ -2,16 +2,18 @@
 //! an OpenPGP signature, verify it later; gate signing on it, compare
 //! builders, and let witnesses cosign its checkpoints.
 
-use build_verify::cli;
+mod common;
 use build_verify::exit::{fail, Code};
+use build_verify::fsutil::input;
 use build_verify::log::directive::{self, Verb};
 use build_verify::log::note::{self, SignatureLine, SignerKey, VerifierKey};
 use build_verify::log::{
-    agree, checkpoint, export, gate, input, proof, receive, seal, store, verify, witness,
+    agree, checkpoint, export, gate, proof, receive, seal, store, verify, witness,
 };
 use build_verify::openpgp::sign::SigningKey;
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use clap::{Parser, Subcommand};
+use common as cli;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -30,14 +32,21 @@ checkpoint consistent with the last one it accepted (`prove product` makes the e
 side); `agree` compares the products of logs sealed by independent builders; checkpoints are C2SP \
 signed notes that witnesses cosign (`keygen`, `cosign`, `add-cosignature`, `verify --witness`).\n\n\
 Examples:\n  \
-make 2>&1 | sign-log receive --log /var/lib/build-logs/core-admin --source build-vm\n  \
+make 2>&1 | sign-log receive --log /var/lib/build-logs/core-admin \\\n      \
+--source build-vm\n  \
 sign-log seal --log /var/lib/build-logs/core-admin --key log-key.asc\n  \
-sign-log verify --log /var/lib/build-logs/core-admin --keyring log-key.pub.asc\n  \
+sign-log verify --log /var/lib/build-logs/core-admin \\\n      \
+--keyring log-key.pub.asc\n  \
 sign-log prove product --log DIR --file out.rpm --from-size 17 > ev.json\n  \
-sign-log gate --keyring log-key.pub.asc --proof ev.json --state gate.json out.rpm",
+sign-log gate --keyring log-key.pub.asc --proof ev.json \\\n      \
+--state gate.json out.rpm",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
+    /// No notes or warnings on stderr; errors are still reported.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -231,7 +240,8 @@ on the log side, with N from `sign-log gate --state STATE --last-size`; it trave
 both sides work over a qrexec stream (--proof -).\n\n\
 Examples:\n  \
 sign-log gate --state /var/lib/gate/core-admin.json --last-size\n  \
-sign-log gate --keyring log-key.pub.asc --state gate.json --proof ev.json out.rpm"
+sign-log gate --keyring log-key.pub.asc --state gate.json \\\n      \
+--proof ev.json out.rpm"
     )]
     Gate {
         /// The evidence (JSON from `prove product`), or - for standard input.
@@ -423,6 +433,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
+    cli::set_quiet(args.quiet);
     cli::run("sign-log", || run(args.cmd))
 }
 
@@ -572,7 +583,7 @@ fn seal_now(
         },
     )?;
     for n in &sealed.notes {
-        eprintln!("sign-log: {n}");
+        cli::note("sign-log", n);
     }
     Ok(sealed.checkpoint)
 }
@@ -634,7 +645,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             let mut l = store::Log::open(&log)?;
             let r = receive::receive(&mut l, std::io::stdin().lock(), &opts)?;
             for n in &r.notes {
-                eprintln!("sign-log: {n}");
+                cli::note("sign-log", n);
             }
             let (size, root) = match sealer.as_mut() {
                 Some((s, o, k)) => {
@@ -643,7 +654,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 }
                 None => (r.size, r.root),
             };
-            println!("{name} {size} {root}");
+            outln!("{name} {size} {root}");
             Ok(r.code)
         }
         Cmd::Hash {
@@ -657,15 +668,15 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 Verb::Product
             };
             for f in &files {
-                println!("{}", directive::hash_line(verb, f)?);
+                outln!("{}", directive::hash_line(verb, f)?);
             }
             Ok(Code::Ok)
         }
         Cmd::Run { name, cmd } => {
             let name = name.or_else(|| cmd.first().cloned()).unwrap_or_default();
             let mut step = directive::Step::new(&name, &cmd);
-            let mut out = std::io::stdout();
-            let say = |out: &mut std::io::Stdout, line: String| {
+            let mut out = cli::Stdout;
+            let say = |out: &mut cli::Stdout, line: String| {
                 writeln!(out, "{line}")
                     .and_then(|()| out.flush())
                     .map_err(|e| fail(Code::Io, format!("writing to stdout: {e}")))
@@ -673,7 +684,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             say(&mut out, step.begin_line())?;
             let (code, why) = directive::run_command(&cmd)?;
             if let Some(w) = why {
-                eprintln!("sign-log: {w}");
+                cli::note("sign-log", w);
             }
             say(&mut out, step.end_line(code))?;
             std::process::exit(code);
@@ -686,7 +697,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 size: tree.size(),
                 root: tree.root(),
             };
-            print!("{}", cp.text());
+            out!("{}", cp.text());
             Ok(Code::Ok)
         }
         Cmd::Seal { log, seal: sa } => {
@@ -695,7 +706,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             let mut l = store::Log::open_existing(&log)?;
             let o = origin(&sa.origin, &log, None)?;
             let cp = seal_now(&mut l, &mut s, &sa, &o, note_key.as_ref())?;
-            println!("sealed {} {}", cp.size, base64_root(&cp.root));
+            outln!("sealed {} {}", cp.size, base64_root(&cp.root));
             Ok(Code::Ok)
         }
         Cmd::Verify {
@@ -715,7 +726,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 .map(|p| proof::read_checkpoint(p, Some(&verifier)))
                 .transpose()?;
             let nk = NoteKeys::load(&notes)?;
-            let s = verify::verify(
+            let verified = verify::verify(
                 &log,
                 &verifier,
                 &verify::Options {
@@ -725,9 +736,29 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                     require_sealed,
                     notes: nk.policy(),
                 },
-            )?;
+            );
+            let s = match verified {
+                Ok(s) => s,
+                Err(e) => {
+                    // JSON on failure too; the reason also goes to stderr.
+                    if json {
+                        cli::print_json(&serde_json::json!({
+                            "path": log, "status": "failed",
+                            "exit": build_verify::exit::code_of(&e).as_u8(),
+                            "reason": format!("{e:#}"),
+                        }));
+                    }
+                    return Err(e);
+                }
+            };
             if json {
-                cli::print_json(&serde_json::to_value(&s)?);
+                let mut v = serde_json::to_value(&s)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("path".into(), serde_json::json!(log));
+                    o.insert("status".into(), serde_json::json!("ok"));
+                    o.insert("exit".into(), serde_json::json!(0));
+                }
+                cli::print_json(&v);
                 print_warnings(&s);
             } else {
                 print_summary(&s);
@@ -792,9 +823,9 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             proof::verify_proof(&parsed, &cps)?;
             if verifier.is_none() {
-                eprintln!("sign-log: checkpoint signatures not checked (--unsigned)");
+                cli::note("sign-log", "checkpoint signatures not checked (--unsigned)");
             }
-            println!("proof verified");
+            outln!("proof verified");
             Ok(Code::Ok)
         }
         Cmd::Gate {
@@ -810,7 +841,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
         } => {
             if last_size {
                 let st = state.as_deref().unwrap_or(Path::new(""));
-                println!("{}", gate::last_size(st)?);
+                outln!("{}", gate::last_size(st)?);
                 return Ok(Code::Ok);
             }
             let nk = NoteKeys::load(&notes)?;
@@ -827,7 +858,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 },
             )?;
             for n in &out.notes {
-                eprintln!("sign-log: {n}");
+                cli::note("sign-log", n);
             }
             if json {
                 cli::print_json(&serde_json::to_value(&out)?);
@@ -835,7 +866,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 use build_verify::log::record::terminal_safe;
                 for a in &out.artifacts {
                     // Product names and origins come from the log: shown terminal-safe.
-                    println!(
+                    outln!(
                         "gate passed {} sha256={} product \"{}\" record {} in checkpoint {} of {}",
                         a.path.display(),
                         a.sha256,
@@ -846,7 +877,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                     );
                 }
                 for s in &out.signers {
-                    println!("checkpoint signer {s}");
+                    outln!("checkpoint signer {s}");
                 }
             }
             Ok(Code::Ok)
@@ -863,7 +894,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             if json {
                 cli::print_json(&serde_json::to_value(&a)?);
             } else {
-                print!("{}", agree_table(&a));
+                out!("{}", agree_table(&a));
             }
             if a.ok {
                 Ok(Code::Ok)
@@ -901,7 +932,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 .and_then(|()| f.write_all(b"\n"))
                 .and_then(|()| f.sync_all())
                 .map_err(|e| fail(Code::Io, format!("writing {}: {e}", secret.display())))?;
-            println!("{}", k.verifier());
+            outln!("{}", k.verifier());
             Ok(Code::Ok)
         }
         Cmd::Cosign {
@@ -926,10 +957,10 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 },
             )?;
             for n in &accepted.notes {
-                eprintln!("sign-log: {n}");
+                cli::note("sign-log", n);
             }
             accepted.commit()?;
-            print!("{}", line.encode());
+            out!("{}", line.encode());
             Ok(Code::Ok)
         }
         Cmd::AddCosignature {
@@ -956,7 +987,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 }
             }
             let added = witness::add_cosignatures(&log, size, &parsed, &keys)?;
-            println!(
+            outln!(
                 "checkpoint {}: added {} cosignature(s){}",
                 added.size,
                 added.added.len(),
@@ -969,8 +1000,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             Ok(Code::Ok)
         }
         Cmd::Cat { log, session } => {
-            let stdout = std::io::stdout();
-            export::cat(&log, session, &mut std::io::BufWriter::new(stdout.lock()))?;
+            export::cat(&log, session, &mut std::io::BufWriter::new(cli::Stdout))?;
             Ok(Code::Ok)
         }
         Cmd::Export {
@@ -994,12 +1024,12 @@ fn base64_root(root: &[u8; 32]) -> String {
 
 fn print_warnings(s: &verify::Summary) {
     for w in s.warning_lines() {
-        eprintln!("sign-log: warning: {w}");
+        cli::note("sign-log", format_args!("warning: {w}"));
     }
 }
 
 fn print_summary(s: &verify::Summary) {
-    print!("{}", s.text());
+    out!("{}", s.text());
     print_warnings(s);
 }
 

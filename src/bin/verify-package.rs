@@ -2,11 +2,12 @@
 //! keys. A thin front end over `build_verify::package`.
 
 use build_verify::check::par_in_order;
-use build_verify::cli;
+mod common;
 use build_verify::exit::{code_of, fail, Code};
 use build_verify::openpgp::KeyArgs;
 use build_verify::package::{self, debian, rpm};
 use clap::Parser;
+use common as cli;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -35,10 +36,11 @@ verified by its own cleartext signature with the keyrings (the maintainer's key)
 Failures are one line on stderr naming the file, the tag or entry, and what failed. The exit \
 code is the worst outcome, never a count.\n\n\
 Examples:\n  verify-package --keyring RPM-GPG-KEY-fedora-40-primary *.rpm\n  \
-verify-package --keyring debian-archive-keyring.gpg --release InRelease --index \
-main/binary-amd64/Packages.xz hello_2.10-3_amd64.deb\n  \
-verify-package --keyring debian-archive-keyring.gpg --release InRelease --index \
-main/source/Sources.xz hello_2.10-3.dsc hello_2.10.orig.tar.gz hello_2.10-3.debian.tar.xz\n  \
+verify-package --keyring debian-archive-keyring.gpg --release InRelease \\\n      \
+--index main/binary-amd64/Packages.xz hello_2.10-3_amd64.deb\n  \
+verify-package --keyring debian-archive-keyring.gpg --release InRelease \\\n      \
+--index main/source/Sources.xz hello_2.10-3.dsc \\\n      \
+hello_2.10.orig.tar.gz hello_2.10-3.debian.tar.xz\n  \
 verify-package --keyring maintainer.asc foo_1.0-1.dsc foo_1.0.orig.tar.xz",
     after_help = build_verify::exit::HELP
 )]
@@ -122,7 +124,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         ignore_valid_until: args.ignore_valid_until,
         max_index_size: args.max_index_size,
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(cli::Stdout);
     let mut err = std::io::stderr().lock();
     let io =
         |r: std::io::Result<()>| r.map_err(|e| anyhow::Error::new(e).context("writing the report"));
@@ -158,7 +160,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         if args.json {
             let v = match &s.result {
                 Ok(v) => v.to_json(&s.file),
-                Err(e) => json!({"file": s.file, "status": "failed", "exit": c.as_u8(),
+                Err(e) => json!({"path": s.file, "status": "failed", "exit": c.as_u8(),
                                  "reason": format!("{e:#}")}),
             };
             return io(writeln!(out, "{v}"));

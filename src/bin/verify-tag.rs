@@ -1,11 +1,12 @@
 //! verify-tag: authenticate the signed git tag (or commit) a component is
 //! built from, without GnuPG. A drop-in for Qubes Builder's verify-git-tag.
 
-use build_verify::cli;
+mod common;
 use build_verify::exit::{fail, Code, ResultExt};
 use build_verify::openpgp::{parse_fingerprint, Fingerprint, KeyArgs, Keyring};
 use build_verify::tag::{self, Check, Config, Outcome, QubesEnv, RunOptions, TagStatus};
 use clap::Parser;
+use common as cli;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,11 +47,15 @@ ALLOWED_COMPONENTS_<FPR>=\"comp1 comp2\" trusts KEYS_DIR/<FPR>.asc (default $BUI
 components only; CHECK sets --check; a non-empty NO_CHECK is refused.\n\n\
 Examples:\n  \
 verify-tag --keyring qubes-developers-keys.asc \\\n      \
---trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin\n  \
-verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' linux-kernel HEAD\n  \
+--trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 \\\n      \
+qubes-src/core-admin\n  \
+verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' \\\n      \
+linux-kernel HEAD\n  \
 verify-tag --keyring keys.asc --json qubes-src/*\n  \
-verify-tag --keyring qubes-developers-keys.asc --allow-sha1-before 2017-01-01 \\\n      \
---trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin v3.2.12",
+verify-tag --keyring qubes-developers-keys.asc \\\n      \
+--allow-sha1-before 2017-01-01 \\\n      \
+--trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 \\\n      \
+qubes-src/core-admin v3.2.12",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
@@ -183,7 +188,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     let outcomes = tag::verify_all(load, targets, opts)?;
     let multi = outcomes.len() > 1;
     let mut code = Code::Ok;
-    let mut out = std::io::stdout().lock();
+    let mut out = cli::Stdout;
     let mut lines = Vec::new();
     for o in &outcomes {
         code = code.worst(o.code());
@@ -289,7 +294,7 @@ fn json(o: &Outcome) -> serde_json::Value {
     });
     match &o.result {
         Ok(r) => {
-            v["status"] = json!("verified");
+            v["status"] = json!("ok");
             v["commit"] = json!(r.commit);
             v["tags"] = json!(r.tags);
             v["commit_signers"] = json!(r.commit_signers);
@@ -297,7 +302,7 @@ fn json(o: &Outcome) -> serde_json::Value {
         }
         Err(e) => {
             v["status"] = json!("failed");
-            v["error"] = json!(format!("{e:#}"));
+            v["reason"] = json!(format!("{e:#}"));
         }
     }
     if let Some(w) = &o.rollback_allowed {

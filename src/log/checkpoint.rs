@@ -100,7 +100,7 @@ pub const MAX_FILE: u64 = 64 * 1024;
 /// Read a checkpoint body or signature file, bounded (larger: exit 1); a
 /// missing file or one not regular is exit 2.
 pub fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    super::input::read_regular(path, "checkpoint file", MAX_FILE, Code::Failed)
+    crate::fsutil::input::read_regular(path, "checkpoint file", MAX_FILE, Code::Failed)
 }
 
 /// Parse a stored checkpoint: the note, and the checkpoint in its text.

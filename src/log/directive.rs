@@ -92,7 +92,7 @@ pub fn line(verb: Verb, d: &Directive) -> String {
 
 /// `##sign-log material|product {...}` for a file (size, SHA-256, SHA-512).
 pub fn hash_line(verb: Verb, path: &Path) -> anyhow::Result<String> {
-    let f = super::input::open_regular(path, "file")?;
+    let f = crate::fsutil::input::open_regular(path, "file")?;
     let d = hash_reader(f, &[Algo::Sha256, Algo::Sha512])
         .with_code(Code::Io, || format!("hashing {}", path.display()))?;
     Ok(line(

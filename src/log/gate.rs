@@ -47,7 +47,7 @@ pub fn read_state(path: &Path) -> anyhow::Result<Option<State>> {
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(None);
     }
-    super::input::read_json(path, "gate state", MAX_STATE, Code::Failed).map(Some)
+    crate::fsutil::input::read_json(path, "gate state", MAX_STATE, Code::Failed).map(Some)
 }
 
 /// The size a receiver with state `path` needs a consistency proof from
@@ -337,7 +337,7 @@ pub struct Outcome {
 
 /// SHA-256 and size of an artifact (a regular file: a FIFO is refused).
 fn digest_of(path: &Path) -> anyhow::Result<(String, u64)> {
-    let f = super::input::open_regular(path, "artifact")?;
+    let f = crate::fsutil::input::open_regular(path, "artifact")?;
     let d = hash_reader(f, &[Algo::Sha256])
         .with_code(Code::Io, || format!("reading artifact {}", path.display()))?;
     Ok((d.hex(Algo::Sha256).unwrap_or_default(), d.len))

@@ -22,7 +22,6 @@ pub mod checkpoint;
 pub mod directive;
 pub mod export;
 pub mod gate;
-pub mod input;
 pub mod merkle;
 pub mod note;
 pub mod proof;

@@ -123,7 +123,7 @@ pub const MAX_PROOF: u64 = 1 << 20;
 
 /// Read a proof file (`prove`'s JSON, or `-`), bounded.
 pub fn read_proof(path: &Path) -> anyhow::Result<Proof> {
-    super::input::read_json(path, "proof", MAX_PROOF, Code::Usage)
+    crate::fsutil::input::read_json(path, "proof", MAX_PROOF, Code::Usage)
 }
 
 /// Read a checkpoint file; with a verifier, also check its signature in
@@ -256,7 +256,7 @@ pub const MAX_EVIDENCE: u64 = 16 << 20;
 
 /// Read evidence (`prove product`'s JSON) from a file or `-`, bounded.
 pub fn read_evidence(path: &Path) -> anyhow::Result<Evidence> {
-    super::input::read_json(path, "sign-log evidence", MAX_EVIDENCE, Code::Usage)
+    crate::fsutil::input::read_json(path, "sign-log evidence", MAX_EVIDENCE, Code::Usage)
 }
 
 /// A `##sign-log product` directive record.

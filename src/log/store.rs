@@ -124,7 +124,7 @@ pub fn open_read(dir: &Path) -> anyhow::Result<File> {
     if !exists(&path) {
         return Err(no_log(dir));
     }
-    super::input::open_regular(&path, "log")
+    crate::fsutil::input::open_regular(&path, "log")
 }
 
 fn exists(path: &Path) -> bool {
@@ -150,7 +150,7 @@ pub fn first_session(dir: &Path) -> anyhow::Result<Option<(String, Option<String
     if !exists(&path) {
         return Ok(None);
     }
-    let f = super::input::open_regular(&path, "log")?;
+    let f = crate::fsutil::input::open_regular(&path, "log")?;
     let mut first = Vec::new();
     (&f).take(MAX_STORED_LINE as u64)
         .read_to_end(&mut first)

@@ -119,11 +119,24 @@ impl Keyring {
     }
 }
 
-/// Every certificate in one keyring file.
+/// Largest keyring file read (Debian's archive keyring is ~100 KiB, a
+/// distribution's whole developer keyring a few MiB).
+pub const MAX_KEYRING: u64 = 64 << 20;
+
+/// Every certificate in one keyring file: a regular file (a FIFO or a
+/// device is refused, never read), at most [`MAX_KEYRING`] bytes.
 pub fn read_certs(path: &Path) -> anyhow::Result<Vec<Cert>> {
-    let bytes = std::fs::read(path).with_code(Code::Usage, || {
-        format!("reading keyring {}", path.display())
-    })?;
+    let bytes =
+        crate::fsutil::read_regular(path, "keyring", MAX_KEYRING, Code::Usage).map_err(|e| {
+            match crate::exit::code_of(&e) {
+                // Unreadable (permissions, I/O) is a configuration error too.
+                Code::Io => e.context(crate::exit::Failure {
+                    code: Code::Usage,
+                    message: format!("reading keyring {}", path.display()),
+                }),
+                _ => e,
+            }
+        })?;
     parse_certs(&bytes).with_code(Code::Usage, || format!("keyring {}", path.display()))
 }
 

@@ -17,7 +17,7 @@ pub mod debian;
 pub mod header;
 pub mod rpm;
 
-use crate::exit::{fail, Code, ResultExt};
+use crate::exit::{Code, ResultExt};
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::Path;
@@ -37,19 +37,12 @@ pub enum Kind {
 /// is not a regular file (a FIFO, a device, a directory) is a usage error
 /// (exit 2, DESIGN.md §2), never read. Returns the file and its size.
 pub fn open_operand(path: &Path) -> anyhow::Result<(File, u64)> {
-    let shown = path.display();
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(fail(Code::Usage, format!("{shown}: no such file")))
-        }
-        Err(e) => return Err(e).with_code(Code::Io, || format!("{shown}")),
-    };
-    if !meta.is_file() {
-        return Err(fail(Code::Usage, format!("{shown}: not a regular file")));
-    }
-    let f = File::open(path).with_code(Code::Io, || format!("opening {shown}"))?;
-    Ok((f, meta.len()))
+    let f = crate::fsutil::input::open_regular(path, "package")?;
+    let len = f
+        .metadata()
+        .with_code(Code::Io, || format!("reading {}", path.display()))?
+        .len();
+    Ok((f, len))
 }
 
 /// The kind of an opened operand (the RPM magic, or the name ending in
@@ -131,13 +124,13 @@ impl Verified {
     pub fn to_json(&self, file: &str) -> serde_json::Value {
         match self {
             Verified::Rpm(r) => serde_json::json!({
-                "file": file, "status": "ok", "exit": 0, "kind": "rpm",
+                "path": file, "status": "ok", "exit": 0, "kind": "rpm",
                 "nevra": r.nevra, "format": r.format, "signers": r.signers(),
                 "signatures": r.signatures, "digests": r.digests, "notes": r.notes,
             }),
             Verified::Debian(d) => serde_json::json!({
-                "file": file, "status": "ok", "exit": 0, "kind": "debian",
-                "path": String::from_utf8_lossy(&d.pin.path), "size": d.pin.size,
+                "path": file, "status": "ok", "exit": 0, "kind": "debian",
+                "pinned_path": String::from_utf8_lossy(&d.pin.path), "size": d.pin.size,
                 "pinned_by": d.pin.by, "signers": d.signers,
                 "digests": d.digests.iter().map(|(a, h)| (a.name().to_string(), serde_json::Value::from(h.as_str()))).collect::<serde_json::Map<_, _>>(),
                 "notes": d.notes,
