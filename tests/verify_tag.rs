@@ -1113,6 +1113,7 @@ fn tags_at_one_revision_are_capped() {
     assert_eq!(code(&o), 3, "unsigned tags only: {}", out(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("99900 more tags"), "{err}");
+    assert_eq!(err.matches("more tags").count(), 1, "one note: {err}");
     assert!(err.lines().count() < 110, "{} lines", err.lines().count());
     // A signed tag within the cap verifies; beyond it, it is not read.
     signed_tag(&e.repo, &e.head, "a-release", &e.key);
@@ -1123,4 +1124,37 @@ fn tags_at_one_revision_are_capped() {
     assert!(out(&o).contains("99999 more tags"), "{}", out(&o));
     let o = e.run(&["--max-tags", "0"]);
     assert_eq!(code(&o), 2, "{}", out(&o));
+}
+
+#[test]
+fn lightweight_tags_at_one_revision_take_no_place_under_the_cap() {
+    // 100,000 lightweight tags at HEAD, sorted before the release (packed,
+    // as a clone has them): not read, one note, the release still verifies.
+    let e = setup();
+    let mut refs = String::from("# pack-refs with: peeled fully-peeled sorted \n");
+    for i in 0..100_000 {
+        refs.push_str(&format!("{} refs/tags/l{i:06}\n", e.head));
+    }
+    std::fs::write(e.repo.join(".git/packed-refs"), refs).unwrap();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    for args in [&[][..], &["--max-tags", "1"]] {
+        let o = e.run(args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", out(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            err.matches("100000 lightweight tags ignored").count(),
+            1,
+            "{err}"
+        );
+        assert!(!err.contains("more tags"), "{err}");
+        assert!(err.lines().count() < 5, "{err}");
+        assert!(out(&o).contains("Good tag v1.0"), "{}", out(&o));
+    }
+    // Lightweight tags alone verify nothing: 3, still one note.
+    git(&e.repo, &["tag", "-d", "v1.0"]);
+    let o = e.run(&[]);
+    assert_eq!(code(&o), 3, "{}", out(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("lightweight tags ignored").count(), 1, "{err}");
+    assert!(err.lines().count() < 5, "{err}");
 }

@@ -72,9 +72,10 @@ const SPLIT_MIN: usize = 64;
 
 /// Resolve `rev` and list the tags that may point at it (the pattern
 /// applied, tags at other revisions skipped by packed-refs' peeled entries
-/// or by a peek at their loose object), at most `max` of them in ref order
-/// (untrusted input is bounded: a repository may carry 100,000 tags at
-/// HEAD). With `split`, the peeks run on two threads.
+/// or by a peek at their loose object), at most `max` tag objects in ref
+/// order (untrusted input is bounded: a repository may carry 100,000 tags
+/// at HEAD) plus the lightweight tags at the commit, which are not read.
+/// With `split`, the peeks run on two threads.
 pub fn candidates(
     repo: &Repo,
     rev: &str,
@@ -116,19 +117,25 @@ pub fn candidates(
         let mut p = repo.loose_peeker();
         tags.iter().map(|t| keep(&mut p, t)).collect()
     };
-    let mut kept = tags.into_iter().zip(kept).filter(|(_, k)| *k);
-    let tags = kept
-        .by_ref()
-        .take(max)
-        .map(|(tag, _)| Candidate {
+    let (mut out, mut read, mut over_cap) = (Vec::new(), 0usize, 0usize);
+    for (tag, _) in tags.into_iter().zip(kept).filter(|(_, k)| *k) {
+        // A lightweight tag is known without a read: it takes no place
+        // under the cap, so tags sorted before a release cannot push it out.
+        let light = tag.target == commit;
+        if !light && read == max {
+            over_cap += 1;
+            continue;
+        }
+        read += usize::from(!light);
+        out.push(Candidate {
             object: TagObject::read(repo, &tag, commit),
             tag,
-        })
-        .collect();
+        });
+    }
     Ok(Candidates {
         commit,
-        tags,
+        tags: out,
         skipped,
-        over_cap: kept.count(),
+        over_cap,
     })
 }
