@@ -34,9 +34,8 @@ fi
 peak() { # LABEL CMD...: peak RSS in MiB, user+sys seconds, exit code
     local label=$1 rc=0; shift
     /usr/bin/time -f "%M %U %S" -o time.out "$@" > /dev/null 2> err.out || rc=$?
-    read -r kb user sys < <(tail -1 time.out)
-    printf '%-44s %7.1f MiB  %5.1f s cpu  exit %s\n' "$label" "$(echo "$kb/1024" | bc -l)" \
-        "$(echo "$user+$sys" | bc -l)" "$rc"
+    tail -1 time.out | awk -v l="$label" -v rc="$rc" \
+        '{ printf "%-44s %7.1f MiB  %5.1f s cpu  exit %s\n", l, $1 / 1024, $2 + $3, rc }'
 }
 echo "256 MiB list, $(wc -l < SHA256SUMS) entries, $(stat -c %s SHA256SUMS) bytes; load $(cut -d' ' -f1-3 /proc/loadavg)"
 peak "check-hashes --ignore-missing LIST" "$CH" --ignore-missing SHA256SUMS
