@@ -119,6 +119,36 @@ struct Cli {
     /// Print one JSON object (url, path, size, sha256, signers) instead of fingerprints.
     #[arg(long)]
     json: bool,
+
+    /// Download WITHOUT verifying, for a setup that verifies the file
+    /// elsewhere: Qubes Builder v2 downloads in a disposable executor that
+    /// holds no keys and verifies outside it (contrib/qubes-builderv2/). The
+    /// -o name must start with `untrusted_`, so unverified bytes never get a
+    /// name that looks verified. No SIG, pins, keys or mirrors.
+    #[arg(long, requires = "output", conflicts_with_all = ["sig", "sha256", "sha512", "hash_file", "uncompress", "mirror"])]
+    unverified: bool,
+
+    /// With --unverified: store the decompressed content (Qubes Builder
+    /// v2's `uncompress`, whose signature covers the uncompressed file).
+    #[arg(long, value_name = "FORMAT", requires = "unverified")]
+    decompress: Option<Decompress>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Decompress {
+    Gzip,
+    Xz,
+    Bzip2,
+}
+
+impl From<Decompress> for Compression {
+    fn from(d: Decompress) -> Compression {
+        match d {
+            Decompress::Gzip => Compression::Gzip,
+            Decompress::Xz => Compression::Xz,
+            Decompress::Bzip2 => Compression::Bzip2,
+        }
+    }
 }
 
 build_verify::early_init!();
@@ -147,6 +177,9 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         retries: args.retries,
         max_size: args.max_size,
     })?;
+    if args.unverified {
+        return unverified(args, &transport, &dest);
+    }
 
     let mut hashes = check::pins(args.sha256.as_deref(), args.sha512.as_deref())?;
     if let Some(f) = &args.hash_file {
@@ -246,6 +279,53 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             };
             eprintln!("fetch-verified: {}: {how}", dest.display());
         }
+    }
+    Ok(Code::Ok)
+}
+
+/// --unverified: store the download as `untrusted_NAME`, unchecked.
+fn unverified(args: &Cli, transport: &Transport, dest: &std::path::Path) -> anyhow::Result<Code> {
+    let k = &args.keys;
+    if !(k.keyrings.is_empty() && k.keys_dirs.is_empty() && k.trusted_keys.is_empty()) {
+        return Err(fail(
+            Code::Usage,
+            "--unverified checks nothing: --keyring, --keys-dir and --trusted-key do not apply",
+        ));
+    }
+    let progress = (!args.quiet && !args.json && std::io::stderr().is_terminal())
+        .then(|| fetch::progress_bar(None));
+    let stored = fetch::unverified::fetch_unverified(
+        transport,
+        &args.url,
+        dest,
+        args.decompress.map(Compression::from),
+        args.max_uncompressed_size,
+        progress.as_ref(),
+    )
+    .with_context(|| format!("{} not fetched", dest.display()));
+    if let Some(p) = &progress {
+        p.finish_and_clear();
+    }
+    let stored = stored?;
+    if !args.quiet {
+        for p in &stored.removed_stale {
+            eprintln!("fetch-verified: removed stale {}", p.display());
+        }
+    }
+    if args.json {
+        cli::print_json(&json!({
+            "url": args.url,
+            "source": stored.source,
+            "path": dest.display().to_string(),
+            "size": stored.bytes.stored,
+            "received": stored.bytes.received,
+            "verified": false,
+        }));
+    } else if !args.quiet {
+        eprintln!(
+            "fetch-verified: {}: fetched, NOT verified (--unverified)",
+            dest.display()
+        );
     }
     Ok(Code::Ok)
 }

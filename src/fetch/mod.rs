@@ -5,6 +5,7 @@
 //! - [`mirrors`]: output names and the order of sources.
 //! - [`decompress`]: strict decoders for `--uncompress`.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
+//! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
 //!
 //! This module ties them together: re-verify what is present, try each
 //! source into a fresh `.NAME.UNTRUSTED-XXXX`, fsync, rename, fsync the
@@ -14,10 +15,11 @@ pub mod decompress;
 pub mod mirrors;
 pub mod pipeline;
 pub mod transport;
+pub mod unverified;
 
 pub use decompress::Compression;
 pub use mirrors::{candidates, default_name, env_mirrors, request_url};
-pub use pipeline::{verify_stream, Checks, Verified};
+pub use pipeline::{store_stream, verify_stream, Checks, StoredBytes, Verified};
 pub use transport::{is_not_found, retrying, EnvProxies, Source, Transport, TransportOptions};
 
 use crate::digest::Algo;
@@ -252,7 +254,8 @@ fn download_once(
     Ok((verified, from))
 }
 
-fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {
+/// A progress bar for a download of `len` bytes (a spinner when unknown).
+pub fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {
     let bar = match len {
         Some(n) => indicatif::ProgressBar::new(n),
         None => indicatif::ProgressBar::new_spinner(),

@@ -368,6 +368,80 @@ pub fn verify_stream(
     })
 }
 
+/// How many bytes an unverified download received and stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredBytes {
+    /// Bytes received (the compressed size with `decompress`).
+    pub received: u64,
+    /// Bytes written to the file (the decompressed size with `decompress`).
+    pub stored: u64,
+}
+
+/// Copy everything `reader` yields into `out`, decompressed when asked,
+/// with no check of its content: for [`super::unverified`] only. The same
+/// caps and error classes as [`verify_stream`]: more than `max` bytes
+/// received or `max_uncompressed` decoded is exit 1, a corrupt or
+/// truncated stream or bytes after its end exit 1, a cut-off transfer 4.
+pub fn store_stream(
+    reader: impl Read + Send + Sync,
+    expected_len: Option<u64>,
+    decompress: Option<Compression>,
+    out: &mut File,
+    max: u64,
+    max_uncompressed: u64,
+    progress: Option<&indicatif::ProgressBar>,
+) -> anyhow::Result<StoredBytes> {
+    let mut tee = Tee {
+        inner: reader,
+        expected: expected_len,
+        out: None,
+        sync: None,
+        hasher: None,
+        seen: 0,
+        max,
+        progress,
+    };
+    let disk = |e: io::Error| classify(fault(Fault::Disk(e)).into());
+    let stored = match decompress {
+        None => io::copy(&mut Sticky::new(&mut tee), out).map_err(|e| classify(e.into()))?,
+        Some(c) => {
+            let mut decoded = Sticky::new(Capped {
+                inner: c.decoder(&mut tee),
+                left: max_uncompressed,
+                max: max_uncompressed,
+            });
+            let mut buf = vec![0u8; BLOCK];
+            let mut stored = 0u64;
+            loop {
+                let n = match decoded.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(classify(decoded.take_error().unwrap_or(e).into())),
+                };
+                out.write_all(buf.get(..n).unwrap_or_default())
+                    .map_err(disk)?;
+                stored += n as u64;
+            }
+            drop(decoded);
+            // What follows the end of the compressed stream was never
+            // decoded: refuse it rather than drop it silently.
+            let mut probe = [0u8; 1];
+            if tee.read(&mut probe).map_err(|e| classify(e.into()))? > 0 {
+                return Err(fail(
+                    Code::Failed,
+                    "data after the end of the compressed stream",
+                ));
+            }
+            stored
+        }
+    };
+    Ok(StoredBytes {
+        received: tee.seen,
+        stored,
+    })
+}
+
 /// The decoded content, at most `left` more bytes.
 struct Capped<R> {
     inner: R,
