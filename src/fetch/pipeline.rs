@@ -391,7 +391,9 @@ pub fn store_stream(
     max_uncompressed: u64,
     progress: Option<&indicatif::ProgressBar>,
 ) -> anyhow::Result<StoredBytes> {
-    let mut tee = Tee {
+    // The source's own error (which carries the Fault deciding the exit
+    // code) is kept whatever a decoder makes of it.
+    let mut src = Sticky::new(Tee {
         inner: reader,
         expected: expected_len,
         out: None,
@@ -400,44 +402,50 @@ pub fn store_stream(
         seen: 0,
         max,
         progress,
-    };
-    let disk = |e: io::Error| classify(fault(Fault::Disk(e)).into());
-    let stored = match decompress {
-        None => io::copy(&mut Sticky::new(&mut tee), out).map_err(|e| classify(e.into()))?,
-        Some(c) => {
-            let mut decoded = Sticky::new(Capped {
-                inner: c.decoder(&mut tee),
+    });
+    let mut stored = 0u64;
+    {
+        let mut content: Box<dyn Read + Send + Sync + '_> = match decompress {
+            None => Box::new(&mut src),
+            Some(c) => Box::new(Capped {
+                inner: c.decoder(&mut src),
                 left: max_uncompressed,
                 max: max_uncompressed,
-            });
-            let mut buf = vec![0u8; BLOCK];
-            let mut stored = 0u64;
-            loop {
-                let n = match decoded.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(classify(decoded.take_error().unwrap_or(e).into())),
-                };
-                out.write_all(buf.get(..n).unwrap_or_default())
-                    .map_err(disk)?;
-                stored += n as u64;
-            }
-            drop(decoded);
-            // What follows the end of the compressed stream was never
-            // decoded: refuse it rather than drop it silently.
-            let mut probe = [0u8; 1];
-            if tee.read(&mut probe).map_err(|e| classify(e.into()))? > 0 {
+            }),
+        };
+        let mut buf = vec![0u8; BLOCK];
+        loop {
+            let n = match content.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    drop(content);
+                    return Err(classify(src.take_error().unwrap_or(e).into()));
+                }
+            };
+            out.write_all(buf.get(..n).unwrap_or_default())
+                .map_err(|e| classify(fault(Fault::Disk(e)).into()))?;
+            stored += n as u64;
+        }
+    }
+    if decompress.is_some() {
+        // What follows the end of the compressed stream was never
+        // decoded: refuse it rather than drop it silently.
+        let mut probe = [0u8; 1];
+        match src.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => {
                 return Err(fail(
                     Code::Failed,
                     "data after the end of the compressed stream",
-                ));
+                ))
             }
-            stored
+            Err(e) => return Err(classify(src.take_error().unwrap_or(e).into())),
         }
-    };
+    }
     Ok(StoredBytes {
-        received: tee.seen,
+        received: src.inner.seen,
         stored,
     })
 }

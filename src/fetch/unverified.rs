@@ -10,7 +10,7 @@
 
 use super::pipeline::{store_stream, StoredBytes};
 use super::{Compression, Transport};
-use crate::exit::{fail, Code, ResultExt};
+use crate::exit::{fail, Code, Failure, ResultExt};
 use crate::fsutil;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,8 @@ pub struct Stored {
 /// Download `url` to `dest` (whose file name must start with
 /// `untrusted_`), decompressing it on the way when asked (Qubes Builder
 /// v2's `uncompress`: the signature covers the decompressed file). A file
-/// already under `dest` is replaced. On failure nothing new is left.
+/// already under `dest` is replaced. On failure nothing new is left; a
+/// URL with nothing there (404, 410, no such file) is exit 3.
 pub fn fetch_unverified(
     transport: &Transport,
     url: &str,
@@ -63,7 +64,16 @@ pub fn fetch_unverified(
     let removed_stale = fsutil::remove_stale_untrusted(dest)?;
     let opts = transport.options();
     let (bytes, source) = super::retrying(opts.retries, || {
-        let src = transport.open(url)?;
+        let src = transport.open(super::request_url(url)).map_err(|e| {
+            if super::is_not_found(&e) {
+                e.context(Failure {
+                    code: Code::Missing,
+                    message: format!("nothing at {url}"),
+                })
+            } else {
+                e
+            }
+        })?;
         let from = src.url.clone();
         if let Some(len) = src.len.filter(|len| *len > opts.max_size) {
             return Err(fail(
