@@ -84,6 +84,8 @@ install:
 # Everything install put, and nothing else: the tools' own files by name
 # (man pages of subcommands are TOOL-SUB.1), the package's directories whole.
 uninstall:
+	@for d in $(PKGDATADIR) $(PKGLIBDIR); do case "$$d" in */build-verify) ;; \
+	  *) echo "make uninstall: $$d is not a build-verify directory; not removing it" >&2; exit 1 ;; esac; done
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS)) \
 	  $(foreach t,$(TOOLS),$(DESTDIR)$(MANDIR)/man1/$(t).1 $(DESTDIR)$(MANDIR)/man1/$(t)-*.1) \
 	  $(addprefix $(DESTDIR)$(BASHCOMPDIR)/,$(TOOLS)) \

@@ -703,3 +703,49 @@ fn help_and_bad_options() {
         assert_eq!(code(&o), 2, "{s}");
     }
 }
+
+/// fetch-verified --unverified, which download-file is made of, stores
+/// only under names that say the file is unverified, and takes nothing
+/// that would suggest a check.
+#[test]
+fn unverified_downloads_only_get_untrusted_names() {
+    let w = World::new();
+    let url = w.srv.route("/f.tar.gz", Reply::Body(tarball()));
+    let fv = tool("fetch-verified", env!("CARGO_BIN_EXE_fetch-verified"));
+    let dir = w.dir("dl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = w.ca_pem.display().to_string();
+    let run = |args: &[&str]| {
+        Command::new(&fv)
+            .args(["--ca-file", &ca, "--retries", "0", "--unverified"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    for (args, why) in [
+        (vec!["-o", "f.tar.gz", url.as_str()], "a name without untrusted_"),
+        (vec!["-o", "untrusted_", url.as_str()], "the prefix alone"),
+        (vec![url.as_str()], "no -o"),
+        (vec!["-o", "untrusted_f", "--keyring", "k.asc", url.as_str()], "a keyring"),
+        (vec!["-o", "untrusted_f", url.as_str(), "f.sig"], "a signature"),
+        (vec!["-o", "untrusted_f", "--sha256", "00", url.as_str()], "a pin"),
+        (vec!["-o", "untrusted_f", "--uncompress", url.as_str()], "--uncompress"),
+    ] {
+        let o = run(&args);
+        assert_eq!(code(&o), 2, "{why}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(names(&dir).is_empty(), "{why}");
+    }
+    assert_eq!(w.srv.hits("/f.tar.gz"), 0);
+    let o = run(&["-o", "untrusted_f.tar.gz", &url]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NOT verified"));
+    assert_eq!(names(&dir), ["untrusted_f.tar.gz"]);
+    // --decompress without --unverified is refused too.
+    let o = Command::new(&fv)
+        .args(["--decompress", "gzip", "--sha256", "00", &url])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+}
