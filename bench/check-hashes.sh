@@ -5,7 +5,8 @@
 # $REPS rounds are printed with the ratios the issue sets targets for.
 # Data lives under $BENCH_DIR (default /tmp), never in the repository.
 set -euo pipefail
-BIN=${BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
+HERE=$(cd "$(dirname "$0")" && pwd)
+BIN=${BIN:-$HERE/../target/release}
 DIR=${BENCH_DIR:-/tmp/build-verify-bench}/check-hashes
 REPS=${REPS:-5}
 CH=$BIN/check-hashes
@@ -13,33 +14,8 @@ CH=$BIN/check-hashes
 mkdir -p "$DIR"
 cd "$DIR"
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-# Wall seconds of one run; a failing command aborts the benchmark.
-wall() {
-  local t out
-  t=$(mktemp)
-  /usr/bin/time -o "$t" -f '%e %x' "$@" >/dev/null 2>&1 || true
-  out=$(tail -1 "$t"); rm -f "$t"
-  [ "${out#* }" = 0 ] || { echo "failed: $* ($out)" >&2; exit 1; }
-  echo "${out% *}"
-}
-# rounds NAME=CMD...: REPS interleaved rounds; sets T_NAME to each median.
-rounds() {
-  local tmp; tmp=$(mktemp -d)
-  for _ in $(seq "$REPS"); do
-    for spec in "$@"; do
-      local name=${spec%%=*} cmd=${spec#*=}
-      # shellcheck disable=SC2086 # cmd is a word list built here
-      (cd "${CWD:-.}" && wall $cmd) >> "$tmp/$name"
-    done
-  done
-  for spec in "$@"; do
-    local name=${spec%%=*}
-    printf -v "T_$name" '%s' "$(median < "$tmp/$name")"
-  done
-  rm -r "$tmp"
-}
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 echo "check-hashes benchmark: $(nproc) cores, $REPS interleaved rounds, medians, page cache warm"
 echo "  $(openssl version | cut -d' ' -f1-2), $(sha256sum --version | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)"

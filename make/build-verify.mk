@@ -4,13 +4,16 @@
 #   include $(BUILD_VERIFY_MK)/build-verify.mk
 #
 #   $(eval $(call fetch-verified-rule,foo-1.0.tar.gz,https://example.org/foo-1.0.tar.gz,https://example.org/foo-1.0.tar.gz.asc,keys/upstream.asc))
+#   $(eval $(call fetch-decompressed-rule,linux-6.1.tar,https://cdn.example.org/linux-6.1.tar.xz,https://cdn.example.org/linux-6.1.tar.sign,keys/a.asc keys/b.asc))
 #   $(eval $(call fetch-hashed-rule,bar-2.0.tar.xz,https://example.org/bar-2.0.tar.xz,bar-2.0.tar.xz.sha512))
+#   $(eval $(call fetch-hashed-urls,https://example.org/a-1.tar.gz https://example.org/b-2.tar.gz))
 #   get-sources: $(BUILD_VERIFY_SOURCES)
 #
-# Every fetched file is downloaded to an untrusted temporary name, verified and
-# only then renamed (fetch-verified); a file already present is not fetched
-# again, but `verify-sources` re-verifies every one of them: a cached file is
-# never trusted because it exists. Failures stop make: no recipe here runs a
+# Every fetched file is downloaded to FILE.UNTRUSTED (Qubes' convention, so a
+# `*.UNTRUSTED` pattern in .gitignore covers it), verified and only then
+# renamed (fetch-verified); a file already present is not fetched again, but
+# `verify-sources` re-verifies every one of them: a cached file is never
+# trusted because it exists. Failures stop make: no recipe here runs a
 # verifier in a subshell whose status is lost.
 
 # The directory of this fragment, so further fragments find each other.
@@ -18,20 +21,31 @@ BUILD_VERIFY_MK := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 # Including this file must not change the includer's default goal.
 bv-saved-goal := $(.DEFAULT_GOAL)
 
-# The tools and their common flags; override on the command line or before
-# the include.
+# The tools; set them before the include or on the command line.
 FETCH_VERIFIED ?= fetch-verified
 CHECK_HASHES ?= check-hashes
 VERIFY_TAG ?= verify-tag
 SIGN_LOG ?= sign-log
+# The user's flags (command line, environment), given last so they win.
 FETCH_VERIFIED_FLAGS ?=
 CHECK_HASHES_FLAGS ?=
 VERIFY_TAG_FLAGS ?=
-# Default keyring of fetch-verified-rule when its fourth argument is empty.
+# The component's own flags for every fetch, set in its Makefile: a
+# FETCH_VERIFIED_FLAGS given on the make command line does not drop them.
+BUILD_VERIFY_FETCH_FLAGS ?=
+# Default keyrings (space-separated) of a rule whose KEYRING argument is empty.
 BUILD_VERIFY_KEYRING ?=
-# A local mirror tried before each upstream URL (fetch-verified reads it).
+# Mirrors tried before each upstream URL, for the file and its SIG
+# (fetch-verified reads it from the environment).
 DISTFILES_MIRROR ?=
 export DISTFILES_MIRROR
+# Non-empty: the mirrors replace upstream (the original Qubes components'
+# DISTFILES_MIRROR), fetch-verified --mirror-only.
+BUILD_VERIFY_MIRROR_ONLY ?=
+# The untrusted name's suffix; clean-sources removes FILE$(suffix) too.
+BUILD_VERIFY_UNTRUSTED_SUFFIX ?= .UNTRUSTED
+# Further files (or patterns) clean-sources removes.
+BUILD_VERIFY_CLEAN ?=
 
 # Every file a rule below fetches; `get-sources: $(BUILD_VERIFY_SOURCES)`.
 BUILD_VERIFY_SOURCES :=
@@ -42,20 +56,42 @@ BUILD_VERIFY_SOURCES :=
 # Make cannot express file names with spaces: refuse them loudly.
 bv-check-name = $(if $(word 2,$(1)),$(error build-verify: "$(1)": file names with spaces are not supported by make))
 bv-need = $(if $(strip $(2)),,$(error build-verify: $(1) is empty for $(3)))
+# A literal '#': URLs may carry a #/NAME fragment, which eval would read as
+# a comment; rule text refers to it as $(bv-hash) instead.
+bv-hash := \#
+bv-esc = $(subst $(bv-hash),$$(bv-hash),$(1))
+# One shell word, single-quoted (URLs hold '&', '?', ';').
+bv-quote = '$(subst ','\'',$(1))'
+# The file name a URL saves to: after a #/ fragment, else its last segment.
+bv-url-name = $(if $(findstring $(bv-hash)/,$(1)),$(lastword $(subst $(bv-hash)/, ,$(1))),$(notdir $(firstword $(subst ?, ,$(1)))))
+bv-keyrings = $(foreach k,$(or $(strip $(1)),$(BUILD_VERIFY_KEYRING)),--keyring $(k))
+# Every fetch: the tool, the fragment's and the component's flags, then the
+# rule's (arguments), then the user's FETCH_VERIFIED_FLAGS.
+bv-fetch = $(FETCH_VERIFIED) $(if $(filter-out .UNTRUSTED,$(BUILD_VERIFY_UNTRUSTED_SUFFIX)),--untrusted-suffix $(BUILD_VERIFY_UNTRUSTED_SUFFIX)) $(if $(strip $(BUILD_VERIFY_MIRROR_ONLY)),--mirror-only) $(BUILD_VERIFY_FETCH_FLAGS)
 
-# $(call fetch-verified-rule,FILE,URL,SIG-URL,KEYRING[,EXTRA-FLAGS])
+# $(call fetch-verified-rule,FILE,URL,SIG-URL,KEYRINGS[,EXTRA-FLAGS])
 # FILE is fetched from URL and must carry a good signature (SIG-URL: a URL or a
-# local path) by a key in KEYRING (default $(BUILD_VERIFY_KEYRING)).
+# local path) by a key in KEYRINGS (space-separated; default
+# $(BUILD_VERIFY_KEYRING)).
 define fetch-verified-rule
 $(call bv-check-name,$(1))
 $(call bv-need,URL,$(2),$(1))
 $(call bv-need,SIG-URL,$(3),$(1))
-$(call bv-need,KEYRING,$(or $(4),$(BUILD_VERIFY_KEYRING)),$(1))
-bv-cmd-$(1) = $$(FETCH_VERIFIED) $$(FETCH_VERIFIED_FLAGS) --keyring $(or $(4),$(BUILD_VERIFY_KEYRING)) $(5) -o $(1) $(2) $(3)
+$(call bv-need,KEYRING,$(or $(strip $(4)),$(BUILD_VERIFY_KEYRING)),$(1))
+bv-cmd-$(1) = $$(strip $$(bv-fetch) $(call bv-keyrings,$(4)) $(5) $$(FETCH_VERIFIED_FLAGS) -o $(1)) $(call bv-esc,$(call bv-quote,$(2)) $(call bv-quote,$(3)))
 $(1):
 	$$(bv-cmd-$(1))
 $(call bv-register,$(1))
 endef
+
+# $(call fetch-decompressed-rule,FILE,URL,SIG-URL,KEYRINGS[,EXTRA-FLAGS])
+# The kernel.org way: URL is a .gz/.xz/.bz2 whose decompressed content SIG-URL
+# signs (linux-X.tar.xz, linux-X.tar.sign); FILE (the .tar, what an RPM spec's
+# Source0 names) gets the decompressed content, verified in the same pass
+# (fetch-verified --decompress). The compressed bytes are not kept: a
+# signature over the content does not cover them. `verify-sources`
+# re-verifies FILE itself.
+fetch-decompressed-rule = $(call fetch-verified-rule,$(1),$(2),$(3),$(4),--decompress $(5))
 
 # $(call fetch-hashed-rule,FILE,URL,HASHFILE[,EXTRA-FLAGS])
 # FILE is fetched from URL and must match the pinned hash in HASHFILE (a bare
@@ -64,11 +100,17 @@ define fetch-hashed-rule
 $(call bv-check-name,$(1))
 $(call bv-need,URL,$(2),$(1))
 $(call bv-need,HASHFILE,$(3),$(1))
-bv-cmd-$(1) = $$(FETCH_VERIFIED) $$(FETCH_VERIFIED_FLAGS) --hash-file $(3) $(4) -o $(1) $(2)
+bv-cmd-$(1) = $$(strip $$(bv-fetch) --hash-file $(3) $(4) $$(FETCH_VERIFIED_FLAGS) -o $(1)) $(call bv-esc,$(call bv-quote,$(2)))
 $(1): $(3)
 	$$(bv-cmd-$(1))
 $(call bv-register,$(1))
 endef
+
+# $(call fetch-hashed-urls,URLS[,HASH-SUFFIX[,EXTRA-FLAGS]])
+# One rule per URL (space-separated): FILE, the URL's file name (after a #/
+# fragment, else its last segment), is pinned by FILE$(HASH-SUFFIX) next to
+# it (default .sha512, as Qubes components keep them).
+fetch-hashed-urls = $(foreach u,$(1),$(eval $(call fetch-hashed-rule,$(call bv-url-name,$(u)),$(u),$(call bv-url-name,$(u))$(or $(2),.sha512),$(3))))
 
 # Re-verify every fetched file (one target each, so `make -j` verifies in
 # parallel). fetch-verified re-verifies a present file rather than trusting it,
@@ -84,10 +126,13 @@ endef
 .PHONY: verify-sources clean-sources
 verify-sources:
 
-# Remove fetched files and any untrusted leftovers of a killed download.
-clean-sources:
+# Remove fetched files, any untrusted leftovers of a killed download, and
+# $(BUILD_VERIFY_CLEAN). Double-colon: a Makefile adds its own recipe with
+# `clean-sources::` (not `clean-sources:`), without an "overriding" warning.
+clean-sources::
 	rm -f -- $(BUILD_VERIFY_SOURCES) \
-	  $(foreach f,$(BUILD_VERIFY_SOURCES),$(dir $(f)).$(notdir $(f)).UNTRUSTED-*)
+	  $(addsuffix $(BUILD_VERIFY_UNTRUSTED_SUFFIX),$(BUILD_VERIFY_SOURCES)) \
+	  $(BUILD_VERIFY_CLEAN)
 
 # sign-log directives for a recipe, echoed into a log piped to `sign-log receive`:
 #   product: inputs

@@ -11,8 +11,12 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
 
-/// Read size: large enough to amortise syscalls, small enough to stay in L2.
-pub const BLOCK: usize = 256 * 1024;
+/// Read size: large enough to amortise syscalls, small enough that the
+/// block the kernel copies out is still in L2 when it is hashed. Measured on
+/// a warm 512 MiB file: 64 KiB reads cost 63 ms of system time against 98 ms
+/// at 256 KiB and 113 ms at 1 MiB (`_copy_to_iter` evicting what it wrote),
+/// and made check-hashes 0.88x `openssl dgst -sha256` (which reads 8 KiB).
+pub const BLOCK: usize = 64 * 1024;
 
 /// A hash algorithm we can recognise in a hash list or option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -271,7 +275,11 @@ fn hash_reader_buf(mut reader: impl Read, algos: &[Algo], size: usize) -> io::Re
 
 /// Hash a file with each of `algos`.
 pub fn hash_file(path: &Path, algos: &[Algo]) -> io::Result<Digests> {
-    let file = std::fs::File::open(path)?;
+    hash_open_file(std::fs::File::open(path)?, algos)
+}
+
+/// Hash an open file with each of `algos`.
+pub fn hash_open_file(file: std::fs::File, algos: &[Algo]) -> io::Result<Digests> {
     // A small file gets a buffer its size (plus one byte to see EOF in the
     // same pass): a fresh BLOCK-sized buffer per file is an mmap, page
     // faults and munmap, which dominate hashing many small files.
@@ -332,6 +340,22 @@ pub fn parse_hex_option(algo: Algo, hexd: &str) -> anyhow::Result<Vec<u8>> {
                 format!("--{algo}: {hexd:?} is not a {algo} hex digest"),
             )
         })
+}
+
+/// One `ALGO mismatch: expected HEX, got HEX` per pinned digest that
+/// `got` does not match (check-hashes, verify-package).
+pub fn mismatches(expected: &[(Algo, Vec<u8>)], got: &Digests) -> Vec<String> {
+    expected
+        .iter()
+        .filter(|(a, want)| got.get(*a).is_none_or(|g| !digest_eq(g, want)))
+        .map(|(a, want)| {
+            format!(
+                "{a} mismatch: expected {}, got {}",
+                hex::encode(want),
+                got.hex(*a).unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// Compare two digests in constant time; the lengths are public.

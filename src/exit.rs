@@ -1,4 +1,4 @@
-//! The exit-code contract of DESIGN.md §2, shared by all four tools.
+//! The exit-code contract of DESIGN.md §2, shared by all the tools.
 //!
 //! Errors travel as `anyhow::Error`; a [`Failure`] anywhere in the chain
 //! classifies it. The outermost classification wins, because the caller that

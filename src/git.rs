@@ -127,20 +127,32 @@ impl Repo {
         }
     }
 
-    /// Every ref under refs/tags/ with a UTF-8 name, unpeeled; returns the
-    /// names of refs skipped for not being UTF-8 alongside.
+    /// Every ref under refs/tags/ with a UTF-8 name, unpeeled; returns why
+    /// each other ref was skipped (a name that is not UTF-8, a ref file that
+    /// does not decode) alongside.
     pub fn tags(&self) -> anyhow::Result<(Vec<TagRef>, Vec<String>)> {
         let platform = self.repo.references().code(Code::Io, "listing refs")?;
         let mut out = Vec::new();
         let mut skipped = Vec::new();
         for r in platform.tags().code(Code::Io, "listing tags")? {
-            let r = r.map_err(|e| fail(Code::Io, format!("reading a tag ref: {e}")))?;
+            // A ref file that does not decode is untrusted content, not an
+            // I/O error: skipped and named, like a tag that cannot count.
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    skipped.push(format!("{e}"));
+                    continue;
+                }
+            };
             let full: &[u8] = r.name().as_bstr().as_ref();
             let Some(short) = full.strip_prefix(b"refs/tags/") else {
                 continue;
             };
             let Ok(name) = std::str::from_utf8(short) else {
-                skipped.push(String::from_utf8_lossy(short).into_owned());
+                skipped.push(format!(
+                    "tag {:?} ignored: its name is not UTF-8",
+                    String::from_utf8_lossy(short)
+                ));
                 continue;
             };
             if let Some(id) = r.target().try_id() {

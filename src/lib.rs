@@ -4,7 +4,6 @@
 //! Every tool maps its failures through [`exit`] to the codes of DESIGN.md §2.
 
 pub mod check;
-pub mod cli;
 pub mod digest;
 pub mod exit;
 pub mod fetch;
@@ -13,4 +12,5 @@ pub mod git;
 pub mod hashlist;
 pub mod log;
 pub mod openpgp;
+pub mod package;
 pub mod tag;

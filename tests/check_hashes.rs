@@ -261,7 +261,7 @@ fn quiet_status_and_json() {
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["status"], "ok");
     assert_eq!(lines[1]["status"], "failed");
-    assert_eq!(lines[1]["file"], "star");
+    assert_eq!(lines[1]["path"], "star");
     let expected = lines[1]["expected"]["sha256"].as_str().unwrap();
     assert!(list.contains(&format!("{expected}  star")));
     let actual = lines[1]["actual"]["sha256"].as_str().unwrap();
@@ -432,7 +432,7 @@ fn every_failure_has_its_exit_code() {
             0,
             "plain.txt: OK\n",
         ),
-        (vec!["DIR"], 4, "sub: FAILED open or read\n"),
+        (vec!["DIR"], 1, "sub: FAILED open or read\n"),
         // The worst outcome wins: a mismatch outranks an unreadable file.
         (
             vec!["DIR", "BAD"],
@@ -448,7 +448,7 @@ fn every_failure_has_its_exit_code() {
         (vec!["EMPTY"], 3, ""),
         (vec!["COMMENTS"], 3, ""),
         (vec!["GOOD", "EMPTY"], 3, ""),
-        (vec!["no-such-list"], 4, ""),
+        (vec!["no-such-list"], 2, ""),
         (vec!["--require", "star", "GOOD"], 3, ""),
         (
             vec!["--require", "./plain.txt", "GOOD"],
@@ -460,11 +460,7 @@ fn every_failure_has_its_exit_code() {
         (vec!["NOEXT"], 2, ""),
         (vec!["--sha256", &h256, "plain.txt"], 0, "plain.txt: OK\n"),
         (vec!["--sha256", &h256, "star"], 1, "star: FAILED\n"),
-        (
-            vec!["--sha256", &h256, "absent"],
-            1,
-            "absent: FAILED open or read\n",
-        ),
+        (vec!["--sha256", &h256, "absent"], 2, ""),
         (vec!["--sha256", &bad_hex, "plain.txt"], 2, ""),
         (vec!["--sha256", &h256, "plain.txt", "star"], 2, ""),
         (vec![], 2, ""),
@@ -499,7 +495,7 @@ fn every_failure_has_its_exit_code() {
             .current_dir(d.path())
             .output()
             .unwrap();
-        assert_eq!(code(&o), 4, "{name}");
+        assert_eq!(code(&o), 1, "{name}: a listed special file fails the check");
         assert_eq!(stdout(&o), format!("{name}: FAILED open or read\n"));
         assert!(String::from_utf8_lossy(&o.stderr).contains("not a regular file"));
     }
@@ -602,4 +598,361 @@ proptest! {
     fn parser_never_panics_on_near_misses(s in "(\\\\)?(SHA256|sha512|md5|BLAKE2b)? ?\\(?[a-f0-9 *()=\\\\n]{0,80}\\)?( = )?[a-f0-9]{0,130}") {
         let _ = build_verify::hashlist::parse_list(s.as_bytes(), Default::default());
     }
+}
+
+#[test]
+fn a_line_appears_as_soon_as_it_is_known() {
+    // The first file's verdict is on stdout while a large second file is
+    // still being hashed: the process is still running when it arrives.
+    use std::io::BufRead;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("small"), b"small").unwrap();
+    let big = std::fs::File::create(d.path().join("big")).unwrap();
+    big.set_len(1 << 30).unwrap(); // sparse: 1 GiB of zeros
+    drop(big);
+    let list = run(d.path(), &["--generate", "small"]).stdout;
+    let mut list = String::from_utf8(list).unwrap();
+    // The digest of 1 GiB of zeros is not needed: a wrong one fails, late.
+    list.push_str(&format!("{}  big\n", "0".repeat(64)));
+    std::fs::write(d.path().join("L"), list).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("L")
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "small: OK\n");
+    let running = child.try_wait().unwrap().is_none();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(rest, "big: FAILED\n");
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    assert!(running, "the first line came before the end of the run");
+}
+
+#[test]
+fn sha256sum_options_are_accepted() {
+    let d = tree();
+    let list = run(d.path(), &["--generate", "plain.txt", "star"]).stdout;
+    std::fs::write(d.path().join("SUMS"), &list).unwrap();
+    for args in [
+        &["-c", "SUMS"][..],
+        &["--check", "--strict", "SUMS"],
+        &["-c", "-w", "--quiet", "SUMS"],
+        &["--check", "--status", "SUMS"],
+        &["-c", "--ignore-missing", "SUMS"],
+    ] {
+        let o = run(d.path(), args);
+        assert_eq!(code(&o), 0, "{args:?}: {o:?}");
+        if have("sha256sum") {
+            assert_eq!(
+                peer(d.path(), "sha256sum", args).status.code(),
+                Some(0),
+                "{args:?}"
+            );
+        }
+    }
+    let o = run(d.path(), &["-q", "SUMS"]);
+    assert_eq!((code(&o), stdout(&o)), (0, String::new()));
+    // Stricter still: sha256sum -c without --strict passes a malformed line.
+    std::fs::write(d.path().join("BAD"), [&list[..], b"garbage\n"].concat()).unwrap();
+    assert_eq!(code(&run(d.path(), &["-c", "BAD"])), 2);
+}
+
+/// A Debian-style tree: two files and every kind of Debian list over them.
+fn debian_tree() -> (tempfile::TempDir, String) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("pool/main")).unwrap();
+    std::fs::write(d.path().join("pool/main/a_1_all.deb"), b"deb a").unwrap();
+    std::fs::write(d.path().join("pool/main/a_1.tar.xz"), b"tarball").unwrap();
+    let s = |b: &[u8]| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b))
+    };
+    let (deb, tar) = (s(b"deb a"), s(b"tarball"));
+    let release = format!(
+        "Origin: test\nSuite: stable\nMD5Sum:\n {} 5 pool/main/a_1_all.deb\nSHA256:\n {deb} 5 pool/main/a_1_all.deb\n {tar} 7 pool/main/a_1.tar.xz\n",
+        "0".repeat(32)
+    );
+    std::fs::write(d.path().join("Release"), &release).unwrap();
+    std::fs::write(
+        d.path().join("Packages"),
+        format!("Package: a\nVersion: 1\nFilename: pool/main/a_1_all.deb\nSize: 5\nMD5sum: {}\nSHA256: {deb}\n\nPackage: b\nFilename: pool/main/a_1.tar.xz\nSize: 7\nSHA256: {tar}\n", "0".repeat(32)),
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("Sources"),
+        format!("Package: a\nDirectory: pool/main\nFiles:\n {} 7 a_1.tar.xz\nChecksums-Sha256:\n {tar} 7 a_1.tar.xz\n", "0".repeat(32)),
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("a_1.dsc"),
+        format!(
+            "Format: 3.0 (native)\nSource: a\nChecksums-Sha256:\n {tar} 7 pool/main/a_1.tar.xz\n"
+        ),
+    )
+    .unwrap();
+    (d, release)
+}
+
+#[test]
+fn debian_lists_with_sizes() {
+    let (d, release) = debian_tree();
+    let dir = d.path();
+    for list in ["Release", "Packages", "Sources", "a_1.dsc"] {
+        let o = run(dir, &[list]);
+        assert_eq!(
+            code(&o),
+            0,
+            "{list}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(stdout(&o).contains(": OK"), "{list}: {}", stdout(&o));
+    }
+    // MD5 is dropped where SHA-256 is listed: no "weak algorithm" failure.
+    assert!(stdout(&run(dir, &["Release"])).contains("pool/main/a_1_all.deb: OK"));
+    // A size that differs (same digest: the list lies about the size) fails.
+    std::fs::write(dir.join("Release"), release.replace(" 7 pool", " 8 pool")).unwrap();
+    let o = run(dir, &["Release"]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("size mismatch: expected 8, got 7"));
+    // The file changed: digest and size fail.
+    std::fs::write(dir.join("pool/main/a_1_all.deb"), b"deb a!").unwrap();
+    let o = run(dir, &["Packages"]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("pool/main/a_1_all.deb: FAILED"));
+    // Malformed Debian lists are exit 2, like any malformed list.
+    std::fs::write(dir.join("Bad"), "Package: a\nFilename: x\nSize: many\n").unwrap();
+    assert_eq!(code(&run(dir, &["Bad"])), 2);
+    std::fs::write(dir.join("Bad"), format!("SHA256:\n {} 1\n", "a".repeat(64))).unwrap();
+    assert_eq!(code(&run(dir, &["Bad"])), 2);
+    std::fs::write(dir.join("Bad"), "SHA256:\n /etc/passwd\n").unwrap();
+    assert_eq!(code(&run(dir, &["Bad"])), 2);
+    let abs = format!("SHA256:\n {} 1 /etc/passwd\n", "a".repeat(64));
+    std::fs::write(dir.join("Bad"), abs).unwrap();
+    assert_eq!(
+        code(&run(dir, &["Bad"])),
+        2,
+        "absolute names need --allow-outside"
+    );
+}
+
+#[test]
+fn signed_lists_are_verified_first_with_keyring() {
+    let (d, release) = debian_tree();
+    let dir = d.path();
+    let key = common::gen_key("archive <a@example.org>");
+    let other = common::gen_key("other <o@example.org>");
+    let ring = common::write_keyring(&dir.join("k.asc"), &[&key]);
+    let ring = ring.to_str().unwrap();
+    let signed = common::sign_cleartext(
+        &key,
+        release.as_bytes(),
+        sequoia_openpgp::types::HashAlgorithm::SHA256,
+    );
+    std::fs::write(dir.join("InRelease"), &signed).unwrap();
+    let o = run(dir, &["--keyring", ring, "InRelease"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&key.fingerprint().to_hex()));
+    // Without keys the signature is stripped with a note, never trusted silently.
+    let o = run(dir, &["InRelease"]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("signature not checked"));
+    // A tampered signed text fails before any file is hashed.
+    let t = String::from_utf8(signed.clone())
+        .unwrap()
+        .replace("Suite: stable", "Suite: stabl3");
+    std::fs::write(dir.join("InRelease"), t).unwrap();
+    let o = run(dir, &["--keyring", ring, "InRelease"]);
+    assert_eq!(code(&o), 1);
+    assert!(!stdout(&o).contains("OK"));
+    // Release + Release.gpg (detached), and a signature by another key.
+    std::fs::write(
+        dir.join("Release.gpg"),
+        common::sign_detached(&key, release.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(code(&run(dir, &["--keyring", ring, "Release"])), 0);
+    std::fs::write(
+        dir.join("Release.gpg"),
+        common::sign_detached(&other, release.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(code(&run(dir, &["--keyring", ring, "Release"])), 1);
+    // With keys, an unsigned list is nothing to verify with.
+    let o = run(dir, &["--keyring", ring, "Packages"]);
+    assert_eq!(code(&o), 3);
+    assert!(!stdout(&o).contains("OK"));
+    // Any list can be signed: SHA256SUMS + SHA256SUMS.asc.
+    let sums = format!("{}  pool/main/a_1.tar.xz\n", {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"tarball"))
+    });
+    std::fs::write(dir.join("SHA256SUMS"), &sums).unwrap();
+    std::fs::write(
+        dir.join("SHA256SUMS.asc"),
+        common::armor_sig(&common::sign_detached(&key, sums.as_bytes())),
+    )
+    .unwrap();
+    assert_eq!(code(&run(dir, &["--keyring", ring, "SHA256SUMS"])), 0);
+}
+
+#[test]
+fn signatures_checked_in_place_as_gpgv_does() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let key = common::gen_key("Upstream <u@example.org>");
+    let other = common::gen_key("Other <o@example.org>");
+    let ring = common::write_keyring(&dir.join("keys.asc"), &[&key]);
+    let ring = ring.to_str().unwrap();
+    let tar: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(dir.join("up.tar"), &tar).unwrap();
+    std::fs::write(dir.join("up.tar.sig"), common::sign_detached(&key, &tar)).unwrap();
+    let fpr = key.fingerprint().to_hex();
+    // A signed file on disk: verified, signer printed, nothing changed.
+    let o = run(
+        dir,
+        &["--keyring", ring, "--signature", "up.tar.sig", "up.tar"],
+    );
+    assert_eq!((code(&o), stdout(&o)), (0, format!("{fpr}\n")), "{o:?}");
+    if common::oracle("gpgv") {
+        let bin_ring = common::write_keyring_binary(&dir.join("ring.gpg"), &[&key]);
+        assert!(common::gpgv_accepts(
+            &bin_ring,
+            &dir.join("up.tar.sig"),
+            &dir.join("up.tar")
+        ));
+    }
+    let j = run(
+        dir,
+        &[
+            "--keyring",
+            ring,
+            "--json",
+            "--signature",
+            "up.tar.sig",
+            "up.tar",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout(&j).trim()).unwrap();
+    assert_eq!(
+        (v["status"].as_str(), v["signers"][0].as_str()),
+        (Some("ok"), Some(fpr.as_str()))
+    );
+    // Tampered, or signed by another key: 1, and the file is still there.
+    let mut bad = tar.clone();
+    bad[1000] ^= 1;
+    std::fs::write(dir.join("up.tar"), &bad).unwrap();
+    let o = run(
+        dir,
+        &["--keyring", ring, "--signature", "up.tar.sig", "up.tar"],
+    );
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("BAD signature"),
+        "{o:?}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("up.tar")).unwrap(),
+        bad,
+        "never deleted"
+    );
+    std::fs::write(dir.join("up.tar"), &tar).unwrap();
+    std::fs::write(dir.join("other.sig"), common::sign_detached(&other, &tar)).unwrap();
+    assert_eq!(
+        code(&run(
+            dir,
+            &["--keyring", ring, "--signature", "other.sig", "up.tar"]
+        )),
+        1
+    );
+    // Missing signature, no keys: usage errors.
+    assert_eq!(
+        code(&run(
+            dir,
+            &["--keyring", ring, "--signature", "none.sig", "up.tar"]
+        )),
+        2
+    );
+    assert_eq!(code(&run(dir, &["--signature", "up.tar.sig", "up.tar"])), 2);
+
+    // A detached-signed list: the signature first, then every entry.
+    let sums = format!("{}  up.tar\n", sha256_hex(&tar));
+    std::fs::write(dir.join("SHA256SUMS"), &sums).unwrap();
+    std::fs::write(
+        dir.join("SHA256SUMS.gpg"),
+        common::sign_detached(&key, sums.as_bytes()),
+    )
+    .unwrap();
+    let o = run(
+        dir,
+        &[
+            "--keyring",
+            ring,
+            "--signature",
+            "SHA256SUMS.gpg",
+            "SHA256SUMS",
+        ],
+    );
+    assert_eq!(
+        (code(&o), stdout(&o)),
+        (0, "up.tar: OK\n".to_string()),
+        "{o:?}"
+    );
+    std::fs::write(dir.join("up.tar"), &bad).unwrap();
+    let o = run(
+        dir,
+        &[
+            "--keyring",
+            ring,
+            "--signature",
+            "SHA256SUMS.gpg",
+            "SHA256SUMS",
+        ],
+    );
+    assert_eq!(
+        (code(&o), stdout(&o)),
+        (1, "up.tar: FAILED\n".to_string()),
+        "{o:?}"
+    );
+    std::fs::write(dir.join("up.tar"), &tar).unwrap();
+    // A list edited after signing is refused before any entry is read.
+    std::fs::write(
+        dir.join("SHA256SUMS"),
+        format!("{sums}{}  extra\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let o = run(
+        dir,
+        &[
+            "--keyring",
+            ring,
+            "--signature",
+            "SHA256SUMS.gpg",
+            "SHA256SUMS",
+        ],
+    );
+    assert_eq!((code(&o), stdout(&o)), (1, String::new()), "{o:?}");
+    // A cleartext-signed list (SHA256SUMS.asc) needs no --signature.
+    let clear = common::sign_cleartext(
+        &key,
+        sums.as_bytes(),
+        sequoia_openpgp::types::HashAlgorithm::SHA256,
+    );
+    std::fs::write(dir.join("SHA256SUMS.asc"), &clear).unwrap();
+    let o = run(dir, &["--keyring", ring, "SHA256SUMS.asc"]);
+    assert_eq!(
+        (code(&o), stdout(&o)),
+        (0, "up.tar: OK\n".to_string()),
+        "{o:?}"
+    );
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
 }

@@ -298,7 +298,7 @@ fn present_files_are_reverified_and_stale_temporaries_removed() {
     assert_eq!(e.server.hits("/r.tar"), 1);
     // Present and tampered: deleted and fetched again.
     std::fs::write(e.out().join("r.tar"), b"evil").unwrap();
-    std::fs::write(e.out().join(".r.tar.UNTRUSTED-abc123"), b"stale").unwrap();
+    std::fs::write(e.out().join("r.tar.UNTRUSTED"), b"stale").unwrap();
     let o = e.run(&["--sha256", &h, &url]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(e.server.hits("/r.tar"), 2);
@@ -339,17 +339,28 @@ fn concurrent_runs_for_one_file_both_succeed() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !files(&e.out()).iter().any(|f| f.contains(".UNTRUSTED-")) {
+    while !files(&e.out()).iter().any(|f| f == "c.tar.UNTRUSTED") {
         assert!(
             std::time::Instant::now() < deadline,
             "first run never started"
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    // Unverified bytes are readable by nobody else.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(e.out().join("c.tar.UNTRUSTED"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
     let second = e.run(&["--sha256", &h, &url]);
     let first = first.wait_with_output().unwrap();
     assert_eq!(code(&first), 0, "first run: {}", stderr(&first));
     assert_eq!(code(&second), 0, "second run: {}", stderr(&second));
+    // The second waited for the first and re-verified its file.
+    assert!(stderr(&second).contains("waiting"), "{}", stderr(&second));
+    assert!(stderr(&second).contains("present, re-verified"));
+    assert_eq!(e.server.hits("/c.tar"), 1);
     assert_eq!(std::fs::read(e.out().join("c.tar")).unwrap(), e.data);
     assert_eq!(files(&e.out()), vec!["c.tar"]);
 }
@@ -668,19 +679,7 @@ fn signature_matrix_against_gpgv_and_sqv() {
 }
 
 fn compress(prog: &str, data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut child = Command::new(prog)
-        .arg("-c")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = data.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out.stdout
+    pipe(prog, &["-c"], data)
 }
 
 #[test]
@@ -1125,4 +1124,274 @@ fn file_urls_with_escaped_names() {
     let o = e.run(&["--sha256", &h, "-o", "copy.tar", &url]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(std::fs::read(e.out().join("copy.tar")).unwrap(), e.data);
+}
+
+#[test]
+fn signatures_come_from_mirrors_too() {
+    let e = setup();
+    let k = e.keyring();
+    let sig = sign_detached(&e.key, &e.data);
+    let mirror = Server::start();
+    mirror.route("/d/s.tar", Reply::Body(e.data.clone()));
+    mirror.route("/d/s.tar.sig", Reply::Body(sig.clone()));
+    let m = mirror.url("/d");
+    // Upstream is gone (nothing listens): the mirror's file and SIG pass.
+    let gone = format!("http://127.0.0.1:{}/rel", closed_port());
+    let (url, sig_url) = (format!("{gone}/s.tar"), format!("{gone}/s.tar.sig"));
+    let o = e.run(&["--keyring", k, "--mirror", &m, &url, &sig_url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(e.out().join("s.tar")).unwrap(), e.data);
+    assert_eq!(
+        (mirror.hits("/d/s.tar"), mirror.hits("/d/s.tar.sig")),
+        (1, 1)
+    );
+    // A present file is re-verified with the mirror's SIG, upstream still gone.
+    let o = e.run(&["--keyring", k, "--mirror", &m, &url, &sig_url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("present, re-verified"));
+    std::fs::remove_file(e.out().join("s.tar")).unwrap();
+
+    // --mirror-only (here with DISTFILES_MIRROR): upstream, which answers
+    // 404, is never asked for either.
+    let up = e.server.url("/up/s.tar");
+    let up_sig = e.server.route("/up/s.tar.sig", Reply::Status(404));
+    let flags = ["--allow-http", "--retries", "0", "--mirror-only"];
+    let o = e.run_env(
+        &flags,
+        &["--keyring", k, &up, &up_sig],
+        &[("DISTFILES_MIRROR", &m)],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        (e.server.hits("/up/s.tar"), e.server.hits("/up/s.tar.sig")),
+        (0, 0)
+    );
+    std::fs::remove_file(e.out().join("s.tar")).unwrap();
+    // ...and without a mirror it is a usage error, before any request.
+    let o = e.run_env(&flags, &["--keyring", k, &up, &up_sig], &[]);
+    assert_nothing_left(&e, &o, 2);
+    assert!(stderr(&o).contains("--mirror-only"), "{}", stderr(&o));
+
+    // A mirror holding the file but no SIG: upstream's SIG verifies the
+    // mirror's file; upstream's file is not needed.
+    let up = e.server.route("/up/s.tar", Reply::Body(e.data.clone()));
+    let up_sig = e.server.route("/up/s.tar.sig", Reply::Body(sig.clone()));
+    let files_only = Server::start();
+    files_only.route("/d/s.tar", Reply::Body(e.data.clone()));
+    let o = e.run(&[
+        "--keyring",
+        k,
+        "--mirror",
+        &files_only.url("/d"),
+        &up,
+        &up_sig,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        (
+            files_only.hits("/d/s.tar.sig"),
+            e.server.hits("/up/s.tar.sig")
+        ),
+        (1, 1)
+    );
+    assert_eq!(e.server.hits("/up/s.tar"), 0);
+
+    // A mirror with a corrupt SIG: a present good file is re-verified with
+    // upstream's copy and kept, never deleted...
+    let mut bad = sig.clone();
+    let n = bad.len() - 3;
+    bad[n] ^= 0x40;
+    let corrupt = Server::start();
+    corrupt.route("/d/s.tar", Reply::Body(e.data.clone()));
+    corrupt.route("/d/s.tar.sig", Reply::Body(bad));
+    let cm = corrupt.url("/d");
+    let o = e.run(&["--keyring", k, "--mirror", &cm, &up, &up_sig]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("present, re-verified"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(corrupt.hits("/d/s.tar"), 0);
+    // ...and a download goes on to upstream's file and SIG.
+    std::fs::remove_file(e.out().join("s.tar")).unwrap();
+    let o = e.run(&["--keyring", k, "--mirror", &cm, &up, &up_sig]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("trying the next source"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        (corrupt.hits("/d/s.tar"), e.server.hits("/up/s.tar")),
+        (1, 1)
+    );
+    assert_eq!(std::fs::read(e.out().join("s.tar")).unwrap(), e.data);
+    assert_eq!(files(&e.out()), vec!["s.tar"]);
+    std::fs::remove_file(e.out().join("s.tar")).unwrap();
+    // With the corrupt mirror only, it fails (exit 1), leaving nothing.
+    let only = [
+        "--allow-http",
+        "--retries",
+        "0",
+        "--mirror-only",
+        "--mirror",
+        &cm,
+    ];
+    let o = e.run_env(&only, &["--keyring", k, &up, &up_sig], &[]);
+    assert_nothing_left(&e, &o, 1);
+}
+
+#[test]
+fn decompress_stores_the_verified_content() {
+    let e = setup();
+    let k = e.keyring();
+    let sig = sign_detached(&e.key, &e.data);
+    for (prog, ext) in [("xz", "xz"), ("gzip", "gz"), ("bzip2", "bz2")] {
+        let packed = compress(prog, &e.data);
+        let path = format!("/{ext}/x.tar.{ext}");
+        let url = e.server.route(&path, Reply::Body(packed.clone()));
+        let sig_url = e
+            .server
+            .route(&format!("/{ext}/x.tar.sign"), Reply::Body(armor_sig(&sig)));
+        let args = ["--keyring", k, "--decompress", "--json", &url, &sig_url];
+        // No -o: stored as the decompressed name, the content itself.
+        let o = e.run(&args);
+        assert_eq!(code(&o), 0, "{ext}: {}", stderr(&o));
+        assert_eq!(std::fs::read(e.out().join("x.tar")).unwrap(), e.data);
+        assert_eq!(files(&e.out()), vec!["x.tar"]);
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(j["size"], e.data.len() as u64);
+        assert_eq!(j["sha256"], sha256_hex(&e.data));
+        assert_eq!(j["reused"], false);
+        // Again: the stored .tar itself is re-verified, nothing fetched.
+        let o = e.run(&args);
+        assert_eq!(code(&o), 0, "{ext}: {}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            (j["reused"].clone(), j["sha256"].clone()),
+            (true.into(), sha256_hex(&e.data).into())
+        );
+        assert_eq!(e.server.hits(&path), 1);
+        // A changed .tar fails that check and is fetched again.
+        std::fs::write(e.out().join("x.tar"), b"evil").unwrap();
+        let o = e.run(&args);
+        assert_eq!(code(&o), 0, "{ext}: {}", stderr(&o));
+        assert_eq!(std::fs::read(e.out().join("x.tar")).unwrap(), e.data);
+        assert_eq!(e.server.hits(&path), 2);
+        std::fs::remove_file(e.out().join("x.tar")).unwrap();
+    }
+    // Hash-pinned (the decompressed content's hash), with -o.
+    let xz = compress("xz", &e.data);
+    let url = e.server.route("/h/y.tar.xz", Reply::Body(xz.clone()));
+    let o = e.run(&[
+        "--decompress",
+        "--sha256",
+        &sha256_hex(&e.data),
+        "-o",
+        "src.tar",
+        &url,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(e.out().join("src.tar")).unwrap(), e.data);
+    std::fs::remove_file(e.out().join("src.tar")).unwrap();
+    // Not a compressed name: a usage error.
+    let plain = e.server.route("/h/y.tar", Reply::Body(e.data.clone()));
+    let o = e.run(&["--decompress", "--sha256", &sha256_hex(&e.data), &plain]);
+    assert_nothing_left(&e, &o, 2);
+}
+
+#[test]
+fn decompress_tampering_leaves_nothing() {
+    let e = setup();
+    let sig = sign_detached(&e.key, &e.data);
+    let xz = compress("xz", &e.data);
+    let mut bad_sig = sig.clone();
+    let n = bad_sig.len() - 3;
+    bad_sig[n] ^= 0x40;
+    let intruder = gen_key("Intruder");
+    let mut tail = xz.clone();
+    tail.extend_from_slice(b"unsigned");
+    let cases: Vec<(&str, Reply, Vec<u8>, i32)> = vec![
+        (
+            "flipped file byte",
+            Reply::Flipped(xz.clone(), xz.len() / 2),
+            sig.clone(),
+            1,
+        ),
+        ("flipped SIG byte", Reply::Body(xz.clone()), bad_sig, 1),
+        (
+            "wrong key",
+            Reply::Body(xz.clone()),
+            sign_detached(&intruder, &e.data),
+            1,
+        ),
+        (
+            "truncated file",
+            Reply::Body(xz[..xz.len() / 2].to_vec()),
+            sig.clone(),
+            1,
+        ),
+        ("bytes after the stream", Reply::Body(tail), sig.clone(), 1),
+        (
+            "transfer cut off",
+            Reply::Truncated(xz.clone(), xz.len() / 2),
+            sig.clone(),
+            4,
+        ),
+    ];
+    for (i, (what, reply, s, want)) in cases.into_iter().enumerate() {
+        let url = e.server.route(&format!("/{i}/k.tar.xz"), reply);
+        let sig_url = e.server.route(&format!("/{i}/k.tar.sign"), Reply::Body(s));
+        let o = e.run(&["--keyring", e.keyring(), "--decompress", &url, &sig_url]);
+        assert_eq!(code(&o), want, "{what}: {}", stderr(&o));
+        assert_nothing_left(&e, &o, want);
+    }
+}
+
+#[test]
+fn untrusted_names_and_their_suffix() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let url = e.server.route("/u.tar", Reply::Body(e.data.clone()));
+    // A stale file under another suffix, and a symlink planted under the
+    // default name pointing outside: removed, the target never written.
+    std::fs::create_dir_all(e.out()).unwrap();
+    std::fs::write(e.out().join("u.tar.part"), b"stale").unwrap();
+    let outside = e.dir.path().join("outside");
+    std::fs::write(&outside, b"keep").unwrap();
+    std::os::unix::fs::symlink(&outside, e.out().join("u.tar.UNTRUSTED")).unwrap();
+    let o = e.run(&["--untrusted-suffix", ".part", "--sha256", &h, &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("removed stale"), "{}", stderr(&o));
+    assert_eq!(files(&e.out()), vec!["u.tar", "u.tar.UNTRUSTED"]);
+    std::fs::remove_file(e.out().join("u.tar")).unwrap();
+    let o = e.run(&["--sha256", &h, &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+    assert_eq!(files(&e.out()), vec!["u.tar"]);
+    std::fs::remove_file(e.out().join("u.tar")).unwrap();
+    for bad in ["", "a/b"] {
+        let o = e.run(&["--untrusted-suffix", bad, "--sha256", &h, &url]);
+        assert_nothing_left(&e, &o, 2);
+    }
+}
+
+#[test]
+fn help_says_what_uncompress_leaves_unverified() {
+    let o = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&o.stdout).replace('\n', " ");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("are NOT covered by a signature over the decompressed content"),
+        "{help}"
+    );
+    for flag in [
+        "--decompress",
+        "--mirror-only",
+        "--untrusted-suffix",
+        "NAME.UNTRUSTED",
+    ] {
+        assert!(help.contains(flag), "{flag}");
+    }
 }

@@ -340,6 +340,7 @@ fn no_tool_loads_libssl() {
         env!("CARGO_BIN_EXE_fetch-verified"),
         env!("CARGO_BIN_EXE_check-hashes"),
         env!("CARGO_BIN_EXE_sign-log"),
+        env!("CARGO_BIN_EXE_verify-package"),
     ];
     for tool in tools {
         let o = std::process::Command::new(tool)
@@ -564,4 +565,23 @@ fn every_armored_block_of_a_signature_file_counts() {
         assert!(!gpgv_accepts(&ring, &s, &d));
         assert_eq!(code(verify(&[&b], &bad_second)), Code::Failed);
     }
+}
+
+#[test]
+fn a_forged_signature_says_bad_signature_and_names_the_key() {
+    let k = gen_key("a");
+    let e = verify_with(
+        &[&k],
+        Trust::All,
+        1,
+        &sign_detached(&k, DATA),
+        b"other",
+        &BuildPolicy::default(),
+    )
+    .unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains(&format!("BAD signature by {}", k.fingerprint())),
+        "{msg}"
+    );
 }

@@ -724,13 +724,38 @@ fn unverified_downloads_only_get_untrusted_names() {
             .unwrap()
     };
     for (args, why) in [
-        (vec!["-o", "f.tar.gz", url.as_str()], "a name without untrusted_"),
+        (
+            vec!["-o", "f.tar.gz", url.as_str()],
+            "a name without untrusted_",
+        ),
         (vec!["-o", "untrusted_", url.as_str()], "the prefix alone"),
         (vec![url.as_str()], "no -o"),
-        (vec!["-o", "untrusted_f", "--keyring", "k.asc", url.as_str()], "a keyring"),
-        (vec!["-o", "untrusted_f", url.as_str(), "f.sig"], "a signature"),
-        (vec!["-o", "untrusted_f", "--sha256", "00", url.as_str()], "a pin"),
-        (vec!["-o", "untrusted_f", "--uncompress", url.as_str()], "--uncompress"),
+        (
+            vec!["-o", "untrusted_f", "--keyring", "k.asc", url.as_str()],
+            "a keyring",
+        ),
+        (
+            vec!["-o", "untrusted_f", url.as_str(), "f.sig"],
+            "a signature",
+        ),
+        (
+            vec!["-o", "untrusted_f", "--sha256", "00", url.as_str()],
+            "a pin",
+        ),
+        (
+            vec!["-o", "untrusted_f", "--uncompress", url.as_str()],
+            "--uncompress",
+        ),
+        (
+            vec![
+                "-o",
+                "untrusted_f",
+                "--mirror",
+                "https://m.invalid",
+                url.as_str(),
+            ],
+            "a mirror",
+        ),
     ] {
         let o = run(&args);
         assert_eq!(code(&o), 2, "{why}: {}", String::from_utf8_lossy(&o.stderr));
@@ -741,11 +766,13 @@ fn unverified_downloads_only_get_untrusted_names() {
     ok(&o);
     assert!(String::from_utf8_lossy(&o.stderr).contains("NOT verified"));
     assert_eq!(names(&dir), ["untrusted_f.tar.gz"]);
-    // --decompress without --unverified is refused too.
-    let o = Command::new(&fv)
-        .args(["--decompress", "gzip", "--sha256", "00", &url])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(code(&o), 2);
+    // --decompress of a name that is not compressed is refused.
+    let o = run(&[
+        "--decompress",
+        "-o",
+        "untrusted_g",
+        &url.replace(".tar.gz", ".tar"),
+    ]);
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(names(&dir), ["untrusted_f.tar.gz"]);
 }

@@ -63,6 +63,8 @@ fn readme_commands_work_on_a_fresh_clone() {
         "usr/bin/fetch-verified",
         "usr/bin/check-hashes",
         "usr/bin/sign-log",
+        "usr/bin/verify-package",
+        "usr/share/man/man1/verify-package.1",
         "usr/share/build-verify/make/build-verify.mk",
         "usr/share/man/man1/sign-log.1",
         "usr/share/bash-completion/completions/check-hashes",

@@ -2,11 +2,13 @@
 //! A thin front end over `build_verify::check` and `build_verify::hashlist`.
 
 use build_verify::check::{self, Generate, Options, Reporter, Style, Targets};
-use build_verify::cli;
+mod common;
 use build_verify::digest::Algo;
 use build_verify::exit::{fail, Code};
 use build_verify::hashlist::ParseOptions;
+use build_verify::openpgp::KeyArgs;
 use clap::Parser;
+use common as cli;
 use std::io::BufWriter;
 use std::path::PathBuf;
 
@@ -18,12 +20,16 @@ use std::path::PathBuf;
     long_about = "Verify files against hash lists in every common format, auto-detected per line: \
 GNU (sha256sum) `HEX  NAME` / `HEX *NAME` with backslash-escaped names, BSD/--tag/Fedora `sources` \
 `ALG (NAME) = HEX`, Buildroot `.hash` `ALG  HEX  NAME` with # comments, SRI `sha256-BASE64 [NAME]`, \
+Debian lists with sizes (Release/InRelease `SHA256:` sections, Packages `Filename`/`SHA256`/`Size`, \
+Sources `Directory` + `Checksums-Sha256`, .dsc/.changes `Checksums-Sha256`), \
 and a bare hex digest in FILE.sha256 / FILE.sha512 / FILE.b2 pinning FILE (next to the list, or in \
 DIR with -C). CRLF lists are fine. Algorithms: SHA-256, SHA-384, SHA-512, BLAKE2b-512; MD5 and SHA-1 \
 fail as weak unless --allow-weak.\n\n\
 Stricter than `sha256sum -c`: a malformed line or unknown algorithm (exit 2), a missing listed file \
 (1), an unreadable file (4), a list or run that verifies nothing (3), absolute or `..` names (2) \
-all fail; --require FILE without an entry is 3. A file listed \
+all fail; --require FILE without an entry is 3. With --keyring, every list must be signed and its \
+signature is verified before any entry is used: cleartext-signed (InRelease, .dsc, sha256sums.asc) \
+or a detached LIST.gpg / LIST.asc / LIST.sig beside it (exit 3 without one). A file listed \
 with several algorithms passes only if all match. Files are hashed on all cores; output stays in \
 list order.\n\n\
 Examples:\n  check-hashes SHA256SUMS\n  check-hashes foo-1.0.tar.gz.sha512\n  \
@@ -54,8 +60,23 @@ struct Cli {
     ignore_missing: bool,
 
     /// Do not print OK lines.
-    #[arg(long)]
+    #[arg(short, long)]
     quiet: bool,
+
+    /// Accepted for sha256sum compatibility (`sha256sum -c LIST`): checking
+    /// lists is what check-hashes does.
+    #[arg(short = 'c', long = "check", conflicts_with = "generate")]
+    check: bool,
+
+    /// Accepted for sha256sum compatibility: every list is read strictly
+    /// already (a malformed line is exit 2).
+    #[arg(long, conflicts_with = "generate")]
+    strict: bool,
+
+    /// Accepted for sha256sum compatibility: malformed lines are always
+    /// reported, and fail.
+    #[arg(short = 'w', long, conflicts_with = "generate")]
+    warn: bool,
 
     /// Print nothing on stdout; the exit code tells.
     #[arg(long, conflicts_with_all = ["quiet", "json"])]
@@ -77,6 +98,16 @@ struct Cli {
     #[arg(long)]
     allow_weak: bool,
 
+    #[command(flatten)]
+    keys: KeyArgs,
+
+    /// A detached signature of the one FILE given, checked in place as
+    /// `gpgv SIG FILE` does (needs --keyring): a FILE that is a hash list
+    /// (or with -c) is then checked entry by entry; any other file is only
+    /// verified, and its signers printed. Nothing is deleted or changed.
+    #[arg(long, value_name = "SIG", conflicts_with_all = ["generate", "sha256", "sha512"])]
+    signature: Option<PathBuf>,
+
     /// Accept absolute file names and names containing `..` in lists.
     #[arg(long)]
     allow_outside: bool,
@@ -97,6 +128,38 @@ struct Cli {
 
 build_verify::early_init!();
 
+/// `--signature SIG FILE` of a file that is not a list: verified in place,
+/// its signers printed as fetch-verified prints them.
+fn signed_file(
+    args: &Cli,
+    file: &std::path::Path,
+    sig: &std::path::Path,
+    verifier: &build_verify::openpgp::Verifier,
+) -> anyhow::Result<Code> {
+    let result = check::verify_file_signature(file, sig, verifier);
+    if args.json {
+        let v = match &result {
+            Ok(v) => serde_json::json!({"path": file, "signature": sig, "status": "ok",
+                "exit": 0, "signers": v.signers.iter().map(|f| f.to_hex()).collect::<Vec<_>>()}),
+            Err(e) => serde_json::json!({"path": file, "signature": sig, "status": "failed",
+                "exit": build_verify::exit::code_of(e).as_u8(), "reason": format!("{e:#}")}),
+        };
+        cli::print_json(&v);
+    }
+    let v = result?;
+    if !(args.json || args.quiet) {
+        for n in &v.notes {
+            cli::note("check-hashes", format_args!("{}: {n}", file.display()));
+        }
+    }
+    if !(args.json || args.status) {
+        for s in &v.signers {
+            outln!("{}", s.to_hex());
+        }
+    }
+    Ok(Code::Ok)
+}
+
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
     cli::run("check-hashes", || run(&args))
@@ -104,7 +167,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
     let algo = args.algo.as_deref().and_then(Algo::from_name);
-    let stdout = BufWriter::new(std::io::stdout().lock());
+    let stdout = BufWriter::new(cli::Stdout);
     let stderr = std::io::stderr().lock();
     if args.generate {
         if args.paths.is_empty() {
@@ -139,15 +202,47 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
                 "--sha256/--sha512 HEX take exactly one FILE",
             ));
         };
-        targets.pin(file, pins, &opts);
+        targets.pin(file, pins, &opts)?;
     } else if args.paths.is_empty() {
         return Err(fail(
             Code::Usage,
             "no LIST given (use - for standard input)",
         ));
+    } else if let Some(sig) = &args.signature {
+        let [file] = args.paths.as_slice() else {
+            return Err(fail(Code::Usage, "--signature SIG takes exactly one FILE"));
+        };
+        if !args.keys.given() {
+            return Err(fail(
+                Code::Usage,
+                "--signature needs the keys to check it with (--keyring FILE or --keys-dir DIR)",
+            ));
+        }
+        let keys = args.keys.load()?;
+        let verifier = keys.verifier();
+        if !args.check && !check::is_hash_list_file(file, &opts)? {
+            return signed_file(args, file, sig, &verifier);
+        }
+        let notes = targets.add_list_signed_by(file, Some(sig), &opts, Some(&verifier))?;
+        if !(args.quiet || args.status || args.json) {
+            for n in notes {
+                eprintln!("check-hashes: {}: {n}", file.display());
+            }
+        }
     } else {
+        let keys = if args.keys.given() {
+            Some(args.keys.load()?)
+        } else {
+            None
+        };
+        let verifier = keys.as_ref().map(|k| k.verifier());
         for list in &args.paths {
-            targets.add_list(list, &opts)?;
+            let notes = targets.add_list_verified(list, &opts, verifier.as_ref())?;
+            if !(args.quiet || args.status || args.json) {
+                for n in notes {
+                    eprintln!("check-hashes: {}: {n}", list.display());
+                }
+            }
         }
     }
     for r in &args.require {
@@ -160,7 +255,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         _ => Style::Text,
     };
     let mut reporter = Reporter::new(style, stdout, stderr);
-    let code = check::check_all(targets.as_slice(), &opts, |o| reporter.report(o))?;
+    let code = check::check_all(targets.as_slice(), &opts, &mut reporter)?;
     reporter.finish(code)?;
     Ok(code)
 }

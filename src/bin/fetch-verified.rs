@@ -3,11 +3,12 @@
 
 use anyhow::Context;
 use build_verify::check;
-use build_verify::cli;
+mod common;
 use build_verify::exit::{fail, Code};
-use build_verify::fetch::{self, Checks, Compression, SigFile, Transport, TransportOptions};
+use build_verify::fetch::{self, Checks, Compression, Transport, TransportOptions};
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use clap::Parser;
+use common as cli;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -21,17 +22,27 @@ const MAX_SMALL: u64 = 1 << 20;
     name = "fetch-verified",
     version,
     about = "Download a file and verify it before it gets its final name",
-    long_about = "Download URL into an untrusted temporary name next to the destination \
-(.NAME.UNTRUSTED-XXXX, created O_EXCL, mode 0600), verify it while it streams (a detached OpenPGP \
-signature SIG, or a cleartext-signed hash list SIG such as sha256sums.asc whose entry for the file pins \
-it, and/or a pinned hash), fsync it, and only then rename it to its final name. On any \
-failure the temporary file is deleted: no unverified byte is ever under the final name. A file \
-already present is re-verified, never trusted because it exists; if it fails it is deleted and \
-fetched again. Verified signers' primary fingerprints are printed on stdout, one per line.\n\n\
-Examples:\n  fetch-verified --keyring upstream.asc https://example.org/foo-1.0.tar.gz https://example.org/foo-1.0.tar.gz.asc\n  \
-fetch-verified --keyring kernel.asc --uncompress https://cdn.kernel.org/.../linux-6.1.tar.xz linux-6.1.tar.sign\n  \
+    long_about = "Download URL into an untrusted name next to the destination (NAME.UNTRUSTED, \
+Qubes' convention: created O_EXCL|O_NOFOLLOW, mode 0600, and held under an exclusive lock while it is \
+written), verify it while it streams (a detached OpenPGP signature SIG, or a cleartext-signed hash \
+list SIG such as sha256sums.asc whose entry for the file pins it, and/or a pinned hash), fsync it, \
+and only then rename it to its final name. On any failure the untrusted file is deleted: no \
+unverified byte is ever under the final name. A leftover of a killed run is removed, never \
+reused; a run finding another one writing the same file waits for it, then re-verifies what it \
+left. A file already present is re-verified, never trusted because it exists; if it fails it is \
+deleted and fetched again. Verified signers' primary fingerprints are printed on stdout, one per \
+line.\n\n\
+Examples:\n  \
+fetch-verified --keyring upstream.asc \\\n      \
+https://example.org/foo-1.0.tar.gz https://example.org/foo-1.0.tar.gz.asc\n  \
+fetch-verified --keyring kernel.asc --decompress \\\n      \
+https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.tar.xz \\\n      \
+https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.tar.sign\n  \
 fetch-verified --sha256 HEX -o dl/bar.tar.gz https://example.org/bar.tar.gz",
-    after_help = build_verify::exit::HELP
+    after_help = build_verify::exit::HELP,
+    // A flag given again later wins (a Makefile's flags, then the user's
+    // FETCH_VERIFIED_FLAGS), instead of "cannot be used multiple times".
+    args_override_self = true
 )]
 struct Cli {
     /// What to download: https://, http:// (with --allow-http) or file://. A `#/NAME` fragment names the output.
@@ -42,7 +53,8 @@ struct Cli {
     /// A SIG that is not there (404, no such file) is exit 3.
     sig: Option<String>,
 
-    /// Output path (default: the URL's file name in the current directory).
+    /// Output path (default: the URL's file name in the current directory;
+    /// with --decompress, that name without its compression suffix).
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     output: Option<PathBuf>,
 
@@ -61,15 +73,38 @@ struct Cli {
     #[command(flatten)]
     keys: KeyArgs,
 
-    /// The signature/hash covers the decompressed content of a .gz/.xz/.bz2 (kernel.org .tar.sign); the compressed file is kept.
+    /// The signature/hash covers the decompressed content of a .gz/.xz/.bz2 (kernel.org
+    /// .tar.sign), decoded in-process; the compressed file is stored as received. Its own bytes
+    /// (gzip header fields such as the name and time, the compression chosen, padding) are NOT
+    /// covered by a signature over the decompressed content: only what it decompresses to is
+    /// verified. Use --decompress to store exactly what was verified.
     #[arg(long)]
     uncompress: bool,
 
-    /// Try BASE/NAME before the URL (NAME: the output file name; BASE: https://, http:// with
+    /// Like --uncompress, but store the decompressed, verified content under the output name
+    /// (linux-6.1.tar.xz with linux-6.1.tar.sign is stored as linux-6.1.tar), verified in the
+    /// same pass; the compressed bytes are not kept. A present output is re-verified as it is,
+    /// without decompression. The compression is that of the URL's file name.
+    #[arg(long)]
+    decompress: bool,
+
+    /// Try BASE/NAME before the URL, and BASE/SIGNAME before a SIG URL (NAME: the output file
+    /// name, the URL's with --decompress; SIGNAME: the SIG URL's; BASE: https://, http:// with
     /// --allow-http, or file://). Repeatable; DISTFILES_MIRROR (space-separated) adds more. A
-    /// mirror serving bad content is reported and the next source tried.
+    /// mirror serving bad content is reported and the next source tried; a file from a place
+    /// without a SIG is verified with another place's copy.
     #[arg(long, value_name = "BASE")]
     mirror: Vec<String>,
+
+    /// Mirrors replace the upstream URLs instead of being tried first (the original Qubes
+    /// components' DISTFILES_MIRROR): neither URL nor a SIG URL is ever requested. A local SIG
+    /// path is still read. Without a mirror: exit 2.
+    #[arg(long)]
+    mirror_only: bool,
+
+    /// Suffix of the untrusted name the download is written to before it is verified.
+    #[arg(long, value_name = "SUFFIX", default_value = build_verify::fsutil::untrusted::DEFAULT_SUFFIX)]
+    untrusted_suffix: String,
 
     /// Allow plain http:// URLs and http-to-http redirects (the signature or hash still decides).
     /// A redirect from https to http is refused even so.
@@ -124,31 +159,10 @@ struct Cli {
     /// elsewhere: Qubes Builder v2 downloads in a disposable executor that
     /// holds no keys and verifies outside it (contrib/qubes-builderv2/). The
     /// -o name must start with `untrusted_`, so unverified bytes never get a
-    /// name that looks verified. No SIG, pins, keys or mirrors.
-    #[arg(long, requires = "output", conflicts_with_all = ["sig", "sha256", "sha512", "hash_file", "uncompress", "mirror"])]
+    /// name that looks verified. No SIG, pins, keys or mirrors; with
+    /// --decompress, the decompressed content is stored.
+    #[arg(long, requires = "output", conflicts_with_all = ["sig", "sha256", "sha512", "hash_file", "uncompress", "mirror", "mirror_only"])]
     unverified: bool,
-
-    /// With --unverified: store the decompressed content (Qubes Builder
-    /// v2's `uncompress`, whose signature covers the uncompressed file).
-    #[arg(long, value_name = "FORMAT", requires = "unverified")]
-    decompress: Option<Decompress>,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum Decompress {
-    Gzip,
-    Xz,
-    Bzip2,
-}
-
-impl From<Decompress> for Compression {
-    fn from(d: Decompress) -> Compression {
-        match d {
-            Decompress::Gzip => Compression::Gzip,
-            Decompress::Xz => Compression::Xz,
-            Decompress::Bzip2 => Compression::Bzip2,
-        }
-    }
 }
 
 build_verify::early_init!();
@@ -159,9 +173,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
+    let uncompress = args.uncompress || args.decompress;
     let dest = match &args.output {
         Some(p) => p.clone(),
-        None => PathBuf::from(fetch::default_name(&args.url)?),
+        None => PathBuf::from(fetch::default_output(&args.url, args.decompress)?),
     };
     let name = dest
         .file_name()
@@ -177,8 +192,23 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         retries: args.retries,
         max_size: args.max_size,
     })?;
+    // The compression is the download's: the output name with --uncompress
+    // (the compressed file is stored), the URL's with --decompress.
+    let compressed_name = match args.decompress {
+        true => fetch::default_name(&args.url)?,
+        false => name.clone(),
+    };
+    let compression = match uncompress {
+        true => Some(Compression::from_name(&compressed_name).ok_or_else(|| {
+            fail(
+                Code::Usage,
+                format!("--uncompress/--decompress: {compressed_name} is not .gz, .xz or .bz2"),
+            )
+        })?),
+        false => None,
+    };
     if args.unverified {
-        return unverified(args, &transport, &dest);
+        return unverified(args, &transport, &dest, compression);
     }
 
     let mut hashes = check::pins(args.sha256.as_deref(), args.sha512.as_deref())?;
@@ -191,66 +221,43 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             "nothing to verify with: give a signature (SIG) or a pinned hash (--sha256, --sha512, --hash-file)",
         ));
     }
-    let uncompress = if args.uncompress {
-        Some(Compression::from_name(&name).ok_or_else(|| {
-            fail(
-                Code::Usage,
-                format!("--uncompress: {name} is not .gz, .xz or .bz2"),
-            )
-        })?)
-    } else {
-        None
-    };
 
     let keys = match &args.sig {
         Some(_) => Some(args.keys.load()?),
         None => None,
     };
     let verifier = keys.as_ref().map(LoadedKeys::verifier);
-    let listed_names = fetch::listed_names(&args.url, &name, uncompress.is_some());
-    let mut signed_list = None;
-    let signature = match (&args.sig, &verifier) {
-        (Some(sig), Some(v)) => {
-            match fetch::load_signature(&transport, sig, v, &listed_names, MAX_SMALL)? {
-                SigFile::Detached(bytes) => Some((bytes, v)),
-                SigFile::SignedList {
-                    verdict,
-                    hashes: listed,
-                } => {
-                    hashes.extend(listed);
-                    signed_list = Some(verdict);
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    if let Some((algo, _)) = hashes.iter().find(|(a, _)| a.is_weak()) {
-        return Err(fail(Code::Failed, format!("weak algorithm {algo} refused")));
-    }
-    let checks = Checks {
-        signature,
-        hashes,
-        uncompress,
-        want_sha256: args.json,
-        max_uncompressed: args.max_uncompressed_size,
-    };
     let mut mirrors = args.mirror.clone();
     mirrors.extend(fetch::env_mirrors());
-    let progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
-    let outcome = fetch::fetch_verified(&transport, &args.url, &mirrors, &dest, &checks, progress)
-        .with_context(|| format!("{} not fetched", dest.display()))?;
-
+    let request = fetch::Request {
+        url: &args.url,
+        sig: args.sig.as_deref(),
+        verifier: verifier.as_ref(),
+        dest: &dest,
+        mirrors: &mirrors,
+        mirror_only: args.mirror_only,
+        checks: Checks {
+            signature: None,
+            hashes,
+            uncompress: compression,
+            want_sha256: args.json,
+            max_uncompressed: args.max_uncompressed_size,
+            store_decoded: args.decompress,
+        },
+        untrusted_suffix: &args.untrusted_suffix,
+        sig_limit: MAX_SMALL,
+        progress: !args.quiet && !args.json && std::io::stderr().is_terminal(),
+    };
+    // Skipped mirrors, retries, stale files and waits are said even with
+    // --quiet, as errors are: they explain a slow or surprising run.
+    let note = |n: &str| eprintln!("fetch-verified: {n}");
     let fetch::Outcome {
-        verified: mut v,
+        verified: v,
         source,
         reused,
-    } = outcome;
-    if let Some(list) = signed_list {
-        // The list's signers vouch for the file through its hash.
-        v.signers = list.signers;
-        v.notes.extend(list.notes);
-    }
+    } = fetch::fetch_verified(&transport, &request, &note)
+        .with_context(|| format!("{} not fetched", dest.display()))?;
+
     if !args.quiet {
         for n in &v.notes {
             eprintln!("fetch-verified: {n}");
@@ -269,7 +276,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         cli::print_json(&obj);
     } else {
         for s in &v.signers {
-            println!("{}", s.to_hex());
+            outln!("{}", s.to_hex());
         }
         if !args.quiet {
             let how = if reused {
@@ -284,7 +291,12 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
 }
 
 /// --unverified: store the download as `untrusted_NAME`, unchecked.
-fn unverified(args: &Cli, transport: &Transport, dest: &std::path::Path) -> anyhow::Result<Code> {
+fn unverified(
+    args: &Cli,
+    transport: &Transport,
+    dest: &std::path::Path,
+    compression: Option<Compression>,
+) -> anyhow::Result<Code> {
     let k = &args.keys;
     if !(k.keyrings.is_empty() && k.keys_dirs.is_empty() && k.trusted_keys.is_empty()) {
         return Err(fail(
@@ -292,33 +304,23 @@ fn unverified(args: &Cli, transport: &Transport, dest: &std::path::Path) -> anyh
             "--unverified checks nothing: --keyring, --keys-dir and --trusted-key do not apply",
         ));
     }
-    let progress = (!args.quiet && !args.json && std::io::stderr().is_terminal())
-        .then(|| fetch::progress_bar(None));
-    let stored = fetch::unverified::fetch_unverified(
-        transport,
-        &args.url,
+    let note = |n: &str| eprintln!("fetch-verified: {n}");
+    let request = fetch::unverified::Request {
+        url: &args.url,
         dest,
-        args.decompress.map(Compression::from),
-        args.max_uncompressed_size,
-        progress.as_ref(),
-    )
-    .with_context(|| format!("{} not fetched", dest.display()));
-    if let Some(p) = &progress {
-        p.finish_and_clear();
-    }
-    let stored = stored?;
-    if !args.quiet {
-        for p in &stored.removed_stale {
-            eprintln!("fetch-verified: removed stale {}", p.display());
-        }
-    }
+        decompress: compression,
+        max_uncompressed: args.max_uncompressed_size,
+        untrusted_suffix: &args.untrusted_suffix,
+        progress: !args.quiet && !args.json && std::io::stderr().is_terminal(),
+    };
+    let stored = fetch::unverified::fetch_unverified(transport, &request, &note)
+        .with_context(|| format!("{} not fetched", dest.display()))?;
     if args.json {
         cli::print_json(&json!({
             "url": args.url,
             "source": stored.source,
             "path": dest.display().to_string(),
-            "size": stored.bytes.stored,
-            "received": stored.bytes.received,
+            "size": stored.size,
             "verified": false,
         }));
     } else if !args.quiet {

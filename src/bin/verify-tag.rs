@@ -1,11 +1,12 @@
 //! verify-tag: authenticate the signed git tag (or commit) a component is
 //! built from, without GnuPG. A drop-in for Qubes Builder's verify-git-tag.
 
-use build_verify::cli;
+mod common;
 use build_verify::exit::{fail, Code, ResultExt};
 use build_verify::openpgp::{parse_fingerprint, Fingerprint, KeyArgs, Keyring};
 use build_verify::tag::{self, Check, Config, Outcome, QubesEnv, RunOptions, TagStatus};
 use clap::Parser;
+use common as cli;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,11 +47,15 @@ ALLOWED_COMPONENTS_<FPR>=\"comp1 comp2\" trusts KEYS_DIR/<FPR>.asc (default $BUI
 components only; CHECK sets --check; a non-empty NO_CHECK is refused.\n\n\
 Examples:\n  \
 verify-tag --keyring qubes-developers-keys.asc \\\n      \
---trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin\n  \
-verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' linux-kernel HEAD\n  \
+--trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 \\\n      \
+qubes-src/core-admin\n  \
+verify-tag --keyring maint.asc --state verified.json --tag-pattern 'v*' \\\n      \
+linux-kernel HEAD\n  \
 verify-tag --keyring keys.asc --json qubes-src/*\n  \
-verify-tag --keyring qubes-developers-keys.asc --allow-sha1-before 2017-01-01 \\\n      \
---trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 qubes-src/core-admin v3.2.12",
+verify-tag --keyring qubes-developers-keys.asc \\\n      \
+--allow-sha1-before 2017-01-01 \\\n      \
+--trust-root 427F11FD0FAA4B080123F01CDDFA1A3E36879494 \\\n      \
+qubes-src/core-admin v3.2.12",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
@@ -72,12 +77,17 @@ struct Cli {
     /// What authenticates a revision: signed-tag, or signed-tag-or-commit
     /// (a commit signed by a trusted key is accepted when no signed tag is
     /// at it).
-    #[arg(long, env = "CHECK", default_value = "signed-tag", value_parser = clap::value_parser!(Check))]
+    #[arg(long, env = "CHECK", default_value = "signed-tag", value_parser = check_parser())]
     check: Check,
 
     /// Only tags whose name matches GLOB count (e.g. 'v*').
     #[arg(long, value_name = "GLOB")]
     tag_pattern: Option<String>,
+
+    /// Check at most N tags at the revision (in ref order); the rest are
+    /// counted in a note. Bounds the work a repository can ask for.
+    #[arg(long, value_name = "N", default_value_t = tag::MAX_TAGS, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tags: u32,
 
     /// Remember the last verified commit per component here; refuse rollbacks.
     #[arg(long, value_name = "FILE")]
@@ -110,6 +120,18 @@ build_verify::early_init!();
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
     cli::run("verify-tag", || run(&args))
+}
+
+/// `--check`'s values, known to completions; the old script's escape hatch
+/// is refused with its advice.
+fn check_parser() -> impl clap::builder::TypedValueParser<Value = Check> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("signed-tag"),
+        PossibleValue::new("signed-tag-or-commit"),
+        PossibleValue::new("insecure-no-check").hide(true),
+    ])
+    .try_map(|s| s.parse::<Check>())
 }
 
 fn fingerprints(v: &[String]) -> anyhow::Result<Vec<Fingerprint>> {
@@ -158,6 +180,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     };
     let opts = RunOptions {
         tag_pattern: tag_pattern.as_ref(),
+        max_tags: usize::try_from(args.max_tags).unwrap_or(usize::MAX),
         state: args.state.as_deref(),
         allow_rollback: args.allow_rollback,
         branch: args.branch.as_deref(),
@@ -165,7 +188,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     let outcomes = tag::verify_all(load, targets, opts)?;
     let multi = outcomes.len() > 1;
     let mut code = Code::Ok;
-    let mut out = std::io::stdout().lock();
+    let mut out = cli::Stdout;
     let mut lines = Vec::new();
     for o in &outcomes {
         code = code.worst(o.code());
@@ -271,7 +294,7 @@ fn json(o: &Outcome) -> serde_json::Value {
     });
     match &o.result {
         Ok(r) => {
-            v["status"] = json!("verified");
+            v["status"] = json!("ok");
             v["commit"] = json!(r.commit);
             v["tags"] = json!(r.tags);
             v["commit_signers"] = json!(r.commit_signers);
@@ -279,7 +302,7 @@ fn json(o: &Outcome) -> serde_json::Value {
         }
         Err(e) => {
             v["status"] = json!("failed");
-            v["error"] = json!(format!("{e:#}"));
+            v["reason"] = json!(format!("{e:#}"));
         }
     }
     if let Some(w) = &o.rollback_allowed {

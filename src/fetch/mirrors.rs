@@ -39,19 +39,67 @@ pub fn env_mirrors() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Where to try, in order: each mirror's `BASE/NAME` (NAME is the output
-/// file name: mirrors hold distfiles under the names builds store them
-/// as), then the URL itself.
-pub fn candidates(url: &str, name: &str, mirrors: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = mirrors
+/// The output name when none is given: the URL's file name, decompressed
+/// with `decompress` (`linux-6.1.tar.xz` is stored as `linux-6.1.tar`).
+pub fn default_output(url: &str, decompress: bool) -> anyhow::Result<String> {
+    let name = default_name(url)?;
+    Ok(match decompress {
+        true => super::Compression::decompressed_name(&name).unwrap_or(name),
+        false => name,
+    })
+}
+
+/// One place to fetch from: the file, and the SIG that goes with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub file: String,
+    pub sig: Option<String>,
+}
+
+/// Where to try, in order: each mirror's `BASE/NAME` (NAME: the name the
+/// file is stored under on mirrors, as builds store distfiles), then the
+/// URL itself unless `mirror_only` (the "mirror replaces upstream" of
+/// Qubes components). A SIG URL is looked for the same way, under its own
+/// file name (`BASE/NAME.sig`); a local SIG path is the same everywhere.
+pub fn places(
+    url: &str,
+    name: &str,
+    sig: Option<&str>,
+    mirrors: &[String],
+    mirror_only: bool,
+) -> anyhow::Result<Vec<Place>> {
+    let bases: Vec<&str> = mirrors
         .iter()
-        .map(|m| m.trim())
-        .filter(|m| !m.is_empty() && !name.is_empty())
-        .map(|m| format!("{}/{name}", m.trim_end_matches('/')))
+        .map(|m| m.trim().trim_end_matches('/'))
+        .filter(|m| !m.is_empty())
         .collect();
-    out.push(request_url(url).to_string());
+    if mirror_only && bases.is_empty() {
+        return Err(fail(
+            Code::Usage,
+            "--mirror-only: no mirror given (--mirror or DISTFILES_MIRROR)",
+        ));
+    }
+    let sig_name = sig
+        .filter(|s| s.contains("://"))
+        .and_then(|s| default_name(s).ok());
+    let mut out: Vec<Place> = bases
+        .iter()
+        .map(|base| Place {
+            file: format!("{base}/{name}"),
+            sig: sig.map(|s| match &sig_name {
+                Some(n) => format!("{base}/{n}"),
+                None => s.to_string(),
+            }),
+        })
+        .collect();
+    if !mirror_only {
+        out.push(Place {
+            file: request_url(url).to_string(),
+            sig: sig.map(|s| request_url(s).to_string()),
+        });
+    }
     out.dedup();
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -77,19 +125,51 @@ mod tests {
     }
 
     #[test]
-    fn mirrors_first_then_upstream() {
+    fn mirrors_first_then_upstream_for_the_file_and_its_sig() {
         let m = vec![
             "https://m1/d/".to_string(),
             " ".to_string(),
             "file:///srv".into(),
         ];
+        let files = |p: Vec<Place>| p.into_iter().map(|p| p.file).collect::<Vec<_>>();
+        let sigs = |p: Vec<Place>| p.into_iter().map(|p| p.sig).collect::<Vec<_>>();
+        let url = "https://up/v1.tar.gz#/r-1.tar.gz";
         assert_eq!(
-            candidates("https://up/v1.tar.gz#/r-1.tar.gz", "r-1.tar.gz", &m),
+            files(places(url, "r-1.tar.gz", None, &m, false).unwrap()),
             vec![
                 "https://m1/d/r-1.tar.gz",
                 "file:///srv/r-1.tar.gz",
                 "https://up/v1.tar.gz"
             ]
+        );
+        let sig = Some("https://up/sigs/r-1.tar.gz.asc");
+        assert_eq!(
+            sigs(places(url, "r-1.tar.gz", sig, &m, false).unwrap()),
+            vec![
+                Some("https://m1/d/r-1.tar.gz.asc".to_string()),
+                Some("file:///srv/r-1.tar.gz.asc".into()),
+                Some("https://up/sigs/r-1.tar.gz.asc".into()),
+            ]
+        );
+        // Mirror only: upstream is never asked; a local SIG stays local.
+        let only = places(url, "r-1.tar.gz", Some("keys/r.sig"), &m, true).unwrap();
+        assert_eq!(files(only.clone()).len(), 2);
+        assert!(sigs(only)
+            .iter()
+            .all(|s| s.as_deref() == Some("keys/r.sig")));
+        let e = places(url, "r-1.tar.gz", None, &[], true).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), Code::Usage);
+    }
+
+    #[test]
+    fn decompressed_default_output() {
+        assert_eq!(
+            default_output("https://h/linux-6.1.tar.xz", true).unwrap(),
+            "linux-6.1.tar"
+        );
+        assert_eq!(
+            default_output("https://h/linux-6.1.tar.xz", false).unwrap(),
+            "linux-6.1.tar.xz"
         );
     }
 }

@@ -2,34 +2,62 @@
 //! streaming, and only then rename to the final name (DESIGN.md §1.1).
 //!
 //! - [`transport`]: https/http/file access, proxies, TLS roots, retries.
-//! - [`mirrors`]: output names and the order of sources.
+//! - [`mirrors`]: output names and the places to fetch from, in order.
+//! - [`signature`]: the SIG argument, and which copy goes with which place.
 //! - [`decompress`]: strict decoders for `--uncompress`.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
 //! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
 //!
-//! This module ties them together: re-verify what is present, try each
-//! source into a fresh `.NAME.UNTRUSTED-XXXX`, fsync, rename, fsync the
-//! directory; on any failure the temporary file is deleted.
+//! This module ties them together: re-verify what is present, claim
+//! `NAME.UNTRUSTED` ([`crate::fsutil::untrusted`]), try each place into it,
+//! fsync, rename, fsync the directory; on any failure it is deleted.
 
 pub mod decompress;
 pub mod mirrors;
 pub mod pipeline;
+pub mod signature;
 pub mod transport;
 pub mod unverified;
 
 pub use decompress::Compression;
-pub use mirrors::{candidates, default_name, env_mirrors, request_url};
-pub use pipeline::{store_stream, verify_stream, Checks, StoredBytes, Verified};
+pub use mirrors::{default_name, default_output, env_mirrors, places, request_url, Place};
+pub use pipeline::{verify_stream, Checks, Verified};
+pub use signature::{listed_names, load_signature, SigFile};
 pub use transport::{is_not_found, retrying, EnvProxies, Source, Transport, TransportOptions};
 
-use crate::digest::Algo;
-use crate::exit::{code_of, fail, Code, Failure, ResultExt};
+use crate::exit::{code_of, fail, Code, ResultExt};
 use crate::fsutil;
-use crate::openpgp::{verify::is_cleartext_signed, Verdict, Verifier};
-use anyhow::Context;
-use std::fs::File;
-use std::os::unix::fs::PermissionsExt;
+use crate::fsutil::untrusted::{self, Claim, Untrusted};
+use crate::openpgp::Verifier;
+use signature::{credit, Signatures};
+use std::fs::{File, OpenOptions};
+use std::io::Seek;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+/// What to fetch, from where, and what it must satisfy.
+pub struct Request<'a> {
+    /// What to download (a `#/NAME` fragment is never sent).
+    pub url: &'a str,
+    /// SIG: a URL (looked for at the mirrors too) or a local path.
+    pub sig: Option<&'a str>,
+    /// The keys SIG is verified with; needed when there is a SIG.
+    pub verifier: Option<&'a Verifier<'a>>,
+    /// The final name.
+    pub dest: &'a Path,
+    /// Mirror bases, tried before the URLs (instead of them with
+    /// `mirror_only`).
+    pub mirrors: &'a [String],
+    pub mirror_only: bool,
+    /// Pinned hashes and how the content is read and stored; the signature
+    /// is added for each place from its SIG.
+    pub checks: Checks<'a>,
+    /// Appended to the final name for the untrusted file (`.UNTRUSTED`).
+    pub untrusted_suffix: &'a str,
+    /// Largest SIG accepted.
+    pub sig_limit: u64,
+    pub progress: bool,
+}
 
 /// How the file under its final name came to be.
 #[derive(Clone, Debug)]
@@ -42,127 +70,252 @@ pub struct Outcome {
     pub reused: bool,
 }
 
-/// What the SIG argument holds.
-#[derive(Debug)]
-pub enum SigFile {
-    /// A detached signature over the download (or its decompressed content).
-    Detached(Vec<u8>),
-    /// A cleartext-signed hash list (an upstream's `sha256sums.asc`),
-    /// already verified: its entries for the download pin it.
-    SignedList {
-        verdict: Verdict,
-        hashes: Vec<(Algo, Vec<u8>)>,
-    },
-}
-
-/// The names a signed hash list may pin the download under, in order:
-/// the output's, then the URL's; with `uncompress`, the decompressed
-/// files' (the check covers their content).
-pub fn listed_names(url: &str, name: &str, uncompress: bool) -> Vec<String> {
-    let mut names = vec![name.to_string()];
-    if let Ok(n) = default_name(url) {
-        if n != name {
-            names.push(n);
-        }
-    }
-    if uncompress {
-        for n in &mut names {
-            if let Some(d) = Compression::decompressed_name(n) {
-                *n = d;
-            }
-        }
-    }
-    names
-}
-
-/// Fetch SIG (a URL or a local path, at most `limit` bytes) and tell what
-/// it is. A SIG that is not there (404, 410, no such file) is "nothing to
-/// verify with" (exit 3). A cleartext-signed list is verified here with
-/// `verifier`, and the first of `names` it has an entry for (the output
-/// name, then the URL's; their decompressed names with --uncompress) looked
-/// up in its signed text.
-pub fn load_signature(
-    transport: &Transport,
-    sig: &str,
-    verifier: &Verifier,
-    names: &[String],
-    limit: u64,
-) -> anyhow::Result<SigFile> {
-    let bytes = transport.get_small(sig, limit).map_err(|e| {
-        if is_not_found(&e) {
-            e.context(Failure {
-                code: Code::Missing,
-                message: format!("no signature at {sig}"),
-            })
-        } else {
-            e.context(format!("signature {sig}"))
-        }
-    })?;
-    if !is_cleartext_signed(&bytes) {
-        return Ok(SigFile::Detached(bytes));
-    }
-    let (verdict, text) = verifier
-        .verify_cleartext(&bytes, limit)
-        .with_context(|| format!("signed hash list {sig}"))?;
-    let mut found = Err(fail(Code::Missing, "no file name to look up"));
-    for name in names {
-        found = crate::hashlist::expected_for(&text, name.as_bytes());
-        if !matches!(&found, Err(e) if code_of(e) == Code::Missing) {
-            break;
-        }
-    }
-    let hashes = found.with_context(|| format!("signed hash list {sig}"))?;
-    Ok(SigFile::SignedList { verdict, hashes })
-}
+/// Rounds of "look at the final name, claim the untrusted one" before
+/// giving up on a destination other runs keep changing.
+const MAX_ROUNDS: usize = 16;
 
 /// The whole job: re-verify a present `dest`, or download it from the
-/// mirrors then `url` into an untrusted temporary name, verify, fsync,
-/// rename. On failure nothing unverified remains under `dest`.
+/// places (mirrors, then upstream) into its untrusted name, verify, fsync,
+/// rename. On failure nothing unverified remains under `dest`. `note`
+/// hears what is worth telling while it runs (stale files removed, a
+/// mirror skipped, a retry, a wait for another run).
 pub fn fetch_verified(
     transport: &Transport,
-    url: &str,
-    mirrors: &[String],
-    dest: &Path,
-    checks: &Checks,
-    progress: bool,
+    req: &Request,
+    note: &dyn Fn(&str),
 ) -> anyhow::Result<Outcome> {
-    if checks.is_empty() {
+    let base = &req.checks;
+    if req.sig.is_none() && base.hashes.is_empty() {
         return Err(fail(
             Code::Missing,
             "nothing to verify with: no signature and no pinned hash",
         ));
     }
-    for stale in fsutil::remove_stale_untrusted(dest)? {
-        eprintln!("fetch-verified: removed stale {}", stale.display());
+    if base.store_decoded && base.uncompress.is_none() {
+        return Err(fail(
+            Code::Usage,
+            "storing the decompressed content needs a compressed download",
+        ));
     }
-    if let Some(verified) = reverify_present(transport, dest, checks)? {
-        return Ok(Outcome {
-            verified,
-            source: None,
-            reused: true,
-        });
-    }
-    let name = dest
+    signature::refuse_weak(&base.hashes)?;
+    let name = req
+        .dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let sources = candidates(url, &name, mirrors);
+        .ok_or_else(|| {
+            fail(
+                Code::Usage,
+                format!("{}: not a file path", req.dest.display()),
+            )
+        })?;
+    untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
+    // Mirrors hold distfiles as fetched: the compressed name with --decompress.
+    let stored_as = match base.store_decoded {
+        true => default_name(req.url)?,
+        false => name.clone(),
+    };
+    let places = places(req.url, &stored_as, req.sig, req.mirrors, req.mirror_only)?;
+    let mut sigs = match (req.sig, req.verifier) {
+        (None, _) => None,
+        (Some(_), Some(v)) => Some(Signatures::new(
+            transport,
+            v,
+            &places,
+            listed_names(req.url, &name, base.uncompress.is_some()),
+            req.sig_limit,
+        )),
+        (Some(_), None) => return Err(fail(Code::Usage, "a signature needs keys (--keyring)")),
+    };
+    for _ in 0..MAX_ROUNDS {
+        let seen = match reverify_present(transport, req, sigs.as_mut(), note)? {
+            Present::Good(verified) => {
+                match untrusted::remove_if_stale(req.dest, req.untrusted_suffix) {
+                    Ok(Some(p)) => note(&format!("removed stale {}", p.display())),
+                    Ok(None) => {}
+                    Err(e) => note(&format!("{e:#}")),
+                }
+                return Ok(Outcome {
+                    verified,
+                    source: None,
+                    reused: true,
+                });
+            }
+            Present::Absent => None,
+            Present::Failed(id) => Some(id),
+        };
+        let wait = transport.options().deadline;
+        let tmp = match untrusted::claim(req.dest, req.untrusted_suffix, wait, note)? {
+            // Another run was at it: look at what it left.
+            Claim::Waited => continue,
+            Claim::Owned(tmp) => tmp,
+        };
+        // Under the lock now; if another run changed the final name since
+        // it was looked at, look again.
+        if identity(req.dest)? != seen {
+            continue;
+        }
+        if seen.is_some() {
+            std::fs::remove_file(req.dest)
+                .with_code(Code::Io, || format!("removing {}", req.dest.display()))?;
+            fsutil::sync_dir(fsutil::parent_dir(req.dest)).code(Code::Io, "after removing")?;
+        }
+        return download(transport, req, &places, sigs.as_mut(), tmp, note);
+    }
+    Err(fail(
+        Code::Io,
+        format!(
+            "{}: other runs keep changing it; giving up",
+            req.dest.display()
+        ),
+    ))
+}
+
+/// A file's identity (device, inode), to notice it was replaced.
+type Identity = (u64, u64);
+
+fn identity(path: &Path) -> anyhow::Result<Option<Identity>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some((m.dev(), m.ino()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_code(Code::Io, || format!("examining {}", path.display())),
+    }
+}
+
+enum Present {
+    Absent,
+    Good(Verified),
+    /// It fails against a usable signature or hash: to be replaced.
+    Failed(Identity),
+}
+
+/// A file already under `dest` is verified like a download (with
+/// `--decompress`, the stored decompressed content itself), with each
+/// distinct SIG copy in turn until one passes; never trusted because it
+/// exists.
+fn reverify_present(
+    transport: &Transport,
+    req: &Request,
+    sigs: Option<&mut Signatures>,
+    note: &dyn Fn(&str),
+) -> anyhow::Result<Present> {
+    let dest = req.dest;
+    let Some(id) = identity(dest)? else {
+        return Ok(Present::Absent);
+    };
+    // O_NONBLOCK: a FIFO under the name must not hang the open.
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(dest)
+        .with_code(Code::Io, || format!("opening {}", dest.display()))?;
+    let meta = f
+        .metadata()
+        .with_code(Code::Io, || format!("examining {}", dest.display()))?;
+    if !meta.is_file() {
+        return Err(fail(
+            Code::Usage,
+            format!(
+                "{} is not a regular file; -o takes a file path",
+                dest.display()
+            ),
+        ));
+    }
+    let mut checks = req.checks.clone();
+    let max = match checks.store_decoded {
+        true => checks.max_uncompressed,
+        false => transport.options().max_size,
+    };
+    if checks.store_decoded {
+        checks.uncompress = None;
+        checks.store_decoded = false;
+    }
+    let verify = |checks: &Checks| {
+        (&f).rewind()
+            .with_code(Code::Io, || format!("reading {}", dest.display()))?;
+        verify_stream(&f, None, checks, None, max, None)
+    };
+    let mut failure = None;
+    match sigs {
+        None => match verify(&checks) {
+            Ok(v) => return Ok(Present::Good(v)),
+            Err(e) if code_of(&e) == Code::Failed => failure = Some(e),
+            Err(e) => return Err(e.context(format!("re-verifying {}", dest.display()))),
+        },
+        Some(sigs) => {
+            let mut tried: Vec<std::rc::Rc<SigFile>> = Vec::new();
+            for i in 0..sigs.len() {
+                let Some(sig) = sigs.at(i, note) else {
+                    continue;
+                };
+                if tried.iter().any(|t| t.same_as(&sig)) {
+                    continue;
+                }
+                match verify(&sigs.checks_with(&checks, &sig)) {
+                    Ok(mut v) => {
+                        credit(&mut v, &sig);
+                        return Ok(Present::Good(v));
+                    }
+                    Err(e) if code_of(&e) == Code::Failed => failure = Some(e),
+                    Err(e) => return Err(e.context(format!("re-verifying {}", dest.display()))),
+                }
+                tried.push(sig);
+            }
+            if tried.is_empty() {
+                return Err(sigs
+                    .failure()
+                    .context(format!("re-verifying {}", dest.display())));
+            }
+        }
+    }
+    if let Some(e) = failure {
+        note(&format!(
+            "{} is present but fails verification ({e:#}); deleting it and fetching again",
+            dest.display()
+        ));
+    }
+    Ok(Present::Failed(id))
+}
+
+/// Try each place in turn into `tmp` (emptied before each attempt); the
+/// first that verifies is renamed to its final name.
+fn download(
+    transport: &Transport,
+    req: &Request,
+    places: &[Place],
+    mut sigs: Option<&mut Signatures>,
+    mut tmp: Untrusted,
+    note: &dyn Fn(&str),
+) -> anyhow::Result<Outcome> {
     let mut last = None;
-    for (i, src) in sources.iter().enumerate() {
-        let is_last = i + 1 == sources.len();
-        let r = retrying(transport.options().retries, || {
-            download_once(transport, src, dest, checks, progress)
+    for (i, place) in places.iter().enumerate() {
+        let (checks, sig) = match sigs.as_deref_mut() {
+            None => (req.checks.clone(), None),
+            Some(s) => match s.for_place(i, note) {
+                Some(sig) => (s.checks_with(&req.checks, &sig), Some(sig)),
+                // No copy anywhere: no place can be verified.
+                None => return Err(s.failure()),
+            },
+        };
+        let r = retrying(transport.options().retries, note, || {
+            download_once(transport, &place.file, &mut tmp, &checks, req.progress)
         });
         match r {
-            Ok((verified, from)) => {
+            Ok((mut verified, from)) => {
+                if let Some(sig) = &sig {
+                    credit(&mut verified, sig);
+                }
+                install(tmp, req.dest)?;
                 return Ok(Outcome {
                     verified,
                     source: Some(from),
                     reused: false,
-                })
+                });
             }
-            Err(e) if !is_last => {
-                eprintln!("fetch-verified: mirror {src}: {e:#}; trying the next source");
+            Err(e) if i + 1 < places.len() => {
+                note(&format!(
+                    "mirror {}: {e:#}; trying the next source",
+                    place.file
+                ));
                 last = Some(e);
             }
             Err(e) => return Err(e),
@@ -171,49 +324,11 @@ pub fn fetch_verified(
     Err(last.unwrap_or_else(|| fail(Code::Usage, "nothing to fetch")))
 }
 
-/// A file already under `dest` is verified like a download; if it fails it
-/// is deleted (and then fetched again), never trusted because it exists.
-fn reverify_present(
-    transport: &Transport,
-    dest: &Path,
-    checks: &Checks,
-) -> anyhow::Result<Option<Verified>> {
-    let meta = match std::fs::symlink_metadata(dest) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_code(Code::Io, || format!("examining {}", dest.display())),
-    };
-    if meta.is_dir() {
-        return Err(fail(
-            Code::Usage,
-            format!("{} is a directory; -o takes a file path", dest.display()),
-        ));
-    }
-    let f = File::open(dest).with_code(Code::Io, || format!("opening {}", dest.display()))?;
-    let max = transport.options().max_size;
-    match verify_stream(f, None, checks, None, max, None) {
-        Ok(verified) => Ok(Some(verified)),
-        Err(e) if code_of(&e) == Code::Failed => {
-            eprintln!(
-                "fetch-verified: {} is present but fails verification ({e:#}); deleting it and fetching again",
-                dest.display()
-            );
-            std::fs::remove_file(dest)
-                .with_code(Code::Io, || format!("removing {}", dest.display()))?;
-            fsutil::sync_dir(fsutil::parent_dir(dest))?;
-            Ok(None)
-        }
-        Err(e) => Err(e.context(format!("re-verifying {}", dest.display()))),
-    }
-}
-
-/// One attempt from one source: temp file, verify while streaming, fsync,
-/// rename. The temporary file is deleted on drop, so every early return
-/// removes it.
+/// One attempt from one place: verify while streaming into `tmp`.
 fn download_once(
     transport: &Transport,
     url: &str,
-    dest: &Path,
+    tmp: &mut Untrusted,
     checks: &Checks,
     progress: bool,
 ) -> anyhow::Result<(Verified, String)> {
@@ -226,13 +341,17 @@ fn download_once(
             format!("{from}: Content-Length {len} exceeds --max-size {max}"),
         ));
     }
-    let mut tmp = fsutil::untrusted_temp(dest).code(Code::Io, "starting the download")?;
+    // Nothing of an earlier attempt stays in the file.
+    let file = tmp.file_mut();
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .with_code(Code::Io, || "emptying the untrusted file".to_string())?;
     let bar = progress.then(|| progress_bar(src.len));
     let verified = verify_stream(
         src.reader,
         src.len,
         checks,
-        Some(tmp.as_file_mut()),
+        Some(tmp.file_mut()),
         max,
         bar.as_ref(),
     )
@@ -240,18 +359,17 @@ fn download_once(
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let verified = verified?;
-    let file = tmp.as_file();
-    // Verified: now it may have the mode any new file would (0600 until
-    // here, so nobody else could read unverified bytes).
+    Ok((verified?, from))
+}
+
+/// Verified: give the file the mode any new file would get (0600 until
+/// here, so nobody else could read unverified bytes), fsync, rename.
+pub(crate) fn install(tmp: Untrusted, dest: &Path) -> anyhow::Result<()> {
+    let file: &File = tmp.file();
     file.set_permissions(std::fs::Permissions::from_mode(fsutil::new_file_mode()))
         .and_then(|()| file.sync_all())
         .with_code(Code::Io, || format!("syncing {}", tmp.path().display()))?;
     tmp.persist(dest)
-        .map_err(|e| e.error)
-        .with_code(Code::Io, || format!("renaming into {}", dest.display()))?;
-    fsutil::sync_dir(fsutil::parent_dir(dest)).code(Code::Io, "after the rename")?;
-    Ok((verified, from))
 }
 
 /// A progress bar for a download of `len` bytes (a spinner when unknown).

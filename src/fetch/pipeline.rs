@@ -2,8 +2,9 @@
 //!
 //! Bytes flow: source → [`Tee`] (size cap, copy into the untrusted file,
 //! SHA-256 of the stored bytes when asked, progress) → decoder (with
-//! `--uncompress`) → pinned-hash digests → signature verifier. Nothing is
-//! read twice. Receiving and storing run on one thread, decoding and
+//! `--uncompress`) → [`StoreDecoded`] (with `--decompress`: the decoded
+//! content is what is stored) → pinned-hash digests → signature verifier.
+//! Nothing is read twice. Receiving and storing run on one thread, decoding and
 //! hashing on another, with a few blocks in flight between them: the time
 //! is that of the slower of the two, not their sum. Errors are classified by where they arose: the network
 //! (exit 4, retryable), the disk (exit 4), the size cap or a decoder
@@ -20,6 +21,7 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 /// What a download must satisfy: a signature, pinned hashes, or both.
+#[derive(Clone)]
 pub struct Checks<'a> {
     /// Detached signature bytes and who may have made it.
     pub signature: Option<(Vec<u8>, &'a Verifier<'a>)>,
@@ -32,6 +34,9 @@ pub struct Checks<'a> {
     /// With `uncompress`: the most bytes the content may decompress to (a
     /// small bomb under --max-size must not hash terabytes).
     pub max_uncompressed: u64,
+    /// With `uncompress`: store the decompressed content (what the
+    /// signature covers) instead of the bytes received.
+    pub store_decoded: bool,
 }
 
 impl Checks<'_> {
@@ -43,7 +48,8 @@ impl Checks<'_> {
 /// What was verified.
 #[derive(Clone, Debug, Default)]
 pub struct Verified {
-    /// Bytes stored (compressed size with --uncompress).
+    /// Bytes stored (the compressed size with `uncompress`, the
+    /// decompressed one with `store_decoded`).
     pub size: u64,
     /// SHA-256 of the stored bytes, when asked for.
     pub sha256: Option<String>,
@@ -189,10 +195,7 @@ impl<R: Read> Read for Tee<'_, R> {
             return Err(fault(Fault::TooLarge(self.max)));
         }
         if let Some(out) = self.out.as_deref_mut() {
-            out.write_all(chunk).map_err(|e| fault(Fault::Disk(e)))?;
-        }
-        if let Some(sync) = self.sync {
-            sync.written(n as u64).map_err(|e| fault(Fault::Disk(e)))?;
+            store(out, self.sync, chunk)?;
         }
         if let Some(h) = &mut self.hasher {
             h.update(chunk);
@@ -200,6 +203,35 @@ impl<R: Read> Read for Tee<'_, R> {
         if let Some(p) = self.progress {
             p.inc(n as u64);
         }
+        Ok(n)
+    }
+}
+
+/// Write `chunk` to the untrusted file and tell the write-behind syncer.
+fn store(out: &mut File, sync: Option<&BackgroundSync>, chunk: &[u8]) -> io::Result<()> {
+    out.write_all(chunk).map_err(|e| fault(Fault::Disk(e)))?;
+    if let Some(sync) = sync {
+        sync.written(chunk.len() as u64)
+            .map_err(|e| fault(Fault::Disk(e)))?;
+    }
+    Ok(())
+}
+
+/// With `store_decoded`: the decoded content, written to the untrusted file
+/// as it goes on to be hashed and verified, so what is stored is exactly
+/// what was verified.
+struct StoreDecoded<'a, R> {
+    inner: R,
+    out: &'a mut File,
+    sync: Option<&'a BackgroundSync>,
+    written: &'a mut u64,
+}
+
+impl<R: Read> Read for StoreDecoded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        store(self.out, self.sync, buf.get(..n).unwrap_or_default())?;
+        *self.written += n as u64;
         Ok(n)
     }
 }
@@ -286,7 +318,8 @@ impl Read for Blocks {
 }
 
 /// Verify everything `reader` yields against `checks`, copying the stored
-/// bytes into `out` when given. One pass; memory stays flat.
+/// bytes (the decoded content with `checks.store_decoded`) into `out` when
+/// given. One pass; memory stays flat.
 pub fn verify_stream(
     reader: impl Read + Send + Sync,
     expected_len: Option<u64>,
@@ -296,13 +329,23 @@ pub fn verify_stream(
     progress: Option<&indicatif::ProgressBar>,
 ) -> anyhow::Result<Verified> {
     // Hash only what is needed: the stored bytes' SHA-256 comes for free
-    // from a pinned SHA-256 when both cover the same (uncompressed) bytes.
+    // from a pinned SHA-256 when both cover the same bytes. The received
+    // bytes are hashed on the receiving side, decoded ones with the pins.
     let pinned_sha256 = checks.hashes.iter().any(|(a, _)| *a == Algo::Sha256);
-    let separate_sha256 = checks.want_sha256 && (checks.uncompress.is_some() || !pinned_sha256);
+    let store_decoded = checks.store_decoded && checks.uncompress.is_some();
+    let tee_sha256 = checks.want_sha256
+        && match checks.uncompress {
+            Some(_) => !store_decoded,
+            None => !pinned_sha256,
+        };
+    let (out, decoded_out) = match store_decoded {
+        true => (None, out),
+        false => (out, None),
+    };
     // Start writing the stored bytes to the disk while they arrive: the
     // fsync before the rename (DESIGN.md §1.1) then waits for the last
     // batch, not for the whole file.
-    let sync_fd = match &out {
+    let sync_fd = match out.as_ref().or(decoded_out.as_ref()) {
         Some(f) => Some(f.try_clone().map_err(|e| {
             fail(
                 Code::Io,
@@ -315,9 +358,9 @@ pub fn verify_stream(
     let mut tee = Tee {
         inner: reader,
         expected: expected_len,
+        sync: sync_fd.as_ref().filter(|_| out.is_some()).map(|_| &syncer),
         out,
-        sync: sync_fd.as_ref().map(|_| &syncer),
-        hasher: separate_sha256.then(|| Algo::Sha256.hasher()),
+        hasher: tee_sha256.then(|| Algo::Sha256.hasher()),
         seen: 0,
         max,
         progress,
@@ -338,7 +381,8 @@ pub fn verify_stream(
             cur: Vec::new(),
             pos: 0,
         };
-        let result = check_content(&mut blocks, checks);
+        let decoded = decoded_out.map(|out| (out, sync_fd.as_ref().map(|_| &syncer)));
+        let result = check_content(&mut blocks, checks, decoded);
         // Stop the receiving side if verification ended early.
         drop(blocks);
         let joined = receiving.join();
@@ -348,7 +392,7 @@ pub fn verify_stream(
             Err(_) => Err(fail(Code::Io, "the receiving thread failed")),
         }
     })?;
-    let (digests, verdict) = result?;
+    let (digests, verdict, decoded_size) = result?;
     if !complete {
         return Err(fail(Code::Io, "the transfer ended before its end"));
     }
@@ -361,92 +405,10 @@ pub fn verify_stream(
     };
     let Verdict { signers, notes } = verdict.unwrap_or_default();
     Ok(Verified {
-        size: tee.seen,
+        size: decoded_size.unwrap_or(tee.seen),
         sha256,
         signers,
         notes,
-    })
-}
-
-/// How many bytes an unverified download received and stored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StoredBytes {
-    /// Bytes received (the compressed size with `decompress`).
-    pub received: u64,
-    /// Bytes written to the file (the decompressed size with `decompress`).
-    pub stored: u64,
-}
-
-/// Copy everything `reader` yields into `out`, decompressed when asked,
-/// with no check of its content: for [`super::unverified`] only. The same
-/// caps and error classes as [`verify_stream`]: more than `max` bytes
-/// received or `max_uncompressed` decoded is exit 1, a corrupt or
-/// truncated stream or bytes after its end exit 1, a cut-off transfer 4.
-pub fn store_stream(
-    reader: impl Read + Send + Sync,
-    expected_len: Option<u64>,
-    decompress: Option<Compression>,
-    out: &mut File,
-    max: u64,
-    max_uncompressed: u64,
-    progress: Option<&indicatif::ProgressBar>,
-) -> anyhow::Result<StoredBytes> {
-    // The source's own error (which carries the Fault deciding the exit
-    // code) is kept whatever a decoder makes of it.
-    let mut src = Sticky::new(Tee {
-        inner: reader,
-        expected: expected_len,
-        out: None,
-        sync: None,
-        hasher: None,
-        seen: 0,
-        max,
-        progress,
-    });
-    let mut stored = 0u64;
-    {
-        let mut content: Box<dyn Read + Send + Sync + '_> = match decompress {
-            None => Box::new(&mut src),
-            Some(c) => Box::new(Capped {
-                inner: c.decoder(&mut src),
-                left: max_uncompressed,
-                max: max_uncompressed,
-            }),
-        };
-        let mut buf = vec![0u8; BLOCK];
-        loop {
-            let n = match content.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    drop(content);
-                    return Err(classify(src.take_error().unwrap_or(e).into()));
-                }
-            };
-            out.write_all(buf.get(..n).unwrap_or_default())
-                .map_err(|e| classify(fault(Fault::Disk(e)).into()))?;
-            stored += n as u64;
-        }
-    }
-    if decompress.is_some() {
-        // What follows the end of the compressed stream was never
-        // decoded: refuse it rather than drop it silently.
-        let mut probe = [0u8; 1];
-        match src.read(&mut probe) {
-            Ok(0) => {}
-            Ok(_) => {
-                return Err(fail(
-                    Code::Failed,
-                    "data after the end of the compressed stream",
-                ))
-            }
-            Err(e) => return Err(classify(src.take_error().unwrap_or(e).into())),
-        }
-    }
-    Ok(StoredBytes {
-        received: src.inner.seen,
-        stored,
     })
 }
 
@@ -470,19 +432,38 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
-/// Decode, hash and verify the stored bytes as they arrive.
+/// Where [`check_content`] stores the decoded content, and its syncer.
+type DecodedOut<'a> = (&'a mut File, Option<&'a BackgroundSync>);
+
+/// Decode, hash and verify the received bytes as they arrive; with
+/// `decoded`, store the decoded content on the way and return its size.
 fn check_content(
-    stored: &mut (impl Read + Send + Sync),
+    received: &mut (impl Read + Send + Sync),
     checks: &Checks,
-) -> anyhow::Result<(crate::digest::Digests, Option<Verdict>)> {
-    let algos: Vec<Algo> = checks.hashes.iter().map(|(a, _)| *a).collect();
+    decoded: Option<DecodedOut<'_>>,
+) -> anyhow::Result<(crate::digest::Digests, Option<Verdict>, Option<u64>)> {
+    let mut algos: Vec<Algo> = checks.hashes.iter().map(|(a, _)| *a).collect();
+    if checks.want_sha256 && decoded.is_some() && !algos.contains(&Algo::Sha256) {
+        algos.push(Algo::Sha256);
+    }
+    let stored_decoded = decoded.is_some();
+    let mut written = 0u64;
     let (digests, verdict) = {
         let content: Box<dyn Read + Send + Sync + '_> = match checks.uncompress {
-            None => Box::new(&mut *stored),
+            None => Box::new(&mut *received),
             Some(c) => Box::new(Capped {
-                inner: c.decoder(&mut *stored),
+                inner: c.decoder(&mut *received),
                 left: checks.max_uncompressed,
                 max: checks.max_uncompressed,
+            }),
+        };
+        let content: Box<dyn Read + Send + Sync + '_> = match decoded {
+            None => content,
+            Some((out, sync)) => Box::new(StoreDecoded {
+                inner: content,
+                out,
+                sync,
+                written: &mut written,
             }),
         };
         let mut hashing = Sticky::new(HashingReader::new(content, &algos));
@@ -518,7 +499,7 @@ fn check_content(
     // signature: refuse it rather than store it.
     if checks.uncompress.is_some() {
         let mut probe = [0u8; 1];
-        if stored.read(&mut probe).map_err(|e| classify(e.into()))? > 0 {
+        if received.read(&mut probe).map_err(|e| classify(e.into()))? > 0 {
             return Err(fail(
                 Code::Failed,
                 "data after the end of the compressed stream",
@@ -538,5 +519,5 @@ fn check_content(
             ));
         }
     }
-    Ok((digests, verdict))
+    Ok((digests, verdict, stored_decoded.then_some(written)))
 }

@@ -264,10 +264,16 @@ impl Transport {
     }
 
     /// A small resource (a signature or hash list) as bytes: a URL or a
-    /// local path; more than `limit` bytes fails verification.
-    pub fn get_small(&self, what: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
+    /// local path; more than `limit` bytes fails verification. `note`
+    /// hears about retries.
+    pub fn get_small(
+        &self,
+        what: &str,
+        limit: u64,
+        note: &dyn Fn(&str),
+    ) -> anyhow::Result<Vec<u8>> {
         if what.contains("://") {
-            retrying(self.opts.retries, || {
+            retrying(self.opts.retries, note, || {
                 let src = self.open(what)?;
                 crate::fsutil::read_bounded(src.reader, limit, what, Code::Failed)
             })
@@ -398,9 +404,11 @@ fn io_transient(e: &io::Error) -> bool {
     )
 }
 
-/// Run `attempt` again after transient failures, with backoff.
+/// Run `attempt` again after transient failures, with backoff; `note`
+/// hears about each retry.
 pub fn retrying<T>(
     retries: u32,
+    note: &dyn Fn(&str),
     mut attempt: impl FnMut() -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let mut n = 0;
@@ -408,7 +416,7 @@ pub fn retrying<T>(
         match attempt() {
             Err(e) if n < retries && is_transient(&e) => {
                 n += 1;
-                eprintln!("fetch-verified: {e:#}; retrying ({n}/{retries})");
+                note(&format!("{e:#}; retrying ({n}/{retries})"));
                 std::thread::sleep(Duration::from_millis(250 << n.min(6)));
             }
             other => return other,

@@ -3,44 +3,56 @@
 //! verifies it outside (its `download-file` and `verify-file` scripts;
 //! `contrib/qubes-builderv2/` has ours). The download keeps every other rule
 //! of [`super::fetch_verified`]: the transport's scheme policy and caps,
-//! an `O_EXCL` temporary name deleted on failure, fsync, then an atomic
-//! rename; only the check is missing, so the name it is stored under must
-//! say so: it must start with [`UNTRUSTED_PREFIX`], and no unverified byte
-//! ever gets a name that looks verified (DESIGN.md §1.1).
+//! the locked `NAME.UNTRUSTED` file deleted on failure, the strict
+//! decoders, fsync, then an atomic rename; only the check is missing, so
+//! the name it is stored under must say so: it must start with
+//! [`UNTRUSTED_PREFIX`], and no unverified byte ever gets a name that
+//! looks verified (DESIGN.md §1.1).
 
-use super::pipeline::{store_stream, StoredBytes};
-use super::{Compression, Transport};
+use super::{install, is_not_found, progress_bar, request_url, retrying, verify_stream};
+use super::{Checks, Compression, Transport};
 use crate::exit::{fail, Code, Failure, ResultExt};
-use crate::fsutil;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use crate::fsutil::untrusted::{self, Claim};
+use std::io::Seek;
+use std::path::Path;
 
 /// The prefix Qubes Builder v2 gives a file nobody has verified yet.
 pub const UNTRUSTED_PREFIX: &str = "untrusted_";
 
+/// What to download, and where.
+pub struct Request<'a> {
+    /// What to download (a `#/NAME` fragment is never sent).
+    pub url: &'a str,
+    /// Where: its file name must start with `untrusted_`.
+    pub dest: &'a Path,
+    /// Store the decompressed content (Qubes Builder v2's `uncompress`).
+    pub decompress: Option<Compression>,
+    /// With `decompress`: the most bytes it may decompress to.
+    pub max_uncompressed: u64,
+    /// Appended to `dest`'s name while it is written.
+    pub untrusted_suffix: &'a str,
+    pub progress: bool,
+}
+
 /// What an unverified download stored.
 #[derive(Clone, Debug)]
 pub struct Stored {
-    pub bytes: StoredBytes,
+    /// Bytes stored (decompressed with `decompress`).
+    pub size: u64,
     /// The URL the bytes came from (after redirects).
     pub source: String,
-    /// Leftover temporaries of a killed run that were removed first.
-    pub removed_stale: Vec<PathBuf>,
 }
 
-/// Download `url` to `dest` (whose file name must start with
-/// `untrusted_`), decompressing it on the way when asked (Qubes Builder
-/// v2's `uncompress`: the signature covers the decompressed file). A file
-/// already under `dest` is replaced. On failure nothing new is left; a
-/// URL with nothing there (404, 410, no such file) is exit 3.
+/// Download `req.url` to `req.dest`, decompressing it on the way when
+/// asked. A file already under `dest` is replaced. On failure nothing new
+/// is left; a URL with nothing there (404, 410, no such file) is exit 3.
+/// `note` hears what is worth telling (retries, stale files removed).
 pub fn fetch_unverified(
     transport: &Transport,
-    url: &str,
-    dest: &Path,
-    decompress: Option<Compression>,
-    max_uncompressed: u64,
-    progress: Option<&indicatif::ProgressBar>,
+    req: &Request,
+    note: &dyn Fn(&str),
 ) -> anyhow::Result<Stored> {
+    let dest = req.dest;
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -61,11 +73,27 @@ pub fn fetch_unverified(
             format!("{} is a directory; -o takes a file path", dest.display()),
         ));
     }
-    let removed_stale = fsutil::remove_stale_untrusted(dest)?;
+    let checks = Checks {
+        signature: None,
+        hashes: Vec::new(),
+        uncompress: req.decompress,
+        want_sha256: false,
+        max_uncompressed: req.max_uncompressed,
+        store_decoded: req.decompress.is_some(),
+    };
     let opts = transport.options();
-    let (bytes, source) = super::retrying(opts.retries, || {
-        let src = transport.open(super::request_url(url)).map_err(|e| {
-            if super::is_not_found(&e) {
+    // Another run writing the same name: wait for it, then download anew
+    // (nothing here can tell whether what it left is good).
+    let mut tmp = loop {
+        match untrusted::claim(dest, req.untrusted_suffix, opts.deadline, note)? {
+            Claim::Owned(tmp) => break tmp,
+            Claim::Waited => continue,
+        }
+    };
+    let url = request_url(req.url);
+    let (size, source) = retrying(opts.retries, note, || {
+        let src = transport.open(url).map_err(|e| {
+            if is_not_found(&e) {
                 e.context(Failure {
                     code: Code::Missing,
                     message: format!("nothing at {url}"),
@@ -84,36 +112,26 @@ pub fn fetch_unverified(
                 ),
             ));
         }
-        let mut tmp = fsutil::untrusted_temp(dest).code(Code::Io, "starting the download")?;
-        if let Some(p) = progress {
-            p.reset();
-            if let Some(len) = src.len {
-                p.set_length(len);
-            }
-        }
-        let bytes = store_stream(
+        // Nothing of an earlier attempt stays in the file.
+        let file = tmp.file_mut();
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .code(Code::Io, "emptying the untrusted file")?;
+        let bar = req.progress.then(|| progress_bar(src.len));
+        let stored = verify_stream(
             src.reader,
             src.len,
-            decompress,
-            tmp.as_file_mut(),
+            &checks,
+            Some(tmp.file_mut()),
             opts.max_size,
-            max_uncompressed,
-            progress,
+            bar.as_ref(),
         )
-        .map_err(|e| e.context(from.clone()))?;
-        let file = tmp.as_file();
-        file.set_permissions(std::fs::Permissions::from_mode(fsutil::new_file_mode()))
-            .and_then(|()| file.sync_all())
-            .with_code(Code::Io, || format!("syncing {}", tmp.path().display()))?;
-        tmp.persist(dest)
-            .map_err(|e| e.error)
-            .with_code(Code::Io, || format!("renaming into {}", dest.display()))?;
-        fsutil::sync_dir(fsutil::parent_dir(dest)).code(Code::Io, "after the rename")?;
-        Ok((bytes, from))
+        .map_err(|e| e.context(from.clone()));
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        Ok((stored?.size, from))
     })?;
-    Ok(Stored {
-        bytes,
-        source,
-        removed_stale,
-    })
+    install(tmp, dest)?;
+    Ok(Stored { size, source })
 }

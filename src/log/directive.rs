@@ -3,7 +3,7 @@
 //! `step-begin`/`step-end` (name, argv, exit code).
 
 use super::record::DIRECTIVE;
-use crate::digest::{hash_file, Algo};
+use crate::digest::{hash_reader, Algo};
 use crate::exit::{fail, Code, ResultExt};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -92,7 +92,8 @@ pub fn line(verb: Verb, d: &Directive) -> String {
 
 /// `##sign-log material|product {...}` for a file (size, SHA-256, SHA-512).
 pub fn hash_line(verb: Verb, path: &Path) -> anyhow::Result<String> {
-    let d = hash_file(path, &[Algo::Sha256, Algo::Sha512])
+    let f = crate::fsutil::input::open_regular(path, "file")?;
+    let d = hash_reader(f, &[Algo::Sha256, Algo::Sha512])
         .with_code(Code::Io, || format!("hashing {}", path.display()))?;
     Ok(line(
         verb,
@@ -106,37 +107,52 @@ pub fn hash_line(verb: Verb, path: &Path) -> anyhow::Result<String> {
     ))
 }
 
-/// Run a command as a logged step: `step-begin`, its output (inherited
-/// stdout and stderr), `step-end` with its exit code, which is returned:
-/// 128 + signal when killed and 127 when it cannot be started, as shells
-/// report them, so the log records the failure either way.
-pub fn run_step(name: &str, argv: &[String]) -> anyhow::Result<i32> {
-    use std::io::Write;
+/// A step about to run: its `step-begin` line, and the `step-end` line
+/// once the exit code is known. The front end prints both around
+/// [`run_command`], so the command's own output falls between them.
+pub struct Step {
+    d: Directive,
+}
+
+impl Step {
+    pub fn new(name: &str, argv: &[String]) -> Step {
+        Step {
+            d: Directive {
+                name: name.into(),
+                argv: Some(argv.to_vec()),
+                ..Directive::default()
+            },
+        }
+    }
+
+    pub fn begin_line(&self) -> String {
+        line(Verb::StepBegin, &self.d)
+    }
+
+    pub fn end_line(&mut self, exit: i32) -> String {
+        self.d.exit = Some(exit);
+        line(Verb::StepEnd, &self.d)
+    }
+}
+
+/// Run `argv` with the inherited stdout and stderr; its exit code, 128 +
+/// signal when killed and 127 (with why, for the front end to print) when
+/// it cannot be started, as shells report them, so the log records the
+/// failure either way.
+pub fn run_command(argv: &[String]) -> anyhow::Result<(i32, Option<String>)> {
     use std::os::unix::process::ExitStatusExt;
     let Some((prog, args)) = argv.split_first() else {
         return Err(fail(Code::Usage, "run needs a command"));
     };
-    let mut step = Directive {
-        name: name.into(),
-        argv: Some(argv.to_vec()),
-        ..Directive::default()
-    };
-    let mut out = std::io::stdout();
-    writeln!(out, "{}", line(Verb::StepBegin, &step)).code(Code::Io, "writing to stdout")?;
-    out.flush().code(Code::Io, "writing to stdout")?;
-    let code = match std::process::Command::new(prog).args(args).status() {
-        Ok(status) => status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-        Err(e) => {
-            eprintln!("sign-log: running {prog}: {e}");
-            127
-        }
-    };
-    step.exit = Some(code);
-    writeln!(out, "{}", line(Verb::StepEnd, &step)).code(Code::Io, "writing to stdout")?;
-    out.flush().code(Code::Io, "writing to stdout")?;
-    Ok(code)
+    Ok(match std::process::Command::new(prog).args(args).status() {
+        Ok(status) => (
+            status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            None,
+        ),
+        Err(e) => (127, Some(format!("running {prog}: {e}"))),
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::checkpoint::{self, Checkpoint};
 use super::directive::Directive;
-use super::record::{kind, terminal_safe, Record};
+use super::record::{kind, terminal_safe_line, Record};
 use super::store::scan_log;
 use super::verify::Summary;
 use crate::exit::{fail, Code, ResultExt};
@@ -13,8 +13,9 @@ use std::io::Write;
 use std::path::Path;
 
 /// Print the lines of every session (or session `k`, 1-based), escaped so
-/// a log cannot drive the reader's terminal; continuation pieces are
-/// joined back into their line.
+/// a log cannot drive the reader's terminal (backslashes stay as they
+/// were: the lines read as the build printed them); continuation pieces
+/// are joined back into their line.
 pub fn cat(dir: &Path, session: Option<usize>, out: &mut impl Write) -> anyhow::Result<()> {
     let mut current = 0usize;
     let mut open_line = false;
@@ -31,7 +32,7 @@ pub fn cat(dir: &Path, session: Option<usize>, out: &mut impl Write) -> anyhow::
             let bytes = rec
                 .bytes()
                 .map_err(|e| e.context(format!("record {seq}")))?;
-            out.write_all(terminal_safe(&bytes).as_bytes())
+            out.write_all(terminal_safe_line(&bytes).as_bytes())
                 .code(Code::Io, "writing to stdout")?;
             open_line = !rec.noeol;
         }
@@ -90,15 +91,15 @@ pub fn in_toto(dir: &Path, summary: &Summary, k: usize) -> anyhow::Result<serde_
     }
     let (body, _) = checkpoint::paths(dir, size);
     let cp = Checkpoint::read(&body)?;
-    let last_step = s.steps.last();
+    let last_step = s.steps.last().map(|l| &l.directive);
     Ok(json!({
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": s.products.iter().map(descriptor).collect::<Vec<_>>(),
+        "subject": s.products.iter().map(|l| descriptor(&l.directive)).collect::<Vec<_>>(),
         "predicateType": "https://in-toto.io/attestation/link/v0.3",
         "predicate": {
             "name": s.name,
             "command": last_step.and_then(|st| st.argv.clone()).unwrap_or_default(),
-            "materials": s.materials.iter().map(descriptor).collect::<Vec<_>>(),
+            "materials": s.materials.iter().map(|l| descriptor(&l.directive)).collect::<Vec<_>>(),
             "byproducts": {
                 "return-value": last_step.and_then(|st| st.exit),
                 "steps": s.steps,

@@ -295,18 +295,79 @@ pub fn consistency_proof(m: u64, leaves: &[Hash]) -> Vec<Hash> {
     proof_from(&consistency_ranges(m, leaves.len() as u64), leaves)
 }
 
+/// Why a proof does not verify: typed, with the expected and the
+/// calculated values, so a caller can say exactly what disagreed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    #[error("leaf index {index} is not in a tree of {size} leaves")]
+    IndexOutOfRange { index: u64, size: u64 },
+    #[error("the old tree size {size1} is larger than the new one {size2}")]
+    SizesOutOfOrder { size1: u64, size2: u64 },
+    #[error("a consistency proof from the empty tree proves nothing")]
+    FromEmptyTree,
+    #[error("the proof has {got} hashes; one for these sizes has {expected}")]
+    WrongLength { expected: usize, got: usize },
+    #[error("calculated root {calculated}, expected {expected}")]
+    RootMismatch { expected: B64, calculated: B64 },
+    #[error("calculated old root {calculated}, expected {expected}")]
+    OldRootMismatch { expected: B64, calculated: B64 },
+}
+
+/// A hash shown as base64, as checkpoints write roots.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct B64(pub Hash);
+
+impl std::fmt::Display for B64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use base64::Engine as _;
+        f.write_str(&base64::engine::general_purpose::STANDARD.encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for B64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+fn matches(expected: &Hash, calculated: Hash) -> Result<(), ProofError> {
+    if calculated == *expected {
+        Ok(())
+    } else {
+        Err(ProofError::RootMismatch {
+            expected: B64(*expected),
+            calculated: B64(calculated),
+        })
+    }
+}
+
+fn length(expected: usize, proof: &[Hash]) -> Result<(), ProofError> {
+    if proof.len() == expected {
+        Ok(())
+    } else {
+        Err(ProofError::WrongLength {
+            expected,
+            got: proof.len(),
+        })
+    }
+}
+
 /// RFC 9162 §2.1.3.2: does `proof` show `leaf` at `index` in a tree of
 /// `size` leaves with `root`?
-pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> bool {
+pub fn verify_inclusion(
+    index: u64,
+    size: u64,
+    leaf: &Hash,
+    proof: &[Hash],
+    root: &Hash,
+) -> Result<(), ProofError> {
     if index >= size {
-        return false;
+        return Err(ProofError::IndexOutOfRange { index, size });
     }
+    length(inclusion_ranges(index, size).len(), proof)?;
     let (mut fnode, mut snode) = (index, size - 1);
     let mut r = *leaf;
     for p in proof {
-        if snode == 0 {
-            return false;
-        }
         if fnode & 1 == 1 || fnode == snode {
             r = node_hash(p, &r);
             if fnode & 1 == 0 {
@@ -321,33 +382,39 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
         fnode >>= 1;
         snode >>= 1;
     }
-    snode == 0 && r == *root
+    matches(root, r)
 }
 
 /// RFC 9162 §2.1.4.2: is the tree (`size2`, `root2`) an append-only
-/// extension of (`size1`, `root1`)?
+/// extension of (`size1`, `root1`)? As transparency-dev/merkle decides
+/// the edge cases: equal sizes need equal roots and an empty proof; a
+/// proof from the empty tree is refused (it proves nothing).
 pub fn verify_consistency(
     size1: u64,
     size2: u64,
     proof: &[Hash],
     root1: &Hash,
     root2: &Hash,
-) -> bool {
+) -> Result<(), ProofError> {
     if size1 > size2 {
-        return false;
-    }
-    if size1 == size2 {
-        return proof.is_empty() && root1 == root2;
+        return Err(ProofError::SizesOutOfOrder { size1, size2 });
     }
     if size1 == 0 {
-        return proof.is_empty();
+        return Err(ProofError::FromEmptyTree);
+    }
+    length(consistency_ranges(size1, size2).len(), proof)?;
+    if size1 == size2 {
+        return matches(root2, *root1);
     }
     let mut path: Vec<Hash> = proof.to_vec();
     if size1.is_power_of_two() {
         path.insert(0, *root1);
     }
     let Some((first, rest)) = path.split_first() else {
-        return false;
+        return Err(ProofError::WrongLength {
+            expected: 1,
+            got: 0,
+        });
     };
     let (mut fnode, mut snode) = (size1 - 1, size2 - 1);
     while fnode & 1 == 1 {
@@ -356,9 +423,6 @@ pub fn verify_consistency(
     }
     let (mut fr, mut sr) = (*first, *first);
     for c in rest {
-        if snode == 0 {
-            return false;
-        }
         if fnode & 1 == 1 || fnode == snode {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
@@ -374,7 +438,13 @@ pub fn verify_consistency(
         fnode >>= 1;
         snode >>= 1;
     }
-    snode == 0 && fr == *root1 && sr == *root2
+    if fr != *root1 {
+        return Err(ProofError::OldRootMismatch {
+            expected: B64(*root1),
+            calculated: B64(fr),
+        });
+    }
+    matches(root2, sr)
 }
 
 #[cfg(test)]
@@ -518,7 +588,7 @@ mod tests {
             let tree = &l[..n as usize];
             assert_eq!(inclusion_proof(i, tree), want, "PATH({i}, {n})");
             let root = h(CT_ROOTS[n as usize - 1]);
-            assert!(verify_inclusion(i, n, &l[i as usize], &want, &root));
+            assert!(verify_inclusion(i, n, &l[i as usize], &want, &root).is_ok());
         }
         let consistency: [(u64, u64, &[&str]); 4] = [
             (1, 1, &[]),
@@ -557,16 +627,54 @@ mod tests {
                 "PROOF({m}, {n})"
             );
             let (r1, r2) = (h(CT_ROOTS[m as usize - 1]), h(CT_ROOTS[n as usize - 1]));
-            assert!(verify_consistency(m, n, &want, &r1, &r2));
+            assert!(verify_consistency(m, n, &want, &r1, &r2).is_ok());
             // Truncated, extended, wrong root.
             if let Some((_, short)) = want.split_last() {
-                assert!(!verify_consistency(m, n, short, &r1, &r2));
-                assert!(!verify_consistency(m, n, &want, &r2, &r2));
+                assert!(verify_consistency(m, n, short, &r1, &r2).is_err());
+                assert!(verify_consistency(m, n, &want, &r2, &r2).is_err());
                 let mut long = want.clone();
                 long.push(r1);
-                assert!(!verify_consistency(m, n, &long, &r1, &r2));
+                assert!(verify_consistency(m, n, &long, &r1, &r2).is_err());
             }
         }
+    }
+
+    #[test]
+    fn proof_errors_carry_expected_and_calculated_values() {
+        let l = leaves(5);
+        let root = root_of(&l);
+        let p = inclusion_proof(2, &l);
+        let wrong = leaf_hash(b"other");
+        match verify_inclusion(2, 5, &l[2], &p, &wrong) {
+            Err(ProofError::RootMismatch {
+                expected,
+                calculated,
+            }) => assert_eq!((expected, calculated), (B64(wrong), B64(root))),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            verify_inclusion(5, 5, &l[2], &p, &root),
+            Err(ProofError::IndexOutOfRange { index: 5, size: 5 })
+        );
+        assert_eq!(
+            verify_inclusion(2, 5, &l[2], &p[1..], &root),
+            Err(ProofError::WrongLength {
+                expected: p.len(),
+                got: p.len() - 1
+            })
+        );
+        let c = consistency_proof(3, &l);
+        let r3 = root_of(&l[..3]);
+        assert!(matches!(
+            verify_consistency(3, 5, &c, &wrong, &root),
+            Err(ProofError::OldRootMismatch { expected, .. }) if expected == B64(wrong)
+        ));
+        assert_eq!(
+            verify_consistency(5, 3, &c, &r3, &root),
+            Err(ProofError::SizesOutOfOrder { size1: 5, size2: 3 })
+        );
+        let e = verify_consistency(3, 5, &c, &r3, &wrong).unwrap_err();
+        assert!(e.to_string().contains(&B64(root).to_string()), "{e}");
     }
 
     #[test]
@@ -643,21 +751,24 @@ mod tests {
             for i in 0..n {
                 let leaf = &l[i as usize];
                 let p = inclusion_proof(i, &l);
-                assert!(verify_inclusion(i, n, leaf, &p, &root), "n={n} i={i}");
-                assert!(!verify_inclusion(n, n, leaf, &p, &root));
+                assert!(
+                    verify_inclusion(i, n, leaf, &p, &root).is_ok(),
+                    "n={n} i={i}"
+                );
+                assert!(verify_inclusion(n, n, leaf, &p, &root).is_err());
                 if let Some((_, short)) = p.split_last() {
-                    assert!(!verify_inclusion(i, n, leaf, short, &root));
+                    assert!(verify_inclusion(i, n, leaf, short, &root).is_err());
                     let mut extended = p.clone();
                     extended.push(root);
-                    assert!(!verify_inclusion(i, n, leaf, &extended, &root));
+                    assert!(verify_inclusion(i, n, leaf, &extended, &root).is_err());
                     let mut flipped = p.clone();
                     flipped[0][0] ^= 1;
-                    assert!(!verify_inclusion(i, n, leaf, &flipped, &root));
+                    assert!(verify_inclusion(i, n, leaf, &flipped, &root).is_err());
                 }
-                assert!(!verify_inclusion(i, n, leaf, &p, &leaf_hash(b"x")));
+                assert!(verify_inclusion(i, n, leaf, &p, &leaf_hash(b"x")).is_err());
                 let other = (i + 1) % n;
                 if other != i {
-                    assert!(!verify_inclusion(i, n, &l[other as usize], &p, &root));
+                    assert!(verify_inclusion(i, n, &l[other as usize], &p, &root).is_err());
                 }
             }
         }
@@ -670,13 +781,16 @@ mod tests {
             for m in 1..=n {
                 let (r1, r2) = (root_of(&l[..m as usize]), root_of(&l[..n as usize]));
                 let p = consistency_proof(m, &l[..n as usize]);
-                assert!(verify_consistency(m, n, &p, &r1, &r2), "m={m} n={n}");
+                assert!(
+                    verify_consistency(m, n, &p, &r1, &r2).is_ok(),
+                    "m={m} n={n}"
+                );
                 if let Some((_, short)) = p.split_last() {
-                    assert!(!verify_consistency(m, n, short, &r1, &r2));
+                    assert!(verify_consistency(m, n, short, &r1, &r2).is_err());
                 }
                 if m < n {
-                    assert!(!verify_consistency(m, n, &p, &leaf_hash(b"x"), &r2));
-                    assert!(!verify_consistency(m, n, &p, &r1, &leaf_hash(b"x")));
+                    assert!(verify_consistency(m, n, &p, &leaf_hash(b"x"), &r2).is_err());
+                    assert!(verify_consistency(m, n, &p, &r1, &leaf_hash(b"x")).is_err());
                 }
             }
         }

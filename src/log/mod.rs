@@ -10,15 +10,24 @@
 //! - [`verify`]: signatures, sealed roots, record sequence, summary;
 //! - [`proof`]: inclusion and consistency proofs;
 //! - [`directive`]: `##sign-log` lines from the build side;
-//! - [`export`]: `cat` and in-toto statements.
+//! - [`export`]: `cat` and in-toto statements;
+//! - [`note`]: C2SP signed notes, Ed25519 note keys and cosignatures;
+//! - [`gate`]: the signing gate and its state (rollback, fork);
+//! - [`witness`]: cosigning checkpoints and storing cosignatures;
+//! - [`agree`]: products agreed on by independently sealed logs;
+//! - [`input`]: regular files only, opened without blocking.
 
+pub mod agree;
 pub mod checkpoint;
 pub mod directive;
 pub mod export;
+pub mod gate;
 pub mod merkle;
+pub mod note;
 pub mod proof;
 pub mod receive;
 pub mod record;
 pub mod seal;
 pub mod store;
 pub mod verify;
+pub mod witness;

@@ -121,106 +121,337 @@ pub fn prove_consistency(dir: &Path, m: u64, n: u64) -> anyhow::Result<Proof> {
 /// (16 KiB, escaped): anything larger is not a proof.
 pub const MAX_PROOF: u64 = 1 << 20;
 
-/// Read a proof file (`prove`'s JSON), bounded.
+/// Read a proof file (`prove`'s JSON, or `-`), bounded.
 pub fn read_proof(path: &Path) -> anyhow::Result<Proof> {
-    let text = crate::fsutil::read_file_bounded(path, MAX_PROOF, Code::Usage)?;
-    serde_json::from_slice(&text).map_err(|e| {
-        fail(
-            Code::Usage,
-            format!("{} is not a proof: {e}", path.display()),
-        )
-    })
+    crate::fsutil::input::read_json(path, "proof", MAX_PROOF, Code::Usage)
 }
 
 /// Read a checkpoint file; with a verifier, also check its signature in
-/// `<file>.asc`.
+/// `<file>.asc` (over the note text: cosignature lines may follow it).
 pub fn read_checkpoint(path: &Path, verifier: Option<&Verifier>) -> anyhow::Result<Checkpoint> {
-    let mut asc = path.as_os_str().to_owned();
-    asc.push(".asc");
-    let text = match verifier {
+    match verifier {
         Some(v) => {
-            let (text, sig) = checkpoint::read_signed(path, Path::new(&asc), Code::Missing)?;
-            v.verify_detached_bytes(&sig, &text)
+            let stored = checkpoint::read_stored(path, &checkpoint::asc_of(path), Code::Missing)?;
+            v.verify_detached_bytes(&stored.signature, stored.note.text.as_bytes())
                 .map_err(|e| e.context(format!("{}: signature", path.display())))?;
-            text
+            Ok(stored.checkpoint)
         }
-        None => checkpoint::read_file(path)?,
+        None => Checkpoint::read(path),
+    }
+}
+
+fn decode(p: &[String]) -> anyhow::Result<Vec<Hash>> {
+    p.iter().map(|s| unb64(s)).collect()
+}
+
+/// A proof that does not verify: exit 1, saying what disagreed.
+fn refused(e: merkle::ProofError) -> anyhow::Error {
+    fail(
+        Code::Failed,
+        format!("the proof does not verify against the checkpoint(s): {e}"),
+    )
+}
+
+/// Check an inclusion proof against a checkpoint; returns the leaf.
+pub fn verify_inclusion_proof<'p>(proof: &'p Proof, cp: &Checkpoint) -> anyhow::Result<&'p str> {
+    let Proof::Inclusion {
+        leaf_index,
+        tree_size,
+        leaf,
+        proof,
+    } = proof
+    else {
+        return Err(fail(Code::Usage, "not an inclusion proof"));
     };
-    Checkpoint::parse(&text).map_err(|e| e.context(path.display().to_string()))
+    if cp.size != *tree_size {
+        return Err(fail(
+            Code::Failed,
+            format!(
+                "the proof is for size {tree_size}, the checkpoint for {}",
+                cp.size
+            ),
+        ));
+    }
+    merkle::verify_inclusion(
+        *leaf_index,
+        *tree_size,
+        &merkle::leaf_hash(leaf.as_bytes()),
+        &decode(proof)?,
+        &cp.root,
+    )
+    .map_err(refused)?;
+    Ok(leaf)
+}
+
+/// Check a consistency proof from `old` to `new`.
+pub fn verify_consistency_proof(
+    proof: &Proof,
+    old: &Checkpoint,
+    new: &Checkpoint,
+) -> anyhow::Result<()> {
+    let Proof::Consistency {
+        size1,
+        size2,
+        proof,
+    } = proof
+    else {
+        return Err(fail(Code::Usage, "not a consistency proof"));
+    };
+    if (old.size, new.size) != (*size1, *size2) {
+        return Err(fail(
+            Code::Failed,
+            format!(
+                "the proof is for sizes {size1} and {size2}, the checkpoints for {} and {}",
+                old.size, new.size
+            ),
+        ));
+    }
+    if old.origin != new.origin {
+        return Err(fail(
+            Code::Failed,
+            "the checkpoints are of different origins",
+        ));
+    }
+    merkle::verify_consistency(*size1, *size2, &decode(proof)?, &old.root, &new.root)
+        .map_err(refused)
 }
 
 /// Check a proof against checkpoints: one for inclusion, the old then
 /// the new one for consistency.
 pub fn verify_proof(proof: &Proof, checkpoints: &[Checkpoint]) -> anyhow::Result<()> {
-    let decode = |p: &[String]| {
-        p.iter()
-            .map(|s| unb64(s))
-            .collect::<anyhow::Result<Vec<_>>>()
-    };
-    let ok =
-        match (proof, checkpoints) {
-            (
-                Proof::Inclusion {
-                    leaf_index,
-                    tree_size,
-                    leaf,
-                    proof,
-                },
-                [cp],
-            ) => {
-                if cp.size != *tree_size {
-                    return Err(fail(
-                        Code::Failed,
-                        format!(
-                            "the proof is for size {tree_size}, the checkpoint for {}",
-                            cp.size
-                        ),
-                    ));
-                }
-                merkle::verify_inclusion(
-                    *leaf_index,
-                    *tree_size,
-                    &merkle::leaf_hash(leaf.as_bytes()),
-                    &decode(proof)?,
-                    &cp.root,
-                )
-            }
-            (
-                Proof::Consistency {
-                    size1,
-                    size2,
-                    proof,
-                },
-                [old, new],
-            ) => {
-                if (old.size, new.size) != (*size1, *size2) {
-                    return Err(fail(
-                        Code::Failed,
-                        format!(
-                        "the proof is for sizes {size1} and {size2}, the checkpoints for {} and {}",
-                        old.size, new.size
-                    ),
-                    ));
-                }
-                if old.origin != new.origin {
-                    return Err(fail(
-                        Code::Failed,
-                        "the checkpoints are of different origins",
-                    ));
-                }
-                merkle::verify_consistency(*size1, *size2, &decode(proof)?, &old.root, &new.root)
-            }
-            _ => return Err(fail(
-                Code::Usage,
-                "an inclusion proof needs one checkpoint, a consistency proof two (old, then new)",
-            )),
-        };
-    if ok {
-        Ok(())
-    } else {
-        Err(fail(
-            Code::Failed,
-            "the proof does not verify against the checkpoint(s)",
-        ))
+    match (proof, checkpoints) {
+        (Proof::Inclusion { .. }, [cp]) => verify_inclusion_proof(proof, cp).map(drop),
+        (Proof::Consistency { .. }, [old, new]) => verify_consistency_proof(proof, old, new),
+        _ => Err(fail(
+            Code::Usage,
+            "an inclusion proof needs one checkpoint, a consistency proof two (old, then new)",
+        )),
     }
+}
+
+/// What the signing gate (or a witness) needs from the log, in one
+/// self-contained JSON object that travels over one stream (qrexec
+/// stdin/stdout, no shared files): the log's newest checkpoint with its
+/// signatures, a consistency proof from the size the receiver accepted
+/// last, and inclusion proofs of the product records asked for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// The checkpoint as stored: the note, with any signature lines.
+    pub checkpoint: String,
+    /// Its detached OpenPGP signature (armored), over the note text.
+    pub signature: String,
+    /// From the receiver's last size to this checkpoint's; none when
+    /// the receiver has no size yet or the sizes are equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<Proof>,
+    /// Inclusion proofs of `product` directive records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<Proof>,
+}
+
+/// Evidence is a checkpoint, a signature and a few proofs: a few KiB per
+/// product; anything larger is refused before it is parsed.
+pub const MAX_EVIDENCE: u64 = 16 << 20;
+
+/// Read evidence (`prove product`'s JSON) from a file or `-`, bounded.
+pub fn read_evidence(path: &Path) -> anyhow::Result<Evidence> {
+    crate::fsutil::input::read_json(path, "sign-log evidence", MAX_EVIDENCE, Code::Usage)
+}
+
+/// A `##sign-log product` directive record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    /// Lowercase hex.
+    pub sha256: String,
+    pub name: String,
+    /// Who sent it (the qrexec domain or --source of the receiver).
+    pub src: Option<String>,
+}
+
+/// The product `line` records, if it is a product directive record with a
+/// SHA-256.
+pub fn product_of(line: &[u8]) -> Option<Product> {
+    use super::directive::{self, Verb};
+    use super::record::{kind, Record};
+    // Most records are plain lines: skip them before a JSON parse.
+    memchr::memmem::find(line, b"\"type\":\"directive\"")?;
+    let rec = Record::parse(line).ok()?;
+    if rec.kind != kind::DIRECTIVE {
+        return None;
+    }
+    let (verb, d) = directive::parse(rec.data.as_deref()?).ok()?;
+    if verb != Verb::Product {
+        return None;
+    }
+    Some(Product {
+        sha256: d.sha256?.to_ascii_lowercase(),
+        name: d.name,
+        src: rec.src.map(|s| s.into_owned()),
+    })
+}
+
+/// The evidence for `sha256s` (lowercase hex digests) against the log's
+/// newest checkpoint, with a consistency proof from `from_size`. A digest
+/// that no sealed product record has is exit 3 (one only in the unsealed
+/// tail says so); a log that does not match its checkpoint is exit 1.
+pub fn prove_products(
+    dir: &Path,
+    sha256s: &[String],
+    from_size: Option<u64>,
+) -> anyhow::Result<Evidence> {
+    let Some(&size) = checkpoint::sizes(dir)?.last() else {
+        return Err(fail(
+            Code::Missing,
+            format!(
+                "{}: the log was never sealed (no checkpoints)",
+                dir.display()
+            ),
+        ));
+    };
+    let (body, asc) = checkpoint::paths(dir, size);
+    let stored = checkpoint::read_stored(&body, &asc, Code::Failed)?;
+    // Pass 1: the newest record of each product, sealed or not.
+    let mut found: Vec<Option<u64>> = vec![None; sha256s.len()];
+    let mut tail: Vec<Option<u64>> = vec![None; sha256s.len()];
+    scan_log(dir, |i, raw| {
+        if let Some(p) = product_of(raw) {
+            for (k, want) in sha256s.iter().enumerate() {
+                if *want == p.sha256 {
+                    let slot = if i < size {
+                        &mut found[k]
+                    } else {
+                        &mut tail[k]
+                    };
+                    *slot = Some(i);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    for (k, want) in sha256s.iter().enumerate() {
+        if found[k].is_none() {
+            return Err(fail(
+                Code::Missing,
+                match tail[k] {
+                    Some(i) => format!(
+                        "product {want} is only in record {i}, after the last seal (checkpoint {size}): seal the log first"
+                    ),
+                    None => format!("no product record with SHA-256 {want} in the log"),
+                },
+            ));
+        }
+    }
+    let consistency = match from_size {
+        Some(m) if m > size => {
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "the receiver has seen a checkpoint of {m} records, the log's newest is {size}: the log lost checkpoints"
+                ),
+            ))
+        }
+        Some(m) if m > 0 && m < size => Some(m),
+        _ => None,
+    };
+    // Pass 2: every proof's nodes, and the root the checkpoint must have.
+    let seqs: Vec<u64> = found.iter().flatten().copied().collect();
+    // One set of ranges per proof: the ranges of two proofs overlap.
+    let mut sets: Vec<Vec<merkle::Range>> = seqs
+        .iter()
+        .map(|&seq| merkle::inclusion_ranges(seq, size))
+        .collect();
+    if let Some(m) = consistency {
+        sets.push(merkle::consistency_ranges(m, size));
+    }
+    let (mut nodes, leaves, root) = stream_many(dir, size, &sets, &seqs)?;
+    if root != stored.checkpoint.root {
+        return Err(fail(
+            Code::Failed,
+            format!("the log's first {size} records do not match checkpoint {size} (tampered)"),
+        ));
+    }
+    let cons_nodes = consistency.and_then(|_| nodes.pop());
+    let products = seqs
+        .iter()
+        .zip(nodes)
+        .zip(leaves)
+        .map(|((&seq, nodes), leaf)| {
+            Ok(Proof::Inclusion {
+                leaf_index: seq,
+                tree_size: size,
+                leaf: String::from_utf8(leaf)
+                    .map_err(|_| fail(Code::Failed, format!("record {seq} is not UTF-8")))?,
+                proof: nodes.iter().map(b64).collect(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Evidence {
+        checkpoint: stored.note.encode(),
+        signature: String::from_utf8_lossy(&stored.signature).into_owned(),
+        consistency: consistency.map(|m| Proof::Consistency {
+            size1: m,
+            size2: size,
+            proof: cons_nodes.unwrap_or_default().iter().map(b64).collect(),
+        }),
+        products,
+    })
+}
+
+/// Each proof's nodes, the wanted record lines, the tree's root.
+type Streamed = (Vec<Vec<Hash>>, Vec<Vec<u8>>, Hash);
+
+/// One pass over the first `size` records: the roots of each set of
+/// disjoint ranges (one proof's nodes each), the lines of `want`, and the
+/// tree's root.
+fn stream_many(
+    dir: &Path,
+    size: u64,
+    sets: &[Vec<merkle::Range>],
+    want: &[u64],
+) -> anyhow::Result<Streamed> {
+    let mut roots: Vec<RangeRoots> = sets.iter().map(|r| RangeRoots::new(r)).collect();
+    let mut lines = vec![Vec::new(); want.len()];
+    let mut tree = merkle::Frontier::default();
+    let scan = super::store::read_blocks(super::store::open_read(dir)?, |first, block| {
+        let mut batch: Vec<&[u8]> = Vec::new();
+        for (k, raw) in super::store::block_lines(&block).enumerate() {
+            let i = first + k as u64;
+            if i >= size {
+                break;
+            }
+            batch.push(raw);
+            for (slot, &w) in lines.iter_mut().zip(want) {
+                if w == i {
+                    *slot = raw.to_vec();
+                }
+            }
+        }
+        let mut leaves = Vec::with_capacity(batch.len());
+        merkle::leaf_hashes(&batch, &mut leaves);
+        for (k, leaf) in leaves.iter().enumerate() {
+            for r in &mut roots {
+                r.push(first + k as u64, leaf);
+            }
+        }
+        tree.extend_hashes(&leaves);
+        Ok(())
+    })?;
+    if scan.lines < size {
+        return Err(fail(
+            Code::Failed,
+            format!(
+                "the log has only {} records but checkpoint {size} was sealed (truncated)",
+                scan.lines
+            ),
+        ));
+    }
+    let nodes = roots
+        .into_iter()
+        .map(|r| {
+            r.finish()
+                .ok_or_else(|| fail(Code::Failed, "the log changed while it was read"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((nodes, lines, tree.root()))
 }

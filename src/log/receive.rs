@@ -52,6 +52,9 @@ pub struct Received {
     pub reason: &'static str,
     /// Ok, Failed (cap) or Io (input error).
     pub code: Code,
+    /// Why the session ended, when it was not the end of the input, for
+    /// the front end to show.
+    pub notes: Vec<String>,
 }
 
 pub const BATCH_RECORDS: u64 = 100_000;
@@ -233,14 +236,15 @@ pub fn receive(log: &mut Log, mut input: impl Read, opts: &Options) -> anyhow::R
         None => reason.into(),
     });
     log.append_now(&end)?;
-    if let Some(d) = &detail {
-        eprintln!("sign-log: session ended ({reason}): {d}");
-    }
     Ok(Received {
         size: log.next_seq,
         root: log.root_b64(),
         reason,
         code,
+        notes: detail
+            .iter()
+            .map(|d| format!("session ended ({reason}): {d}"))
+            .collect(),
     })
 }
 

@@ -430,8 +430,9 @@ pub fn parse_time(t: &str) -> Option<u64> {
     Some(((days as u64 * 86_400) + h * 3600 + mi * 60 + s) * 1_000_000 + us)
 }
 
-// Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+// Howard Hinnant's civil calendar algorithms (proleptic Gregorian); the
+// Release dates of verify-package use them too.
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -441,7 +442,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -457,11 +458,22 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// and invalid UTF-8 escaped as `\xNN` / `\u{NNNN}`, backslash doubled so
 /// the escapes are unambiguous.
 pub fn terminal_safe(bytes: &[u8]) -> String {
+    escape_for_terminal(bytes, true)
+}
+
+/// A log line shown as the build printed it (`sign-log cat`): control
+/// characters, bidi overrides and invalid UTF-8 escaped as
+/// [`terminal_safe`] does, backslashes left alone.
+pub fn terminal_safe_line(bytes: &[u8]) -> String {
+    escape_for_terminal(bytes, false)
+}
+
+fn escape_for_terminal(bytes: &[u8], double_backslash: bool) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             match c {
-                '\\' => out.push_str("\\\\"),
+                '\\' if double_backslash => out.push_str("\\\\"),
                 '\t' => out.push('\t'),
                 c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
                 '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
@@ -621,5 +633,6 @@ mod tests {
             terminal_safe(b"a\x1b[2J\\x1b\t\xff\xe2\x80\xae"),
             "a\\x1b[2J\\\\x1b\t\\xff\\u{202e}"
         );
+        assert_eq!(terminal_safe_line(b"C:\\dir \\n \x1b"), "C:\\dir \\n \\x1b");
     }
 }

@@ -2,10 +2,12 @@
 //! atomically, then a `seal` record appended.
 
 use super::checkpoint::{self, Checkpoint};
+use super::note::{self, Note, SignerKey};
 use super::record::kind;
 use super::store::Log;
 use crate::exit::{fail, Code, ResultExt};
 use crate::openpgp::sign::SigningKey;
+use sequoia_openpgp::KeyHandle;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -73,10 +75,59 @@ impl Signer {
     }
 }
 
+/// The keys (primary and subkeys, as OpenPGP key handles) a detached
+/// signature names as its issuers. (Sequoia directly: the OpenPGP layer
+/// verifies signatures but does not list issuers.)
+fn issuers(sig: &[u8]) -> Vec<KeyHandle> {
+    use sequoia_openpgp::parse::Parse;
+    sequoia_openpgp::PacketPile::from_bytes(sig)
+        .map(|pile| {
+            pile.descendants()
+                .filter_map(|p| match p {
+                    sequoia_openpgp::Packet::Signature(s) => Some(s.get_issuers()),
+                    _ => None,
+                })
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn shown(handles: &[KeyHandle]) -> String {
+    let mut v: Vec<String> = handles.iter().map(|h| h.to_hex()).collect();
+    v.sort();
+    v.dedup();
+    if v.is_empty() {
+        "no issuer".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// How to seal.
+pub struct SealOptions<'a> {
+    /// The origin line; must be the log's earlier checkpoints' origin.
+    pub origin: &'a str,
+    /// Also sign the checkpoint as a C2SP note with this Ed25519 key
+    /// (named as the origin), next to the OpenPGP signature.
+    pub note_key: Option<&'a SignerKey>,
+    /// Allow a key other than the one that signed the last checkpoint.
+    pub rotate_key: bool,
+}
+
+/// What a seal made, and what is worth telling the user.
+#[derive(Clone, Debug)]
+pub struct Sealed {
+    pub checkpoint: Checkpoint,
+    pub notes: Vec<String>,
+}
+
 /// Seal `log` (open and locked): write `checkpoints/<size>` and its
-/// signature atomically, then append the `seal` record. Returns the
-/// checkpoint.
-pub fn seal(log: &mut Log, signer: &mut Signer, origin: &str) -> anyhow::Result<Checkpoint> {
+/// signature atomically, then append the `seal` record. Refuses (exit 2,
+/// nothing written) another origin than the log's, and another signing
+/// key than the last checkpoint's unless `rotate_key`.
+pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::Result<Sealed> {
+    let origin = opts.origin;
     let cp = Checkpoint {
         origin: origin.to_string(),
         size: log.next_seq,
@@ -90,18 +141,85 @@ pub fn seal(log: &mut Log, signer: &mut Signer, origin: &str) -> anyhow::Result<
             format!("origin {origin:?} cannot be a checkpoint line"),
         ));
     }
+    if let Some(k) = opts.note_key {
+        if k.kind != note::ED25519 || k.name != origin {
+            return Err(fail(
+                Code::Usage,
+                format!(
+                    "the note key is a {} key named {:?}: a log signs its checkpoints with an Ed25519 note key named as its origin {origin:?}",
+                    k.kind_name(),
+                    k.name
+                ),
+            ));
+        }
+    }
+    let last = match checkpoint::sizes(&log.dir)?.last() {
+        Some(&size) => {
+            let (body, asc) = checkpoint::paths(&log.dir, size);
+            Some(checkpoint::read_stored(&body, &asc, Code::Failed)?)
+        }
+        None => None,
+    };
+    if let Some(last) = &last {
+        if last.checkpoint.origin != origin {
+            return Err(fail(
+                Code::Usage,
+                format!(
+                    "origin {origin:?} is not the log's: checkpoint {} has origin {:?} (one log, one origin; verify would fail)",
+                    last.checkpoint.size, last.checkpoint.origin
+                ),
+            ));
+        }
+    }
     let sig = signer.sign(text.as_bytes())?;
+    let mut notes = Vec::new();
+    if let Some(last) = &last {
+        let before = issuers(&last.signature);
+        let now = match signer {
+            Signer::Key(k) => k.cert().keys().map(|k| k.key().key_handle()).collect(),
+            Signer::Program { .. } => issuers(&sig),
+        };
+        let same = before.iter().any(|b| now.iter().any(|n| b.aliases(n)));
+        if !same && !opts.rotate_key {
+            return Err(fail(
+                Code::Usage,
+                format!(
+                    "checkpoint {} was signed by {}, this seal would be by {}: give --rotate-key to change the log's key",
+                    last.checkpoint.size,
+                    shown(&before),
+                    shown(&issuers(&sig))
+                ),
+            ));
+        }
+        if !same {
+            notes.push(format!(
+                "key rotated: checkpoint {} was signed by {}, checkpoint {} by {}",
+                last.checkpoint.size,
+                shown(&before),
+                cp.size,
+                shown(&issuers(&sig))
+            ));
+        }
+    }
+    let mut stored =
+        Note::parse(text.as_bytes()).map_err(|e| fail(Code::Failed, format!("checkpoint: {e}")))?;
+    if let Some(k) = opts.note_key {
+        stored.add(k.sign(&text, note::now_secs()));
+    }
     let (body, asc) = checkpoint::paths(&log.dir, cp.size);
     let parent = crate::fsutil::parent_dir(&body);
     std::fs::create_dir_all(parent)
         .with_code(Code::Io, || format!("creating {}", parent.display()))?;
     // Signature first: a checkpoint file without one would read as forged.
-    crate::fsutil::write_atomic(&asc, &sig)?;
-    crate::fsutil::write_atomic(&body, text.as_bytes())?;
+    checkpoint::write_public(&asc, &sig)?;
+    checkpoint::write_public(&body, stored.encode().as_bytes())?;
     let mut r = log.record(kind::SEAL);
     r.size = Some(cp.size);
     r.root = Some(log.root_b64().into());
     r.name = Some(origin.to_string().into());
     log.append_now(&r)?;
-    Ok(cp)
+    Ok(Sealed {
+        checkpoint: cp,
+        notes,
+    })
 }

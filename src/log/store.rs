@@ -117,10 +117,58 @@ pub fn read_lines(
     })
 }
 
-/// Open the log in `dir` for reading.
+/// Open the log in `dir` for reading. No log there (a typo'd directory)
+/// is a usage error: exit 2, never "nothing recorded".
 pub fn open_read(dir: &Path) -> anyhow::Result<File> {
     let path = log_path(dir);
-    File::open(&path).with_code(Code::Missing, || format!("opening {}", path.display()))
+    if !exists(&path) {
+        return Err(no_log(dir));
+    }
+    crate::fsutil::input::open_regular(&path, "log")
+}
+
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+fn no_log(dir: &Path) -> anyhow::Error {
+    fail(
+        Code::Usage,
+        format!("{}: no log here (no {LOG_FILE})", dir.display()),
+    )
+}
+
+/// Does `dir` hold a log file or checkpoints (anything to verify)?
+pub fn holds_log(dir: &Path) -> bool {
+    exists(&log_path(dir)) || exists(&dir.join(super::checkpoint::DIR))
+}
+
+/// The name and source the log's first session was received under (its
+/// first record, a `start`), if it has one.
+pub fn first_session(dir: &Path) -> anyhow::Result<Option<(String, Option<String>)>> {
+    let path = log_path(dir);
+    if !exists(&path) {
+        return Ok(None);
+    }
+    let f = crate::fsutil::input::open_regular(&path, "log")?;
+    let mut first = Vec::new();
+    (&f).take(MAX_STORED_LINE as u64)
+        .read_to_end(&mut first)
+        .with_code(Code::Io, || format!("reading {}", path.display()))?;
+    let Some(line) = first
+        .split(|&b| b == b'\n')
+        .next()
+        .filter(|_| first.contains(&b'\n'))
+    else {
+        return Ok(None);
+    };
+    Ok(Record::parse(line)
+        .ok()
+        .filter(|r| r.kind == kind::START)
+        .and_then(|r| {
+            let name = r.name.map(|n| n.into_owned()).filter(|n| !n.is_empty())?;
+            Some((name, r.src.map(|s| s.into_owned())))
+        }))
 }
 
 /// Stream the lines of the log in `dir`.
@@ -160,13 +208,38 @@ impl Log {
     pub fn open(dir: &Path) -> anyhow::Result<Log> {
         std::fs::create_dir_all(dir)
             .with_code(Code::Io, || format!("creating {}", dir.display()))?;
+        Log::open_with(dir, true)
+    }
+
+    /// Open and lock a log that must already exist (`seal`: a typo'd
+    /// directory must not become an empty log sealed with exit 0).
+    pub fn open_existing(dir: &Path) -> anyhow::Result<Log> {
+        if !exists(&log_path(dir)) {
+            return Err(no_log(dir).context("refusing to seal"));
+        }
+        Log::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, create: bool) -> anyhow::Result<Log> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = log_path(dir);
+        // O_NONBLOCK: a FIFO planted as the log must not block the open.
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
-            .create(true)
+            .create(create)
+            .custom_flags(libc::O_NONBLOCK)
             .open(&path)
             .with_code(Code::Io, || format!("opening {}", path.display()))?;
+        let meta = file
+            .metadata()
+            .with_code(Code::Io, || format!("opening {}", path.display()))?;
+        if !meta.is_file() {
+            return Err(fail(
+                Code::Usage,
+                format!("log {}: not a regular file: refused", path.display()),
+            ));
+        }
         file.lock()
             .with_code(Code::Io, || format!("locking {}", path.display()))?;
         file.seek(SeekFrom::Start(0))

@@ -5,8 +5,9 @@
 use super::checkpoint::{self, Checkpoint};
 use super::directive::{self, Directive, Verb};
 use super::merkle::{Frontier, Hash};
+use super::note::{self, VerifierKey};
 use super::record::{kind, parse_time, terminal_safe, Record};
-use super::store::{block_lines, open_read, read_blocks};
+use super::store::{block_lines, holds_log, log_path, open_read, read_blocks};
 use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
 use base64::Engine as _;
@@ -25,6 +26,14 @@ const MAX_DIRECTIVE_BYTES: usize = 32 << 20;
 /// Warnings kept (malformed directives, recovered records); more are counted.
 const MAX_WARNINGS: usize = 1_000;
 
+/// A directive and the record it is in.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Logged {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub directive: Directive,
+}
+
 /// What one session recorded.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Session {
@@ -35,10 +44,13 @@ pub struct Session {
     /// The `end` record's reason; none when the receiver was interrupted.
     pub end: Option<String>,
     pub lines: u64,
-    pub materials: Vec<Directive>,
-    pub products: Vec<Directive>,
+    /// Every record of the session is covered by the last checkpoint; a
+    /// session appended after it (or still open past it) is not.
+    pub sealed: bool,
+    pub materials: Vec<Logged>,
+    pub products: Vec<Logged>,
     /// Finished steps (step-end), with their exit codes.
-    pub steps: Vec<Directive>,
+    pub steps: Vec<Logged>,
     /// Lines that look like errors (the first few, terminal-safe).
     pub errors: Vec<String>,
     pub error_lines: u64,
@@ -60,6 +72,9 @@ pub struct Summary {
     pub origin: String,
     pub checkpoints: Vec<u64>,
     pub signers: Vec<String>,
+    /// Verified note signatures and witness cosignatures on the last
+    /// checkpoint.
+    pub note_signatures: Vec<note::Verified>,
     pub sessions: Vec<Session>,
     pub warnings: Vec<String>,
     /// Warnings past MAX_WARNINGS: counted, not kept.
@@ -84,20 +99,35 @@ impl Summary {
         for f in &self.signers {
             let _ = writeln!(o, "checkpoint signer {f}");
         }
+        for n in &self.note_signatures {
+            let _ = writeln!(
+                o,
+                "note signature {} {}{}",
+                safe(&n.name),
+                n.key_id,
+                n.timestamp
+                    .map_or(String::new(), |t| format!(" cosigned at {t}"))
+            );
+        }
         for (i, s) in self.sessions.iter().enumerate() {
             let _ = writeln!(
                 o,
-                "session {} \"{}\" from {}: {} lines, records {}..{}, end: {}",
+                "session {} \"{}\" from {}: {} lines, records {}..{}, end: {}{}",
                 i + 1,
                 safe(&s.name),
                 s.src.as_deref().map_or("-".into(), safe),
                 s.lines,
                 s.first_seq,
                 s.last_seq,
-                s.end.as_deref().map_or("(none)".into(), safe)
+                s.end.as_deref().map_or("(none)".into(), safe),
+                if s.sealed {
+                    ""
+                } else {
+                    " [UNSEALED: not covered by a signature]"
+                }
             );
             for (what, list) in [("material", &s.materials), ("product ", &s.products)] {
-                for d in list {
+                for Logged { directive: d, .. } in list {
                     let _ = writeln!(
                         o,
                         "  {what} {} size={} sha256={}",
@@ -107,7 +137,7 @@ impl Summary {
                     );
                 }
             }
-            for st in &s.steps {
+            for Logged { directive: st, .. } in &s.steps {
                 let _ = writeln!(
                     o,
                     "  step     {} exit={}",
@@ -176,19 +206,43 @@ pub fn looks_like_error(s: &[u8]) -> bool {
         || memchr::memchr2_iter(b'f', b'F', s).any(|i| at(i, b"failed") || at(i, b"fatal"))
 }
 
-/// Every checkpoint, its signature checked; returns (size -> root).
+/// What `verify` checks beyond the log's own checkpoints.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options<'a> {
+    /// Require this checkpoint origin (default: every checkpoint must have
+    /// the first one's).
+    pub origin: Option<&'a str>,
+    /// A checkpoint kept elsewhere (its signature already checked): the
+    /// log must hold that tree, and seals at least as large.
+    pub pinned: Option<&'a Checkpoint>,
+    /// The log's last seal must cover at least this many records.
+    pub expect_size: Option<u64>,
+    /// Fail on any record after the last seal.
+    pub require_sealed: bool,
+    /// Note signatures the last checkpoint must carry (every line a given
+    /// key claims, on any checkpoint, must verify).
+    pub notes: note::Policy<'a>,
+}
+
+/// Every checkpoint, its signatures checked; returns (size -> root).
 fn checkpoints(
     dir: &Path,
     verifier: &Verifier,
-    want_origin: Option<&str>,
+    opts: &Options,
     summary: &mut Summary,
 ) -> anyhow::Result<BTreeMap<u64, Hash>> {
     let mut roots = BTreeMap::new();
     let mut signers = BTreeSet::new();
-    for size in checkpoint::sizes(dir)? {
+    // Older checkpoints: every known key's line must verify; only the
+    // last one must meet the policy.
+    let mut known: Vec<VerifierKey> = opts.notes.witnesses.to_vec();
+    known.extend(opts.notes.log_key.cloned());
+    let sizes = checkpoint::sizes(dir)?;
+    for &size in &sizes {
         let (body, asc) = checkpoint::paths(dir, size);
-        let (text, sig) = checkpoint::read_signed(&body, &asc, Code::Failed)?;
-        let cp = Checkpoint::parse(&text).map_err(|e| e.context(format!("checkpoint {size}")))?;
+        let stored = checkpoint::read_stored(&body, &asc, Code::Failed)
+            .map_err(|e| e.context(format!("checkpoint {size}")))?;
+        let cp = &stored.checkpoint;
         if cp.size != size {
             return Err(fail(
                 Code::Failed,
@@ -196,7 +250,7 @@ fn checkpoints(
             ));
         }
         // One log, one origin: --origin when given, else the first one's.
-        let want = want_origin.unwrap_or(if summary.origin.is_empty() {
+        let want = opts.origin.unwrap_or(if summary.origin.is_empty() {
             &cp.origin
         } else {
             &summary.origin
@@ -213,12 +267,20 @@ fn checkpoints(
         }
         summary.origin.clone_from(&cp.origin);
         let v = verifier
-            .verify_detached_bytes(&sig, &text)
+            .verify_detached_bytes(&stored.signature, stored.note.text.as_bytes())
             .map_err(|e| e.context(format!("checkpoint {size}: signature")))?;
         summary
             .warnings
             .extend(v.notes.iter().map(|n| format!("checkpoint {size}: {n}")));
         signers.extend(v.signers.iter().map(|f| f.to_hex()));
+        // A known key's line that fails voids the checkpoint (signed-note).
+        let what = format!("checkpoint {size}");
+        if sizes.last() == Some(&size) {
+            summary.note_signatures = opts.notes.check(&stored.note, &what)?;
+        } else {
+            note::verify(&stored.note, &known)
+                .map_err(|e| fail(Code::Failed, format!("{what}: {e}")))?;
+        }
         roots.insert(size, cp.root);
     }
     summary.signers = signers.into_iter().collect();
@@ -230,9 +292,25 @@ fn checkpoints(
 ///
 /// One pass, two threads: this one parses and checks every record, the
 /// other recomputes the tree and compares each checkpoint's root.
-pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::Result<Summary> {
+pub fn verify(dir: &Path, verifier: &Verifier, opts: &Options) -> anyhow::Result<Summary> {
+    if !holds_log(dir) {
+        return Err(fail(
+            Code::Usage,
+            format!(
+                "{}: no log here (no {} and no checkpoints)",
+                dir.display(),
+                store_file()
+            ),
+        ));
+    }
+    // The log file first: one that is not a regular file is refused
+    // before anything else is said about it.
+    let file = match std::fs::symlink_metadata(log_path(dir)) {
+        Ok(_) => Some(open_read(dir)?),
+        Err(_) => None,
+    };
     let mut summary = Summary::default();
-    let roots = checkpoints(dir, verifier, origin, &mut summary)?;
+    let roots = checkpoints(dir, verifier, opts, &mut summary)?;
     let Some(&last_size) = roots.keys().next_back() else {
         return Err(fail(
             Code::Missing,
@@ -243,14 +321,30 @@ pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::
         ));
     };
     summary.checkpoints = roots.keys().copied().collect();
+    // The roots the tree must have: the log's checkpoints and a pinned one.
+    let mut check = roots.clone();
+    if let Some(pin) = opts.pinned {
+        pin_checks(pin, &summary.origin, last_size, &mut check)?;
+    }
+    if let Some(n) = opts.expect_size {
+        if last_size < n {
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "the log's last seal covers {last_size} records, fewer than the {n} expected (--expect-size): a checkpoint and its seal were removed"
+                ),
+            ));
+        }
+    }
     // Sealed, then removed: that is the whole log truncated away.
-    let file = open_read(dir).map_err(|e| match crate::exit::code_of(&e) {
-        Code::Missing => fail(
+    let Some(file) = file else {
+        return Err(fail(
             Code::Failed,
-            format!("record 0: missing: the log file is gone but checkpoint {last_size} was sealed ({e:#})"),
-        ),
-        _ => e,
-    })?;
+            format!(
+                "record 0: missing: the log file is gone but checkpoint {last_size} was sealed"
+            ),
+        ));
+    };
     let (to_hasher, blocks) = mpsc::sync_channel::<Arc<Vec<u8>>>(4);
     let mut st = State {
         summary,
@@ -261,7 +355,7 @@ pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::
         last_size,
     };
     let (parsed, hashed) = std::thread::scope(|scope| {
-        let hasher = scope.spawn(|| check_roots(blocks, &roots));
+        let hasher = scope.spawn(|| check_roots(blocks, &check));
         let parsed = read_blocks(file, |first, block| {
             let block = Arc::new(block);
             // The hasher stops at the first mismatch; its error then wins.
@@ -305,6 +399,17 @@ pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::
                     ),
                 ));
             }
+            if let Some(pin) = opts.pinned {
+                if pin.size > scan.lines {
+                    return Err(fail(
+                        Code::Failed,
+                        format!(
+                            "record {}: missing: the log ends there but the checkpoint kept elsewhere was sealed at {} (truncated)",
+                            scan.lines, pin.size
+                        ),
+                    ));
+                }
+            }
             if scan.torn_len > 0 {
                 summary.torn_bytes = scan.torn_len;
                 summary.warn(format!(
@@ -313,9 +418,67 @@ pub fn verify(dir: &Path, verifier: &Verifier, origin: Option<&str>) -> anyhow::
                     scan.lines.saturating_sub(1)
                 ));
             }
+            if opts.require_sealed && (summary.unsealed > 0 || summary.torn_bytes > 0) {
+                return Err(fail(
+                    Code::Failed,
+                    format!(
+                        "record {}: not sealed: {} record(s) and {} torn byte(s) after the last seal (--require-sealed)",
+                        scan.lines - summary.unsealed,
+                        summary.unsealed,
+                        summary.torn_bytes
+                    ),
+                ));
+            }
             Ok(summary)
         }
     }
+}
+
+fn store_file() -> &'static str {
+    super::store::LOG_FILE
+}
+
+/// A checkpoint kept elsewhere: same origin, not beyond the log's last
+/// seal (or its newer seals were removed), and its root is one more the
+/// tree is checked against.
+fn pin_checks(
+    pin: &Checkpoint,
+    origin: &str,
+    last_size: u64,
+    check: &mut BTreeMap<u64, Hash>,
+) -> anyhow::Result<()> {
+    if pin.origin != origin {
+        return Err(fail(
+            Code::Failed,
+            format!(
+                "the checkpoint kept elsewhere is for origin {:?}, the log's is {:?}",
+                terminal_safe(pin.origin.as_bytes()),
+                terminal_safe(origin.as_bytes())
+            ),
+        ));
+    }
+    if pin.size > last_size {
+        return Err(fail(
+            Code::Failed,
+            format!(
+                "the checkpoint kept elsewhere was sealed at {} records, the log's last seal covers {last_size}: checkpoints or seal records were removed",
+                pin.size
+            ),
+        ));
+    }
+    if let Some(root) = check.get(&pin.size) {
+        if *root != pin.root {
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "checkpoint {} of the log has another root than the one kept elsewhere (a fork)",
+                    pin.size
+                ),
+            ));
+        }
+    }
+    check.insert(pin.size, pin.root);
+    Ok(())
 }
 
 /// An error at a record index (for a root mismatch: where its range starts).
@@ -483,7 +646,7 @@ impl State<'_> {
                                     && open.directive_bytes + text.len() <= MAX_DIRECTIVE_BYTES
                                 {
                                     open.directive_bytes += text.len();
-                                    list.push(d);
+                                    list.push(Logged { seq, directive: d });
                                 } else {
                                     open.directives_dropped += 1;
                                 }
@@ -548,6 +711,9 @@ impl State<'_> {
                 terminal_safe(open.name.as_bytes())
             ));
             summary.sessions.push(open);
+        }
+        for s in &mut summary.sessions {
+            s.sealed = s.last_seq < self.last_size;
         }
         summary.records = records;
         summary.sealed = self.last_size.min(records);

@@ -119,11 +119,14 @@ impl Keyring {
     }
 }
 
+/// Largest keyring file read: Debian's whole archive keyring is ~100 KiB,
+/// a keyserver-bloated key a few MiB.
+pub const MAX_KEYRING: u64 = 64 << 20;
+
 /// Every certificate in one keyring file.
 pub fn read_certs(path: &Path) -> anyhow::Result<Vec<Cert>> {
-    let bytes = std::fs::read(path).with_code(Code::Usage, || {
-        format!("reading keyring {}", path.display())
-    })?;
+    // Keyrings are untrusted input too: a regular file, read bounded.
+    let bytes = crate::fsutil::input::read_regular(path, "keyring", MAX_KEYRING, Code::Usage)?;
     parse_certs(&bytes).with_code(Code::Usage, || format!("keyring {}", path.display()))
 }
 

@@ -100,7 +100,7 @@ impl<'a> Verifier<'a> {
         data: R,
     ) -> anyhow::Result<Verdict> {
         let sig = &*signature_packets(sig)?;
-        count_signatures(sig)?;
+        count_packets(sig)?;
         let helper = Helper {
             v: self,
             verdict: None,
@@ -229,13 +229,17 @@ pub fn signature_packets(sig: &[u8]) -> anyhow::Result<Cow<'_, [u8]>> {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// Signature packets in a detached signature; none is "nothing to verify
 /// with" (exit 3), anything but signatures is not a detached signature.
 pub fn count_signatures(sig: &[u8]) -> anyhow::Result<usize> {
-    let sig = &*signature_packets(sig)?;
+    count_packets(&signature_packets(sig)?)
+}
+
+/// [`count_signatures`] of binary packets.
+fn count_packets(sig: &[u8]) -> anyhow::Result<usize> {
     let pile = PacketPile::from_bytes(sig)
         .map_err(|e| fail(Code::Failed, format!("malformed signature: {e}")))?;
     let mut n = 0;
@@ -343,7 +347,7 @@ impl Helper<'_, '_> {
                 continue;
             }
             sig.verify_document(ka.key())
-                .map_err(|e| format!("bad signature: {e}"))?;
+                .map_err(|e| format!("BAD signature: {e}"))?;
             policy
                 .signature(sig, Default::default())
                 .map_err(|e| format!("{e:#}"))?;
@@ -471,8 +475,22 @@ impl VerificationHelper for Helper<'_, '_> {
                                         | sequoia_openpgp::Error::NotYetLive(_)
                                 )
                             });
-                        if trusted(&f) || !policy_only {
-                            failures.push(format!("bad signature by {f}: {error}"));
+                        if !policy_only {
+                            // Sequoia says "Message has been manipulated";
+                            // what a gpgv user looks for is BAD signature.
+                            let manipulated = error
+                                .downcast_ref::<sequoia_openpgp::Error>()
+                                .is_some_and(|e| {
+                                    matches!(e, sequoia_openpgp::Error::ManipulatedMessage)
+                                });
+                            let why = if manipulated {
+                                "the data does not match the signature".to_string()
+                            } else {
+                                format!("{error}")
+                            };
+                            failures.push(format!("BAD signature by {f}: {why}"));
+                        } else if trusted(&f) {
+                            failures.push(format!("signature by {f} refused: {error}"));
                         } else {
                             notes.push(format!("signature by untrusted key {f} ignored: {error}"));
                         }

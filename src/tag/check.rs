@@ -92,13 +92,15 @@ impl Context<'_> {
         sig: &[u8],
         notes: &mut Vec<String>,
     ) -> anyhow::Result<Vec<Fingerprint>> {
-        if crate::openpgp::verify::count_signatures(sig)? > 1 {
+        // Dearmored once: counted, then verified.
+        let sig = crate::openpgp::verify::signature_packets(sig)?;
+        if crate::openpgp::verify::count_signatures(&sig)? > 1 {
             return Err(fail(
                 Code::Failed,
                 "holds more than one signature (one signature per tag)",
             ));
         }
-        let v = self.verifier().verify_detached_bytes(sig, payload)?;
+        let v = self.verifier().verify_detached_bytes(&sig, payload)?;
         notes.extend(v.notes);
         Ok(v.signers)
     }
@@ -132,7 +134,7 @@ pub fn verify_rev(
     tag_pattern: Option<&glob::Pattern>,
     ctx: &Context,
 ) -> anyhow::Result<Report> {
-    let c = candidates(repo, rev, tag_pattern, true)?;
+    let c = candidates(repo, rev, tag_pattern, MAX_TAGS as usize, true)?;
     verify_candidates(repo, c, ctx)
 }
 
@@ -156,20 +158,21 @@ pub fn verify_candidates(repo: &Repo, c: Candidates, ctx: &Context) -> anyhow::R
 
 fn check_rev(repo: &Repo, c: Candidates, ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
     let commit = c.commit;
-    for name in c.skipped {
-        report
-            .notes
-            .push(format!("tag {name:?} ignored: its name is not UTF-8"));
+    report.notes.extend(c.skipped);
+    if c.over_cap > 0 {
+        report.notes.push(format!(
+            "{} more tags that may point at {commit} not checked (--max-tags)",
+            c.over_cap
+        ));
     }
+    let mut lightweight = Vec::new();
     let mut signers: BTreeSet<Fingerprint> = BTreeSet::new();
     for Candidate { tag: t, object } in c.tags {
         let raw = match object {
             TagObject::Tag(raw) => raw,
             TagObject::NotTag => continue,
             TagObject::Lightweight => {
-                report
-                    .notes
-                    .push(format!("lightweight tag {} ignored", t.name));
+                lightweight.push(t.name);
                 continue;
             }
             TagObject::Ignored(why) => {
@@ -217,6 +220,16 @@ fn check_rev(repo: &Repo, c: Candidates, ctx: &Context, report: &mut Report) -> 
         report.tags.push(result);
     }
 
+    match lightweight.as_slice() {
+        [] => {}
+        [one] => report.notes.push(format!("lightweight tag {one} ignored")),
+        many => report.notes.push(format!(
+            "{} lightweight tags ignored ({}{})",
+            many.len(),
+            many.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            if many.len() > 5 { ", ..." } else { "" }
+        )),
+    }
     if report.good().next().is_none() {
         let rejected: Vec<String> = report
             .tags
@@ -317,6 +330,10 @@ fn commit_fallback(
         _ => Err(fail(Code::Missing, format!("{what} at {commit}"))),
     }
 }
+
+/// Tags at one revision checked by default (`--max-tags`): real components
+/// have a handful.
+pub const MAX_TAGS: u32 = 100;
 
 /// Tag objects are a few KiB (a message and one signature).
 pub const TAG_MAX: u64 = 1 << 20;

@@ -13,9 +13,11 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 /// What a run checks besides the keys.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct RunOptions<'a> {
     pub tag_pattern: Option<&'a glob::Pattern>,
+    /// Tags at the revision checked at most.
+    pub max_tags: usize,
     /// Rollback state file.
     pub state: Option<&'a Path>,
     pub allow_rollback: bool,
@@ -82,7 +84,7 @@ where
         });
         let one = |target: Target, split: bool| -> Option<Outcome> {
             let scanned = Repo::open(&target.dir).and_then(|repo| {
-                let c = candidates(&repo, &target.rev, opts.tag_pattern, split)?;
+                let c = candidates(&repo, &target.rev, opts.tag_pattern, opts.max_tags, split)?;
                 Ok((repo, c))
             });
             let branch = match (&scanned, opts.branch) {

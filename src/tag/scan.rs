@@ -16,8 +16,10 @@ pub struct Candidates {
     /// elsewhere, in ref order, each with its object read; each is still
     /// checked in full.
     pub tags: Vec<Candidate>,
-    /// Tag refs whose names are not UTF-8.
+    /// Why tag refs were skipped (names not UTF-8, undecodable refs).
     pub skipped: Vec<String>,
+    /// Tags that may point at the revision beyond the cap, not checked.
+    pub over_cap: usize,
 }
 
 /// A tag ref that may point at the revision, and what its ref leads to.
@@ -70,12 +72,14 @@ const SPLIT_MIN: usize = 64;
 
 /// Resolve `rev` and list the tags that may point at it (the pattern
 /// applied, tags at other revisions skipped by packed-refs' peeled entries
-/// or by a peek at their loose object). With `split`, the peeks run on two
-/// threads.
+/// or by a peek at their loose object), at most `max` of them in ref order
+/// (untrusted input is bounded: a repository may carry 100,000 tags at
+/// HEAD). With `split`, the peeks run on two threads.
 pub fn candidates(
     repo: &Repo,
     rev: &str,
     tag_pattern: Option<&glob::Pattern>,
+    max: usize,
     split: bool,
 ) -> anyhow::Result<Candidates> {
     let commit = repo.resolve_commit(rev)?;
@@ -112,10 +116,10 @@ pub fn candidates(
         let mut p = repo.loose_peeker();
         tags.iter().map(|t| keep(&mut p, t)).collect()
     };
-    let tags = tags
-        .into_iter()
-        .zip(kept)
-        .filter(|(_, k)| *k)
+    let mut kept = tags.into_iter().zip(kept).filter(|(_, k)| *k);
+    let tags = kept
+        .by_ref()
+        .take(max)
         .map(|(tag, _)| Candidate {
             object: TagObject::read(repo, &tag, commit),
             tag,
@@ -125,5 +129,6 @@ pub fn candidates(
         commit,
         tags,
         skipped,
+        over_cap: kept.count(),
     })
 }

@@ -5,6 +5,7 @@
 
 pub mod git;
 pub mod http;
+pub mod pkg;
 
 use sequoia_openpgp as openpgp;
 
@@ -300,6 +301,45 @@ pub fn have(program: &str) -> bool {
         panic!("oracle {program} is not installed, and CI must run every oracle");
     }
     found
+}
+
+/// `input` through a filter program (`xz -c`, `gzip -c`), its stdout.
+pub fn pipe(prog: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{prog} {args:?}");
+    out.stdout
+}
+
+/// A port on 127.0.0.1 nothing listens on: connection refused.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A peer used as an oracle: present, or this test is skipped, except in
+/// CI (CI=true), where a missing oracle fails the test instead of letting
+/// it pass without checking anything.
+pub fn oracle(program: &str) -> bool {
+    let present = have(program);
+    assert!(
+        present || std::env::var("CI").as_deref() != Ok("true"),
+        "{program} is needed as an oracle in CI (.ci/run installs it)"
+    );
+    present
 }
 
 /// gpgv's verdict on a detached signature with a binary keyring.

@@ -1,12 +1,16 @@
-//! Filesystem helpers shared by the tools: atomic replacement and the
-//! untrusted-temporary-file discipline of DESIGN.md §1.1.
+//! Filesystem helpers shared by the tools: atomic replacement, bounded
+//! reads, write-behind syncing; [`untrusted`] holds the untrusted-temporary
+//! discipline of DESIGN.md §1.1.
+
+pub mod input;
+pub mod untrusted;
 
 use crate::exit::{fail, Code, ResultExt};
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,9 +33,17 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// directory, fsynced, renamed over `path`, and the directory fsynced.
 /// Readers see the old content or the new, never a torn file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+/// [`write_atomic`] of a file with permission bits `mode` (set on the
+/// temporary file before it is renamed: never another mode under `path`).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     tmp.write_all(bytes)
@@ -41,69 +53,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("renaming into {}", path.display()))?;
     sync_dir(dir)
-}
-
-/// The marker every untrusted temporary name carries.
-pub const UNTRUSTED_MARK: &str = ".UNTRUSTED-";
-
-/// An untrusted temporary file `.NAME.UNTRUSTED-XXXXXX` next to `final_path`,
-/// created `O_EXCL` with mode 0600. It is deleted on drop unless persisted.
-/// It is held under an exclusive `flock` while open, so a concurrent run's
-/// [`remove_stale_untrusted`] leaves it alone.
-pub fn untrusted_temp(final_path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = parent_dir(final_path);
-    let name = final_path
-        .file_name()
-        .with_context(|| format!("{} has no file name", final_path.display()))?;
-    let prefix = format!(".{}{}", name.to_string_lossy(), UNTRUSTED_MARK);
-    // tempfile opens with O_CREAT|O_EXCL and 0600 by default.
-    let tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .tempfile_in(dir)
-        .with_context(|| format!("creating an untrusted temporary file in {}", dir.display()))?;
-    tmp.as_file()
-        .try_lock()
-        .with_context(|| format!("locking {}", tmp.path().display()))?;
-    Ok(tmp)
-}
-
-/// Remove leftovers `.NAME.UNTRUSTED-*` of `final_path` from a killed run.
-/// They are never reused (uscan CVE-2025-8454). One still locked belongs to
-/// a run in progress (two `make` processes fetching the same file) and is
-/// left to it. Returns what was removed.
-pub fn remove_stale_untrusted(final_path: &Path) -> Result<Vec<PathBuf>> {
-    let dir = parent_dir(final_path);
-    let Some(name) = final_path.file_name() else {
-        return Ok(Vec::new());
-    };
-    let prefix = format!(".{}{}", name.to_string_lossy(), UNTRUSTED_MARK);
-    let mut removed = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
-        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
-    };
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let p = entry.path();
-            if in_use(&p) {
-                continue;
-            }
-            std::fs::remove_file(&p).with_context(|| format!("removing stale {}", p.display()))?;
-            removed.push(p);
-        }
-    }
-    Ok(removed)
-}
-
-/// Is this untrusted file locked by a live run? Anything that cannot be
-/// opened as a regular file and probed is not in use: it is removed.
-fn in_use(path: &Path) -> bool {
-    let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
-    regular
-        && File::open(path)
-            .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// Read all of `r`, at most `max` bytes: more is an error with exit code
@@ -127,14 +76,15 @@ pub fn read_file_bounded(path: &Path, max: u64, over: Code) -> Result<Vec<u8>> {
     read_bounded(f, max, &what, over)
 }
 
-/// Open a new file exclusively with mode 0600 (never follow or reuse).
-pub fn create_new_private(path: &Path) -> Result<File> {
+/// Open a new file exclusively with mode 0600: `O_CREAT|O_EXCL|O_NOFOLLOW`,
+/// so neither an existing file nor a planted symlink is ever reused.
+pub fn create_new_private(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .with_context(|| format!("creating {}", path.display()))
 }
 
 /// The mode a new regular file gets under the process umask (`0666 &
@@ -249,32 +199,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn atomic_write_replaces_and_stale_files_are_removed() {
+    fn atomic_write_replaces() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state");
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
-
-        let f = dir.path().join("x.tar");
-        let t = untrusted_temp(&f).unwrap();
-        let (_, kept) = t.keep().unwrap();
-        assert!(kept
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with(".x.tar.UNTRUSTED-"));
-        let removed = remove_stale_untrusted(&f).unwrap();
-        assert_eq!(removed, vec![kept.clone()]);
-        assert!(!kept.exists());
-
-        // A run in progress holds its file locked: another run leaves it.
-        let live = untrusted_temp(&f).unwrap();
-        assert!(remove_stale_untrusted(&f).unwrap().is_empty());
-        assert!(live.path().exists());
-        let (file, path) = live.keep().unwrap();
-        drop(file);
-        assert_eq!(remove_stale_untrusted(&f).unwrap(), vec![path]);
     }
 
     #[test]

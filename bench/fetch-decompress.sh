@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# fetch-verified --decompress (kernel.org style: a .tar.xz served, the .tar
+# signed, the verified .tar stored) against what component Makefiles do, in
+# one run, on one machine. file:// URLs: the network is not what is measured.
+#   - `xz -dc > .tar` then `gpgv SIG .tar`: the same result (the .tar kept
+#     and verified), two passes;
+#   - `xzcat | gpgv SIG -`: Qubes linux-kernel's verify-sources today (the
+#     .tar is not kept, so the build decompresses it once more);
+#   - the floor: `xz -dc > /dev/null`, the C decoder alone.
+# The data is a real tar (/usr/include and /usr/share, cut to SIZE_MIB),
+# compressed with xz -6. Medians of REPS interleaved rounds.
+# Usage: bench/fetch-decompress.sh [SIZE_MIB]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$ROOT/target/release}
+DIR=${BENCH_DIR:-/tmp/build-verify-bench}/fetch-decompress
+REPS=${REPS:-5}
+SIZE_MIB=${1:-512}
+mkdir -p "$DIR/www" "$DIR/out" "$DIR/gnupg"
+chmod 700 "$DIR/gnupg"
+cd "$DIR"
+export GNUPGHOME=$DIR/gnupg
+[ -x "$BIN/fetch-verified" ] || (cd "$ROOT" && cargo build --release --bin fetch-verified)
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+once() {
+  rm -f out/* 2>/dev/null || true
+  /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+if ! gpg -q --batch -K 2>/dev/null | grep -q sec; then
+  gpg -q --batch --passphrase '' --quick-gen-key "Bench <bench@example.org>" ed25519 sign never
+fi
+gpg -q --batch --armor --export > pub.asc
+gpg -q --batch --export > pub.gpg
+if [ "$(stat -c %s www/src.tar 2>/dev/null || echo 0)" != $((SIZE_MIB << 20)) ]; then
+  # Repeated until head has enough (tar then dies of SIGPIPE, ending the loop).
+  { while tar -cf - -C /usr include share 2>/dev/null; do :; done; } | head -c $((SIZE_MIB << 20)) > www/src.tar || true
+  xz -6 -T0 -c www/src.tar > www/src.tar.xz
+  gpg -q --batch --yes --digest-algo SHA512 --detach-sign -o www/src.tar.sign www/src.tar
+fi
+U=file://$DIR/www
+FV=("$BIN/fetch-verified" --quiet --keyring pub.asc --decompress -o out/src.tar "$U/src.tar.xz" "$U/src.tar.sign")
+
+echo "fetch-verified --decompress bench: ${SIZE_MIB} MiB tar, $(( $(stat -c %s www/src.tar.xz) >> 20 )) MiB as .tar.xz, median of $REPS, $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
+fvs=() twos=() pipes=() floors=()
+for _ in $(seq "$REPS"); do
+  fvs+=("$(once "${FV[@]}")")
+  twos+=("$(once sh -c "xz -dc www/src.tar.xz > out/src.tar && gpgv --keyring ./pub.gpg www/src.tar.sign out/src.tar 2>/dev/null")")
+  pipes+=("$(once sh -c "xzcat www/src.tar.xz | gpgv --keyring ./pub.gpg www/src.tar.sign - 2>/dev/null")")
+  floors+=("$(once sh -c "xz -dc www/src.tar.xz > /dev/null")")
+done
+fv=$(printf '%s\n' "${fvs[@]}" | median)
+two=$(printf '%s\n' "${twos[@]}" | median)
+pip=$(printf '%s\n' "${pipes[@]}" | median)
+floor=$(printf '%s\n' "${floors[@]}" | median)
+printf '  %-40s %6ss\n' "fetch-verified --decompress (.tar kept)" "$fv" \
+  "xz -dc > .tar && gpgv (.tar kept)" "$two" "xzcat | gpgv - (nothing kept)" "$pip" "xz -dc > /dev/null (floor)" "$floor"
+echo "  fetch-verified / (xz -dc && gpgv) = $(ratio "$fv" "$two")x"
+echo "  fetch-verified / (xzcat | gpgv)   = $(ratio "$fv" "$pip")x"
+echo "  fetch-verified / floor            = $(ratio "$fv" "$floor")x"
+rm -f out/*
+rss=$( { /usr/bin/time -f %M "${FV[@]}" >/dev/null; } 2>&1 | tail -1)
+echo "  peak RSS: ${rss} KiB"
+gpgconf --kill gpg-agent 2>/dev/null || true

@@ -1,0 +1,3 @@
+//! The fuzz targets' bodies, shared with the corpus replay test of the
+//! main crate (tests/fuzz_replay.rs includes targets.rs).
+pub mod targets;

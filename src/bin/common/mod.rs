@@ -1,0 +1,273 @@
+//! What every front end shares: running `main` under the exit-code
+//! contract, standard output that survives a closed pipe, and the
+//! documentation generated from the clap definitions. Each binary includes
+//! it as `mod common;` (it is not a binary itself: it has no main.rs), so
+//! the library never prints.
+#![allow(dead_code)]
+
+use build_verify::exit::{code_of, Code};
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Run a tool's body and turn its outcome into the process exit code.
+///
+/// The body returns the code it decided on (a checker may finish with
+/// [`Code::Failed`] after reporting every item); an `Err` is printed as one
+/// line, `TOOL: reason: cause: ...`, and mapped with [`code_of`].
+pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<Code>) -> ExitCode {
+    let code = match body() {
+        Ok(code) => code,
+        Err(err) => {
+            let code = code_of(&err);
+            // `{:#}` prints the whole context chain on one line.
+            eprintln!("{tool}: {err:#}");
+            code
+        }
+    };
+    note_write(Stdout.flush());
+    if WRITE_FAILED.load(Ordering::Relaxed) {
+        return code.worst(Code::Io).into();
+    }
+    code.into()
+}
+
+/// Set once standard output is found closed (`tool | head`).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Standard output for a tool's results. A reader that went away
+/// (`tool | head -c1`) is not an error of the tool: the rest of its output
+/// is dropped, it finishes its checks and exits with their code, never a
+/// panic (Rust ignores SIGPIPE, so `println!` would panic on EPIPE).
+pub struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        match io::stdout().lock().write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                STDOUT_CLOSED.store(true, Ordering::Relaxed);
+                Ok(buf.len())
+            }
+            r => r,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match io::stdout().lock().flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                STDOUT_CLOSED.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+}
+
+/// `print!` through [`Stdout`]; any other write error is reported once the
+/// tool ends (exit 4) by [`run`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        $crate::common::note_write(write!($crate::common::Stdout, $($arg)*));
+    }};
+}
+
+/// `println!` through [`Stdout`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        $crate::common::note_write(writeln!($crate::common::Stdout, $($arg)*));
+    }};
+}
+
+/// Set when writing the results failed for a reason other than a closed
+/// pipe (a full disk under `> file`): the run then ends with exit 4.
+static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
+
+pub fn note_write(r: io::Result<()>) {
+    if let Err(e) = r {
+        if !WRITE_FAILED.swap(true, Ordering::Relaxed) {
+            eprintln!("writing to stdout: {e}");
+        }
+    }
+}
+
+/// `-q/--quiet`: notes and warnings are not printed; errors still are.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// A note or warning on stderr, `TOOL: message`, unless `--quiet`.
+pub fn note(tool: &str, message: impl std::fmt::Display) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("{tool}: {message}");
+    }
+}
+
+/// Print one JSON value as a line on stdout.
+pub fn print_json(value: &serde_json::Value) {
+    outln!("{value}");
+}
+
+/// Environment variable that makes a tool write its man page and shell
+/// completions into a directory and exit (used by `make install`), so the
+/// documentation is generated from the same definitions as `--help`.
+pub const GEN_DOCS_ENV: &str = "BUILD_VERIFY_GEN_DOCS";
+
+/// Parse the command line of tool `C`, first serving [`GEN_DOCS_ENV`].
+/// clap's own usage errors exit 2, as DESIGN.md §2 asks.
+pub fn parse<C: clap::Parser>() -> C {
+    // With RUST_BACKTRACE set, anyhow captures a backtrace for every error,
+    // even those handled internally (retries, skipped tags); we never print
+    // them, and they can cost more than the verification. Called first in
+    // main, before any thread starts.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
+    if let Some(dir) = std::env::var_os(GEN_DOCS_ENV) {
+        let code = match write_docs(&mut C::command(), std::path::Path::new(&dir)) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("writing documentation: {e:#}");
+                4
+            }
+        };
+        std::process::exit(code);
+    }
+    C::parse()
+}
+
+/// clap_complete (4.6.12 and before) names the bash states of a binary
+/// with a hyphen one way in the loop that walks the words (`sign__log__subcmd__seal`)
+/// and another in the arms that complete them (`sign__subcmd__log__subcmd__seal`),
+/// so no subcommand of `sign-log` ever completes (clap-rs/clap#6421).
+/// Spell the arms as the loop does.
+fn fix_bash_states(script: &[u8], name: &str) -> String {
+    let text = String::from_utf8_lossy(script).into_owned();
+    if !name.contains('-') {
+        return text;
+    }
+    let wrong = format!("{}__subcmd__", name.replace('-', "__subcmd__"));
+    let right = format!("{}__subcmd__", name.replace('-', "__"));
+    text.replace(&wrong, &right)
+}
+
+/// Write `man1/NAME.1` (and `NAME-SUB.1` for each subcommand) and
+/// completions for bash, zsh and fish under `dir`.
+pub fn write_docs(cmd: &mut clap::Command, dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_string();
+    let man = dir.join("man1");
+    std::fs::create_dir_all(&man).with_context(|| format!("creating {}", man.display()))?;
+    // A page per subcommand too (NAME-SUB.1), as the top page lists them.
+    let mut built = cmd.clone().disable_help_subcommand(true);
+    built.build();
+    write_man_pages(&built, &man)
+        .with_context(|| format!("writing man pages into {}", man.display()))?;
+    for (shell, sub, file) in [
+        (Shell::Bash, "bash-completion/completions", name.clone()),
+        (Shell::Zsh, "zsh/site-functions", format!("_{name}")),
+        (
+            Shell::Fish,
+            "fish/vendor_completions.d",
+            format!("{name}.fish"),
+        ),
+    ] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        let mut out = Vec::new();
+        clap_complete::generate(shell, cmd, &name, &mut out);
+        if shell == Shell::Bash {
+            out = fix_bash_states(&out, &name).into_bytes();
+        }
+        std::fs::write(d.join(file), out)?;
+    }
+    Ok(())
+}
+
+/// The marker that starts the examples of a `long_about`.
+const EXAMPLES: &str = "\n\nExamples:\n";
+
+/// One man page for `cmd` and each of its visible subcommands.
+fn write_man_pages(cmd: &clap::Command, dir: &std::path::Path) -> io::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_man_pages(sub, dir)?;
+    }
+    let name = cmd.get_display_name().unwrap_or_else(|| cmd.get_name());
+    std::fs::write(dir.join(format!("{name}.1")), man_page(cmd)?)
+}
+
+/// A man page as clap_mangen renders it, except that the examples (the
+/// lines after `Examples:` in the long help) and the exit-code table are
+/// shown verbatim (`.nf`): filled and hyphenated, commands and URLs would
+/// be joined into one paragraph and broken at hyphens.
+fn man_page(cmd: &clap::Command) -> io::Result<Vec<u8>> {
+    let long = cmd
+        .get_long_about()
+        .or(cmd.get_about())
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (prose, examples) = match long.split_once(EXAMPLES) {
+        Some((p, e)) => (p.to_string(), Some(e.to_string())),
+        None => (long, None),
+    };
+    let exit_codes = cmd
+        .get_after_long_help()
+        .or(cmd.get_after_help())
+        .map(|a| a.to_string());
+    let plain = cmd
+        .clone()
+        .long_about(prose)
+        .after_help(None::<&str>)
+        .after_long_help(None::<&str>);
+    let man = clap_mangen::Man::new(plain.clone());
+    let mut w = Vec::new();
+    man.render_title(&mut w)?;
+    man.render_name_section(&mut w)?;
+    man.render_synopsis_section(&mut w)?;
+    man.render_description_section(&mut w)?;
+    if plain.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut w)?;
+    }
+    if plain.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(&mut w)?;
+    }
+    if let Some(e) = examples {
+        verbatim_section(&mut w, "EXAMPLES", &e);
+    }
+    if let Some(e) = exit_codes {
+        let table = e.strip_prefix("Exit codes:\n").unwrap_or(&e);
+        verbatim_section(&mut w, "EXIT STATUS", table);
+    }
+    if plain.get_version().is_some() {
+        man.render_version_section(&mut w)?;
+    }
+    Ok(w)
+}
+
+/// A section of lines shown as they are: no filling, no hyphenation.
+fn verbatim_section(w: &mut Vec<u8>, title: &str, text: &str) {
+    w.extend_from_slice(format!(".SH {title}\n.nf\n").as_bytes());
+    for line in text.trim_end().lines() {
+        let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+        let safe = if escaped.starts_with('.') || escaped.starts_with('\'') {
+            format!("\\&{escaped}")
+        } else {
+            escaped
+        };
+        w.extend_from_slice(safe.as_bytes());
+        w.push(b'\n');
+    }
+    w.extend_from_slice(b".fi\n");
+}

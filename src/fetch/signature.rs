@@ -1,0 +1,241 @@
+//! The SIG argument: what it holds (a detached signature or a
+//! cleartext-signed hash list), and, since it is looked for at each mirror
+//! as well as at its URL, which copy a download from a given place is
+//! verified with.
+
+use super::mirrors::{default_name, Place};
+use super::transport::{is_not_found, Transport};
+use super::Compression;
+use crate::digest::Algo;
+use crate::exit::{code_of, fail, Code, Failure};
+use crate::openpgp::{verify::is_cleartext_signed, Verdict, Verifier};
+use anyhow::Context;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// What the SIG argument holds.
+#[derive(Debug)]
+pub enum SigFile {
+    /// A detached signature over the download (or its decompressed content).
+    Detached(Vec<u8>),
+    /// A cleartext-signed hash list (an upstream's `sha256sums.asc`),
+    /// already verified: its entries for the download pin it.
+    SignedList {
+        verdict: Verdict,
+        hashes: Vec<(Algo, Vec<u8>)>,
+    },
+}
+
+impl SigFile {
+    /// Would verifying with `other` check the same thing (a mirror's copy
+    /// of the upstream SIG)?
+    pub fn same_as(&self, other: &SigFile) -> bool {
+        match (self, other) {
+            (SigFile::Detached(a), SigFile::Detached(b)) => a == b,
+            (SigFile::SignedList { hashes: a, .. }, SigFile::SignedList { hashes: b, .. }) => {
+                a == b
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The names a signed hash list may pin the download under, in order:
+/// the output's, then the URL's; with `uncompress`, the decompressed
+/// files' (the check covers their content).
+pub fn listed_names(url: &str, name: &str, uncompress: bool) -> Vec<String> {
+    let mut names = vec![name.to_string()];
+    if let Ok(n) = default_name(url) {
+        names.push(n);
+    }
+    if uncompress {
+        for n in &mut names {
+            if let Some(d) = Compression::decompressed_name(n) {
+                *n = d;
+            }
+        }
+    }
+    names.dedup();
+    names
+}
+
+/// Fetch SIG (a URL or a local path, at most `limit` bytes) and tell what
+/// it is. A SIG that is not there (404, 410, no such file) is "nothing to
+/// verify with" (exit 3). A cleartext-signed list is verified here with
+/// `verifier`, and the first of `names` it has an entry for (the output
+/// name, then the URL's; their decompressed names with --uncompress) looked
+/// up in its signed text; a weak algorithm there fails (exit 1).
+pub fn load_signature(
+    transport: &Transport,
+    sig: &str,
+    verifier: &Verifier,
+    names: &[String],
+    limit: u64,
+    note: &dyn Fn(&str),
+) -> anyhow::Result<SigFile> {
+    let bytes = transport.get_small(sig, limit, note).map_err(|e| {
+        if is_not_found(&e) {
+            e.context(Failure {
+                code: Code::Missing,
+                message: format!("no signature at {sig}"),
+            })
+        } else {
+            e.context(format!("signature {sig}"))
+        }
+    })?;
+    if !is_cleartext_signed(&bytes) {
+        return Ok(SigFile::Detached(bytes));
+    }
+    let (verdict, text) = verifier
+        .verify_cleartext(&bytes, limit)
+        .with_context(|| format!("signed hash list {sig}"))?;
+    let mut found = Err(fail(Code::Missing, "no file name to look up"));
+    for name in names {
+        found = crate::hashlist::expected_for(&text, name.as_bytes());
+        if !matches!(&found, Err(e) if code_of(e) == Code::Missing) {
+            break;
+        }
+    }
+    let hashes = found.with_context(|| format!("signed hash list {sig}"))?;
+    refuse_weak(&hashes).with_context(|| format!("signed hash list {sig}"))?;
+    Ok(SigFile::SignedList { verdict, hashes })
+}
+
+/// MD5 and SHA-1 pins are refused (exit 1, DESIGN.md §4).
+pub fn refuse_weak(hashes: &[(Algo, Vec<u8>)]) -> anyhow::Result<()> {
+    match hashes.iter().find(|(a, _)| a.is_weak()) {
+        Some((algo, _)) => Err(fail(Code::Failed, format!("weak algorithm {algo} refused"))),
+        None => Ok(()),
+    }
+}
+
+/// One SIG location, once looked at.
+enum Slot {
+    Usable(Rc<SigFile>),
+    /// Not there (404, 410, no such file).
+    Absent,
+    /// There but unusable (a forged list, a network failure); the error
+    /// is kept in [`Signatures::last_error`].
+    Unusable,
+}
+
+/// The SIG copies of the places a file is fetched from, each fetched at
+/// most once, when first needed.
+pub struct Signatures<'a> {
+    transport: &'a Transport,
+    verifier: &'a Verifier<'a>,
+    /// The SIG location of each place, in the order of the places.
+    locations: Vec<String>,
+    names: Vec<String>,
+    limit: u64,
+    slots: HashMap<String, Slot>,
+    last_error: Option<anyhow::Error>,
+}
+
+impl<'a> Signatures<'a> {
+    pub fn new(
+        transport: &'a Transport,
+        verifier: &'a Verifier<'a>,
+        places: &[Place],
+        names: Vec<String>,
+        limit: u64,
+    ) -> Signatures<'a> {
+        Signatures {
+            transport,
+            verifier,
+            locations: places.iter().filter_map(|p| p.sig.clone()).collect(),
+            names,
+            limit,
+            slots: HashMap::new(),
+            last_error: None,
+        }
+    }
+
+    /// How many places have a SIG location.
+    pub fn len(&self) -> usize {
+        self.locations.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.locations.is_empty()
+    }
+
+    /// The SIG at place `i`, fetched the first time it is asked for; None
+    /// when it is not there or unusable.
+    pub fn at(&mut self, i: usize, note: &dyn Fn(&str)) -> Option<Rc<SigFile>> {
+        let loc = self.locations.get(i)?.clone();
+        if !self.slots.contains_key(&loc) {
+            let slot = match load_signature(
+                self.transport,
+                &loc,
+                self.verifier,
+                &self.names,
+                self.limit,
+                note,
+            ) {
+                Ok(s) => Slot::Usable(Rc::new(s)),
+                Err(e) if code_of(&e) == Code::Missing && is_not_found(&e) => Slot::Absent,
+                Err(e) => {
+                    if self.locations.len() > 1 {
+                        note(&format!("{e:#}; looking for another copy"));
+                    }
+                    self.last_error = Some(e);
+                    Slot::Unusable
+                }
+            };
+            self.slots.insert(loc.clone(), slot);
+        }
+        match self.slots.get(&loc) {
+            Some(Slot::Usable(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// The SIG for a file from place `i`: that place's own copy, else the
+    /// next places', else an earlier one's (a mirror holding only the SIG
+    /// still serves a file from upstream). Any copy that verifies is as
+    /// good as another: the keys decide, not where the SIG came from.
+    pub fn for_place(&mut self, i: usize, note: &dyn Fn(&str)) -> Option<Rc<SigFile>> {
+        let n = self.locations.len();
+        (i..n).chain(0..i.min(n)).find_map(|j| self.at(j, note))
+    }
+
+    /// Why no SIG was usable: the last failure, or "nothing to verify
+    /// with" (exit 3) when there was none anywhere.
+    pub fn failure(&mut self) -> anyhow::Error {
+        self.last_error.take().unwrap_or_else(|| {
+            let upstream = self.locations.last().cloned().unwrap_or_default();
+            let mirrors = if self.locations.len() > 1 {
+                " nor at the mirrors"
+            } else {
+                ""
+            };
+            fail(
+                Code::Missing,
+                format!("no signature at {upstream}{mirrors}"),
+            )
+        })
+    }
+
+    /// The checks for a download verified with `sig`: its detached
+    /// signature, or the hashes its signed list pins, next to `base`'s.
+    pub fn checks_with<'c>(&self, base: &super::Checks<'c>, sig: &SigFile) -> super::Checks<'c>
+    where
+        'a: 'c,
+    {
+        let mut checks = base.clone();
+        match sig {
+            SigFile::Detached(bytes) => checks.signature = Some((bytes.clone(), self.verifier)),
+            SigFile::SignedList { hashes, .. } => checks.hashes.extend(hashes.iter().cloned()),
+        }
+        checks
+    }
+}
+
+/// With a signed list, its signers vouch for the file through its hash.
+pub fn credit(verified: &mut super::Verified, sig: &SigFile) {
+    if let SigFile::SignedList { verdict, .. } = sig {
+        verified.signers = verdict.signers.clone();
+        verified.notes.extend(verdict.notes.iter().cloned());
+    }
+}

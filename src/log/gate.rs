@@ -1,0 +1,445 @@
+//! The signing gate (Qubes issue #2721): the keys VM signs an artifact
+//! only if its SHA-256, computed here, is the digest of a `product` record
+//! included in a checkpoint signed by the log key, and that checkpoint is
+//! consistent with the last one this gate accepted.
+//!
+//! The gate keeps the last accepted checkpoint (note and OpenPGP
+//! signature) in a state file, replaced atomically under a lock. A smaller
+//! checkpoint (rollback), another root at the same size (fork) or a
+//! larger one that does not extend it (fork) is refused, and both signed
+//! checkpoints are written next to the state as evidence: two checkpoints
+//! signed by one key that cannot both be true prove the log misbehaved.
+//! The same acceptance serves a witness before it cosigns ([`accept`]).
+
+use super::checkpoint::{self, Checkpoint};
+use super::merkle::{self, Hash};
+use super::note::{self, Note};
+use super::proof::{self, Evidence};
+use crate::digest::{hash_reader, Algo};
+use crate::exit::{fail, Code, ResultExt};
+use crate::openpgp::{LoadedKeys, Verifier};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// The last checkpoint a gate (or witness) accepted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub origin: String,
+    pub size: u64,
+    /// Base64, as in the checkpoint.
+    pub root: String,
+    /// The checkpoint note as accepted, and its OpenPGP signature: the
+    /// evidence should a conflicting one be presented later.
+    pub checkpoint: String,
+    pub signature: String,
+    /// When it was accepted (UTC, RFC 3339).
+    pub accepted_at: String,
+}
+
+/// A state file is one checkpoint and its signature.
+const MAX_STATE: u64 = 1 << 20;
+
+/// Read the state at `path`; none yet is `None`.
+pub fn read_state(path: &Path) -> anyhow::Result<Option<State>> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    crate::fsutil::input::read_json(path, "gate state", MAX_STATE, Code::Failed).map(Some)
+}
+
+/// The size a receiver with state `path` needs a consistency proof from
+/// (0 without state): what to ask the log's `prove product --from-size`.
+pub fn last_size(path: &Path) -> anyhow::Result<u64> {
+    Ok(read_state(path)?.map_or(0, |s| s.size))
+}
+
+/// What to check besides the log key's OpenPGP signature.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options<'a> {
+    /// The last accepted checkpoint, kept across runs; without it only the
+    /// checkpoint and the inclusion proofs are checked.
+    pub state: Option<&'a Path>,
+    /// Require this origin (default: the state's, else any).
+    pub origin: Option<&'a str>,
+    /// Note signatures (log key, witnesses) the checkpoint must carry.
+    pub notes: note::Policy<'a>,
+    /// The product records must come from this source (the build VM
+    /// asking for the signature), not from another sender into the log.
+    pub source: Option<&'a str>,
+}
+
+/// A checkpoint that passed every check, not yet recorded in the state.
+pub struct Accepted {
+    pub note: Note,
+    pub checkpoint: Checkpoint,
+    pub signature: Vec<u8>,
+    /// Primary fingerprints of the checkpoint's OpenPGP signers.
+    pub signers: Vec<String>,
+    pub note_signatures: Vec<note::Verified>,
+    /// The size accepted before (none: no state yet).
+    pub previous: Option<u64>,
+    pub notes: Vec<String>,
+    state: Option<(PathBuf, File)>,
+    changed: bool,
+}
+
+impl Accepted {
+    /// Record the checkpoint as the last accepted one (atomically; the
+    /// state's lock is released after).
+    pub fn commit(self) -> anyhow::Result<()> {
+        let Some((path, _lock)) = &self.state else {
+            return Ok(());
+        };
+        if !self.changed {
+            return Ok(());
+        }
+        let st = State {
+            origin: self.checkpoint.origin.clone(),
+            size: self.checkpoint.size,
+            root: b64(&self.checkpoint.root),
+            checkpoint: self.note.encode(),
+            signature: String::from_utf8_lossy(&self.signature).into_owned(),
+            accepted_at: super::record::format_time(super::record::now_micros()),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&st).unwrap_or_default();
+        bytes.push(b'\n');
+        crate::fsutil::write_atomic(path, &bytes)
+    }
+}
+
+/// Names from the log or the command line, shown terminal-safe.
+fn safe(s: &str) -> String {
+    super::record::terminal_safe(s.as_bytes())
+}
+
+fn b64(h: &Hash) -> String {
+    base64::engine::general_purpose::STANDARD.encode(h)
+}
+
+/// Lock `STATE.lock` (created next to the state) for the whole check.
+fn lock_state(path: &Path) -> anyhow::Result<File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .with_code(Code::Io, || {
+            format!("opening {}", Path::new(&name).display())
+        })?;
+    lock.lock().with_code(Code::Io, || {
+        format!("locking {}", Path::new(&name).display())
+    })?;
+    Ok(lock)
+}
+
+/// Why a presented checkpoint conflicts with the accepted one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Conflict {
+    Rollback,
+    Fork,
+}
+
+/// Keep both signed checkpoints (and the failing proof) next to the state;
+/// returns where.
+fn keep_evidence(
+    state_path: &Path,
+    accepted: &State,
+    ev: &Evidence,
+    reason: &str,
+) -> anyhow::Result<PathBuf> {
+    let mut name = state_path.as_os_str().to_owned();
+    name.push(format!(
+        ".conflict-{}-{}",
+        super::record::now_micros(),
+        accepted.size
+    ));
+    let path = PathBuf::from(name);
+    let doc = serde_json::json!({
+        "reason": reason,
+        "accepted": {"checkpoint": accepted.checkpoint, "signature": accepted.signature, "accepted_at": accepted.accepted_at},
+        "presented": ev,
+    });
+    let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    bytes.push(b'\n');
+    crate::fsutil::write_atomic(&path, &bytes)?;
+    Ok(path)
+}
+
+/// Check the evidence's checkpoint: signed by the log key (and the note
+/// policy), of the expected origin, and consistent with the state's last
+/// accepted checkpoint. A conflict is exit 1 with both checkpoints kept.
+pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Result<Accepted> {
+    let (note, cp) = checkpoint::parse_note(ev.checkpoint.as_bytes())?;
+    let signature = ev.signature.as_bytes().to_vec();
+    let verdict = verifier
+        .verify_detached_bytes(&signature, note.text.as_bytes())
+        .map_err(|e| {
+            e.context(format!(
+                "checkpoint {} of \"{}\": signature",
+                cp.size,
+                safe(&cp.origin)
+            ))
+        })?;
+    let what = format!("checkpoint {}", cp.size);
+    let note_signatures = opts.notes.check(&note, &what)?;
+    let lock = match opts.state {
+        Some(p) => Some((p.to_path_buf(), lock_state(p)?)),
+        None => None,
+    };
+    let prev = match opts.state {
+        Some(p) => read_state(p)?,
+        None => None,
+    };
+    let want_origin = opts.origin.or(prev.as_ref().map(|s| s.origin.as_str()));
+    if let Some(o) = want_origin {
+        if cp.origin != o {
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "the checkpoint is for origin \"{}\", not \"{}\"",
+                    safe(&cp.origin),
+                    safe(o)
+                ),
+            ));
+        }
+    }
+    let mut notes: Vec<String> = verdict.notes.clone();
+    let changed = match &prev {
+        None => {
+            if opts.state.is_some() {
+                notes.push(format!(
+                    "first checkpoint accepted for \"{}\" (no earlier state): size {}",
+                    safe(&cp.origin),
+                    cp.size
+                ));
+            }
+            true
+        }
+        Some(st) => {
+            let conflict = consistent(st, &cp, ev)?;
+            if let (Some(c), Some(p)) = (conflict, opts.state) {
+                let reason = match c {
+                    Conflict::Rollback => format!(
+                        "rollback: checkpoint {} is older than the accepted checkpoint {}",
+                        cp.size, st.size
+                    ),
+                    Conflict::Fork if cp.size == st.size => format!(
+                        "fork: checkpoint {} has another root than the accepted checkpoint {} (two histories signed by the same key)",
+                        cp.size, st.size
+                    ),
+                    Conflict::Fork => format!(
+                        "fork: checkpoint {} is not proved to extend the accepted checkpoint {} (the consistency proof fails: another history, or a broken proof)",
+                        cp.size, st.size
+                    ),
+                };
+                let kept = keep_evidence(p, st, ev, &reason)?;
+                return Err(fail(
+                    Code::Failed,
+                    format!(
+                        "{reason}; both signed checkpoints kept in {}",
+                        kept.display()
+                    ),
+                ));
+            }
+            cp.size != st.size
+        }
+    };
+    Ok(Accepted {
+        previous: prev.as_ref().map(|s| s.size),
+        note,
+        checkpoint: cp,
+        signature,
+        signers: verdict.signers.iter().map(|f| f.to_hex()).collect(),
+        note_signatures,
+        notes,
+        state: lock,
+        changed,
+    })
+}
+
+/// Is `cp` consistent with the accepted state? A missing consistency proof
+/// is nothing to verify with (exit 3); one that fails is a fork.
+fn consistent(st: &State, cp: &Checkpoint, ev: &Evidence) -> anyhow::Result<Option<Conflict>> {
+    let old_root = base64::engine::general_purpose::STANDARD
+        .decode(&st.root)
+        .ok()
+        .and_then(|r| Hash::try_from(r.as_slice()).ok())
+        .ok_or_else(|| {
+            fail(
+                Code::Failed,
+                "the gate state's root is not a base64 SHA-256",
+            )
+        })?;
+    if cp.size < st.size {
+        return Ok(Some(Conflict::Rollback));
+    }
+    if cp.size == st.size {
+        return Ok((cp.root != old_root).then_some(Conflict::Fork));
+    }
+    if st.size == 0 {
+        // Every tree extends the empty one.
+        return Ok((old_root != merkle::empty_root()).then_some(Conflict::Fork));
+    }
+    let missing = || {
+        fail(
+            Code::Missing,
+            format!(
+                "no consistency proof from the accepted size {} to {} (ask the log for one --from-size {})",
+                st.size, cp.size, st.size
+            ),
+        )
+    };
+    let p = ev.consistency.as_ref().ok_or_else(missing)?;
+    if !matches!(p, proof::Proof::Consistency { size1, size2, .. } if (*size1, *size2) == (st.size, cp.size))
+    {
+        return Err(missing());
+    }
+    let old = Checkpoint {
+        origin: st.origin.clone(),
+        size: st.size,
+        root: old_root,
+    };
+    // Both trees are signed by the log key: a proof between them that
+    // fails means two histories.
+    Ok(proof::verify_consistency_proof(p, &old, cp)
+        .err()
+        .map(|_| Conflict::Fork))
+}
+
+/// One artifact the gate let through.
+#[derive(Clone, Debug, Serialize)]
+pub struct Passed {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    /// The product record: its name in the log and its seq.
+    pub product: String,
+    pub seq: u64,
+}
+
+/// What the gate decided (only successes come back; refusals are errors).
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub origin: String,
+    pub size: u64,
+    pub root: String,
+    pub previous: Option<u64>,
+    pub signers: Vec<String>,
+    pub note_signatures: Vec<note::Verified>,
+    pub artifacts: Vec<Passed>,
+    pub notes: Vec<String>,
+}
+
+/// SHA-256 and size of an artifact (a regular file: a FIFO is refused).
+fn digest_of(path: &Path) -> anyhow::Result<(String, u64)> {
+    let f = crate::fsutil::input::open_regular(path, "artifact")?;
+    let d = hash_reader(f, &[Algo::Sha256])
+        .with_code(Code::Io, || format!("reading artifact {}", path.display()))?;
+    Ok((d.hex(Algo::Sha256).unwrap_or_default(), d.len))
+}
+
+/// The gate: hash `artifacts` (on another thread, while the keys load and
+/// the checkpoint is checked), accept the evidence's checkpoint, find a
+/// verifying inclusion proof of a product record with each digest, and
+/// only then record the checkpoint as accepted.
+pub fn gate(
+    evidence: &Path,
+    load_keys: impl FnOnce() -> anyhow::Result<LoadedKeys>,
+    artifacts: &[PathBuf],
+    opts: &Options,
+) -> anyhow::Result<Outcome> {
+    if artifacts.is_empty() {
+        return Err(fail(Code::Usage, "the gate needs at least one artifact"));
+    }
+    let (digests, checked) = std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| {
+            artifacts
+                .iter()
+                .map(|a| digest_of(a))
+                .collect::<anyhow::Result<Vec<_>>>()
+        });
+        let checked = (|| {
+            let ev = proof::read_evidence(evidence)?;
+            let keys = load_keys()?;
+            let accepted = accept(&ev, &keys.verifier(), opts)?;
+            Ok::<_, anyhow::Error>((ev, accepted))
+        })();
+        let digests = hasher
+            .join()
+            .unwrap_or_else(|_| Err(fail(Code::Io, "the hashing thread failed")));
+        (digests, checked)
+    });
+    // A refused checkpoint is the answer whatever the artifacts are.
+    let (ev, accepted) = checked?;
+    let digests = digests?;
+    let mut passed = Vec::new();
+    for (path, (sha, size)) in artifacts.iter().zip(digests) {
+        let (seq, name) = included(&ev, &accepted.checkpoint, &sha, opts.source)
+            .map_err(|e| e.context(format!("artifact {} (SHA-256 {sha})", path.display())))?;
+        passed.push(Passed {
+            path: path.clone(),
+            size,
+            sha256: sha,
+            product: name,
+            seq,
+        });
+    }
+    let out = Outcome {
+        origin: accepted.checkpoint.origin.clone(),
+        size: accepted.checkpoint.size,
+        root: b64(&accepted.checkpoint.root),
+        previous: accepted.previous,
+        signers: accepted.signers.clone(),
+        note_signatures: accepted.note_signatures.clone(),
+        artifacts: passed,
+        notes: accepted.notes.clone(),
+    };
+    accepted.commit()?;
+    Ok(out)
+}
+
+/// The product record with digest `sha` (and source `source`, when
+/// given) that the evidence proves included in `cp`: (seq, product name).
+/// None offered is exit 3; offered but not verifying is exit 1.
+fn included(
+    ev: &Evidence,
+    cp: &Checkpoint,
+    sha: &str,
+    source: Option<&str>,
+) -> anyhow::Result<(u64, String)> {
+    let mut last_err = None;
+    for p in &ev.products {
+        let proof::Proof::Inclusion {
+            leaf_index, leaf, ..
+        } = p
+        else {
+            continue;
+        };
+        let Some(product) = proof::product_of(leaf.as_bytes()) else {
+            continue;
+        };
+        if product.sha256 != sha || source.is_some_and(|s| product.src.as_deref() != Some(s)) {
+            continue;
+        }
+        match proof::verify_inclusion_proof(p, cp) {
+            Ok(_) => return Ok((*leaf_index, product.name)),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        fail(
+            Code::Missing,
+            format!(
+                "no product record with this digest{} is proved included in checkpoint {} of \"{}\"",
+                source.map_or(String::new(), |s| format!(" from \"{}\"", safe(s))),
+                cp.size,
+                safe(&cp.origin)
+            ),
+        )
+    }))
+}

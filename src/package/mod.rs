@@ -1,0 +1,158 @@
+//! Stock packages verified against selected keys, without rpm, gpg or apt
+//! (DESIGN.md §4, issue 13): the engine behind `verify-package`.
+//!
+//! - [`header`]: the RPM header structure, bounded and checked.
+//! - [`rpm`]: RPM v4/v6 lead, signature header, main header, header
+//!   signatures and the payload digest, verified in one pass.
+//! - [`deb822`]: Debian control-file paragraphs (deb822(5)), streamed and
+//!   bounded.
+//! - [`date`]: the RFC 2822 dates of Release files (`Valid-Until`).
+//! - [`debian`]: the chain InRelease (or Release + Release.gpg) ->
+//!   Packages/Sources -> .deb/.dsc -> source tarballs, and Debian lists
+//!   as hash lists for check-hashes.
+
+pub mod date;
+pub mod deb822;
+pub mod debian;
+pub mod header;
+pub mod rpm;
+
+use crate::exit::{Code, ResultExt};
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::path::Path;
+
+/// What an operand is, by its first bytes and its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Starts with the RPM lead magic.
+    Rpm,
+    /// A Debian source control file (`.dsc`).
+    Dsc,
+    /// Anything else: a .deb or a source tarball, pinned by an index or a .dsc.
+    Pinned,
+}
+
+/// Open an operand named on the command line. One that does not exist or
+/// is not a regular file (a FIFO, a device, a directory) is a usage error
+/// (exit 2, DESIGN.md §2), never read. Returns the file and its size.
+pub fn open_operand(path: &Path) -> anyhow::Result<(File, u64)> {
+    let f = crate::fsutil::input::open_regular(path, "package")?;
+    let len = f
+        .metadata()
+        .with_code(Code::Io, || format!("reading {}", path.display()))?
+        .len();
+    Ok((f, len))
+}
+
+/// The kind of an opened operand (the RPM magic, or the name ending in
+/// `.rpm` or `.dsc`); the file is left at its start.
+pub fn sniff(file: &mut File, path: &Path) -> anyhow::Result<Kind> {
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < magic.len() {
+        match file.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_code(Code::Io, || format!("reading {}", path.display())),
+        }
+    }
+    file.rewind()
+        .with_code(Code::Io, || format!("reading {}", path.display()))?;
+    let ext = |x: &str| path.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
+    // A `.rpm` without the magic is a broken RPM (exit 1), not an unknown file.
+    if (got == magic.len() && magic == rpm::LEAD_MAGIC) || ext("rpm") {
+        return Ok(Kind::Rpm);
+    }
+    Ok(if ext("dsc") { Kind::Dsc } else { Kind::Pinned })
+}
+
+/// How one operand was verified.
+#[derive(Clone, Debug)]
+pub enum Verified {
+    Rpm(rpm::RpmReport),
+    Debian(debian::FileReport),
+}
+
+impl Verified {
+    /// Warnings and ignored signatures, one sentence each.
+    pub fn notes(&self) -> &[String] {
+        match self {
+            Verified::Rpm(r) => &r.notes,
+            Verified::Debian(d) => &d.notes,
+        }
+    }
+
+    /// Primary fingerprints of the signers that vouch for it.
+    pub fn signers(&self) -> Vec<String> {
+        match self {
+            Verified::Rpm(r) => r.signers(),
+            Verified::Debian(d) => d.signers.clone(),
+        }
+    }
+
+    /// What it was verified by, one line each (for -v).
+    pub fn details(&self) -> Vec<String> {
+        match self {
+            Verified::Rpm(r) => {
+                let mut v = vec![format!("{} (RPM v{})", r.nevra, r.format)];
+                for s in &r.signatures {
+                    v.push(format!("tag {} ({}): OK", s.tag, s.what));
+                    v.extend(s.signers.iter().map(|f| format!("signer {f}")));
+                }
+                for d in &r.digests {
+                    v.push(format!("tag {} ({}): OK {}", d.tag, d.what, d.hex));
+                }
+                v
+            }
+            Verified::Debian(d) => {
+                let mut v = vec![format!(
+                    "{} ({} bytes) pinned by {}",
+                    String::from_utf8_lossy(&d.pin.path),
+                    d.pin.size,
+                    d.pin.by
+                )];
+                v.extend(d.digests.iter().map(|(a, h)| format!("{a}: OK {h}")));
+                v.extend(d.signers.iter().map(|f| format!("signer {f}")));
+                v
+            }
+        }
+    }
+
+    /// One JSON object for `--json`.
+    pub fn to_json(&self, file: &str) -> serde_json::Value {
+        match self {
+            Verified::Rpm(r) => serde_json::json!({
+                "path": file, "status": "ok", "exit": 0, "kind": "rpm",
+                "nevra": r.nevra, "format": r.format, "signers": r.signers(),
+                "signatures": r.signatures, "digests": r.digests, "notes": r.notes,
+            }),
+            Verified::Debian(d) => serde_json::json!({
+                "path": file, "status": "ok", "exit": 0, "kind": "debian",
+                "pinned_path": String::from_utf8_lossy(&d.pin.path), "size": d.pin.size,
+                "pinned_by": d.pin.by, "signers": d.signers,
+                "digests": d.digests.iter().map(|(a, h)| (a.name().to_string(), serde_json::Value::from(h.as_str()))).collect::<serde_json::Map<_, _>>(),
+                "notes": d.notes,
+            }),
+        }
+    }
+}
+
+/// Verify one operand that is not a .dsc: an RPM (by its first bytes) by
+/// its own signature, anything else by what the chain pins for its name.
+pub fn verify_file(
+    path: &Path,
+    chain: &debian::Chain,
+    verifier: &crate::openpgp::Verifier,
+    rpm_opts: &rpm::RpmOptions,
+) -> anyhow::Result<Verified> {
+    let (mut file, len) = open_operand(path)?;
+    match sniff(&mut file, path)? {
+        Kind::Rpm => {
+            let buf = usize::try_from(len.saturating_add(1)).unwrap_or(usize::MAX);
+            rpm::verify_rpm(file, verifier, rpm_opts, buf).map(Verified::Rpm)
+        }
+        Kind::Dsc | Kind::Pinned => chain.verify_pinned(path, len).map(Verified::Debian),
+    }
+}
