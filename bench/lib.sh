@@ -34,3 +34,41 @@ rounds() {
   done
   rm -r "$tmp"
 }
+
+# RPM helpers (rpmbuild, rpmsign), in $DIR with GNUPGHOME set by the caller.
+# bench_rpm_key: a throwaway RSA signing key, key.asc and key.gpg.
+bench_rpm_key() {
+  [ -f key.asc ] && return
+  rm -rf "$GNUPGHOME" && mkdir -m 700 "$GNUPGHOME"
+  # RSA 4096, as Fedora's and RPM Fusion's keys are.
+  gpg --batch --quiet --passphrase '' --quick-gen-key 'Bench <bench@example.org>' rsa4096 sign never
+  gpg --batch --armor --export bench@example.org > key.asc
+  gpg --batch --export bench@example.org > key.gpg
+}
+sign_rpm() {
+  rpmsign --define "__gpg /usr/bin/gpg" --define "_gpg_path $GNUPGHOME" \
+    --define "_gpg_name bench@example.org" --addsign "$@" >/dev/null 2>&1
+}
+build_rpm() { # NAME SIZE-BYTES [extra rpmbuild args]
+  local name=$1 size=$2; shift 2
+  mkdir -p top/SPECS top/SOURCES
+  head -c "$size" /dev/urandom > "top/SOURCES/$name.bin"
+  cat > "top/SPECS/$name.spec" <<SPEC
+Name: $name
+Version: 1.0
+Release: 1
+Summary: bench
+License: MIT
+BuildArch: noarch
+Source0: $name.bin
+%description
+bench
+%install
+mkdir -p %{buildroot}/usr/share/$name
+cp %{SOURCE0} %{buildroot}/usr/share/$name/
+%files
+/usr/share/$name/$name.bin
+SPEC
+  rpmbuild --quiet --define "_topdir $DIR/top" "$@" -bb "top/SPECS/$name.spec" >/dev/null 2>&1
+  echo "top/RPMS/noarch/$name-1.0-1.noarch.rpm"
+}

@@ -7,6 +7,7 @@
 #   $(eval $(call fetch-decompressed-rule,linux-6.1.tar,https://cdn.example.org/linux-6.1.tar.xz,https://cdn.example.org/linux-6.1.tar.sign,keys/a.asc keys/b.asc))
 #   $(eval $(call fetch-hashed-rule,bar-2.0.tar.xz,https://example.org/bar-2.0.tar.xz,bar-2.0.tar.xz.sha512))
 #   $(eval $(call fetch-hashed-urls,https://example.org/a-1.tar.gz https://example.org/b-2.tar.gz))
+#   $(eval $(call fetch-package-rule,foo-1.0-1.fc40.src.rpm,https://example.org/foo-1.0-1.fc40.src.rpm,keys/RPM-GPG-KEY-fedora-40-primary))
 #   get-sources: $(BUILD_VERIFY_SOURCES)
 #
 # Every fetched file is downloaded to FILE.UNTRUSTED (Qubes' convention, so a
@@ -111,6 +112,24 @@ endef
 # fragment, else its last segment), is pinned by FILE$(HASH-SUFFIX) next to
 # it (default .sha512, as Qubes components keep them).
 fetch-hashed-urls = $(foreach u,$(1),$(eval $(call fetch-hashed-rule,$(call bv-url-name,$(u)),$(u),$(call bv-url-name,$(u))$(or $(2),.sha512),$(3))))
+
+# $(call fetch-package-rule,FILE,URL,KEYRINGS[,EXTRA-FLAGS])
+# A stock RPM (a source package as `dnf download --source` gets it, or a
+# binary one) verified by its own header signature, by a key in KEYRINGS
+# (space-separated; default $(BUILD_VERIFY_KEYRING)), and its payload digest
+# while it streams (fetch-verified --rpm). This replaces `dnf download
+# --source`, the rename to .UNTRUSTED and `rpmkeys --checksig | grep OK`:
+# an unsigned package stops make (exit 3), as does any bad signature or
+# digest (exit 1). `verify-sources` re-verifies FILE the same way.
+define fetch-package-rule
+$(call bv-check-name,$(1))
+$(call bv-need,URL,$(2),$(1))
+$(call bv-need,KEYRING,$(or $(strip $(3)),$(BUILD_VERIFY_KEYRING)),$(1))
+bv-cmd-$(1) = $$(strip $$(bv-fetch) --rpm $(call bv-keyrings,$(3)) $(4) $$(FETCH_VERIFIED_FLAGS) -o $(1)) $(call bv-esc,$(call bv-quote,$(2)))
+$(1):
+	$$(bv-cmd-$(1))
+$(call bv-register,$(1))
+endef
 
 # Re-verify every fetched file (one target each, so `make -j` verifies in
 # parallel). fetch-verified re-verifies a present file rather than trusting it,

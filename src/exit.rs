@@ -148,6 +148,21 @@ pub fn code_of(err: &anyhow::Error) -> Code {
     if let Some(f) = err.chain().find_map(|c| c.downcast_ref::<Failure>()) {
         return f.code;
     }
+    // The typed errors of the modules, classified here, in one place.
+    for c in err.chain() {
+        if c.is::<crate::hashlist::ParseError>() {
+            return Code::Usage;
+        }
+        if let Some(e) = c.downcast_ref::<crate::git::SignatureError>() {
+            return match e {
+                crate::git::SignatureError::NotSigned => Code::Missing,
+                _ => Code::Failed,
+            };
+        }
+        if c.is::<crate::log::merkle::ProofError>() {
+            return Code::Failed;
+        }
+    }
     if err
         .chain()
         .any(|c| c.downcast_ref::<std::io::Error>().is_some())
@@ -174,6 +189,26 @@ mod tests {
         let e = anyhow::Error::new(std::io::Error::other("disk"));
         assert_eq!(code_of(&e), Code::Io);
         assert_eq!(code_of(&anyhow::anyhow!("what")), Code::Failed);
+    }
+
+    #[test]
+    fn typed_errors_map_to_the_table() {
+        use crate::hashlist::{parse_list, ParseErrorKind, ParseOptions};
+        let e = parse_list(b"not a list\n", ParseOptions::default()).unwrap_err();
+        let p = e.downcast_ref::<crate::hashlist::ParseError>().unwrap();
+        assert_eq!((p.line, &p.kind), (1, &ParseErrorKind::UnknownFormat));
+        assert_eq!(code_of(&e), Code::Usage);
+        assert_eq!(
+            format!("{e}"),
+            "line 1: not a checksum line in any known format"
+        );
+        let e = anyhow::Error::new(crate::git::SignatureError::NotSigned);
+        assert_eq!(code_of(&e), Code::Missing);
+        let e = anyhow::Error::new(crate::git::SignatureError::Multiple).context("tag v1");
+        assert_eq!(code_of(&e), Code::Failed);
+        // An explicit classification outside still wins.
+        let e: anyhow::Result<()> = Err(anyhow::Error::new(crate::git::SignatureError::NotSigned));
+        assert_eq!(code_of(&e.code(Code::Io, "x").unwrap_err()), Code::Io);
     }
 
     #[test]

@@ -339,6 +339,32 @@ pub enum Signature {
     Malformed(&'static str),
 }
 
+/// Why a tag or commit offers no OpenPGP signature to verify.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("not signed")]
+    NotSigned,
+    #[error("unsupported: {0} (only OpenPGP signatures are verified)")]
+    Unsupported(&'static str),
+    #[error("holds more than one signature (one signature per tag)")]
+    Multiple,
+    #[error("malformed: {0}")]
+    Malformed(&'static str),
+}
+
+impl Signature {
+    /// The signed payload and the armored signature, or why there is none.
+    pub fn into_parts(self) -> Result<(Vec<u8>, Vec<u8>), SignatureError> {
+        match self {
+            Signature::OpenPgp { payload, signature } => Ok((payload, signature)),
+            Signature::None => Err(SignatureError::NotSigned),
+            Signature::Unsupported(what) => Err(SignatureError::Unsupported(what)),
+            Signature::Multiple => Err(SignatureError::Multiple),
+            Signature::Malformed(why) => Err(SignatureError::Malformed(why)),
+        }
+    }
+}
+
 const PGP_BEGIN: &[u8] = b"-----BEGIN PGP SIGNATURE-----";
 const OTHER_BEGINS: [(&[u8], &str); 2] = [
     (b"-----BEGIN SSH SIGNATURE-----", "SSH signature"),

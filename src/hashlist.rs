@@ -83,9 +83,45 @@ pub struct ParseOptions {
     pub untagged_512: Option<Algo>,
 }
 
-/// A line that is not in any known format: exit 2, naming the line.
-fn malformed(line: usize, why: &str) -> anyhow::Error {
-    fail(Code::Usage, format!("line {line}: {why}"))
+/// Why a list does not parse, and on which line (1-based). A malformed
+/// list is a usage error, exit 2 ([`crate::exit::code_of`] maps it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {kind}")]
+pub struct ParseError {
+    pub line: usize,
+    pub kind: ParseErrorKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseErrorKind {
+    #[error("line too long")]
+    TooLong,
+    #[error("a digest without a file name is only valid in a list of such digests")]
+    NamelessAmongNamed,
+    #[error("not a checksum line in any known format")]
+    UnknownFormat,
+    #[error("bad SRI digest")]
+    BadSri,
+    #[error("unknown algorithm {0:?}")]
+    UnknownAlgorithm(String),
+    #[error("no known algorithm has {0}-byte digests")]
+    UnknownDigestLength(usize),
+    #[error("bad hex digest")]
+    BadHex,
+    #[error("bad base64 digest")]
+    BadBase64,
+    #[error("{0} digest has the wrong length")]
+    WrongLength(Algo),
+    #[error("missing file name")]
+    MissingName,
+    #[error("NUL byte in file name")]
+    NulInName,
+    #[error("bad escape in file name")]
+    BadEscape,
+}
+
+fn malformed(line: usize, kind: ParseErrorKind) -> anyhow::Error {
+    anyhow::Error::new(ParseError { line, kind })
 }
 
 /// Parse a whole list. Errors (exit 2) name the first bad line.
@@ -95,17 +131,14 @@ pub fn parse_list(data: &[u8], opts: ParseOptions) -> anyhow::Result<Vec<Entry>>
     for (i, raw) in data.split(|&b| b == sep).enumerate() {
         let n = i + 1;
         if raw.len() > MAX_LINE {
-            return Err(malformed(n, "line too long"));
+            return Err(malformed(n, ParseErrorKind::TooLong));
         }
         parse_line_into(raw, n, opts, &mut out)?;
     }
     let nameless = out.iter().filter(|e| e.name.is_none()).count();
     if nameless > 0 && nameless < out.len() {
         let line = out.iter().find(|e| e.name.is_none()).map_or(1, |e| e.line);
-        return Err(malformed(
-            line,
-            "a digest without a file name is only valid in a list of such digests",
-        ));
+        return Err(malformed(line, ParseErrorKind::NamelessAmongNamed));
     }
     Ok(out)
 }
@@ -151,7 +184,7 @@ fn parse_line_into(
         return Ok(());
     }
     if escaped {
-        return Err(malformed(n, "not a checksum line"));
+        return Err(malformed(n, ParseErrorKind::UnknownFormat));
     }
     parse_fields(line, n, opts, out)
 }
@@ -201,7 +234,7 @@ fn parse_fields(
                 out.push(entry(algo, digest, name, Format::Sri)?);
             }
         }
-        _ => return Err(malformed(n, "not a checksum line in any known format")),
+        _ => return Err(malformed(n, ParseErrorKind::UnknownFormat)),
     }
     Ok(())
 }
@@ -223,7 +256,7 @@ fn sri_split(token: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// One SRI token; `?options` after the digest (SRI §3.1) are ignored.
 fn parse_sri(token: &[u8], n: usize) -> anyhow::Result<(Algo, Vec<u8>)> {
-    let (alg, b64) = sri_split(token).ok_or_else(|| malformed(n, "bad SRI digest"))?;
+    let (alg, b64) = sri_split(token).ok_or_else(|| malformed(n, ParseErrorKind::BadSri))?;
     let b64 = b64.split(|&b| b == b'?').next().unwrap_or_default();
     let algo = algo_named(alg, n)?;
     Ok((algo, decode_b64(b64, algo, n)?))
@@ -236,7 +269,7 @@ fn algo_named(name: &[u8], n: usize) -> anyhow::Result<Algo> {
         .ok_or_else(|| {
             malformed(
                 n,
-                &format!("unknown algorithm {:?}", String::from_utf8_lossy(name)),
+                ParseErrorKind::UnknownAlgorithm(String::from_utf8_lossy(name).into_owned()),
             )
         })
 }
@@ -245,15 +278,12 @@ fn algo_for_len(len: usize, opts: ParseOptions, n: usize) -> anyhow::Result<Algo
     match Algo::from_digest_len(len) {
         Some(Algo::Sha512) => Ok(opts.untagged_512.unwrap_or(Algo::Sha512)),
         Some(a) => Ok(a),
-        None => Err(malformed(
-            n,
-            &format!("no known algorithm has {len}-byte digests"),
-        )),
+        None => Err(malformed(n, ParseErrorKind::UnknownDigestLength(len))),
     }
 }
 
 fn decode_hex(s: &[u8], algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
-    let d = hex::decode(s).map_err(|_| malformed(n, "bad hex digest"))?;
+    let d = hex::decode(s).map_err(|_| malformed(n, ParseErrorKind::BadHex))?;
     check_len(d, algo, n)
 }
 
@@ -262,13 +292,13 @@ fn decode_b64(s: &[u8], algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
     let d = STANDARD
         .decode(s)
         .or_else(|_| STANDARD_NO_PAD.decode(s))
-        .map_err(|_| malformed(n, "bad base64 digest"))?;
+        .map_err(|_| malformed(n, ParseErrorKind::BadBase64))?;
     check_len(d, algo, n)
 }
 
 fn check_len(d: Vec<u8>, algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
     if d.len() != algo.digest_len() {
-        return Err(malformed(n, &format!("{algo} digest has the wrong length")));
+        return Err(malformed(n, ParseErrorKind::WrongLength(algo)));
     }
     Ok(d)
 }
@@ -276,10 +306,10 @@ fn check_len(d: Vec<u8>, algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
 /// A name must be non-empty and free of NUL (no path can hold one).
 fn checked_name(name: Vec<u8>, n: usize) -> anyhow::Result<Vec<u8>> {
     if name.is_empty() {
-        return Err(malformed(n, "missing file name"));
+        return Err(malformed(n, ParseErrorKind::MissingName));
     }
     if name.contains(&0) {
-        return Err(malformed(n, "NUL byte in file name"));
+        return Err(malformed(n, ParseErrorKind::NulInName));
     }
     Ok(name)
 }
@@ -370,7 +400,7 @@ fn unescape(name: &[u8], n: usize) -> anyhow::Result<Vec<u8>> {
             Some(b'\\') => out.push(b'\\'),
             Some(b'n') => out.push(b'\n'),
             Some(b'r') => out.push(b'\r'),
-            _ => return Err(malformed(n, "bad escape in file name")),
+            _ => return Err(malformed(n, ParseErrorKind::BadEscape)),
         }
     }
     Ok(out)

@@ -14,3 +14,4 @@ pub mod log;
 pub mod openpgp;
 pub mod package;
 pub mod tag;
+pub mod units;

@@ -1395,3 +1395,1104 @@ fn help_says_what_uncompress_leaves_unverified() {
         assert!(help.contains(flag), "{flag}");
     }
 }
+
+// ---- The fault matrix (issue 14) and the daily-path fixes (issue 12). ----
+
+/// Run `cmd` with its output captured; a run longer than `secs` is killed
+/// and fails the test (a hang is what these cases guard against).
+fn run_bounded(cmd: &mut Command, secs: u64) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("hung for {secs}s: {cmd:?}: {}", stderr(&o));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+impl Env {
+    /// [`Env::run`] under a time bound.
+    fn run_bounded(&self, args: &[&str]) -> Output {
+        std::fs::create_dir_all(self.out()).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--allow-http", "--retries", "0", "--read-timeout", "2"])
+            .args(args)
+            .current_dir(self.out());
+        for var in PROXY_VARS.iter().chain(&["DISTFILES_MIRROR"]) {
+            cmd.env_remove(var);
+        }
+        run_bounded(&mut cmd, 20)
+    }
+}
+
+fn raw_response(head: &str, body: &[u8]) -> Reply {
+    Reply::Raw([head.as_bytes(), body].concat())
+}
+
+/// `data` as HTTP/1.1 chunks of 4096 bytes, then `end`.
+fn chunked(data: &[u8], end: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in data.chunks(4096) {
+        out.extend(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend(c);
+        out.extend(b"\r\n");
+    }
+    out.extend(end);
+    out
+}
+
+#[test]
+fn fault_matrix_statuses_encodings_and_framing() {
+    let e = setup();
+    let sig = sign_detached(&e.key, &e.data);
+    let sig_url = e.server.route("/x.sig", Reply::Body(sig));
+    let k = e.keyring();
+    let gz = compress("gzip", &e.data);
+    let te = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    let ce = |len: usize| {
+        format!("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
+    };
+    let mut flipped = e.data.clone();
+    flipped[100] ^= 1;
+    let cases: Vec<(&str, Reply, i32)> = vec![
+        ("/410", Reply::Status(410), 4),
+        ("/503", Reply::Status(503), 4),
+        // Content-Encoding is not undone (curl without --compressed): a
+        // server labelling a .tar.gz so still gives the file's bytes...
+        ("/ce-label", raw_response(&ce(e.data.len()), &e.data), 0),
+        // ...and a body compressed on the way is not the signed file.
+        ("/ce-gzip", raw_response(&ce(gz.len()), &gz), 1),
+        ("/chunked", raw_response(te, &chunked(&e.data, b"0\r\n\r\n")), 0),
+        (
+            "/chunked-flip",
+            raw_response(te, &chunked(&flipped, b"0\r\n\r\n")),
+            1,
+        ),
+        // Cut off before the last chunk: the network's fault, retryable.
+        (
+            "/chunked-cut",
+            raw_response(te, &chunked(&e.data[..50_000], b"1000\r\nabc")),
+            4,
+        ),
+        (
+            "/chunked-nolast",
+            raw_response(te, &chunked(&e.data, b"")),
+            4,
+        ),
+        ("/chunked-bad-size", raw_response(te, b"zz\r\nabc\r\n0\r\n\r\n"), 4),
+        (
+            "/chunked-huge-size",
+            raw_response(te, b"ffffffffffffffffffff\r\nabc\r\n"),
+            4,
+        ),
+        // Both a length and chunks (request-smuggling shape): never a pass
+        // on bytes outside what was verified.
+        (
+            "/cl-and-te",
+            raw_response(
+                "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                &chunked(&e.data, b"0\r\n\r\n"),
+            ),
+            0,
+        ),
+        ("/garbage-status", Reply::Raw(b"HTTP/1.1 abc\r\n\r\n".to_vec()), 4),
+        ("/no-response", Reply::Raw(Vec::new()), 4),
+    ];
+    for (path, reply, want) in cases {
+        let url = e.server.route(path, reply);
+        let o = e.run_bounded(&["--keyring", k, "-o", "f.tar", &url, &sig_url]);
+        if want == 0 {
+            assert_eq!(code(&o), 0, "{path}: {}", stderr(&o));
+            assert_eq!(
+                std::fs::read(e.out().join("f.tar")).unwrap(),
+                e.data,
+                "{path}"
+            );
+            std::fs::remove_file(e.out().join("f.tar")).unwrap();
+        } else {
+            assert_eq!(code(&o), want, "{path}: {}", stderr(&o));
+            assert_nothing_left(&e, &o, want);
+        }
+    }
+}
+
+#[test]
+fn hostile_signatures_fail_before_the_download() {
+    let e = setup();
+    let k = e.keyring();
+    let url = e.server.route("/h.tar", Reply::Body(e.data.clone()));
+    let stranger = gen_key("Stranger <s@example.org>");
+    let html = b"<!DOCTYPE html><html><body>Not Found, but 200</body></html>\n".to_vec();
+    let huge = vec![b'A'; 2 << 20];
+    let cases: Vec<(&str, Vec<u8>, i32)> = vec![
+        ("html.sig", html, 1),
+        ("huge.sig", huge, 1),
+        ("empty.sig", Vec::new(), 3),
+        ("stranger.sig", sign_detached(&stranger, &e.data), 1),
+        (
+            "stranger.asc",
+            armor_sig(&sign_detached(&stranger, &e.data)),
+            1,
+        ),
+    ];
+    for (name, body, want) in cases {
+        let sig = e.server.route(&format!("/{name}"), Reply::Body(body));
+        let o = e.run(&["--keyring", k, &url, &sig]);
+        assert_eq!(code(&o), want, "{name}: {}", stderr(&o));
+        assert_nothing_left(&e, &o, want);
+        assert_eq!(e.server.hits("/h.tar"), 0, "{name}: fetched for nothing");
+    }
+    // A good signature, by the right key, of another file: the download is
+    // what fails, and nothing stays.
+    let other = e
+        .server
+        .route("/other.sig", Reply::Body(sign_detached(&e.key, b"other")));
+    let o = e.run(&["--keyring", k, &url, &other]);
+    assert_nothing_left(&e, &o, 1);
+    assert!(stderr(&o).contains("BAD signature"), "{}", stderr(&o));
+}
+
+#[test]
+fn redirects_to_other_schemes_are_refused() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    for (path, to) in [
+        ("/to-file", "file:///etc/passwd".to_string()),
+        ("/to-file-upper", "FILE:///etc/passwd".to_string()),
+        ("/to-ftp", "ftp://127.0.0.1/x.tar".to_string()),
+        ("/to-data", "data:text/plain,x".to_string()),
+    ] {
+        let url = e.server.route(path, Reply::Redirect(to.clone()));
+        let o = e.run(&["--sha256", &h, "-o", "r.tar", &url]);
+        assert_nothing_left(&e, &o, 1);
+        assert!(stderr(&o).contains("refused"), "{to}: {}", stderr(&o));
+    }
+    // A relative Location holding "://" is a path on the same server.
+    let target = "/land?from=http://elsewhere.invalid/x.tar";
+    e.server.route(target, Reply::Body(e.data.clone()));
+    let url = e.server.route("/rel", Reply::Redirect(target.into()));
+    let o = e.run(&["--sha256", &h, "-o", "r.tar", &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(e.server.hits(target), 1);
+    assert_eq!(files(&e.out()), vec!["r.tar"]);
+}
+
+#[test]
+fn a_killed_download_then_a_rerun() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let url = e.server.route(
+        "/k.tar",
+        Reply::Slow(e.data.clone(), std::time::Duration::from_millis(300)),
+    );
+    std::fs::create_dir_all(e.out()).unwrap();
+    let mut first = Command::new(BIN)
+        .args([
+            "--allow-http",
+            "--retries",
+            "0",
+            "--quiet",
+            "--sha256",
+            &h,
+            &url,
+        ])
+        .current_dir(e.out())
+        .env_remove("DISTFILES_MIRROR")
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(e.out().join("k.tar.UNTRUSTED")).map_or(0, |m| m.len()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    first.kill().unwrap(); // SIGKILL: no cleanup runs
+    first.wait().unwrap();
+    assert_eq!(
+        files(&e.out()),
+        vec!["k.tar.UNTRUSTED"],
+        "only the untrusted name"
+    );
+    let fast = e.server.route("/k2/k.tar", Reply::Body(e.data.clone()));
+    let o = e.run(&["--sha256", &h, &fast]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("removed stale"), "{}", stderr(&o));
+    assert_eq!(files(&e.out()), vec!["k.tar"]);
+    assert_eq!(std::fs::read(e.out().join("k.tar")).unwrap(), e.data);
+}
+
+#[test]
+fn a_present_file_is_never_deleted_for_a_bad_or_unreachable_sig() {
+    let e = setup();
+    let k = e.keyring();
+    let url = e.server.route("/keep.tar", Reply::Body(e.data.clone()));
+    let good = e
+        .server
+        .route("/keep.tar.sig", Reply::Body(sign_detached(&e.key, &e.data)));
+    let o = e.run(&["--keyring", k, &url, &good]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let stranger = gen_key("Stranger");
+    let dead = format!("http://127.0.0.1:{}/keep.tar.sig", closed_port());
+    let bad_sigs: Vec<(String, i32)> = vec![
+        (e.server.route("/s500", Reply::Status(500)), 4),
+        (e.server.route("/s404", Reply::Status(404)), 3),
+        (dead, 4),
+        (
+            e.server
+                .route("/shtml", Reply::Body(b"<html>oops</html>".to_vec())),
+            1,
+        ),
+        (e.server.route("/shuge", Reply::Body(vec![0u8; 2 << 20])), 1),
+        (
+            e.server
+                .route("/sstranger", Reply::Body(sign_detached(&stranger, &e.data))),
+            1,
+        ),
+        (
+            e.server.route(
+                "/slist",
+                Reply::Body(sign_cleartext(
+                    &e.key,
+                    format!("{}  other.tar\n", "00".repeat(32)).as_bytes(),
+                    HashAlgorithm::SHA256,
+                )),
+            ),
+            3,
+        ),
+    ];
+    // Good or tampered, the present file stays: nothing usable judged it.
+    for content in [e.data.clone(), b"tampered".to_vec()] {
+        std::fs::write(e.out().join("keep.tar"), &content).unwrap();
+        for (sig, want) in &bad_sigs {
+            let o = e.run(&["--keyring", k, "-o", "keep.tar", &url, sig]);
+            assert_eq!(code(&o), *want, "{sig}: {}", stderr(&o));
+            assert_eq!(files(&e.out()), vec!["keep.tar"], "{sig}");
+            assert_eq!(std::fs::read(e.out().join("keep.tar")).unwrap(), content);
+        }
+    }
+    assert_eq!(e.server.hits("/keep.tar"), 1, "fetched again on a bad SIG");
+    // A usable SIG that the tampered file fails: only then is it replaced.
+    let o = e.run(&["--keyring", k, "-o", "keep.tar", &url, &good]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(e.out().join("keep.tar")).unwrap(), e.data);
+}
+
+/// Run the tool in a private mount namespace with a small tmpfs as its
+/// directory (read-only with `ro`); returns its output and what the
+/// directory holds afterwards. None (with a visible note) where mounts
+/// cannot be made (not root, no unshare).
+fn in_tmpfs(size: &str, ro: bool, args: &[&str]) -> Option<(Output, Vec<String>)> {
+    let probe = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount -t tmpfs -o size=16k tmpfs /mnt"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root and unshare)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size={size},mode=0755 tmpfs \"$0\" || exit 99\n\
+         {}cd \"$0\" || exit 99\n\"$@\"; rc=$?\necho ==LISTING== >&2\nls -A >&2\nexit $rc",
+        if ro {
+            "mount -o remount,ro \"$0\" || exit 99\n"
+        } else {
+            ""
+        }
+    );
+    let o = run_bounded(
+        Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .arg(dir.path())
+            .arg(BIN)
+            .args(args),
+        30,
+    );
+    assert_ne!(code(&o), 99, "setting up the tmpfs: {}", stderr(&o));
+    let err = stderr(&o);
+    let (_, listing) = err.rsplit_once("==LISTING==\n").unwrap();
+    let listing = listing.lines().map(String::from).collect();
+    Some((o, listing))
+}
+
+#[test]
+fn a_full_disk_and_a_read_only_directory_leave_nothing() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let url = e.server.route("/big.tar", Reply::Body(e.data.clone()));
+    let args = ["--allow-http", "--retries", "2", "--sha256", &h, &url];
+    // 64 KiB of room for 800 KB: ENOSPC mid-download, exit 4, not retried.
+    if let Some((o, listing)) = in_tmpfs("64k", false, &args) {
+        assert_eq!(code(&o), 4, "{}", stderr(&o));
+        assert!(stderr(&o).contains("No space left"), "{}", stderr(&o));
+        assert_eq!(listing, Vec::<String>::new(), "{}", stderr(&o));
+        assert_eq!(e.server.hits("/big.tar"), 1, "a full disk was retried");
+    }
+    if let Some((o, listing)) = in_tmpfs("1m", true, &args) {
+        assert_eq!(code(&o), 4, "{}", stderr(&o));
+        assert!(stderr(&o).contains("Read-only"), "{}", stderr(&o));
+        assert_eq!(listing, Vec::<String>::new());
+    }
+}
+
+fn mkfifo(p: &Path) {
+    let o = Command::new("mkfifo").arg(p).output().unwrap();
+    assert!(o.status.success());
+}
+
+#[test]
+fn special_files_are_refused_never_read() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let url = e.server.route("/sp.tar", Reply::Body(e.data.clone()));
+    let sig = e.dir.path().join("sp.sig");
+    std::fs::write(&sig, sign_detached(&e.key, &e.data)).unwrap();
+    let fifo = e.dir.path().join("fifo");
+    mkfifo(&fifo);
+    let (f, s) = (fifo.to_str().unwrap(), sig.to_str().unwrap());
+    let k = e.keyring();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("FIFO as SIG", vec!["--keyring", k, &url, f]),
+        ("device as SIG", vec!["--keyring", k, &url, "/dev/zero"]),
+        ("FIFO as keyring", vec!["--keyring", f, &url, s]),
+        ("device as keyring", vec!["--keyring", "/dev/zero", &url, s]),
+        ("FIFO as hash file", vec!["--hash-file", f, &url]),
+        (
+            "device as hash file",
+            vec!["--hash-file", "/dev/zero", &url],
+        ),
+        (
+            "FIFO as --ca-file",
+            vec!["--ca-file", f, "--sha256", &h, &url],
+        ),
+    ];
+    for (what, args) in cases {
+        let o = e.run_bounded(&args);
+        assert_nothing_left(&e, &o, 2);
+        assert!(stderr(&o).contains("refused"), "{what}: {}", stderr(&o));
+    }
+    // A FIFO, a device, a directory at the output path: refused, kept.
+    let out_fifo = e.out().join("fifo.tar");
+    mkfifo(&out_fifo);
+    let o = e.run_bounded(&["--sha256", &h, "-o", "fifo.tar", &url]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("a FIFO"), "{}", stderr(&o));
+    std::fs::remove_file(&out_fifo).unwrap();
+    let o = e.run_bounded(&["--sha256", &h, "-o", "/dev/null", &url]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("a device"), "{}", stderr(&o));
+    // A file:// source that is a FIFO is refused too.
+    let o = e.run_bounded(&["--sha256", &h, "-o", "x.tar", &format!("file://{f}")]);
+    assert_nothing_left(&e, &o, 2);
+    assert_eq!(e.server.hits("/sp.tar"), 0);
+}
+
+#[test]
+fn a_directory_at_the_untrusted_name() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let url = e.server.route("/d.tar", Reply::Body(e.data.clone()));
+    std::fs::create_dir_all(e.out().join("d.tar.UNTRUSTED")).unwrap();
+    // Empty: removed like any leftover, with a note.
+    let o = e.run(&["--sha256", &h, &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("removed stale"), "{}", stderr(&o));
+    assert_eq!(files(&e.out()), vec!["d.tar"]);
+    std::fs::remove_file(e.out().join("d.tar")).unwrap();
+    // Holding files: refused with what to do, exit 2 (not 4 forever).
+    std::fs::create_dir_all(e.out().join("d.tar.UNTRUSTED")).unwrap();
+    std::fs::write(e.out().join("d.tar.UNTRUSTED/mine"), b"x").unwrap();
+    for _ in 0..2 {
+        let o = e.run(&["--sha256", &h, &url]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains("remove it"), "{}", stderr(&o));
+        assert_eq!(files(&e.out()), vec!["d.tar.UNTRUSTED"]);
+    }
+}
+
+#[test]
+fn self_signed_certificates_as_with_curl_cacert() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let curl = oracle("curl");
+    for leaf in [true, false] {
+        let ca = TestCa::self_signed(leaf);
+        let tls = Server::start_tls(&ca);
+        let url = tls.route("/ss.tar", Reply::Body(e.data.clone()));
+        let ca_file = ca.ca_pem.to_str().unwrap();
+        let before = tls.hits("/ss.tar");
+        let o = e.run_env(
+            &["--retries", "2"],
+            &["--ca-file", ca_file, "--sha256", &h, &url],
+            &[],
+        );
+        let mine = tls.hits("/ss.tar");
+        if curl {
+            let c = Command::new("curl")
+                .args(["-sS", "-o", "/dev/null", "--cacert", ca_file, &url])
+                .output()
+                .unwrap();
+            assert!(c.status.success(), "curl --cacert: {}", stderr(&c));
+        }
+        if leaf {
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            assert_eq!(files(&e.out()), vec!["ss.tar"]);
+            std::fs::remove_file(e.out().join("ss.tar")).unwrap();
+        } else {
+            // curl takes a CA certificate as its own server's; rustls does
+            // not, and the error says so and what to do.
+            assert_nothing_left(&e, &o, 4);
+            let err = stderr(&o);
+            assert!(err.contains("CA:TRUE") && err.contains("CA:FALSE"), "{err}");
+            // A certificate failure is not retried (no request at all).
+            assert_eq!(mine, before);
+        }
+        // Without --ca-file: not trusted, never retried.
+        let before = tls.hits("/ss.tar");
+        let o = e.run_env(&["--retries", "2"], &["--sha256", &h, &url], &[]);
+        assert_nothing_left(&e, &o, 4);
+        assert_eq!(tls.hits("/ss.tar"), before);
+        assert!(stderr(&o).contains("certificate"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn proxy_failures_name_the_proxy() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let url = e.server.route("/px.tar", Reply::Body(e.data.clone()));
+    let port = closed_port();
+    let proxy = format!("http://user:secret@127.0.0.1:{port}");
+    let o = e.run(&["--proxy", &proxy, "--sha256", &h, &url]);
+    assert_nothing_left(&e, &o, 4);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("through proxy http://127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "credentials shown: {err}");
+    let all = format!("socks5h://127.0.0.1:{port}");
+    let o = e.run_env(
+        &["--allow-http", "--retries", "0"],
+        &["--sha256", &h, &url],
+        &[("ALL_PROXY", &all)],
+    );
+    assert_nothing_left(&e, &o, 4);
+    assert!(
+        stderr(&o).contains(&format!("through proxy {all}")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn output_directories_are_made_only_when_asked() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let url = e.server.route("/cd.tar", Reply::Body(e.data.clone()));
+    let o = e.run(&["--sha256", &h, "-o", "a/b/cd.tar", &url]);
+    assert_nothing_left(&e, &o, 2);
+    assert!(stderr(&o).contains("--create-dirs"), "{}", stderr(&o));
+    assert_eq!(e.server.hits("/cd.tar"), 0);
+    let o = e.run(&["--sha256", &h, "--create-dirs", "-o", "a/b/cd.tar", &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(e.out().join("a/b/cd.tar")).unwrap(), e.data);
+    // A file where a directory should be: exit 2.
+    let o = e.run(&["--sha256", &h, "--create-dirs", "-o", "a/b/cd.tar/x", &url]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn sizes_take_suffixes() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let url = e.server.route("/sz.tar", Reply::Body(e.data.clone()));
+    let o = e.run(&["--max-size", "512K", "--sha256", &h, &url]);
+    assert_nothing_left(&e, &o, 1);
+    assert!(stderr(&o).contains("524288"), "{}", stderr(&o));
+    for bad in ["1X", "1.5M", "-1"] {
+        let o = e.run(&["--max-size", bad, "--sha256", &h, &url]);
+        assert_nothing_left(&e, &o, 2);
+    }
+    let o = e.run(&[
+        "--max-size",
+        "1M",
+        "--max-uncompressed-size",
+        "8G",
+        "--sha256",
+        &h,
+        &url,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn quiet_is_silent_on_success_and_tells_all_on_failure() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    e.server
+        .route("/qm/q.tar", Reply::Flipped(e.data.clone(), 9));
+    let url = e.server.route("/q.tar", Reply::Body(e.data.clone()));
+    let mirror = e.server.url("/qm");
+    std::fs::create_dir_all(e.out()).unwrap();
+    std::fs::write(e.out().join("q.tar.UNTRUSTED"), b"stale").unwrap();
+    // A skipped mirror, a stale file removed: all quiet when it ends well.
+    let o = e.run(&["-q", "--mirror", &mirror, "--sha256", &h, &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    let o = e.run(&["--quiet", "--sha256", &h, &url]);
+    assert_eq!((code(&o), stderr(&o)), (0, String::new()));
+    std::fs::remove_file(e.out().join("q.tar")).unwrap();
+    // When it fails, what happened on the way comes before the error.
+    let o = e.run(&[
+        "-q",
+        "--mirror",
+        &mirror,
+        "--sha256",
+        &h,
+        &e.server.url("/nope.tar"),
+    ]);
+    assert_nothing_left(&e, &o, 4);
+    let err = stderr(&o);
+    assert!(err.contains("trying the next source"), "{err}");
+    assert!(err.contains("not fetched"), "{err}");
+}
+
+/// The tool's output on a pseudo-terminal (util-linux `script`), with
+/// `env`: what a user at a terminal sees.
+fn on_terminal(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Option<String> {
+    if !oracle("script") {
+        return None;
+    }
+    let cmd = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut c = Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir)
+        .env_remove("MAKEFLAGS")
+        .env("TERM", "xterm");
+    for var in PROXY_VARS {
+        c.env_remove(var);
+    }
+    let o = run_bounded(c.envs(env.iter().copied()), 30);
+    Some(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn progress_bars_name_the_file_clear_themselves_and_stay_out_of_make_j() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    let url = e.server.route(
+        "/bar.tar",
+        Reply::Slow(e.data.clone(), std::time::Duration::from_millis(80)),
+    );
+    std::fs::create_dir_all(e.out()).unwrap();
+    let args = ["--allow-http", "--sha256", &h, &url];
+    let Some(tty) = on_terminal(&e.out(), &args, &[]) else {
+        return;
+    };
+    assert!(tty.contains("fetching bar.tar"), "{tty:?}");
+    // Cleared: the last thing before the final note erases the line.
+    let note = tty.rfind("fetch-verified: bar.tar: fetched").unwrap();
+    assert!(
+        tty[..note].contains("\x1b[2K") || tty[..note].contains("\x1b[K"),
+        "{tty:?}"
+    );
+    std::fs::remove_file(e.out().join("bar.tar")).unwrap();
+    // Under make -j (a jobserver in MAKEFLAGS): no bar, only whole lines.
+    let tty = on_terminal(
+        &e.out(),
+        &args,
+        &[("MAKEFLAGS", " -j4 --jobserver-auth=fifo:/x")],
+    )
+    .unwrap();
+    assert!(!tty.contains("fetching bar.tar"), "{tty:?}");
+    assert!(!tty.contains('\x1b'), "{tty:?}");
+    // Re-verifying a large present file shows one too; a small one not.
+    let big: Vec<u8> = (0..40u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(e.out().join("big.bin"), &big).unwrap();
+    let bh = sha256_hex(&big);
+    let never = e.server.url("/never/big.bin");
+    let tty = on_terminal(&e.out(), &["--allow-http", "--sha256", &bh, &never], &[]).unwrap();
+    assert!(tty.contains("re-verifying big.bin"), "{tty:?}");
+    assert!(tty.contains("present, re-verified"), "{tty:?}");
+    let tty = on_terminal(&e.out(), &args, &[]).unwrap();
+    assert!(!tty.contains("re-verifying"), "{tty:?}");
+}
+
+#[test]
+fn mixed_inputs_schemes_hosts_and_names() {
+    let e = setup();
+    let h = sha256_hex(&e.data);
+    // HTTPS:// and HTTP:// in upper case, as curl reads them.
+    let ca = TestCa::new();
+    let tls = Server::start_tls(&ca);
+    let url = tls.route("/up.tar", Reply::Body(e.data.clone()));
+    let upper = url.replacen("https://", "HTTPS://", 1);
+    let o = e.run_env(
+        &["--retries", "0"],
+        &[
+            "--ca-file",
+            ca.ca_pem.to_str().unwrap(),
+            "--sha256",
+            &h,
+            &upper,
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(files(&e.out()), vec!["up.tar"]);
+    std::fs::remove_file(e.out().join("up.tar")).unwrap();
+    let plain = e.server.route("/pl.tar", Reply::Body(e.data.clone()));
+    let o = e.run(&["--sha256", &h, &plain.replacen("http://", "Http://", 1)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::remove_file(e.out().join("pl.tar")).unwrap();
+    // file://host/path is refused (curl: only localhost), never read as
+    // the relative path host/path; file://localhost/path works.
+    let src = e.dir.path().join("loc.tar");
+    std::fs::write(&src, &e.data).unwrap();
+    std::fs::create_dir_all(
+        e.out()
+            .join("host")
+            .join(src.parent().unwrap().strip_prefix("/").unwrap()),
+    )
+    .unwrap();
+    let o = e.run(&[
+        "--sha256",
+        &h,
+        "-o",
+        "l.tar",
+        &format!("file://host{}", src.display()),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    std::fs::remove_dir_all(e.out().join("host")).unwrap();
+    assert_eq!(files(&e.out()), Vec::<String>::new());
+    let o = e.run(&[
+        "--sha256",
+        &h,
+        "-o",
+        "l.tar",
+        &format!("file://localhost{}", src.display()),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::remove_file(e.out().join("l.tar")).unwrap();
+    // A #/ name with control characters: refused before any request.
+    for frag in ["a\nb.tar", "a\x1b[2Jb.tar", "a\rb"] {
+        let u = format!("{plain}#/{frag}");
+        let o = e.run(&["--sha256", &h, &u]);
+        assert_nothing_left(&e, &o, 2);
+        assert!(stderr(&o).contains("control characters"), "{}", stderr(&o));
+    }
+    assert_eq!(e.server.hits("/pl.tar"), 1);
+}
+
+// ---- Stock packages through fetch-verified (issue 13). ----
+
+use common::pkg::{self as pk, rpm_accepts, rpm_layout, Deb, Keys, Rpms};
+use std::sync::OnceLock;
+
+/// A fresh fixture directory for this test binary, under target/.
+fn pkg_dir(what: &str) -> std::path::PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fetch-verified-{what}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn pkg_keys() -> Option<&'static Keys> {
+    static K: OnceLock<Option<Keys>> = OnceLock::new();
+    K.get_or_init(|| pk::oracle("gpg").then(|| Keys::make(&pkg_dir("keys"))))
+        .as_ref()
+}
+
+fn pkg_rpms() -> Option<(&'static Keys, &'static Rpms)> {
+    static R: OnceLock<Option<Rpms>> = OnceLock::new();
+    let k = pkg_keys()?;
+    let r = R
+        .get_or_init(|| {
+            ["rpmbuild", "rpmsign", "rpmkeys"]
+                .iter()
+                .all(|t| pk::oracle(t))
+                .then(|| Rpms::make(k, &pkg_dir("rpm")))
+        })
+        .as_ref()?;
+    Some((k, r))
+}
+
+fn pkg_deb() -> Option<(&'static Keys, &'static Deb)> {
+    static D: OnceLock<Option<Deb>> = OnceLock::new();
+    let k = pkg_keys()?;
+    let d = D
+        .get_or_init(|| {
+            ["dpkg-deb", "dpkg-source", "apt-ftparchive", "xz"]
+                .iter()
+                .all(|t| pk::oracle(t))
+                .then(|| Deb::make(k, &pkg_dir("deb")))
+        })
+        .as_ref()?;
+    Some((k, d))
+}
+
+/// fetch-verified in `dir` (made if missing) with the test flags and a
+/// clean environment.
+fn fetch_in(dir: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--allow-http", "--retries", "0", "--read-timeout", "2"])
+        .current_dir(dir);
+    for a in args {
+        cmd.arg(a.as_ref());
+    }
+    for var in PROXY_VARS.iter().chain(&["DISTFILES_MIRROR"]) {
+        cmd.env_remove(var);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn rpms_verified_by_their_own_signature_as_rpmkeys_says() {
+    let Some((k, r)) = pkg_rpms() else { return };
+    let e = setup();
+    let read = |p: &Path| std::fs::read(p).unwrap();
+    let good = read(&r.rsa);
+    let other = read(&r.other);
+    let (main, payload) = rpm_layout(&good);
+    let (other_main, _) = rpm_layout(&other);
+    let n = good.len();
+    let flip = |at: usize| {
+        let mut b = good.clone();
+        b[at] ^= 1;
+        b
+    };
+    let swapped = [&good[..96], &other[96..other_main], &good[main..]].concat();
+    let cases: Vec<(&str, Vec<u8>, &Path, &Path, i32)> = vec![
+        ("RSA", good.clone(), &k.rsa_asc, &r.db_all, 0),
+        ("EdDSA", read(&r.ed), &k.ed_asc, &r.db_all, 0),
+        ("with --rpmv3", read(&r.v3), &k.rsa_asc, &r.db_all, 0),
+        ("unsigned", read(&r.unsigned), &k.rsa_asc, &r.db_all, 3),
+        ("wrong key", good.clone(), &k.other_asc, &r.db_other, 1),
+        (
+            "corrupted header",
+            flip(payload - 8),
+            &k.rsa_asc,
+            &r.db_all,
+            1,
+        ),
+        ("corrupted payload", flip(n - 8), &k.rsa_asc, &r.db_all, 1),
+        (
+            "truncated",
+            good[..payload + (n - payload) / 2].to_vec(),
+            &k.rsa_asc,
+            &r.db_all,
+            1,
+        ),
+        (
+            "signature of another package",
+            swapped,
+            &k.rsa_asc,
+            &r.db_all,
+            1,
+        ),
+    ];
+    let scratch = e.dir.path().join("oracle");
+    std::fs::create_dir_all(&scratch).unwrap();
+    for (i, (what, bytes, key, db, want)) in cases.into_iter().enumerate() {
+        let f = scratch.join(format!("{i}.rpm"));
+        std::fs::write(&f, &bytes).unwrap();
+        let rpm_ok = rpm_accepts(db, &f);
+        let url = e
+            .server
+            .route(&format!("/{i}/bvtest-1.0-1.noarch.rpm"), Reply::Body(bytes));
+        let o = e.run(&["--keyring", key.to_str().unwrap(), &url]);
+        assert_eq!(code(&o), want, "{what}: {}", stderr(&o));
+        assert_eq!(want == 0, rpm_ok, "{what}: rpm says {rpm_ok}");
+        if want == 0 {
+            assert_eq!(files(&e.out()), vec!["bvtest-1.0-1.noarch.rpm"], "{what}");
+            assert!(
+                stderr(&o).contains("bvtest-1.0-1.noarch: digests signatures OK"),
+                "{what}: {}",
+                stderr(&o)
+            );
+            std::fs::remove_file(e.out().join("bvtest-1.0-1.noarch.rpm")).unwrap();
+        } else {
+            assert_nothing_left(&e, &o, want);
+        }
+    }
+
+    // Present and good: re-verified by its signature, not fetched again;
+    // tampered: replaced by the verified download.
+    let url = e
+        .server
+        .route("/p/bvtest-1.0-1.noarch.rpm", Reply::Body(good.clone()));
+    let ring = k.rsa_asc.to_str().unwrap();
+    let o = e.run(&["--keyring", ring, "--json", &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["package"], "bvtest-1.0-1.noarch");
+    assert_eq!(j["signers"][0], k.rsa_fpr.as_str());
+    let o = e.run(&["--keyring", ring, "--json", &url]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["reused"], true);
+    std::fs::write(e.out().join("bvtest-1.0-1.noarch.rpm"), flip(n - 8)).unwrap();
+    let o = e.run(&["--keyring", ring, &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(read(&e.out().join("bvtest-1.0-1.noarch.rpm")), good);
+    assert_eq!(e.server.hits("/p/bvtest-1.0-1.noarch.rpm"), 2);
+    std::fs::remove_file(e.out().join("bvtest-1.0-1.noarch.rpm")).unwrap();
+
+    // --rpm for a URL that does not say .rpm; with a SIG it is a usage error.
+    let koji = e.server.route("/getfile?id=7", Reply::Body(good.clone()));
+    let o = e.run(&["--keyring", ring, "--rpm", "-o", "pkg.bin", &koji]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::remove_file(e.out().join("pkg.bin")).unwrap();
+    let o = e.run(&["--keyring", ring, "--rpm", &url, &url]);
+    assert_nothing_left(&e, &o, 2);
+    // A pinned hash is checked as well as the signature.
+    let o = e.run(&["--keyring", ring, "--sha256", &"00".repeat(32), &url]);
+    assert_nothing_left(&e, &o, 1);
+}
+
+#[test]
+fn a_real_rpm_fusion_package_by_its_distributor_key() {
+    let e = setup();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rpm");
+    let pkg = "rpmfusion-free-release-44-1.noarch.rpm";
+    e.server.serve_dir(&data);
+    let url = e.server.url(&format!("/{pkg}"));
+    let key = data.join("RPM-GPG-KEY-rpmfusion-free-fedora-2020");
+    let o = e.run(&["--keyring", key.to_str().unwrap(), &url]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "E9A491A3DE247814E7E067EAE06F8ECDD651FF2E"
+    );
+    assert_eq!(files(&e.out()), vec![pkg]);
+    std::fs::remove_file(e.out().join(pkg)).unwrap();
+    let fedora = data.join("RPM-GPG-KEY-fedora-39-primary");
+    let o = e.run(&["--keyring", fedora.to_str().unwrap(), &url]);
+    assert_nothing_left(&e, &o, 1);
+    if pk::oracle("rpmkeys") {
+        let db = pk::rpmdb(&e.dir.path().join("db"), &[&key]);
+        assert!(rpm_accepts(&db, &data.join(pkg)));
+        let db = pk::rpmdb(&e.dir.path().join("db-fedora"), &[&fedora]);
+        assert!(!rpm_accepts(&db, &data.join(pkg)));
+    }
+}
+
+/// A copy of the fixture repository served over HTTP, to tamper with.
+struct Served {
+    _tmp: tempfile::TempDir,
+    repo: std::path::PathBuf,
+    server: Server,
+}
+
+impl Served {
+    fn new(d: &Deb) -> Served {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        pk::copy_tree(&d.repo, &repo);
+        let server = Server::start();
+        server.serve_dir(&repo);
+        Served {
+            _tmp: tmp,
+            repo,
+            server,
+        }
+    }
+
+    fn url(&self, rel: &str) -> String {
+        self.server.url(&format!("/{rel}"))
+    }
+}
+
+const IN_RELEASE: &str = "dists/stable/InRelease";
+const PACKAGES_XZ: &str = "dists/stable/main/binary-amd64/Packages.xz";
+const HELLO_DEB: &str = "pool/main/bvhello_1.0-1_all.deb";
+
+#[test]
+fn debian_chain_through_fetch_verified() {
+    let Some((k, d)) = pkg_deb() else { return };
+    let e = setup();
+    let s = Served::new(d);
+    let ring = &k.rsa_asc;
+    let good = e.dir.path().join("good");
+    // InRelease as SIG pins the index by its entry (size and SHA-256); the
+    // second archive key's signature is reported and ignored.
+    let o = fetch_in(
+        &good,
+        &[&"--keyring", ring, &s.url(PACKAGES_XZ), &s.url(IN_RELEASE)],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), k.rsa_fpr);
+    assert!(stderr(&o).contains("ignored"), "{}", stderr(&o));
+    // The verified index pins the .deb by its Filename stanza.
+    let o = fetch_in(&good, &[&"--hash-file", &"Packages.xz", &s.url(HELLO_DEB)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // --decompress stores the index by its uncompressed entry.
+    let o = fetch_in(
+        &good,
+        &[
+            &"--keyring",
+            ring,
+            &"--decompress",
+            &s.url(PACKAGES_XZ),
+            &s.url(IN_RELEASE),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(good.join("Packages")).unwrap(),
+        std::fs::read(s.repo.join("dists/stable/main/binary-amd64/Packages")).unwrap()
+    );
+    // Sources: the index pins the .dsc; the .dsc (maintainer-signed) as
+    // SIG pins the tarballs.
+    let sources = "dists/stable/main/source/Sources.xz";
+    let o = fetch_in(
+        &good,
+        &[&"--keyring", ring, &s.url(sources), &s.url(IN_RELEASE)],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let dsc = "pool/main/bvsrc_1.0-1.dsc";
+    let o = fetch_in(&good, &[&"--hash-file", &"Sources.xz", &s.url(dsc)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for tarball in [
+        "pool/main/bvsrc_1.0.orig.tar.gz",
+        "pool/main/bvsrc_1.0-1.debian.tar.xz",
+    ] {
+        let o = fetch_in(
+            &good,
+            &[&"--keyring", &k.ed_asc, &s.url(tarball), &s.url(dsc)],
+        );
+        assert_eq!(code(&o), 0, "{tarball}: {}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains(&k.ed_fpr));
+    }
+    // An entry the list does not have: nothing to verify with.
+    let o = fetch_in(
+        &e.out(),
+        &[&"--keyring", ring, &s.url(HELLO_DEB), &s.url(IN_RELEASE)],
+    );
+    assert_nothing_left(&e, &o, 3);
+
+    // Each link tampered: exit 1, nothing left (no final file, no
+    // NAME.UNTRUSTED).
+    let tampered =
+        |name: &str, change: &dyn Fn(&Path), args: &dyn Fn(&Served) -> Vec<String>, what: &str| {
+            let s = Served::new(d);
+            change(&s.repo);
+            let out = e.dir.path().join(name);
+            let a = args(&s);
+            let refs: Vec<&dyn AsRef<std::ffi::OsStr>> =
+                a.iter().map(|x| x as &dyn AsRef<std::ffi::OsStr>).collect();
+            let o = fetch_in(&out, &refs);
+            assert_eq!(code(&o), 1, "{name}: {}", stderr(&o));
+            assert!(stderr(&o).contains(what), "{name}: {}", stderr(&o));
+            assert_eq!(files(&out), Vec::<String>::new(), "{name}");
+            s
+        };
+    let ring_s = ring.to_str().unwrap().to_string();
+    let index_args = |s: &Served| {
+        vec![
+            "--keyring".to_string(),
+            ring_s.clone(),
+            s.url(PACKAGES_XZ),
+            s.url(IN_RELEASE),
+        ]
+    };
+    let hash_file = good.join("Packages.xz").to_str().unwrap().to_string();
+    let deb_args = |s: &Served| {
+        vec![
+            "--hash-file".to_string(),
+            hash_file.clone(),
+            s.url(HELLO_DEB),
+        ]
+    };
+    let s = tampered(
+        "inrelease",
+        &|repo| {
+            let p = repo.join(IN_RELEASE);
+            let t = std::fs::read_to_string(&p).unwrap();
+            let at = t.find("SHA256:").unwrap() + 10;
+            let mut b = t.into_bytes();
+            b[at] = if b[at] == b'0' { b'1' } else { b'0' };
+            std::fs::write(&p, b).unwrap();
+        },
+        &index_args,
+        "BAD signature",
+    );
+    assert_eq!(
+        s.server.hits(&format!("/{PACKAGES_XZ}")),
+        0,
+        "fetched on a forged InRelease"
+    );
+    tampered(
+        "index",
+        &|repo| {
+            let plain = repo.join("dists/stable/main/binary-amd64/Packages");
+            let t = std::fs::read_to_string(&plain)
+                .unwrap()
+                .replace("Version: 1.0-1", "Version: 1.0-2");
+            pk::write_index(&plain, t.as_bytes());
+        },
+        &index_args,
+        "mismatch",
+    );
+    tampered(
+        "deb",
+        &|repo| {
+            let p = repo.join(HELLO_DEB);
+            let mut b = std::fs::read(&p).unwrap();
+            let n = b.len();
+            b[n - 5] ^= 1;
+            std::fs::write(&p, b).unwrap();
+        },
+        &deb_args,
+        "sha256 mismatch",
+    );
+    tampered(
+        "size",
+        &|repo| {
+            let p = repo.join(HELLO_DEB);
+            let b = std::fs::read(&p).unwrap();
+            std::fs::write(&p, [b.as_slice(), b"x"].concat()).unwrap();
+        },
+        &deb_args,
+        "size mismatch",
+    );
+    tampered(
+        "expired",
+        &|repo| {
+            std::fs::copy(&d.expired, repo.join(IN_RELEASE)).unwrap();
+        },
+        &index_args,
+        "expired: Valid-Until",
+    );
+    tampered(
+        "orig",
+        &|repo| {
+            let p = repo.join("pool/main/bvsrc_1.0.orig.tar.gz");
+            let mut b = std::fs::read(&p).unwrap();
+            b[20] ^= 1;
+            std::fs::write(&p, b).unwrap();
+        },
+        &|s: &Served| {
+            vec![
+                "--keyring".into(),
+                k.ed_asc.to_str().unwrap().into(),
+                s.url("pool/main/bvsrc_1.0.orig.tar.gz"),
+                s.url(dsc),
+            ]
+        },
+        "mismatch",
+    );
+}

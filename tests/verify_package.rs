@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::pkg::{self, copy_tree, oracle, rpm_accepts, rpm_layout, sh, Apt, Gpg};
+use common::pkg::{
+    self, copy_tree, oracle, rpm_accepts, rpm_layout, write_index, Apt, Deb, Keys, Rpms,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -59,59 +61,10 @@ fn fixture_dir(what: &str) -> PathBuf {
     d
 }
 
-struct Keys {
-    gpg: Gpg,
-    rsa_asc: PathBuf,
-    ed_asc: PathBuf,
-    other_asc: PathBuf,
-    rsa_gpg: PathBuf,
-    rsa_fpr: String,
-    ed_fpr: String,
-}
-
 fn keys() -> Option<&'static Keys> {
     static K: OnceLock<Option<Keys>> = OnceLock::new();
-    K.get_or_init(|| {
-        if !oracle("gpg") {
-            return None;
-        }
-        let dir = fixture_dir("keys");
-        let gpg = Gpg::new(&dir.join("gnupg"));
-        gpg.gen("rsa@example.org", "rsa2048");
-        gpg.gen("ed@example.org", "ed25519");
-        gpg.gen("other@example.org", "ed25519");
-        let k = |n: &str, armor: bool| {
-            let p = dir.join(if armor {
-                format!("{n}.asc")
-            } else {
-                format!("{n}.gpg")
-            });
-            gpg.export(&format!("{n}@example.org"), &p, armor);
-            p
-        };
-        Some(Keys {
-            rsa_asc: k("rsa", true),
-            ed_asc: k("ed", true),
-            other_asc: k("other", true),
-            rsa_gpg: k("rsa", false),
-            rsa_fpr: gpg.fingerprint("rsa@example.org"),
-            ed_fpr: gpg.fingerprint("ed@example.org"),
-            gpg,
-        })
-    })
-    .as_ref()
-}
-
-struct Rpms {
-    dir: PathBuf,
-    rsa: PathBuf,
-    ed: PathBuf,
-    v3: PathBuf,
-    unsigned: PathBuf,
-    /// Another package, signed by the same key (signature swaps).
-    other: PathBuf,
-    db_all: PathBuf,
-    db_other: PathBuf,
+    K.get_or_init(|| oracle("gpg").then(|| Keys::make(&fixture_dir("keys"))))
+        .as_ref()
 }
 
 fn rpms() -> Option<(&'static Keys, &'static Rpms)> {
@@ -119,40 +72,8 @@ fn rpms() -> Option<(&'static Keys, &'static Rpms)> {
     let k = keys()?;
     let r = R
         .get_or_init(|| {
-            if !(oracle("rpmbuild") && oracle("rpmsign") && oracle("rpmkeys")) {
-                return None;
-            }
-            let dir = fixture_dir("rpm");
-            let top = dir.join("top");
-            let a = pkg::rpmbuild(&top, "bvtest", "hello");
-            let b = pkg::rpmbuild(&top, "bvother", "other");
-            let cp = |from: &Path, name: &str| {
-                let p = dir.join(name);
-                std::fs::copy(from, &p).unwrap();
-                p
-            };
-            let (rsa, ed, v3, unsigned, other) = (
-                cp(&a, "rsa.rpm"),
-                cp(&a, "ed.rpm"),
-                cp(&a, "v3.rpm"),
-                cp(&a, "unsigned.rpm"),
-                cp(&b, "other.rpm"),
-            );
-            pkg::rpmsign(&k.gpg, &rsa, "rsa@example.org", false);
-            pkg::rpmsign(&k.gpg, &ed, "ed@example.org", false);
-            pkg::rpmsign(&k.gpg, &v3, "rsa@example.org", true);
-            pkg::rpmsign(&k.gpg, &other, "rsa@example.org", false);
-            k.gpg.stop_agent();
-            Some(Rpms {
-                db_all: pkg::rpmdb(&dir.join("db-all"), &[&k.rsa_asc, &k.ed_asc]),
-                db_other: pkg::rpmdb(&dir.join("db-other"), &[&k.other_asc]),
-                dir,
-                rsa,
-                ed,
-                v3,
-                unsigned,
-                other,
-            })
+            (oracle("rpmbuild") && oracle("rpmsign") && oracle("rpmkeys"))
+                .then(|| Rpms::make(k, &fixture_dir("rpm")))
         })
         .as_ref()?;
     Some((k, r))
@@ -720,153 +641,15 @@ mod parsers_never_panic {
     }
 }
 
-/// A Debian repository made by the real tools (`file:` layout).
-struct Deb {
-    repo: PathBuf,
-    dsc: PathBuf,
-    orig: PathBuf,
-    debian_tar: PathBuf,
-    /// An InRelease whose Valid-Until has passed, signed by the archive key.
-    expired: PathBuf,
-}
-
-fn write_file(p: &Path, s: &str) {
-    if let Some(d) = p.parent() {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    std::fs::write(p, s).unwrap();
-}
-
-/// `apt-ftparchive release` of dists/stable into Release, signed: InRelease
-/// by the archive key and a second key (as Debian signs with several),
-/// Release.gpg by the archive key.
-fn sign_release(k: &Keys, dists: &Path) {
-    for f in ["Release", "InRelease", "Release.gpg"] {
-        let _ = std::fs::remove_file(dists.join(f));
-    }
-    let out = sh(Command::new("apt-ftparchive")
-        .args([
-            "-o",
-            "APT::FTPArchive::Release::Suite=stable",
-            "-o",
-            "APT::FTPArchive::Release::Codename=stable",
-            "-o",
-            "APT::FTPArchive::Release::Components=main",
-            "-o",
-            "APT::FTPArchive::Release::Architectures=amd64",
-            "-o",
-            "APT::FTPArchive::Release::ValidTime=604800",
-            "release",
-        ])
-        .arg(dists));
-    std::fs::write(dists.join("Release"), out.stdout).unwrap();
-    k.gpg.clearsign(
-        &["rsa@example.org", "other@example.org"],
-        &dists.join("Release"),
-        &dists.join("InRelease"),
-    );
-    k.gpg.detach_sign(
-        "rsa@example.org",
-        &dists.join("Release"),
-        &dists.join("Release.gpg"),
-    );
-}
-
-/// Write an index and its .xz and .gz next to it.
-fn write_index(path: &Path, content: &[u8]) {
-    std::fs::write(path, content).unwrap();
-    for (tool, flags, ext) in [("xz", "-c", "xz"), ("gzip", "-cn", "gz")] {
-        let out = sh(Command::new(tool).arg(flags).arg(path));
-        let mut p = path.as_os_str().to_owned();
-        p.push(format!(".{ext}"));
-        std::fs::write(PathBuf::from(p), out.stdout).unwrap();
-    }
-}
-
 fn deb() -> Option<(&'static Keys, &'static Deb)> {
     static D: OnceLock<Option<Deb>> = OnceLock::new();
     let k = keys()?;
     let d = D
         .get_or_init(|| {
-            if !["dpkg-deb", "dpkg-source", "apt-ftparchive", "apt-get", "xz"].iter().all(|t| oracle(t)) {
-                return None;
-            }
-            let dir = fixture_dir("deb");
-            let repo = dir.join("repo");
-            let pool = repo.join("pool/main");
-            std::fs::create_dir_all(&pool).unwrap();
-            for (name, ver) in [("bvhello", "1.0-1"), ("bvother", "2.0-1")] {
-                let root = dir.join(format!("build-{name}"));
-                write_file(
-                    &root.join("DEBIAN/control"),
-                    &format!("Package: {name}\nVersion: {ver}\nArchitecture: all\nMaintainer: Test <t@example.org>\nDescription: test package\n A test.\n"),
-                );
-                write_file(&root.join(format!("usr/share/doc/{name}/README")), name);
-                sh(Command::new("dpkg-deb")
-                    .args(["--root-owner-group", "-Zgzip", "--build"])
-                    .arg(&root)
-                    .arg(pool.join(format!("{name}_{ver}_all.deb"))));
-            }
-            // A 3.0 (quilt) source package: orig tarball, debian tarball, .dsc
-            // cleartext-signed by its maintainer.
-            let src = dir.join("src");
-            let tree = src.join("bvsrc-1.0");
-            write_file(&tree.join("hello.c"), "int main(void) { return 0; }\n");
-            sh(Command::new("tar")
-                .current_dir(&src)
-                .args(["--owner=0", "--group=0", "-czf", "bvsrc_1.0.orig.tar.gz", "bvsrc-1.0"]));
-            write_file(&tree.join("debian/source/format"), "3.0 (quilt)\n");
-            write_file(
-                &tree.join("debian/control"),
-                "Source: bvsrc\nMaintainer: Test <ed@example.org>\n\nPackage: bvsrc\nArchitecture: any\nDescription: test\n A test.\n",
-            );
-            write_file(
-                &tree.join("debian/changelog"),
-                "bvsrc (1.0-1) unstable; urgency=medium\n\n  * Test.\n\n -- Test <ed@example.org>  Tue, 01 Dec 2026 00:00:00 +0000\n",
-            );
-            write_file(&tree.join("debian/rules"), "#!/usr/bin/make -f\n%:\n\tdh $@\n");
-            sh(Command::new("dpkg-source").current_dir(&src).args(["-b", "bvsrc-1.0"]));
-            let plain = src.join("bvsrc_1.0-1.dsc");
-            k.gpg.clearsign(&["ed@example.org"], &plain, &pool.join("bvsrc_1.0-1.dsc"));
-            for f in ["bvsrc_1.0.orig.tar.gz", "bvsrc_1.0-1.debian.tar.xz"] {
-                std::fs::copy(src.join(f), pool.join(f)).unwrap();
-            }
-            let dists = repo.join("dists/stable");
-            for (sub, kind) in [("main/binary-amd64", "packages"), ("main/source", "sources")] {
-                std::fs::create_dir_all(dists.join(sub)).unwrap();
-                let out = sh(Command::new("apt-ftparchive").current_dir(&repo).args([kind, "pool"]));
-                let name = if kind == "packages" { "Packages" } else { "Sources" };
-                write_index(&dists.join(sub).join(name), &out.stdout);
-            }
-            sign_release(k, &dists);
-            // The same Release, expired (dates rewritten, then signed).
-            let text = std::fs::read_to_string(dists.join("Release")).unwrap();
-            let old: String = text
-                .lines()
-                .map(|l| {
-                    if l.starts_with("Date:") {
-                        "Date: Mon, 01 Jan 2024 00:00:00 UTC".to_string()
-                    } else if l.starts_with("Valid-Until:") {
-                        "Valid-Until: Mon, 08 Jan 2024 00:00:00 UTC".to_string()
-                    } else {
-                        l.to_string()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-                + "\n";
-            let expired_plain = dir.join("Release.expired");
-            std::fs::write(&expired_plain, old).unwrap();
-            let expired = dir.join("InRelease.expired");
-            k.gpg.clearsign(&["rsa@example.org"], &expired_plain, &expired);
-            k.gpg.stop_agent();
-            Some(Deb {
-                dsc: pool.join("bvsrc_1.0-1.dsc"),
-                orig: pool.join("bvsrc_1.0.orig.tar.gz"),
-                debian_tar: pool.join("bvsrc_1.0-1.debian.tar.xz"),
-                expired,
-                repo,
-            })
+            ["dpkg-deb", "dpkg-source", "apt-ftparchive", "apt-get", "xz"]
+                .iter()
+                .all(|t| oracle(t))
+                .then(|| Deb::make(k, &fixture_dir("deb")))
         })
         .as_ref()?;
     Some((k, d))

@@ -5,12 +5,17 @@ use anyhow::Context;
 use build_verify::check;
 mod common;
 use build_verify::exit::{fail, Code};
-use build_verify::fetch::{self, Checks, Compression, Transport, TransportOptions};
+use build_verify::fetch::{
+    self, Checks, Compression, RpmCheck, Target, Transport, TransportOptions,
+};
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
+use build_verify::package::rpm::RpmOptions;
+use build_verify::units::parse_size;
 use clap::Parser;
 use common as cli;
 use serde_json::json;
-use std::io::IsTerminal;
+use std::cell::RefCell;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,15 +35,24 @@ and only then rename it to its final name. On any failure the untrusted file is 
 unverified byte is ever under the final name. A leftover of a killed run is removed, never \
 reused; a run finding another one writing the same file waits for it, then re-verifies what it \
 left. A file already present is re-verified, never trusted because it exists; if it fails it is \
-deleted and fetched again. Verified signers' primary fingerprints are printed on stdout, one per \
-line.\n\n\
+deleted and fetched again; a SIG is judged first, so a garbage or unreachable SIG never costs a \
+present file. An RPM given without SIG is verified by its own header signature and payload digest \
+while it streams (what `rpmkeys --checksig` checks). Verified signers' primary fingerprints are \
+printed on stdout, one per line.\n\n\
 Examples:\n  \
 fetch-verified --keyring upstream.asc \\\n      \
 https://example.org/foo-1.0.tar.gz https://example.org/foo-1.0.tar.gz.asc\n  \
 fetch-verified --keyring kernel.asc --decompress \\\n      \
 https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.tar.xz \\\n      \
 https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.tar.sign\n  \
-fetch-verified --sha256 HEX -o dl/bar.tar.gz https://example.org/bar.tar.gz",
+fetch-verified --sha256 HEX -o dl/bar.tar.gz https://example.org/bar.tar.gz\n  \
+fetch-verified --keyring RPM-GPG-KEY-fedora-40-primary \\\n      \
+https://rpm.example/fedora/40/foo-1.0-1.fc40.src.rpm\n  \
+fetch-verified --keyring debian-archive-bookworm-automatic.asc \\\n      \
+https://deb.example/dists/bookworm/main/binary-amd64/Packages.xz \\\n      \
+https://deb.example/dists/bookworm/InRelease\n  \
+fetch-verified --hash-file Packages.xz \\\n      \
+https://deb.example/pool/main/h/hello/hello_2.10-3_amd64.deb",
     after_help = build_verify::exit::HELP,
     // A flag given again later wins (a Makefile's flags, then the user's
     // FETCH_VERIFIED_FLAGS), instead of "cannot be used multiple times".
@@ -48,15 +62,23 @@ struct Cli {
     /// What to download: https://, http:// (with --allow-http) or file://. A `#/NAME` fragment names the output.
     url: String,
 
-    /// Detached signature (.sig, .asc, .sign), or a cleartext-signed hash list
-    /// (sha256sums.asc) whose entry for the file pins it: a URL or a local path.
-    /// A SIG that is not there (404, no such file) is exit 3.
+    /// Detached signature (.sig, .asc, .sign), or a cleartext-signed list whose
+    /// entry for the file pins it: a hash list (sha256sums.asc), a Debian InRelease
+    /// (its entry for the path the URL names, with its size; Valid-Until checked) or
+    /// .dsc (its source files): a URL or a local path. A SIG that is not there
+    /// (404, no such file) is exit 3. Without SIG, a .rpm is verified by its own
+    /// signature with --keyring.
     sig: Option<String>,
 
     /// Output path (default: the URL's file name in the current directory;
-    /// with --decompress, that name without its compression suffix).
+    /// with --decompress, that name without its compression suffix). Its
+    /// directory must exist (exit 2) unless --create-dirs.
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     output: Option<PathBuf>,
+
+    /// Create the missing directories of the output path (as curl --create-dirs).
+    #[arg(long)]
+    create_dirs: bool,
 
     /// Pinned SHA-256 of the file (of its decompressed content with --uncompress).
     #[arg(long, value_name = "HEX")]
@@ -66,9 +88,22 @@ struct Cli {
     #[arg(long, value_name = "HEX")]
     sha512: Option<String>,
 
-    /// A file pinning the hash: bare hex, or any list check-hashes reads (the entry for the output's name).
+    /// A file pinning the hash: bare hex, any list check-hashes reads (the entry for the output's
+    /// name), or a Debian Packages/Sources list (the entry for the path the URL names, with its
+    /// size), .xz/.gz/.bz2 compressed or not. Its signature is not checked: a file verified
+    /// before (a Packages.xz fetched with its InRelease as SIG).
     #[arg(long, value_name = "FILE")]
     hash_file: Option<PathBuf>,
+
+    /// Verify the download as an RPM by its own header signature and payload digest with
+    /// --keyring (the default for a .rpm name without SIG): unsigned is exit 3.
+    #[arg(long)]
+    rpm: bool,
+
+    /// With --rpm: also check header+payload (v3) signatures (tags 1002/1005), and accept a
+    /// package that has only those.
+    #[arg(long)]
+    v3_signatures: bool,
 
     #[command(flatten)]
     keys: KeyArgs,
@@ -122,13 +157,13 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     ca_file: Option<PathBuf>,
 
-    /// Largest download accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
+    /// Largest download accepted, in bytes (K, M, G, T: multiples of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "8G", value_parser = parse_size)]
     max_size: u64,
 
     /// With --uncompress: the most bytes the content may decompress to (a
     /// small compressed bomb must not be hashed for hours). Larger: exit 1.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 30)]
+    #[arg(long, value_name = "SIZE", default_value = "64G", value_parser = parse_size)]
     max_uncompressed_size: u64,
 
     /// Seconds to wait for a connection.
@@ -147,7 +182,8 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 2)]
     retries: u32,
 
-    /// No progress bar and no notes on stderr (errors are still printed).
+    /// Nothing on stderr on success: no progress bar, no notes. On failure the
+    /// notes of the run (mirrors skipped, retries) come before the error.
     #[arg(short, long)]
     quiet: bool,
 
@@ -172,7 +208,84 @@ fn main() -> std::process::ExitCode {
     cli::run("fetch-verified", || run(&args))
 }
 
+/// One line on stderr in one write, so lines of parallel runs (`make -j`)
+/// never interleave inside a line.
+fn say(line: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(format!("fetch-verified: {line}\n").as_bytes());
+}
+
+/// Is this run one of several make runs in parallel (`make -j`)? Their
+/// progress bars would fight over one terminal line.
+fn parallel_make() -> bool {
+    std::env::var("MAKEFLAGS").is_ok_and(|f| {
+        // Flags come before a lone `--` (variable definitions after it).
+        let flags = f.split(" -- ").next().unwrap_or_default();
+        flags.contains("--jobserver-auth")
+            || flags.contains("--jobserver-fds")
+            || flags.split_whitespace().enumerate().any(|(i, w)| {
+                w.starts_with("-j")
+                    || (i == 0 && !w.starts_with('-') && !w.contains('=') && w.contains('j'))
+            })
+    })
+}
+
+/// Re-verifying a file smaller than this is too quick to show a bar for.
+const REVERIFY_BAR_MIN: u64 = 32 << 20;
+
+/// A progress bar for `what` ("fetching", "re-verifying") of `name`,
+/// cleared by the library when done.
+fn progress_bar(name: &str, what: &str, len: Option<u64>) -> indicatif::ProgressBar {
+    if what == "re-verifying" && len.is_some_and(|n| n < REVERIFY_BAR_MIN) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let template = if len.is_some() {
+        "{prefix} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}"
+    } else {
+        "{prefix} {spinner} {bytes} {bytes_per_sec}"
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_prefix(format!("{what} {name}"));
+    bar
+}
+
+/// Progress bars: on a terminal only, and never under `make -j`.
+fn show_progress(args: &Cli) -> bool {
+    !args.quiet && !args.json && std::io::stderr().is_terminal() && !parallel_make()
+}
+
+/// Is this a download to verify as an RPM by its own signature?
+fn rpm_mode(args: &Cli, name: &str) -> bool {
+    let rpm = |n: &str| n.to_ascii_lowercase().ends_with(".rpm");
+    args.rpm
+        || (args.sig.is_none()
+            && args.keys.given()
+            && (rpm(name) || fetch::default_name(&args.url).is_ok_and(|n| rpm(&n))))
+}
+
 fn run(args: &Cli) -> anyhow::Result<Code> {
+    // With --quiet the notes wait: said only if the run fails.
+    let held: RefCell<Vec<String>> = RefCell::new(Vec::new());
+    let note = |n: &str| match args.quiet {
+        true => held.borrow_mut().push(n.to_string()),
+        false => say(n),
+    };
+    let r = fetch_one(args, &note);
+    if r.is_err() {
+        for n in held.borrow().iter() {
+            say(n);
+        }
+    }
+    r
+}
+
+fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
     let uncompress = args.uncompress || args.decompress;
     let dest = match &args.output {
         Some(p) => p.clone(),
@@ -208,27 +321,45 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         false => None,
     };
     if args.unverified {
-        return unverified(args, &transport, &dest, compression);
+        return unverified(args, &transport, &dest, compression, note);
     }
 
     let mut hashes = check::pins(args.sha256.as_deref(), args.sha512.as_deref())?;
+    let mut size = None;
     if let Some(f) = &args.hash_file {
-        hashes.extend(check::pinned_in_list(f, name.as_bytes())?);
+        let pinned = fetch::pins::from_hash_file(f, &Target::new(&args.url, &name, uncompress))?;
+        hashes.extend(pinned.hashes);
+        size = pinned.size;
     }
-    if args.sig.is_none() && hashes.is_empty() {
+    let rpm = rpm_mode(args, &name);
+    if rpm && args.sig.is_some() {
+        return Err(fail(
+            Code::Usage,
+            "--rpm verifies the package by its own signature: give no SIG",
+        ));
+    }
+    if rpm && uncompress {
+        return Err(fail(
+            Code::Usage,
+            "--rpm and --uncompress/--decompress: an RPM is verified as it is",
+        ));
+    }
+    if args.sig.is_none() && hashes.is_empty() && !rpm {
         return Err(fail(
             Code::Missing,
-            "nothing to verify with: give a signature (SIG) or a pinned hash (--sha256, --sha512, --hash-file)",
+            "nothing to verify with: give a signature (SIG), a pinned hash (--sha256, --sha512, --hash-file), or --keyring for a .rpm",
         ));
     }
 
-    let keys = match &args.sig {
-        Some(_) => Some(args.keys.load()?),
-        None => None,
+    let keys = match args.sig.is_some() || rpm {
+        true => Some(args.keys.load()?),
+        false => None,
     };
     let verifier = keys.as_ref().map(LoadedKeys::verifier);
     let mut mirrors = args.mirror.clone();
     mirrors.extend(fetch::env_mirrors());
+    let show_progress = show_progress(args);
+    let make_bar = |what: &str, len: Option<u64>| progress_bar(&name, what, len);
     let request = fetch::Request {
         url: &args.url,
         sig: args.sig.as_deref(),
@@ -243,25 +374,32 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             want_sha256: args.json,
             max_uncompressed: args.max_uncompressed_size,
             store_decoded: args.decompress,
+            size,
+            rpm: match (rpm, verifier.as_ref()) {
+                (true, Some(v)) => Some(RpmCheck {
+                    verifier: v,
+                    options: RpmOptions {
+                        v3_signatures: args.v3_signatures,
+                        ..RpmOptions::default()
+                    },
+                }),
+                _ => None,
+            },
         },
         untrusted_suffix: &args.untrusted_suffix,
         sig_limit: MAX_SMALL,
-        progress: !args.quiet && !args.json && std::io::stderr().is_terminal(),
+        create_dirs: args.create_dirs,
+        progress: show_progress.then_some(&make_bar as &fetch::ProgressFactory),
     };
-    // Skipped mirrors, retries, stale files and waits are said even with
-    // --quiet, as errors are: they explain a slow or surprising run.
-    let note = |n: &str| eprintln!("fetch-verified: {n}");
     let fetch::Outcome {
         verified: v,
         source,
         reused,
-    } = fetch::fetch_verified(&transport, &request, &note)
+    } = fetch::fetch_verified(&transport, &request, note)
         .with_context(|| format!("{} not fetched", dest.display()))?;
 
-    if !args.quiet {
-        for n in &v.notes {
-            eprintln!("fetch-verified: {n}");
-        }
+    for n in &v.notes {
+        note(n);
     }
     if args.json {
         let obj = json!({
@@ -271,6 +409,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             "size": v.size,
             "sha256": v.sha256,
             "signers": v.signers.iter().map(|f| f.to_hex()).collect::<Vec<_>>(),
+            "package": v.package,
             "reused": reused,
         });
         cli::print_json(&obj);
@@ -278,13 +417,17 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         for s in &v.signers {
             outln!("{}", s.to_hex());
         }
-        if !args.quiet {
-            let how = if reused {
-                "present, re-verified"
-            } else {
-                "fetched and verified"
-            };
-            eprintln!("fetch-verified: {}: {how}", dest.display());
+        let how = if reused {
+            "present, re-verified"
+        } else {
+            "fetched and verified"
+        };
+        match &v.package {
+            Some(p) => note(&format!(
+                "{}: {how} ({p}: digests signatures OK)",
+                dest.display()
+            )),
+            None => note(&format!("{}: {how}", dest.display())),
         }
     }
     Ok(Code::Ok)
@@ -296,6 +439,7 @@ fn unverified(
     transport: &Transport,
     dest: &std::path::Path,
     compression: Option<Compression>,
+    note: &dyn Fn(&str),
 ) -> anyhow::Result<Code> {
     let k = &args.keys;
     if !(k.keyrings.is_empty() && k.keys_dirs.is_empty() && k.trusted_keys.is_empty()) {
@@ -304,16 +448,20 @@ fn unverified(
             "--unverified checks nothing: --keyring, --keys-dir and --trusted-key do not apply",
         ));
     }
-    let note = |n: &str| eprintln!("fetch-verified: {n}");
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let make_bar = |what: &str, len: Option<u64>| progress_bar(&name, what, len);
     let request = fetch::unverified::Request {
         url: &args.url,
         dest,
         decompress: compression,
         max_uncompressed: args.max_uncompressed_size,
         untrusted_suffix: &args.untrusted_suffix,
-        progress: !args.quiet && !args.json && std::io::stderr().is_terminal(),
+        progress: show_progress(args).then_some(&make_bar as &fetch::ProgressFactory),
     };
-    let stored = fetch::unverified::fetch_unverified(transport, &request, &note)
+    let stored = fetch::unverified::fetch_unverified(transport, &request, note)
         .with_context(|| format!("{} not fetched", dest.display()))?;
     if args.json {
         cli::print_json(&json!({
@@ -324,10 +472,10 @@ fn unverified(
             "verified": false,
         }));
     } else if !args.quiet {
-        eprintln!(
-            "fetch-verified: {}: fetched, NOT verified (--unverified)",
+        say(&format!(
+            "{}: fetched, NOT verified (--unverified)",
             dest.display()
-        );
+        ));
     }
     Ok(Code::Ok)
 }

@@ -726,7 +726,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 .map(|p| proof::read_checkpoint(p, Some(&verifier)))
                 .transpose()?;
             let nk = NoteKeys::load(&notes)?;
-            let s = verify::verify(
+            let verified = verify::verify(
                 &log,
                 &verifier,
                 &verify::Options {
@@ -736,9 +736,29 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                     require_sealed,
                     notes: nk.policy(),
                 },
-            )?;
+            );
+            let s = match verified {
+                Ok(s) => s,
+                Err(e) => {
+                    // JSON on failure too; the reason also goes to stderr.
+                    if json {
+                        cli::print_json(&serde_json::json!({
+                            "path": log, "status": "failed",
+                            "exit": build_verify::exit::code_of(&e).as_u8(),
+                            "reason": format!("{e:#}"),
+                        }));
+                    }
+                    return Err(e);
+                }
+            };
             if json {
-                cli::print_json(&serde_json::to_value(&s)?);
+                let mut v = serde_json::to_value(&s)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("path".into(), serde_json::json!(log));
+                    o.insert("status".into(), serde_json::json!("ok"));
+                    o.insert("exit".into(), serde_json::json!(0));
+                }
+                cli::print_json(&v);
                 print_warnings(&s);
             } else {
                 print_summary(&s);

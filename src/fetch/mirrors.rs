@@ -24,6 +24,17 @@ pub fn default_name(url: &str) -> anyhow::Result<String> {
             format!("{url}: no usable file name in the URL; give -o PATH"),
         ));
     }
+    // A name with a newline or an escape sequence would forge lines of
+    // make's output, a log, or a terminal: refused, not shown raw.
+    if name.chars().any(char::is_control) {
+        return Err(fail(
+            Code::Usage,
+            format!(
+                "{}: the file name holds control characters; give -o PATH",
+                url.escape_debug()
+            ),
+        ));
+    }
     Ok(name)
 }
 
@@ -122,6 +133,9 @@ mod tests {
         assert_eq!(n("https://h"), None);
         assert_eq!(n("https://h/x#/../etc"), None);
         assert_eq!(n("https://h/.."), None);
+        assert_eq!(n("https://h/x#/a\nb.tar"), None);
+        assert_eq!(n("https://h/x#/a\u{1b}[2Jb"), None);
+        assert_eq!(n("https://h/a\tb"), None);
     }
 
     #[test]

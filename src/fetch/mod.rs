@@ -4,6 +4,7 @@
 //! - [`transport`]: https/http/file access, proxies, TLS roots, retries.
 //! - [`mirrors`]: output names and the places to fetch from, in order.
 //! - [`signature`]: the SIG argument, and which copy goes with which place.
+//! - [`pins`]: what a signed list or `--hash-file` pins for the download.
 //! - [`decompress`]: strict decoders for `--uncompress`.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
 //! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
@@ -14,6 +15,7 @@
 
 pub mod decompress;
 pub mod mirrors;
+pub mod pins;
 pub mod pipeline;
 pub mod signature;
 pub mod transport;
@@ -21,7 +23,8 @@ pub mod unverified;
 
 pub use decompress::Compression;
 pub use mirrors::{default_name, default_output, env_mirrors, places, request_url, Place};
-pub use pipeline::{verify_stream, Checks, Verified};
+pub use pins::{Pinned, Target};
+pub use pipeline::{verify_stream, Checks, RpmCheck, Verified};
 pub use signature::{listed_names, load_signature, SigFile};
 pub use transport::{is_not_found, retrying, EnvProxies, Source, Transport, TransportOptions};
 
@@ -56,8 +59,17 @@ pub struct Request<'a> {
     pub untrusted_suffix: &'a str,
     /// Largest SIG accepted.
     pub sig_limit: u64,
-    pub progress: bool,
+    /// Create the missing directories of `dest` (curl's `--create-dirs`);
+    /// otherwise a missing directory is a usage error.
+    pub create_dirs: bool,
+    /// Makes the progress bar of a download (`"fetching"`) or of the
+    /// re-verification of a present file (`"re-verifying"`) of the given
+    /// length, when the caller shows progress. The bar is cleared when done.
+    pub progress: Option<&'a ProgressFactory<'a>>,
 }
+
+/// See [`Request::progress`].
+pub type ProgressFactory<'a> = dyn Fn(&str, Option<u64>) -> indicatif::ProgressBar + 'a;
 
 /// How the file under its final name came to be.
 #[derive(Clone, Debug)]
@@ -85,7 +97,7 @@ pub fn fetch_verified(
     note: &dyn Fn(&str),
 ) -> anyhow::Result<Outcome> {
     let base = &req.checks;
-    if req.sig.is_none() && base.hashes.is_empty() {
+    if req.sig.is_none() && base.hashes.is_empty() && base.rpm.is_none() {
         return Err(fail(
             Code::Missing,
             "nothing to verify with: no signature and no pinned hash",
@@ -109,6 +121,7 @@ pub fn fetch_verified(
             )
         })?;
     untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
+    ensure_dir(fsutil::parent_dir(req.dest), req.create_dirs)?;
     // Mirrors hold distfiles as fetched: the compressed name with --decompress.
     let stored_as = match base.store_decoded {
         true => default_name(req.url)?,
@@ -121,7 +134,7 @@ pub fn fetch_verified(
             transport,
             v,
             &places,
-            listed_names(req.url, &name, base.uncompress.is_some()),
+            Target::new(req.url, &name, base.uncompress.is_some()),
             req.sig_limit,
         )),
         (Some(_), None) => return Err(fail(Code::Usage, "a signature needs keys (--keyring)")),
@@ -170,6 +183,31 @@ pub fn fetch_verified(
     ))
 }
 
+/// The directory a download goes to must exist (exit 2 otherwise, before
+/// any request), unless asked to create it: nothing is made that was not
+/// asked for.
+fn ensure_dir(dir: &Path, create: bool) -> anyhow::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(fail(
+            Code::Usage,
+            format!("{}: not a directory", dir.display()),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            std::fs::create_dir_all(dir)
+                .with_code(Code::Io, || format!("creating directory {}", dir.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail(
+            Code::Usage,
+            format!(
+                "directory {} does not exist (--create-dirs creates it)",
+                dir.display()
+            ),
+        )),
+        Err(e) => Err(e).with_code(Code::Io, || format!("examining {}", dir.display())),
+    }
+}
+
 /// A file's identity (device, inode), to notice it was replaced.
 type Identity = (u64, u64);
 
@@ -215,8 +253,9 @@ fn reverify_present(
         return Err(fail(
             Code::Usage,
             format!(
-                "{} is not a regular file; -o takes a file path",
-                dest.display()
+                "{} is {}, not a regular file: refused (-o takes a file path)",
+                dest.display(),
+                fsutil::kind_of(&meta)
             ),
         ));
     }
@@ -232,7 +271,14 @@ fn reverify_present(
     let verify = |checks: &Checks| {
         (&f).rewind()
             .with_code(Code::Io, || format!("reading {}", dest.display()))?;
-        verify_stream(&f, None, checks, None, max, None)
+        let bar = req
+            .progress
+            .map(|make| make("re-verifying", Some(meta.len())));
+        let r = verify_stream(&f, None, checks, None, max, bar.as_ref());
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        r
     };
     let mut failure = None;
     match sigs {
@@ -330,7 +376,7 @@ fn download_once(
     url: &str,
     tmp: &mut Untrusted,
     checks: &Checks,
-    progress: bool,
+    progress: Option<&ProgressFactory>,
 ) -> anyhow::Result<(Verified, String)> {
     let max = transport.options().max_size;
     let src = transport.open(url)?;
@@ -341,12 +387,23 @@ fn download_once(
             format!("{from}: Content-Length {len} exceeds --max-size {max}"),
         ));
     }
+    // A listed size of the bytes received is known before any is read.
+    if let (Some(want), Some(len), None) = (checks.size, src.len, checks.uncompress) {
+        if want != len {
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "{from}: size mismatch: the list says {want} bytes, Content-Length is {len}"
+                ),
+            ));
+        }
+    }
     // Nothing of an earlier attempt stays in the file.
     let file = tmp.file_mut();
     file.set_len(0)
         .and_then(|()| file.rewind())
         .with_code(Code::Io, || "emptying the untrusted file".to_string())?;
-    let bar = progress.then(|| progress_bar(src.len));
+    let bar = progress.map(|make| make("fetching", src.len));
     let verified = verify_stream(
         src.reader,
         src.len,
@@ -370,21 +427,4 @@ pub(crate) fn install(tmp: Untrusted, dest: &Path) -> anyhow::Result<()> {
         .and_then(|()| file.sync_all())
         .with_code(Code::Io, || format!("syncing {}", tmp.path().display()))?;
     tmp.persist(dest)
-}
-
-/// A progress bar for a download of `len` bytes (a spinner when unknown).
-pub fn progress_bar(len: Option<u64>) -> indicatif::ProgressBar {
-    let bar = match len {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::new_spinner(),
-    };
-    let template = if len.is_some() {
-        "{bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}"
-    } else {
-        "{spinner} {bytes} {bytes_per_sec}"
-    };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar
 }

@@ -15,6 +15,7 @@ use crate::digest::{digest_eq, Algo, Hasher, HashingReader};
 use crate::exit::{code_of, fail, Code, Failure};
 use crate::fsutil::BackgroundSync;
 use crate::openpgp::{Fingerprint, Verdict, Verifier};
+use crate::package::rpm::{verify_rpm, RpmOptions};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -37,11 +38,23 @@ pub struct Checks<'a> {
     /// With `uncompress`: store the decompressed content (what the
     /// signature covers) instead of the bytes received.
     pub store_decoded: bool,
+    /// The size of the bytes the hashes cover (a Debian list's entry).
+    pub size: Option<u64>,
+    /// An RPM verified by its own header signature and payload digest
+    /// (`fetch-verified --keyring K URL.rpm` without SIG).
+    pub rpm: Option<RpmCheck<'a>>,
+}
+
+/// The keys and options an RPM's embedded signature is verified with.
+#[derive(Clone, Copy)]
+pub struct RpmCheck<'a> {
+    pub verifier: &'a Verifier<'a>,
+    pub options: RpmOptions,
 }
 
 impl Checks<'_> {
     pub fn is_empty(&self) -> bool {
-        self.signature.is_none() && self.hashes.is_empty()
+        self.signature.is_none() && self.hashes.is_empty() && self.rpm.is_none()
     }
 }
 
@@ -55,6 +68,9 @@ pub struct Verified {
     pub sha256: Option<String>,
     pub signers: Vec<Fingerprint>,
     pub notes: Vec<String>,
+    /// An RPM's name-[epoch:]version-release.arch, when it was verified by
+    /// its own signature.
+    pub package: Option<String>,
 }
 
 /// Where an I/O error in the pipeline came from: it decides the exit code.
@@ -392,7 +408,7 @@ pub fn verify_stream(
             Err(_) => Err(fail(Code::Io, "the receiving thread failed")),
         }
     })?;
-    let (digests, verdict, decoded_size) = result?;
+    let (digests, verdict, decoded_size, package) = result?;
     if !complete {
         return Err(fail(Code::Io, "the transfer ended before its end"));
     }
@@ -409,6 +425,7 @@ pub fn verify_stream(
         sha256,
         signers,
         notes,
+        package,
     })
 }
 
@@ -435,19 +452,29 @@ impl<R: Read> Read for Capped<R> {
 /// Where [`check_content`] stores the decoded content, and its syncer.
 type DecodedOut<'a> = (&'a mut File, Option<&'a BackgroundSync>);
 
+/// What [`check_content`] found: the digests, the signature's verdict,
+/// the decoded size when it was stored, an RPM's name.
+type Content = (
+    crate::digest::Digests,
+    Option<Verdict>,
+    Option<u64>,
+    Option<String>,
+);
+
 /// Decode, hash and verify the received bytes as they arrive; with
 /// `decoded`, store the decoded content on the way and return its size.
 fn check_content(
     received: &mut (impl Read + Send + Sync),
     checks: &Checks,
     decoded: Option<DecodedOut<'_>>,
-) -> anyhow::Result<(crate::digest::Digests, Option<Verdict>, Option<u64>)> {
+) -> anyhow::Result<Content> {
     let mut algos: Vec<Algo> = checks.hashes.iter().map(|(a, _)| *a).collect();
     if checks.want_sha256 && decoded.is_some() && !algos.contains(&Algo::Sha256) {
         algos.push(Algo::Sha256);
     }
     let stored_decoded = decoded.is_some();
     let mut written = 0u64;
+    let mut package = None;
     let (digests, verdict) = {
         let content: Box<dyn Read + Send + Sync + '_> = match checks.uncompress {
             None => Box::new(&mut *received),
@@ -467,15 +494,24 @@ fn check_content(
             }),
         };
         let mut hashing = Sticky::new(HashingReader::new(content, &algos));
-        let verdict = match &checks.signature {
-            Some((sig, verifier)) => {
+        let verdict = match (&checks.signature, &checks.rpm) {
+            (Some((sig, verifier)), _) => {
                 let r = verifier.verify_detached_reader(sig, &mut hashing);
                 if let Some(e) = hashing.take_error() {
                     return Err(classify(e.into()));
                 }
                 Some(r.map_err(classify)?)
             }
-            None => {
+            (None, Some(rpm)) => {
+                let r = verify_rpm(&mut hashing, rpm.verifier, &rpm.options, BLOCK);
+                if let Some(e) = hashing.take_error() {
+                    return Err(classify(e.into()));
+                }
+                let report = r.map_err(classify)?;
+                package = Some(report.nevra.clone());
+                Some(rpm_verdict(&report))
+            }
+            (None, None) => {
                 if let Err(e) = io::copy(&mut hashing, &mut io::sink()) {
                     return Err(classify(hashing.take_error().unwrap_or(e).into()));
                 }
@@ -506,6 +542,15 @@ fn check_content(
             ));
         }
     }
+    if let Some(want) = checks.size.filter(|n| *n != digests.len) {
+        return Err(fail(
+            Code::Failed,
+            format!(
+                "size mismatch: the list says {want} bytes, got {}",
+                digests.len
+            ),
+        ));
+    }
     for (algo, want) in &checks.hashes {
         let got = digests.get(*algo).unwrap_or_default();
         if !digest_eq(got, want) {
@@ -519,5 +564,21 @@ fn check_content(
             ));
         }
     }
-    Ok((digests, verdict, stored_decoded.then_some(written)))
+    Ok((digests, verdict, stored_decoded.then_some(written), package))
+}
+
+/// An RPM's signature checks as a verdict: the signers, and its notes.
+fn rpm_verdict(report: &crate::package::rpm::RpmReport) -> Verdict {
+    let signers = report
+        .signatures
+        .iter()
+        .flat_map(|s| s.signers.iter())
+        .filter_map(|hex| Fingerprint::from_hex(hex).ok())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Verdict {
+        signers,
+        notes: report.notes.clone(),
+    }
 }

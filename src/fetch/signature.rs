@@ -1,9 +1,11 @@
-//! The SIG argument: what it holds (a detached signature or a
-//! cleartext-signed hash list), and, since it is looked for at each mirror
-//! as well as at its URL, which copy a download from a given place is
-//! verified with.
+//! The SIG argument: what it holds (a detached signature, a
+//! cleartext-signed hash list, or a Debian InRelease or .dsc), and, since
+//! it is looked for at each mirror as well as at its URL, which copy a
+//! download from a given place is verified with. A SIG is judged usable
+//! before any file is fetched or a present one judged by it.
 
 use super::mirrors::{default_name, Place};
+use super::pins::{Pinned, Target};
 use super::transport::{is_not_found, Transport};
 use super::Compression;
 use crate::digest::Algo;
@@ -16,14 +18,14 @@ use std::rc::Rc;
 /// What the SIG argument holds.
 #[derive(Debug)]
 pub enum SigFile {
-    /// A detached signature over the download (or its decompressed content).
+    /// A detached signature over the download (or its decompressed
+    /// content), by enough trusted keys to decide
+    /// ([`Verifier::check_usable`]).
     Detached(Vec<u8>),
-    /// A cleartext-signed hash list (an upstream's `sha256sums.asc`),
-    /// already verified: its entries for the download pin it.
-    SignedList {
-        verdict: Verdict,
-        hashes: Vec<(Algo, Vec<u8>)>,
-    },
+    /// A cleartext-signed list (an upstream's `sha256sums.asc`, a Debian
+    /// InRelease or .dsc), already verified: its entry for the download
+    /// pins it (hashes, and a size for Debian lists).
+    SignedList { verdict: Verdict, pinned: Pinned },
 }
 
 impl SigFile {
@@ -32,8 +34,8 @@ impl SigFile {
     pub fn same_as(&self, other: &SigFile) -> bool {
         match (self, other) {
             (SigFile::Detached(a), SigFile::Detached(b)) => a == b,
-            (SigFile::SignedList { hashes: a, .. }, SigFile::SignedList { hashes: b, .. }) => {
-                a == b
+            (SigFile::SignedList { pinned: a, .. }, SigFile::SignedList { pinned: b, .. }) => {
+                a.hashes == b.hashes && a.size == b.size
             }
             _ => false,
         }
@@ -61,15 +63,16 @@ pub fn listed_names(url: &str, name: &str, uncompress: bool) -> Vec<String> {
 
 /// Fetch SIG (a URL or a local path, at most `limit` bytes) and tell what
 /// it is. A SIG that is not there (404, 410, no such file) is "nothing to
-/// verify with" (exit 3). A cleartext-signed list is verified here with
-/// `verifier`, and the first of `names` it has an entry for (the output
-/// name, then the URL's; their decompressed names with --uncompress) looked
-/// up in its signed text; a weak algorithm there fails (exit 1).
+/// verify with" (exit 3). A detached signature must be one that can decide
+/// ([`Verifier::check_usable`]); a cleartext-signed list is verified here
+/// with `verifier`, and its entry for `target` looked up in its signed
+/// text (an InRelease's dates checked first); a weak algorithm there
+/// fails (exit 1).
 pub fn load_signature(
     transport: &Transport,
     sig: &str,
     verifier: &Verifier,
-    names: &[String],
+    target: &Target,
     limit: u64,
     note: &dyn Fn(&str),
 ) -> anyhow::Result<SigFile> {
@@ -84,21 +87,20 @@ pub fn load_signature(
         }
     })?;
     if !is_cleartext_signed(&bytes) {
+        verifier
+            .check_usable(&bytes)
+            .with_context(|| format!("signature {sig}"))?;
         return Ok(SigFile::Detached(bytes));
     }
     let (verdict, text) = verifier
         .verify_cleartext(&bytes, limit)
-        .with_context(|| format!("signed hash list {sig}"))?;
-    let mut found = Err(fail(Code::Missing, "no file name to look up"));
-    for name in names {
-        found = crate::hashlist::expected_for(&text, name.as_bytes());
-        if !matches!(&found, Err(e) if code_of(e) == Code::Missing) {
-            break;
-        }
-    }
-    let hashes = found.with_context(|| format!("signed hash list {sig}"))?;
-    refuse_weak(&hashes).with_context(|| format!("signed hash list {sig}"))?;
-    Ok(SigFile::SignedList { verdict, hashes })
+        .with_context(|| format!("signed list {sig}"))?;
+    let (pinned, notes) = super::pins::from_signed_text(sig, verdict.clone(), &text, target)
+        .with_context(|| format!("signed list {sig}"))?;
+    Ok(SigFile::SignedList {
+        verdict: Verdict { notes, ..verdict },
+        pinned,
+    })
 }
 
 /// MD5 and SHA-1 pins are refused (exit 1, DESIGN.md §4).
@@ -126,7 +128,7 @@ pub struct Signatures<'a> {
     verifier: &'a Verifier<'a>,
     /// The SIG location of each place, in the order of the places.
     locations: Vec<String>,
-    names: Vec<String>,
+    target: Target,
     limit: u64,
     slots: HashMap<String, Slot>,
     last_error: Option<anyhow::Error>,
@@ -137,14 +139,14 @@ impl<'a> Signatures<'a> {
         transport: &'a Transport,
         verifier: &'a Verifier<'a>,
         places: &[Place],
-        names: Vec<String>,
+        target: Target,
         limit: u64,
     ) -> Signatures<'a> {
         Signatures {
             transport,
             verifier,
             locations: places.iter().filter_map(|p| p.sig.clone()).collect(),
-            names,
+            target,
             limit,
             slots: HashMap::new(),
             last_error: None,
@@ -169,7 +171,7 @@ impl<'a> Signatures<'a> {
                 self.transport,
                 &loc,
                 self.verifier,
-                &self.names,
+                &self.target,
                 self.limit,
                 note,
             ) {
@@ -218,7 +220,8 @@ impl<'a> Signatures<'a> {
     }
 
     /// The checks for a download verified with `sig`: its detached
-    /// signature, or the hashes its signed list pins, next to `base`'s.
+    /// signature, or the hashes (and size) its signed list pins, next to
+    /// `base`'s.
     pub fn checks_with<'c>(&self, base: &super::Checks<'c>, sig: &SigFile) -> super::Checks<'c>
     where
         'a: 'c,
@@ -226,7 +229,10 @@ impl<'a> Signatures<'a> {
         let mut checks = base.clone();
         match sig {
             SigFile::Detached(bytes) => checks.signature = Some((bytes.clone(), self.verifier)),
-            SigFile::SignedList { hashes, .. } => checks.hashes.extend(hashes.iter().cloned()),
+            SigFile::SignedList { pinned, .. } => {
+                checks.hashes.extend(pinned.hashes.iter().cloned());
+                checks.size = checks.size.or(pinned.size);
+            }
         }
         checks
     }

@@ -109,9 +109,10 @@ impl EnvProxies {
 pub struct Transport {
     opts: TransportOptions,
     direct: ureq::Agent,
-    /// Agents through the proxy for https and for http requests.
-    via_https: Option<ureq::Agent>,
-    via_http: Option<ureq::Agent>,
+    /// Agents through the proxy for https and for http requests, with the
+    /// proxy as errors name it (credentials removed).
+    via_https: Option<(ureq::Agent, String)>,
+    via_http: Option<(ureq::Agent, String)>,
     /// Hosts that bypass environment proxies (never an explicit --proxy).
     no_proxy: EnvProxies,
 }
@@ -132,7 +133,9 @@ impl Transport {
         let agent = |proxy: Option<&str>, what: &str| -> anyhow::Result<ureq::Agent> {
             let proxy = proxy
                 .map(|p| {
-                    ureq::Proxy::new(p).map_err(|e| fail(Code::Usage, format!("{what} {p}: {e}")))
+                    ureq::Proxy::new(p).map_err(|e| {
+                        fail(Code::Usage, format!("{what} {}: {e}", redact_userinfo(p)))
+                    })
                 })
                 .transpose()?;
             let config = ureq::Agent::config_builder()
@@ -150,19 +153,25 @@ impl Transport {
                 .build();
             Ok(config.into())
         };
+        let named = |p: &str, what: &str| -> anyhow::Result<(ureq::Agent, String)> {
+            Ok((
+                agent(Some(p), what)?,
+                format!("proxy {}", redact_userinfo(p)),
+            ))
+        };
         let (via_https, via_http, no_proxy) = match &opts.proxy {
             Some(p) => {
-                let a = agent(Some(p), "--proxy")?;
+                let a = named(p, "--proxy")?;
                 (Some(a.clone()), Some(a), EnvProxies::default())
             }
             None => (
                 env.https
                     .as_deref()
-                    .map(|p| agent(Some(p), "https_proxy"))
+                    .map(|p| named(p, "https_proxy"))
                     .transpose()?,
                 env.http
                     .as_deref()
-                    .map(|p| agent(Some(p), "http_proxy"))
+                    .map(|p| named(p, "http_proxy"))
                     .transpose()?,
                 env,
             ),
@@ -180,28 +189,32 @@ impl Transport {
         &self.opts
     }
 
-    fn agent_for(&self, uri: &Uri) -> &ureq::Agent {
+    /// The agent for `uri`, and the proxy it goes through, if any.
+    fn agent_for(&self, uri: &Uri) -> (&ureq::Agent, Option<&str>) {
         let via = match uri.scheme_str() {
             Some("https") => self.via_https.as_ref(),
             _ => self.via_http.as_ref(),
         };
         match via {
-            Some(a) if !self.no_proxy.bypass(uri.host().unwrap_or_default()) => a,
-            _ => &self.direct,
+            Some((a, name)) if !self.no_proxy.bypass(uri.host().unwrap_or_default()) => {
+                (a, Some(name))
+            }
+            _ => (&self.direct, None),
         }
     }
 
-    /// Open `url`: https, http when allowed, or file://. Redirects are
-    /// followed here so that every hop passes the scheme policy: a hop from
-    /// https to http is a downgrade and fails verification (exit 1) even
-    /// with --allow-http.
+    /// Open `url`: https, http when allowed, or file:// (schemes in any
+    /// case, as curl). Redirects are followed here so that every hop
+    /// passes the scheme policy: a hop from https to http is a downgrade
+    /// and fails verification (exit 1) even with --allow-http, and a hop to
+    /// any other scheme (file://, ftp://) fails too.
     pub fn open(&self, url: &str) -> anyhow::Result<Source> {
-        if let Some(path) = file_url_path(url) {
-            let f = File::open(&path).with_code(Code::Io, || format!("opening {url}"))?;
-            let len = f.metadata().ok().map(|m| m.len());
+        let url = &*normalize_scheme(url);
+        if let Some(path) = file_url_path(url)? {
+            let (f, len) = open_local(&path, url)?;
             return Ok(Source {
                 reader: Box::new(f),
-                len,
+                len: Some(len),
                 url: url.to_string(),
             });
         }
@@ -218,11 +231,15 @@ impl Transport {
             let uri: Uri = current
                 .parse()
                 .with_code(Code::Usage, || format!("{current}: not a valid URL"))?;
-            let resp = self
-                .agent_for(&uri)
-                .get(&current)
-                .call()
-                .with_code(Code::Io, || format!("GET {current}"))?;
+            let (agent, proxy) = self.agent_for(&uri);
+            let resp = agent.get(&current).call().map_err(|e| {
+                let e = explain_tls(anyhow::Error::new(e), &uri, self.opts.ca_file.is_some());
+                let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
+                e.context(crate::exit::Failure {
+                    code: Code::Io,
+                    message: format!("GET {current}{via}"),
+                })
+            })?;
             if !resp.status().is_redirection() {
                 let len = resp.body().content_length();
                 let reader = resp.into_body().into_with_config().reader();
@@ -248,8 +265,13 @@ impl Transport {
                     format!("{current}: unusable redirect to {location:?}"),
                 )
             })?;
-            let downgrade = uri.scheme_str() == Some("https") && !next.starts_with("https://");
-            if downgrade || !(next.starts_with("https://") || next.starts_with("http://")) {
+            if !(next.starts_with("https://") || next.starts_with("http://")) {
+                return Err(fail(
+                    Code::Failed,
+                    format!("{current}: redirect to {next} refused: only http(s) redirects are followed"),
+                ));
+            }
+            if uri.scheme_str() == Some("https") && !next.starts_with("https://") {
                 return Err(fail(
                     Code::Failed,
                     format!("{current}: redirect to {next} refused: only https may follow https"),
@@ -278,28 +300,166 @@ impl Transport {
                 crate::fsutil::read_bounded(src.reader, limit, what, Code::Failed)
             })
         } else {
-            crate::fsutil::read_file_bounded(Path::new(what), limit, Code::Failed)
+            // Not there is "no signature" (exit 3, as a 404); a FIFO or a
+            // device given as SIG is refused, never read.
+            let path = Path::new(what);
+            if let Err(e) = std::fs::metadata(path) {
+                return Err(e).with_code(Code::Io, || format!("opening {what}"));
+            }
+            crate::fsutil::read_regular(path, "signature", limit, Code::Failed)
         }
     }
 }
 
+/// `url` with its scheme in lower case (`HTTPS://h/X` is `https://h/X`,
+/// as curl reads it); anything without a scheme is left alone.
+pub fn normalize_scheme(url: &str) -> std::borrow::Cow<'_, str> {
+    match scheme_len(url) {
+        Some(n)
+            if url
+                .get(..n)
+                .is_some_and(|s| s.bytes().any(|b| b.is_ascii_uppercase())) =>
+        {
+            let (scheme, rest) = url.split_at(n);
+            std::borrow::Cow::Owned(format!("{}{rest}", scheme.to_ascii_lowercase()))
+        }
+        _ => std::borrow::Cow::Borrowed(url),
+    }
+}
+
+/// The length of `url`'s scheme (RFC 3986 §3.1: a letter, then letters,
+/// digits, `+`, `-`, `.`), when it has one followed by `:`.
+fn scheme_len(url: &str) -> Option<usize> {
+    let end = url.find(':')?;
+    let scheme = url.get(..end)?;
+    let mut bytes = scheme.bytes();
+    let first = bytes.next()?;
+    (first.is_ascii_alphabetic()
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))
+    .then_some(end)
+}
+
 /// The local path of a `file://` URL (`file:///p` or `file://localhost/p`),
 /// percent-decoded as RFC 8089 says (`%20` is a space), as curl opens it;
-/// a `%` not followed by two hex digits stays as it is.
-fn file_url_path(url: &str) -> Option<std::path::PathBuf> {
+/// a `%` not followed by two hex digits stays as it is. Another host is
+/// refused, as curl does: the file would be a local one whatever it names.
+/// Not a file URL: None.
+fn file_url_path(url: &str) -> anyhow::Result<Option<std::path::PathBuf>> {
     use std::os::unix::ffi::OsStringExt;
-    let rest = url.strip_prefix("file://")?;
-    let path = rest.strip_prefix("localhost").unwrap_or(rest);
+    let Some(rest) = url.strip_prefix("file://") else {
+        return Ok(None);
+    };
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) || path.is_empty() {
+        return Err(fail(
+            Code::Usage,
+            format!(
+                "{url}: a file:// URL names a local path: file:///PATH or file://localhost/PATH"
+            ),
+        ));
+    }
     let bytes: Vec<u8> = percent_encoding::percent_decode(path.as_bytes()).collect();
-    Some(std::ffi::OsString::from_vec(bytes).into())
+    Ok(Some(std::ffi::OsString::from_vec(bytes).into()))
+}
+
+/// Open the file of a file:// URL: not there is I/O (a mirror may lack
+/// it: [`is_not_found`]); a FIFO or device is refused, never read (opened
+/// without blocking, checked on the descriptor).
+fn open_local(path: &Path, url: &str) -> anyhow::Result<(File, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_code(Code::Io, || format!("opening {url}"))?;
+    let meta = f
+        .metadata()
+        .with_code(Code::Io, || format!("examining {url}"))?;
+    if !meta.is_file() {
+        return Err(fail(
+            Code::Usage,
+            format!(
+                "{url}: not a regular file ({}): refused",
+                crate::fsutil::kind_of(&meta)
+            ),
+        ));
+    }
+    Ok((f, meta.len()))
+}
+
+/// `proxy` without the user name and password it may carry.
+fn redact_userinfo(proxy: &str) -> String {
+    let (scheme, rest) = proxy.split_once("://").unwrap_or(("", proxy));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match scheme {
+        "" => format!("{host}{tail}"),
+        s => format!("{s}://{host}{tail}"),
+    }
+}
+
+/// A certificate failure said the way a curl user can act on it: what
+/// rustls refused, and what to do about it. `ca_file`: whether --ca-file
+/// was given.
+fn explain_tls(err: anyhow::Error, uri: &Uri, ca_file: bool) -> anyhow::Error {
+    use rustls::CertificateError as C;
+    fn in_io(io: &io::Error) -> Option<&rustls::Error> {
+        io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+    }
+    let found = err.chain().find_map(|c| {
+        c.downcast_ref::<rustls::Error>()
+            .or_else(|| c.downcast_ref::<io::Error>().and_then(in_io))
+            .or_else(|| match c.downcast_ref::<ureq::Error>() {
+                Some(ureq::Error::Rustls(e)) => Some(e),
+                Some(ureq::Error::Io(io)) => in_io(io),
+                _ => None,
+            })
+    });
+    let Some(rustls::Error::InvalidCertificate(cert)) = found else {
+        return err;
+    };
+    let host = uri.host().unwrap_or_default();
+    let why = match cert {
+        C::UnknownIssuer => format!(
+            "the certificate of {host} is not issued by a CA of the system store{} \
+             (a self-signed server certificate is trusted when --ca-file holds it, \
+             unless it is a CA certificate)",
+            if ca_file { " or of --ca-file" } else { "" }
+        ),
+        C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+            "the certificate does not name {host} in its subjectAltName \
+             (a subject CN alone is not used)"
+        ),
+        C::Expired | C::ExpiredContext { .. } => "the certificate has expired".to_string(),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the certificate is not valid yet".to_string()
+        }
+        C::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => format!(
+            "the certificate of {host} is a CA certificate (basicConstraints CA:TRUE, \
+             as `openssl req -x509` makes by default) used as a server certificate: \
+             rustls refuses that{}, where curl with OpenSSL accepts it; make the server \
+             certificate with -addext basicConstraints=critical,CA:FALSE and a \
+             subjectAltName for {host}, or sign it with a CA given to --ca-file",
+            if ca_file {
+                " even when --ca-file holds it"
+            } else {
+                ""
+            }
+        ),
+        other => format!("certificate refused: {other:?}"),
+    };
+    err.context(why)
 }
 
 /// Resolve a Location header against the URL that sent it: absolute,
 /// scheme-relative, absolute-path or relative-path references.
 pub fn resolve_location(base: &Uri, location: &str) -> Option<String> {
     let location = location.trim();
-    if location.contains("://") {
-        return Some(location.to_string());
+    // Absolute only when it starts with a scheme: `/get?u=http://x` is a
+    // path, whatever it holds.
+    if scheme_len(location).is_some() {
+        return Some(normalize_scheme(location).into_owned());
     }
     let scheme = base.scheme_str()?;
     if let Some(rest) = location.strip_prefix("//") {
@@ -446,9 +606,17 @@ const SYSTEM_BUNDLES: [&str; 3] = [
 /// `--ca-file` plus the system bundle: rustls takes one root store, so the
 /// platform verifier cannot be combined with extra roots.
 fn load_roots(ca: &Path) -> anyhow::Result<Vec<ureq::tls::Certificate<'static>>> {
-    let mut roots = pem_certificates(
-        &std::fs::read(ca).with_code(Code::Usage, || format!("--ca-file {}", ca.display()))?,
-    );
+    // A FIFO or device is refused, never read; a CA bundle is small.
+    let pem = crate::fsutil::read_regular(ca, "--ca-file", 16 << 20, Code::Usage).map_err(|e| {
+        match code_of(&e) {
+            Code::Io => e.context(crate::exit::Failure {
+                code: Code::Usage,
+                message: format!("--ca-file {}", ca.display()),
+            }),
+            _ => e,
+        }
+    })?;
+    let mut roots = pem_certificates(&pem);
     if roots.is_empty() {
         return Err(fail(
             Code::Usage,
@@ -481,12 +649,44 @@ mod tests {
 
     #[test]
     fn file_urls_are_percent_decoded() {
-        let p = |u| file_url_path(u).map(|p| p.to_string_lossy().into_owned());
+        let p = |u| {
+            file_url_path(u)
+                .unwrap()
+                .map(|p| p.to_string_lossy().into_owned())
+        };
         assert_eq!(p("file:///srv/a%20b.tar").as_deref(), Some("/srv/a b.tar"));
         assert_eq!(p("file://localhost/x%2fy").as_deref(), Some("/x/y"));
+        assert_eq!(p("file://LocalHost/x").as_deref(), Some("/x"));
         assert_eq!(p("file:///100%").as_deref(), Some("/100%"));
         assert_eq!(p("file:///a%zz%4").as_deref(), Some("/a%zz%4"));
         assert_eq!(p("https://h/a%20b"), None);
+        // Another host is refused (curl: "Invalid file://hostname/"), and
+        // never read as the relative path "host/p".
+        for bad in [
+            "file://host/p",
+            "file://localhost.evil/p",
+            "file://",
+            "file://h",
+        ] {
+            let e = file_url_path(bad).unwrap_err();
+            assert_eq!(code_of(&e), Code::Usage, "{bad}");
+        }
+    }
+
+    #[test]
+    fn schemes_in_any_case_and_redacted_proxies() {
+        assert_eq!(normalize_scheme("HTTPS://H/X.tar"), "https://H/X.tar");
+        assert_eq!(normalize_scheme("File:///x"), "file:///x");
+        assert_eq!(normalize_scheme("https://h/A"), "https://h/A");
+        assert_eq!(normalize_scheme("dir/X:y"), "dir/X:y");
+        assert_eq!(
+            redact_userinfo("http://user:secret@proxy:3128"),
+            "http://proxy:3128"
+        );
+        assert_eq!(
+            redact_userinfo("socks5h://127.0.0.1:9050"),
+            "socks5h://127.0.0.1:9050"
+        );
     }
 
     #[test]
@@ -500,6 +700,17 @@ mod tests {
         assert_eq!(r("../y.tar?v=2"), "https://h.example:8443/a/y.tar?v=2");
         assert_eq!(r("/x/./y/../../../z"), "https://h.example:8443/z");
         assert_eq!(r("./"), "https://h.example:8443/a/b/");
+        // A relative reference holding "://" stays relative.
+        assert_eq!(
+            r("/get?u=http://evil/x"),
+            "https://h.example:8443/get?u=http://evil/x"
+        );
+        assert_eq!(
+            r("next.tar?from=file:///etc"),
+            "https://h.example:8443/a/b/next.tar?from=file:///etc"
+        );
+        assert_eq!(r("FILE:///etc/passwd"), "file:///etc/passwd");
+        assert_eq!(r("ftp://h/x"), "ftp://h/x");
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! [`UNTRUSTED_PREFIX`], and no unverified byte ever gets a name that
 //! looks verified (DESIGN.md §1.1).
 
-use super::{install, is_not_found, progress_bar, request_url, retrying, verify_stream};
-use super::{Checks, Compression, Transport};
+use super::{install, is_not_found, request_url, retrying, verify_stream};
+use super::{Checks, Compression, ProgressFactory, Transport};
 use crate::exit::{fail, Code, Failure, ResultExt};
 use crate::fsutil::untrusted::{self, Claim};
 use std::io::Seek;
@@ -31,7 +31,8 @@ pub struct Request<'a> {
     pub max_uncompressed: u64,
     /// Appended to `dest`'s name while it is written.
     pub untrusted_suffix: &'a str,
-    pub progress: bool,
+    /// Makes the download's progress bar, when the caller shows progress.
+    pub progress: Option<&'a ProgressFactory<'a>>,
 }
 
 /// What an unverified download stored.
@@ -80,6 +81,8 @@ pub fn fetch_unverified(
         want_sha256: false,
         max_uncompressed: req.max_uncompressed,
         store_decoded: req.decompress.is_some(),
+        size: None,
+        rpm: None,
     };
     let opts = transport.options();
     // Another run writing the same name: wait for it, then download anew
@@ -117,7 +120,7 @@ pub fn fetch_unverified(
         file.set_len(0)
             .and_then(|()| file.rewind())
             .code(Code::Io, "emptying the untrusted file")?;
-        let bar = req.progress.then(|| progress_bar(src.len));
+        let bar = req.progress.map(|make| make("fetching", src.len));
         let stored = verify_stream(
             src.reader,
             src.len,

@@ -179,10 +179,24 @@ fn probe(path: &Path) -> Result<Probe> {
         Err(e) => return Err(e).with_code(Code::Io, || format!("examining {}", path.display())),
     };
     if meta.is_dir() {
-        return Err(fail(
-            Code::Usage,
-            format!("{} is a directory, not an untrusted file", path.display()),
-        ));
+        // Nothing of ours (we only make files), and in the way: an empty
+        // one goes like any leftover; one holding files is not ours to
+        // delete, so every run says exactly what to do.
+        return match std::fs::remove_dir(path) {
+            Ok(()) => Ok(Probe::Stale),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Probe::Gone),
+            Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => Err(fail(
+                Code::Usage,
+                format!(
+                    "{} is a directory holding files, where the untrusted download goes: \
+                     refused; remove it (or choose another --untrusted-suffix)",
+                    path.display()
+                ),
+            )),
+            Err(e) => Err(e).with_code(Code::Io, || {
+                format!("removing the directory {}", path.display())
+            }),
+        };
     }
     if !meta.is_file() {
         // A symlink, FIFO or device under the reserved name is never opened
@@ -329,10 +343,17 @@ mod tests {
         let u = owned(claim(&f, DEFAULT_SUFFIX, Duration::ZERO, &quiet).unwrap());
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
         drop(u);
-        // A directory under the name is a usage error.
+        // An empty directory under the name is removed like a leftover;
+        // one holding files is refused (exit 2, not 4 on every run).
         std::fs::create_dir(&p).unwrap();
+        drop(owned(
+            claim(&f, DEFAULT_SUFFIX, Duration::ZERO, &quiet).unwrap(),
+        ));
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("x"), b"").unwrap();
         let e = claim(&f, DEFAULT_SUFFIX, Duration::ZERO, &quiet).unwrap_err();
         assert_eq!(crate::exit::code_of(&e), Code::Usage);
+        assert!(format!("{e:#}").contains("remove it"), "{e:#}");
     }
 
     #[test]

@@ -119,14 +119,24 @@ impl Keyring {
     }
 }
 
-/// Largest keyring file read: Debian's whole archive keyring is ~100 KiB,
-/// a keyserver-bloated key a few MiB.
+/// Largest keyring file read (Debian's archive keyring is ~100 KiB, a
+/// distribution's whole developer keyring a few MiB).
 pub const MAX_KEYRING: u64 = 64 << 20;
 
-/// Every certificate in one keyring file.
+/// Every certificate in one keyring file: a regular file (a FIFO or a
+/// device is refused, never read), at most [`MAX_KEYRING`] bytes.
 pub fn read_certs(path: &Path) -> anyhow::Result<Vec<Cert>> {
-    // Keyrings are untrusted input too: a regular file, read bounded.
-    let bytes = crate::fsutil::input::read_regular(path, "keyring", MAX_KEYRING, Code::Usage)?;
+    let bytes =
+        crate::fsutil::read_regular(path, "keyring", MAX_KEYRING, Code::Usage).map_err(|e| {
+            match crate::exit::code_of(&e) {
+                // Unreadable (permissions, I/O) is a configuration error too.
+                Code::Io => e.context(crate::exit::Failure {
+                    code: Code::Usage,
+                    message: format!("reading keyring {}", path.display()),
+                }),
+                _ => e,
+            }
+        })?;
     parse_certs(&bytes).with_code(Code::Usage, || format!("keyring {}", path.display()))
 }
 

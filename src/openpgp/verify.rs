@@ -167,6 +167,68 @@ impl<'a> Verifier<'a> {
     }
 }
 
+impl Verifier<'_> {
+    /// Can the detached signature `sig` decide about any data: signature
+    /// packets (binary or armored blocks), made by enough distinct trusted
+    /// keys of the keyring ([`Verifier::min_signers`]), each of those
+    /// acceptable to the policy? Checked before data is fetched or a file
+    /// already present is judged by it, so that a garbage SIG (an HTML
+    /// page, another key's signature) never costs a good file. No
+    /// signature at all is exit 3; anything else that cannot pass, 1.
+    pub fn check_usable(&self, sig: &[u8]) -> anyhow::Result<()> {
+        use sequoia_openpgp::policy::HashAlgoSecurity;
+        let packets = signature_packets(sig)?;
+        count_packets(&packets)?;
+        let pile = PacketPile::from_bytes(&packets)
+            .map_err(|e| fail(Code::Failed, format!("malformed signature: {e}")))?;
+        let mut signers: BTreeSet<Fingerprint> = BTreeSet::new();
+        let mut others = Vec::new();
+        for p in pile.descendants() {
+            let Packet::Signature(s) = p else { continue };
+            let certs = self.keyring.lookup(&s.get_issuers());
+            let Some(cert) = certs
+                .iter()
+                .find(|c| self.trust.is_trusted(&c.fingerprint()))
+            else {
+                others.push(issuer_of(s));
+                continue;
+            };
+            let fpr = cert.fingerprint();
+            if let Err(e) = self
+                .policy
+                .signature(s, HashAlgoSecurity::CollisionResistance)
+            {
+                return Err(fail(
+                    Code::Failed,
+                    format!("signature by {fpr} refused: {e}"),
+                ));
+            }
+            signers.insert(fpr);
+        }
+        let need = self.min_signers.max(1);
+        if signers.is_empty() {
+            others.dedup();
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "no good signature by a trusted key: signed only by {} (not in the keyrings, or not trusted)",
+                    others.join(", ")
+                ),
+            ));
+        }
+        if signers.len() < need {
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "{} distinct trusted signer(s), {need} required",
+                    signers.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Is `bytes` a cleartext-signed message (RFC 9580 §7)? Leading
 /// whitespace is tolerated, as by armor readers.
 pub fn is_cleartext_signed(bytes: &[u8]) -> bool {

@@ -321,7 +321,21 @@ pub fn verify_release(
             .map_err(|e| e.context(format!("signature {}", sig_path.display())))?;
         (v, bytes)
     };
-    let mut paragraphs = deb822::Reader::new(text.as_slice(), deb822::LIMITS);
+    release_from_text(path, verdict, &text, ignore_valid_until)
+}
+
+/// A Release whose signature `verdict` has passed, from its signed `text`:
+/// what it lists, and its dates checked (a `Date` in the future, or a
+/// `Valid-Until` past, fails unless `ignore_valid_until`). `path` names it
+/// in reports (a file, or the URL it came from).
+pub fn release_from_text(
+    path: &Path,
+    verdict: crate::openpgp::Verdict,
+    text: &[u8],
+    ignore_valid_until: bool,
+) -> anyhow::Result<Release> {
+    let shown = path.display().to_string();
+    let mut paragraphs = deb822::Reader::new(text, deb822::LIMITS);
     let p = paragraphs
         .next()
         .transpose()
@@ -374,6 +388,85 @@ pub fn verify_release(
         valid_until,
         entries: pins,
     })
+}
+
+/// The files a signed Debian list pins, once its signature `verdict`
+/// passed: an InRelease (the first paragraph lists files in `SHA256:`
+/// sections) through [`release_from_text`], its dates checked; anything
+/// else (.dsc, .changes) by its checksum fields. Returns the pins and the
+/// notes (the signature's, an accepted expiry).
+pub fn signed_list_pins(
+    label: &str,
+    verdict: crate::openpgp::Verdict,
+    text: &[u8],
+    ignore_valid_until: bool,
+) -> anyhow::Result<(Vec<Pin>, Vec<String>)> {
+    let first = deb822::Reader::new(text, deb822::LIMITS)
+        .next()
+        .transpose()
+        .map_err(|e| fail(Code::Failed, format!("malformed list: {e}")))?;
+    let release = first.as_ref().is_some_and(|p| {
+        p.get("Filename").is_none() && RELEASE_SUMS.iter().any(|(f, _)| p.get(f).is_some())
+    });
+    if release {
+        let r = release_from_text(Path::new(label), verdict, text, ignore_valid_until)?;
+        return Ok((r.entries, r.notes));
+    }
+    let pins = list_entries(text).map_err(|e| {
+        let why = format!("{e:#}");
+        fail(Code::Failed, format!("malformed list: {why}"))
+    })?;
+    Ok((pins, verdict.notes))
+}
+
+/// The entry of `pins` for the file at `path` (a URL's path, percent-
+/// decoded): the longest listed path that `path` is or ends with at a
+/// `/` (`main/binary-amd64/Packages.xz` for `.../dists/stable/main/
+/// binary-amd64/Packages.xz`, `pool/main/h/hello/hello_2.10.deb` for the
+/// archive's URL of it, a bare name for a .dsc's files); else the one
+/// whose file name is one of `names` (the output's). Nothing listed is
+/// exit 3; two different entries that fit equally well, exit 2.
+pub fn pin_for_path<'p>(pins: &'p [Pin], path: &[u8], names: &[&[u8]]) -> anyhow::Result<&'p Pin> {
+    let under = |p: &Pin| {
+        path == p.path.as_slice()
+            || (path.ends_with(&p.path)
+                && path.len() > p.path.len()
+                && path.get(path.len() - p.path.len() - 1) == Some(&b'/'))
+    };
+    let mut found: Vec<&Pin> = pins
+        .iter()
+        .filter(|p| !p.path.is_empty() && under(p))
+        .collect();
+    // Of the entries the path ends with, the longest is the one it names.
+    let longest = found.iter().map(|p| p.path.len()).max().unwrap_or(0);
+    found.retain(|p| p.path.len() == longest);
+    if found.is_empty() {
+        found = pins
+            .iter()
+            .filter(|p| names.contains(&basename(&p.path)))
+            .collect();
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found.dedup_by(|a, b| a.path == b.path);
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(fail(
+            Code::Missing,
+            format!("no entry for {}", String::from_utf8_lossy(basename(path))),
+        )),
+        many => Err(fail(
+            Code::Usage,
+            format!(
+                "{} entries fit {}: {}; fetch it from the URL the list names it by",
+                many.len(),
+                String::from_utf8_lossy(basename(path)),
+                many.iter()
+                    .map(|p| String::from_utf8_lossy(&p.path).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 /// What was checked of one index.
@@ -826,5 +919,63 @@ impl Chain {
             signers: self.release_signers(),
             notes: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin(path: &str) -> Pin {
+        Pin {
+            path: path.as_bytes().to_vec(),
+            size: path.len() as u64,
+            digests: vec![(Algo::Sha256, vec![0; 32])],
+            by: "InRelease".into(),
+        }
+    }
+
+    #[test]
+    fn entries_are_found_by_the_path_the_url_names() {
+        let pins = [
+            pin("main/binary-amd64/Packages.xz"),
+            pin("main/binary-i386/Packages.xz"),
+            pin("main/debian-installer/binary-amd64/Packages.xz"),
+            pin("contrib/binary-amd64/Packages.xz"),
+            pin("hello_2.10.orig.tar.gz"),
+        ];
+        let find = |path: &str, names: &[&str]| {
+            let names: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+            pin_for_path(&pins, path.as_bytes(), &names)
+                .map(|p| String::from_utf8_lossy(&p.path).into_owned())
+        };
+        assert_eq!(
+            find("/debian/dists/bookworm/main/binary-amd64/Packages.xz", &[]).unwrap(),
+            "main/binary-amd64/Packages.xz"
+        );
+        assert_eq!(
+            find(
+                "/debian/dists/bookworm/main/debian-installer/binary-amd64/Packages.xz",
+                &[]
+            )
+            .unwrap(),
+            "main/debian-installer/binary-amd64/Packages.xz"
+        );
+        // A suffix at a path boundary only: "xmain/..." is not "main/...".
+        assert!(find("/dists/xmain/binary-amd64/Packages.xz", &[]).is_err());
+        assert_eq!(
+            find("/pool/main/h/hello/hello_2.10.orig.tar.gz", &[]).unwrap(),
+            "hello_2.10.orig.tar.gz"
+        );
+        // Not under the list's layout: by file name, refused when ambiguous.
+        let e = find("/mirror/Packages.xz", &["Packages.xz"]).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), Code::Usage);
+        assert!(format!("{e:#}").contains("4 entries fit"), "{e:#}");
+        let e = find("/mirror/Sources.xz", &["Sources.xz"]).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), Code::Missing);
+        assert_eq!(
+            find("/x/download?id=3", &["hello_2.10.orig.tar.gz"]).unwrap(),
+            "hello_2.10.orig.tar.gz"
+        );
     }
 }

@@ -110,19 +110,8 @@ impl Context<'_> {
         signature: Signature,
         notes: &mut Vec<String>,
     ) -> anyhow::Result<Vec<Fingerprint>> {
-        match signature {
-            Signature::OpenPgp { payload, signature } => self.verify(&payload, &signature, notes),
-            Signature::None => Err(fail(Code::Missing, "not signed")),
-            Signature::Multiple => Err(fail(
-                Code::Failed,
-                "holds more than one signature (one signature per tag)",
-            )),
-            Signature::Unsupported(what) => Err(fail(
-                Code::Failed,
-                format!("unsupported: {what} (only OpenPGP signatures are verified)"),
-            )),
-            Signature::Malformed(why) => Err(fail(Code::Failed, format!("malformed: {why}"))),
-        }
+        let (payload, signature) = signature.into_parts()?;
+        self.verify(&payload, &signature, notes)
     }
 }
 

@@ -42,6 +42,9 @@ pub enum Reply {
     FailThen(u16, usize, Vec<u8>),
     /// A bare status.
     Status(u16),
+    /// These bytes as the whole response (status line, headers, body),
+    /// then close: broken framing, chunked-encoding faults, odd headers.
+    Raw(Vec<u8>),
 }
 
 /// A certificate authority and a server certificate for 127.0.0.1,
@@ -122,6 +125,48 @@ impl TestCa {
         ]);
         TestCa {
             ca_pem: p("ca.pem"),
+            cert_pem: p("srv.pem"),
+            key_pem: p("srv.key"),
+            dir,
+        }
+    }
+
+    /// A self-signed server certificate for 127.0.0.1 (its own CA file),
+    /// as `openssl req -x509` makes it: a CA certificate unless `leaf`,
+    /// which makes it an end-entity one (basicConstraints CA:FALSE).
+    pub fn self_signed(leaf: bool) -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ];
+        if leaf {
+            args.extend(["-addext", "basicConstraints=critical,CA:FALSE"]);
+        }
+        let o = Command::new("openssl")
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "openssl {args:?}: {o:?}");
+        let p = |n: &str| dir.path().join(n);
+        TestCa {
+            ca_pem: p("srv.pem"),
             cert_pem: p("srv.pem"),
             key_pem: p("srv.key"),
             dir,
@@ -276,7 +321,10 @@ fn serve<S: Read + Write>(mut conn: S, state: &Mutex<State>) {
         return;
     }
     // Absolute form: we are being used as an HTTP proxy.
-    let path = match target.split_once("://") {
+    let absolute = (!target.starts_with('/'))
+        .then(|| target.split_once("://"))
+        .flatten();
+    let path = match absolute {
         Some((_, rest)) => {
             let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
             state.lock().unwrap().proxied.push(host.to_string());
@@ -363,6 +411,7 @@ fn serve<S: Read + Write>(mut conn: S, state: &Mutex<State>) {
                 }
             }
             Some(Reply::Status(s)) => head(&mut conn, s, Some(0), ""),
+            Some(Reply::Raw(b)) => conn.write_all(&b),
         }?;
         conn.flush()
     })();

@@ -293,3 +293,259 @@ impl Apt {
 pub fn copy_tree(from: &Path, to: &Path) {
     sh(Command::new("cp").arg("-a").arg(from).arg(to));
 }
+
+/// Test keys in a gpg home, as the package tools use them.
+pub struct Keys {
+    pub gpg: Gpg,
+    pub rsa_asc: PathBuf,
+    pub ed_asc: PathBuf,
+    pub other_asc: PathBuf,
+    pub rsa_gpg: PathBuf,
+    pub rsa_fpr: String,
+    pub ed_fpr: String,
+}
+
+impl Keys {
+    /// Three gpg keys in a private home under `dir` (rsa, ed, other),
+    /// exported armored (and rsa binary, for apt).
+    pub fn make(dir: &Path) -> Keys {
+        let gpg = Gpg::new(&dir.join("gnupg"));
+        gpg.gen("rsa@example.org", "rsa2048");
+        gpg.gen("ed@example.org", "ed25519");
+        gpg.gen("other@example.org", "ed25519");
+        let k = |n: &str, armor: bool| {
+            let p = dir.join(if armor {
+                format!("{n}.asc")
+            } else {
+                format!("{n}.gpg")
+            });
+            gpg.export(&format!("{n}@example.org"), &p, armor);
+            p
+        };
+        Keys {
+            rsa_asc: k("rsa", true),
+            ed_asc: k("ed", true),
+            other_asc: k("other", true),
+            rsa_gpg: k("rsa", false),
+            rsa_fpr: gpg.fingerprint("rsa@example.org"),
+            ed_fpr: gpg.fingerprint("ed@example.org"),
+            gpg,
+        }
+    }
+}
+
+/// Signed RPMs built at test time.
+pub struct Rpms {
+    pub dir: PathBuf,
+    pub rsa: PathBuf,
+    pub ed: PathBuf,
+    pub v3: PathBuf,
+    pub unsigned: PathBuf,
+    /// Another package, signed by the same key (signature swaps).
+    pub other: PathBuf,
+    pub db_all: PathBuf,
+    pub db_other: PathBuf,
+}
+
+impl Rpms {
+    /// RPMs built by rpmbuild and signed by rpmsign under `dir` with
+    /// `k`'s keys, and rpm databases holding them for `rpmkeys -K`.
+    pub fn make(k: &Keys, dir: &Path) -> Rpms {
+        let top = dir.join("top");
+        let a = rpmbuild(&top, "bvtest", "hello");
+        let b = rpmbuild(&top, "bvother", "other");
+        let cp = |from: &Path, name: &str| {
+            let p = dir.join(name);
+            std::fs::copy(from, &p).unwrap();
+            p
+        };
+        let (rsa, ed, v3, unsigned, other) = (
+            cp(&a, "rsa.rpm"),
+            cp(&a, "ed.rpm"),
+            cp(&a, "v3.rpm"),
+            cp(&a, "unsigned.rpm"),
+            cp(&b, "other.rpm"),
+        );
+        rpmsign(&k.gpg, &rsa, "rsa@example.org", false);
+        rpmsign(&k.gpg, &ed, "ed@example.org", false);
+        rpmsign(&k.gpg, &v3, "rsa@example.org", true);
+        rpmsign(&k.gpg, &other, "rsa@example.org", false);
+        k.gpg.stop_agent();
+        Rpms {
+            db_all: rpmdb(&dir.join("db-all"), &[&k.rsa_asc, &k.ed_asc]),
+            db_other: rpmdb(&dir.join("db-other"), &[&k.other_asc]),
+            dir: dir.to_path_buf(),
+            rsa,
+            ed,
+            v3,
+            unsigned,
+            other,
+        }
+    }
+}
+
+pub struct Deb {
+    pub repo: PathBuf,
+    pub dsc: PathBuf,
+    pub orig: PathBuf,
+    pub debian_tar: PathBuf,
+    /// An InRelease whose Valid-Until has passed, signed by the archive key.
+    pub expired: PathBuf,
+}
+
+impl Deb {
+    /// A Debian repository under `dir`: two .debs, a 3.0 (quilt) source
+    /// package with a .dsc signed by `ed`, Packages and Sources (plain,
+    /// .xz, .gz), InRelease signed by `rsa` and `other`, Release.gpg by
+    /// `rsa`, and an expired InRelease beside it.
+    pub fn make(k: &Keys, dir: &Path) -> Deb {
+        let repo = dir.join("repo");
+        let pool = repo.join("pool/main");
+        std::fs::create_dir_all(&pool).unwrap();
+        for (name, ver) in [("bvhello", "1.0-1"), ("bvother", "2.0-1")] {
+            let root = dir.join(format!("build-{name}"));
+            write_file(
+            &root.join("DEBIAN/control"),
+            &format!("Package: {name}\nVersion: {ver}\nArchitecture: all\nMaintainer: Test <t@example.org>\nDescription: test package\n A test.\n"),
+        );
+            write_file(&root.join(format!("usr/share/doc/{name}/README")), name);
+            sh(Command::new("dpkg-deb")
+                .args(["--root-owner-group", "-Zgzip", "--build"])
+                .arg(&root)
+                .arg(pool.join(format!("{name}_{ver}_all.deb"))));
+        }
+        // A 3.0 (quilt) source package: orig tarball, debian tarball, .dsc
+        // cleartext-signed by its maintainer.
+        let src = dir.join("src");
+        let tree = src.join("bvsrc-1.0");
+        write_file(&tree.join("hello.c"), "int main(void) { return 0; }\n");
+        sh(Command::new("tar").current_dir(&src).args([
+            "--owner=0",
+            "--group=0",
+            "-czf",
+            "bvsrc_1.0.orig.tar.gz",
+            "bvsrc-1.0",
+        ]));
+        write_file(&tree.join("debian/source/format"), "3.0 (quilt)\n");
+        write_file(
+        &tree.join("debian/control"),
+        "Source: bvsrc\nMaintainer: Test <ed@example.org>\n\nPackage: bvsrc\nArchitecture: any\nDescription: test\n A test.\n",
+    );
+        write_file(
+        &tree.join("debian/changelog"),
+        "bvsrc (1.0-1) unstable; urgency=medium\n\n  * Test.\n\n -- Test <ed@example.org>  Tue, 01 Dec 2026 00:00:00 +0000\n",
+    );
+        write_file(
+            &tree.join("debian/rules"),
+            "#!/usr/bin/make -f\n%:\n\tdh $@\n",
+        );
+        sh(Command::new("dpkg-source")
+            .current_dir(&src)
+            .args(["-b", "bvsrc-1.0"]));
+        let plain = src.join("bvsrc_1.0-1.dsc");
+        k.gpg
+            .clearsign(&["ed@example.org"], &plain, &pool.join("bvsrc_1.0-1.dsc"));
+        for f in ["bvsrc_1.0.orig.tar.gz", "bvsrc_1.0-1.debian.tar.xz"] {
+            std::fs::copy(src.join(f), pool.join(f)).unwrap();
+        }
+        let dists = repo.join("dists/stable");
+        for (sub, kind) in [
+            ("main/binary-amd64", "packages"),
+            ("main/source", "sources"),
+        ] {
+            std::fs::create_dir_all(dists.join(sub)).unwrap();
+            let out = sh(Command::new("apt-ftparchive")
+                .current_dir(&repo)
+                .args([kind, "pool"]));
+            let name = if kind == "packages" {
+                "Packages"
+            } else {
+                "Sources"
+            };
+            write_index(&dists.join(sub).join(name), &out.stdout);
+        }
+        sign_release(k, &dists);
+        // The same Release, expired (dates rewritten, then signed).
+        let text = std::fs::read_to_string(dists.join("Release")).unwrap();
+        let old: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("Date:") {
+                    "Date: Mon, 01 Jan 2024 00:00:00 UTC".to_string()
+                } else if l.starts_with("Valid-Until:") {
+                    "Valid-Until: Mon, 08 Jan 2024 00:00:00 UTC".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        let expired_plain = dir.join("Release.expired");
+        std::fs::write(&expired_plain, old).unwrap();
+        let expired = dir.join("InRelease.expired");
+        k.gpg
+            .clearsign(&["rsa@example.org"], &expired_plain, &expired);
+        k.gpg.stop_agent();
+        Deb {
+            dsc: pool.join("bvsrc_1.0-1.dsc"),
+            orig: pool.join("bvsrc_1.0.orig.tar.gz"),
+            debian_tar: pool.join("bvsrc_1.0-1.debian.tar.xz"),
+            expired,
+            repo,
+        }
+    }
+}
+
+pub fn write_file(p: &Path, s: &str) {
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(p, s).unwrap();
+}
+
+/// `apt-ftparchive release` of dists/stable into Release, signed: InRelease
+/// by the archive key and a second key (as Debian signs with several),
+/// Release.gpg by the archive key.
+pub fn sign_release(k: &Keys, dists: &Path) {
+    for f in ["Release", "InRelease", "Release.gpg"] {
+        let _ = std::fs::remove_file(dists.join(f));
+    }
+    let out = sh(Command::new("apt-ftparchive")
+        .args([
+            "-o",
+            "APT::FTPArchive::Release::Suite=stable",
+            "-o",
+            "APT::FTPArchive::Release::Codename=stable",
+            "-o",
+            "APT::FTPArchive::Release::Components=main",
+            "-o",
+            "APT::FTPArchive::Release::Architectures=amd64",
+            "-o",
+            "APT::FTPArchive::Release::ValidTime=604800",
+            "release",
+        ])
+        .arg(dists));
+    std::fs::write(dists.join("Release"), out.stdout).unwrap();
+    k.gpg.clearsign(
+        &["rsa@example.org", "other@example.org"],
+        &dists.join("Release"),
+        &dists.join("InRelease"),
+    );
+    k.gpg.detach_sign(
+        "rsa@example.org",
+        &dists.join("Release"),
+        &dists.join("Release.gpg"),
+    );
+}
+
+/// Write an index and its .xz and .gz next to it.
+pub fn write_index(path: &Path, content: &[u8]) {
+    std::fs::write(path, content).unwrap();
+    for (tool, flags, ext) in [("xz", "-c", "xz"), ("gzip", "-cn", "gz")] {
+        let out = sh(Command::new(tool).arg(flags).arg(path));
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{ext}"));
+        std::fs::write(PathBuf::from(p), out.stdout).unwrap();
+    }
+}
