@@ -277,9 +277,19 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         false => say(n),
     };
     let r = fetch_one(args, &note);
-    if r.is_err() {
+    if let Err(e) = &r {
         for n in held.borrow().iter() {
             say(n);
+        }
+        if args.json {
+            let path = match &args.output {
+                Some(p) => Some(p.display().to_string()),
+                None => fetch::default_output(&args.url, args.decompress).ok(),
+            };
+            cli::print_json(&cli::json_failure(
+                json!({"url": args.url, "path": path}),
+                e,
+            ));
         }
     }
     r
@@ -411,6 +421,7 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
             "signers": v.signers.iter().map(|f| f.to_hex()).collect::<Vec<_>>(),
             "package": v.package,
             "reused": reused,
+            "status": "ok",
         });
         cli::print_json(&obj);
     } else {
@@ -470,6 +481,7 @@ fn unverified(
             "path": dest.display().to_string(),
             "size": stored.size,
             "verified": false,
+            "status": "ok",
         }));
     } else if !args.quiet {
         say(&format!(
