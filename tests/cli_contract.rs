@@ -371,3 +371,150 @@ fn examples_are_verbatim_in_help_and_man_pages() {
     }
     assert!(docs.path().join("man1/sign-log-gate.1").is_file());
 }
+
+/// The JSON lines a run printed, each parsed (a line that is not JSON fails).
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn json_is_printed_on_success_and_on_failure() {
+    let f = Fixture::new();
+    // Success: every tool's objects carry status "ok" (sign-log verify's
+    // success needs a seal: its failure is below).
+    for tool in TOOLS.iter().filter(|t| **t != "sign-log") {
+        let mut args = f.good_args(tool);
+        args.push("--json".into());
+        let o = Command::new(bin(tool)).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{tool}: {o:?}");
+        let v = json_lines(&o);
+        assert!(
+            v.iter().any(|x| x["status"] == "ok"),
+            "{tool}: no status ok in {v:?}"
+        );
+        assert!(v.iter().all(|x| x["status"] != "failed"), "{tool}: {v:?}");
+        if *tool == "fetch-verified" {
+            std::fs::remove_file(f.path("out/src.tar")).unwrap();
+        }
+    }
+    // A failed run, of the whole run (a missing operand, exit 2) or of a
+    // check (a tampered file, exit 1; a log never sealed, 3), is an object too: status "failed",
+    // the exit code the process returns, and the reason.
+    std::fs::write(f.path("bad.tar"), b"tampered").unwrap();
+    let nope = f.path("no-such-file");
+    let keys = f.path("keys.asc");
+    let cases: Vec<(&str, Vec<String>, i32)> = vec![
+        (
+            "verify-tag",
+            vec!["--keyring".into(), keys.clone(), nope.clone()],
+            2,
+        ),
+        ("check-hashes", vec![nope.clone()], 2),
+        (
+            "check-hashes",
+            vec![
+                "--keyring".into(),
+                keys.clone(),
+                "--signature".into(),
+                f.path("src.tar.sig"),
+                f.path("bad.tar"),
+            ],
+            1,
+        ),
+        (
+            "verify-package",
+            vec!["--keyring".into(), keys.clone(), nope.clone()],
+            2,
+        ),
+        (
+            "verify-package",
+            vec![
+                "--keyring".into(),
+                keys.clone(),
+                data("rpm/rpmfusion-free-release-40-1.noarch.rpm")
+                    .display()
+                    .to_string(),
+            ],
+            1,
+        ),
+        (
+            "fetch-verified",
+            vec![
+                "--keyring".into(),
+                nope.clone(),
+                format!("file://{}", f.path("src.tar")),
+                f.path("src.tar.sig"),
+            ],
+            2,
+        ),
+        (
+            "fetch-verified",
+            vec![
+                "--keyring".into(),
+                keys.clone(),
+                format!("file://{}", f.path("bad.tar")),
+                f.path("src.tar.sig"),
+                "-o".into(),
+                f.path("out/bad.tar"),
+            ],
+            1,
+        ),
+        (
+            "sign-log",
+            vec![
+                "verify".into(),
+                "--log".into(),
+                nope.clone(),
+                "--keyring".into(),
+                keys.clone(),
+            ],
+            2,
+        ),
+        (
+            "sign-log",
+            vec![
+                "verify".into(),
+                "--log".into(),
+                f.path("log"),
+                "--keyring".into(),
+                keys.clone(),
+                "--require-sealed".into(),
+            ],
+            3,
+        ),
+    ];
+    for (tool, mut args, code) in cases {
+        args.push("--json".into());
+        let o = Command::new(bin(tool))
+            .args(&args)
+            .current_dir(f.dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(code), "{tool} {args:?}: {o:?}");
+        let v = json_lines(&o);
+        let failed: Vec<_> = v.iter().filter(|x| x["status"] == "failed").collect();
+        assert!(
+            !failed.is_empty(),
+            "{tool} {args:?}: no failed object in {v:?}"
+        );
+        for x in &failed {
+            if let Some(exit) = x.get("exit") {
+                assert_eq!(exit, code, "{tool} {args:?}: {x}");
+            }
+            assert!(
+                x["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                "{tool}: {x}"
+            );
+        }
+        assert!(
+            v.iter()
+                .any(|x| x["exit"] == code || x["summary"]["exit"] == code),
+            "{tool} {args:?}: the exit code is in no object: {v:?}"
+        );
+    }
+    // No refused download left anything.
+    assert!(std::fs::read_dir(f.path("out")).unwrap().next().is_none());
+}

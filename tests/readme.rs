@@ -45,8 +45,12 @@ fn readme_commands_work_on_a_fresh_clone() {
     assert!(clone.join("example-build/out/hello.txt").exists());
     assert!(clone.join("example-build/log/log.jsonl").exists());
 
-    // make install puts the tools, the fragment, man pages and completions
-    // (generated from the clap definitions) under DESTDIR.
+    // make builds (the tools are already built: man pages and completions
+    // from the clap definitions); make install then copies them, the
+    // fragment and the contrib files under DESTDIR.
+    sh(Command::new("make")
+        .current_dir(&clone)
+        .env("CARGO_TARGET_DIR", &target));
     let dest = tmp.path().join("dest");
     sh(Command::new("make")
         .arg("install")
@@ -65,6 +69,8 @@ fn readme_commands_work_on_a_fresh_clone() {
         "usr/share/man/man1/sign-log.1",
         "usr/share/bash-completion/completions/check-hashes",
         "usr/share/zsh/site-functions/_fetch-verified",
+        "usr/lib/build-verify/qubes.AppendLog",
+        "usr/lib/build-verify/qubes-builderv2/download-file",
     ] {
         assert!(dest.join(f).is_file(), "{f} not installed");
     }

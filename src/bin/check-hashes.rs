@@ -162,7 +162,10 @@ fn signed_file(
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
-    cli::run("check-hashes", || run(&args))
+    let json = args
+        .json
+        .then(|| serde_json::json!({ "operands": args.paths }));
+    cli::run_json("check-hashes", json, || run(&args))
 }
 
 fn run(args: &Cli) -> anyhow::Result<Code> {

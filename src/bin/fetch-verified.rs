@@ -190,6 +190,15 @@ struct Cli {
     /// Print one JSON object (url, path, size, sha256, signers) instead of fingerprints.
     #[arg(long)]
     json: bool,
+
+    /// Download WITHOUT verifying, for a setup that verifies the file
+    /// elsewhere: Qubes Builder v2 downloads in a disposable executor that
+    /// holds no keys and verifies outside it (contrib/qubes-builderv2/). The
+    /// -o name must start with `untrusted_`, so unverified bytes never get a
+    /// name that looks verified. No SIG, pins, keys or mirrors; with
+    /// --decompress, the decompressed content is stored.
+    #[arg(long, requires = "output", conflicts_with_all = ["sig", "sha256", "sha512", "hash_file", "uncompress", "mirror", "mirror_only"])]
+    unverified: bool,
 }
 
 build_verify::early_init!();
@@ -246,6 +255,11 @@ fn progress_bar(name: &str, what: &str, len: Option<u64>) -> indicatif::Progress
     bar
 }
 
+/// Progress bars: on a terminal only, and never under `make -j`.
+fn show_progress(args: &Cli) -> bool {
+    !args.quiet && !args.json && std::io::stderr().is_terminal() && !parallel_make()
+}
+
 /// Is this a download to verify as an RPM by its own signature?
 fn rpm_mode(args: &Cli, name: &str) -> bool {
     let rpm = |n: &str| n.to_ascii_lowercase().ends_with(".rpm");
@@ -263,9 +277,19 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         false => say(n),
     };
     let r = fetch_one(args, &note);
-    if r.is_err() {
+    if let Err(e) = &r {
         for n in held.borrow().iter() {
             say(n);
+        }
+        if args.json {
+            let path = match &args.output {
+                Some(p) => Some(p.display().to_string()),
+                None => fetch::default_output(&args.url, args.decompress).ok(),
+            };
+            cli::print_json(&cli::json_failure(
+                json!({"url": args.url, "path": path}),
+                e,
+            ));
         }
     }
     r
@@ -291,6 +315,24 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
         retries: args.retries,
         max_size: args.max_size,
     })?;
+    // The compression is the download's: the output name with --uncompress
+    // (the compressed file is stored), the URL's with --decompress.
+    let compressed_name = match args.decompress {
+        true => fetch::default_name(&args.url)?,
+        false => name.clone(),
+    };
+    let compression = match uncompress {
+        true => Some(Compression::from_name(&compressed_name).ok_or_else(|| {
+            fail(
+                Code::Usage,
+                format!("--uncompress/--decompress: {compressed_name} is not .gz, .xz or .bz2"),
+            )
+        })?),
+        false => None,
+    };
+    if args.unverified {
+        return unverified(args, &transport, &dest, compression, note);
+    }
 
     let mut hashes = check::pins(args.sha256.as_deref(), args.sha512.as_deref())?;
     let mut size = None;
@@ -318,21 +360,6 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
             "nothing to verify with: give a signature (SIG), a pinned hash (--sha256, --sha512, --hash-file), or --keyring for a .rpm",
         ));
     }
-    // The compression is the download's: the output name with --uncompress
-    // (the compressed file is stored), the URL's with --decompress.
-    let compressed_name = match args.decompress {
-        true => fetch::default_name(&args.url)?,
-        false => name.clone(),
-    };
-    let compression = match uncompress {
-        true => Some(Compression::from_name(&compressed_name).ok_or_else(|| {
-            fail(
-                Code::Usage,
-                format!("--uncompress/--decompress: {compressed_name} is not .gz, .xz or .bz2"),
-            )
-        })?),
-        false => None,
-    };
 
     let keys = match args.sig.is_some() || rpm {
         true => Some(args.keys.load()?),
@@ -341,8 +368,7 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
     let verifier = keys.as_ref().map(LoadedKeys::verifier);
     let mut mirrors = args.mirror.clone();
     mirrors.extend(fetch::env_mirrors());
-    let show_progress =
-        !args.quiet && !args.json && std::io::stderr().is_terminal() && !parallel_make();
+    let show_progress = show_progress(args);
     let make_bar = |what: &str, len: Option<u64>| progress_bar(&name, what, len);
     let request = fetch::Request {
         url: &args.url,
@@ -395,6 +421,7 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
             "signers": v.signers.iter().map(|f| f.to_hex()).collect::<Vec<_>>(),
             "package": v.package,
             "reused": reused,
+            "status": "ok",
         });
         cli::print_json(&obj);
     } else {
@@ -413,6 +440,54 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
             )),
             None => note(&format!("{}: {how}", dest.display())),
         }
+    }
+    Ok(Code::Ok)
+}
+
+/// --unverified: store the download as `untrusted_NAME`, unchecked.
+fn unverified(
+    args: &Cli,
+    transport: &Transport,
+    dest: &std::path::Path,
+    compression: Option<Compression>,
+    note: &dyn Fn(&str),
+) -> anyhow::Result<Code> {
+    let k = &args.keys;
+    if !(k.keyrings.is_empty() && k.keys_dirs.is_empty() && k.trusted_keys.is_empty()) {
+        return Err(fail(
+            Code::Usage,
+            "--unverified checks nothing: --keyring, --keys-dir and --trusted-key do not apply",
+        ));
+    }
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let make_bar = |what: &str, len: Option<u64>| progress_bar(&name, what, len);
+    let request = fetch::unverified::Request {
+        url: &args.url,
+        dest,
+        decompress: compression,
+        max_uncompressed: args.max_uncompressed_size,
+        untrusted_suffix: &args.untrusted_suffix,
+        progress: show_progress(args).then_some(&make_bar as &fetch::ProgressFactory),
+    };
+    let stored = fetch::unverified::fetch_unverified(transport, &request, note)
+        .with_context(|| format!("{} not fetched", dest.display()))?;
+    if args.json {
+        cli::print_json(&json!({
+            "url": args.url,
+            "source": stored.source,
+            "path": dest.display().to_string(),
+            "size": stored.size,
+            "verified": false,
+            "status": "ok",
+        }));
+    } else if !args.quiet {
+        say(&format!(
+            "{}: fetched, NOT verified (--unverified)",
+            dest.display()
+        ));
     }
     Ok(Code::Ok)
 }

@@ -742,11 +742,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 Err(e) => {
                     // JSON on failure too; the reason also goes to stderr.
                     if json {
-                        cli::print_json(&serde_json::json!({
-                            "path": log, "status": "failed",
-                            "exit": build_verify::exit::code_of(&e).as_u8(),
-                            "reason": format!("{e:#}"),
-                        }));
+                        cli::print_json(&cli::json_failure(serde_json::json!({"path": log}), &e));
                     }
                     return Err(e);
                 }

@@ -98,7 +98,10 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
-    cli::run("verify-package", || run(&args))
+    let json = args
+        .json
+        .then(|| serde_json::json!({ "operands": args.files }));
+    cli::run_json("verify-package", json, || run(&args))
 }
 
 /// One operand's verdict, as printed.

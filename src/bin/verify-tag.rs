@@ -119,7 +119,10 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
-    cli::run("verify-tag", || run(&args))
+    let json = args
+        .json
+        .then(|| serde_json::json!({ "operands": args.args }));
+    cli::run_json("verify-tag", json, || run(&args))
 }
 
 /// `--check`'s values, known to completions; the old script's escape hatch

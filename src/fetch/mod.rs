@@ -7,6 +7,7 @@
 //! - [`pins`]: what a signed list or `--hash-file` pins for the download.
 //! - [`decompress`]: strict decoders for `--uncompress`.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
+//! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
 //!
 //! This module ties them together: re-verify what is present, claim
 //! `NAME.UNTRUSTED` ([`crate::fsutil::untrusted`]), try each place into it,
@@ -18,6 +19,7 @@ pub mod pins;
 pub mod pipeline;
 pub mod signature;
 pub mod transport;
+pub mod unverified;
 
 pub use decompress::Compression;
 pub use mirrors::{default_name, default_output, env_mirrors, places, request_url, Place};
@@ -419,7 +421,7 @@ fn download_once(
 
 /// Verified: give the file the mode any new file would get (0600 until
 /// here, so nobody else could read unverified bytes), fsync, rename.
-fn install(tmp: Untrusted, dest: &Path) -> anyhow::Result<()> {
+pub(crate) fn install(tmp: Untrusted, dest: &Path) -> anyhow::Result<()> {
     let file: &File = tmp.file();
     file.set_permissions(std::fs::Permissions::from_mode(fsutil::new_file_mode()))
         .and_then(|()| file.sync_all())

@@ -16,10 +16,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// [`Code::Failed`] after reporting every item); an `Err` is printed as one
 /// line, `TOOL: reason: cause: ...`, and mapped with [`code_of`].
 pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<Code>) -> ExitCode {
+    run_json(tool, None, body)
+}
+
+/// [`run`] for a tool given `--json`: a failure of the whole run (a usage
+/// error, an unreadable list) is also printed on stdout as
+/// [`json_failure`] of `fields`, so the consumer always gets an object.
+pub fn run_json(
+    tool: &str,
+    fields: Option<serde_json::Value>,
+    body: impl FnOnce() -> anyhow::Result<Code>,
+) -> ExitCode {
     let code = match body() {
         Ok(code) => code,
         Err(err) => {
             let code = code_of(&err);
+            if let Some(fields) = fields {
+                print_json(&json_failure(fields, &err));
+            }
             // `{:#}` prints the whole context chain on one line.
             eprintln!("{tool}: {err:#}");
             code
@@ -117,6 +131,19 @@ pub fn note(tool: &str, message: impl std::fmt::Display) {
 /// Print one JSON value as a line on stdout.
 pub fn print_json(value: &serde_json::Value) {
     outln!("{value}");
+}
+
+/// The JSON object of a run that failed: `fields` (what names the input,
+/// e.g. `path`, `url`) with `status: "failed"`, its `exit` code and the
+/// `reason` also printed on stderr, so a `--json` consumer never gets an
+/// empty stdout.
+pub fn json_failure(mut fields: serde_json::Value, err: &anyhow::Error) -> serde_json::Value {
+    if let Some(o) = fields.as_object_mut() {
+        o.insert("status".into(), "failed".into());
+        o.insert("exit".into(), code_of(err).as_u8().into());
+        o.insert("reason".into(), format!("{err:#}").into());
+    }
+    fields
 }
 
 /// Environment variable that makes a tool write its man page and shell
