@@ -8,26 +8,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Is `tool` installed? Under CI a missing oracle is a failure, never a
-/// silent pass; locally the test is skipped with a note.
-pub fn oracle(tool: &str) -> bool {
-    if super::have(tool) {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{tool} is missing under CI (.ci/run installs it)"
-    );
-    eprintln!("skipping: {tool} is not installed");
-    false
-}
+pub use super::oracle;
 
 /// Run a command; panic with its output unless it succeeds.
 pub fn sh(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
-        "{cmd:?} failed: {}\n{}\n{}",
+        "{cmd:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
