@@ -2077,48 +2077,13 @@ fn mixed_inputs_schemes_hosts_and_names() {
 // ---- Stock packages through fetch-verified (issue 13). ----
 
 use common::pkg::{self as pk, rpm_accepts, rpm_layout, Deb, Keys, Rpms};
-use std::sync::OnceLock;
+use common::pkg::{shared_keys as pkg_keys, shared_rpms as pkg_rpms};
 
-/// A fresh fixture directory for this test binary, under target/.
-fn pkg_dir(what: &str) -> std::path::PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fetch-verified-{what}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
-fn pkg_keys() -> Option<&'static Keys> {
-    static K: OnceLock<Option<Keys>> = OnceLock::new();
-    K.get_or_init(|| pk::oracle("gpg").then(|| Keys::make(&pkg_dir("keys"))))
-        .as_ref()
-}
 
-fn pkg_rpms() -> Option<(&'static Keys, &'static Rpms)> {
-    static R: OnceLock<Option<Rpms>> = OnceLock::new();
-    let k = pkg_keys()?;
-    let r = R
-        .get_or_init(|| {
-            ["rpmbuild", "rpmsign", "rpmkeys"]
-                .iter()
-                .all(|t| pk::oracle(t))
-                .then(|| Rpms::make(k, &pkg_dir("rpm")))
-        })
-        .as_ref()?;
-    Some((k, r))
-}
 
 fn pkg_deb() -> Option<(&'static Keys, &'static Deb)> {
-    static D: OnceLock<Option<Deb>> = OnceLock::new();
-    let k = pkg_keys()?;
-    let d = D
-        .get_or_init(|| {
-            ["dpkg-deb", "dpkg-source", "apt-ftparchive", "xz"]
-                .iter()
-                .all(|t| pk::oracle(t))
-                .then(|| Deb::make(k, &pkg_dir("deb")))
-        })
-        .as_ref()?;
-    Some((k, d))
+    pk::shared_deb(&[])
 }
 
 /// fetch-verified in `dir` (made if missing) with the test flags and a

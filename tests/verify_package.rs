@@ -12,7 +12,7 @@ use common::pkg::{
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use common::pkg::{shared_keys as keys, shared_rpms as rpms};
 
 const BIN: &str = env!("CARGO_BIN_EXE_verify-package");
 
@@ -52,32 +52,8 @@ fn assert_fails(o: &Output, want: i32, file: &Path, what: &str) {
     assert!(line.contains(what), "{line:?} does not say {what:?}");
 }
 
-/// Where the fixtures live for this test binary (under target/), made
-/// anew by each run.
-fn fixture_dir(what: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("verify-package-{what}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
-fn keys() -> Option<&'static Keys> {
-    static K: OnceLock<Option<Keys>> = OnceLock::new();
-    K.get_or_init(|| oracle("gpg").then(|| Keys::make(&fixture_dir("keys"))))
-        .as_ref()
-}
 
-fn rpms() -> Option<(&'static Keys, &'static Rpms)> {
-    static R: OnceLock<Option<Rpms>> = OnceLock::new();
-    let k = keys()?;
-    let r = R
-        .get_or_init(|| {
-            (oracle("rpmbuild") && oracle("rpmsign") && oracle("rpmkeys"))
-                .then(|| Rpms::make(k, &fixture_dir("rpm")))
-        })
-        .as_ref()?;
-    Some((k, r))
-}
 
 /// Our verdict and rpm's on one file with the keys both trust.
 fn both(k: &Keys, r: &Rpms, f: &Path) -> (Output, bool) {
@@ -642,17 +618,7 @@ mod parsers_never_panic {
 }
 
 fn deb() -> Option<(&'static Keys, &'static Deb)> {
-    static D: OnceLock<Option<Deb>> = OnceLock::new();
-    let k = keys()?;
-    let d = D
-        .get_or_init(|| {
-            ["dpkg-deb", "dpkg-source", "apt-ftparchive", "apt-get", "xz"]
-                .iter()
-                .all(|t| oracle(t))
-                .then(|| Deb::make(k, &fixture_dir("deb")))
-        })
-        .as_ref()?;
-    Some((k, d))
+    pkg::shared_deb(&["apt-get"])
 }
 
 /// A copy of the repository to tamper with, and apt set up on it.
