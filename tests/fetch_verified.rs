@@ -83,6 +83,14 @@ impl Env {
         .unwrap()
     }
 
+    /// `--keyring KEYS --uncompress EXTRA... URL SIG`.
+    fn run_uncompress(&self, extra: &[&str], url: &str, sig: &Path) -> Output {
+        let mut args = vec!["--keyring", self.keyring(), "--uncompress"];
+        args.extend_from_slice(extra);
+        args.extend([url, sig.to_str().unwrap()]);
+        self.run(&args)
+    }
+
     fn keyring(&self) -> &str {
         self.keyring.to_str().unwrap()
     }
@@ -707,28 +715,11 @@ fn signatures_over_uncompressed_content() {
     for (prog, ext) in [("xz", "xz"), ("gzip", "gz"), ("bzip2", "bz2")] {
         let packed = compress(prog, &e.data);
         let name = format!("x.tar.{ext}");
-        let sig = sig_path.to_str().unwrap();
-        let fetch_as_name = |url: &str| {
-            e.run(&[
-                "--keyring",
-                e.keyring(),
-                "--uncompress",
-                "-o",
-                &name,
-                url,
-                sig,
-            ])
-        };
+        let fetch_as_name = |url: &str| e.run_uncompress(&["-o", &name], url, &sig_path);
         let url = e
             .server
             .route(&format!("/{name}"), Reply::Body(packed.clone()));
-        let o = e.run(&[
-            "--keyring",
-            e.keyring(),
-            "--uncompress",
-            &url,
-            sig_path.to_str().unwrap(),
-        ]);
+        let o = e.run_uncompress(&[], &url, &sig_path);
         assert_eq!(code(&o), 0, "{ext}: {}", stderr(&o));
         // The compressed file is what is kept.
         assert_eq!(std::fs::read(e.out().join(&name)).unwrap(), packed);
@@ -976,13 +967,7 @@ fn a_cut_off_compressed_download_is_a_network_error() {
         "/c.tar.xz",
         Reply::Truncated(packed.clone(), packed.len() / 2),
     );
-    let o = e.run(&[
-        "--keyring",
-        e.keyring(),
-        "--uncompress",
-        &url,
-        sig_path.to_str().unwrap(),
-    ]);
+    let o = e.run_uncompress(&[], &url, &sig_path);
     assert_nothing_left(&e, &o, 4);
 }
 
@@ -1417,8 +1402,7 @@ fn help_says_what_uncompress_leaves_unverified() {
 /// Run `cmd` with its output captured; a run longer than `secs` is killed
 /// and fails the test (a hang is what these cases guard against).
 fn run_bounded(cmd: &mut Command, secs: u64) -> Output {
-    run_deadline(cmd, secs)
-        .unwrap_or_else(|o| panic!("hung for {secs}s: {cmd:?}: {}", stderr(&o)))
+    run_deadline(cmd, secs).unwrap_or_else(|o| panic!("hung for {secs}s: {cmd:?}: {}", stderr(&o)))
 }
 
 impl Env {
@@ -2078,9 +2062,6 @@ fn mixed_inputs_schemes_hosts_and_names() {
 
 use common::pkg::{self as pk, rpm_accepts, rpm_layout, Deb, Keys, Rpms};
 use common::pkg::{shared_keys as pkg_keys, shared_rpms as pkg_rpms};
-
-
-
 
 fn pkg_deb() -> Option<(&'static Keys, &'static Deb)> {
     pk::shared_deb(&[])

@@ -1614,7 +1614,14 @@ fn gate_with(ring: &Path, ev: &Path, extra: &[&str], arts: &[&Path]) -> Output {
 /// `prove product --log LOG --file ART`.
 fn prove_product(log: &str, art: &Path) -> Output {
     sl(
-        &["prove", "product", "--log", log, "--file", art.to_str().unwrap()],
+        &[
+            "prove",
+            "product",
+            "--log",
+            log,
+            "--file",
+            art.to_str().unwrap(),
+        ],
         b"",
         &[],
     )

@@ -10,9 +10,9 @@ mod common;
 use common::pkg::{
     self, copy_tree, oracle, rpm_accepts, rpm_layout, write_index, Apt, Deb, Keys, Rpms,
 };
+use common::pkg::{shared_keys as keys, shared_rpms as rpms};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use common::pkg::{shared_keys as keys, shared_rpms as rpms};
 
 const BIN: &str = env!("CARGO_BIN_EXE_verify-package");
 
@@ -51,9 +51,6 @@ fn assert_fails(o: &Output, want: i32, file: &Path, what: &str) {
         .unwrap_or_else(|| panic!("no line naming {}: {err}", file.display()));
     assert!(line.contains(what), "{line:?} does not say {what:?}");
 }
-
-
-
 
 /// Our verdict and rpm's on one file with the keys both trust.
 fn both(k: &Keys, r: &Rpms, f: &Path) -> (Output, bool) {

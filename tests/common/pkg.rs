@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 
 /// A fresh directory for this test binary's fixture `what`, under target/.
 pub fn fixture_dir(what: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{}-{what}", env!("CARGO_CRATE_NAME")));
+    let d =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{what}", env!("CARGO_CRATE_NAME")));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
