@@ -414,7 +414,6 @@ fn json_is_printed_on_success_and_on_failure() {
     // check (a tampered file, exit 1; a log never sealed, 3), is an object too: status "failed",
     // the exit code the process returns, and the reason.
     std::fs::write(f.path("bad.tar"), b"tampered").unwrap();
-    let nope = f.path("no-such-file");
     let keys = f.path("keys.asc");
     let mut cases: Vec<(&str, Vec<String>, i32)> = f
         .missing_operands()

@@ -2060,8 +2060,8 @@ fn mixed_inputs_schemes_hosts_and_names() {
 
 // ---- Stock packages through fetch-verified (issue 13). ----
 
-use common::pkg::{self as pk, rpm_accepts, rpm_layout, Deb, Keys, Rpms};
-use common::pkg::{shared_keys as pkg_keys, shared_rpms as pkg_rpms};
+use common::pkg::shared_rpms as pkg_rpms;
+use common::pkg::{self as pk, rpm_accepts, rpm_layout, Deb, Keys};
 
 fn pkg_deb() -> Option<(&'static Keys, &'static Deb)> {
     pk::shared_deb(&[])

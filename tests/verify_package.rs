@@ -7,10 +7,10 @@
 
 mod common;
 
+use common::pkg::shared_rpms as rpms;
 use common::pkg::{
     self, copy_tree, oracle, rpm_accepts, rpm_layout, write_index, Apt, Deb, Keys, Rpms,
 };
-use common::pkg::{shared_keys as keys, shared_rpms as rpms};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -80,7 +80,8 @@ impl State {
     /// lose each other's updates, the file is re-read, updated and replaced
     /// atomically.
     pub fn update(path: &Path, verified: Vec<(String, String, String)>) -> anyhow::Result<()> {
-        let lock = crate::fsutil::lock_beside(path)?;
+        // Held to the end of the update (`_lock`, not `_`, keeps it).
+        let _lock = crate::fsutil::lock_beside(path)?;
         let mut st = State::load(path)?;
         let before = st.clone();
         for (component, branch, commit) in verified {
