@@ -5,17 +5,11 @@
 # $REPS rounds are printed with the ratios the issue sets targets for.
 # Data lives under $BENCH_DIR (default /tmp), never in the repository.
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-BIN=${BIN:-$HERE/../target/release}
-DIR=${BENCH_DIR:-/tmp/build-verify-bench}/check-hashes
-REPS=${REPS:-5}
-CH=$BIN/check-hashes
-[ -x "$CH" ] || { echo "build first: cargo build --release (or set BIN)" >&2; exit 2; }
-mkdir -p "$DIR"
-cd "$DIR"
-
 # shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"
+. "$(dirname "$0")/lib.sh"
+need check-hashes
+CH=$BIN/check-hashes
+bench_dir check-hashes
 
 echo "check-hashes benchmark: $(nproc) cores, $REPS interleaved rounds, medians, page cache warm"
 echo "  $(openssl version | cut -d' ' -f1-2), $(sha256sum --version | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -51,6 +45,6 @@ echo "  sha256sum -c / check-hashes = $(ratio "$T_cum" "$T_chm")x faster (target
 [ "$(stat -c %s huge 2>/dev/null)" = 4294967296 ] || { rm -f huge; truncate -s 4G huge; }
 for f in small big huge; do
   [ -f "$f.sha256sums" ] && [ "$f.sha256sums" -nt "$f" ] || sha256sum "$f" > "$f.sha256sums"
-  rss=$( { /usr/bin/time -f %M "$CH" "$f.sha256sums" >/dev/null; } 2>&1 | tail -1)
+  rss=$(peak_rss "$CH" "$f.sha256sums")
   echo "peak RSS, $f ($(stat -c %s "$f") bytes): ${rss} KiB (target < 16384)"
 done

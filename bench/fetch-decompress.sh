@@ -11,29 +11,12 @@
 # compressed with xz -6. Medians of REPS interleaved rounds.
 # Usage: bench/fetch-decompress.sh [SIZE_MIB]
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${BIN:-$ROOT/target/release}
-DIR=${BENCH_DIR:-/tmp/build-verify-bench}/fetch-decompress
-REPS=${REPS:-5}
 SIZE_MIB=${1:-512}
-mkdir -p "$DIR/www" "$DIR/out" "$DIR/gnupg"
-chmod 700 "$DIR/gnupg"
-cd "$DIR"
-export GNUPGHOME=$DIR/gnupg
-[ -x "$BIN/fetch-verified" ] || (cd "$ROOT" && cargo build --release --bin fetch-verified)
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-once() {
-  rm -f out/* 2>/dev/null || true
-  /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-
-if ! gpg -q --batch -K 2>/dev/null | grep -q sec; then
-  gpg -q --batch --passphrase '' --quick-gen-key "Bench <bench@example.org>" ed25519 sign never
-fi
-gpg -q --batch --armor --export > pub.asc
-gpg -q --batch --export > pub.gpg
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+need fetch-verified
+bench_dir fetch-decompress www out
+bench_ed25519_key
 if [ "$(stat -c %s www/src.tar 2>/dev/null || echo 0)" != $((SIZE_MIB << 20)) ]; then
   # Repeated until head has enough (tar then dies of SIGPIPE, ending the loop).
   { while tar -cf - -C /usr include share 2>/dev/null; do :; done; } | head -c $((SIZE_MIB << 20)) > www/src.tar || true
@@ -61,6 +44,6 @@ echo "  fetch-verified / (xz -dc && gpgv) = $(ratio "$fv" "$two")x"
 echo "  fetch-verified / (xzcat | gpgv)   = $(ratio "$fv" "$pip")x"
 echo "  fetch-verified / floor            = $(ratio "$fv" "$floor")x"
 rm -f out/*
-rss=$( { /usr/bin/time -f %M "${FV[@]}" >/dev/null; } 2>&1 | tail -1)
+rss=$(peak_rss "${FV[@]}")
 echo "  peak RSS: ${rss} KiB"
 gpgconf --kill gpg-agent 2>/dev/null || true

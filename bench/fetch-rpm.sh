@@ -9,18 +9,12 @@
 # 127.0.0.1 by Python's threading HTTP server (the same server for every
 # contender). Data lives under $BENCH_DIR. Usage: bench/fetch-rpm.sh [SIZE_MIB]
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-BIN=${BIN:-$HERE/../target/release}
-DIR=${BENCH_DIR:-/tmp/build-verify-bench}/fetch-rpm
-REPS=${REPS:-5}
 SIZE_MIB=${1:-256}
-FV=$BIN/fetch-verified
-[ -x "$FV" ] || { echo "build first: cargo build --release (or set BIN)" >&2; exit 2; }
 # shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"
-mkdir -p "$DIR/www" "$DIR/out"
-cd "$DIR"
-export GNUPGHOME=$DIR/gnupg
+. "$(dirname "$0")/lib.sh"
+need fetch-verified
+FV=$BIN/fetch-verified
+bench_dir fetch-rpm www out
 bench_rpm_key
 [ -d db ] || rpmkeys --dbpath "$DIR/db" --import key.asc
 for size in 1 "$SIZE_MIB"; do
@@ -31,7 +25,7 @@ for size in 1 "$SIZE_MIB"; do
 done
 cat www/*.rpm > /dev/null # page cache: the disk is not what we measure
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory www "$PORT" >/dev/null 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; rm -f out/*' EXIT

@@ -8,34 +8,16 @@
 # signature is made by gpg with an Ed25519 key over SHA-512 (DIGEST=SHA256 to
 # change). Medians of REPS runs. Usage: bench/fetch-verified.sh [SIZE_MIB]
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${BIN:-$ROOT/target/release}
-DIR=${BENCH_DIR:-/tmp/build-verify-bench}/fetch-verified-gpg
-REPS=${REPS:-5}
 DIGEST=${DIGEST:-SHA512}
 SIZE_MIB=${1:-1024}
-mkdir -p "$DIR/www" "$DIR/out" "$DIR/gnupg"
-chmod 700 "$DIR/gnupg"
-cd "$DIR"
-export GNUPGHOME=$DIR/gnupg
-[ -x "$BIN/fetch-verified" ] || (cd "$ROOT" && cargo build --release --bin fetch-verified)
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# Wall seconds of one run of "$@", the output directory emptied first.
-once() {
-  rm -f out/* out/.??* 2>/dev/null || true
-  /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+need fetch-verified
+bench_dir fetch-verified-gpg www out
 max() { awk -v a="$1" -v b="$2" 'BEGIN {print (a > b ? a : b)}'; }
 
-# A throwaway signing key; the public half as an armored keyring for us and
-# a binary one for gpgv.
-if ! gpg -q --batch -K 2>/dev/null | grep -q sec; then
-  gpg -q --batch --passphrase '' --quick-gen-key "Bench <bench@example.org>" ed25519 sign never
-fi
-gpg -q --batch --armor --export > pub.asc
-gpg -q --batch --export > pub.gpg
+# A throwaway signing key.
+bench_ed25519_key
 sign() { # (re)sign unless a good signature by this key and digest is there
   gpgv --keyring ./pub.gpg "$1.sig" "$1" 2>&1 | grep -q "using EDDSA" &&
     gpg -q --batch --list-packets "$1.sig" 2>/dev/null | grep -q "digest algo $(digest_id)" ||
@@ -49,7 +31,7 @@ mkfile() { # NAME MIB: random data (incompressible, like a tarball)
 }
 
 # nginx on a free port, in the foreground of a background job.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 cat > nginx.conf <<CONF
 daemon off; worker_processes 2; pid $DIR/nginx.pid; error_log $DIR/nginx-error.log;
 events {}
@@ -98,7 +80,7 @@ mkfile small.tar 1
 sign www/huge.tar
 for f in small big huge; do
   rm -f out/* 2>/dev/null || true
-  rss=$( { /usr/bin/time -f %M "$BIN/fetch-verified" --quiet --allow-http --keyring pub.asc -o "out/$f.tar" \
-          "$U/$f.tar" "$U/$f.tar.sig" >/dev/null; } 2>&1 | tail -1)
+  rss=$(peak_rss "$BIN/fetch-verified" --quiet --allow-http --keyring pub.asc -o "out/$f.tar" \
+          "$U/$f.tar" "$U/$f.tar.sig")
   echo "  peak RSS $f.tar ($(($(stat -c %s "www/$f.tar") >> 20)) MiB): ${rss} KiB (target < 32768)"
 done

@@ -1,6 +1,58 @@
-# Helpers for the bench scripts (sourced): medians of interleaved rounds.
-# Each round runs every contender once, so a change in load (other builds
-# on the machine) hits all of them alike.
+# Helpers for the bench scripts (sourced): the setup they share, and
+# medians of interleaved rounds. Each round runs every contender once, so a
+# change in load (other builds on the machine) hits all of them alike.
+
+# The tools: $BIN (default target/release), absolute as the scripts cd.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${BIN:-$ROOT/target/release}
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
+REPS=${REPS:-5}
+# need TOOL...: each of $BIN/TOOL (examples/NAME for an example), built in
+# release mode when missing.
+need() {
+  local t
+  for t; do
+    [ -x "$BIN/$t" ] && continue
+    case $t in
+      examples/*) (cd "$ROOT" && cargo build --release --example "${t#examples/}") ;;
+      *) (cd "$ROOT" && cargo build --release --bin "$t") ;;
+    esac
+    [ -x "$BIN/$t" ] || { echo "no $BIN/$t: build it or set BIN" >&2; exit 2; }
+  done
+}
+# bench_dir NAME [SUBDIR...]: DIR=$BENCH_DIR/NAME (the data lives there,
+# never in the repository) and its SUBDIRs, made and entered;
+# GNUPGHOME=$DIR/gnupg.
+bench_dir() {
+  DIR=${BENCH_DIR:-/tmp/build-verify-bench}/$1; shift
+  mkdir -p "$DIR"
+  cd "$DIR"
+  [ $# = 0 ] || mkdir -p "$@"
+  export GNUPGHOME=$DIR/gnupg
+}
+# bench_ed25519_key: a throwaway Ed25519 signing key in $GNUPGHOME; its
+# public half as pub.asc (armored, for us) and pub.gpg (binary, for gpgv).
+bench_ed25519_key() {
+  mkdir -p "$GNUPGHOME" && chmod 700 "$GNUPGHOME"
+  if ! gpg -q --batch -K 2>/dev/null | grep -q sec; then
+    gpg -q --batch --passphrase '' --quick-gen-key "Bench <bench@example.org>" ed25519 sign never
+  fi
+  gpg -q --batch --armor --export > pub.asc
+  gpg -q --batch --export > pub.gpg
+}
+# A TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# gen_lines N: N build-log lines of 100 bytes (a counter and x's).
+gen_lines() {
+  python3 -c "
+import sys
+line = ('x' * 93) + '\n'
+sys.stdout.write(''.join('%06d' % (i % 1000000) + line for i in range($1)))"
+}
+# Nanoseconds now, for timings below /usr/bin/time's 10 ms.
+ns() { date +%s%N; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -16,6 +68,11 @@ measure() {
 }
 # Wall seconds of one run.
 wall() { measure %e "$@"; }
+# Wall seconds of one run, the output directory out/ emptied first.
+once() {
+  rm -f out/* out/.??* 2>/dev/null || true
+  wall "$@"
+}
 # Peak RSS in KiB of one run.
 peak_rss() { measure %M "$@"; }
 # rounds NAME=CMD...: REPS interleaved rounds; sets T_NAME to each median.

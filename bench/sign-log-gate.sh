@@ -9,19 +9,16 @@
 #   cargo build --release --bin sign-log --example demo-keys
 #   BIN=target/release bash bench/sign-log-gate.sh
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${BIN:-$ROOT/target/release}
-DIR=${BENCH_DIR:-/tmp/build-verify-bench}/sign-log-gate
 LINES=${LINES:-1000000}
 REPS=${REPS:-11}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+need sign-log examples/demo-keys
 SL=$BIN/sign-log
+bench_dir sign-log-gate
 
-ns() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { awk -v n="$1" 'BEGIN {printf "%.2f", n / 1e6}'; }
 
-mkdir -p "$DIR"
-cd "$DIR"
 [ -f big.bin ] || head -c $((100 << 20)) /dev/urandom > big.bin
 [ -f small.bin ] || head -c 1024 /dev/urandom > small.bin
 for n in 1 2 3; do
@@ -31,19 +28,8 @@ done
 for n in 1 2 3; do
   [ -f "log$n/checkpoints/.done" ] && continue
   rm -rf "log$n"
-  python3 -c "
-import sys
-line = ('x' * 93) + '\n'
-half = $LINES // 2
-sys.stdout.write(''.join('%06d' % (i % 1000000) + line for i in range(half)))
-sys.stdout.flush()
-" > input-a
-  python3 -c "
-import sys
-line = ('x' * 93) + '\n'
-rest = $LINES - $LINES // 2 - 4
-sys.stdout.write(''.join('%06d' % (i % 1000000) + line for i in range(rest)))
-" > input-b
+  gen_lines $((LINES / 2)) > input-a
+  gen_lines $((LINES - LINES / 2 - 4)) > input-b
   { cat input-a; "$SL" hash big.bin small.bin; cat input-b; } |
     "$SL" receive --log "log$n" --name core-admin --sync end > /dev/null
   "$SL" seal --log "log$n" --key "key$n.asc" > /dev/null

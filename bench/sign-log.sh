@@ -6,26 +6,20 @@
 # receiver's own speed from the disk's (--sync batch fdatasyncs; Python does not).
 #   BIN=target/release bash bench/sign-log.sh
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${BIN:-$ROOT/target/release}
-DIR=${BENCH_DIR:-/tmp/build-verify-bench}/sign-log
 TMPFS=${TMPFS_DIR:-/dev/shm}/build-verify-bench-sign-log
 LINES=${LINES:-1000000}
-REPS=${REPS:-5}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+need sign-log examples/demo-keys
 SL=$BIN/sign-log
+bench_dir sign-log
 
-ns() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 fmt() { awk -v n="$1" 'BEGIN {printf "%.3f", n / 1e9}'; }
 # wall time (ns) of "$@", stdin from $IN
 timed() { local s e; s=$(ns); "$@" < "$IN" > /dev/null; e=$(ns); echo $((e - s)); }
 rss() { { /usr/bin/time -f %M "$@" > /dev/null; } 2>&1 < "${IN:-/dev/null}" | tail -1; }
 
-mkdir -p "$DIR"
-[ -f "$DIR/input" ] || python3 -c "
-import sys
-line = ('x' * 93) + '\n'
-sys.stdout.write(''.join('%06d' % (i % 1000000) + line for i in range($LINES)))" > "$DIR/input"
+[ -f "$DIR/input" ] || gen_lines "$LINES" > "$DIR/input"
 [ -f "$DIR/key.asc" ] || "$BIN/examples/demo-keys" keygen "Log <log@example.org>" "$DIR/key.asc" "$DIR/pub.asc" > /dev/null
 head -c $((LINES / 10 * 100)) "$DIR/input" > "$DIR/small"
 

@@ -10,17 +10,11 @@
 # with a throwaway gpg key; data lives under $BENCH_DIR, never in the
 # repository.
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-BIN=${BIN:-$HERE/../target/release}
-DIR=${BENCH_DIR:-/tmp/build-verify-bench}/verify-package
-REPS=${REPS:-5}
-VP=$BIN/verify-package
-[ -x "$VP" ] || { echo "build first: cargo build --release (or set BIN)" >&2; exit 2; }
 # shellcheck source=bench/lib.sh
-. "$HERE/lib.sh"
-mkdir -p "$DIR"
-cd "$DIR"
-export GNUPGHOME=$DIR/gnupg
+. "$(dirname "$0")/lib.sh"
+need verify-package
+VP=$BIN/verify-package
+bench_dir verify-package
 
 echo "verify-package benchmark: $(nproc) cores, $REPS interleaved rounds, medians, page cache warm"
 echo "  $(rpmkeys --version), $(gpgv --version | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -73,6 +73,42 @@ impl Fixture {
         self.dir.path().join(p).display().to_string()
     }
 
+    /// A run of each tool naming an operand that does not exist: exit 2.
+    fn missing_operands(&self) -> Vec<(&'static str, Vec<String>)> {
+        let nope = self.path("no-such-file");
+        let keys = self.path("keys.asc");
+        vec![
+            (
+                "verify-tag",
+                vec!["--keyring".into(), keys.clone(), nope.clone()],
+            ),
+            ("check-hashes", vec![nope.clone()]),
+            (
+                "sign-log",
+                vec![
+                    "verify".into(),
+                    "--log".into(),
+                    nope.clone(),
+                    "--keyring".into(),
+                    keys.clone(),
+                ],
+            ),
+            (
+                "verify-package",
+                vec!["--keyring".into(), keys, nope.clone()],
+            ),
+            (
+                "fetch-verified",
+                vec![
+                    "--keyring".into(),
+                    nope,
+                    format!("file://{}", self.path("src.tar")),
+                    self.path("src.tar.sig"),
+                ],
+            ),
+        ]
+    }
+
     /// The arguments of a successful run of `tool` that writes stdout.
     fn good_args(&self, tool: &str) -> Vec<String> {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -165,11 +201,8 @@ fn missing_and_wrong_kind_operands_are_usage_errors() {
     let nope = f.path("no-such-file");
     let dir = f.path("out");
     let keys = f.path("keys.asc");
-    let cases: Vec<(&str, Vec<String>)> = vec![
-        (
-            "verify-tag",
-            vec!["--keyring".into(), keys.clone(), nope.clone()],
-        ),
+    let mut cases = f.missing_operands();
+    cases.extend([
         (
             "verify-tag",
             vec!["--keyring".into(), keys.clone(), keys.clone()],
@@ -178,41 +211,17 @@ fn missing_and_wrong_kind_operands_are_usage_errors() {
             "verify-tag",
             vec!["--keyring".into(), nope.clone(), f.path("repo")],
         ),
-        ("check-hashes", vec![nope.clone()]),
         ("check-hashes", vec![dir.clone()]),
         (
             "check-hashes",
             vec!["--sha256".into(), "00".repeat(32), nope.clone()],
         ),
-        (
-            "sign-log",
-            vec![
-                "verify".into(),
-                "--log".into(),
-                nope.clone(),
-                "--keyring".into(),
-                keys.clone(),
-            ],
-        ),
         ("sign-log", vec!["cat".into(), "--log".into(), keys.clone()]),
-        (
-            "verify-package",
-            vec!["--keyring".into(), keys.clone(), nope.clone()],
-        ),
         (
             "verify-package",
             vec!["--keyring".into(), nope.clone(), keys.clone()],
         ),
-        (
-            "fetch-verified",
-            vec![
-                "--keyring".into(),
-                nope.clone(),
-                format!("file://{}", f.path("src.tar")),
-                f.path("src.tar.sig"),
-            ],
-        ),
-    ];
+    ]);
     for (tool, args) in cases {
         let o = Command::new(bin(tool))
             .args(&args)
@@ -255,11 +264,8 @@ fn help_ends_with_the_exit_codes() {
     }
 }
 
-#[test]
-fn bash_completions_load_and_complete() {
-    if !have("bash") {
-        return;
-    }
+/// Every tool's man pages and completions, generated into a new directory.
+fn gen_docs() -> tempfile::TempDir {
     let docs = tempfile::tempdir().unwrap();
     for tool in TOOLS {
         let o = Command::new(bin(tool))
@@ -268,6 +274,15 @@ fn bash_completions_load_and_complete() {
             .unwrap();
         assert!(o.status.success(), "{tool}: {o:?}");
     }
+    docs
+}
+
+#[test]
+fn bash_completions_load_and_complete() {
+    if !have("bash") {
+        return;
+    }
+    let docs = gen_docs();
     let comp = docs.path().join("bash-completion/completions");
     // Complete "TOOL --" and, for sign-log, the subcommands and
     // verify-tag's --check values.
@@ -347,13 +362,8 @@ fn examples_are_verbatim_in_help_and_man_pages() {
         );
     }
     // In the man pages, examples and the exit codes are in no-fill blocks.
-    let docs = tempfile::tempdir().unwrap();
+    let docs = gen_docs();
     for tool in TOOLS {
-        let o = Command::new(bin(tool))
-            .env("BUILD_VERIFY_GEN_DOCS", docs.path())
-            .output()
-            .unwrap();
-        assert!(o.status.success());
         let page = std::fs::read_to_string(docs.path().join(format!("man1/{tool}.1"))).unwrap();
         for section in [".SH EXAMPLES\n.nf\n", ".SH \"EXIT STATUS\"\n.nf\n"] {
             let alt = section.replace("\"EXIT STATUS\"", "EXIT STATUS");
@@ -404,15 +414,13 @@ fn json_is_printed_on_success_and_on_failure() {
     // check (a tampered file, exit 1; a log never sealed, 3), is an object too: status "failed",
     // the exit code the process returns, and the reason.
     std::fs::write(f.path("bad.tar"), b"tampered").unwrap();
-    let nope = f.path("no-such-file");
     let keys = f.path("keys.asc");
-    let cases: Vec<(&str, Vec<String>, i32)> = vec![
-        (
-            "verify-tag",
-            vec!["--keyring".into(), keys.clone(), nope.clone()],
-            2,
-        ),
-        ("check-hashes", vec![nope.clone()], 2),
+    let mut cases: Vec<(&str, Vec<String>, i32)> = f
+        .missing_operands()
+        .into_iter()
+        .map(|(tool, args)| (tool, args, 2))
+        .collect();
+    cases.extend([
         (
             "check-hashes",
             vec![
@@ -426,11 +434,6 @@ fn json_is_printed_on_success_and_on_failure() {
         ),
         (
             "verify-package",
-            vec!["--keyring".into(), keys.clone(), nope.clone()],
-            2,
-        ),
-        (
-            "verify-package",
             vec![
                 "--keyring".into(),
                 keys.clone(),
@@ -439,16 +442,6 @@ fn json_is_printed_on_success_and_on_failure() {
                     .to_string(),
             ],
             1,
-        ),
-        (
-            "fetch-verified",
-            vec![
-                "--keyring".into(),
-                nope.clone(),
-                format!("file://{}", f.path("src.tar")),
-                f.path("src.tar.sig"),
-            ],
-            2,
         ),
         (
             "fetch-verified",
@@ -467,17 +460,6 @@ fn json_is_printed_on_success_and_on_failure() {
             vec![
                 "verify".into(),
                 "--log".into(),
-                nope.clone(),
-                "--keyring".into(),
-                keys.clone(),
-            ],
-            2,
-        ),
-        (
-            "sign-log",
-            vec![
-                "verify".into(),
-                "--log".into(),
                 f.path("log"),
                 "--keyring".into(),
                 keys.clone(),
@@ -485,7 +467,7 @@ fn json_is_printed_on_success_and_on_failure() {
             ],
             3,
         ),
-    ];
+    ]);
     for (tool, mut args, code) in cases {
         args.push("--json".into());
         let o = Command::new(bin(tool))

@@ -53,27 +53,70 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.run_env(
-            &["--allow-http", "--retries", "0", "--read-timeout", "2"],
-            args,
-            &[],
-        )
+        self.run_env(RUN_FLAGS, args, &[])
     }
 
     /// Run in the output directory with `flags` then `args`, a clean
     /// environment (no mirror or proxy from the machine) plus `env`.
     fn run_env(&self, flags: &[&str], args: &[&str], env: &[(&str, &str)]) -> Output {
-        std::fs::create_dir_all(self.out()).unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.args(flags).args(args).current_dir(self.out());
-        for var in PROXY_VARS.iter().chain(&["DISTFILES_MIRROR"]) {
-            cmd.env_remove(var);
-        }
-        cmd.envs(env.iter().copied()).output().unwrap()
+        self.cmd(flags, args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    /// The tool with `flags` then `args`, in the output directory, with a
+    /// clean environment.
+    fn cmd(&self, flags: &[&str], args: &[&str]) -> Command {
+        let mut cmd = tool_in(&self.out(), flags);
+        cmd.args(args);
+        cmd
+    }
+
+    /// A quiet fetch of `url` checked against `sha256`, left running.
+    fn spawn(&self, sha256: &str, url: &str) -> std::process::Child {
+        self.cmd(
+            &["--allow-http", "--retries", "0", "--quiet"],
+            &["--sha256", sha256, url],
+        )
+        .spawn()
+        .unwrap()
+    }
+
+    /// `--keyring KEYS --uncompress EXTRA... URL SIG`.
+    fn run_uncompress(&self, extra: &[&str], url: &str, sig: &Path) -> Output {
+        let mut args = vec!["--keyring", self.keyring(), "--uncompress"];
+        args.extend_from_slice(extra);
+        args.extend([url, sig.to_str().unwrap()]);
+        self.run(&args)
     }
 
     fn keyring(&self) -> &str {
         self.keyring.to_str().unwrap()
+    }
+}
+
+/// The tool in `dir` (made if missing) with `flags`, and a clean
+/// environment (no mirror or proxy from the machine).
+fn tool_in(dir: &Path, flags: &[&str]) -> Command {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(flags).current_dir(dir);
+    for var in PROXY_VARS.iter().chain(&["DISTFILES_MIRROR"]) {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// [`Env::run`]'s flags: plain HTTP to the test server, no retries.
+const RUN_FLAGS: &[&str] = &["--allow-http", "--retries", "0", "--read-timeout", "2"];
+
+/// Poll `cond` for up to 10 s; fail the test with `what` if it never holds.
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
@@ -323,29 +366,10 @@ fn concurrent_runs_for_one_file_both_succeed() {
         "/c.tar",
         Reply::Slow(e.data.clone(), std::time::Duration::from_millis(100)),
     );
-    std::fs::create_dir_all(e.out()).unwrap();
-    let first = Command::new(BIN)
-        .args([
-            "--allow-http",
-            "--retries",
-            "0",
-            "--quiet",
-            "--sha256",
-            &h,
-            &url,
-        ])
-        .current_dir(e.out())
-        .env_remove("DISTFILES_MIRROR")
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !files(&e.out()).iter().any(|f| f == "c.tar.UNTRUSTED") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "first run never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let first = e.spawn(&h, &url);
+    wait_until("first run never started", || {
+        files(&e.out()).iter().any(|f| f == "c.tar.UNTRUSTED")
+    });
     // Unverified bytes are readable by nobody else.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(e.out().join("c.tar.UNTRUSTED"))
@@ -691,28 +715,11 @@ fn signatures_over_uncompressed_content() {
     for (prog, ext) in [("xz", "xz"), ("gzip", "gz"), ("bzip2", "bz2")] {
         let packed = compress(prog, &e.data);
         let name = format!("x.tar.{ext}");
-        let sig = sig_path.to_str().unwrap();
-        let fetch_as_name = |url: &str| {
-            e.run(&[
-                "--keyring",
-                e.keyring(),
-                "--uncompress",
-                "-o",
-                &name,
-                url,
-                sig,
-            ])
-        };
+        let fetch_as_name = |url: &str| e.run_uncompress(&["-o", &name], url, &sig_path);
         let url = e
             .server
             .route(&format!("/{name}"), Reply::Body(packed.clone()));
-        let o = e.run(&[
-            "--keyring",
-            e.keyring(),
-            "--uncompress",
-            &url,
-            sig_path.to_str().unwrap(),
-        ]);
+        let o = e.run_uncompress(&[], &url, &sig_path);
         assert_eq!(code(&o), 0, "{ext}: {}", stderr(&o));
         // The compressed file is what is kept.
         assert_eq!(std::fs::read(e.out().join(&name)).unwrap(), packed);
@@ -960,13 +967,7 @@ fn a_cut_off_compressed_download_is_a_network_error() {
         "/c.tar.xz",
         Reply::Truncated(packed.clone(), packed.len() / 2),
     );
-    let o = e.run(&[
-        "--keyring",
-        e.keyring(),
-        "--uncompress",
-        &url,
-        sig_path.to_str().unwrap(),
-    ]);
+    let o = e.run_uncompress(&[], &url, &sig_path);
     assert_nothing_left(&e, &o, 4);
 }
 
@@ -1401,37 +1402,13 @@ fn help_says_what_uncompress_leaves_unverified() {
 /// Run `cmd` with its output captured; a run longer than `secs` is killed
 /// and fails the test (a hang is what these cases guard against).
 fn run_bounded(cmd: &mut Command, secs: u64) -> Output {
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let o = child.wait_with_output().unwrap();
-            panic!("hung for {secs}s: {cmd:?}: {}", stderr(&o));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    run_deadline(cmd, secs).unwrap_or_else(|o| panic!("hung for {secs}s: {cmd:?}: {}", stderr(&o)))
 }
 
 impl Env {
     /// [`Env::run`] under a time bound.
     fn run_bounded(&self, args: &[&str]) -> Output {
-        std::fs::create_dir_all(self.out()).unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.args(["--allow-http", "--retries", "0", "--read-timeout", "2"])
-            .args(args)
-            .current_dir(self.out());
-        for var in PROXY_VARS.iter().chain(&["DISTFILES_MIRROR"]) {
-            cmd.env_remove(var);
-        }
-        run_bounded(&mut cmd, 20)
+        run_bounded(&mut self.cmd(RUN_FLAGS, args), 20)
     }
 }
 
@@ -1595,26 +1572,10 @@ fn a_killed_download_then_a_rerun() {
         "/k.tar",
         Reply::Slow(e.data.clone(), std::time::Duration::from_millis(300)),
     );
-    std::fs::create_dir_all(e.out()).unwrap();
-    let mut first = Command::new(BIN)
-        .args([
-            "--allow-http",
-            "--retries",
-            "0",
-            "--quiet",
-            "--sha256",
-            &h,
-            &url,
-        ])
-        .current_dir(e.out())
-        .env_remove("DISTFILES_MIRROR")
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::fs::metadata(e.out().join("k.tar.UNTRUSTED")).map_or(0, |m| m.len()) == 0 {
-        assert!(std::time::Instant::now() < deadline, "never started");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let mut first = e.spawn(&h, &url);
+    wait_until("never started", || {
+        std::fs::metadata(e.out().join("k.tar.UNTRUSTED")).map_or(0, |m| m.len()) > 0
+    });
     first.kill().unwrap(); // SIGKILL: no cleanup runs
     first.wait().unwrap();
     assert_eq!(
@@ -2099,63 +2060,19 @@ fn mixed_inputs_schemes_hosts_and_names() {
 
 // ---- Stock packages through fetch-verified (issue 13). ----
 
-use common::pkg::{self as pk, rpm_accepts, rpm_layout, Deb, Keys, Rpms};
-use std::sync::OnceLock;
-
-/// A fresh fixture directory for this test binary, under target/.
-fn pkg_dir(what: &str) -> std::path::PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fetch-verified-{what}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn pkg_keys() -> Option<&'static Keys> {
-    static K: OnceLock<Option<Keys>> = OnceLock::new();
-    K.get_or_init(|| pk::oracle("gpg").then(|| Keys::make(&pkg_dir("keys"))))
-        .as_ref()
-}
-
-fn pkg_rpms() -> Option<(&'static Keys, &'static Rpms)> {
-    static R: OnceLock<Option<Rpms>> = OnceLock::new();
-    let k = pkg_keys()?;
-    let r = R
-        .get_or_init(|| {
-            ["rpmbuild", "rpmsign", "rpmkeys"]
-                .iter()
-                .all(|t| pk::oracle(t))
-                .then(|| Rpms::make(k, &pkg_dir("rpm")))
-        })
-        .as_ref()?;
-    Some((k, r))
-}
+use common::pkg::shared_rpms as pkg_rpms;
+use common::pkg::{self as pk, rpm_accepts, rpm_layout, Deb, Keys};
 
 fn pkg_deb() -> Option<(&'static Keys, &'static Deb)> {
-    static D: OnceLock<Option<Deb>> = OnceLock::new();
-    let k = pkg_keys()?;
-    let d = D
-        .get_or_init(|| {
-            ["dpkg-deb", "dpkg-source", "apt-ftparchive", "xz"]
-                .iter()
-                .all(|t| pk::oracle(t))
-                .then(|| Deb::make(k, &pkg_dir("deb")))
-        })
-        .as_ref()?;
-    Some((k, d))
+    pk::shared_deb(&[])
 }
 
 /// fetch-verified in `dir` (made if missing) with the test flags and a
 /// clean environment.
 fn fetch_in(dir: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--allow-http", "--retries", "0", "--read-timeout", "2"])
-        .current_dir(dir);
+    let mut cmd = tool_in(dir, RUN_FLAGS);
     for a in args {
         cmd.arg(a.as_ref());
-    }
-    for var in PROXY_VARS.iter().chain(&["DISTFILES_MIRROR"]) {
-        cmd.env_remove(var);
     }
     cmd.output().unwrap()
 }

@@ -100,6 +100,17 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// A row and its run, for a failed assertion's message.
+fn what(row: &Row, o: &Output) -> String {
+    format!(
+        "{} {} ({}): {}",
+        row.component,
+        row.commit,
+        row.cause,
+        text(o)
+    )
+}
+
 fn is_sha1(cause: &str) -> bool {
     cause == "sha1" || cause == "binding-before-2014-04-30"
 }
@@ -111,13 +122,7 @@ fn real_history_gets_the_old_scripts_verdicts() {
     let mut counts = [0usize; 4];
     for (row, o) in rows.iter().zip(&outs) {
         let code = o.status.code();
-        let what = format!(
-            "{} {} ({}): {}",
-            row.component,
-            row.commit,
-            row.cause,
-            text(o)
-        );
+        let what = what(row, o);
         match (row.old_exit, row.cause.as_str()) {
             (0, "") => {
                 assert_eq!(code, Some(0), "{what}");
@@ -154,13 +159,7 @@ fn sha1_tags_verify_with_allow_sha1_before() {
     let outs = run_all(&rows, &["--allow-sha1-before", "2017-01-01"]);
     let mut sha1 = 0;
     for (row, o) in rows.iter().zip(&outs) {
-        let what = format!(
-            "{} {} ({}): {}",
-            row.component,
-            row.commit,
-            row.cause,
-            text(o)
-        );
+        let what = what(row, o);
         assert_eq!(o.status.code(), Some(row.old_exit), "{what}");
         if is_sha1(&row.cause) {
             assert!(text(o).contains("warning: SHA-1 signature by"), "{what}");

@@ -2,20 +2,11 @@
 //! repository, as CI and a new user run them. Slow (a release build), so
 //! ignored by plain `cargo test`; `.ci/run` runs it with `--ignored`.
 
+mod common;
+
+use common::pkg::sh;
 use std::path::Path;
 use std::process::Command;
-
-fn sh(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 #[test]
 #[ignore = "slow: clones the repository and builds release binaries"]

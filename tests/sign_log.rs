@@ -35,18 +35,12 @@ fn setup() -> Env {
 
 fn sl(args: &[&str], input: &[u8], envs: &[(&str, &str)]) -> Output {
     let mut c = Command::new(BIN);
-    c.args(args)
-        .env_remove("QREXEC_REMOTE_DOMAIN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.args(args).env_remove("QREXEC_REMOTE_DOMAIN");
     for (k, v) in envs {
         c.env(k, v);
     }
-    let mut child = c.spawn().unwrap();
     // A command refusing its arguments may exit before reading its input.
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
+    run_fed(&mut c, input)
 }
 
 /// `verify-proof PROOF --checkpoint CP... EXTRA...`.
@@ -854,21 +848,18 @@ fn qrexec_service_script_sanitizes_and_separates_callers() {
         std::env::var("PATH").unwrap_or_default()
     );
     let base = e.tmp.path().join("logs");
-    let run = |arg: &str| {
+    // The service as qrexec starts it: `sh SCRIPT ARG` for caller `domain`.
+    let call = |arg: &str, domain: &str| {
         let mut c = Command::new("sh");
         c.arg(script)
             .arg(arg)
             .env("PATH", &path)
             .env("BUILD_LOG_DIR", &base)
-            .env("QREXEC_REMOTE_DOMAIN", "build-vm-1");
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        // A refused name exits before reading: a broken pipe is expected.
-        let _ = child.stdin.take().unwrap().write_all(b"built\n");
-        child.wait_with_output().unwrap()
+            .env("QREXEC_REMOTE_DOMAIN", domain);
+        c
     };
+    // A refused name exits before reading: a broken pipe is expected.
+    let run = |arg: &str| run_fed(&mut call(arg, "build-vm-1"), b"built\n");
     for bad in ["../escape", ".hidden", "a/b", ""] {
         assert_eq!(code(&run(bad)), 2, "{bad:?}");
     }
@@ -880,19 +871,10 @@ fn qrexec_service_script_sanitizes_and_separates_callers() {
     // A domain name that could climb out is refused too; SIGN_LOG_OPTS
     // seals at the end of the build.
     let service = |domain: &str, opts: &str| {
-        let mut c = Command::new("sh");
-        c.arg(script)
-            .arg("sealed")
-            .env("PATH", &path)
-            .env("BUILD_LOG_DIR", &base)
-            .env("QREXEC_REMOTE_DOMAIN", domain)
-            .env("SIGN_LOG_OPTS", opts)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let _ = child.stdin.take().unwrap().write_all(b"built\n");
-        child.wait_with_output().unwrap()
+        run_fed(
+            call("sealed", domain).env("SIGN_LOG_OPTS", opts),
+            b"built\n",
+        )
     };
     assert_eq!(code(&service("../up", "")), 2);
     assert!(!e.tmp.path().join("up").exists());
@@ -1053,41 +1035,16 @@ fn a_flood_of_bad_directives_is_counted_not_kept() {
 // ---------------------------------------------------------------------------
 // Issue 12: no quiet success on sign-log's daily path.
 
-/// Is an oracle program installed? Under CI=true a missing one fails the
-/// test instead of skipping it (.ci/run installs them).
-fn oracle(program: &str) -> bool {
-    if have(program) {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{program} is missing under CI=true (add its package to .ci/run)"
-    );
-    eprintln!("skipped: {program} is not installed");
-    false
-}
-
 /// Run sign-log with no input and a deadline; `None` when it had to be
 /// killed (it blocked).
 fn sl_deadline(args: &[&str], secs: u64) -> Option<Output> {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("QREXEC_REMOTE_DOMAIN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    Some(child.wait_with_output().unwrap())
+    run_deadline(
+        Command::new(BIN)
+            .args(args)
+            .env_remove("QREXEC_REMOTE_DOMAIN"),
+        secs,
+    )
+    .ok()
 }
 
 fn mkfifo(path: &Path) {
@@ -1413,41 +1370,28 @@ fn small_ones_cat_modes_hash_default_origin_from_name() {
         text(&o)
     );
     // The default origin comes from the log's name, not its directory.
-    let d = e.p("dir-name");
-    let o = sl(
-        &[
+    let receive_sealed = |dir: &Path, envs: &[(&str, &str)]| {
+        let args = [
             "receive",
             "--log",
-            d.to_str().unwrap(),
+            dir.to_str().unwrap(),
             "--name",
             "core-admin",
             "--seal-on-eof",
             "--key",
             e.key.to_str().unwrap(),
-        ],
-        b"x\n",
-        &[],
-    );
+        ];
+        sl(&args, b"x\n", envs)
+    };
+    let d = e.p("dir-name");
+    let o = receive_sealed(&d, &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let cp = std::fs::read_to_string(d.join("checkpoints/3")).unwrap();
     assert!(cp.starts_with("build-verify.sign-log/core-admin\n"), "{cp}");
     // With a source (the qrexec domain), two build VMs' logs of one
     // component get two origins.
     let d3 = e.p("with-source");
-    let o = sl(
-        &[
-            "receive",
-            "--log",
-            d3.to_str().unwrap(),
-            "--name",
-            "core-admin",
-            "--seal-on-eof",
-            "--key",
-            e.key.to_str().unwrap(),
-        ],
-        b"x\n",
-        &[("QREXEC_REMOTE_DOMAIN", "build-vm-7")],
-    );
+    let o = receive_sealed(&d3, &[("QREXEC_REMOTE_DOMAIN", "build-vm-7")]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let cp = std::fs::read_to_string(d3.join("checkpoints/3")).unwrap();
     assert!(
@@ -1650,17 +1594,37 @@ fn evidence(e: &Env, log: &Path, arts: &[&Path], from: u64, name: &str) -> PathB
 }
 
 fn gate(ring: &Path, state: &Path, ev: &Path, arts: &[&Path]) -> Output {
+    gate_with(ring, ev, &["--state", state.to_str().unwrap()], arts)
+}
+
+/// `gate --keyring RING --proof EV EXTRA... ARTS...`.
+fn gate_with(ring: &Path, ev: &Path, extra: &[&str], arts: &[&Path]) -> Output {
     let mut a = vec![
         "gate",
         "--keyring",
         ring.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
         "--proof",
         ev.to_str().unwrap(),
     ];
+    a.extend_from_slice(extra);
     a.extend(arts.iter().map(|p| p.to_str().unwrap()));
     sl(&a, b"", &[])
+}
+
+/// `prove product --log LOG --file ART`.
+fn prove_product(log: &str, art: &Path) -> Output {
+    sl(
+        &[
+            "prove",
+            "product",
+            "--log",
+            log,
+            "--file",
+            art.to_str().unwrap(),
+        ],
+        b"",
+        &[],
+    )
 }
 
 fn last_size(state: &Path) -> u64 {
@@ -1814,40 +1778,14 @@ fn the_gate_refuses_what_the_sealed_log_does_not_show() {
     // the gate finds no product record for it.
     let stranger = e.p("not-logged.rpm");
     std::fs::write(&stranger, b"never built here").unwrap();
-    let o = sl(
-        &[
-            "prove",
-            "product",
-            "--log",
-            e.l(),
-            "--file",
-            stranger.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let o = prove_product(e.l(), &stranger);
     assert_eq!(code(&o), 3, "{}", text(&o));
     let o = gate(&e.public, &state, &ev, &[&stranger]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("no product record"), "{}", text(&o));
     // A product record from another sender than the one asking.
     let a = e.p("a.rpm");
-    let with_source = |src: &str| {
-        sl(
-            &[
-                "gate",
-                "--keyring",
-                e.public.to_str().unwrap(),
-                "--proof",
-                ev.to_str().unwrap(),
-                "--source",
-                src,
-                a.to_str().unwrap(),
-            ],
-            b"",
-            &[],
-        )
-    };
+    let with_source = |src: &str| gate_with(&e.public, &ev, &["--source", src], &[&a]);
     assert_eq!(code(&with_source("build-vm")), 0);
     let o = with_source("build-vm-2");
     assert_eq!(code(&o), 3, "{}", text(&o));
@@ -1863,18 +1801,7 @@ fn the_gate_refuses_what_the_sealed_log_does_not_show() {
         &build_output(e.tmp.path(), "tail", &[("tail.rpm", b"rpm tail")]),
         &[],
     );
-    let o = sl(
-        &[
-            "prove",
-            "product",
-            "--log",
-            e.l(),
-            "--file",
-            t.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let o = prove_product(e.l(), &t);
     assert_eq!(code(&o), 3, "{}", text(&o));
     assert!(text(&o).contains("after the last seal"), "{}", text(&o));
     // Forged evidence: an inclusion proof of the tail record in the whole
@@ -2056,16 +1983,11 @@ fn qrexec_gate_service_signs_only_logged_products() {
             .arg("core-admin")
             .env("PATH", &path)
             .env("QREXEC_REMOTE_DOMAIN", caller)
-            .env("BUILD_LOG_DIR", &logs)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("BUILD_LOG_DIR", &logs);
         for (k, v) in envs {
             c.env(k, v);
         }
-        let mut child = c.spawn().unwrap();
-        let _ = child.stdin.take().unwrap().write_all(input);
-        child.wait_with_output().unwrap()
+        run_fed(&mut c, input)
     };
     // The build VM's build, through qubes.AppendLog, sealed at its end.
     let art = e.p("core-admin-4.2.rpm");
@@ -2422,39 +2344,14 @@ fn checkpoints_are_signed_notes_that_witnesses_cosign() {
     assert_eq!(code(&o), 2, "{}", text(&o));
     // The gate can require them too (its evidence is the stored note).
     let ev = evidence(&e, &e.log, &[&art], 0, "ev-gate.json");
-    let o = sl(
-        &[
-            "gate",
-            "--keyring",
-            e.public.to_str().unwrap(),
-            "--proof",
-            ev.to_str().unwrap(),
-            "--witness",
-            &w1,
-            "--witness",
-            &w3,
-            "--min-witnesses",
-            "1",
-            art.to_str().unwrap(),
-        ],
-        b"",
-        &[],
+    let o = gate_with(
+        &e.public,
+        &ev,
+        &["--witness", &w1, "--witness", &w3, "--min-witnesses", "1"],
+        &[&art],
     );
     assert_eq!(code(&o), 0, "{}", text(&o));
-    let o = sl(
-        &[
-            "gate",
-            "--keyring",
-            e.public.to_str().unwrap(),
-            "--proof",
-            ev.to_str().unwrap(),
-            "--witness",
-            &w3,
-            art.to_str().unwrap(),
-        ],
-        b"",
-        &[],
-    );
+    let o = gate_with(&e.public, &ev, &["--witness", &w3], &[&art]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     // A cosignature line broken in the stored file voids the checkpoint
     // for a verifier that knows the witness.

@@ -7,12 +7,12 @@
 
 mod common;
 
+use common::pkg::shared_rpms as rpms;
 use common::pkg::{
     self, copy_tree, oracle, rpm_accepts, rpm_layout, write_index, Apt, Deb, Keys, Rpms,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 const BIN: &str = env!("CARGO_BIN_EXE_verify-package");
 
@@ -50,33 +50,6 @@ fn assert_fails(o: &Output, want: i32, file: &Path, what: &str) {
         .find(|l| l.contains(&file.display().to_string()))
         .unwrap_or_else(|| panic!("no line naming {}: {err}", file.display()));
     assert!(line.contains(what), "{line:?} does not say {what:?}");
-}
-
-/// Where the fixtures live for this test binary (under target/), made
-/// anew by each run.
-fn fixture_dir(what: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("verify-package-{what}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn keys() -> Option<&'static Keys> {
-    static K: OnceLock<Option<Keys>> = OnceLock::new();
-    K.get_or_init(|| oracle("gpg").then(|| Keys::make(&fixture_dir("keys"))))
-        .as_ref()
-}
-
-fn rpms() -> Option<(&'static Keys, &'static Rpms)> {
-    static R: OnceLock<Option<Rpms>> = OnceLock::new();
-    let k = keys()?;
-    let r = R
-        .get_or_init(|| {
-            (oracle("rpmbuild") && oracle("rpmsign") && oracle("rpmkeys"))
-                .then(|| Rpms::make(k, &fixture_dir("rpm")))
-        })
-        .as_ref()?;
-    Some((k, r))
 }
 
 /// Our verdict and rpm's on one file with the keys both trust.
@@ -404,6 +377,17 @@ fn v6_packages_and_openpgp_signatures() {
         p
     };
     let sig = |m: &[u8]| v6_sig(&cert, m);
+    // A v6 package of `main` signed by `sig` over `payload`, written as `name`.
+    let v6 = |name: &str, main: Items, sig: &dyn Fn(&[u8]) -> Items| {
+        write(
+            name,
+            &package(&Parts {
+                main,
+                sig,
+                payload: payload.clone(),
+            }),
+        )
+    };
     let good = package(&Parts {
         main: v6_main(&payload),
         sig: &sig,
@@ -426,14 +410,7 @@ fn v6_packages_and_openpgp_signatures() {
         v.insert(0, (sigtag::RSA, ty::BIN, vec![0x88, 0x01, 0x00], 3));
         v
     };
-    let f = write(
-        "rsa-too.rpm",
-        &package(&Parts {
-            main: v6_main(&payload),
-            sig: &with_rsa,
-            payload: payload.clone(),
-        }),
-    );
+    let f = v6("rsa-too.rpm", v6_main(&payload), &with_rsa);
     assert_eq!(code(&run(&[&"--keyring", &ring, &f])), 0);
 
     // Each digest is checked: a wrong SHA3-256 alone fails, naming it.
@@ -443,14 +420,7 @@ fn v6_packages_and_openpgp_signatures() {
         .position(|e| e.0 == tag::PAYLOADSHA3_256)
         .unwrap();
     main[i].2 = string(&"0".repeat(64));
-    let f = write(
-        "sha3.rpm",
-        &package(&Parts {
-            main,
-            sig: &sig,
-            payload: payload.clone(),
-        }),
-    );
+    let f = v6("sha3.rpm", main, &sig);
     assert_fails(&run(&[&"--keyring", &ring, &f]), 1, &f, "tag 5123");
     // A payload the header does not describe.
     let f = write(
@@ -464,40 +434,19 @@ fn v6_packages_and_openpgp_signatures() {
     assert_fails(&run(&[&"--keyring", &ring, &f]), 1, &f, "tag 5092");
     // A signature by someone else over the same header.
     let theirs = |m: &[u8]| v6_sig(&stranger, m);
-    let f = write(
-        "stranger.rpm",
-        &package(&Parts {
-            main: v6_main(&payload),
-            sig: &theirs,
-            payload: payload.clone(),
-        }),
-    );
+    let f = v6("stranger.rpm", v6_main(&payload), &theirs);
     assert_fails(&run(&[&"--keyring", &ring, &f]), 1, &f, "tag 278");
     // v6 rules: sorted tags, no v3 tags in the signature header.
     let mut unsorted = v6_main(&payload);
     unsorted.swap(1, 2);
-    let f = write(
-        "unsorted.rpm",
-        &package(&Parts {
-            main: unsorted,
-            sig: &sig,
-            payload: payload.clone(),
-        }),
-    );
+    let f = v6("unsorted.rpm", unsorted, &sig);
     assert_fails(&run(&[&"--keyring", &ring, &f]), 1, &f, "ascending");
     let with_md5 = |m: &[u8]| {
         let mut v = v6_sig(&cert, m);
         v.push((sigtag::MD5, ty::BIN, vec![0; 16], 16));
         v
     };
-    let f = write(
-        "md5.rpm",
-        &package(&Parts {
-            main: v6_main(&payload),
-            sig: &with_md5,
-            payload: payload.clone(),
-        }),
-    );
+    let f = v6("md5.rpm", v6_main(&payload), &with_md5);
     assert_fails(&run(&[&"--keyring", &ring, &f]), 1, &f, "illegal in a v6");
     // No signature at all: exit 3.
     let none = |m: &[u8]| {
@@ -506,14 +455,7 @@ fn v6_packages_and_openpgp_signatures() {
             .filter(|e| e.0 != sigtag::OPENPGP)
             .collect()
     };
-    let f = write(
-        "unsigned.rpm",
-        &package(&Parts {
-            main: v6_main(&payload),
-            sig: &none,
-            payload: payload.clone(),
-        }),
-    );
+    let f = v6("unsigned.rpm", v6_main(&payload), &none);
     assert_fails(&run(&[&"--keyring", &ring, &f]), 3, &f, "unsigned");
 }
 
@@ -642,17 +584,7 @@ mod parsers_never_panic {
 }
 
 fn deb() -> Option<(&'static Keys, &'static Deb)> {
-    static D: OnceLock<Option<Deb>> = OnceLock::new();
-    let k = keys()?;
-    let d = D
-        .get_or_init(|| {
-            ["dpkg-deb", "dpkg-source", "apt-ftparchive", "apt-get", "xz"]
-                .iter()
-                .all(|t| oracle(t))
-                .then(|| Deb::make(k, &fixture_dir("deb")))
-        })
-        .as_ref()?;
-    Some((k, d))
+    pkg::shared_deb(&["apt-get"])
 }
 
 /// A copy of the repository to tamper with, and apt set up on it.

@@ -98,10 +98,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
-    let json = args
-        .json
-        .then(|| serde_json::json!({ "operands": args.files }));
-    cli::run_json("verify-package", json, || run(&args))
+    cli::run_operands("verify-package", args.json, &args.files, || run(&args))
 }
 
 /// One operand's verdict, as printed.

@@ -119,10 +119,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
-    let json = args
-        .json
-        .then(|| serde_json::json!({ "operands": args.args }));
-    cli::run_json("verify-tag", json, || run(&args))
+    cli::run_operands("verify-tag", args.json, &args.args, || run(&args))
 }
 
 /// `--check`'s values, known to completions; the old script's escape hatch

@@ -23,6 +23,24 @@ pub fn parent_dir(path: &Path) -> &Path {
 }
 
 /// fsync a directory so a rename in it survives a crash.
+/// An exclusive lock on `PATH.lock`, created next to `path`, held until the
+/// returned file is dropped: runs that update one state file (`make -j`)
+/// take turns instead of losing each other's updates.
+pub fn lock_beside(path: &Path) -> Result<File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let name = std::path::PathBuf::from(name);
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .with_code(Code::Io, || format!("opening lock {}", name.display()))?;
+    lock.lock()
+        .with_code(Code::Io, || format!("locking {}", name.display()))?;
+    Ok(lock)
+}
+
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())

@@ -119,24 +119,6 @@ fn b64(h: &Hash) -> String {
     base64::engine::general_purpose::STANDARD.encode(h)
 }
 
-/// Lock `STATE.lock` (created next to the state) for the whole check.
-fn lock_state(path: &Path) -> anyhow::Result<File> {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&name)
-        .with_code(Code::Io, || {
-            format!("opening {}", Path::new(&name).display())
-        })?;
-    lock.lock().with_code(Code::Io, || {
-        format!("locking {}", Path::new(&name).display())
-    })?;
-    Ok(lock)
-}
-
 /// Why a presented checkpoint conflicts with the accepted one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Conflict {
@@ -188,7 +170,8 @@ pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Res
     let what = format!("checkpoint {}", cp.size);
     let note_signatures = opts.notes.check(&note, &what)?;
     let lock = match opts.state {
-        Some(p) => Some((p.to_path_buf(), lock_state(p)?)),
+        // `STATE.lock`, held for the whole check.
+        Some(p) => Some((p.to_path_buf(), crate::fsutil::lock_beside(p)?)),
         None => None,
     };
     let prev = match opts.state {

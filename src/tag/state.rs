@@ -80,19 +80,8 @@ impl State {
     /// lose each other's updates, the file is re-read, updated and replaced
     /// atomically.
     pub fn update(path: &Path, verified: Vec<(String, String, String)>) -> anyhow::Result<()> {
-        let mut lock_name = path.as_os_str().to_owned();
-        lock_name.push(".lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_name)
-            .with_code(Code::Io, || {
-                format!("opening lock {}", Path::new(&lock_name).display())
-            })?;
-        lock.lock().with_code(Code::Io, || {
-            format!("locking {}", Path::new(&lock_name).display())
-        })?;
+        // Held to the end of the update (`_lock`, not `_`, keeps it).
+        let _lock = crate::fsutil::lock_beside(path)?;
         let mut st = State::load(path)?;
         let before = st.clone();
         for (component, branch, commit) in verified {

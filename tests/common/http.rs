@@ -61,68 +61,41 @@ impl TestCa {
     pub fn new() -> TestCa {
         let dir = tempfile::tempdir().unwrap();
         let p = |n: &str| dir.path().join(n);
-        let openssl = |args: &[&str]| {
-            let o = Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "openssl {args:?}: {o:?}");
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
+        let d = dir.path();
+        openssl_req(
+            d,
+            true,
             "ca.key",
-            "-out",
             "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=build-verify test CA",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
+            &["-days", "2", "-subj", "/CN=build-verify test CA"],
+        );
+        openssl_req(d, false, "srv.key", "srv.csr", &["-subj", "/CN=127.0.0.1"]);
         std::fs::write(
             p("ext"),
             "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:distfiles.invalid\n\
              basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         )
         .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "ext",
-            "-out",
-            "srv.pem",
-        ]);
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "srv.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext",
+                "-out",
+                "srv.pem",
+            ],
+        );
         TestCa {
             ca_pem: p("ca.pem"),
             cert_pem: p("srv.pem"),
@@ -136,18 +109,7 @@ impl TestCa {
     /// which makes it an end-entity one (basicConstraints CA:FALSE).
     pub fn self_signed(leaf: bool) -> TestCa {
         let dir = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.pem",
+        let mut rest = vec![
             "-days",
             "2",
             "-subj",
@@ -156,14 +118,9 @@ impl TestCa {
             "subjectAltName=IP:127.0.0.1",
         ];
         if leaf {
-            args.extend(["-addext", "basicConstraints=critical,CA:FALSE"]);
+            rest.extend(["-addext", "basicConstraints=critical,CA:FALSE"]);
         }
-        let o = Command::new("openssl")
-            .args(&args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "openssl {args:?}: {o:?}");
+        openssl_req(dir.path(), true, "srv.key", "srv.pem", &rest);
         let p = |n: &str| dir.path().join(n);
         TestCa {
             ca_pem: p("srv.pem"),
@@ -191,6 +148,38 @@ impl TestCa {
                 .unwrap(),
         )
     }
+}
+
+/// `openssl ARGS` in `dir`; it must succeed.
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "openssl {args:?}: {o:?}");
+}
+
+/// `openssl req [-x509] -newkey ec (P-256) -nodes -keyout KEY -out OUT
+/// REST...`: a new key with a self-signed certificate (`x509`) or a request.
+fn openssl_req(dir: &Path, x509: bool, key: &str, out: &str, rest: &[&str]) {
+    let mut args = vec!["req"];
+    if x509 {
+        args.push("-x509");
+    }
+    args.extend([
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        out,
+    ]);
+    args.extend_from_slice(rest);
+    openssl(dir, &args);
 }
 
 #[derive(Default)]

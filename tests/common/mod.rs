@@ -19,7 +19,7 @@ use openpgp::serialize::{Serialize, SerializeInto};
 use openpgp::types::{Curve, HashAlgorithm, KeyFlags, ReasonForRevocation, SignatureType};
 use openpgp::{armor, Cert, Packet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const DAY: Duration = Duration::from_secs(86400);
@@ -321,6 +321,40 @@ pub fn pipe(prog: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// `cmd` started with `stdin`, its stdout and stderr captured.
+fn spawn_captured(cmd: &mut Command, stdin: Stdio) -> std::process::Child {
+    cmd.stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `cmd` run with `input` on its stdin, its output collected. A command that
+/// exits before reading all of its input is no error here: the caller
+/// asserts on its exit code.
+pub fn run_fed(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = spawn_captured(cmd, Stdio::piped());
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+/// `cmd` run with no input and a deadline of `secs`: its output, or
+/// `Err` with what it wrote when it had to be killed (it hung).
+pub fn run_deadline(cmd: &mut Command, secs: u64) -> Result<Output, Output> {
+    let mut child = spawn_captured(cmd, Stdio::null());
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            return Err(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(child.wait_with_output().unwrap())
+}
+
 /// A port on 127.0.0.1 nothing listens on: connection refused.
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -339,6 +373,9 @@ pub fn oracle(program: &str) -> bool {
         present || std::env::var("CI").as_deref() != Ok("true"),
         "{program} is needed as an oracle in CI (.ci/run installs it)"
     );
+    if !present {
+        eprintln!("skipped: {program} is not installed");
+    }
     present
 }
 

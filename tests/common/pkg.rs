@@ -8,18 +8,56 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Is `tool` installed? Under CI a missing oracle is a failure, never a
-/// silent pass; locally the test is skipped with a note.
-pub fn oracle(tool: &str) -> bool {
-    if super::have(tool) {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{tool} is missing under CI (.ci/run installs it)"
-    );
-    eprintln!("skipping: {tool} is not installed");
-    false
+pub use super::oracle;
+use std::sync::OnceLock;
+
+/// A fresh directory for this test binary's fixture `what`, under target/.
+pub fn fixture_dir(what: &str) -> PathBuf {
+    let d =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{what}", env!("CARGO_CRATE_NAME")));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The test keys, made once per test binary; `None` (the test skips)
+/// without gpg.
+pub fn shared_keys() -> Option<&'static Keys> {
+    static K: OnceLock<Option<Keys>> = OnceLock::new();
+    K.get_or_init(|| oracle("gpg").then(|| Keys::make(&fixture_dir("keys"))))
+        .as_ref()
+}
+
+/// The signed RPMs, made once per test binary; `None` without rpm's tools.
+pub fn shared_rpms() -> Option<(&'static Keys, &'static Rpms)> {
+    static R: OnceLock<Option<Rpms>> = OnceLock::new();
+    let k = shared_keys()?;
+    let r = R
+        .get_or_init(|| {
+            ["rpmbuild", "rpmsign", "rpmkeys"]
+                .iter()
+                .all(|t| oracle(t))
+                .then(|| Rpms::make(k, &fixture_dir("rpm")))
+        })
+        .as_ref()?;
+    Some((k, r))
+}
+
+/// The signed Debian repository, made once per test binary; `None` without
+/// the tools that make it or the `oracles` the caller also needs.
+pub fn shared_deb(oracles: &[&str]) -> Option<(&'static Keys, &'static Deb)> {
+    static D: OnceLock<Option<Deb>> = OnceLock::new();
+    let k = shared_keys()?;
+    let d = D
+        .get_or_init(|| {
+            ["dpkg-deb", "dpkg-source", "apt-ftparchive", "xz"]
+                .iter()
+                .chain(oracles)
+                .all(|t| oracle(t))
+                .then(|| Deb::make(k, &fixture_dir("deb")))
+        })
+        .as_ref()?;
+    Some((k, d))
 }
 
 /// Run a command; panic with its output unless it succeeds.
@@ -27,7 +65,7 @@ pub fn sh(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
-        "{cmd:?} failed: {}\n{}\n{}",
+        "{cmd:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)

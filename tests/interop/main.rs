@@ -11,7 +11,7 @@ use base64::Engine as _;
 use build_verify::log::merkle::{self, Hash};
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sign-log");
 
@@ -109,17 +109,12 @@ fn transparency_dev_merkle_vectors() {
 }
 
 fn sl(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("QREXEC_REMOTE_DOMAIN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    let _ = child.stdin.take().unwrap().write_all(input);
-    let o = child.wait_with_output().unwrap();
+    let o = run_fed(
+        Command::new(BIN)
+            .args(args)
+            .env_remove("QREXEC_REMOTE_DOMAIN"),
+        input,
+    );
     assert!(
         o.status.success(),
         "sign-log {args:?}: {}{}",

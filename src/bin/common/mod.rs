@@ -46,6 +46,18 @@ pub fn run_json(
     code.into()
 }
 
+/// [`run_json`] for a tool whose failure object names its `operands`
+/// (with `--json`; without it, [`run`]).
+pub fn run_operands<T: serde::Serialize>(
+    tool: &str,
+    json: bool,
+    operands: &T,
+    body: impl FnOnce() -> anyhow::Result<Code>,
+) -> ExitCode {
+    let fields = json.then(|| serde_json::json!({ "operands": operands }));
+    run_json(tool, fields, body)
+}
+
 /// Set once standard output is found closed (`tool | head`).
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
