@@ -162,10 +162,7 @@ fn signed_file(
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
-    let json = args
-        .json
-        .then(|| serde_json::json!({ "operands": args.paths }));
-    cli::run_json("check-hashes", json, || run(&args))
+    cli::run_operands("check-hashes", args.json, &args.paths, || run(&args))
 }
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
