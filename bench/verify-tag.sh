@@ -124,7 +124,7 @@ echo "$N tags, 3 RSA-4096 keys (medians of $((ROUNDS * PER)) runs in $ROUNDS int
 echo "  loose repository: old script path ${old} ms, verify-tag ${vt} ms: $(ratio "$old" "$vt")x faster (target >= 8)"
 echo "  cloned (packed):  old script path ${oldc} ms, verify-tag ${vtc} ms: $(ratio "$oldc" "$vtc")x faster"
 echo "  bare git verify-tag --raw (one call, no tag lookup): ${bare} ms; verify-tag is $(ratio "$bare" "$vt")x (loose) / $(ratio "$bare" "$vtc")x (clone) of it"
-echo "  verify-tag --version (process start, OpenSSL init): $(median version) ms; with the keyring loaded (empty DIR, exit 4): $(median keys) ms"
+echo "  verify-tag --version (process start, OpenSSL init): $(median version) ms; with the keyring loaded (empty DIR, exit 2): $(median keys) ms"
 if [ -n "$floor_bin" ]; then
   floor=$(median floor)
   echo "  OpenSSL floor (bench/openssl-floor.c: init, context, SHA-1/SHA-256, RSA-4096 import, 2 verifications; no git): ${floor} ms"
