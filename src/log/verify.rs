@@ -293,6 +293,31 @@ fn checkpoints(
 /// One pass, two threads: this one parses and checks every record, the
 /// other recomputes the tree and compares each checkpoint's root.
 pub fn verify(dir: &Path, verifier: &Verifier, opts: &Options) -> anyhow::Result<Summary> {
+    // verify takes no lock: it may list the checkpoints just before a
+    // concurrent seal writes one, then read that seal's record. The seal
+    // writes its checkpoint before the record, so the checkpoint is there
+    // now: a failure while the set of checkpoints changed is judged again
+    // (a few times at most); one that stays is the log's.
+    let mut retries = 3;
+    loop {
+        let before = checkpoint_names(dir);
+        match verify_once(dir, verifier, opts) {
+            Err(_) if retries > 0 && checkpoint_names(dir) != before => retries -= 1,
+            r => return r,
+        }
+    }
+}
+
+/// The names in the log's checkpoint directory (empty when unreadable).
+fn checkpoint_names(dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> = std::fs::read_dir(dir.join(crate::log::checkpoint::DIR))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn verify_once(dir: &Path, verifier: &Verifier, opts: &Options) -> anyhow::Result<Summary> {
     if !holds_log(dir) {
         return Err(fail(
             Code::Usage,
