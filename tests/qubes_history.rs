@@ -8,6 +8,7 @@
 mod common;
 
 use common::git::git;
+use common::text;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -90,14 +91,6 @@ fn run_all(rows: &[Row], extra: &[&str]) -> Vec<Output> {
         out.extend(other.join().unwrap());
         out
     })
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A row and its run, for a failed assertion's message.

@@ -57,14 +57,6 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 impl Env {
     fn l(&self) -> &str {
         self.log.to_str().unwrap()
@@ -120,18 +112,6 @@ impl Env {
             .map(String::from)
             .collect()
     }
-}
-
-/// The sizes of a log's checkpoint files.
-fn checkpoint_sizes(log: &Path) -> Vec<u64> {
-    let mut v: Vec<u64> = std::fs::read_dir(log.join("checkpoints"))
-        .map(|d| {
-            d.filter_map(|f| f.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 const BUILD: &[u8] = b"make[1]: Entering directory\ncc -o x x.c\nx.c:1: error: oops\n";

@@ -84,14 +84,6 @@ fn sl(args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 impl Env {
     fn l(&self) -> &str {
         self.log.to_str().unwrap()
@@ -136,17 +128,6 @@ impl Env {
         let v = Verifier::new(&self.keyring, &trust, &policy);
         verify::verify(dir, &v, opts)
     }
-}
-
-fn checkpoint_sizes(log: &Path) -> Vec<u64> {
-    let mut v: Vec<u64> = std::fs::read_dir(log.join("checkpoints"))
-        .map(|d| {
-            d.filter_map(|f| f.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// One line of build output of a random kind, ending in `\n`.

@@ -408,3 +408,24 @@ pub fn sqv_accepts(keyring: &Path, sig: &Path, data: &Path) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// A run's stdout then stderr, for assertions and failure messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The sizes of a sign-log log's checkpoint files, in order.
+pub fn checkpoint_sizes(log: &std::path::Path) -> Vec<u64> {
+    let mut v: Vec<u64> = std::fs::read_dir(log.join("checkpoints"))
+        .map(|d| {
+            d.filter_map(|f| f.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
