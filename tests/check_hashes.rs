@@ -968,32 +968,26 @@ fn signatures_checked_in_place_as_gpgv_does() {
         common::sign_detached(&key, sums.as_bytes()),
     )
     .unwrap();
-    let o = run(
-        dir,
-        &[
-            "--keyring",
-            ring,
-            "--signature",
-            "SHA256SUMS.gpg",
-            "SHA256SUMS",
-        ],
-    );
+    let detached = || {
+        run(
+            dir,
+            &[
+                "--keyring",
+                ring,
+                "--signature",
+                "SHA256SUMS.gpg",
+                "SHA256SUMS",
+            ],
+        )
+    };
+    let o = detached();
     assert_eq!(
         (code(&o), stdout(&o)),
         (0, "up.tar: OK\n".to_string()),
         "{o:?}"
     );
     std::fs::write(dir.join("up.tar"), &bad).unwrap();
-    let o = run(
-        dir,
-        &[
-            "--keyring",
-            ring,
-            "--signature",
-            "SHA256SUMS.gpg",
-            "SHA256SUMS",
-        ],
-    );
+    let o = detached();
     assert_eq!(
         (code(&o), stdout(&o)),
         (1, "up.tar: FAILED\n".to_string()),
@@ -1006,16 +1000,7 @@ fn signatures_checked_in_place_as_gpgv_does() {
         format!("{sums}{}  extra\n", "0".repeat(64)),
     )
     .unwrap();
-    let o = run(
-        dir,
-        &[
-            "--keyring",
-            ring,
-            "--signature",
-            "SHA256SUMS.gpg",
-            "SHA256SUMS",
-        ],
-    );
+    let o = detached();
     assert_eq!((code(&o), stdout(&o)), (1, String::new()), "{o:?}");
     // A cleartext-signed list (SHA256SUMS.asc) needs no --signature.
     let clear = common::sign_cleartext(
