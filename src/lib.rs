@@ -3,6 +3,7 @@
 //! The library holds all logic; `src/bin/*` are thin clap front ends.
 //! Every tool maps its failures through [`exit`] to the codes of DESIGN.md §2.
 
+pub mod attest;
 pub mod check;
 pub mod digest;
 pub mod exit;
