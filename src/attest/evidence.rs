@@ -46,8 +46,11 @@ pub struct Attested {
     /// The keys whose signatures verified.
     pub keys: Vec<String>,
     pub claims: Vec<Claim>,
-    /// Signatures ignored and warnings, one sentence each.
+    /// Warnings (a key expired since it signed, a bad signature beside
+    /// the good one), one sentence each.
     pub notes: Vec<String>,
+    /// Signatures by keys not configured, ignored.
+    pub ignored: Vec<String>,
 }
 
 /// A document refused, or one no configured key signed.
@@ -254,6 +257,7 @@ fn check(policy: &Policy, raw: &Raw) -> Checked {
     let mut voters = BTreeSet::new();
     let mut keys = BTreeSet::new();
     let mut notes = Vec::new();
+    let mut ignored = Vec::new();
     let mut bad = Vec::new();
     for (i, sig) in doc.signatures.iter().enumerate() {
         match verify_sig(policy, &doc, sig) {
@@ -262,7 +266,7 @@ fn check(policy: &Policy, raw: &Raw) -> Checked {
                 keys.insert(key);
                 notes.append(&mut n);
             }
-            SigResult::Unknown(why) => notes.push(format!("signature {} ignored: {why}", i + 1)),
+            SigResult::Unknown(why) => ignored.push(format!("signature {} ignored: {why}", i + 1)),
             SigResult::Bad(why) => bad.push(format!("signature {}: {why}", i + 1)),
         }
     }
@@ -292,6 +296,7 @@ fn check(policy: &Policy, raw: &Raw) -> Checked {
         keys: keys.into_iter().collect(),
         claims: doc.claims,
         notes,
+        ignored,
     })
 }
 
@@ -315,7 +320,7 @@ fn verify_sig(policy: &Policy, doc: &Document, sig: &document::Sig) -> SigResult
             };
             let s = Signature::from_bytes(&s);
             // Keys the key id names first; then every other key.
-            let named = |k: &&super::policy::EdKey| k.keyids.iter().any(|id| *id == sig.keyid);
+            let named = |k: &&super::policy::EdKey| k.keyids.contains(&sig.keyid);
             let order = policy
                 .ed25519
                 .iter()

@@ -3,6 +3,7 @@
 
 use build_verify::check::{self, Generate, Options, Reporter, Style, Targets};
 mod common;
+use build_verify::attest::{AttestArgs, Attestations};
 use build_verify::digest::Algo;
 use build_verify::exit::{fail, Code};
 use build_verify::hashlist::ParseOptions;
@@ -35,7 +36,10 @@ list order.\n\n\
 Examples:\n  check-hashes SHA256SUMS\n  check-hashes foo-1.0.tar.gz.sha512\n  \
 check-hashes --sha256 HEX foo-1.0.tar.gz\n  check-hashes -C dl --quiet SHA512SUMS B2SUMS\n  \
 check-hashes --require foo-1.0.tar.gz SHA256SUMS\n  \
-check-hashes --generate --algo sha512 *.tar.gz > SHA512SUMS",
+check-hashes --generate --algo sha512 *.tar.gz > SHA512SUMS\n\n\
+With --attestations and rebuilders (--rebuilder, --rebuilders), a file that matches its list must \
+also be attested by at least --min-rebuilders distinct trusted rebuilders (in-toto links or DSSE \
+Statements naming its SHA-256 as a product); otherwise it FAILED.",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
@@ -100,6 +104,9 @@ struct Cli {
 
     #[command(flatten)]
     keys: KeyArgs,
+
+    #[command(flatten)]
+    attest: AttestArgs,
 
     /// A detached signature of the one FILE given, checked in place as
     /// `gpgv SIG FILE` does (needs --keyring): a FILE that is a hash list
@@ -254,8 +261,75 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         (_, _, true) => Style::Quiet,
         _ => Style::Text,
     };
+    let attestations = cli::load_attestations("check-hashes", &args.attest, None)?;
     let mut reporter = Reporter::new(style, stdout, stderr);
-    let code = check::check_all(&targets, &opts, &mut reporter)?;
+    let code = match &attestations {
+        None => check::check_all(&targets, &opts, &mut reporter)?,
+        Some(a) => {
+            let mut sink = Attested {
+                inner: &mut reporter,
+                attestations: a,
+                code: Code::Ok,
+                notes: !(args.quiet || args.status || args.json),
+            };
+            let code = check::check_all(&targets, &opts, &mut sink)?;
+            code.worst(sink.code)
+        }
+    };
     reporter.finish(code)?;
     Ok(code)
+}
+
+/// A file that matched its list is admitted only if enough rebuilders
+/// attest its SHA-256 (the decision is `attest`'s); otherwise it is shown
+/// FAILED with the decision as the reason.
+struct Attested<'a, S: check::Sink> {
+    inner: &'a mut S,
+    attestations: &'a Attestations,
+    code: Code,
+    notes: bool,
+}
+
+impl<S: check::Sink> check::Sink for Attested<'_, S> {
+    fn report(&mut self, o: &check::Outcome) -> anyhow::Result<()> {
+        if o.status != check::Status::Ok {
+            return self.inner.report(o);
+        }
+        let sha256: Option<[u8; 32]> = o
+            .actual
+            .as_ref()
+            .and_then(|d| d.get(Algo::Sha256))
+            .and_then(|d| d.try_into().ok());
+        let decision = match sha256 {
+            Some(d) => {
+                let name = o.target.path.file_name().map(|n| n.to_string_lossy());
+                self.attestations.decide(&d, name.as_deref())
+            }
+            None => self.attestations.decide_file(&o.target.path)?,
+        };
+        let shown = o.target.path.display();
+        match decision.check() {
+            Ok(()) => {
+                if self.notes {
+                    for n in &decision.notes {
+                        cli::note("check-hashes", format_args!("{shown}: {n}"));
+                    }
+                }
+                self.inner.report(o)
+            }
+            Err(e) => {
+                // The file is there and matches its list: too few attestations
+                // is a failed check (1), as a missing signer is.
+                self.code = self.code.worst(Code::Failed);
+                let mut failed = o.clone();
+                failed.status = check::Status::Failed;
+                failed.reason = Some(format!("{shown}: {e:#}"));
+                self.inner.report(&failed)
+            }
+        }
+    }
+
+    fn idle(&mut self) -> anyhow::Result<()> {
+        self.inner.idle()
+    }
 }

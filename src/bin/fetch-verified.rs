@@ -4,6 +4,7 @@
 use anyhow::Context;
 use build_verify::check;
 mod common;
+use build_verify::attest::AttestArgs;
 use build_verify::exit::{fail, Code};
 use build_verify::fetch::{
     self, Checks, Compression, RpmCheck, Target, Transport, TransportOptions,
@@ -38,7 +39,9 @@ left. A file already present is re-verified, never trusted because it exists; if
 deleted and fetched again; a SIG is judged first, so a garbage or unreachable SIG never costs a \
 present file. An RPM given without SIG is verified by its own header signature and payload digest \
 while it streams (what `rpmkeys --checksig` checks). Verified signers' primary fingerprints are \
-printed on stdout, one per line.\n\n\
+printed on stdout, one per line. With --attestations and rebuilders (--rebuilder, --rebuilders), \
+the download must also be attested by at least --min-rebuilders distinct trusted rebuilders (in-toto \
+links or DSSE Statements naming its SHA-256 as a product) before it gets its name.\n\n\
 Examples:\n  \
 fetch-verified --keyring upstream.asc \\\n      \
 https://example.org/foo-1.0.tar.gz https://example.org/foo-1.0.tar.gz.asc\n  \
@@ -107,6 +110,9 @@ struct Cli {
 
     #[command(flatten)]
     keys: KeyArgs,
+
+    #[command(flatten)]
+    attest: AttestArgs,
 
     /// The signature/hash covers the decompressed content of a .gz/.xz/.bz2 (kernel.org
     /// .tar.sign), decoded in-process; the compressed file is stored as received. Its own bytes
@@ -366,6 +372,7 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
         false => None,
     };
     let verifier = keys.as_ref().map(LoadedKeys::verifier);
+    let attestations = cli::load_attestations("fetch-verified", &args.attest, Some(&transport))?;
     let mut mirrors = args.mirror.clone();
     mirrors.extend(fetch::env_mirrors());
     let show_progress = show_progress(args);
@@ -395,6 +402,10 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
                 }),
                 _ => None,
             },
+            attest: attestations.as_ref().map(|a| fetch::AttestCheck {
+                attestations: a,
+                name: &name,
+            }),
         },
         untrusted_suffix: &args.untrusted_suffix,
         sig_limit: MAX_SMALL,
@@ -420,6 +431,7 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
             "sha256": v.sha256,
             "signers": v.signers.iter().map(|f| f.to_hex()).collect::<Vec<_>>(),
             "package": v.package,
+            "attested": v.attested,
             "reused": reused,
             "status": "ok",
         });

@@ -3,8 +3,9 @@
 
 use build_verify::check::par_in_order;
 mod common;
+use build_verify::attest::{AttestArgs, Decision};
 use build_verify::exit::{code_of, fail, Code};
-use build_verify::openpgp::KeyArgs;
+use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use build_verify::package::{self, debian, rpm};
 use clap::Parser;
 use common as cli;
@@ -41,7 +42,12 @@ verify-package --keyring debian-archive-keyring.gpg --release InRelease \\\n    
 verify-package --keyring debian-archive-keyring.gpg --release InRelease \\\n      \
 --index main/source/Sources.xz hello_2.10-3.dsc \\\n      \
 hello_2.10.orig.tar.gz hello_2.10-3.debian.tar.xz\n  \
-verify-package --keyring maintainer.asc foo_1.0-1.dsc foo_1.0.orig.tar.xz",
+verify-package --keyring maintainer.asc foo_1.0-1.dsc foo_1.0.orig.tar.xz\n  \
+verify-package --attestations rebuilders/ --rebuilders trusted-rebuilders \\\n      \
+--min-rebuilders 2 --attestations-decide hello_2.10-3_amd64.deb\n\n\
+Rebuilders (--attestations, --rebuilder, --rebuilders, --min-rebuilders): each file must also be \
+attested by at least K distinct trusted rebuilders, whose in-toto links or DSSE Statements name \
+its SHA-256 as a product; a rebuilder's keys vote once, and names sharing a key vote once.",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
@@ -51,6 +57,15 @@ struct Cli {
 
     #[command(flatten)]
     keys: KeyArgs,
+
+    #[command(flatten)]
+    attest: AttestArgs,
+
+    /// With --attestations: a file that is neither an RPM nor a .dsc (a
+    /// .deb) is admitted by the rebuilders' attestations alone, without a
+    /// Debian chain (RPMs keep their signature check).
+    #[arg(long, requires = "attestations")]
+    attestations_decide: bool,
 
     /// Debian: the InRelease (cleartext-signed) or Release file of the archive.
     #[arg(long, value_name = "FILE")]
@@ -101,14 +116,26 @@ fn main() -> std::process::ExitCode {
     cli::run_operands("verify-package", args.json, &args.files, || run(&args))
 }
 
-/// One operand's verdict, as printed.
+/// One operand's verdict, as printed: by its own chain or signature, by
+/// rebuilders' attestations, or both.
 struct Shown {
     file: String,
-    result: anyhow::Result<package::Verified>,
+    result: anyhow::Result<(Option<package::Verified>, Option<Decision>)>,
 }
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
-    let keys = args.keys.load()?;
+    let attestations = cli::load_attestations("verify-package", &args.attest, None)?;
+    // Attestations alone may decide every file: no keyring needed then.
+    let keys = if args.attestations_decide && !args.keys.given() {
+        LoadedKeys {
+            keyring: Default::default(),
+            trust: Default::default(),
+            policy: args.keys.policy(),
+            min_signers: args.keys.min_signers(),
+        }
+    } else {
+        args.keys.load()?
+    };
     let verifier = keys.verifier();
     let rpm_opts = rpm::RpmOptions {
         v3_signatures: args.v3_signatures,
@@ -159,23 +186,39 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         }
         if args.json {
             let v = match &s.result {
-                Ok(v) => v.to_json(&s.file),
+                Ok((v, d)) => {
+                    let mut o = match v {
+                        Some(v) => v.to_json(&s.file),
+                        None => json!({"path": s.file, "status": "ok", "exit": 0}),
+                    };
+                    if let (Some(d), Some(m)) = (d, o.as_object_mut()) {
+                        m.insert("attested".into(), serde_json::to_value(d)?);
+                    }
+                    o
+                }
                 Err(e) => json!({"path": s.file, "status": "failed", "exit": c.as_u8(),
                                  "reason": format!("{e:#}")}),
             };
             return io(writeln!(out, "{v}"));
         }
         match &s.result {
-            Ok(v) => {
-                io(writeln!(out, "{}: digests signatures OK", s.file))?;
+            Ok((v, d)) => {
+                match v {
+                    Some(_) => io(writeln!(out, "{}: digests signatures OK", s.file))?,
+                    None => io(writeln!(out, "{}: attested OK", s.file))?,
+                }
                 if args.verbose {
-                    for line in v.details() {
+                    for line in v.iter().flat_map(|v| v.details()) {
                         io(writeln!(out, "    {line}"))?;
+                    }
+                    if let Some(d) = d {
+                        io(writeln!(out, "    {}", d.summary()))?;
                     }
                 }
                 if !args.quiet {
                     io(out.flush())?;
-                    for n in v.notes() {
+                    let notes = v.iter().flat_map(|v| v.notes().iter());
+                    for n in notes.chain(d.iter().flat_map(|d| d.notes.iter())) {
                         io(writeln!(err, "verify-package: {}: {n}", s.file))?;
                     }
                 }
@@ -191,7 +234,9 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     // .dsc files first: a verified .dsc pins the tarballs after it.
     let (dscs, rest) = chain.order(&args.files);
     for f in &dscs {
-        let result = chain.verify_dsc(f, &verifier);
+        let result = chain
+            .verify_dsc(f, &verifier)
+            .and_then(|v| Ok((Some(v), attested(attestations.as_ref(), f)?)));
         report(Shown {
             file: f.display().to_string(),
             result,
@@ -199,7 +244,13 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     }
     par_in_order(
         &rest,
-        |f| package::verify_file(f, &chain, &verifier, &rpm_opts),
+        |f| {
+            let own = match args.attestations_decide && attestations_alone(f)? {
+                true => None,
+                false => Some(package::verify_file(f, &chain, &verifier, &rpm_opts)?),
+            };
+            Ok((own, attested(attestations.as_ref(), f)?))
+        },
         |f, result| {
             report(Shown {
                 file: f.display().to_string(),
@@ -220,4 +271,25 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         return Err(fail(Code::Missing, "no file was verified"));
     }
     Ok(code)
+}
+
+/// Is `f` one that --attestations-decide leaves to the attestations alone:
+/// neither an RPM nor a .dsc?
+fn attestations_alone(f: &std::path::Path) -> anyhow::Result<bool> {
+    let (mut file, _) = package::open_operand(f)?;
+    Ok(package::sniff(&mut file, f)? == package::Kind::Pinned)
+}
+
+/// The rebuilders' decision on a file, when attestations were given; too
+/// few is the file's failure.
+fn attested(
+    attestations: Option<&build_verify::attest::Attestations>,
+    f: &std::path::Path,
+) -> anyhow::Result<Option<Decision>> {
+    let Some(a) = attestations else {
+        return Ok(None);
+    };
+    let d = a.decide_file(f)?;
+    d.check()?;
+    Ok(Some(d))
 }

@@ -24,7 +24,7 @@ pub mod unverified;
 pub use decompress::Compression;
 pub use mirrors::{default_name, default_output, env_mirrors, places, request_url, Place};
 pub use pins::{Pinned, Target};
-pub use pipeline::{verify_stream, Checks, RpmCheck, Verified};
+pub use pipeline::{verify_stream, AttestCheck, Checks, RpmCheck, Verified};
 pub use signature::{listed_names, load_signature, SigFile};
 pub use transport::{is_not_found, retrying, EnvProxies, Source, Transport, TransportOptions};
 

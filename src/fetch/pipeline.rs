@@ -43,6 +43,17 @@ pub struct Checks<'a> {
     /// An RPM verified by its own header signature and payload digest
     /// (`fetch-verified --keyring K URL.rpm` without SIG).
     pub rpm: Option<RpmCheck<'a>>,
+    /// Rebuilders that must attest the stored bytes' SHA-256, on top of
+    /// the checks above (issue 26).
+    pub attest: Option<AttestCheck<'a>>,
+}
+
+/// The attestations a download's SHA-256 is judged by, and the name the
+/// rebuilders' products are looked up under (the final name).
+#[derive(Clone, Copy)]
+pub struct AttestCheck<'a> {
+    pub attestations: &'a crate::attest::Attestations,
+    pub name: &'a str,
 }
 
 /// The keys and options an RPM's embedded signature is verified with.
@@ -71,6 +82,8 @@ pub struct Verified {
     /// An RPM's name-[epoch:]version-release.arch, when it was verified by
     /// its own signature.
     pub package: Option<String>,
+    /// The rebuilders that attest it, when asked.
+    pub attested: Option<Box<crate::attest::Decision>>,
 }
 
 /// Where an I/O error in the pipeline came from: it decides the exit code.
@@ -349,7 +362,8 @@ pub fn verify_stream(
     // bytes are hashed on the receiving side, decoded ones with the pins.
     let pinned_sha256 = checks.hashes.iter().any(|(a, _)| *a == Algo::Sha256);
     let store_decoded = checks.store_decoded && checks.uncompress.is_some();
-    let tee_sha256 = checks.want_sha256
+    let want_sha256 = checks.want_sha256 || checks.attest.is_some();
+    let tee_sha256 = want_sha256
         && match checks.uncompress {
             Some(_) => !store_decoded,
             None => !pinned_sha256,
@@ -416,16 +430,29 @@ pub fn verify_stream(
         Some(h) => Some(hex::encode(
             h.finalize().map_err(|e| fail(Code::Io, e.to_string()))?,
         )),
-        None if checks.want_sha256 => digests.hex(Algo::Sha256),
+        None if want_sha256 => digests.hex(Algo::Sha256),
         None => None,
+    };
+    let attested = match (checks.attest, &sha256) {
+        (Some(a), Some(hexed)) => {
+            let d: [u8; 32] = hex::decode(hexed)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| fail(Code::Io, "no SHA-256 of the download"))?;
+            let decision = a.attestations.decide(&d, Some(a.name));
+            decision.check()?;
+            Some(Box::new(decision))
+        }
+        _ => None,
     };
     let Verdict { signers, notes } = verdict.unwrap_or_default();
     Ok(Verified {
         size: decoded_size.unwrap_or(tee.seen),
-        sha256,
+        sha256: sha256.filter(|_| checks.want_sha256),
         signers,
         notes,
         package,
+        attested,
     })
 }
 

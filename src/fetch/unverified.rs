@@ -83,6 +83,7 @@ pub fn fetch_unverified(
         store_decoded: req.decompress.is_some(),
         size: None,
         rpm: None,
+        attest: None,
     };
     let opts = transport.options();
     // Another run writing the same name: wait for it, then download anew

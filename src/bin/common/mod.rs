@@ -310,3 +310,34 @@ fn verbatim_section(w: &mut Vec<u8>, title: &str, text: &str) {
     }
     w.extend_from_slice(b".fi\n");
 }
+
+/// The attestations and rebuilders the options name (issue 26), with the
+/// refused or uncounted documents said on stderr; a URL is fetched with
+/// `transport`, or the default one (HTTPS, retries).
+pub fn load_attestations(
+    tool: &str,
+    args: &build_verify::attest::AttestArgs,
+    transport: Option<&build_verify::fetch::Transport>,
+) -> anyhow::Result<Option<build_verify::attest::Attestations>> {
+    use build_verify::fetch::{Transport, TransportOptions};
+    let own = std::cell::OnceCell::new();
+    let fetch = |url: &str| -> anyhow::Result<Vec<u8>> {
+        let t = match (transport, own.get()) {
+            (Some(t), _) | (None, Some(t)) => t,
+            (None, None) => {
+                let t = Transport::new(TransportOptions::default())?;
+                own.get_or_init(|| t)
+            }
+        };
+        t.get_small(url, build_verify::attest::evidence::MAX_FILE, &|n| {
+            note(tool, n)
+        })
+    };
+    let loaded = args.load(&fetch)?;
+    if let Some(a) = &loaded {
+        for n in a.notes() {
+            note(tool, n);
+        }
+    }
+    Ok(loaded)
+}
