@@ -70,7 +70,7 @@ pub struct Evidence {
     pub unused: Vec<Unused>,
     /// SHA-256 -> (voter, index into `attested`).
     by_digest: HashMap<[u8; 32], Vec<(usize, usize)>>,
-    /// Product name -> (voter, digest, index into `attested`).
+    /// Product file name -> (voter, digest, index into `attested`).
     by_name: HashMap<String, Vec<(usize, [u8; 32], usize)>>,
 }
 
@@ -191,8 +191,11 @@ impl Evidence {
             let Some(d) = claim.sha256 else { continue };
             for &v in &a.voters {
                 self.by_digest.entry(d).or_default().push((v, i));
+                // By file name: builders and rebuilders build in different
+                // directories.
+                let base = claim.name.rsplit('/').next().unwrap_or(&claim.name);
                 self.by_name
-                    .entry(claim.name.clone())
+                    .entry(base.to_owned())
                     .or_default()
                     .push((v, d, i));
             }
@@ -229,6 +232,24 @@ impl Evidence {
             .unwrap_or_default()
         {
             out.entry(v).or_default().insert(d);
+        }
+        out
+    }
+
+    /// The documents in which `voter` attests a product named `name`.
+    pub fn sources_naming(&self, name: &str, voter: usize) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for &(v, _, i) in self
+            .by_name
+            .get(name)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if let (true, Some(a)) = (v == voter, self.attested.get(i)) {
+                if !out.contains(&a.source) {
+                    out.push(a.source.clone());
+                }
+            }
         }
         out
     }

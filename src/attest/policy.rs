@@ -260,6 +260,15 @@ impl Policy {
         self.openpgp.get(fpr).copied()
     }
 
+    /// The OpenPGP primary fingerprints (hex) of a voter's keys.
+    pub fn openpgp_keys(&self, voter: usize) -> Vec<String> {
+        self.openpgp
+            .iter()
+            .filter(|(_, &v)| v == voter)
+            .map(|(f, _)| f.to_hex())
+            .collect()
+    }
+
     pub fn label(&self, voter: usize) -> String {
         self.voters.get(voter).map(Voter::label).unwrap_or_default()
     }

@@ -3,6 +3,7 @@
 //! builders, and let witnesses cosign its checkpoints.
 
 mod common;
+use build_verify::attest::write::AttestSigner;
 use build_verify::exit::{fail, Code};
 use build_verify::fsutil::input;
 use build_verify::log::directive::{self, Verb};
@@ -275,15 +276,50 @@ sign-log gate --keyring log-key.pub.asc --state gate.json \\\n      \
         #[arg(value_name = "ARTIFACT", required_unless_present = "last_size")]
         artifacts: Vec<PathBuf>,
     },
-    /// Compare the products of independently sealed logs: exit 0 only if at
-    /// least N builders (distinct signing keys) report one digest for each.
-    #[command(after_help = build_verify::exit::HELP)]
+    /// Compare the products of independently sealed logs and rebuilders'
+    /// attestations: exit 0 only if at least N builders (distinct signing
+    /// keys) report one digest for each.
+    #[command(
+        after_help = build_verify::exit::HELP,
+        long_about = "Compare the products of independently sealed logs (--log, verified whole with \
+--keyring) and of rebuilders' in-toto attestations (--attestations with --rebuilder/--rebuilders): exit 0 \
+only if at least N builders report one digest for each product. Logs sealed by one key are one \
+builder; a rebuilder's keys are one builder, and a rebuilder whose OpenPGP key sealed a log is that \
+log's builder. Attestations that are malformed or badly signed are reported and never counted.\n\n\
+--attest KEY then writes what was agreed as an in-toto link (securesystemslib's signed-metadata \
+envelope, the format rebuilders publish and repro-threshold reads) to --attest-to FILE, signed with \
+an Ed25519 PKCS#8 key (openssl genpkey -algorithm ed25519), or with --gpg-program PROG as the \
+OpenPGP key KEY (Split-GPG: qubes-gpg-client-wrapper), in securesystemslib's OpenPGP form.\n\n\
+Examples:\n  \
+sign-log agree --log logs/a --log logs/b --keyring builders.asc --min 2\n  \
+sign-log agree --log logs/a --keyring a.asc \\\n      \
+--attestations rebuilders/ --rebuilders trusted-rebuilders --min 2 \\\n      \
+--attest agree-key.pem --attest-to core-admin.link"
+    )]
     Agree {
         /// A sealed log directory. Repeatable (one per builder).
-        #[arg(long = "log", value_name = "DIR", required = true)]
+        #[arg(
+            long = "log",
+            value_name = "DIR",
+            required_unless_present = "attestations"
+        )]
         logs: Vec<PathBuf>,
         #[command(flatten)]
         keys: KeyArgs,
+        #[command(flatten)]
+        rebuilt: build_verify::attest::AttestArgs,
+        /// Write the agreed products as a signed in-toto link (needs
+        /// --attest-to): KEY is an Ed25519 PKCS#8 PEM secret key file, or
+        /// with --gpg-program the OpenPGP key to sign with.
+        #[arg(long, value_name = "KEY", requires = "attest_to")]
+        attest: Option<String>,
+        /// Where --attest writes the link (replaced atomically; only on exit 0).
+        #[arg(long, value_name = "FILE", requires = "attest")]
+        attest_to: Option<PathBuf>,
+        /// Sign the link through a gpg-compatible program (Split-GPG's
+        /// qubes-gpg-client-wrapper) with the key --attest names.
+        #[arg(long, value_name = "PROG", requires = "attest")]
+        gpg_program: Option<PathBuf>,
         /// Only these products (file names). Repeatable. Default: every
         /// product any log recorded.
         #[arg(long = "product", value_name = "NAME")]
@@ -881,18 +917,56 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
         Cmd::Agree {
             logs,
             keys,
+            rebuilt,
+            attest,
+            attest_to,
+            gpg_program,
             products,
             min,
             json,
         } => {
-            let loaded = load_keys(&keys)?;
-            let a = agree::agree(&logs, &loaded.verifier(), &products, min)?;
+            if rebuilt.min_rebuilders.is_some() {
+                return Err(fail(
+                    Code::Usage,
+                    "agree counts logs and rebuilders together: give --min, not --min-rebuilders",
+                ));
+            }
+            // The signer first: a bad key is a usage error before any work.
+            let signer = match (&attest, gpg_program) {
+                (Some(k), Some(program)) => Some(AttestSigner::Program {
+                    program,
+                    local_user: k.clone(),
+                }),
+                (Some(k), None) => Some(AttestSigner::load_key(Path::new(k))?),
+                (None, _) => None,
+            };
+            let loaded = match logs.is_empty() {
+                true => None,
+                false => Some(load_keys(&keys)?),
+            };
+            let verifier = loaded.as_ref().map(LoadedKeys::verifier);
+            let attestations = cli::load_attestations("sign-log", &rebuilt, None)?;
+            let a = agree::agree(
+                &logs,
+                verifier.as_ref(),
+                &products,
+                min,
+                attestations.as_ref(),
+            )?;
             if json {
                 cli::print_json(&serde_json::to_value(&a)?);
             } else {
                 out!("{}", agree_table(&a));
             }
             if a.ok {
+                if let (Some(signer), Some(to)) = (&signer, &attest_to) {
+                    let bytes = agree::attestation(&a, signer)?;
+                    build_verify::attest::write::write_file(to, &bytes)?;
+                    cli::note(
+                        "sign-log",
+                        format_args!("attestation written to {}", to.display()),
+                    );
+                }
                 Ok(Code::Ok)
             } else {
                 let bad: Vec<&str> = a
@@ -1035,14 +1109,22 @@ fn agree_table(a: &agree::Agreement) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     for (i, b) in a.builders.iter().enumerate() {
-        let logs: Vec<String> = b.logs.iter().map(|l| l.display().to_string()).collect();
-        let _ = writeln!(
-            o,
-            "builder {}: {} (signed by {})",
-            i + 1,
-            terminal_safe(logs.join(", ").as_bytes()),
-            b.signers.join(", ")
-        );
+        let mut parts: Vec<String> = Vec::new();
+        if !b.logs.is_empty() {
+            let logs: Vec<String> = b.logs.iter().map(|l| l.display().to_string()).collect();
+            parts.push(format!(
+                "{} (signed by {})",
+                terminal_safe(logs.join(", ").as_bytes()),
+                b.signers.join(", ")
+            ));
+        }
+        if !b.rebuilders.is_empty() {
+            parts.push(format!(
+                "rebuilder {}",
+                terminal_safe(b.rebuilders.join(", ").as_bytes())
+            ));
+        }
+        let _ = writeln!(o, "builder {}: {}", i + 1, parts.join(", "));
     }
     let width = a
         .products
@@ -1074,6 +1156,20 @@ fn agree_table(a: &agree::Agreement) -> String {
             a.builders.len(),
             a.min
         );
+    }
+    // Who attested what, and where.
+    for r in &a.products {
+        for (i, docs) in r.attested_in.iter().enumerate() {
+            if !docs.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "{} attested by builder {} in {}",
+                    terminal_safe(r.name.as_bytes()),
+                    i + 1,
+                    terminal_safe(docs.join(", ").as_bytes())
+                );
+            }
+        }
     }
     o
 }

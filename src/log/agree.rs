@@ -3,8 +3,14 @@
 //! product counts only when its record is covered by the log's last
 //! checkpoint); logs whose checkpoints share a signing key are one builder,
 //! so one key sealing two logs cannot make two votes.
+//!
+//! Rebuilders' attestations (issue 26) count beside the logs: a rebuilder
+//! is one more builder, unless one of its OpenPGP keys sealed a log, in
+//! which case it and that log's builder are one; what it attests for a
+//! product's name is that builder's digest for it.
 
 use super::verify::{self, Summary};
+use crate::attest::Attestations;
 use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
 use serde::Serialize;
@@ -33,20 +39,26 @@ pub struct LogReport {
     pub builder: usize,
 }
 
-/// Logs sealed by overlapping keys: one independent builder.
+/// Logs sealed by overlapping keys, and the rebuilders holding those keys:
+/// one independent builder.
 #[derive(Clone, Debug, Serialize)]
 pub struct Builder {
     pub logs: Vec<PathBuf>,
     pub signers: Vec<String>,
+    /// Rebuilders (voters of the attestation policy) that are this builder.
+    pub rebuilders: Vec<String>,
 }
 
 /// One product across the builders.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     pub name: String,
-    /// Per builder: the digest(s) its logs report (none: not built there;
-    /// several: its own logs disagree, and it counts for none).
+    /// Per builder: the digest(s) its logs and attestations report (none:
+    /// not built there; several: it disagrees with itself, and counts for
+    /// none).
     pub digests: Vec<Vec<String>>,
+    /// Per builder: the attestations naming this product.
+    pub attested_in: Vec<Vec<String>>,
     /// The digest most builders report, and how many do.
     pub majority: Option<String>,
     pub agreeing: usize,
@@ -96,9 +108,23 @@ fn report(dir: &Path, s: &Summary) -> LogReport {
     }
 }
 
-/// Group logs whose signer sets overlap (union-find over shared keys).
-fn builders(logs: &mut [LogReport]) -> Vec<Builder> {
-    let n = logs.len();
+/// Group logs whose signer sets overlap, and the rebuilders (voters, with
+/// their OpenPGP keys) that sealed them (union-find over shared keys).
+/// Returns the builders and each voter's builder.
+fn builders(
+    logs: &mut [LogReport],
+    voters: &[(String, Vec<String>)],
+) -> (Vec<Builder>, Vec<usize>) {
+    let n = logs.len() + voters.len();
+    let signers = |i: usize| -> &[String] {
+        match logs.get(i) {
+            Some(l) => &l.signers,
+            None => voters
+                .get(i - logs.len())
+                .map(|v| v.1.as_slice())
+                .unwrap_or_default(),
+        }
+    };
     let mut parent: Vec<usize> = (0..n).collect();
     fn find(p: &mut [usize], mut i: usize) -> usize {
         while let Some(&up) = p.get(i) {
@@ -111,10 +137,7 @@ fn builders(logs: &mut [LogReport]) -> Vec<Builder> {
     }
     for a in 0..n {
         for b in a + 1..n {
-            let shared = logs
-                .get(a)
-                .zip(logs.get(b))
-                .is_some_and(|(x, y)| x.signers.iter().any(|s| y.signers.contains(s)));
+            let shared = signers(a).iter().any(|s| signers(b).contains(s));
             if shared {
                 let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
                 if let Some(slot) = parent.get_mut(rb) {
@@ -125,65 +148,111 @@ fn builders(logs: &mut [LogReport]) -> Vec<Builder> {
     }
     let mut index: BTreeMap<usize, usize> = BTreeMap::new();
     let mut out: Vec<Builder> = Vec::new();
+    let mut voter_builder = vec![0; voters.len()];
     for i in 0..n {
         let root = find(&mut parent, i);
         let b = *index.entry(root).or_insert_with(|| {
             out.push(Builder {
                 logs: Vec::new(),
                 signers: Vec::new(),
+                rebuilders: Vec::new(),
             });
             out.len() - 1
         });
-        if let (Some(log), Some(builder)) = (logs.get_mut(i), out.get_mut(b)) {
+        let Some(builder) = out.get_mut(b) else {
+            continue;
+        };
+        if let Some(log) = logs.get_mut(i) {
             log.builder = b;
             builder.logs.push(log.log.clone());
             builder.signers.extend(log.signers.iter().cloned());
             builder.signers.sort();
             builder.signers.dedup();
+        } else if let (Some(v), Some(slot)) = (
+            voters.get(i - logs.len()),
+            voter_builder.get_mut(i - logs.len()),
+        ) {
+            *slot = b;
+            builder.rebuilders.push(v.0.clone());
         }
     }
-    out
+    (out, voter_builder)
 }
 
 /// Verify every log and compare the products `names` (default: every
-/// product any log recorded); `min` builders must report one digest for
-/// each (default: all of them).
+/// product any log recorded, or with no log every product attested); `min`
+/// builders must report one digest for each (default: all of them).
+/// Rebuilders' `attestations` count as builders too.
 pub fn agree(
     dirs: &[PathBuf],
-    verifier: &Verifier,
+    verifier: Option<&Verifier>,
     names: &[String],
     min: Option<usize>,
+    attestations: Option<&Attestations>,
 ) -> anyhow::Result<Agreement> {
-    if dirs.is_empty() {
-        return Err(fail(Code::Usage, "agree needs at least one --log"));
+    if dirs.is_empty() && attestations.is_none() {
+        return Err(fail(
+            Code::Usage,
+            "agree needs at least one --log or --attestations",
+        ));
     }
     let mut logs = Vec::new();
     for d in dirs {
+        let verifier = verifier.ok_or_else(|| fail(Code::Usage, "logs need --keyring"))?;
         let s = verify::verify(d, verifier, &verify::Options::default())
             .map_err(|e| e.context(format!("log {}", d.display())))?;
         logs.push(report(d, &s));
     }
-    let builders = builders(&mut logs);
+    let voters: Vec<(String, Vec<String>)> = attestations
+        .map(|a| {
+            (0..a.policy.voters.len())
+                .map(|v| (a.policy.label(v), a.policy.openpgp_keys(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (builders, voter_builder) = builders(&mut logs, &voters);
     let min = min.unwrap_or(builders.len());
-    let names: BTreeSet<String> = if names.is_empty() {
+    let names: BTreeSet<String> = if !names.is_empty() {
+        names.iter().map(|n| file_name(n).to_string()).collect()
+    } else if logs.is_empty() {
+        attestations
+            .map(|a| {
+                a.evidence
+                    .names()
+                    .into_iter()
+                    .map(|n| file_name(n).to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
         logs.iter()
             .flat_map(|l| l.products.keys().cloned())
             .collect()
-    } else {
-        names.iter().map(|n| file_name(n).to_string()).collect()
     };
     if names.is_empty() {
         return Err(fail(
             Code::Missing,
-            "no sealed product records in these logs: nothing to compare",
+            "no sealed product records in these logs, and no attested product: nothing to compare",
         ));
     }
     let mut rows = Vec::new();
     for name in names {
         let mut digests: Vec<BTreeSet<String>> = vec![BTreeSet::new(); builders.len()];
+        let mut attested_in: Vec<Vec<String>> = vec![Vec::new(); builders.len()];
         for l in &logs {
             if let (Some(seen), Some(set)) = (l.products.get(&name), digests.get_mut(l.builder)) {
                 set.insert(seen.sha256.clone());
+            }
+        }
+        if let Some(a) = attestations {
+            for (v, ds) in a.evidence.digests_named(&name) {
+                let b = voter_builder.get(v).copied().unwrap_or(0);
+                if let Some(set) = digests.get_mut(b) {
+                    set.extend(ds.iter().map(hex::encode));
+                }
+                if let Some(list) = attested_in.get_mut(b) {
+                    list.extend(a.evidence.sources_naming(&name, v));
+                }
             }
         }
         // A builder whose own logs disagree counts for no digest.
@@ -206,6 +275,7 @@ pub fn agree(
                 .into_iter()
                 .map(|s| s.into_iter().collect())
                 .collect(),
+            attested_in,
             majority,
             agreeing,
         });
@@ -217,4 +287,77 @@ pub fn agree(
         min,
         products: rows,
     })
+}
+
+/// The agreed products as a signed in-toto link (`agree --attest`):
+/// products are the agreed digests by name; materials, each log's last
+/// sealed checkpoint (by its origin and size); byproducts say how many
+/// builders agreed and who they were.
+pub fn attestation(
+    a: &Agreement,
+    signer: &crate::attest::write::AttestSigner,
+) -> anyhow::Result<Vec<u8>> {
+    use crate::attest::json::{object, string, Json};
+    use crate::attest::write::{link, sign_link, Artifact};
+    use sha2::Digest;
+    let mut materials = Vec::new();
+    for l in &a.logs {
+        let (body, _) = super::checkpoint::paths(&l.log, l.sealed);
+        let bytes = crate::fsutil::read_regular(
+            &body,
+            "checkpoint",
+            super::checkpoint::MAX_FILE,
+            Code::Failed,
+        )?;
+        materials.push(Artifact {
+            name: format!("{}/checkpoint/{}", l.origin, l.sealed),
+            sha256: sha2::Sha256::digest(&bytes).into(),
+        });
+    }
+    let mut products = Vec::new();
+    for r in a.products.iter().filter(|r| r.ok) {
+        let Some(sha256) = r
+            .majority
+            .as_deref()
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        else {
+            continue;
+        };
+        products.push(Artifact {
+            name: r.name.clone(),
+            sha256,
+        });
+    }
+    let builders = a
+        .builders
+        .iter()
+        .map(|b| {
+            let mut names: Vec<Json> = b
+                .logs
+                .iter()
+                .map(|l| string(l.display().to_string()))
+                .collect();
+            names.extend(
+                b.rebuilders
+                    .iter()
+                    .map(|r| string(format!("rebuilder {r}"))),
+            );
+            object([
+                (
+                    "signers",
+                    Json::Array(b.signers.iter().map(|s| string(s.clone())).collect()),
+                ),
+                ("sources", Json::Array(names)),
+            ])
+        })
+        .collect();
+    let byproducts = object([
+        ("builders", Json::Array(builders)),
+        ("min", Json::Int(a.min as i128)),
+    ]);
+    sign_link(
+        link("sign-log agree", &materials, &products, byproducts),
+        signer,
+    )
 }
