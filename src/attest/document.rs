@@ -156,7 +156,12 @@ fn str_member<'a>(
     }
 }
 
+/// Lowercase hex, as securesystemslib writes it: one spelling per value,
+/// so no byte of a document can change without changing what it says.
 fn unhex(s: &str, what: &str) -> Result<Vec<u8>, Refusal> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("{what} is not lowercase hex"));
+    }
     hex::decode(s).map_err(|_| format!("{what} is not hex"))
 }
 
@@ -401,6 +406,7 @@ mod tests {
             LINK.replace(r#"[{"keyid":"ab","sig":"00ff"}]"#, "[]"),
             LINK.replace(r#""name":"x""#, r#""name":"x","name":"y""#),
             LINK.replace(r#""sig":"00ff""#, r#""sig":"0g""#),
+            LINK.replace(r#""sig":"00ff""#, r#""sig":"00FF""#),
             LINK.replace(r#"{"signatures""#, r#"{"extra":1,"signatures""#),
             LINK.replace("b511cd\"", "b511\""),
             LINK.replace(r#""materials":{},"#, ""),
