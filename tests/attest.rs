@@ -874,7 +874,7 @@ fn python_in_toto_verifies_ours_and_writes_links_we_verify() {
     assert!(o.status.success(), "{}", text(&o));
     let reb = format!("py={}", s(&t.join("py.pub")));
     for f in ["py.link", "py-dsse.json", "py-statement.json"] {
-        let o = admit(&[&t.join(f)], &[reb.clone()], None, &file);
+        let o = admit(&[&t.join(f)], std::slice::from_ref(&reb), None, &file);
         assert_eq!(code(&o), 0, "{f}: {}", text(&o));
     }
     // ... and an OpenPGP-signed link (Metablock.sign_gpg, gpg).
@@ -889,7 +889,12 @@ fn python_in_toto_verifies_ours_and_writes_links_we_verify() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let pgp = format!("q={}", s(&cert));
-    let o = admit(&[&t.join("py-gpg.link")], &[pgp.clone()], None, &file);
+    let o = admit(
+        &[&t.join("py-gpg.link")],
+        std::slice::from_ref(&pgp),
+        None,
+        &file,
+    );
     assert_eq!(code(&o), 0, "{}", text(&o));
     // A changed product digest in Python's link fails for us too.
     let tampered = t.join("tampered.link");
@@ -897,7 +902,15 @@ fn python_in_toto_verifies_ours_and_writes_links_we_verify() {
         .unwrap()
         .replace(&dh, &"0".repeat(64));
     std::fs::write(&tampered, bytes).unwrap();
-    assert_ne!(code(&admit(&[&tampered], &[reb.clone()], None, &file)), 0);
+    assert_ne!(
+        code(&admit(
+            &[&tampered],
+            std::slice::from_ref(&reb),
+            None,
+            &file
+        )),
+        0
+    );
 
     // We write (sign-log agree --attest), Python verifies: Ed25519 ...
     let me = ed_key(t, "me");
