@@ -53,6 +53,7 @@ replay_tests!(
     rpm_header,
     rpm_package,
     deb822,
+    attest,
 );
 
 /// The fixtures the targets' invariants compare with verify (an invariant
