@@ -120,11 +120,18 @@ fn split_file(source: &str, bytes: Vec<u8>, out: &mut Vec<Raw>) {
     }
 }
 
-fn read_inputs(inputs: &[Input]) -> anyhow::Result<Vec<Raw>> {
-    let mut raws = Vec::new();
+/// A file to read, or bytes already fetched.
+enum Source<'a> {
+    File(PathBuf, &'static str),
+    Bytes(&'a str, &'a [u8]),
+}
+
+/// What `inputs` name: the files of a directory (sorted), a file, bytes.
+fn sources(inputs: &[Input]) -> anyhow::Result<Vec<Source<'_>>> {
+    let mut out = Vec::new();
     for input in inputs {
         match input {
-            Input::Fetched { source, bytes } => split_file(source, bytes.clone(), &mut raws),
+            Input::Fetched { source, bytes } => out.push(Source::Bytes(source, bytes)),
             Input::Path(p) => {
                 let meta = std::fs::metadata(p).map_err(|e| {
                     let code = match e.kind() {
@@ -140,21 +147,28 @@ fn read_inputs(inputs: &[Input]) -> anyhow::Result<Vec<Raw>> {
                         .filter(|f| is_candidate(f))
                         .collect();
                     files.sort();
-                    for f in files {
-                        // Special files in the directory are refused, not read.
-                        let bytes =
-                            crate::fsutil::read_regular(&f, "attestation", MAX_FILE, Code::Failed)?;
-                        split_file(&f.display().to_string(), bytes, &mut raws);
-                    }
+                    out.extend(files.into_iter().map(|f| Source::File(f, "attestation")));
                 } else {
-                    let bytes =
-                        crate::fsutil::read_regular(p, "attestations", MAX_FILE, Code::Failed)?;
-                    split_file(&p.display().to_string(), bytes, &mut raws);
+                    out.push(Source::File(p.clone(), "attestations"));
                 }
             }
         }
     }
-    Ok(raws)
+    Ok(out)
+}
+
+/// Read (a special file is refused, never read), split and check one
+/// source.
+fn check_source(policy: &Policy, src: &Source) -> anyhow::Result<Vec<Checked>> {
+    let mut raws = Vec::new();
+    match src {
+        Source::Bytes(name, bytes) => split_file(name, bytes.to_vec(), &mut raws),
+        Source::File(p, what) => {
+            let bytes = crate::fsutil::read_regular(p, what, MAX_FILE, Code::Failed)?;
+            split_file(&p.display().to_string(), bytes, &mut raws);
+        }
+    }
+    Ok(raws.iter().map(|r| check(policy, r)).collect())
 }
 
 /// The outcome of one document.
@@ -167,16 +181,20 @@ impl Evidence {
     /// Read, parse and verify every attestation of `inputs`. No document
     /// at all is exit 3 (nothing to verify with); a missing input, 2.
     pub fn load(policy: &Policy, inputs: &[Input]) -> anyhow::Result<Evidence> {
-        let raws = read_inputs(inputs)?;
-        if raws.is_empty() {
+        // Reading, parsing and verifying each file on all cores: thousands
+        // of small links are mostly signature checks.
+        let checked = sources(inputs)?
+            .par_iter()
+            .map(|src| check_source(policy, src))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if checked.iter().all(Vec::is_empty) {
             return Err(fail(
                 Code::Missing,
                 "no attestation found in the given --attestations",
             ));
         }
-        let checked: Vec<Checked> = raws.par_iter().map(|r| check(policy, r)).collect();
         let mut ev = Evidence::default();
-        for c in checked {
+        for c in checked.into_iter().flatten() {
             match c {
                 Checked::Unused(u) => ev.unused.push(u),
                 Checked::Attested(a) => ev.add(a),
