@@ -48,16 +48,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// The names in a directory, sorted (what a failure left behind).
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 /// `verify-package --attestations-decide` of `file` with these
 /// attestations, rebuilders (`NAME=KEY`) and K.
 fn admit(att: &[&Path], rebuilders: &[String], min: Option<usize>, file: &Path) -> Output {
@@ -518,6 +508,10 @@ fn openpgp_rebuilders_expired_and_revoked_keys() {
     let att = |name: &str, bytes: Vec<u8>| {
         std::fs::write(dir.join(name), bytes).unwrap();
     };
+    // `name`: a link for p.deb signed by `cert` `days` ago.
+    let signed = |name: &str, cert: &Cert, days: i64| {
+        att(name, pgp_link(&[("p.deb", d)], cert, days_from_now(-days)));
+    };
     let key = |name: &str, cert: &Cert| {
         let p = tmp.path().join(format!("{name}.asc"));
         std::fs::write(&p, armor_cert(cert)).unwrap();
@@ -547,33 +541,21 @@ fn openpgp_rebuilders_expired_and_revoked_keys() {
         key("soft", &soft),
         key("live", &live),
     ];
-    att(
-        "live.link",
-        pgp_link(&[("p.deb", d)], &live, days_from_now(-2)),
-    );
+    signed("live.link", &live, 2);
     // Signed while the key was valid: counts, with a warning.
-    att(
-        "old.link",
-        pgp_link(&[("p.deb", d)], &expired, days_from_now(-300)),
-    );
+    signed("old.link", &expired, 300);
     let o = admit(&[&dir], &rebuilders, Some(2), &file);
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("no longer valid"), "{}", text(&o));
     // Signed after it expired: refused.
-    att(
-        "old.link",
-        pgp_link(&[("p.deb", d)], &expired, days_from_now(-10)),
-    );
+    signed("old.link", &expired, 10);
     let o = admit(&[&dir], &rebuilders, Some(2), &file);
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("old.link refused"), "{}", text(&o));
     std::fs::remove_file(dir.join("old.link")).unwrap();
     // Revoked, hard or soft, even for a signature made before: never.
     for (who, cert) in [("hard", &hard), ("soft", &soft)] {
-        att(
-            "rev.link",
-            pgp_link(&[("p.deb", d)], cert, days_from_now(-30)),
-        );
+        signed("rev.link", cert, 30);
         let o = admit(&[&dir], &rebuilders, Some(2), &file);
         assert_eq!(code(&o), 1, "{who}: {}", text(&o));
         assert!(text(&o).contains("revoked"), "{who}: {}", text(&o));
@@ -913,22 +895,17 @@ fn python_in_toto_verifies_ours_and_writes_links_we_verify() {
     );
 
     // We write (sign-log agree --attest), Python verifies: Ed25519 ...
+    let py_link = t.join("py.link");
+    let agree = |key: &str, to: &Path| {
+        let mut c = Command::new(SL);
+        c.args(["agree", "--attestations", s(&py_link), "--rebuilder", &reb])
+            .args(["--attest", key, "--attest-to", s(to)])
+            .env("GNUPGHOME", &gpg.home);
+        c
+    };
     let me = ed_key(t, "me");
     let ours = t.join("ours.link");
-    let o = tool(
-        SL,
-        &[
-            "agree",
-            "--attestations",
-            s(&t.join("py.link")),
-            "--rebuilder",
-            &reb,
-            "--attest",
-            s(&me.secret),
-            "--attest-to",
-            s(&ours),
-        ],
-    );
+    let o = agree(s(&me.secret), &ours).output().unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o));
     let o = py(&python, &["verify-ed25519", s(&ours), s(&me.public)]);
     assert!(o.status.success(), "{}", text(&o));
@@ -941,21 +918,8 @@ fn python_in_toto_verifies_ours_and_writes_links_we_verify() {
     )
     .unwrap();
     let ours_gpg = t.join("ours-gpg.link");
-    let o = Command::new(SL)
-        .args([
-            "agree",
-            "--attestations",
-            s(&t.join("py.link")),
-            "--rebuilder",
-            &reb,
-            "--attest",
-            &fpr,
-            "--gpg-program",
-            s(&wrapper),
-            "--attest-to",
-            s(&ours_gpg),
-        ])
-        .env("GNUPGHOME", &gpg.home)
+    let o = agree(&fpr, &ours_gpg)
+        .args(["--gpg-program", s(&wrapper)])
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o));

@@ -128,21 +128,10 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Every file in `dir`: a failed fetch must leave none (no final file, no
-/// untrusted temporary).
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 fn assert_nothing_left(e: &Env, o: &Output, want: i32) {
     assert_eq!(code(o), want, "stderr: {}", stderr(o));
     assert_eq!(
-        files(&e.out()),
+        listing(&e.out()),
         Vec::<String>::new(),
         "left behind after: {}",
         stderr(o)
@@ -169,7 +158,7 @@ fn good_signature_binary_and_armored_url_and_path() {
         std::fs::read(e.out().join("foo-1.0.tar.gz")).unwrap(),
         e.data
     );
-    assert_eq!(files(&e.out()), vec!["foo-1.0.tar.gz"]);
+    assert_eq!(listing(&e.out()), vec!["foo-1.0.tar.gz"]);
 
     // Armored signature from a local path, explicit -o, JSON summary.
     let asc = e.dir.path().join("foo.asc");
@@ -346,7 +335,7 @@ fn present_files_are_reverified_and_stale_temporaries_removed() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(e.server.hits("/r.tar"), 2);
     assert_eq!(std::fs::read(e.out().join("r.tar")).unwrap(), e.data);
-    assert_eq!(files(&e.out()), vec!["r.tar"]);
+    assert_eq!(listing(&e.out()), vec!["r.tar"]);
     // Present, tampered, and the source is bad too: nothing remains.
     std::fs::write(e.out().join("r.tar"), b"evil").unwrap();
     let bad = e
@@ -368,7 +357,7 @@ fn concurrent_runs_for_one_file_both_succeed() {
     );
     let first = e.spawn(&h, &url);
     wait_until("first run never started", || {
-        files(&e.out()).iter().any(|f| f == "c.tar.UNTRUSTED")
+        listing(&e.out()).iter().any(|f| f == "c.tar.UNTRUSTED")
     });
     // Unverified bytes are readable by nobody else.
     use std::os::unix::fs::PermissionsExt;
@@ -386,7 +375,7 @@ fn concurrent_runs_for_one_file_both_succeed() {
     assert!(stderr(&second).contains("present, re-verified"));
     assert_eq!(e.server.hits("/c.tar"), 1);
     assert_eq!(std::fs::read(e.out().join("c.tar")).unwrap(), e.data);
-    assert_eq!(files(&e.out()), vec!["c.tar"]);
+    assert_eq!(listing(&e.out()), vec!["c.tar"]);
 }
 
 #[test]
@@ -765,7 +754,7 @@ fn https_and_redirect_policy() {
     // Trusted through --ca-file (on top of the system store).
     let o = e.run_env(&strict, &["--ca-file", ca_file, "--sha256", &h, &url], &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(files(&e.out()), vec!["t.tar"]);
+    assert_eq!(listing(&e.out()), vec!["t.tar"]);
     std::fs::remove_file(e.out().join("t.tar")).unwrap();
     // Unknown CA: a TLS failure, exit 4, never retried into success.
     let o = e.run_env(&["--retries", "2"], &["--sha256", &h, &url], &[]);
@@ -1021,7 +1010,7 @@ fn cleartext_signed_hash_lists() {
         String::from_utf8_lossy(&o.stdout).trim(),
         e.key.fingerprint().to_hex()
     );
-    assert_eq!(files(&e.out()), vec!["p.tar"]);
+    assert_eq!(listing(&e.out()), vec!["p.tar"]);
     std::fs::remove_file(e.out().join("p.tar")).unwrap();
     // Saved under another name, the file is looked up by the URL's.
     let o = e.run(&["--keyring", k, "-o", "renamed.tar", &url, &list_url]);
@@ -1228,7 +1217,7 @@ fn signatures_come_from_mirrors_too() {
         (1, 1)
     );
     assert_eq!(std::fs::read(e.out().join("s.tar")).unwrap(), e.data);
-    assert_eq!(files(&e.out()), vec!["s.tar"]);
+    assert_eq!(listing(&e.out()), vec!["s.tar"]);
     std::fs::remove_file(e.out().join("s.tar")).unwrap();
     // With the corrupt mirror only, it fails (exit 1), leaving nothing.
     let only = [
@@ -1260,7 +1249,7 @@ fn decompress_stores_the_verified_content() {
         let o = e.run(&args);
         assert_eq!(code(&o), 0, "{ext}: {}", stderr(&o));
         assert_eq!(std::fs::read(e.out().join("x.tar")).unwrap(), e.data);
-        assert_eq!(files(&e.out()), vec!["x.tar"]);
+        assert_eq!(listing(&e.out()), vec!["x.tar"]);
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(j["size"], e.data.len() as u64);
         assert_eq!(j["sha256"], sha256_hex(&e.data));
@@ -1365,12 +1354,12 @@ fn untrusted_names_and_their_suffix() {
     let o = e.run(&["--untrusted-suffix", ".part", "--sha256", &h, &url]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("removed stale"), "{}", stderr(&o));
-    assert_eq!(files(&e.out()), vec!["u.tar", "u.tar.UNTRUSTED"]);
+    assert_eq!(listing(&e.out()), vec!["u.tar", "u.tar.UNTRUSTED"]);
     std::fs::remove_file(e.out().join("u.tar")).unwrap();
     let o = e.run(&["--sha256", &h, &url]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
-    assert_eq!(files(&e.out()), vec!["u.tar"]);
+    assert_eq!(listing(&e.out()), vec!["u.tar"]);
     std::fs::remove_file(e.out().join("u.tar")).unwrap();
     for bad in ["", "a/b"] {
         let o = e.run(&["--untrusted-suffix", bad, "--sha256", &h, &url]);
@@ -1561,7 +1550,7 @@ fn redirects_to_other_schemes_are_refused() {
     let o = e.run(&["--sha256", &h, "-o", "r.tar", &url]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(e.server.hits(target), 1);
-    assert_eq!(files(&e.out()), vec!["r.tar"]);
+    assert_eq!(listing(&e.out()), vec!["r.tar"]);
 }
 
 #[test]
@@ -1579,7 +1568,7 @@ fn a_killed_download_then_a_rerun() {
     first.kill().unwrap(); // SIGKILL: no cleanup runs
     first.wait().unwrap();
     assert_eq!(
-        files(&e.out()),
+        listing(&e.out()),
         vec!["k.tar.UNTRUSTED"],
         "only the untrusted name"
     );
@@ -1587,7 +1576,7 @@ fn a_killed_download_then_a_rerun() {
     let o = e.run(&["--sha256", &h, &fast]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("removed stale"), "{}", stderr(&o));
-    assert_eq!(files(&e.out()), vec!["k.tar"]);
+    assert_eq!(listing(&e.out()), vec!["k.tar"]);
     assert_eq!(std::fs::read(e.out().join("k.tar")).unwrap(), e.data);
 }
 
@@ -1636,7 +1625,7 @@ fn a_present_file_is_never_deleted_for_a_bad_or_unreachable_sig() {
         for (sig, want) in &bad_sigs {
             let o = e.run(&["--keyring", k, "-o", "keep.tar", &url, sig]);
             assert_eq!(code(&o), *want, "{sig}: {}", stderr(&o));
-            assert_eq!(files(&e.out()), vec!["keep.tar"], "{sig}");
+            assert_eq!(listing(&e.out()), vec!["keep.tar"], "{sig}");
             assert_eq!(std::fs::read(e.out().join("keep.tar")).unwrap(), content);
         }
     }
@@ -1766,7 +1755,7 @@ fn a_directory_at_the_untrusted_name() {
     let o = e.run(&["--sha256", &h, &url]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("removed stale"), "{}", stderr(&o));
-    assert_eq!(files(&e.out()), vec!["d.tar"]);
+    assert_eq!(listing(&e.out()), vec!["d.tar"]);
     std::fs::remove_file(e.out().join("d.tar")).unwrap();
     // Holding files: refused with what to do, exit 2 (not 4 forever).
     std::fs::create_dir_all(e.out().join("d.tar.UNTRUSTED")).unwrap();
@@ -1775,7 +1764,7 @@ fn a_directory_at_the_untrusted_name() {
         let o = e.run(&["--sha256", &h, &url]);
         assert_eq!(code(&o), 2, "{}", stderr(&o));
         assert!(stderr(&o).contains("remove it"), "{}", stderr(&o));
-        assert_eq!(files(&e.out()), vec!["d.tar.UNTRUSTED"]);
+        assert_eq!(listing(&e.out()), vec!["d.tar.UNTRUSTED"]);
     }
 }
 
@@ -1805,7 +1794,7 @@ fn self_signed_certificates_as_with_curl_cacert() {
         }
         if leaf {
             assert_eq!(code(&o), 0, "{}", stderr(&o));
-            assert_eq!(files(&e.out()), vec!["ss.tar"]);
+            assert_eq!(listing(&e.out()), vec!["ss.tar"]);
             std::fs::remove_file(e.out().join("ss.tar")).unwrap();
         } else {
             // curl takes a CA certificate as its own server's; rustls does
@@ -2013,7 +2002,7 @@ fn mixed_inputs_schemes_hosts_and_names() {
         &[],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(files(&e.out()), vec!["up.tar"]);
+    assert_eq!(listing(&e.out()), vec!["up.tar"]);
     std::fs::remove_file(e.out().join("up.tar")).unwrap();
     let plain = e.server.route("/pl.tar", Reply::Body(e.data.clone()));
     let o = e.run(&["--sha256", &h, &plain.replacen("http://", "Http://", 1)]);
@@ -2038,7 +2027,7 @@ fn mixed_inputs_schemes_hosts_and_names() {
     ]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     std::fs::remove_dir_all(e.out().join("host")).unwrap();
-    assert_eq!(files(&e.out()), Vec::<String>::new());
+    assert_eq!(listing(&e.out()), Vec::<String>::new());
     let o = e.run(&[
         "--sha256",
         &h,
@@ -2135,7 +2124,7 @@ fn rpms_verified_by_their_own_signature_as_rpmkeys_says() {
         assert_eq!(code(&o), want, "{what}: {}", stderr(&o));
         assert_eq!(want == 0, rpm_ok, "{what}: rpm says {rpm_ok}");
         if want == 0 {
-            assert_eq!(files(&e.out()), vec!["bvtest-1.0-1.noarch.rpm"], "{what}");
+            assert_eq!(listing(&e.out()), vec!["bvtest-1.0-1.noarch.rpm"], "{what}");
             assert!(
                 stderr(&o).contains("bvtest-1.0-1.noarch: digests signatures OK"),
                 "{what}: {}",
@@ -2194,7 +2183,7 @@ fn a_real_rpm_fusion_package_by_its_distributor_key() {
         String::from_utf8_lossy(&o.stdout).trim(),
         "E9A491A3DE247814E7E067EAE06F8ECDD651FF2E"
     );
-    assert_eq!(files(&e.out()), vec![pkg]);
+    assert_eq!(listing(&e.out()), vec![pkg]);
     std::fs::remove_file(e.out().join(pkg)).unwrap();
     let fedora = data.join("RPM-GPG-KEY-fedora-39-primary");
     let o = e.run(&["--keyring", fedora.to_str().unwrap(), &url]);
@@ -2314,7 +2303,7 @@ fn debian_chain_through_fetch_verified() {
             let o = fetch_in(&out, &refs);
             assert_eq!(code(&o), 1, "{name}: {}", stderr(&o));
             assert!(stderr(&o).contains(what), "{name}: {}", stderr(&o));
-            assert_eq!(files(&out), Vec::<String>::new(), "{name}");
+            assert_eq!(listing(&out), Vec::<String>::new(), "{name}");
             s
         };
     let ring_s = ring.to_str().unwrap().to_string();

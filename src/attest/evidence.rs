@@ -402,23 +402,9 @@ fn verify_sig(policy: &Policy, doc: &Document, sig: &document::Sig) -> SigResult
 }
 
 fn verify_openpgp(policy: &Policy, packet: &[u8], data: &[u8]) -> SigResult {
-    use crate::openpgp::verify::signature_packets;
-    use sequoia_openpgp::parse::Parse;
     // Only a signature by a rebuilder's key is judged: another key's is
     // ignored, as a Debian InRelease's other archive keys are.
-    let issuers: Vec<sequoia_openpgp::KeyHandle> = signature_packets(packet)
-        .ok()
-        .and_then(|p| sequoia_openpgp::PacketPile::from_bytes(&p).ok())
-        .map(|pile| {
-            pile.descendants()
-                .filter_map(|p| match p {
-                    sequoia_openpgp::Packet::Signature(s) => Some(s.get_issuers()),
-                    _ => None,
-                })
-                .flatten()
-                .collect()
-        })
-        .unwrap_or_default();
+    let issuers = crate::openpgp::verify::issuers(packet);
     let certs = policy.keyring.lookup(&issuers);
     let Some(cert) = certs.first() else {
         let named: Vec<String> = issuers.iter().map(|h| h.to_hex()).collect();

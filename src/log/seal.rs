@@ -75,24 +75,6 @@ impl Signer {
     }
 }
 
-/// The keys (primary and subkeys, as OpenPGP key handles) a detached
-/// signature names as its issuers. (Sequoia directly: the OpenPGP layer
-/// verifies signatures but does not list issuers.)
-fn issuers(sig: &[u8]) -> Vec<KeyHandle> {
-    use sequoia_openpgp::parse::Parse;
-    sequoia_openpgp::PacketPile::from_bytes(sig)
-        .map(|pile| {
-            pile.descendants()
-                .filter_map(|p| match p {
-                    sequoia_openpgp::Packet::Signature(s) => Some(s.get_issuers()),
-                    _ => None,
-                })
-                .flatten()
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn shown(handles: &[KeyHandle]) -> String {
     let mut v: Vec<String> = handles.iter().map(|h| h.to_hex()).collect();
     v.sort();
@@ -174,10 +156,10 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
     let sig = signer.sign(text.as_bytes())?;
     let mut notes = Vec::new();
     if let Some(last) = &last {
-        let before = issuers(&last.signature);
+        let before = crate::openpgp::verify::issuers(&last.signature);
         let now = match signer {
             Signer::Key(k) => k.cert().keys().map(|k| k.key().key_handle()).collect(),
-            Signer::Program { .. } => issuers(&sig),
+            Signer::Program { .. } => crate::openpgp::verify::issuers(&sig),
         };
         let same = before.iter().any(|b| now.iter().any(|n| b.aliases(n)));
         if !same && !opts.rotate_key {
@@ -187,7 +169,7 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
                     "checkpoint {} was signed by {}, this seal would be by {}: give --rotate-key to change the log's key",
                     last.checkpoint.size,
                     shown(&before),
-                    shown(&issuers(&sig))
+                    shown(&crate::openpgp::verify::issuers(&sig))
                 ),
             ));
         }
@@ -197,7 +179,7 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
                 last.checkpoint.size,
                 shown(&before),
                 cp.size,
-                shown(&issuers(&sig))
+                shown(&crate::openpgp::verify::issuers(&sig))
             ));
         }
     }

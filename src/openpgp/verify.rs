@@ -290,6 +290,24 @@ pub fn signature_packets(sig: &[u8]) -> anyhow::Result<Cow<'_, [u8]>> {
     Ok(Cow::Owned(out))
 }
 
+/// The keys (primary or subkeys, as key handles) the signatures of a
+/// detached signature name as their issuers; none when it does not parse.
+pub fn issuers(sig: &[u8]) -> Vec<KeyHandle> {
+    signature_packets(sig)
+        .ok()
+        .and_then(|p| PacketPile::from_bytes(&p).ok())
+        .map(|pile| {
+            pile.descendants()
+                .filter_map(|p| match p {
+                    Packet::Signature(s) => Some(s.get_issuers()),
+                    _ => None,
+                })
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
