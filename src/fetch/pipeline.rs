@@ -123,17 +123,16 @@ fn classify(err: anyhow::Error) -> anyhow::Error {
             .and_then(|e| e.downcast_ref::<Fault>())
     });
     match ours {
-        Some(Fault::TooLarge(_) | Fault::Expands(_)) => err.context(Failure {
-            code: Code::Failed,
-            message: "size limit exceeded".into(),
-        }),
+        Some(Fault::TooLarge(_) | Fault::Expands(_)) => {
+            err.context(Failure::new(Code::Failed, "size limit exceeded"))
+        }
         Some(_) => err,
         // An I/O error we did not raise came from a decoder: a corrupt or
         // truncated compressed stream is a verification failure, not "retry".
-        None => err.context(Failure {
-            code: Code::Failed,
-            message: "the compressed stream is corrupt or truncated".into(),
-        }),
+        None => err.context(Failure::new(
+            Code::Failed,
+            "the compressed stream is corrupt or truncated",
+        )),
     }
 }
 

@@ -78,10 +78,10 @@ pub fn load_signature(
 ) -> anyhow::Result<SigFile> {
     let bytes = transport.get_small(sig, limit, note).map_err(|e| {
         if is_not_found(&e) {
-            e.context(Failure {
-                code: Code::Missing,
-                message: format!("no signature at {sig}"),
-            })
+            e.context(Failure::new(
+                Code::Missing,
+                format!("no signature at {sig}"),
+            ))
         } else {
             e.context(format!("signature {sig}"))
         }

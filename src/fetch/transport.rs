@@ -235,10 +235,10 @@ impl Transport {
             let resp = agent.get(&current).call().map_err(|e| {
                 let e = explain_tls(anyhow::Error::new(e), &uri, self.opts.ca_file.is_some());
                 let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
-                e.context(crate::exit::Failure {
-                    code: Code::Io,
-                    message: format!("GET {current}{via}"),
-                })
+                e.context(crate::exit::Failure::new(
+                    Code::Io,
+                    format!("GET {current}{via}"),
+                ))
             })?;
             if !resp.status().is_redirection() {
                 let len = resp.body().content_length();
@@ -609,10 +609,10 @@ fn load_roots(ca: &Path) -> anyhow::Result<Vec<ureq::tls::Certificate<'static>>>
     // A FIFO or device is refused, never read; a CA bundle is small.
     let pem = crate::fsutil::read_regular(ca, "--ca-file", 16 << 20, Code::Usage).map_err(|e| {
         match code_of(&e) {
-            Code::Io => e.context(crate::exit::Failure {
-                code: Code::Usage,
-                message: format!("--ca-file {}", ca.display()),
-            }),
+            Code::Io => e.context(crate::exit::Failure::new(
+                Code::Usage,
+                format!("--ca-file {}", ca.display()),
+            )),
             _ => e,
         }
     })?;

@@ -97,10 +97,7 @@ pub fn fetch_unverified(
     let (size, source) = retrying(opts.retries, note, || {
         let src = transport.open(url).map_err(|e| {
             if is_not_found(&e) {
-                e.context(Failure {
-                    code: Code::Missing,
-                    message: format!("nothing at {url}"),
-                })
+                e.context(Failure::new(Code::Missing, format!("nothing at {url}")))
             } else {
                 e
             }

@@ -496,10 +496,7 @@ fn with_tag(e: anyhow::Error, t: u32, what: &str) -> anyhow::Error {
     if code == Code::Io {
         return e.context(format!("tag {t} ({what})"));
     }
-    anyhow::Error::new(Failure {
-        code,
-        message: format!("tag {t} ({what}): {e:#}"),
-    })
+    anyhow::Error::new(Failure::new(code, format!("tag {t} ({what}): {e:#}")))
 }
 
 /// The header signature tag and its OpenPGP bytes, if any.
