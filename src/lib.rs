@@ -14,4 +14,5 @@ pub mod log;
 pub mod openpgp;
 pub mod package;
 pub mod tag;
+pub mod time;
 pub mod units;

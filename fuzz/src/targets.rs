@@ -16,7 +16,8 @@ use build_verify::log::record::{self, LineEncoder, Record};
 use build_verify::openpgp::keyring::parse_certs;
 use build_verify::openpgp::{BuildPolicy, Keyring, Trust, Verifier};
 use build_verify::package::header::{self, ty, Header};
-use build_verify::package::{date, deb822, debian, rpm};
+use build_verify::package::{deb822, debian, rpm};
+use build_verify::time;
 use std::io::Read;
 use std::sync::OnceLock;
 
@@ -229,8 +230,8 @@ pub fn log_record(data: &[u8]) {
         if let Ok(bytes) = r.bytes() {
             let _ = record::terminal_safe_line(&bytes);
         }
-        if let Some(us) = record::parse_time(&r.t) {
-            assert_eq!(record::format_time(us), r.t);
+        if let Some(us) = time::parse_rfc3339_micros(&r.t) {
+            assert_eq!(time::format_rfc3339_micros(us), r.t);
         }
     }
     // The input as one line (or piece) a build printed.
@@ -238,7 +239,7 @@ pub fn log_record(data: &[u8]) {
     let (cont, noeol) = (flags & 1 == 1, flags & 2 == 2);
     let src = (flags & 4 == 4).then_some("build-vm\u{1b}\"");
     let seq = u64::from(*flags) << 40 | line.len() as u64;
-    let t = record::format_time(u64::from(*flags) * 1_000_003_000_001);
+    let t = time::format_rfc3339_micros(u64::from(*flags) * 1_000_003_000_001);
     let mut enc = LineEncoder::new(src);
     let mut out = Vec::new();
     enc.encode_line(&mut out, seq, &t, line, cont, noeol);
@@ -290,7 +291,7 @@ pub fn log_directive(data: &[u8]) {
         LineEncoder::new(Some("vm")).encode_line(
             &mut rec,
             3,
-            &record::format_time(0),
+            &time::format_rfc3339_micros(0),
             line.as_bytes(),
             false,
             false,
@@ -480,7 +481,7 @@ fn state_at_11() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
         root: b64(&sealed_checkpoint(11).root),
         checkpoint: sealed::CP11.into(),
         signature: sealed::CP11_ASC.into(),
-        accepted_at: record::format_time(0),
+        accepted_at: time::format_rfc3339_micros(0),
     };
     std::fs::write(&state, serde_json::to_vec(&st).ok()?).ok()?;
     Some((dir, state))
@@ -902,9 +903,9 @@ pub fn deb822(data: &[u8]) {
                 }
             }
             if let Ok(s) = std::str::from_utf8(value) {
-                if let Some(t) = date::parse_rfc2822(s) {
+                if let Some(t) = time::parse_rfc2822(s) {
                     assert_eq!(
-                        date::parse_rfc2822(&date::format_rfc2822(t)),
+                        time::parse_rfc2822(&time::format_rfc2822(t)),
                         Some(t),
                         "{s:?}"
                     );
@@ -920,9 +921,9 @@ pub fn deb822(data: &[u8]) {
         let _ = deb822::parse_all(&text, deb822::LIMITS);
     }
     if let Ok(s) = std::str::from_utf8(data) {
-        if let Some(t) = date::parse_rfc2822(s) {
+        if let Some(t) = time::parse_rfc2822(s) {
             assert_eq!(
-                date::parse_rfc2822(&date::format_rfc2822(t)),
+                time::parse_rfc2822(&time::format_rfc2822(t)),
                 Some(t),
                 "{s:?}"
             );

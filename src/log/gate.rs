@@ -102,7 +102,7 @@ impl Accepted {
             root: b64(&self.checkpoint.root),
             checkpoint: self.note.encode(),
             signature: String::from_utf8_lossy(&self.signature).into_owned(),
-            accepted_at: super::record::format_time(super::record::now_micros()),
+            accepted_at: crate::time::format_rfc3339_micros(crate::time::now_micros()),
         };
         let mut bytes = serde_json::to_vec_pretty(&st).unwrap_or_default();
         bytes.push(b'\n');
@@ -137,7 +137,7 @@ fn keep_evidence(
     let mut name = state_path.as_os_str().to_owned();
     name.push(format!(
         ".conflict-{}-{}",
-        super::record::now_micros(),
+        crate::time::now_micros(),
         accepted.size
     ));
     let path = PathBuf::from(name);

@@ -9,10 +9,11 @@
 //! All lines of one read share that read's time: they arrived together.
 
 use super::merkle::{leaf_hashes, Frontier, Hash};
-use super::record::{format_time, kind, LineEncoder};
+use super::record::{kind, LineEncoder};
 use super::store::Log;
 use crate::exit::{fail, Code};
 use crate::fsutil::BackgroundSync;
+use crate::time::format_rfc3339_micros;
 use std::io::Read;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -401,7 +402,7 @@ fn read_loop(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => break ("error", Some(format!("reading input: {e}")), Code::Io),
         };
-        s.t = format_time(s.log.stamp());
+        s.t = format_rfc3339_micros(s.log.stamp());
         if n == 0 {
             s.flush_carry();
             break ("eof", None, Code::Ok);

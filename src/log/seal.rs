@@ -204,7 +204,7 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
     let mut stored =
         Note::parse(text.as_bytes()).map_err(|e| fail(Code::Failed, format!("checkpoint: {e}")))?;
     if let Some(k) = opts.note_key {
-        stored.add(k.sign(&text, note::now_secs()));
+        stored.add(k.sign(&text, crate::time::now_secs()));
     }
     let (body, asc) = checkpoint::paths(&log.dir, cp.size);
     let parent = crate::fsutil::parent_dir(&body);

@@ -4,8 +4,9 @@
 //! the lines with flat memory.
 
 use super::merkle::{Frontier, Hash};
-use super::record::{format_time, kind, now_micros, parse_time, Record};
+use super::record::{kind, Record};
 use crate::exit::{fail, Code, ResultExt};
+use crate::time::{format_rfc3339_micros, now_micros, parse_rfc3339_micros};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -264,7 +265,7 @@ impl Log {
                     scan.lines - 1
                 ))
             })?;
-            parse_time(&r.t).unwrap_or(0)
+            parse_rfc3339_micros(&r.t).unwrap_or(0)
         };
         let mut log = Log {
             file,
@@ -330,7 +331,7 @@ impl Log {
     pub fn record(&mut self, kind: &str) -> Record<'static> {
         Record {
             seq: self.next_seq,
-            t: Cow::Owned(format_time(self.stamp())),
+            t: Cow::Owned(format_rfc3339_micros(self.stamp())),
             kind: Cow::Owned(kind.to_string()),
             ..Record::default()
         }

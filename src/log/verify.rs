@@ -6,10 +6,11 @@ use super::checkpoint::{self, Checkpoint};
 use super::directive::{self, Directive, Verb};
 use super::merkle::{Frontier, Hash};
 use super::note::{self, VerifierKey};
-use super::record::{kind, parse_time, terminal_safe, Record};
+use super::record::{kind, terminal_safe, Record};
 use super::store::{block_lines, holds_log, log_path, open_read, read_blocks};
 use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
+use crate::time::parse_rfc3339_micros;
 use base64::Engine as _;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -594,7 +595,7 @@ impl State<'_> {
         }
         // Times are fixed-width: the same text needs no second parse.
         if rec.t != self.last_t.0 {
-            let t = parse_time(&rec.t).ok_or_else(|| {
+            let t = parse_rfc3339_micros(&rec.t).ok_or_else(|| {
                 bad(
                     seq,
                     format!(

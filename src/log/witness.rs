@@ -31,7 +31,7 @@ pub fn cosign(
         ));
     }
     let accepted = gate::accept(ev, verifier, opts)?;
-    let line = key.sign(&accepted.note.text, note::now_secs());
+    let line = key.sign(&accepted.note.text, crate::time::now_secs());
     Ok((line, accepted))
 }
 

@@ -1,7 +1,8 @@
 //! The key options every verifying tool shares.
 
-use super::policy::{parse_date, Sha1Rules};
+use super::policy::Sha1Rules;
 use super::{parse_fingerprint, BuildPolicy, Keyring, Trust, Verifier};
+use crate::time::parse_date;
 use std::path::PathBuf;
 use std::time::SystemTime;
 

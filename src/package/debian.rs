@@ -13,12 +13,13 @@
 //! for check-hashes ([`list_entries`]).
 
 use super::deb822::{self, checksum_lines, Paragraph};
-use super::{date, open_operand};
+use super::open_operand;
 use crate::digest::{hash_file, Algo, HashingReader};
 use crate::exit::{fail, Code, ResultExt};
 use crate::fetch::Compression;
 use crate::openpgp::verify::is_cleartext_signed;
 use crate::openpgp::Verifier;
+use crate::time;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read};
@@ -250,8 +251,8 @@ impl Release {
             "path": self.path.display().to_string(),
             "suite": self.suite,
             "codename": self.codename,
-            "date": self.date.map(date::format_rfc2822),
-            "valid_until": self.valid_until.map(date::format_rfc2822),
+            "date": self.date.map(time::format_rfc2822),
+            "valid_until": self.valid_until.map(time::format_rfc2822),
             "signers": self.signers,
             "entries": self.entries.len(),
         })
@@ -260,7 +261,7 @@ impl Release {
     /// `RELEASE: signatures OK (...)`, for -v.
     pub fn summary_line(&self) -> String {
         let until = match self.valid_until {
-            Some(t) => format!(", valid until {}", date::format_rfc2822(t)),
+            Some(t) => format!(", valid until {}", time::format_rfc2822(t)),
             None => String::new(),
         };
         format!(
@@ -269,13 +270,6 @@ impl Release {
             self.signers.join(", ")
         )
     }
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Verify a Release: InRelease by its cleartext signature, Release by
@@ -346,7 +340,7 @@ pub fn release_from_text(
     let when = |field: &str| -> anyhow::Result<Option<i64>> {
         match p.text(field) {
             None => Ok(None),
-            Some(s) => date::parse_rfc2822(&s).map(Some).ok_or_else(|| {
+            Some(s) => time::parse_rfc2822(&s).map(Some).ok_or_else(|| {
                 fail(
                     Code::Failed,
                     format!("malformed Release: {field}: {s:?} is not a date"),
@@ -357,12 +351,12 @@ pub fn release_from_text(
     let mut notes = verdict.notes;
     let date = when("Date")?;
     let valid_until = when("Valid-Until")?;
-    let now = now_unix();
+    let now = time::now_unix();
     if let Some(d) = date {
         if d > now.saturating_add(SKEW_SECS) {
             return Err(fail(
                 Code::Failed,
-                format!("not valid yet: its Date is {}", date::format_rfc2822(d)),
+                format!("not valid yet: its Date is {}", time::format_rfc2822(d)),
             ));
         }
     }
@@ -370,7 +364,7 @@ pub fn release_from_text(
         if u < now {
             let msg = format!(
                 "expired: Valid-Until {} has passed",
-                date::format_rfc2822(u)
+                time::format_rfc2822(u)
             );
             if !ignore_valid_until {
                 return Err(fail(Code::Failed, msg));

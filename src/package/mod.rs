@@ -6,12 +6,10 @@
 //!   signatures and the payload digest, verified in one pass.
 //! - [`deb822`]: Debian control-file paragraphs (deb822(5)), streamed and
 //!   bounded.
-//! - [`date`]: the RFC 2822 dates of Release files (`Valid-Until`).
 //! - [`debian`]: the chain InRelease (or Release + Release.gpg) ->
 //!   Packages/Sources -> .deb/.dsc -> source tarballs, and Debian lists
 //!   as hash lists for check-hashes.
 
-pub mod date;
 pub mod deb822;
 pub mod debian;
 pub mod header;
