@@ -4,6 +4,7 @@
 //! Every tool maps its failures through [`exit`] to the codes of DESIGN.md §2.
 
 pub mod check;
+pub mod codec;
 pub mod digest;
 pub mod exit;
 pub mod fetch;

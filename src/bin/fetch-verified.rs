@@ -4,10 +4,9 @@
 use anyhow::Context;
 use build_verify::check;
 mod common;
+use build_verify::codec::Compression;
 use build_verify::exit::{fail, Code};
-use build_verify::fetch::{
-    self, Checks, Compression, RpmCheck, Target, Transport, TransportOptions,
-};
+use build_verify::fetch::{self, Checks, RpmCheck, Target, Transport, TransportOptions};
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use build_verify::package::rpm::RpmOptions;
 use build_verify::units::parse_size;

@@ -5,7 +5,6 @@
 //! - [`mirrors`]: output names and the places to fetch from, in order.
 //! - [`signature`]: the SIG argument, and which copy goes with which place.
 //! - [`pins`]: what a signed list or `--hash-file` pins for the download.
-//! - [`decompress`]: strict decoders for `--uncompress`.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
 //! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
 //!
@@ -13,7 +12,6 @@
 //! `NAME.UNTRUSTED` ([`crate::fsutil::untrusted`]), try each place into it,
 //! fsync, rename, fsync the directory; on any failure it is deleted.
 
-pub mod decompress;
 pub mod mirrors;
 pub mod pins;
 pub mod pipeline;
@@ -21,7 +19,6 @@ pub mod signature;
 pub mod transport;
 pub mod unverified;
 
-pub use decompress::Compression;
 pub use mirrors::{default_name, default_output, env_mirrors, places, request_url, Place};
 pub use pins::{Pinned, Target};
 pub use pipeline::{verify_stream, Checks, RpmCheck, Verified};

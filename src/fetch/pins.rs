@@ -4,7 +4,7 @@
 //! Packages, Sources). Used for a cleartext-signed SIG once its signature
 //! passed, and for `--hash-file`.
 
-use super::Compression;
+use crate::codec::Compression;
 use crate::digest::Algo;
 use crate::exit::{code_of, fail, Code};
 use crate::hashlist::ParseOptions;

@@ -10,7 +10,7 @@
 //! (exit 4, retryable), the disk (exit 4), the size cap or a decoder
 //! refusing the stream (exit 1), the verifier (its own classification).
 
-use super::decompress::Compression;
+use crate::codec::Compression;
 use crate::digest::{digest_eq, Algo, Hasher, HashingReader};
 use crate::exit::{code_of, fail, Code, Failure};
 use crate::fsutil::BackgroundSync;

@@ -7,7 +7,7 @@
 use super::mirrors::{default_name, Place};
 use super::pins::{Pinned, Target};
 use super::transport::{is_not_found, Transport};
-use super::Compression;
+use crate::codec::Compression;
 use crate::digest::Algo;
 use crate::exit::{code_of, fail, Code, Failure};
 use crate::openpgp::{verify::is_cleartext_signed, Verdict, Verifier};

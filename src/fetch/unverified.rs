@@ -10,7 +10,8 @@
 //! looks verified (DESIGN.md §1.1).
 
 use super::{install, is_not_found, request_url, retrying, verify_stream};
-use super::{Checks, Compression, ProgressFactory, Transport};
+use super::{Checks, ProgressFactory, Transport};
+use crate::codec::Compression;
 use crate::exit::{fail, Code, Failure, ResultExt};
 use crate::fsutil::untrusted::{self, Claim};
 use std::io::Seek;

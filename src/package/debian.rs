@@ -14,9 +14,9 @@
 
 use super::deb822::{self, checksum_lines, Paragraph};
 use super::open_operand;
+use crate::codec::Compression;
 use crate::digest::{hash_file, Algo, HashingReader};
 use crate::exit::{fail, Code, ResultExt};
-use crate::fetch::Compression;
 use crate::openpgp::verify::is_cleartext_signed;
 use crate::openpgp::Verifier;
 use crate::time;

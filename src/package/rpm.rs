@@ -677,8 +677,8 @@ fn digest_len(h: Hash) -> usize {
 }
 
 /// The decoder for the payload compressor, for the uncompressed digests.
-fn payload_decoder(main: &Header) -> anyhow::Result<crate::fetch::Compression> {
-    use crate::fetch::Compression;
+fn payload_decoder(main: &Header) -> anyhow::Result<crate::codec::Compression> {
+    use crate::codec::Compression;
     let name = main
         .string(tag::PAYLOADCOMPRESSOR)
         .map_err(|e| {
