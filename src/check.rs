@@ -10,18 +10,16 @@
 
 use crate::digest::{hash_file, hash_reader, Algo, Digests};
 use crate::exit::{fail, Code, ResultExt};
-use crate::hashlist::{self, display_name, Entry, Format, ParseOptions};
+use crate::lists::hashlist::{self, display_name, Entry, Format, ParseOptions};
+use crate::lists::signed::{self, cleartext_text, Detached};
+use crate::lists::{debian, implied_file, list_options, MAX_LIST};
 use crate::openpgp::verify::is_cleartext_signed;
 use crate::openpgp::Verifier;
-use crate::package;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-
-/// Longest hash list read (bounded input).
-pub const MAX_LIST: u64 = 256 * 1024 * 1024;
 
 /// Files hashed in parallel before their results are reported: large
 /// enough to keep every core busy, small enough to keep output flowing.
@@ -417,7 +415,7 @@ impl Targets {
         )?);
         let (data, notes) =
             signed_text(raw, list, signature, verifier).map_err(|e| e.context(shown.clone()))?;
-        if package::debian::looks_like_deb822(&data) {
+        if debian::looks_like_deb822(&data) {
             self.add_debian(&data, &shown, opts)?;
             return Ok(notes);
         }
@@ -427,8 +425,7 @@ impl Targets {
 
     /// The files a Debian list pins, with their sizes.
     fn add_debian(&mut self, data: &[u8], shown: &str, opts: &Options) -> anyhow::Result<()> {
-        let pins =
-            package::debian::list_entries(data).with_code(Code::Usage, || shown.to_string())?;
+        let pins = debian::list_entries(data).with_code(Code::Usage, || shown.to_string())?;
         if pins.is_empty() {
             return Err(fail(
                 Code::Missing,
@@ -524,7 +521,7 @@ fn read_head(input: &mut impl std::io::Read, shown: &str) -> anyhow::Result<Head
 /// hash list: not cleartext-signed, not a Debian list, which the first
 /// meaningful line tells (so it must be in `head`, whole).
 fn streamable(head: &[u8], eof: bool, sep: u8) -> bool {
-    if is_cleartext_signed(head) || package::debian::looks_like_deb822(head) {
+    if is_cleartext_signed(head) || debian::looks_like_deb822(head) {
         return false;
     }
     for line in head.split_inclusive(|&b| b == sep || b == b'\n') {
@@ -561,15 +558,9 @@ fn signed_text(
     signature: Option<&Path>,
     verifier: Option<&Verifier>,
 ) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
-    let signer_notes = |v: &crate::openpgp::Verdict| -> Vec<String> {
-        let mut n: Vec<String> = v.signers.iter().map(|f| format!("signed by {f}")).collect();
-        n.extend(v.notes.iter().cloned());
-        n
-    };
-    let cleartext = is_cleartext_signed(&raw);
     let Some(v) = verifier else {
-        if cleartext {
-            let text = package::deb822::cleartext_text(&raw)
+        if is_cleartext_signed(&raw) {
+            let text = cleartext_text(&raw)
                 .ok_or_else(|| fail(Code::Usage, "malformed cleartext-signed message"))?;
             return Ok((
                 text,
@@ -578,54 +569,21 @@ fn signed_text(
         }
         return Ok((raw, Vec::new()));
     };
-    if let Some(sig) = signature {
-        // The bytes verified are the bytes parsed: the list is not read again.
-        let sig_bytes =
-            crate::fsutil::input::read_regular(sig, "signature", MAX_SIGNATURE, Code::Failed)?;
-        let verdict = v
-            .verify_detached_bytes(&sig_bytes, &raw)
-            .map_err(|e| e.context(format!("signature {}", sig.display())))?;
-        let text = if cleartext {
-            package::deb822::cleartext_text(&raw)
-                .ok_or_else(|| fail(Code::Usage, "malformed cleartext-signed message"))?
-        } else {
-            raw
-        };
-        return Ok((text, signer_notes(&verdict)));
-    }
-    if cleartext {
-        let (verdict, text) = v.verify_cleartext(&raw, MAX_LIST)?;
-        return Ok((text, signer_notes(&verdict)));
-    }
-    if list == Path::new("-") {
-        return Err(fail(
-            Code::Missing,
-            "standard input is not cleartext-signed: nothing to verify it with",
-        ));
-    }
-    for ext in ["gpg", "asc", "sig"] {
-        let mut p = list.as_os_str().to_owned();
-        p.push(format!(".{ext}"));
-        let sig = PathBuf::from(p);
-        if !sig.is_file() {
-            continue;
-        }
-        let what = sig.display().to_string();
-        let f = std::fs::File::open(&sig).with_code(Code::Io, || format!("opening {what}"))?;
-        let bytes = crate::fsutil::read_bounded(f, 1 << 20, &what, Code::Failed)?;
-        let verdict = v
-            .verify_detached_bytes(&bytes, &raw)
-            .map_err(|e| e.context(format!("signature {what}")))?;
-        return Ok((raw, signer_notes(&verdict)));
-    }
-    Err(fail(
-        Code::Missing,
-        "no signature: neither cleartext-signed nor LIST.gpg, LIST.asc or LIST.sig beside it",
-    ))
+    let detached = match signature {
+        Some(sig) => Detached::Named(sig),
+        None => Detached::Beside(&["gpg", "asc", "sig"]),
+    };
+    let from = (list != Path::new("-")).then_some(list);
+    let s = signed::verify(raw, from, detached, v, MAX_LIST)?;
+    let mut notes: Vec<String> = s
+        .verdict
+        .signers
+        .iter()
+        .map(|f| format!("signed by {f}"))
+        .collect();
+    notes.extend(s.verdict.notes);
+    Ok((s.text, notes))
 }
-
-/// Largest detached signature read (a few signatures are a few KiB).
-pub const MAX_SIGNATURE: u64 = 1 << 20;
 
 /// Verify a detached signature `sig` of the file `path` on disk, as `gpgv
 /// SIG FILE` does, hashing the file as it is read; nothing is deleted or
@@ -635,8 +593,12 @@ pub fn verify_file_signature(
     sig: &Path,
     verifier: &Verifier,
 ) -> anyhow::Result<crate::openpgp::Verdict> {
-    let sig_bytes =
-        crate::fsutil::input::read_regular(sig, "signature", MAX_SIGNATURE, Code::Failed)?;
+    let sig_bytes = crate::fsutil::input::read_regular(
+        sig,
+        "signature",
+        crate::openpgp::MAX_SIGNATURE,
+        Code::Failed,
+    )?;
     let file = crate::fsutil::input::open_regular(path, "file")?;
     verifier
         .verify_detached_reader(
@@ -646,9 +608,11 @@ pub fn verify_file_signature(
         .map_err(|e| e.context(format!("{} (signature {})", path.display(), sig.display())))
 }
 
-/// [`is_hash_list`] of a file on disk: a binary file (a NUL in its first
-/// 64 KiB, as in every tarball) or one larger than a list may be is not
-/// read whole.
+/// Does the file at `path` read as a hash list or a Debian list with at
+/// least one entry ([`crate::lists::is_list`])? With `--signature`, such
+/// an operand is checked entry by entry; any other file is verified by the
+/// signature alone. A binary file (a NUL in its first 64 KiB, as in every
+/// tarball) or one larger than a list may be is not read whole.
 pub fn is_hash_list_file(path: &Path, opts: &Options) -> anyhow::Result<bool> {
     use std::io::Read;
     let f = crate::fsutil::input::open_regular(path, "file")?;
@@ -666,73 +630,12 @@ pub fn is_hash_list_file(path: &Path, opts: &Options) -> anyhow::Result<bool> {
     if head.contains(&0) && !opts.parse.zero_terminated {
         return Ok(false);
     }
-    let data = read_list(path)?;
-    Ok(is_hash_list(&data, path, opts))
-}
-
-/// Does `data` read as a hash list (or a Debian list) with at least one
-/// entry? With `--signature`, such an operand is checked entry by entry;
-/// any other file is verified by the signature alone.
-pub fn is_hash_list(data: &[u8], list: &Path, opts: &Options) -> bool {
-    if package::debian::looks_like_deb822(data) {
-        return package::debian::list_entries(data).is_ok_and(|e| !e.is_empty());
-    }
-    // Counted, not collected: a 256 MiB list is millions of entries.
-    let named = |e: hashlist::Entry| match e.name {
-        Some(_) => Ok(()),
-        None => Err(anyhow::anyhow!("a nameless digest")),
-    };
-    hashlist::parse_each(data, list_options(list, opts.parse), named).is_ok_and(|n| n > 0)
+    let data = crate::lists::read_list(path)?;
+    Ok(crate::lists::is_list(&data, path, opts.parse))
 }
 
 fn is_outside(p: &Path) -> bool {
     p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir))
-}
-
-/// `dir/foo.tar.gz.sha512` → (`dir/foo.tar.gz`, SHA-512): the file a
-/// nameless list pins, and the algorithm its extension names (none for
-/// `.sri`).
-pub fn implied_file(list: &Path) -> anyhow::Result<(PathBuf, Option<Algo>)> {
-    let ext = list
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let algo = Algo::from_name(ext.strip_suffix("sum").unwrap_or(&ext));
-    match (algo, list.file_stem()) {
-        (Some(_), Some(stem)) => Ok((list.with_file_name(stem), algo)),
-        (None, Some(stem)) if ext == "sri" => Ok((list.with_file_name(stem), None)),
-        _ => Err(fail(
-            Code::Usage,
-            format!(
-                "{}: a digest without a file name needs the list to be named FILE.sha256, FILE.sha512, ...",
-                list.display()
-            ),
-        )),
-    }
-}
-
-/// Read a whole list, bounded; `-` is standard input.
-pub fn read_list(list: &Path) -> anyhow::Result<Vec<u8>> {
-    let what = format!("list {}", list.display());
-    if list == Path::new("-") {
-        crate::fsutil::read_bounded(std::io::stdin().lock(), MAX_LIST, &what, Code::Usage)
-    } else {
-        crate::fsutil::input::read_regular(list, "list", MAX_LIST, Code::Usage)
-    }
-}
-
-/// Parse options for the list at `list`: one named for BLAKE2 (B2SUMS,
-/// foo.b2) makes untagged 128-digit lines BLAKE2b rather than SHA-512.
-pub fn list_options(list: &Path, mut parse: ParseOptions) -> ParseOptions {
-    let lname = list
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let blake = lname.starts_with("b2sum") || lname.ends_with(".b2") || lname.contains("blake2");
-    if parse.untagged_512.is_none() && blake {
-        parse.untagged_512 = Some(Algo::Blake2b512);
-    }
-    parse
 }
 
 /// `--sha256 HEX` / `--sha512 HEX` options as pinned digests.
@@ -744,15 +647,6 @@ pub fn pins(sha256: Option<&str>, sha512: Option<&str>) -> anyhow::Result<Vec<(A
         }
     }
     Ok(pins)
-}
-
-/// The digests the list file `list` pins for the file called `name`
-/// (fetch-verified --hash-file): read bounded, parsed as check-hashes
-/// parses it.
-pub fn pinned_in_list(list: &Path, name: &[u8]) -> anyhow::Result<Vec<(Algo, Vec<u8>)>> {
-    let data = read_list(list)?;
-    hashlist::expected_for_with(&data, name, list_options(list, ParseOptions::default()))
-        .map_err(|e| e.context(format!("hash list {}", list.display())))
 }
 
 /// The outcome for one file.

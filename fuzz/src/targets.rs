@@ -5,7 +5,8 @@
 
 use build_verify::digest::Algo;
 use build_verify::git::{self, Format, Signature};
-use build_verify::hashlist::{self, ParseOptions};
+use build_verify::lists::hashlist::{self, ParseOptions};
+use build_verify::lists::{deb822, debian, signed};
 use build_verify::log::checkpoint::{self, Checkpoint};
 use build_verify::log::directive::{self, Verb};
 use build_verify::log::gate;
@@ -16,7 +17,7 @@ use build_verify::log::record::{self, LineEncoder, Record};
 use build_verify::openpgp::keyring::parse_certs;
 use build_verify::openpgp::{BuildPolicy, Keyring, Trust, Verifier};
 use build_verify::package::header::{self, ty, Header};
-use build_verify::package::{deb822, debian, rpm};
+use build_verify::package::rpm;
 use build_verify::time;
 use std::io::Read;
 use std::sync::OnceLock;
@@ -916,7 +917,7 @@ pub fn deb822(data: &[u8]) {
     if debian::looks_like_deb822(data) {
         let _ = debian::list_entries(data);
     }
-    if let Some(text) = deb822::cleartext_text(data) {
+    if let Some(text) = signed::cleartext_text(data) {
         assert!(text.len() <= data.len());
         let _ = deb822::parse_all(&text, deb822::LIMITS);
     }

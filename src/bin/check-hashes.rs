@@ -1,11 +1,11 @@
 //! check-hashes: verify files against hash lists, strictly.
-//! A thin front end over `build_verify::check` and `build_verify::hashlist`.
+//! A thin front end over `build_verify::check` and `build_verify::lists::hashlist`.
 
 use build_verify::check::{self, Generate, Options, Reporter, Style, Targets};
 mod common;
 use build_verify::digest::Algo;
 use build_verify::exit::{fail, Code};
-use build_verify::hashlist::ParseOptions;
+use build_verify::lists::hashlist::ParseOptions;
 use build_verify::openpgp::KeyArgs;
 use clap::Parser;
 use common as cli;

@@ -7,8 +7,8 @@
 use crate::codec::Compression;
 use crate::digest::Algo;
 use crate::exit::{code_of, fail, Code};
-use crate::hashlist::ParseOptions;
-use crate::package::debian;
+use crate::lists::debian;
+use crate::lists::hashlist::ParseOptions;
 use std::io::Read;
 use std::path::Path;
 
@@ -82,7 +82,7 @@ fn from_debian(pins: &[debian::Pin], target: &Target) -> anyhow::Result<Pinned> 
 fn from_hash_list(text: &[u8], target: &Target, opts: ParseOptions) -> anyhow::Result<Pinned> {
     let mut found = Err(fail(Code::Missing, "no file name to look up"));
     for name in &target.names {
-        found = crate::hashlist::expected_for_with(text, name.as_bytes(), opts);
+        found = crate::lists::hashlist::expected_for_with(text, name.as_bytes(), opts);
         if !matches!(&found, Err(e) if code_of(e) == Code::Missing) {
             break;
         }
@@ -144,11 +144,11 @@ pub fn from_hash_file(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
             out
         }
     };
-    let text = crate::package::deb822::cleartext_text(&data).unwrap_or(data);
+    let text = crate::lists::signed::cleartext_text(&data).unwrap_or(data);
     let found = if debian::looks_like_deb822(&text) {
         debian::list_entries(&text).and_then(|pins| from_debian(&pins, target))
     } else {
-        let opts = crate::check::list_options(list, ParseOptions::default());
+        let opts = crate::lists::list_options(list, ParseOptions::default());
         from_hash_list(&text, target, opts)
     };
     found.map_err(|e| e.context(what))

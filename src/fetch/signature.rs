@@ -10,6 +10,7 @@ use super::transport::{is_not_found, Transport};
 use crate::codec::Compression;
 use crate::digest::Algo;
 use crate::exit::{code_of, fail, Code, Failure};
+use crate::lists::signed::{self, Detached, Signed};
 use crate::openpgp::{verify::is_cleartext_signed, Verdict, Verifier};
 use anyhow::Context;
 use std::collections::HashMap;
@@ -92,8 +93,7 @@ pub fn load_signature(
             .with_context(|| format!("signature {sig}"))?;
         return Ok(SigFile::Detached(bytes));
     }
-    let (verdict, text) = verifier
-        .verify_cleartext(&bytes, limit)
+    let Signed { verdict, text } = signed::verify(bytes, None, Detached::Nowhere, verifier, limit)
         .with_context(|| format!("signed list {sig}"))?;
     let (pinned, notes) = super::pins::from_signed_text(sig, verdict.clone(), &text, target)
         .with_context(|| format!("signed list {sig}"))?;

@@ -4,13 +4,10 @@
 //! - [`header`]: the RPM header structure, bounded and checked.
 //! - [`rpm`]: RPM v4/v6 lead, signature header, main header, header
 //!   signatures and the payload digest, verified in one pass.
-//! - [`deb822`]: Debian control-file paragraphs (deb822(5)), streamed and
-//!   bounded.
 //! - [`debian`]: the chain InRelease (or Release + Release.gpg) ->
-//!   Packages/Sources -> .deb/.dsc -> source tarballs, and Debian lists
-//!   as hash lists for check-hashes.
+//!   Packages/Sources -> .deb/.dsc -> source tarballs (the lists
+//!   themselves are [`crate::lists`]).
 
-pub mod deb822;
 pub mod debian;
 pub mod header;
 pub mod rpm;

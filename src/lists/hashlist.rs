@@ -28,7 +28,7 @@
 //! pin for the file I am fetching":
 //!
 //! ```
-//! use build_verify::hashlist;
+//! use build_verify::lists::hashlist;
 //! let list = b"SHA256 (foo-1.0.tar.gz) = \
 //!     ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n";
 //! let pins = hashlist::expected_for(list, b"foo-1.0.tar.gz").unwrap();
