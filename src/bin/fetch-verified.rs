@@ -18,9 +18,6 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Largest signature or hash list accepted.
-const MAX_SMALL: u64 = 1 << 20;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "fetch-verified",
@@ -396,7 +393,7 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
             },
         },
         untrusted_suffix: &args.untrusted_suffix,
-        sig_limit: MAX_SMALL,
+        sig_limit: build_verify::openpgp::MAX_SIGNATURE,
         create_dirs: args.create_dirs,
         progress: show_progress.then_some(&make_bar as &fetch::ProgressFactory),
     };

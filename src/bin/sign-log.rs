@@ -8,7 +8,7 @@ use build_verify::fsutil::input;
 use build_verify::log::directive::{self, Verb};
 use build_verify::log::note::{self, SignatureLine, SignerKey, VerifierKey};
 use build_verify::log::{
-    agree, checkpoint, export, gate, proof, receive, seal, store, verify, witness,
+    agree, checkpoint, export, gate, merkle, proof, receive, seal, store, verify, witness,
 };
 use build_verify::openpgp::sign::SigningKey;
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
@@ -650,7 +650,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             let (size, root) = match sealer.as_mut() {
                 Some((s, o, k)) => {
                     let cp = seal_now(&mut l, s, &sa, o, k.as_ref())?;
-                    (cp.size, base64_root(&cp.root))
+                    (cp.size, merkle::to_b64(&cp.root))
                 }
                 None => (r.size, r.root),
             };
@@ -706,7 +706,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             let mut l = store::Log::open_existing(&log)?;
             let o = origin(&sa.origin, &log, None)?;
             let cp = seal_now(&mut l, &mut s, &sa, &o, note_key.as_ref())?;
-            outln!("sealed {} {}", cp.size, base64_root(&cp.root));
+            outln!("sealed {} {}", cp.size, merkle::to_b64(&cp.root));
             Ok(Code::Ok)
         }
         Cmd::Verify {
@@ -1011,11 +1011,6 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             Ok(Code::Ok)
         }
     }
-}
-
-fn base64_root(root: &[u8; 32]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(root)
 }
 
 fn print_warnings(s: &verify::Summary) {

@@ -4,9 +4,9 @@
 //! line), with `checkpoints/<size>.asc`, the detached OpenPGP signature
 //! over the body (the note text), which added cosignatures leave intact.
 
+use super::merkle::{from_b64, to_b64};
 use super::note::Note;
 use crate::exit::{fail, Code, ResultExt};
-use base64::Engine as _;
 use std::path::{Path, PathBuf};
 
 pub const DIR: &str = "checkpoints";
@@ -22,12 +22,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The body that is signed: three lines, each ending in `\n`.
     pub fn text(&self) -> String {
-        format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            base64::engine::general_purpose::STANDARD.encode(self.root)
-        )
+        format!("{}\n{}\n{}\n", self.origin, self.size, to_b64(&self.root))
     }
 
     /// Parse strictly: a non-empty origin line without controls, a decimal
@@ -66,10 +61,7 @@ impl Checkpoint {
                     format!("checkpoint size {size:?} is not a number"),
                 )
             })?;
-        let root = base64::engine::general_purpose::STANDARD
-            .decode(root)
-            .ok()
-            .and_then(|r| <[u8; 32]>::try_from(r.as_slice()).ok())
+        let root = from_b64(root)
             .ok_or_else(|| fail(Code::Failed, "checkpoint root is not a base64 SHA-256"))?;
         for ext in lines {
             if ext == "\n" || !ext.ends_with('\n') {
@@ -223,7 +215,7 @@ mod tests {
 
     #[test]
     fn strict_parse() {
-        let root = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let root = to_b64(&[7u8; 32]);
         let good = format!("example.org/log\n12\n{root}\n");
         let c = Checkpoint::parse(good.as_bytes()).unwrap();
         assert_eq!(

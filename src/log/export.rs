@@ -7,7 +7,6 @@ use super::record::{kind, terminal_safe_line, Record};
 use super::store::scan_log;
 use super::verify::Summary;
 use crate::exit::{fail, Code, ResultExt};
-use base64::Engine as _;
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
@@ -108,7 +107,7 @@ pub fn in_toto(dir: &Path, summary: &Summary, k: usize) -> anyhow::Result<serde_
                 "checkpoint": {
                     "origin": cp.origin,
                     "size": cp.size,
-                    "root": base64::engine::general_purpose::STANDARD.encode(cp.root),
+                    "root": super::merkle::to_b64(&cp.root),
                     "signers": summary.signers,
                 },
             },

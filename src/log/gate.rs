@@ -12,13 +12,12 @@
 //! The same acceptance serves a witness before it cosigns ([`accept`]).
 
 use super::checkpoint::{self, Checkpoint};
-use super::merkle::{self, Hash};
+use super::merkle::{self, from_b64, to_b64};
 use super::note::{self, Note};
 use super::proof::{self, Evidence};
 use crate::digest::{hash_reader, Algo};
 use crate::exit::{fail, Code, ResultExt};
 use crate::openpgp::{LoadedKeys, Verifier};
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -99,7 +98,7 @@ impl Accepted {
         let st = State {
             origin: self.checkpoint.origin.clone(),
             size: self.checkpoint.size,
-            root: b64(&self.checkpoint.root),
+            root: to_b64(&self.checkpoint.root),
             checkpoint: self.note.encode(),
             signature: String::from_utf8_lossy(&self.signature).into_owned(),
             accepted_at: crate::time::format_rfc3339_micros(crate::time::now_micros()),
@@ -113,10 +112,6 @@ impl Accepted {
 /// Names from the log or the command line, shown terminal-safe.
 fn safe(s: &str) -> String {
     super::record::terminal_safe(s.as_bytes())
-}
-
-fn b64(h: &Hash) -> String {
-    base64::engine::general_purpose::STANDARD.encode(h)
 }
 
 /// Why a presented checkpoint conflicts with the accepted one.
@@ -248,16 +243,12 @@ pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Res
 /// Is `cp` consistent with the accepted state? A missing consistency proof
 /// is nothing to verify with (exit 3); one that fails is a fork.
 fn consistent(st: &State, cp: &Checkpoint, ev: &Evidence) -> anyhow::Result<Option<Conflict>> {
-    let old_root = base64::engine::general_purpose::STANDARD
-        .decode(&st.root)
-        .ok()
-        .and_then(|r| Hash::try_from(r.as_slice()).ok())
-        .ok_or_else(|| {
-            fail(
-                Code::Failed,
-                "the gate state's root is not a base64 SHA-256",
-            )
-        })?;
+    let old_root = from_b64(&st.root).ok_or_else(|| {
+        fail(
+            Code::Failed,
+            "the gate state's root is not a base64 SHA-256",
+        )
+    })?;
     if cp.size < st.size {
         return Ok(Some(Conflict::Rollback));
     }
@@ -375,7 +366,7 @@ pub fn gate(
     let out = Outcome {
         origin: accepted.checkpoint.origin.clone(),
         size: accepted.checkpoint.size,
-        root: b64(&accepted.checkpoint.root),
+        root: to_b64(&accepted.checkpoint.root),
         previous: accepted.previous,
         signers: accepted.signers.clone(),
         note_signatures: accepted.note_signatures.clone(),

@@ -7,7 +7,6 @@ use super::merkle::{self, Hash, RangeRoots};
 use super::store::scan_log;
 use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -30,16 +29,8 @@ pub enum Proof {
     },
 }
 
-fn b64(h: &Hash) -> String {
-    base64::engine::general_purpose::STANDARD.encode(h)
-}
-
 fn unb64(s: &str) -> anyhow::Result<Hash> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .ok()
-        .and_then(|v| Hash::try_from(v.as_slice()).ok())
-        .ok_or_else(|| fail(Code::Failed, format!("{s:?} is not a base64 SHA-256")))
+    merkle::from_b64(s).ok_or_else(|| fail(Code::Failed, format!("{s:?} is not a base64 SHA-256")))
 }
 
 /// The default tree size: the last checkpoint's, else the whole log.
@@ -98,7 +89,7 @@ pub fn prove_inclusion(dir: &Path, seq: u64, size: Option<u64>) -> anyhow::Resul
         tree_size: size,
         leaf: String::from_utf8(line)
             .map_err(|_| fail(Code::Failed, format!("record {seq} is not UTF-8")))?,
-        proof: nodes.iter().map(b64).collect(),
+        proof: nodes.iter().map(merkle::to_b64).collect(),
     })
 }
 
@@ -113,7 +104,7 @@ pub fn prove_consistency(dir: &Path, m: u64, n: u64) -> anyhow::Result<Proof> {
     Ok(Proof::Consistency {
         size1: m,
         size2: n,
-        proof: nodes.iter().map(b64).collect(),
+        proof: nodes.iter().map(merkle::to_b64).collect(),
     })
 }
 
@@ -382,7 +373,7 @@ pub fn prove_products(
                 tree_size: size,
                 leaf: String::from_utf8(leaf)
                     .map_err(|_| fail(Code::Failed, format!("record {seq} is not UTF-8")))?,
-                proof: nodes.iter().map(b64).collect(),
+                proof: nodes.iter().map(merkle::to_b64).collect(),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -392,7 +383,11 @@ pub fn prove_products(
         consistency: consistency.map(|m| Proof::Consistency {
             size1: m,
             size2: size,
-            proof: cons_nodes.unwrap_or_default().iter().map(b64).collect(),
+            proof: cons_nodes
+                .unwrap_or_default()
+                .iter()
+                .map(merkle::to_b64)
+                .collect(),
         }),
         products,
     })

@@ -384,7 +384,7 @@ impl Log {
     }
 
     pub fn root_b64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.root())
+        super::merkle::to_b64(&self.root())
     }
 }
 

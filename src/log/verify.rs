@@ -4,14 +4,13 @@
 
 use super::checkpoint::{self, Checkpoint};
 use super::directive::{self, Directive, Verb};
-use super::merkle::{Frontier, Hash};
+use super::merkle::{self, Frontier, Hash};
 use super::note::{self, VerifierKey};
 use super::record::{kind, terminal_safe, Record};
 use super::store::{block_lines, holds_log, log_path, open_read, read_blocks};
 use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
 use crate::time::parse_rfc3339_micros;
-use base64::Engine as _;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -697,7 +696,7 @@ impl State<'_> {
                         format!("seal of size {seq} without its checkpoint (checkpoints/{seq} was removed)"),
                     )
                 })?;
-                let root = base64::engine::general_purpose::STANDARD.encode(root);
+                let root = merkle::to_b64(root);
                 if rec.size != Some(seq) || rec.root.as_deref() != Some(root.as_str()) {
                     return Err(bad(seq, "seal record does not match its checkpoint"));
                 }
