@@ -562,7 +562,7 @@ fn origin(
 ) -> anyhow::Result<String> {
     match a {
         Some(o) => Ok(o.clone()),
-        None => checkpoint::origin_for(dir, session),
+        None => store::origin_for(dir, session),
     }
 }
 
@@ -971,8 +971,12 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let mut parsed = Vec::new();
             for f in &lines {
-                let text =
-                    input::read_arg(f, "cosignature lines", checkpoint::MAX_FILE, Code::Usage)?;
+                let text = input::read_arg(
+                    f,
+                    "cosignature lines",
+                    store::MAX_CHECKPOINT_FILE,
+                    Code::Usage,
+                )?;
                 let text = String::from_utf8(text)
                     .map_err(|_| fail(Code::Usage, format!("{}: not UTF-8", f.display())))?;
                 for l in text.lines().filter(|l| !l.trim().is_empty()) {

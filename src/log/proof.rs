@@ -2,9 +2,9 @@
 //! from the log in one streaming pass, and their verification against
 //! checkpoints alone.
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::Checkpoint;
 use super::merkle::{self, Hash, RangeRoots};
-use super::store::scan_log;
+use super::store::{self, scan_log};
 use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
 use serde::{Deserialize, Serialize};
@@ -35,8 +35,8 @@ fn unb64(s: &str) -> anyhow::Result<Hash> {
 
 /// The default tree size: the last checkpoint's, else the whole log.
 fn default_size(dir: &Path) -> anyhow::Result<u64> {
-    match checkpoint::sizes(dir)?.last() {
-        Some(n) => Ok(*n),
+    match store::last_checkpoint_size(dir)? {
+        Some(n) => Ok(n),
         None => Ok(scan_log(dir, |_, _| Ok(()))?.lines),
     }
 }
@@ -122,12 +122,12 @@ pub fn read_proof(path: &Path) -> anyhow::Result<Proof> {
 pub fn read_checkpoint(path: &Path, verifier: Option<&Verifier>) -> anyhow::Result<Checkpoint> {
     match verifier {
         Some(v) => {
-            let stored = checkpoint::read_stored(path, &checkpoint::asc_of(path), Code::Missing)?;
+            let stored = store::read_signed_checkpoint_file(path, Code::Missing)?;
             v.verify_detached_bytes(&stored.signature, stored.note.text.as_bytes())
                 .map_err(|e| e.context(format!("{}: signature", path.display())))?;
             Ok(stored.checkpoint)
         }
-        None => Checkpoint::read(path),
+        None => Ok(store::read_checkpoint_file(path)?.1),
     }
 }
 
@@ -291,7 +291,7 @@ pub fn prove_products(
     sha256s: &[String],
     from_size: Option<u64>,
 ) -> anyhow::Result<Evidence> {
-    let Some(&size) = checkpoint::sizes(dir)?.last() else {
+    let Some(size) = store::last_checkpoint_size(dir)? else {
         return Err(fail(
             Code::Missing,
             format!(
@@ -300,8 +300,7 @@ pub fn prove_products(
             ),
         ));
     };
-    let (body, asc) = checkpoint::paths(dir, size);
-    let stored = checkpoint::read_stored(&body, &asc, Code::Failed)?;
+    let stored = store::read_checkpoint(dir, size)?;
     // Pass 1: the newest record of each product, sealed or not.
     let mut found: Vec<Option<u64>> = vec![None; sha256s.len()];
     let mut tail: Vec<Option<u64>> = vec![None; sha256s.len()];

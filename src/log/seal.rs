@@ -1,10 +1,10 @@
 //! Sealing: a C2SP tlog-checkpoint of the current tree, signed, stored
 //! atomically, then a `seal` record appended.
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::Checkpoint;
 use super::note::{self, Note, SignerKey};
 use super::record::kind;
-use super::store::Log;
+use super::store::{self, Log};
 use crate::exit::{fail, Code, ResultExt};
 use crate::openpgp::sign::SigningKey;
 use sequoia_openpgp::KeyHandle;
@@ -153,11 +153,8 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
             ));
         }
     }
-    let last = match checkpoint::sizes(&log.dir)?.last() {
-        Some(&size) => {
-            let (body, asc) = checkpoint::paths(&log.dir, size);
-            Some(checkpoint::read_stored(&body, &asc, Code::Failed)?)
-        }
+    let last = match store::last_checkpoint_size(&log.dir)? {
+        Some(size) => Some(store::read_checkpoint(&log.dir, size)?),
         None => None,
     };
     if let Some(last) = &last {
@@ -206,13 +203,7 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
     if let Some(k) = opts.note_key {
         stored.add(k.sign(&text, crate::time::now_secs()));
     }
-    let (body, asc) = checkpoint::paths(&log.dir, cp.size);
-    let parent = crate::fsutil::parent_dir(&body);
-    std::fs::create_dir_all(parent)
-        .with_code(Code::Io, || format!("creating {}", parent.display()))?;
-    // Signature first: a checkpoint file without one would read as forged.
-    checkpoint::write_public(&asc, &sig)?;
-    checkpoint::write_public(&body, stored.encode().as_bytes())?;
+    store::write_checkpoint(&log.dir, cp.size, &sig, &stored)?;
     let mut r = log.record(kind::SEAL);
     r.size = Some(cp.size);
     r.root = Some(log.root_b64().into());

@@ -4,11 +4,11 @@
 //! cosignature line to its stored checkpoint, next to the OpenPGP
 //! signature, which stays valid (it covers the note text only).
 
-use super::checkpoint;
 use super::gate::{self, Accepted};
 use super::note::{self, SignatureLine, SignerKey, VerifierKey};
 use super::proof::Evidence;
-use crate::exit::{fail, Code, ResultExt};
+use super::store;
+use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
 use std::path::Path;
 
@@ -53,22 +53,17 @@ pub fn add_cosignatures(
     lines: &[SignatureLine],
     witnesses: &[VerifierKey],
 ) -> anyhow::Result<Added> {
-    let cps = dir.join(checkpoint::DIR);
-    let lock = std::fs::File::open(&cps)
-        .with_code(Code::Usage, || format!("{}: no checkpoints", dir.display()))?;
-    lock.lock()
-        .with_code(Code::Io, || format!("locking {}", cps.display()))?;
+    let _lock = store::lock_checkpoints(dir)?;
     let size = match size {
         Some(n) => n,
-        None => *checkpoint::sizes(dir)?.last().ok_or_else(|| {
+        None => store::last_checkpoint_size(dir)?.ok_or_else(|| {
             fail(
                 Code::Usage,
                 format!("{}: the log was never sealed", dir.display()),
             )
         })?,
     };
-    let (body, asc) = checkpoint::paths(dir, size);
-    let mut stored = checkpoint::read_stored(&body, &asc, Code::Failed)?;
+    let mut stored = store::read_checkpoint(dir, size)?;
     let mut out = Added {
         size,
         added: Vec::new(),
@@ -93,7 +88,7 @@ pub fn add_cosignatures(
         }
     }
     if !out.added.is_empty() {
-        checkpoint::write_public(&body, stored.note.encode().as_bytes())?;
+        store::rewrite_checkpoint_note(dir, size, &stored.note)?;
     }
     Ok(out)
 }
