@@ -20,9 +20,9 @@ pub mod transport;
 pub mod unverified;
 
 pub use mirrors::{default_name, default_output, env_mirrors, places, request_url, Place};
-pub use pins::{Pinned, Target};
+pub use pins::{listed_names, Pinned, Target};
 pub use pipeline::{verify_stream, Checks, RpmCheck, Verified};
-pub use signature::{listed_names, load_signature, SigFile};
+pub use signature::{load_signature, SigFile};
 pub use transport::{is_not_found, retrying, EnvProxies, Source, Transport, TransportOptions};
 
 use crate::exit::{code_of, fail, Code, ResultExt};
@@ -106,7 +106,7 @@ pub fn fetch_verified(
             "storing the decompressed content needs a compressed download",
         ));
     }
-    signature::refuse_weak(&base.hashes)?;
+    pins::refuse_weak(&base.hashes)?;
     let name = req
         .dest
         .file_name()

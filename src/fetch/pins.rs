@@ -4,6 +4,7 @@
 //! Packages, Sources). Used for a cleartext-signed SIG once its signature
 //! passed, and for `--hash-file`.
 
+use super::mirrors::default_name;
 use crate::codec::Compression;
 use crate::digest::Algo;
 use crate::exit::{code_of, fail, Code};
@@ -14,6 +15,33 @@ use std::path::Path;
 
 /// Largest `--hash-file`, and what a compressed one may decompress to.
 pub const MAX_HASH_FILE: u64 = 256 << 20;
+
+/// The names a signed hash list may pin the download under, in order:
+/// the output's, then the URL's; with `uncompress`, the decompressed
+/// files' (the check covers their content).
+pub fn listed_names(url: &str, name: &str, uncompress: bool) -> Vec<String> {
+    let mut names = vec![name.to_string()];
+    if let Ok(n) = default_name(url) {
+        names.push(n);
+    }
+    if uncompress {
+        for n in &mut names {
+            if let Some(d) = Compression::decompressed_name(n) {
+                *n = d;
+            }
+        }
+    }
+    names.dedup();
+    names
+}
+
+/// MD5 and SHA-1 pins are refused (exit 1, DESIGN.md §4).
+pub fn refuse_weak(hashes: &[(Algo, Vec<u8>)]) -> anyhow::Result<()> {
+    match hashes.iter().find(|(a, _)| a.is_weak()) {
+        Some((algo, _)) => Err(fail(Code::Failed, format!("weak algorithm {algo} refused"))),
+        None => Ok(()),
+    }
+}
 
 /// What the download is looked up by.
 #[derive(Clone, Debug)]
@@ -29,7 +57,7 @@ pub struct Target {
 impl Target {
     /// The target of a download of `url` saved as `name`.
     pub fn new(url: &str, name: &str, uncompress: bool) -> Target {
-        let names = super::signature::listed_names(url, name, uncompress);
+        let names = listed_names(url, name, uncompress);
         let mut path = url_path(url);
         if uncompress {
             let (dir, last) = match path.iter().rposition(|&b| b == b'/') {
@@ -69,7 +97,7 @@ fn from_debian(pins: &[debian::Pin], target: &Target) -> anyhow::Result<Pinned> 
     let names: Vec<&[u8]> = target.names.iter().map(|n| n.as_bytes()).collect();
     let pin = debian::pin_for_path(pins, &target.path, &names)?;
     let hashes = pin.checked_digests();
-    super::signature::refuse_weak(&hashes)?;
+    refuse_weak(&hashes)?;
     Ok(Pinned {
         hashes,
         size: Some(pin.size),
@@ -88,7 +116,7 @@ fn from_hash_list(text: &[u8], target: &Target, opts: ParseOptions) -> anyhow::R
         }
     }
     let hashes = found?;
-    super::signature::refuse_weak(&hashes)?;
+    refuse_weak(&hashes)?;
     Ok(Pinned {
         hashes,
         ..Pinned::default()

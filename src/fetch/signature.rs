@@ -4,11 +4,9 @@
 //! download from a given place is verified with. A SIG is judged usable
 //! before any file is fetched or a present one judged by it.
 
-use super::mirrors::{default_name, Place};
+use super::mirrors::Place;
 use super::pins::{Pinned, Target};
 use super::transport::{is_not_found, Transport};
-use crate::codec::Compression;
-use crate::digest::Algo;
 use crate::exit::{code_of, fail, Code, Failure};
 use crate::lists::signed::{self, Detached, Signed};
 use crate::openpgp::{verify::is_cleartext_signed, Verdict, Verifier};
@@ -41,25 +39,6 @@ impl SigFile {
             _ => false,
         }
     }
-}
-
-/// The names a signed hash list may pin the download under, in order:
-/// the output's, then the URL's; with `uncompress`, the decompressed
-/// files' (the check covers their content).
-pub fn listed_names(url: &str, name: &str, uncompress: bool) -> Vec<String> {
-    let mut names = vec![name.to_string()];
-    if let Ok(n) = default_name(url) {
-        names.push(n);
-    }
-    if uncompress {
-        for n in &mut names {
-            if let Some(d) = Compression::decompressed_name(n) {
-                *n = d;
-            }
-        }
-    }
-    names.dedup();
-    names
 }
 
 /// Fetch SIG (a URL or a local path, at most `limit` bytes) and tell what
@@ -101,14 +80,6 @@ pub fn load_signature(
         verdict: Verdict { notes, ..verdict },
         pinned,
     })
-}
-
-/// MD5 and SHA-1 pins are refused (exit 1, DESIGN.md §4).
-pub fn refuse_weak(hashes: &[(Algo, Vec<u8>)]) -> anyhow::Result<()> {
-    match hashes.iter().find(|(a, _)| a.is_weak()) {
-        Some((algo, _)) => Err(fail(Code::Failed, format!("weak algorithm {algo} refused"))),
-        None => Ok(()),
-    }
 }
 
 /// One SIG location, once looked at.
