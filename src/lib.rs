@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod git;
 pub mod lists;
 pub mod log;
+pub mod net;
 pub mod openpgp;
 pub mod package;
 pub mod tag;

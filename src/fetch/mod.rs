@@ -1,7 +1,6 @@
 //! fetch-verified: download into an untrusted temporary file, verify while
 //! streaming, and only then rename to the final name (DESIGN.md §1.1).
 //!
-//! - [`transport`]: https/http/file access, proxies, TLS roots, retries.
 //! - [`mirrors`]: output names and the places to fetch from, in order.
 //! - [`signature`]: the SIG argument, and which copy goes with which place.
 //! - [`pins`]: what a signed list or `--hash-file` pins for the download.
@@ -16,18 +15,17 @@ pub mod mirrors;
 pub mod pins;
 pub mod pipeline;
 pub mod signature;
-pub mod transport;
 pub mod unverified;
 
 pub use mirrors::{default_name, default_output, env_mirrors, places, request_url, Place};
 pub use pins::{listed_names, Pinned, Target};
 pub use pipeline::{verify_stream, Checks, RpmCheck, Verified};
 pub use signature::{load_signature, SigFile};
-pub use transport::{is_not_found, retrying, EnvProxies, Source, Transport, TransportOptions};
 
 use crate::exit::{code_of, fail, Code, ResultExt};
 use crate::fsutil;
 use crate::fsutil::untrusted::{self, Claim, Untrusted};
+use crate::net::{retrying, Transport};
 use crate::openpgp::Verifier;
 use signature::{credit, Signatures};
 use std::fs::{File, OpenOptions};

@@ -14,9 +14,9 @@ use crate::codec::Compression;
 use crate::digest::{digest_eq, Algo, Hasher, HashingReader};
 use crate::exit::{code_of, fail, Code, Failure};
 use crate::fsutil::BackgroundSync;
+use crate::net::Fault;
 use crate::openpgp::{Fingerprint, Verdict, Verifier};
 use crate::package::rpm::{verify_rpm, RpmOptions};
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
@@ -72,41 +72,6 @@ pub struct Verified {
     /// its own signature.
     pub package: Option<String>,
 }
-
-/// Where an I/O error in the pipeline came from: it decides the exit code.
-#[derive(Debug)]
-pub(crate) enum Fault {
-    /// The network or the source file: exit 4, worth retrying.
-    Transport(io::Error),
-    /// Writing the temporary file: exit 4, not worth retrying at once.
-    Disk(io::Error),
-    /// More bytes than allowed: exit 1.
-    TooLarge(u64),
-    /// Decompresses to more bytes than allowed: exit 1.
-    Expands(u64),
-}
-
-impl Fault {
-    pub(crate) fn is_transient(&self) -> bool {
-        matches!(self, Fault::Transport(_))
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Transport(e) => write!(f, "transfer failed: {e}"),
-            Fault::Disk(e) => write!(f, "writing the download failed: {e}"),
-            Fault::TooLarge(max) => write!(f, "larger than the {max}-byte limit (--max-size)"),
-            Fault::Expands(max) => write!(
-                f,
-                "decompresses to more than the {max}-byte limit (--max-uncompressed-size)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Fault {}
 
 fn fault(f: Fault) -> io::Error {
     io::Error::other(f)

@@ -6,9 +6,9 @@
 
 use super::mirrors::Place;
 use super::pins::{Pinned, Target};
-use super::transport::{is_not_found, Transport};
 use crate::exit::{code_of, fail, Code, Failure};
 use crate::lists::signed::{self, Detached, Signed};
+use crate::net::{is_not_found, Transport};
 use crate::openpgp::{verify::is_cleartext_signed, Verdict, Verifier};
 use anyhow::Context;
 use std::collections::HashMap;
