@@ -309,6 +309,31 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
+impl Outcome {
+    /// One line per artifact passed, then the checkpoint's signers.
+    /// Product names and origins come from the log: shown terminal-safe.
+    pub fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        for a in &self.artifacts {
+            let _ = writeln!(
+                o,
+                "gate passed {} sha256={} product \"{}\" record {} in checkpoint {} of {}",
+                a.path.display(),
+                a.sha256,
+                safe(&a.product),
+                a.seq,
+                self.size,
+                safe(&self.origin)
+            );
+        }
+        for s in &self.signers {
+            let _ = writeln!(o, "checkpoint signer {s}");
+        }
+        o
+    }
+}
+
 /// SHA-256 and size of an artifact (a regular file: a FIFO is refused).
 fn digest_of(path: &Path) -> anyhow::Result<(String, u64)> {
     let f = crate::fsutil::input::open_regular(path, "artifact")?;

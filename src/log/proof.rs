@@ -6,9 +6,9 @@ use super::checkpoint::Checkpoint;
 use super::merkle::{self, Hash, RangeRoots};
 use super::store::{self, scan_log};
 use crate::exit::{fail, Code};
-use crate::openpgp::Verifier;
+use crate::openpgp::{LoadedKeys, Verifier};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
@@ -217,6 +217,54 @@ pub fn verify_proof(proof: &Proof, checkpoints: &[Checkpoint]) -> anyhow::Result
             Code::Usage,
             "an inclusion proof needs one checkpoint, a consistency proof two (old, then new)",
         )),
+    }
+}
+
+/// `verify-proof`: the proof in the file `proof` checked against the
+/// checkpoint files, each with its signature `FILE.asc` checked by the
+/// keys `load_keys` gives. Zero signatures checked is no verification
+/// (DESIGN.md §1.4): without keys the roots are taken as they are only
+/// when `unsigned` says they are trusted by other means (with a note);
+/// otherwise exit 3. Returns the notes.
+pub fn verify_proof_files(
+    proof: &Path,
+    checkpoints: &[PathBuf],
+    load_keys: Option<impl FnOnce() -> anyhow::Result<LoadedKeys>>,
+    unsigned: bool,
+) -> anyhow::Result<Vec<String>> {
+    let parsed = read_proof(proof)?;
+    let loaded = match (load_keys, unsigned) {
+        (Some(load), _) => Some(load()?),
+        (None, true) => None,
+        (None, false) => {
+            return Err(fail(
+                Code::Missing,
+                "nothing to verify the checkpoints with: give --keyring (or --unsigned to trust their roots as they are)",
+            ))
+        }
+    };
+    let verifier = loaded.as_ref().map(LoadedKeys::verifier);
+    let cps = checkpoints
+        .iter()
+        .map(|c| read_checkpoint(c, verifier.as_ref()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    verify_proof(&parsed, &cps)?;
+    Ok(match verifier {
+        Some(_) => Vec::new(),
+        None => vec!["checkpoint signatures not checked (--unsigned)".to_string()],
+    })
+}
+
+/// A product's SHA-256 as `--sha256` gives it: 64 hex digits, in lower
+/// case.
+pub fn parse_sha256(s: &str) -> anyhow::Result<String> {
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(fail(
+            Code::Usage,
+            format!("{s:?} is not a SHA-256 (64 hex digits)"),
+        ))
     }
 }
 

@@ -44,6 +44,28 @@ pub struct Options {
     pub record_size: usize,
 }
 
+/// Lines longer than this are stored as continuation records.
+pub const RECORD_SIZE: usize = 16 * 1024;
+
+/// Who is sending: the qrexec domain when the transport names one
+/// (`QREXEC_REMOTE_DOMAIN`), else what the receiver was told
+/// (`--source`); never what the stream says.
+pub fn source(given: Option<String>) -> Option<String> {
+    std::env::var("QREXEC_REMOTE_DOMAIN")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or(given)
+}
+
+/// The log's name: the one given, else the log directory's name.
+pub fn log_name(given: Option<String>, dir: &std::path::Path) -> String {
+    given.unwrap_or_else(|| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
+}
+
 /// How a session ended, and the tree after it.
 #[derive(Clone, Debug)]
 pub struct Received {

@@ -9,7 +9,7 @@ use crate::exit::{fail, Code, ResultExt};
 use crate::openpgp::sign::SigningKey;
 use sequoia_openpgp::KeyHandle;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Who signs checkpoints.
@@ -26,6 +26,33 @@ pub enum Signer {
 }
 
 impl Signer {
+    /// The signer the options name: a secret key file (and its passphrase
+    /// file), else a gpg-compatible program and the key it signs with.
+    pub fn choose(
+        key: Option<&Path>,
+        passphrase_file: Option<&Path>,
+        program: Option<&Path>,
+        local_user: Option<&str>,
+    ) -> anyhow::Result<Signer> {
+        match (key, program, local_user) {
+            (Some(k), _, _) => {
+                crate::fsutil::require_regular(k, "secret key")?;
+                if let Some(p) = passphrase_file {
+                    crate::fsutil::require_regular(p, "passphrase file")?;
+                }
+                Ok(Signer::Key(Box::new(SigningKey::load(k, passphrase_file)?)))
+            }
+            (None, Some(p), Some(u)) => Ok(Signer::Program {
+                program: p.to_path_buf(),
+                local_user: u.to_string(),
+            }),
+            _ => Err(fail(
+                Code::Usage,
+                "sealing needs --key FILE or --gpg-program PROG --local-user FPR",
+            )),
+        }
+    }
+
     /// A detached, armored signature over `data`.
     pub fn sign(&mut self, data: &[u8]) -> anyhow::Result<Vec<u8>> {
         let sig = match self {

@@ -331,6 +331,19 @@ pub fn lock_checkpoints(dir: &Path) -> anyhow::Result<File> {
     Ok(lock)
 }
 
+/// The origin for a new checkpoint: `given` (`--origin`), else
+/// [`origin_for`] the log.
+pub fn origin(
+    given: Option<&str>,
+    dir: &Path,
+    session: Option<(&str, Option<&str>)>,
+) -> anyhow::Result<String> {
+    match given {
+        Some(o) => Ok(o.to_string()),
+        None => origin_for(dir, session),
+    }
+}
+
 /// The origin for a new checkpoint: the one the log already uses (so
 /// moving the directory changes nothing), else one unique per log:
 /// `build-verify.sign-log/[SRC/]NAME`, with the log's name (receive's

@@ -43,6 +43,22 @@ pub struct Added {
     pub already: Vec<String>,
 }
 
+impl Added {
+    /// `checkpoint N: added K cosignature(s)[, J already there]`.
+    pub fn summary_line(&self) -> String {
+        let already = if self.already.is_empty() {
+            String::new()
+        } else {
+            format!(", {} already there", self.already.len())
+        };
+        format!(
+            "checkpoint {}: added {} cosignature(s){already}",
+            self.size,
+            self.added.len()
+        )
+    }
+}
+
 /// Add cosignature `lines` to the log's checkpoint `size` (default: the
 /// newest). Each line must be claimed by one of `witnesses` and verify:
 /// nothing unverified is stored. The note is replaced atomically under a

@@ -79,6 +79,25 @@ impl KeyArgs {
         })
     }
 
+    /// [`KeyArgs::load`], every key file judged first: a special file
+    /// among them (a FIFO given as keyring) is refused before any is read.
+    pub fn load_checked(&self) -> anyhow::Result<LoadedKeys> {
+        for k in &self.keyrings {
+            crate::fsutil::require_regular(k, "keyring")?;
+        }
+        for d in &self.keys_dirs {
+            if let Ok(entries) = std::fs::read_dir(d) {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    if p.extension().is_some_and(|x| x == "asc") {
+                        crate::fsutil::require_regular(&p, "keyring")?;
+                    }
+                }
+            }
+        }
+        self.load()
+    }
+
     /// The policy these options describe (DESIGN.md §3).
     pub fn policy(&self) -> BuildPolicy {
         BuildPolicy::new(self.sha1_rules())
