@@ -12,7 +12,7 @@
 //! - [`read`]: lists read into it (streamed, signed, Debian);
 //! - [`order`]: the ordered parallel map the checks run on;
 //! - [`report`]: verdicts as coreutils prints them, or JSON;
-//! - [`generate`]: `--generate`, lists written as `sha256sum` does.
+//! - [`generate`](mod@generate): `--generate`, lists written as `sha256sum` does.
 
 pub mod generate;
 pub mod order;

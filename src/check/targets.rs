@@ -54,7 +54,7 @@ struct Pin {
 /// one arena, a few words per file and per pin, and an index of the files
 /// by name (duplicate names are grouped, so the whole list is needed
 /// before anything is hashed). About 60 bytes per entry plus its name and
-/// digest; [`check_all`] builds the [`Target`]s of a few thousand files at
+/// digest; [`super::check_all`] builds the [`Target`]s of a few thousand files at
 /// a time.
 #[derive(Debug, Default)]
 pub struct Targets {
