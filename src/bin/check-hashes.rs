@@ -170,11 +170,7 @@ fn list_notes(args: &Cli, list: &std::path::Path, notes: &[String]) {
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
-    cli::set_notes(if args.quiet || args.json {
-        cli::Notes::Drop
-    } else {
-        cli::Notes::Say
-    });
+    cli::set_quiet(args.quiet || args.json);
     cli::run_operands("check-hashes", args.json, &args.paths, || run(&args))
 }
 

@@ -98,11 +98,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
-    cli::set_notes(if args.quiet {
-        cli::Notes::Drop
-    } else {
-        cli::Notes::Say
-    });
+    cli::set_quiet(args.quiet);
     cli::run_operands("verify-package", args.json, &args.files, || run(&args))
 }
 

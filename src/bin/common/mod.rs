@@ -108,6 +108,11 @@ pub fn set_notes(mode: Notes) {
     }
 }
 
+/// `-q`: notes dropped, else said.
+pub fn set_quiet(quiet: bool) {
+    set_notes(if quiet { Notes::Drop } else { Notes::Say });
+}
+
 fn take_held() -> Vec<String> {
     NOTES
         .lock()

@@ -24,11 +24,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: cli::Cli = common::parse();
-    common::set_notes(if args.quiet {
-        common::Notes::Drop
-    } else {
-        common::Notes::Say
-    });
+    common::set_quiet(args.quiet);
     common::run("sign-log", || run(args.cmd))
 }
 
