@@ -4,6 +4,7 @@
 use super::evidence::{Evidence, Input};
 use super::policy::{self, Policy};
 use crate::exit::{fail, Code};
+use crate::net::{Transport, TransportOptions};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -116,13 +117,16 @@ impl AttestArgs {
         Ok(named)
     }
 
-    /// Load the policy and the attestations; `fetch` gets a URL's bytes.
+    /// Load the policy and the attestations. A URL is fetched through
+    /// `transport` (fetch-verified's, with its proxy and TLS options), or
+    /// the default one (HTTPS only, retries); `note` hears about retries.
     /// None when no option was given. Attestations without rebuilders (or
     /// the reverse), or K above the number of distinct rebuilders, are
     /// usage errors.
     pub fn load(
         &self,
-        fetch: &dyn Fn(&str) -> anyhow::Result<Vec<u8>>,
+        transport: Option<&Transport>,
+        note: &dyn Fn(&str),
     ) -> anyhow::Result<Option<Attestations>> {
         if !self.given() {
             return Ok(None);
@@ -147,20 +151,24 @@ impl AttestArgs {
                 ),
             ));
         }
-        let inputs = self
-            .attestations
-            .iter()
-            .map(|a| {
-                if a.contains("://") {
-                    Ok(Input::Fetched {
-                        source: a.clone(),
-                        bytes: fetch(a)?,
-                    })
-                } else {
-                    Ok(Input::Path(PathBuf::from(a)))
-                }
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let is_url = |a: &String| a.contains("://");
+        let own = match transport {
+            None if self.attestations.iter().any(is_url) => {
+                Some(Transport::new(TransportOptions::default())?)
+            }
+            _ => None,
+        };
+        let mut inputs = Vec::new();
+        for a in &self.attestations {
+            let Some(t) = transport.or(own.as_ref()).filter(|_| is_url(a)) else {
+                inputs.push(Input::Path(PathBuf::from(a)));
+                continue;
+            };
+            inputs.push(Input::Fetched {
+                source: a.clone(),
+                bytes: t.get_small(a, super::evidence::MAX_FILE, note)?,
+            });
+        }
         let evidence = Evidence::load(&policy, &inputs)?;
         Ok(Some(Attestations {
             policy,

@@ -34,6 +34,18 @@ pub enum AttestSigner {
 const MAX_SECRET: u64 = 64 << 10;
 
 impl AttestSigner {
+    /// `--attest KEY`: an Ed25519 secret key file, or with a gpg-compatible
+    /// `program` (Split-GPG) the OpenPGP key it signs with.
+    pub fn choose(key: &str, program: Option<PathBuf>) -> anyhow::Result<AttestSigner> {
+        match program {
+            Some(program) => Ok(AttestSigner::Program {
+                program,
+                local_user: key.to_owned(),
+            }),
+            None => AttestSigner::load_key(Path::new(key)),
+        }
+    }
+
     /// An Ed25519 secret key, PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
     pub fn load_key(path: &Path) -> anyhow::Result<AttestSigner> {
         let bytes = crate::fsutil::read_regular(path, "secret key", MAX_SECRET, Code::Usage)?;

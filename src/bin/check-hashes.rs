@@ -1,12 +1,12 @@
 //! check-hashes: verify files against hash lists, strictly.
-//! A thin front end over `build_verify::check` and `build_verify::hashlist`.
+//! A thin front end over `build_verify::check` and `build_verify::lists::hashlist`.
 
 use build_verify::check::{self, Generate, Options, Reporter, Style, Targets};
 mod common;
-use build_verify::attest::{AttestArgs, Attestations};
+use build_verify::attest::AttestArgs;
 use build_verify::digest::Algo;
 use build_verify::exit::{fail, Code};
-use build_verify::hashlist::ParseOptions;
+use build_verify::lists::hashlist::ParseOptions;
 use build_verify::openpgp::KeyArgs;
 use clap::Parser;
 use common as cli;
@@ -154,10 +154,8 @@ fn signed_file(
         cli::print_json(&v);
     }
     let v = result?;
-    if !(args.json || args.quiet) {
-        for n in &v.notes {
-            cli::note("check-hashes", format_args!("{}: {n}", file.display()));
-        }
+    for n in &v.notes {
+        cli::note(format_args!("{}: {n}", file.display()));
     }
     if !(args.json || args.status) {
         for s in &v.signers {
@@ -167,8 +165,19 @@ fn signed_file(
     Ok(Code::Ok)
 }
 
+/// What reading a list said (its signers, an unchecked signature): notes,
+/// and nothing at all with `--status`.
+fn list_notes(args: &Cli, list: &std::path::Path, notes: &[String]) {
+    if !args.status {
+        for n in notes {
+            cli::note(format_args!("{}: {n}", list.display()));
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
+    cli::set_quiet(args.quiet || args.json);
     cli::run_operands("check-hashes", args.json, &args.paths, || run(&args))
 }
 
@@ -199,6 +208,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             zero_terminated: args.zero,
             untagged_512: algo.filter(|a| *a == Algo::Blake2b512),
         },
+        attest: None,
     };
     let mut targets = Targets::default();
     let pins = check::pins(args.sha256.as_deref(), args.sha512.as_deref())?;
@@ -231,11 +241,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             return signed_file(args, file, sig, &verifier);
         }
         let notes = targets.add_list_signed_by(file, Some(sig), &opts, Some(&verifier))?;
-        if !(args.quiet || args.status || args.json) {
-            for n in notes {
-                eprintln!("check-hashes: {}: {n}", file.display());
-            }
-        }
+        list_notes(args, file, &notes);
     } else {
         let keys = if args.keys.given() {
             Some(args.keys.load()?)
@@ -245,11 +251,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         let verifier = keys.as_ref().map(|k| k.verifier());
         for list in &args.paths {
             let notes = targets.add_list_verified(list, &opts, verifier.as_ref())?;
-            if !(args.quiet || args.status || args.json) {
-                for n in notes {
-                    eprintln!("check-hashes: {}: {n}", list.display());
-                }
-            }
+            list_notes(args, list, &notes);
         }
     }
     for r in &args.require {
@@ -261,75 +263,39 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         (_, _, true) => Style::Quiet,
         _ => Style::Text,
     };
-    let attestations = cli::load_attestations("check-hashes", &args.attest, None)?;
-    let mut reporter = Reporter::new(style, stdout, stderr);
-    let code = match &attestations {
-        None => check::check_all(&targets, &opts, &mut reporter)?,
-        Some(a) => {
-            let mut sink = Attested {
-                inner: &mut reporter,
-                attestations: a,
-                code: Code::Ok,
-                notes: !(args.quiet || args.status || args.json),
-            };
-            let code = check::check_all(&targets, &opts, &mut sink)?;
-            code.worst(sink.code)
-        }
+    let opts = Options {
+        attest: cli::load_attestations(&args.attest, None)?.map(std::sync::Arc::new),
+        ..opts
     };
+    let mut reporter = Reporter::new(style, stdout, stderr);
+    let code = check::check_all(&targets, &opts, &mut Noting(&mut reporter, !args.status))?;
     reporter.finish(code)?;
     Ok(code)
 }
 
-/// A file that matched its list is admitted only if enough rebuilders
-/// attest its SHA-256 (the decision is `attest`'s); otherwise it is shown
-/// FAILED with the decision as the reason.
-struct Attested<'a, S: check::Sink> {
-    inner: &'a mut S,
-    attestations: &'a Attestations,
-    code: Code,
-    notes: bool,
-}
+/// The warnings of the attestations a file was admitted by (a rebuilder's
+/// key expired since it signed), told as notes beside the verdicts (not
+/// with `--status`).
+struct Noting<'a, S: check::Sink>(&'a mut S, bool);
 
-impl<S: check::Sink> check::Sink for Attested<'_, S> {
+impl<S: check::Sink> check::Sink for Noting<'_, S> {
     fn report(&mut self, o: &check::Outcome) -> anyhow::Result<()> {
-        if o.status != check::Status::Ok {
-            return self.inner.report(o);
-        }
-        let sha256: Option<[u8; 32]> = o
-            .actual
-            .as_ref()
-            .and_then(|d| d.get(Algo::Sha256))
-            .and_then(|d| d.try_into().ok());
-        let decision = match sha256 {
-            Some(d) => {
-                let name = o.target.path.file_name().map(|n| n.to_string_lossy());
-                self.attestations.decide(&d, name.as_deref())
-            }
-            None => self.attestations.decide_file(&o.target.path)?,
+        self.0.report(o)?;
+        let notes = match (&o.attested, self.1) {
+            (Some(d), true) => d.notes.as_slice(),
+            _ => &[],
         };
-        let shown = o.target.path.display();
-        match decision.check() {
-            Ok(()) => {
-                if self.notes {
-                    for n in &decision.notes {
-                        cli::note("check-hashes", format_args!("{shown}: {n}"));
-                    }
-                }
-                self.inner.report(o)
-            }
-            Err(e) => {
-                // The file is there and matches its list: too few attestations
-                // is a failed check (1), as a missing signer is.
-                self.code = self.code.worst(Code::Failed);
-                let mut failed = o.clone();
-                failed.status = check::Status::Failed;
-                failed.reason = Some(format!("{shown}: {e:#}"));
-                self.inner.report(&failed)
-            }
+        if !notes.is_empty() {
+            // After its verdict on a shared terminal.
+            self.0.idle()?;
         }
+        for n in notes {
+            cli::note(format_args!("{}: {n}", o.target.path.display()));
+        }
+        Ok(())
     }
 
     fn idle(&mut self) -> anyhow::Result<()> {
-        self.inner.idle()
+        self.0.idle()
     }
 }

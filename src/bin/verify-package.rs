@@ -3,10 +3,11 @@
 
 use build_verify::check::par_in_order;
 mod common;
-use build_verify::attest::{AttestArgs, Decision};
+use build_verify::attest::AttestArgs;
 use build_verify::exit::{code_of, fail, Code};
-use build_verify::openpgp::{KeyArgs, LoadedKeys};
-use build_verify::package::{self, debian, rpm};
+use build_verify::openpgp::KeyArgs;
+use build_verify::package::admit::{self, Admitted, Rebuilt};
+use build_verify::package::{debian, rpm};
 use clap::Parser;
 use common as cli;
 use serde_json::json;
@@ -113,6 +114,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
+    cli::set_quiet(args.quiet);
     cli::run_operands("verify-package", args.json, &args.files, || run(&args))
 }
 
@@ -120,21 +122,19 @@ fn main() -> std::process::ExitCode {
 /// rebuilders' attestations, or both.
 struct Shown {
     file: String,
-    result: anyhow::Result<(Option<package::Verified>, Option<Decision>)>,
+    result: anyhow::Result<Admitted>,
 }
 
 fn run(args: &Cli) -> anyhow::Result<Code> {
-    let attestations = cli::load_attestations("verify-package", &args.attest, None)?;
+    let attestations = cli::load_attestations(&args.attest, None)?;
+    let rebuilt = attestations.as_ref().map(|a| Rebuilt {
+        attestations: a,
+        alone: args.attestations_decide,
+    });
     // Attestations alone may decide every file: no keyring needed then.
-    let keys = if args.attestations_decide && !args.keys.given() {
-        LoadedKeys {
-            keyring: Default::default(),
-            trust: Default::default(),
-            policy: args.keys.policy(),
-            min_signers: args.keys.min_signers(),
-        }
-    } else {
-        args.keys.load()?
+    let keys = match args.attestations_decide && !args.keys.given() {
+        true => args.keys.none(),
+        false => args.keys.load()?,
     };
     let verifier = keys.verifier();
     let rpm_opts = rpm::RpmOptions {
@@ -152,7 +152,6 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         max_index_size: args.max_index_size,
     };
     let mut out = std::io::BufWriter::new(cli::Stdout);
-    let mut err = std::io::stderr().lock();
     let io =
         |r: std::io::Result<()>| r.map_err(|e| anyhow::Error::new(e).context("writing the report"));
 
@@ -164,10 +163,8 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         } else if args.verbose {
             io(writeln!(out, "{}", rel.summary_line()))?;
         }
-        if !args.quiet {
-            for n in &rel.notes {
-                io(writeln!(err, "verify-package: {}: {n}", rel.path.display()))?;
-            }
+        for n in &rel.notes {
+            cli::note(format_args!("{}: {n}", rel.path.display()));
         }
     }
 
@@ -186,46 +183,31 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         }
         if args.json {
             let v = match &s.result {
-                Ok((v, d)) => {
-                    let mut o = match v {
-                        Some(v) => v.to_json(&s.file),
-                        None => json!({"path": s.file, "status": "ok", "exit": 0}),
-                    };
-                    if let (Some(d), Some(m)) = (d, o.as_object_mut()) {
-                        m.insert("attested".into(), serde_json::to_value(d)?);
-                    }
-                    o
-                }
+                Ok(a) => a.to_json(&s.file),
                 Err(e) => json!({"path": s.file, "status": "failed", "exit": c.as_u8(),
                                  "reason": format!("{e:#}")}),
             };
             return io(writeln!(out, "{v}"));
         }
         match &s.result {
-            Ok((v, d)) => {
-                match v {
-                    Some(_) => io(writeln!(out, "{}: digests signatures OK", s.file))?,
-                    None => io(writeln!(out, "{}: attested OK", s.file))?,
-                }
+            Ok(a) => {
+                io(writeln!(out, "{}: {}", s.file, a.verdict()))?;
                 if args.verbose {
-                    for line in v.iter().flat_map(|v| v.details()) {
+                    for line in a.details() {
                         io(writeln!(out, "    {line}"))?;
                     }
-                    if let Some(d) = d {
-                        io(writeln!(out, "    {}", d.summary()))?;
-                    }
                 }
-                if !args.quiet {
+                if a.notes().next().is_some() {
+                    // In order with the verdicts on a shared terminal.
                     io(out.flush())?;
-                    let notes = v.iter().flat_map(|v| v.notes().iter());
-                    for n in notes.chain(d.iter().flat_map(|d| d.notes.iter())) {
-                        io(writeln!(err, "verify-package: {}: {n}", s.file))?;
-                    }
+                }
+                for n in a.notes() {
+                    cli::note(format_args!("{}: {n}", s.file));
                 }
             }
             Err(e) => {
                 io(out.flush())?;
-                io(writeln!(err, "verify-package: {}: {e:#}", s.file))?;
+                cli::error(format_args!("{}: {e:#}", s.file));
             }
         }
         Ok(())
@@ -236,7 +218,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     for f in &dscs {
         let result = chain
             .verify_dsc(f, &verifier)
-            .and_then(|v| Ok((Some(v), attested(attestations.as_ref(), f)?)));
+            .and_then(|v| admit::admit(f, Some(v), rebuilt));
         report(Shown {
             file: f.display().to_string(),
             result,
@@ -244,13 +226,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     }
     par_in_order(
         &rest,
-        |f| {
-            let own = match args.attestations_decide && attestations_alone(f)? {
-                true => None,
-                false => Some(package::verify_file(f, &chain, &verifier, &rpm_opts)?),
-            };
-            Ok((own, attested(attestations.as_ref(), f)?))
-        },
+        |f| admit::verify_file(f, &chain, &verifier, &rpm_opts, rebuilt),
         |f, result| {
             report(Shown {
                 file: f.display().to_string(),
@@ -271,25 +247,4 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         return Err(fail(Code::Missing, "no file was verified"));
     }
     Ok(code)
-}
-
-/// Is `f` one that --attestations-decide leaves to the attestations alone:
-/// neither an RPM nor a .dsc?
-fn attestations_alone(f: &std::path::Path) -> anyhow::Result<bool> {
-    let (mut file, _) = package::open_operand(f)?;
-    Ok(package::sniff(&mut file, f)? == package::Kind::Pinned)
-}
-
-/// The rebuilders' decision on a file, when attestations were given; too
-/// few is the file's failure.
-fn attested(
-    attestations: Option<&build_verify::attest::Attestations>,
-    f: &std::path::Path,
-) -> anyhow::Result<Option<Decision>> {
-    let Some(a) = attestations else {
-        return Ok(None);
-    };
-    let d = a.decide_file(f)?;
-    d.check()?;
-    Ok(Some(d))
 }

@@ -74,6 +74,99 @@ pub struct Agreement {
     pub ok: bool,
 }
 
+impl Agreement {
+    /// Products x builders as a table, digests shortened to 16 hex
+    /// digits; names from the logs shown terminal-safe.
+    pub fn table(&self) -> String {
+        use super::record::terminal_safe;
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        for (i, b) in self.builders.iter().enumerate() {
+            let mut parts: Vec<String> = Vec::new();
+            if !b.logs.is_empty() {
+                let logs: Vec<String> = b.logs.iter().map(|l| l.display().to_string()).collect();
+                parts.push(format!(
+                    "{} (signed by {})",
+                    terminal_safe(logs.join(", ").as_bytes()),
+                    b.signers.join(", ")
+                ));
+            }
+            if !b.rebuilders.is_empty() {
+                parts.push(format!(
+                    "rebuilder {}",
+                    terminal_safe(b.rebuilders.join(", ").as_bytes())
+                ));
+            }
+            let _ = writeln!(o, "builder {}: {}", i + 1, parts.join(", "));
+        }
+        let width = self
+            .products
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        let _ = write!(o, "{:width$}", "product");
+        for i in 0..self.builders.len() {
+            let _ = write!(o, "  {:16}", format!("builder {}", i + 1));
+        }
+        let _ = writeln!(o, "  verdict");
+        for r in &self.products {
+            let _ = write!(o, "{:width$}", terminal_safe(r.name.as_bytes()));
+            for d in &r.digests {
+                let cell = match d.as_slice() {
+                    [] => "-".to_string(),
+                    [one] => one.chars().take(16).collect(),
+                    _ => "(disagrees)".to_string(),
+                };
+                let _ = write!(o, "  {cell:16}");
+            }
+            let _ = writeln!(
+                o,
+                "  {} ({} of {} builders, {} required)",
+                if r.ok { "agreed" } else { "NOT AGREED" },
+                r.agreeing,
+                self.builders.len(),
+                self.min
+            );
+        }
+        // Who attested what, and where.
+        for r in &self.products {
+            for (i, docs) in r.attested_in.iter().enumerate() {
+                if !docs.is_empty() {
+                    let _ = writeln!(
+                        o,
+                        "{} attested by builder {} in {}",
+                        terminal_safe(r.name.as_bytes()),
+                        i + 1,
+                        terminal_safe(docs.join(", ").as_bytes())
+                    );
+                }
+            }
+        }
+        o
+    }
+
+    /// Why the builders do not agree (None when they do): the products
+    /// fewer than the required builders agree on.
+    pub fn shortfall(&self) -> Option<String> {
+        if self.ok {
+            return None;
+        }
+        let bad: Vec<&str> = self
+            .products
+            .iter()
+            .filter(|r| !r.ok)
+            .map(|r| r.name.as_str())
+            .collect();
+        Some(format!(
+            "fewer than {} builders agree on: {}",
+            self.min,
+            bad.join(", ")
+        ))
+    }
+}
+
 /// Products are compared by file name: builders build in different
 /// directories.
 fn file_name(recorded: &str) -> &str {
@@ -289,6 +382,27 @@ pub fn agree(
     })
 }
 
+/// `agree` counts logs and rebuilders together against its own `--min`: a
+/// threshold for the rebuilders alone is a usage error.
+pub fn refuse_rebuilder_threshold(args: &crate::attest::AttestArgs) -> anyhow::Result<()> {
+    match args.min_rebuilders {
+        Some(_) => Err(fail(
+            Code::Usage,
+            "agree counts logs and rebuilders together: give --min, not --min-rebuilders",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// [`attestation`], written to `to` atomically.
+pub fn write_attestation(
+    a: &Agreement,
+    signer: &crate::attest::write::AttestSigner,
+    to: &Path,
+) -> anyhow::Result<()> {
+    crate::attest::write::write_file(to, &attestation(a, signer)?)
+}
+
 /// The agreed products as a signed in-toto link (`agree --attest`):
 /// products are the agreed digests by name; materials, each log's last
 /// sealed checkpoint (by its origin and size); byproducts say how many
@@ -302,13 +416,7 @@ pub fn attestation(
     use sha2::Digest;
     let mut materials = Vec::new();
     for l in &a.logs {
-        let (body, _) = super::checkpoint::paths(&l.log, l.sealed);
-        let bytes = crate::fsutil::read_regular(
-            &body,
-            "checkpoint",
-            super::checkpoint::MAX_FILE,
-            Code::Failed,
-        )?;
+        let bytes = super::store::checkpoint_bytes(&l.log, l.sealed)?;
         materials.push(Artifact {
             name: format!("{}/checkpoint/{}", l.origin, l.sealed),
             sha256: sha2::Sha256::digest(&bytes).into(),
