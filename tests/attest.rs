@@ -524,21 +524,26 @@ fn openpgp_rebuilders_expired_and_revoked_keys() {
         Some(DAY * 100),
     );
     assert!(!alive_now(&expired));
-    let hard = revoke(
-        &gen_key("Hard <hard@example.org>"),
-        ReasonForRevocation::KeyCompromised,
-        days_from_now(-1),
-    );
-    let soft = revoke(
-        &gen_key("Soft <soft@example.org>"),
-        ReasonForRevocation::KeyRetired,
-        days_from_now(-1),
-    );
+    // Revoked ten days ago: soft (retired, superseded) or hard
+    // (compromised, or no reason given).
+    let revoked = |who: &str, reason| {
+        revoke(
+            &gen_key(&format!("{who} <{who}@example.org>")),
+            reason,
+            days_from_now(-10),
+        )
+    };
+    let retired = revoked("retired", ReasonForRevocation::KeyRetired);
+    let superseded = revoked("superseded", ReasonForRevocation::KeySuperseded);
+    let compromised = revoked("compromised", ReasonForRevocation::KeyCompromised);
+    let unspecified = revoked("unspecified", ReasonForRevocation::Unspecified);
     let live = gen_key("Live <live@example.org>");
     let rebuilders = [
         key("old", &expired),
-        key("hard", &hard),
-        key("soft", &soft),
+        key("retired", &retired),
+        key("superseded", &superseded),
+        key("compromised", &compromised),
+        key("unspecified", &unspecified),
         key("live", &live),
     ];
     signed("live.link", &live, 2);
@@ -548,18 +553,35 @@ fn openpgp_rebuilders_expired_and_revoked_keys() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("no longer valid"), "{}", text(&o));
     // Signed after it expired: refused.
-    signed("old.link", &expired, 10);
+    signed("old.link", &expired, 5);
     let o = admit(&[&dir], &rebuilders, Some(2), &file);
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("old.link refused"), "{}", text(&o));
     std::fs::remove_file(dir.join("old.link")).unwrap();
-    // Revoked, hard or soft, even for a signature made before: never.
-    for (who, cert) in [("hard", &hard), ("soft", &soft)] {
+    // A soft revocation voids only what was signed after it (DESIGN.md
+    // §3, as for a signed download): made before, it counts with a warning.
+    for (who, cert) in [("retired", &retired), ("superseded", &superseded)] {
         signed("rev.link", cert, 30);
         let o = admit(&[&dir], &rebuilders, Some(2), &file);
+        assert_eq!(code(&o), 0, "{who}: {}", text(&o));
+        assert!(text(&o).contains("no longer valid"), "{who}: {}", text(&o));
+        signed("rev.link", cert, 5);
+        let o = admit(&[&dir], &rebuilders, Some(2), &file);
         assert_eq!(code(&o), 1, "{who}: {}", text(&o));
+        assert!(text(&o).contains("rev.link refused"), "{who}: {}", text(&o));
         assert!(text(&o).contains("revoked"), "{who}: {}", text(&o));
     }
+    // A hard one voids every signature, made before it or after.
+    for (who, cert) in [("compromised", &compromised), ("unspecified", &unspecified)] {
+        for days in [30, 5] {
+            signed("rev.link", cert, days);
+            let o = admit(&[&dir], &rebuilders, Some(2), &file);
+            assert_eq!(code(&o), 1, "{who} {days}: {}", text(&o));
+            assert!(text(&o).contains("rev.link refused"), "{who}: {}", text(&o));
+            assert!(text(&o).contains("revoked"), "{who}: {}", text(&o));
+        }
+    }
+    std::fs::remove_file(dir.join("rev.link")).unwrap();
     // A cryptographically bad OpenPGP signature: refused.
     let mut forged =
         String::from_utf8(pgp_link(&[("p.deb", d)], &live, days_from_now(-2))).unwrap();

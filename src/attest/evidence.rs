@@ -5,20 +5,19 @@
 //! configured key is tried (the key ids a document names only choose the
 //! order), because securesystemslib's key id of one key changed between
 //! versions. Ed25519 signatures are checked with `verify_strict`; OpenPGP
-//! ones go through the crate's verifier (keyrings, policy, the key valid
-//! when it signed: a key that expired since still counts), and then a key
-//! revoked now does not count at all: an attestation is a claim about a
-//! file being admitted now, and its date is the signer's to choose.
+//! ones go through the crate's verifier under the release-artifact rule
+//! (DESIGN.md §3): the key is judged when it signed, so one that expired
+//! since still counts, with a warning; a soft revocation (superseded,
+//! retired) voids only the attestations made after it, a hard one
+//! (compromised, or no reason) every attestation.
 
 use super::document::{self, Claim, Document, Format, SigValue, MAX_DOCUMENT};
 use super::gpg;
 use super::policy::Policy;
 use crate::exit::{fail, Code};
-use crate::openpgp::{Trust, Verifier};
+use crate::openpgp::{KeyValidity, Trust, Verifier};
 use ed25519_dalek::Signature;
 use rayon::prelude::*;
-use sequoia_openpgp::cert::amalgamation::ValidAmalgamation;
-use sequoia_openpgp::types::RevocationStatus;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -419,7 +418,10 @@ fn verify_openpgp(policy: &Policy, packet: &[u8], data: &[u8]) -> SigResult {
     };
     let fpr = cert.fingerprint();
     let trust = Trust::All;
-    let verifier = Verifier::new(&policy.keyring, &trust, &policy.openpgp_policy);
+    // The release-artifact rule, as for a signed download: the key judged
+    // when it signed (an attestation admits a file as a signature does).
+    let verifier = Verifier::new(&policy.keyring, &trust, &policy.openpgp_policy)
+        .validity(KeyValidity::AtSigning);
     let verdict = match verifier.verify_detached_bytes(packet, data) {
         Ok(v) => v,
         Err(e) => return SigResult::Bad(format!("OpenPGP signature by {fpr}: {e:#}")),
@@ -427,14 +429,6 @@ fn verify_openpgp(policy: &Policy, packet: &[u8], data: &[u8]) -> SigResult {
     let Some(signer) = verdict.signers.first() else {
         return SigResult::Bad(format!("OpenPGP signature by {fpr}: no good signature"));
     };
-    let Some(cert) = policy.keyring.find(signer) else {
-        return SigResult::Bad(format!("OpenPGP signer {signer} is not a rebuilder's key"));
-    };
-    if let Some(why) = revoked(cert, &issuers, policy) {
-        return SigResult::Bad(format!(
-            "OpenPGP key {signer} {why}: its attestations do not count"
-        ));
-    }
     let Some(v) = policy.voter_of_openpgp(signer) else {
         return SigResult::Bad(format!("OpenPGP signer {signer} is not a rebuilder's key"));
     };
@@ -443,23 +437,4 @@ fn verify_openpgp(policy: &Policy, packet: &[u8], data: &[u8]) -> SigResult {
         super::keys::Identity::OpenPgp(signer.clone()).to_string(),
         verdict.notes,
     )
-}
-
-/// Is the certificate, or the key that signed, revoked now (for any
-/// reason)?
-fn revoked(
-    cert: &sequoia_openpgp::Cert,
-    issuers: &[sequoia_openpgp::KeyHandle],
-    policy: &Policy,
-) -> Option<String> {
-    if let RevocationStatus::Revoked(_) = cert.revocation_status(&policy.openpgp_policy, None) {
-        return Some("is revoked".into());
-    }
-    let vc = cert.with_policy(&policy.openpgp_policy, None).ok()?;
-    for ka in vc.keys().key_handles(issuers.iter()) {
-        if let RevocationStatus::Revoked(_) = ka.revocation_status() {
-            return Some(format!("(its key {}) is revoked", ka.key().fingerprint()));
-        }
-    }
-    None
 }
