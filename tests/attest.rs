@@ -217,7 +217,8 @@ fn the_real_link_admits_its_deb_and_nothing_else() {
     );
 
     // check-hashes: the .deb matches its list and is attested; with
-    // another rebuilder's key it matches but FAILED.
+    // another rebuilder's key it matches, but nothing attests it: 3, as in
+    // verify-package and fetch-verified.
     let sums = tmp.path().join("SUMS");
     std::fs::write(&sums, format!("{DEB_SHA256}  {DEB}\n")).unwrap();
     let dir = data("");
@@ -226,8 +227,8 @@ fn the_real_link_admits_its_deb_and_nothing_else() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let x = format!("x={}", s(&k.public));
     let o = tool(CH, &[&att[..], &["--rebuilder", &x, s(&sums)]].concat());
-    assert_eq!(code(&o), 1, "{}", text(&o));
-    assert!(text(&o).contains(": FAILED"), "{}", text(&o));
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(text(&o).contains(": FAILED not attested"), "{}", text(&o));
 
     // fetch-verified: the download gets its name only if attested;
     // otherwise nothing is left behind.
@@ -587,8 +588,10 @@ fn openpgp_rebuilders_expired_and_revoked_keys() {
         String::from_utf8(pgp_link(&[("p.deb", d)], &live, days_from_now(-2))).unwrap();
     forged = forged.replace(&hex::encode(d), &hex::encode(sha256(b"other")));
     att("live.link", forged.into_bytes());
+    // A refused attestation of the file is a failed verification (1), as
+    // a bad signature is, not "nothing to verify with".
     let o = admit(&[&dir], &rebuilders, Some(1), &file);
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("live.link refused"), "{}", text(&o));
 }
 
@@ -648,9 +651,11 @@ fn dsse_statements_bundles_and_urls() {
     let f = tmp.path().join("vsa.json");
     std::fs::write(&f, dsse(vsa, r#"{"verificationResult":"PASSED"}"#)).unwrap();
     assert_eq!(code(&admit(&[&f], &reb, None, &file)), 0);
+    // A trusted rebuilder saying its verification FAILED speaks of the
+    // file: exit 1, not 3.
     std::fs::write(&f, dsse(vsa, r#"{"verificationResult":"FAILED"}"#)).unwrap();
     let o = admit(&[&f], &reb, None, &file);
-    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("result FAILED"), "{}", text(&o));
     // A JSON Lines bundle, fetched from a URL.
     let bundle = tmp.path().join("all.intoto.jsonl");
@@ -702,6 +707,81 @@ fn dsse_statements_bundles_and_urls() {
     );
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert_eq!(listing(&out), ["p.deb"]);
+}
+
+/// Too few attestations end alike in verify-package, check-hashes and
+/// fetch-verified (DESIGN.md §2): no attestation speaks of the file at all
+/// is 3 (nothing to verify with); some do, but fewer than K rebuilders
+/// attest its digest (too few, a disagreement, a refused one) is 1. Nothing
+/// is left behind either way.
+#[test]
+fn too_few_attestations_end_alike_in_every_tool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (ed_key(tmp.path(), "a"), ed_key(tmp.path(), "b"));
+    let pkgs = tmp.path().join("pkgs");
+    std::fs::create_dir(&pkgs).unwrap();
+    let (file, d) = product(&pkgs, "p.deb", b"the package");
+    let sums = tmp.path().join("SHA256SUMS");
+    std::fs::write(&sums, format!("{}  p.deb\n", hex::encode(d))).unwrap();
+    let att = tmp.path().join("att");
+    let dl = tmp.path().join("dl");
+    std::fs::create_dir(&dl).unwrap();
+    let rebuilders = [format!("a={}", s(&a.public)), format!("b={}", s(&b.public))];
+    // Each tool on p.deb with the links of `att` and K; its exit code.
+    let exits = |k: &str| -> [i32; 3] {
+        let mut common: Vec<&str> = vec!["--attestations", s(&att), "--min-rebuilders", k];
+        for r in &rebuilders {
+            common.extend(["--rebuilder", r]);
+        }
+        let vp = tool(
+            VP,
+            &[&common[..], &["--attestations-decide", s(&file)]].concat(),
+        );
+        let ch = tool(CH, &[&common[..], &["-C", s(&pkgs), s(&sums)]].concat());
+        let url = format!("file://{}", s(&file));
+        let dest = dl.join("p.deb");
+        let fv = tool(
+            FV,
+            &[
+                &common[..],
+                &["--sha256", &hex::encode(d), "-o", s(&dest), &url],
+            ]
+            .concat(),
+        );
+        for o in [&vp, &ch, &fv] {
+            assert_ne!(code(o), 0, "{}", text(o));
+        }
+        assert!(listing(&dl).is_empty(), "{:?}", listing(&dl));
+        assert_eq!(listing(&pkgs), ["p.deb"]);
+        [code(&vp), code(&ch), code(&fv)]
+    };
+    let links = |files: &[(&str, Vec<u8>)]| {
+        let _ = std::fs::remove_dir_all(&att);
+        std::fs::create_dir(&att).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(att.join(name), bytes).unwrap();
+        }
+    };
+    // Only another package is attested: nothing speaks of p.deb.
+    links(&[("a.link", ed_link(&[("q.deb", sha256(b"q"))], &[&a.key]))]);
+    assert_eq!(exits("1"), [3; 3]);
+    // A link of p.deb by a key no rebuilder holds is not an attestation.
+    let stranger = ed_key(tmp.path(), "stranger");
+    links(&[("s.link", ed_link(&[("p.deb", d)], &[&stranger.key]))]);
+    assert_eq!(exits("1"), [3; 3]);
+    // One rebuilder of the two required attests it: too few.
+    links(&[("a.link", ed_link(&[("p.deb", d)], &[&a.key]))]);
+    assert_eq!(exits("2"), [1; 3]);
+    // The only rebuilder that speaks of p.deb reproduced another digest.
+    links(&[("b.link", ed_link(&[("p.deb", sha256(b"x"))], &[&b.key]))]);
+    assert_eq!(exits("1"), [1; 3]);
+    // A's link of p.deb with its signature broken: refused, and a failure.
+    let mut forged = String::from_utf8(ed_link(&[("p.deb", d)], &[&a.key])).unwrap();
+    let sig = forged.find(r#""sig":""#).unwrap() + 7;
+    let flipped = if &forged[sig..=sig] == "0" { "1" } else { "0" };
+    forged.replace_range(sig..=sig, flipped);
+    links(&[("a.link", forged.into_bytes())]);
+    assert_eq!(exits("1"), [1; 3]);
 }
 
 /// `hash --product` lines, received into a log sealed by `key`.

@@ -41,7 +41,8 @@ pub struct Attestations {
     pub min: usize,
 }
 
-/// Whether enough rebuilders attest one digest.
+/// Whether enough rebuilders attest one digest, and what exit code it is
+/// when not (DESIGN.md §2).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Decision {
     pub sha256: String,
@@ -51,16 +52,27 @@ pub struct Decision {
     pub documents: Vec<String>,
     /// Rebuilders that attest another digest under the file's name.
     pub disagreeing: Vec<String>,
+    /// Documents naming the file that do not count for it: a rebuilder's
+    /// signature refused, or a verification that failed.
+    pub refused: Vec<String>,
     pub min: usize,
     pub ok: bool,
+    /// 0 when admitted; 3 when no attestation speaks of the file at all
+    /// (nothing to verify with); 1 when some do but fewer than `min`
+    /// rebuilders attest this digest (too few, a disagreement, a refused
+    /// or failed attestation). In JSON, `exit` and its number.
+    #[serde(rename = "exit", serialize_with = "exit_number")]
+    pub code: Code,
     /// Warnings of the documents counted (an expired OpenPGP key).
     pub notes: Vec<String>,
 }
 
+fn exit_number<S: serde::Serializer>(code: &Code, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(code.as_u8())
+}
+
 impl Decision {
-    /// The failure, classified: nobody attests the file at all is "nothing
-    /// to verify with" (3); too few, or a rebuilder that reproduced
-    /// something else, is a verification failure (1).
+    /// The failure, with the code [`Attestations::decide`] chose.
     pub fn check(&self) -> anyhow::Result<()> {
         if self.ok {
             return Ok(());
@@ -74,15 +86,10 @@ impl Decision {
         if !self.rebuilders.is_empty() {
             msg.push_str(&format!(" ({})", self.rebuilders.join(", ")));
         }
-        if !self.disagreeing.is_empty() {
-            msg.push_str(&format!("; {}", self.disagreeing.join("; ")));
+        for d in self.disagreeing.iter().chain(&self.refused) {
+            msg.push_str(&format!("; {d}"));
         }
-        let code = if self.rebuilders.is_empty() && self.disagreeing.is_empty() {
-            Code::Missing
-        } else {
-            Code::Failed
-        };
-        Err(fail(code, msg))
+        Err(fail(self.code, msg))
     }
 
     /// One line for reports.
@@ -206,13 +213,32 @@ impl Attestations {
                 }
             }
         }
+        let refused: Vec<String> = self
+            .evidence
+            .against(sha256, name)
+            .iter()
+            .map(|u| format!("attestation {} does not count: {}", u.source, u.reason))
+            .collect();
+        let ok = attesting.len() >= self.min;
+        // DESIGN.md §2: a file no attestation speaks of has nothing to be
+        // verified with (3); one spoken of, but not by enough rebuilders
+        // for this digest, failed verification (1).
+        let code = match ok {
+            true => Code::Ok,
+            false if attesting.is_empty() && disagreeing.is_empty() && refused.is_empty() => {
+                Code::Missing
+            }
+            false => Code::Failed,
+        };
         Decision {
             sha256: hex::encode(sha256),
             rebuilders: attesting.keys().map(|&v| self.policy.label(v)).collect(),
             documents,
             disagreeing,
+            refused,
             min: self.min,
-            ok: attesting.len() >= self.min,
+            ok,
+            code,
             notes,
         }
     }

@@ -60,6 +60,13 @@ pub struct Unused {
     /// Refused (malformed, or a bad signature by a configured key), rather
     /// than merely signed by nobody configured.
     pub bad: bool,
+    /// What it names, when it speaks against those files: a rebuilder's
+    /// key signed it and the signature was refused, or it verified and
+    /// attests nothing (a failed verification summary). Such a document is
+    /// evidence about a file all the same: a file it names is not "without
+    /// attestations" (exit 3) but badly attested (exit 1).
+    #[serde(skip)]
+    pub against: Vec<Claim>,
 }
 
 /// Every loaded attestation, verified.
@@ -71,6 +78,22 @@ pub struct Evidence {
     by_digest: HashMap<[u8; 32], Vec<(usize, usize)>>,
     /// Product file name -> (voter, digest, index into `attested`).
     by_name: HashMap<String, Vec<(usize, [u8; 32], usize)>>,
+    /// SHA-256 or product file name -> indices into `unused` of the
+    /// documents against it ([`Unused::against`]).
+    against: HashMap<Named, Vec<usize>>,
+}
+
+/// A file as a document names it: by digest, or by file name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Named {
+    Digest([u8; 32]),
+    Name(String),
+}
+
+/// The file name of a product (builders and rebuilders build in
+/// different directories).
+fn base_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
 }
 
 /// One document read from somewhere, not yet parsed.
@@ -195,7 +218,7 @@ impl Evidence {
         let mut ev = Evidence::default();
         for c in checked.into_iter().flatten() {
             match c {
-                Checked::Unused(u) => ev.unused.push(u),
+                Checked::Unused(u) => ev.add_unused(u),
                 Checked::Attested(a) => ev.add(a),
             }
         }
@@ -208,16 +231,40 @@ impl Evidence {
             let Some(d) = claim.sha256 else { continue };
             for &v in &a.voters {
                 self.by_digest.entry(d).or_default().push((v, i));
-                // By file name: builders and rebuilders build in different
-                // directories.
-                let base = claim.name.rsplit('/').next().unwrap_or(&claim.name);
                 self.by_name
-                    .entry(base.to_owned())
+                    .entry(base_name(&claim.name).to_owned())
                     .or_default()
                     .push((v, d, i));
             }
         }
         self.attested.push(a);
+    }
+
+    fn add_unused(&mut self, u: Unused) {
+        let i = self.unused.len();
+        for claim in &u.against {
+            let mut keys = vec![Named::Name(base_name(&claim.name).to_owned())];
+            keys.extend(claim.sha256.map(Named::Digest));
+            for k in keys {
+                let list = self.against.entry(k).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        self.unused.push(u);
+    }
+
+    /// The documents against a file ([`Unused::against`]): those naming its
+    /// `sha256`, or a product of its `name`.
+    pub fn against(&self, sha256: &[u8; 32], name: Option<&str>) -> Vec<&Unused> {
+        let mut found: BTreeSet<usize> = BTreeSet::new();
+        let keys = std::iter::once(Named::Digest(*sha256))
+            .chain(name.map(|n| Named::Name(base_name(n).to_owned())));
+        for k in keys {
+            found.extend(self.against.get(&k).into_iter().flatten());
+        }
+        found.iter().filter_map(|&i| self.unused.get(i)).collect()
     }
 
     /// Voter -> the documents that attest `sha256` by that voter.
@@ -278,19 +325,20 @@ impl Evidence {
 }
 
 fn check(policy: &Policy, raw: &Raw) -> Checked {
-    let unused = |reason: String, bad: bool| {
+    let unused = |reason: String, bad: bool, against: &[Claim]| {
         Checked::Unused(Unused {
             source: raw.source.clone(),
             reason,
             bad,
+            against: against.to_vec(),
         })
     };
     if raw.bytes.len() as u64 > MAX_DOCUMENT {
-        return unused(format!("larger than {MAX_DOCUMENT} bytes"), true);
+        return unused(format!("larger than {MAX_DOCUMENT} bytes"), true, &[]);
     }
     let doc = match document::parse(&raw.bytes) {
         Ok(d) => d,
-        Err(why) => return unused(why, true),
+        Err(why) => return unused(why, true, &[]),
     };
     let mut voters = BTreeSet::new();
     let mut keys = BTreeSet::new();
@@ -310,21 +358,26 @@ fn check(policy: &Policy, raw: &Raw) -> Checked {
     }
     if voters.is_empty() {
         if !bad.is_empty() {
-            return unused(bad.join("; "), true);
+            return unused(bad.join("; "), true, &doc.claims);
         }
         return unused(
             format!(
                 "signed by no configured rebuilder key ({})",
-                notes.join("; ")
+                ignored.join("; ")
             ),
             false,
+            &[],
         );
     }
     // A bad signature beside a good one: the good one counts, the bad one
     // is said.
     notes.extend(bad);
     if let Some(why) = &doc.attests_nothing {
-        return unused(format!("verified, but attests nothing: {why}"), false);
+        return unused(
+            format!("verified, but attests nothing: {why}"),
+            false,
+            &doc.claims,
+        );
     }
     Checked::Attested(Attested {
         source: raw.source.clone(),

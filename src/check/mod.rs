@@ -139,6 +139,9 @@ pub enum Status {
     Unreadable,
     /// Missing, and `--ignore-missing` was given.
     Skipped,
+    /// It matches its list, but no rebuilder's attestation speaks of it
+    /// (with `--attestations`; too few or disagreeing ones are `Failed`).
+    Unattested,
 }
 
 impl Status {
@@ -149,6 +152,7 @@ impl Status {
             Status::Ok | Status::Skipped => Code::Ok,
             Status::Failed | Status::Weak | Status::Missing => Code::Failed,
             Status::Unreadable => Code::Io,
+            Status::Unattested => Code::Missing,
         }
     }
 }
@@ -238,7 +242,7 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
 }
 
 /// A file that matched its list, judged by the rebuilders' attestations
-/// of its SHA-256 ([`Attestations::decide`]).
+/// of its SHA-256 ([`Attestations::decide`] says the code).
 fn attested<'a>(target: &'a Target, a: &Attestations, d: Digests, shown: &str) -> Outcome<'a> {
     let sha256: Option<[u8; 32]> = d.get(Algo::Sha256).and_then(|h| h.try_into().ok());
     let Some(sha256) = sha256 else {
@@ -254,9 +258,13 @@ fn attested<'a>(target: &'a Target, a: &Attestations, d: Digests, shown: &str) -
     let decision = a.decide(&sha256, name.as_deref());
     let (status, reason) = match decision.check() {
         Ok(()) => (Status::Ok, None),
-        // The file is there and matches its list: too few attestations is
-        // a failed check, as a missing signer is.
-        Err(e) => (Status::Failed, Some(format!("{shown}: {e:#}"))),
+        Err(e) => {
+            let status = match decision.code {
+                Code::Missing => Status::Unattested,
+                _ => Status::Failed,
+            };
+            (status, Some(format!("{shown}: {e:#}")))
+        }
     };
     Outcome {
         target,

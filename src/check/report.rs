@@ -85,6 +85,7 @@ impl<O: Write, E: Write> Reporter<O, E> {
             Status::Failed => b"FAILED",
             Status::Weak => b"FAILED weak algorithm",
             Status::Missing | Status::Unreadable => b"FAILED open or read",
+            Status::Unattested => b"FAILED not attested",
         };
         let mut line = display_name(&o.target.name);
         line.extend_from_slice(b": ");
@@ -113,6 +114,7 @@ impl<O: Write, E: Write> Reporter<O, E> {
                     "missing": self.count(Status::Missing),
                     "unreadable": self.count(Status::Unreadable),
                     "skipped": self.count(Status::Skipped),
+                    "unattested": self.count(Status::Unattested),
                     "exit": code.as_u8(),
                 }});
                 io(writeln!(self.out, "{v}"))?;
@@ -132,7 +134,13 @@ impl<O: Write, E: Write> Reporter<O, E> {
                         "check-hashes: WARNING: {unread} listed file(s) could not be read"
                     ))?;
                 }
-                if code == Code::Missing {
+                let unattested = self.count(Status::Unattested);
+                if unattested > 0 {
+                    io(writeln!(
+                        self.err,
+                        "check-hashes: WARNING: {unattested} file(s) attested by no rebuilder"
+                    ))?;
+                } else if code == Code::Missing {
                     io(writeln!(self.err, "check-hashes: no file was verified"))?;
                 }
             }
