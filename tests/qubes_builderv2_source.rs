@@ -766,7 +766,10 @@ fn specific_commit_is_a_pin() {
     p.same_verdict();
     let note = format!("--> {pinned} is a pinned commit, not verified by signature (--git-commit)");
     p.ours.ok().says("--> NOT verifying tags").says(&note);
-    assert!(p.ours.err.contains("pinned commit, not verified by signature"));
+    assert!(p
+        .ours
+        .err
+        .contains("pinned commit, not verified by signature"));
     if let Some(t) = &p.theirs {
         // The same lines but the pin's.
         let ours: String = p
@@ -900,10 +903,7 @@ fn existing_repository_follows_the_remote_and_keeps_its_checkout_on_failure() {
     let fetched = again(&["--fetch-only", "--maintainer", &mf]);
     fetched.same();
     assert_eq!(head(&p.ours_dir), c2);
-    assert_eq!(
-        git(&p.ours_dir, &["rev-parse", "FETCH_HEAD^{commit}"]),
-        c4
-    );
+    assert_eq!(git(&p.ours_dir, &["rev-parse", "FETCH_HEAD^{commit}"]), c4);
     // History rewritten to a signed commit that is no descendant: verified,
     // but the fast-forward-only merge refuses it.
     git(&r, &["reset", "-q", "--hard", &c1]);
@@ -933,13 +933,20 @@ fn insecure_skip_checking_and_clean() {
     );
     p.same();
     p.ours.ok().says("--> NOT verifying tags");
-    assert!(p.ours.err.contains("is not verified (--insecure-skip-checking)"));
+    assert!(p
+        .ours
+        .err
+        .contains("is not verified (--insecure-skip-checking)"));
     assert_eq!(head(&p.ours_dir), head(&r));
     assert!(!p.ours_dir.join("junk").exists());
     // --clean starts over.
     std::fs::write(p.ours_dir.join("local"), "x").unwrap();
-    w.ours(&url, "ours-insecure", &["--clean", "--insecure-skip-checking"])
-        .ok();
+    w.ours(
+        &url,
+        "ours-insecure",
+        &["--clean", "--insecure-skip-checking"],
+    )
+    .ok();
     assert!(!p.ours_dir.join("local").exists());
     assert!(p.ours_dir.join("file").exists());
 }
@@ -953,10 +960,9 @@ fn keys_and_options_refused() {
     let missing = "0123456789ABCDEF0123456789ABCDEF01234567";
     let p = w.pair(&url, "nokey", nothing, &["--maintainer", missing]);
     p.same();
-    p.ours.code(2).says(&format!(
-        "Cannot find {}/{missing}.asc",
-        w.keys().display()
-    ));
+    p.ours
+        .code(2)
+        .says(&format!("Cannot find {}/{missing}.asc", w.keys().display()));
     gone(&p.ours_dir);
     w.ours(&url, "x", &["--maintainer", "1234"])
         .code(2)
@@ -1135,9 +1141,9 @@ fn ignore_missing_only_when_the_remote_says_so() {
     ];
     let p = w.pair(&url, "missing", nothing, &args);
     p.same_verdict();
-    p.ours
-        .ok()
-        .says(&format!("---> {url} has no branch or tag gone; ignored (--ignore-missing)"));
+    p.ours.ok().says(&format!(
+        "---> {url} has no branch or tag gone; ignored (--ignore-missing)"
+    ));
     gone(&p.ours_dir);
     // A remote that cannot be reached is no missing branch.
     let nowhere = format!("file://{}", w.path("nowhere").display());
@@ -1188,7 +1194,11 @@ fn an_unsigned_tag_hides_a_signed_commit_as_in_the_original() {
         &url,
         "hidden",
         nothing,
-        &["--less-secure-signed-commits-sufficient", "--maintainer", &mf],
+        &[
+            "--less-secure-signed-commits-sufficient",
+            "--maintainer",
+            &mf,
+        ],
     );
     p.same();
     assert_eq!(
@@ -1216,8 +1226,7 @@ fn verify_tag_json_keeps_a_failed_checks_tags() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap())
-            .unwrap();
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(v["status"], "failed");
     assert_eq!(v["commit"], c.as_str());
     assert_eq!(v["distinct_signers"], serde_json::json!([keys[0].1]));
@@ -1291,7 +1300,10 @@ fn real_qubes_tags_with_the_real_keys() {
     let url = format!("file://{}", remote.display());
     let list = std::fs::read_to_string(data("qubes/split-gpg-source.tsv")).unwrap();
     let mut seen = 0;
-    for line in list.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let f: Vec<&str> = line.split('\t').collect();
         let (tag, theirs_ok, ours_ok, why) = (f[0], f[1] == "0", f[2] == "0", f[3]);
         let name = format!("real{seen}");
@@ -1343,8 +1355,318 @@ fn real_qubes_tags_with_the_real_keys() {
         &url,
         "real-all",
         nothing,
-        &["--git-branch", "v2.0.85", "--fetch-only", "--trust-all-keys"],
+        &[
+            "--git-branch",
+            "v2.0.85",
+            "--fetch-only",
+            "--trust-all-keys",
+        ],
     );
     p.same();
     p.ours.ok();
+}
+
+// Qubes Builder v2 itself: `qb -c COMPONENT package fetch` with a local
+// executor and a builder.yml that selects the plugin
+// (contrib/qubes-builderv2/plugins), components served from file://
+// repositories and their files over HTTPS on 127.0.0.1.
+//
+// The builder is not a Python package on any registry and needs Python
+// 3.12 or later (Debian 12 has 3.11): this runs where a checkout and such
+// a Python are named, and is ignored otherwise (CI, which has neither).
+
+const E2E_NEEDS: &str = "QUBES_BUILDERV2_DIR=<a qubes-builderv2 checkout> and QUBES_BUILDERV2_PYTHON=<python >= 3.12 with click, PyYAML, python-dateutil, packaging and pathspec> (README, Qubes Builder v2)";
+
+/// The builder checkout and its Python, or a panic saying what is needed.
+fn real_builder() -> (PathBuf, PathBuf) {
+    let dir = std::env::var_os("QUBES_BUILDERV2_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("this test needs {E2E_NEEDS}"));
+    let python = std::env::var_os("QUBES_BUILDERV2_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    assert!(dir.join("qb").exists(), "no qb in {}", dir.display());
+    (dir, python)
+}
+
+/// A component repository: `files` written and committed on main.
+fn component(w: &World, name: &str, files: &[(&str, Vec<u8>)]) -> (PathBuf, String) {
+    let (r, url) = w.remote(&format!("remotes/{name}"));
+    for (f, body) in files {
+        std::fs::write(r.join(f), body).unwrap();
+        git(&r, &["add", f]);
+    }
+    git(&r, &["commit", "-q", "-m", "component"]);
+    (r, url)
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+struct Builder {
+    qb: PathBuf,
+    python: PathBuf,
+    conf: PathBuf,
+    artifacts: PathBuf,
+    env: Vec<(String, std::ffi::OsString)>,
+}
+
+impl Builder {
+    /// `qb -c NAME package fetch`: its exit code and its log.
+    fn fetch(&self, name: &str) -> (i32, String) {
+        let o = Command::new(&self.python)
+            .arg(self.qb.join("qb"))
+            .arg("--builder-conf")
+            .arg(&self.conf)
+            .args(["-c", name, "package", "fetch"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        let mut log = String::new();
+        if let Ok(d) = std::fs::read_dir(self.artifacts.join("logs")) {
+            for e in d.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .ends_with(&format!("-{name}.log"))
+                {
+                    log += &std::fs::read_to_string(e.path()).unwrap_or_default();
+                    std::fs::remove_file(e.path()).unwrap();
+                }
+            }
+        }
+        log += &String::from_utf8_lossy(&o.stderr);
+        (o.status.code().unwrap_or(-1), log)
+    }
+
+    fn sources(&self, name: &str) -> PathBuf {
+        self.artifacts.join("sources").join(name)
+    }
+
+    fn distfiles(&self, name: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.artifacts.join("distfiles").join(name))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+#[test]
+#[ignore = "needs the real Qubes Builder v2: QUBES_BUILDERV2_DIR and QUBES_BUILDERV2_PYTHON (README)"]
+fn real_builder_fetches_through_the_plugin() {
+    use common::http::{Reply, Server, TestCa};
+    let (qb, python) = real_builder();
+    let w = World::new();
+    let ca = TestCa::new();
+    let srv = Server::start_tls(&ca);
+    let (m, mf) = w.key("maintainer");
+    let (stranger, _) = w.key("stranger");
+    let two = two_subkey_key();
+    let two_fpr = two.fingerprint().to_hex();
+    common::write_keyring(&w.keys().join(format!("{two_fpr}.asc")), &[&two]);
+    // The files a component lists: a tarball pinned by its digest, a file
+    // signed by the upstream key the component carries.
+    let tarball: Vec<u8> = (0..100_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    let upstream = common::gen_key("Upstream <upstream@example.org>");
+    let data = b"upstream data\n".repeat(1000);
+    let tar_url = srv.route("/hello-1.0.tar.gz", Reply::Body(tarball.clone()));
+    let data_url = srv.route("/data.bin", Reply::Body(data.clone()));
+    let sig_url = srv.route(
+        "/data.bin.asc",
+        Reply::Body(common::armor_sig(&common::sign_detached(&upstream, &data))),
+    );
+    let mut tampered = tarball.clone();
+    tampered[1000] ^= 1;
+    let bad_url = srv.route("/bad-1.0.tar.gz", Reply::Body(tampered));
+    let qubesbuilder = |tar: &str| {
+        format!(
+            "source:\n  files:\n    - url: {tar}\n      sha256: tarball.sha256\n    - url: {data_url}\n      signature: {sig_url}\n      pubkeys:\n        - upstream.asc\n"
+        )
+    };
+    let files = |tar: &str| {
+        vec![
+            (".qubesbuilder", qubesbuilder(tar).into_bytes()),
+            (
+                "tarball.sha256",
+                format!("{}\n", sha256_hex(&tarball)).into_bytes(),
+            ),
+            ("upstream.asc", common::armor_cert(&upstream)),
+            ("version", b"1.0\n".to_vec()),
+        ]
+    };
+    // good: a signed tag by the maintainer.
+    let (good, good_url) = component(&w, "good", &files(&tar_url));
+    let g1 = head(&good);
+    signed_tag(&good, &g1, "v1.0", &m);
+    // unsigned, wrongkey, renamed, subkeys: tags that must not pass.
+    let (r, unsigned_url) = component(&w, "unsigned", &files(&tar_url));
+    write_tag(&r, &tag_text(&head(&r), "v1.0", "unsigned"), &[], "v1.0");
+    let (r, wrongkey_url) = component(&w, "wrongkey", &files(&tar_url));
+    signed_tag(&r, &head(&r), "v1.0", &stranger);
+    let (r, renamed_url) = component(&w, "renamed", &files(&tar_url));
+    write_tag(&r, &tag_text(&head(&r), "v1.0", "renamed"), &[&m], "v2.0");
+    let (r, subkeys_url) = component(&w, "subkeys", &files(&tar_url));
+    let c = head(&r);
+    for (i, name) in ["v1.0", "v1.0-again"].iter().enumerate() {
+        let text = tag_text(&c, name, "release");
+        let mut raw = text.clone().into_bytes();
+        raw.extend(sign_with_subkey(&two, i, text.as_bytes()));
+        common::git::write_raw_tag(&r, &raw, name);
+    }
+    // tampered: a good tag, but the tarball served is not the pinned one.
+    let (r, tampered_url) = component(&w, "tampered", &files(&bad_url));
+    signed_tag(&r, &head(&r), "v1.0", &m);
+
+    let plugins = match std::env::var_os("BUILD_VERIFY_DROPINS_DIR") {
+        Some(d) => PathBuf::from(d).join("plugins"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/qubes-builderv2/plugins"),
+    };
+    let conf = |name: &str, with_plugin: bool| {
+        let artifacts = w.path(&format!("{name}-artifacts"));
+        let exec = w.path(&format!("{name}-exec"));
+        std::fs::create_dir_all(&exec).unwrap();
+        let mut y = format!(
+            "executor:\n  type: local\n  options:\n    directory: {}\nartifacts-dir: {}\nskip-git-fetch: false\ngit:\n  branch: main\n  maintainers:\n    - '{mf}'\nkey-dirs:\n  - {}\ndistributions: []\ncomponents:\n",
+            exec.display(),
+            artifacts.display(),
+            w.keys().display()
+        );
+        for (c, url) in [
+            ("good", &good_url),
+            ("unsigned", &unsigned_url),
+            ("wrongkey", &wrongkey_url),
+            ("renamed", &renamed_url),
+            ("tampered", &tampered_url),
+        ] {
+            y += &format!("  - {c}:\n      url: {url}\n");
+        }
+        y += &format!("  - subkeys:\n      url: {subkeys_url}\n      min-distinct-maintainers: 2\n      maintainers:\n        - '{two_fpr}'\n");
+        if with_plugin {
+            // The two lines the README gives.
+            y += &format!("plugins-dirs:\n  - {}\n", plugins.display());
+        }
+        let path = w.path(&format!("{name}.yml"));
+        std::fs::write(&path, y).unwrap();
+        let tools = verify_tag().parent().unwrap().to_path_buf();
+        let builder = Builder {
+            qb: qb.clone(),
+            python: python.clone(),
+            conf: path,
+            artifacts,
+            env: vec![
+                (
+                    "PATH".into(),
+                    format!("{}:/usr/bin:/bin", tools.display()).into(),
+                ),
+                ("HOME".into(), w.path("home").into()),
+                ("GIT_CONFIG_GLOBAL".into(), "/dev/null".into()),
+                // The builder's own download-file runs curl.
+                ("CURL_CA_BUNDLE".into(), ca.ca_pem.clone().into()),
+                (
+                    "FETCH_VERIFIED_FLAGS".into(),
+                    format!("--ca-file {} --retries 0", ca.ca_pem.display()).into(),
+                ),
+            ],
+        };
+        builder
+    };
+
+    let b = conf("ours", true);
+    let (code, log) = b.fetch("good");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("---> Good tag "), "{log}");
+    assert!(
+        log.contains("Enough distinct tag signatures. Found 1"),
+        "{log}"
+    );
+    assert_eq!(head(&b.sources("good")), g1);
+    assert_eq!(
+        b.distfiles("good"),
+        ["data.bin", "data.bin.asc", "hello-1.0.tar.gz"],
+        "{log}"
+    );
+    let dist = b.artifacts.join("distfiles/good");
+    assert_eq!(
+        std::fs::read(dist.join("hello-1.0.tar.gz")).unwrap(),
+        tarball
+    );
+    assert_eq!(std::fs::read(dist.join("data.bin")).unwrap(), data);
+    // No GnuPG anywhere: the builder's keyring directory was never made.
+    assert!(!log.contains("gpg:") && !log.contains("GNUPG"), "{log}");
+
+    for (name, why) in [
+        ("unsigned", "Not enough distinct tag signatures. Found 0"),
+        ("wrongkey", "Not enough distinct tag signatures. Found 0"),
+        ("renamed", "forged"),
+        ("subkeys", "Found 1, mandatory minimum is 2"),
+    ] {
+        let (code, log) = b.fetch(name);
+        assert_ne!(code, 0, "{name}: {log}");
+        assert!(log.contains(why), "{name}: {log}");
+        assert!(!b.sources(name).exists(), "{name}: sources left");
+        assert!(
+            b.distfiles(name).is_empty(),
+            "{name}: {:?}",
+            b.distfiles(name)
+        );
+    }
+    // The source verifies, the tarball does not: nothing of it is kept.
+    let (code, log) = b.fetch("tampered");
+    assert_ne!(code, 0, "{log}");
+    assert!(b.sources("tampered").join(".qubesbuilder").exists());
+    assert!(
+        !b.distfiles("tampered")
+            .iter()
+            .any(|f| f.contains("bad-1.0")),
+        "{:?}",
+        b.distfiles("tampered")
+    );
+
+    // An update: a new signed release is fetched and merged; an unsigned
+    // one is refused and the sources stay on the verified release.
+    let g2 = commit(&good, "v1.1");
+    signed_tag(&good, &g2, "v1.1", &m);
+    let (code, log) = b.fetch("good");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("--> Merging..."), "{log}");
+    assert_eq!(head(&b.sources("good")), g2);
+    let g3 = commit(&good, "v1.2");
+    write_tag(&good, &tag_text(&g3, "v1.2", "unsigned"), &[], "v1.2");
+    let (code, log) = b.fetch("good");
+    assert_ne!(code, 0, "{log}");
+    assert_eq!(head(&b.sources("good")), g2);
+
+    // The builder's own fetch plugin (gpg), on the same components: its
+    // source step takes the renamed tag and the two subkeys, which the
+    // plugin refused, and copies the sources out. (Its verify-file then
+    // needs sq for the signed file, which may be missing: only the source
+    // step is compared.)
+    if original_runs() {
+        let theirs = conf("theirs", false);
+        for (name, found) in [
+            ("renamed", "Found 1, mandatory minimum is 1."),
+            ("subkeys", "Found 2, mandatory minimum is 2."),
+        ] {
+            let (_, log) = theirs.fetch(name);
+            assert!(
+                log.contains(&format!("Enough distinct tag signatures. {found}")),
+                "the builder's plugin on {name}: {log}"
+            );
+            assert!(theirs.sources(name).exists(), "{name}: {log}");
+        }
+        let (code, log) = theirs.fetch("unsigned");
+        assert_ne!(code, 0, "{log}");
+        assert!(!theirs.sources("unsigned").exists());
+    }
 }
