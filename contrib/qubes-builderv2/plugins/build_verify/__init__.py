@@ -16,6 +16,7 @@
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,6 +26,9 @@ from qubesbuilder.plugins.fetch import FetchPlugin
 # contrib/qubes-builderv2/ (or /usr/lib/build-verify/qubes-builderv2/).
 DROPINS = Path(__file__).resolve().parents[2]
 SCRIPTS = ("get-and-verify-source.py", "download-file", "verify-file")
+# The scripts' options from the builder's environment, passed to every
+# executor (a disposable qube or a container does not inherit it).
+PASSED = ("VERIFY_TAG_FLAGS", "FETCH_VERIFIED_FLAGS")
 
 
 class _Overlay:
@@ -57,6 +61,12 @@ class BuildVerifyFetchPlugin(FetchPlugin):
     """The builder's fetch plugin, running build-verify's scripts."""
 
     priority = FetchPlugin.priority - 1
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in PASSED:
+            if os.environ.get(name):
+                self.environment[name] = os.environ[name]
 
     def run(self, **kwargs):
         missing = [s for s in SCRIPTS if not (DROPINS / s).is_file()]
