@@ -34,7 +34,7 @@ unset CHECK NO_CHECK
 for v in ${!ALLOWED_COMPONENTS_@}; do unset "$v"; done
 
 usage() {
-  echo "Usage: $(basename "$0") [OPTIONS] URL CLONE-DIR KEYRING-DIR KEYS-DIR
+  echo "Usage: ${0##*/} [OPTIONS] URL CLONE-DIR KEYRING-DIR KEYS-DIR
 Fetch a component's git source into CLONE-DIR and verify it with verify-tag.
 
 Options:
@@ -67,11 +67,11 @@ fail() {
   exit "$code"
 }
 usage_error() {
-  echo "$(basename "$0"): $*" >&2
+  echo "${0##*/}: $*" >&2
   exit 2
 }
 
-if ! opts=$(getopt -o h --long help,git-branch:,git-commit:,clean,shallow-clone,fetch-only,fetch-versions-only,ignore-missing,insecure-skip-checking,less-secure-signed-commits-sufficient,maintainer:,trust-all-keys,minimum-distinct-maintainers: -n "$(basename "$0")" -- "$@"); then
+if ! opts=$(getopt -o h --long help,git-branch:,git-commit:,clean,shallow-clone,fetch-only,fetch-versions-only,ignore-missing,insecure-skip-checking,less-secure-signed-commits-sufficient,maintainer:,trust-all-keys,minimum-distinct-maintainers: -n "${0##*/}" -- "$@"); then
   usage >&2
   exit 2
 fi
