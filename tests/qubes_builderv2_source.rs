@@ -261,6 +261,15 @@ impl World {
 
 fn nothing(_: &Path) {}
 
+/// A world, the maintainer's key (and its FPR) and a remote with one
+/// commit on main (and its URL): where most cases start.
+fn maintained() -> (World, Cert, String, PathBuf, String) {
+    let w = World::new();
+    let (m, mf) = w.key("marek");
+    let (r, url) = w.remote("remote");
+    (w, m, mf, r, url)
+}
+
 /// `git clone -b BRANCH URL DIR`, as the builder's tests prepare an
 /// existing repository.
 fn cloned(url: &str, branch: &str) -> impl Fn(&Path) {
@@ -310,9 +319,7 @@ const SWITCH_MAIN: &str = "--> Switching branch from main branch to main";
 
 #[test]
 fn repository_on_main() {
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     let c = head(&r);
     let t = signed_tag(&r, &c, "v1.0", &m);
     let p = w.pair(&url, "main", nothing, &["--maintainer", &mf]);
@@ -333,9 +340,7 @@ fn repository_on_main() {
 
 #[test]
 fn invalid_branch() {
-    let w = World::new();
-    let (_, mf) = w.key("marek");
-    let (_, url) = w.remote("remote");
+    let (w, _, mf, _, url) = maintained();
     let p = w.pair(
         &url,
         "nobranch",
@@ -361,9 +366,7 @@ fn invalid_branch() {
 #[test]
 fn non_qubes_repository_without_maintainer_keys() {
     // An unsigned commit, no tag: the maintainers' keys cannot vouch for it.
-    let w = World::new();
-    let (_, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, _, mf, r, url) = maintained();
     let c = head(&r);
     let p = w.pair(&url, "nonqubes", nothing, &["--maintainer", &mf]);
     p.same();
@@ -447,9 +450,7 @@ fn non_qubes_repository_with_maintainer_and_signed_tag() {
 #[test]
 fn repository_without_version_tags() {
     // A signed tag, but no v* tag: nothing a version build may use.
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     let c = commit(&r, "second");
     signed_tag(&r, &c, "R4.2", &m);
     let p = w.pair(
@@ -465,9 +466,7 @@ fn repository_without_version_tags() {
 
 #[test]
 fn existing_repository_without_version_tags() {
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     git(&r, &["checkout", "-q", "-b", "builderv2-tests-1"]);
     let c = commit(&r, "second");
     signed_tag(&r, &c, "R4.2", &m);
@@ -491,9 +490,7 @@ fn existing_repository_without_version_tags() {
 
 #[test]
 fn existing_repository_with_version_tags() {
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     git(&r, &["checkout", "-q", "-b", "builderv2-tests-2"]);
     let c = commit(&r, "release");
     let ids: Vec<String> = ["v1.0.1", "v1.0.2", "v1.0.3"]
@@ -527,9 +524,7 @@ fn existing_repository_with_version_tags() {
 
 #[test]
 fn existing_repository_switching_branch() {
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     let detached = commit(&r, "untagged");
     git(&r, &["checkout", "-q", "-b", "release4.2"]);
     let c42 = commit(&r, "4.2");
@@ -722,9 +717,7 @@ fn submodules() {
 fn version_tag_earlier_than_head() {
     // The branch's tip has a signed tag that is no version; an earlier
     // commit has v1.0: the build takes v1.0.
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     git(&r, &["checkout", "-q", "-b", "builderv2-tests-4"]);
     let v = commit(&r, "v1.0");
     signed_tag(&r, &v, "v1.0", &m);
@@ -751,9 +744,7 @@ fn version_tag_earlier_than_head() {
 
 #[test]
 fn specific_commit_is_a_pin() {
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     let pinned = commit(&r, "pinned");
     let tip = commit(&r, "later");
     signed_tag(&r, &tip, "v1.0", &m);
@@ -828,9 +819,7 @@ fn trust_all_keys() {
 
 #[test]
 fn shallow_clone() {
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     for i in 0..3 {
         commit(&r, &format!("c{i}"));
     }
@@ -857,9 +846,7 @@ fn shallow_clone() {
 
 #[test]
 fn existing_repository_follows_the_remote_and_keeps_its_checkout_on_failure() {
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     let c1 = head(&r);
     signed_tag(&r, &c1, "v1.0", &m);
     let p = w.pair(&url, "follow", nothing, &["--maintainer", &mf]);
@@ -953,9 +940,7 @@ fn insecure_skip_checking_and_clean() {
 
 #[test]
 fn keys_and_options_refused() {
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     signed_tag(&r, &head(&r), "v1.0", &m);
     let missing = "0123456789ABCDEF0123456789ABCDEF01234567";
     let p = w.pair(&url, "nokey", nothing, &["--maintainer", missing]);
@@ -1091,9 +1076,7 @@ fn two_subkeys_of_one_key_count_once() {
 #[test]
 fn renamed_tag_fails() {
     // A signed v1.0 published as v2.0: git verify-tag accepts it.
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     let c = head(&r);
     write_tag(&r, &tag_text(&c, "v1.0", "release"), &[&m], "v2.0");
     let p = w.pair(&url, "renamed", nothing, &["--maintainer", &mf]);
@@ -1109,9 +1092,7 @@ fn renamed_tag_fails() {
 fn seven_tags_are_all_read() {
     // The original cuts `git tag --points-at` at 500 characters: the
     // seventh tag is "wrong length".
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     let c = head(&r);
     for i in 0..7 {
         signed_tag(&r, &c, &format!("v1.0.{i}"), &m);
@@ -1129,9 +1110,7 @@ fn seven_tags_are_all_read() {
 
 #[test]
 fn ignore_missing_only_when_the_remote_says_so() {
-    let w = World::new();
-    let (_, mf) = w.key("marek");
-    let (_, url) = w.remote("remote");
+    let (w, _, mf, _, url) = maintained();
     let args = [
         "--ignore-missing",
         "--git-branch",
@@ -1185,9 +1164,7 @@ fn minimum_of_zero_is_one() {
 
 #[test]
 fn an_unsigned_tag_hides_a_signed_commit_as_in_the_original() {
-    let w = World::new();
-    let (m, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, m, mf, r, url) = maintained();
     let c = sign_head_commit(&r, &m);
     let t = write_tag(&r, &tag_text(&c, "v1.0", "unsigned"), &[], "v1.0");
     let p = w.pair(
@@ -1246,9 +1223,7 @@ fn verify_tag_json_keeps_a_failed_checks_tags() {
 fn hostile_tag_names_do_not_confuse_the_reading() {
     // A tag whose name looks like JSON of a good tag, at an unsigned
     // commit: still nothing good.
-    let w = World::new();
-    let (_, mf) = w.key("marek");
-    let (r, url) = w.remote("remote");
+    let (w, _, mf, r, url) = maintained();
     let c = head(&r);
     let fake = format!("x\",\"status\":\"good\"}},{{\"id\":\"{c}\"");
     // Git refuses such a ref name; the name inside the object is free.

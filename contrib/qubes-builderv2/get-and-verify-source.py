@@ -19,6 +19,8 @@
 #   said loudly that it was not verified by signature.
 # - --ignore-missing exits 0 only when the remote says the branch or tag
 #   does not exist (git ls-remote), never on a network or git failure.
+# - Until the commit verified, a failure removes a fresh clone, or an
+#   existing repository's FETCH_HEAD (its checkout is untouched).
 # - A no-op merge is not run (HEAD already is the verified commit).
 #
 # Environment: VERIFY_TAG (default: verify-tag on PATH); VERIFY_TAG_FLAGS,
@@ -281,8 +283,11 @@ else
   json=$("${VERIFY_TAG:-verify-tag}" --json --check "$check" --min-signers "$need" \
     "${keys[@]}" ${flags[@]+"${flags[@]}"} -- "$repo" "$verify_ref") || rc=$?
   json=${json%%$'\n'*}
-  # Read from verify-tag's JSON: each annotated tag at the commit, the
-  # distinct signers, the commit's own signers. A tag is one object with
+  # verify-tag's exit code decides; its JSON gives the original's lines
+  # and its one stricter rule (annotated tags at the commit hide the
+  # commit's own signature), so a misreading can only refuse. Read from
+  # it: each annotated tag at the commit, the distinct signers, the
+  # commit's own signers. A tag is one object with
   # its keys in order (serde_json sorts them): id, name, reason (a rejected
   # tag's), signers, status. Strings are matched as JSON strings; a quote
   # inside one is escaped, so `{"id":"` cannot start inside a name or a
