@@ -975,12 +975,35 @@ fn keys_and_options_refused() {
             .arg(&url)
             .arg(w.path("argparse"))
             .arg(w.path("kr"))
-            .arg("--git-branch=main")
+            .arg("--git-b=main")
             .arg(w.keys())
+            .args(["--minimum", "1"])
             .output()
             .unwrap()
     });
     o.ok();
+    // Unknown, ambiguous, valueless: usage errors, as argparse's.
+    for bad in [
+        &["--fetch"][..],
+        &["--nope"],
+        &["--clean=1"],
+        &["--git-branch"],
+        &["-x"],
+    ] {
+        let mut cmd = Command::new(script());
+        w.env(&mut cmd);
+        let o = Run::of(
+            cmd.arg(&url)
+                .arg(w.path("argparse-bad"))
+                .arg(w.path("kr"))
+                .arg(w.keys())
+                .args(bad)
+                .output()
+                .unwrap(),
+        );
+        o.code(2);
+        gone(&w.path("argparse-bad"));
+    }
     let o = Run::of(Command::new(script()).arg("--help").output().unwrap());
     o.ok();
     assert!(o.out.contains("--minimum-distinct-maintainers"));
