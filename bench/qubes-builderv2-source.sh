@@ -37,6 +37,9 @@ case $DIR in *.*) echo "BENCH_DIR must have no dots (the original refuses them):
 rm -rf "$DIR"
 mkdir -p "$DIR"
 cd "$DIR"
+# The original leaves a gpg-agent for each keyring directory (its gpgconf
+# --kill aims at GNUPGHOME); an agent ends when its directory goes.
+trap 'rm -rf "$DIR/py-keyring"' EXIT
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 GNUPGHOME=$DIR/gnupg-home
 
 if [ -n "${QUBES_BUNDLE:-}" ]; then
