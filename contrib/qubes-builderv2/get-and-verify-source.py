@@ -57,7 +57,11 @@ Options:
     --minimum-distinct-maintainers N
                                distinct signers (primary keys) required
                                (default: 1)
-    -h, --help                 this help"
+    -h, --help                 this help
+
+Environment: VERIFY_TAG (verify-tag), VERIFY_TAG_FLAGS (more options for it).
+Exit: 0 done; 1 verification failed; 2 bad options, a missing key file, no
+such branch or tag on the remote; 3 no version tag; 4 the fetch failed."
 }
 
 # fail CODE MESSAGE...: the message on stdout, as the original prints its
