@@ -1668,3 +1668,65 @@ fn real_builder_fetches_through_the_plugin() {
         assert!(!theirs.sources("unsigned").exists());
     }
 }
+
+/// Every tag of a Qubes component's whole history (a bundle, e.g.
+/// /work/shared/qubes/qubes-linux-utils.bundle, named by QUBES_BUNDLE):
+/// both scripts, --fetch-only, Marek's key as the maintainer. They must
+/// agree on every tag, except tags the original takes and the drop-in
+/// refuses for SHA-1, which it then takes with --allow-sha1-before.
+#[test]
+#[ignore = "needs QUBES_BUNDLE=<a Qubes component's git bundle>; slow (two scripts per tag)"]
+fn whole_history_of_a_qubes_bundle() {
+    let bundle = std::env::var_os("QUBES_BUNDLE").expect("QUBES_BUNDLE=<a git bundle>");
+    assert!(original_runs(), "the original script cannot run here");
+    let w = World::new();
+    real_keys(&w);
+    let remote = w.path("bundle");
+    git(
+        w.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--mirror",
+            Path::new(&bundle).to_str().unwrap(),
+            remote.to_str().unwrap(),
+        ],
+    );
+    let url = format!("file://{}", remote.display());
+    let tags = git(&remote, &["tag"]);
+    let (mut agree, mut sha1) = (0, 0);
+    for (i, tag) in tags.lines().enumerate() {
+        let args = ["--git-branch", tag, "--fetch-only", "--maintainer", MAREK];
+        let p = w.pair(&url, &format!("t{i}"), nothing, &args);
+        let theirs = p.theirs.as_ref().unwrap().code == 0;
+        if (p.ours.code == 0) == theirs {
+            agree += 1;
+        } else {
+            assert!(
+                theirs,
+                "{tag}: the drop-in takes what the original refuses: {:#?}",
+                p.ours
+            );
+            assert!(p.ours.err.contains("SHA-1"), "{tag}: {:#?}", p.ours);
+            let mut cmd = Command::new(script());
+            w.env(&mut cmd);
+            Run::of(
+                cmd.env("VERIFY_TAG_FLAGS", "--allow-sha1-before 2017-01-01")
+                    .arg(&url)
+                    .arg(w.path(&format!("t{i}-sha1")))
+                    .arg(w.path("kr"))
+                    .arg(w.keys())
+                    .args(args)
+                    .output()
+                    .unwrap(),
+            )
+            .ok();
+            sha1 += 1;
+        }
+        for d in [&p.ours_dir, &p.theirs_dir] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+    eprintln!("{agree} tags agree, {sha1} differ for SHA-1 only");
+    assert!(agree > 0);
+}
