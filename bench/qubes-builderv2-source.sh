@@ -37,9 +37,6 @@ case $DIR in *.*) echo "BENCH_DIR must have no dots (the original refuses them):
 rm -rf "$DIR"
 mkdir -p "$DIR"
 cd "$DIR"
-# The original leaves a gpg-agent for each keyring directory (its gpgconf
-# --kill aims at GNUPGHOME); an agent ends when its directory goes.
-trap 'rm -rf "$DIR/py-keyring"' EXIT
 export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 GNUPGHOME=$DIR/gnupg-home
 
 if [ -n "${QUBES_BUNDLE:-}" ]; then
@@ -60,15 +57,23 @@ cp "$DATA"/keys/*.asc keys/
 
 ours() { "$OURS" "$URL" "$DIR/ours" "$DIR/ours-keyring" "$DIR/keys" --git-branch main --minimum-distinct-maintainers 1 "${MAINTAINERS[@]}"; }
 original() {
-  rm -rf "$DIR/py-keyring"
   "$PYTHON" "$ORIGINAL" "$URL" "$DIR/py" "$DIR/py-keyring" "$DIR/keys" --git-branch main --minimum-distinct-maintainers 1 "${MAINTAINERS[@]}"
+}
+# After each run of the original, untimed: stop the gpg-agent it leaves
+# (its gpgconf --kill aims at GNUPGHOME, not the keyring directory) and
+# remove the keyring directory, as the disposal of an executor does.
+reap() {
+  gpgconf --homedir "$DIR/py-keyring" --kill gpg-agent 2>/dev/null || true
+  rm -rf "$DIR/py-keyring"
 }
 fetch() { git -C "$DIR/ours" fetch -q --tags -- "$URL" main; }
 
 # Both clone (and must succeed), then both are up to date: the same lines.
 ours >/dev/null
 original >/dev/null
+reap
 a=$(ours) b=$(original)
+reap
 [ "$a" = "$b" ] || { printf 'the outputs differ:\n%s\n---\n%s\n' "$a" "$b" >&2; exit 1; }
 printf '%s\n' "$a" | grep -q -- '--> Merging' || { echo "not the up-to-date path: $a" >&2; exit 1; }
 
@@ -83,7 +88,7 @@ ms() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -f times.*
 for _ in $(seq "$ROUNDS"); do
-  for _ in $(seq "$PER"); do ms original original; done
+  for _ in $(seq "$PER"); do ms original original; reap; done
   for _ in $(seq "$PER"); do ms ours ours; done
   for _ in $(seq "$PER"); do ms fetch fetch; done
 done

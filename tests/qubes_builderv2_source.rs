@@ -235,13 +235,25 @@ impl World {
         }
         let mut cmd = Command::new("python3");
         self.env(&mut cmd);
+        let keyring = self.path(&format!("{dir}-keyring"));
         cmd.arg(original())
             .arg(url)
             .arg(self.path(dir))
-            .arg(self.path(&format!("{dir}-keyring")))
+            .arg(&keyring)
             .arg(self.keys())
             .args(args);
-        Some(Run::of(cmd.output().unwrap()))
+        let run = Run::of(cmd.output().unwrap());
+        // The original leaves the gpg-agent its imports started (its
+        // gpgconf --kill aims at GNUPGHOME): stop it, as the disposal of
+        // the builder's executor would.
+        if keyring.exists() {
+            let _ = Command::new("gpgconf")
+                .arg("--homedir")
+                .arg(&keyring)
+                .args(["--kill", "gpg-agent"])
+                .output();
+        }
+        Some(run)
     }
 
     /// Both, each on its own directory `ours-NAME` / `py-NAME`, after
