@@ -41,7 +41,10 @@ DOCS := $(CARGO_TARGET_DIR)/docs
 # name these paths).
 QUBES_SERVICES := $(wildcard $(TOP)/contrib/qubes/qubes.*)
 QUBES_POLICIES := $(wildcard $(TOP)/contrib/qubes/*.policy)
-BUILDERV2 := download-file verify-file
+# Qubes Builder v2: the drop-ins, and the plugin that selects them
+# (builder.yml's plugins-dirs: $(PKGLIBDIR)/qubes-builderv2/plugins).
+BUILDERV2 := download-file verify-file get-and-verify-source.py
+BUILDERV2_PLUGIN := plugins/build_verify
 
 .PHONY: all build docs install uninstall check clean dist qubes-pin
 all: build docs
@@ -69,7 +72,7 @@ install:
 	fi
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(PKGDATADIR)/make $(DESTDIR)$(PKGDATADIR)/qubes \
-	  $(DESTDIR)$(PKGLIBDIR)/qubes-builderv2 \
+	  $(DESTDIR)$(PKGLIBDIR)/qubes-builderv2/$(BUILDERV2_PLUGIN) \
 	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	$(INSTALL) -m 0755 $(addprefix $(BIN)/,$(TOOLS)) $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 0644 $(DOCS)/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
@@ -80,6 +83,7 @@ install:
 	$(INSTALL) -m 0755 $(QUBES_SERVICES) $(TOP)/contrib/qubes/verify-git-tag $(DESTDIR)$(PKGLIBDIR)/
 	$(INSTALL) -m 0644 $(QUBES_POLICIES) $(DESTDIR)$(PKGDATADIR)/qubes/
 	$(INSTALL) -m 0755 $(addprefix $(TOP)/contrib/qubes-builderv2/,$(BUILDERV2)) $(DESTDIR)$(PKGLIBDIR)/qubes-builderv2/
+	$(INSTALL) -m 0644 $(TOP)/contrib/qubes-builderv2/$(BUILDERV2_PLUGIN)/__init__.py $(DESTDIR)$(PKGLIBDIR)/qubes-builderv2/$(BUILDERV2_PLUGIN)/
 
 # Everything install put, and nothing else: the tools' own files by name
 # (man pages of subcommands are TOOL-SUB.1), the package's directories whole.

@@ -165,8 +165,12 @@ fn install_copies_what_make_built_and_uninstall_removes_it_all() {
         add(format!("usr/share/build-verify/qubes/{p}"));
     }
     add("usr/lib/build-verify/verify-git-tag".into());
-    add("usr/lib/build-verify/qubes-builderv2/download-file".into());
-    add("usr/lib/build-verify/qubes-builderv2/verify-file".into());
+    for s in ["download-file", "verify-file", "get-and-verify-source.py"] {
+        add(format!("usr/lib/build-verify/qubes-builderv2/{s}"));
+    }
+    // The plugin builder.yml's plugins-dirs names (a module, not run).
+    let plugin = "usr/lib/build-verify/qubes-builderv2/plugins/build_verify/__init__.py";
+    add(plugin.into());
     // The paths the documentation names.
     for named in [
         "usr/lib/build-verify/qubes.AppendLog",
@@ -185,7 +189,8 @@ fn install_copies_what_make_built_and_uninstall_removes_it_all() {
             .permissions()
             .mode()
             & 0o777;
-        let exec = f.starts_with("usr/bin/") || f.starts_with("usr/lib/build-verify/");
+        let exec =
+            f.starts_with("usr/bin/") || (f.starts_with("usr/lib/build-verify/") && f != plugin);
         assert_eq!(mode, if exec { 0o755 } else { 0o644 }, "{f}");
     }
     completions_work_in_bash(&dest);

@@ -110,7 +110,8 @@ struct Cli {
     #[arg(short, long)]
     quiet: bool,
 
-    /// One JSON object per repository (its tags, signers, outcome), then a summary.
+    /// One JSON object per repository (its tags, signers, outcome; a failed
+    /// check's tags and verdicts too), then a summary.
     #[arg(long)]
     json: bool,
 }
@@ -296,18 +297,28 @@ fn json(o: &Outcome) -> serde_json::Value {
     match &o.result {
         Ok(r) => {
             v["status"] = json!("ok");
-            v["commit"] = json!(r.commit);
-            v["tags"] = json!(r.tags);
-            v["commit_signers"] = json!(r.commit_signers);
-            v["notes"] = json!(r.notes);
+            report_json(&mut v, r);
         }
         Err(e) => {
             v["status"] = json!("failed");
             v["reason"] = json!(format!("{e:#}"));
+            // What the failed check found, when it got as far as the tags.
+            if let Some(r) = &o.partial {
+                report_json(&mut v, r);
+            }
         }
     }
     if let Some(w) = &o.rollback_allowed {
         v["rollback_allowed"] = json!(w);
     }
     v
+}
+
+/// A report's fields in a repository's JSON object.
+fn report_json(v: &mut serde_json::Value, r: &tag::Report) {
+    v["commit"] = json!(r.commit);
+    v["tags"] = json!(r.tags);
+    v["distinct_signers"] = json!(r.distinct_signers);
+    v["commit_signers"] = json!(r.commit_signers);
+    v["notes"] = json!(r.notes);
 }

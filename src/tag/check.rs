@@ -67,7 +67,12 @@ pub struct TagResult {
 pub struct Report {
     pub commit: String,
     pub tags: Vec<TagResult>,
-    /// Signers of the commit itself, when it was accepted as signed commit.
+    /// The distinct trusted signers (primary keys) of the good tags: what
+    /// --min-signers counts.
+    pub distinct_signers: Vec<String>,
+    /// Signers of the commit itself: when the report verified, it was
+    /// accepted as signed commit; in a failed check's report, its own
+    /// signature verified but did not suffice.
     pub commit_signers: Vec<String>,
     /// Ignored signatures and tags, warnings: for stderr.
     pub notes: Vec<String>,
@@ -129,20 +134,28 @@ pub fn verify_rev(
 
 /// The checking phase of [`verify_rev`], on the tags [`candidates`] found.
 pub fn verify_candidates(repo: &Repo, c: Candidates, ctx: &Context) -> anyhow::Result<Report> {
-    let commit = c.commit;
+    let (report, result) = check_candidates(repo, c, ctx);
+    result.map(|()| report)
+}
+
+/// [`verify_candidates`], keeping the report when the check fails: the
+/// tags examined, their verdicts and signers, for a caller that shows why
+/// (verify-tag --json).
+pub fn check_candidates(repo: &Repo, c: Candidates, ctx: &Context) -> (Report, anyhow::Result<()>) {
     let mut report = Report {
-        commit: commit.to_string(),
+        commit: c.commit.to_string(),
         ..Report::default()
     };
-    match check_rev(repo, c, ctx, &mut report) {
-        Ok(()) => Ok(report),
+    let result = match check_rev(repo, c, ctx, &mut report) {
+        Ok(()) => Ok(()),
         // What was ignored may be why nothing verified: say it.
         Err(e) if !report.notes.is_empty() => Err(fail(
             crate::exit::code_of(&e),
             format!("{e:#} ({})", report.notes.join("; ")),
         )),
         Err(e) => Err(e),
-    }
+    };
+    (report, result)
 }
 
 fn check_rev(repo: &Repo, c: Candidates, ctx: &Context, report: &mut Report) -> anyhow::Result<()> {
@@ -241,6 +254,7 @@ fn check_rev(repo: &Repo, c: Candidates, ctx: &Context, report: &mut Report) -> 
         }
         return commit_fallback(repo, commit, ctx, report);
     }
+    report.distinct_signers = signers.iter().map(|f| f.to_hex()).collect();
     let need = ctx.min_signers.max(1);
     if signers.len() < need {
         return Err(fail(
@@ -297,6 +311,9 @@ fn commit_fallback(
     } else {
         "no signed tag"
     };
+    if let Some(Ok(fprs)) = &signed {
+        report.commit_signers = fprs.iter().map(|f| f.to_hex()).collect();
+    }
     match (ctx.check, signed) {
         (Check::SignedTagOrCommit, Some(Ok(fprs))) => {
             let need = ctx.min_signers.max(1);
@@ -306,7 +323,6 @@ fn commit_fallback(
                     format!("{what} at {commit}, and its own signature has {} trusted signer(s), {need} required", fprs.len()),
                 ));
             }
-            report.commit_signers = fprs.iter().map(|f| f.to_hex()).collect();
             Ok(())
         }
         (Check::SignedTagOrCommit, Some(Err(e))) => {

@@ -21,8 +21,8 @@ pub mod trust;
 
 pub use args::{component_name, targets, Target};
 pub use check::{
-    verify_candidates, verify_rev, Check, Report, TagResult, TagStatus, COMMIT_MAX, MAX_TAGS,
-    TAG_MAX,
+    check_candidates, verify_candidates, verify_rev, Check, Report, TagResult, TagStatus,
+    COMMIT_MAX, MAX_TAGS, TAG_MAX,
 };
 pub use env::{Allowed, QubesEnv, NO_CHECK_ADVICE};
 pub use run::{verify_all, Outcome, RunOptions};

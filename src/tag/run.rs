@@ -3,7 +3,7 @@
 //! against the state file, and the verified commits recorded.
 
 use super::args::Target;
-use super::check::{verify_candidates, Report};
+use super::check::{check_candidates, Report};
 use super::scan::candidates;
 use super::state::{State, DETACHED};
 use super::trust::Config;
@@ -33,6 +33,9 @@ pub struct Outcome {
     /// known (a detached HEAD, an object id).
     pub branch: Option<String>,
     pub result: anyhow::Result<Report>,
+    /// When the check failed: what it found (the tags at the revision,
+    /// their verdicts and signers), for reports of why.
+    pub partial: Option<Report>,
     /// Set when --allow-rollback accepted a revision the state refused.
     pub rollback_allowed: Option<String>,
 }
@@ -96,12 +99,17 @@ where
             // is the result of the whole run.
             let (config, recorded) = loaded.wait().as_ref().ok()?;
             let mut rollback_allowed = None;
+            let mut partial = None;
             let result = (|| {
                 // A component without keys is a usage error before
                 // anything about its repository.
                 let ctx = config.context(&target.component)?;
                 let (repo, c) = scanned?;
-                let report = verify_candidates(&repo, c, &ctx)?;
+                let (report, checked) = check_candidates(&repo, c, &ctx);
+                if let Err(e) = checked {
+                    partial = Some(report);
+                    return Err(e);
+                }
                 if let Some(st) = recorded {
                     if let Err(e) =
                         st.check(&repo, &target.component, branch.as_deref(), &report.commit)
@@ -118,6 +126,7 @@ where
                 target,
                 branch,
                 result,
+                partial,
                 rollback_allowed,
             })
         };
