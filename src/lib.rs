@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod git;
 pub mod hashlist;
+pub mod lists;
 pub mod log;
 pub mod openpgp;
 pub mod package;

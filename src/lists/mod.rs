@@ -1,0 +1,4 @@
+pub mod metalink;
+pub mod primary;
+pub mod repomd;
+pub mod rpmmd;
