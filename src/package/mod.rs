@@ -10,12 +10,17 @@
 //! - [`debian`]: the chain InRelease (or Release + Release.gpg) ->
 //!   Packages/Sources -> .deb/.dsc -> source tarballs, and Debian lists
 //!   as hash lists for check-hashes.
+//! - [`rpmrepo`]: the chain repomd.xml (+ .asc, a pinned digest or a
+//!   metalink) -> primary.xml -> .rpm, for package sets from several
+//!   repositories; [`repostate`]: its rollback and freeze protection.
 
 pub mod date;
 pub mod deb822;
 pub mod debian;
 pub mod header;
+pub mod repostate;
 pub mod rpm;
+pub mod rpmrepo;
 
 use crate::exit::{Code, ResultExt};
 use std::fs::File;
@@ -73,6 +78,8 @@ pub fn sniff(file: &mut File, path: &Path) -> anyhow::Result<Kind> {
 pub enum Verified {
     Rpm(rpm::RpmReport),
     Debian(debian::FileReport),
+    /// An RPM listed in a verified repository's primary.
+    Repo(rpmrepo::PackageReport),
 }
 
 impl Verified {
@@ -81,6 +88,7 @@ impl Verified {
         match self {
             Verified::Rpm(r) => &r.notes,
             Verified::Debian(d) => &d.notes,
+            Verified::Repo(r) => &r.notes,
         }
     }
 
@@ -89,12 +97,23 @@ impl Verified {
         match self {
             Verified::Rpm(r) => r.signers(),
             Verified::Debian(d) => d.signers.clone(),
+            Verified::Repo(r) => r.signers.clone(),
         }
     }
 
     /// What it was verified by, one line each (for -v).
     pub fn details(&self) -> Vec<String> {
         match self {
+            Verified::Repo(p) => {
+                let mut v = vec![format!(
+                    "{} listed by {} at {} ({})",
+                    p.nevra, p.repo, p.location, p.checksum
+                )];
+                if let Some(r) = &p.rpm {
+                    v.extend(Verified::Rpm(r.clone()).details().into_iter().skip(1));
+                }
+                v
+            }
             Verified::Rpm(r) => {
                 let mut v = vec![format!("{} (RPM v{})", r.nevra, r.format)];
                 for s in &r.signatures {
@@ -123,6 +142,12 @@ impl Verified {
     /// One JSON object for `--json`.
     pub fn to_json(&self, file: &str) -> serde_json::Value {
         match self {
+            Verified::Repo(p) => serde_json::json!({
+                "path": file, "status": "ok", "exit": 0, "kind": "rpm-repository",
+                "repository": p.repo, "location": p.location, "nevra": p.nevra,
+                "checksum": p.checksum, "signers": p.signers, "notes": p.notes,
+                "signed": p.rpm.is_some(),
+            }),
             Verified::Rpm(r) => serde_json::json!({
                 "path": file, "status": "ok", "exit": 0, "kind": "rpm",
                 "nevra": r.nevra, "format": r.format, "signers": r.signers(),
