@@ -5,7 +5,7 @@ use build_verify::check::par_in_order;
 mod common;
 use build_verify::exit::{code_of, fail, Code};
 use build_verify::openpgp::KeyArgs;
-use build_verify::package::{self, debian, rpm};
+use build_verify::package::{self, debian, reposet, rpm};
 use clap::Parser;
 use common as cli;
 use serde_json::json;
@@ -41,13 +41,27 @@ verify-package --keyring debian-archive-keyring.gpg --release InRelease \\\n    
 verify-package --keyring debian-archive-keyring.gpg --release InRelease \\\n      \
 --index main/source/Sources.xz hello_2.10-3.dsc \\\n      \
 hello_2.10.orig.tar.gz hello_2.10-3.debian.tar.xz\n  \
-verify-package --keyring maintainer.asc foo_1.0-1.dsc foo_1.0.orig.tar.xz",
+verify-package --keyring maintainer.asc foo_1.0-1.dsc foo_1.0.orig.tar.xz\n\n\
+RPM repositories (--repo): each repodata/repomd.xml is verified by its repomd.xml.asc (or \
+--repomd-sha256, or a --metalink), then its primary (size, checksum, and open-checksum after \
+decompression: gzip, xz, bzip2, zstd), then each FILE (a .rpm, or a directory of them): listed \
+in the primary of the repository it lies in (else of a repository listing its file name), at \
+that location, with that size and checksum, AND signed by the keys given. --all: every listed \
+package present and good; --exact: a file no repository lists fails; --state: rollback \
+protection.\n  \
+verify-package --keyring RPM-GPG-KEY-qubes --repo qubes=https://yum.example/r4.2/current/dom0/fc41 \\\n      \
+--repo fedora=mirror/fedora --metalink fedora=metalink.xml --state repos.json \\\n      \
+--exact iso/Packages/",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
     /// Packages to verify: .rpm (recognized by content), .deb, .dsc, or files a .dsc or an index pins.
-    #[arg(value_name = "FILE", required = true)]
+    /// With --repo: .rpm files or directories of them.
+    #[arg(value_name = "FILE", required_unless_present = "repos")]
     files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    repo: reposet::RepoArgs,
 
     #[command(flatten)]
     keys: KeyArgs,
@@ -189,7 +203,34 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     };
 
     // .dsc files first: a verified .dsc pins the tarballs after it.
-    let (dscs, rest) = chain.order(&args.files);
+    let (dscs, rest) = if args.repo.given() {
+        let repo_source = |operand: &str| {
+            build_verify::fetch::repo::repo_source(operand, || {
+                build_verify::fetch::Transport::new(build_verify::fetch::TransportOptions {
+                    allow_http: args.repo.allow_http,
+                    ..Default::default()
+                })
+            })
+        };
+        let mut sink = |ev: reposet::Event| match ev {
+            reposet::Event::Repo { id, result } => report(Shown {
+                file: id.to_string(),
+                result: result.map(|r| package::Verified::Repository(r.summary())),
+            }),
+            reposet::Event::Package { file, result } => report(Shown { file, result }),
+        };
+        reposet::check_set(
+            &args.repo,
+            &args.files,
+            &verifier,
+            rpm_opts,
+            &repo_source,
+            &mut sink,
+        )?;
+        (Vec::new(), Vec::new())
+    } else {
+        chain.order(&args.files)
+    };
     for f in &dscs {
         let result = chain.verify_dsc(f, &verifier);
         report(Shown {

@@ -7,6 +7,7 @@
 //! - [`pins`]: what a signed list or `--hash-file` pins for the download.
 //! - [`decompress`]: strict decoders for `--uncompress`.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
+//! - [`repo`]: an RPM repository at a URL, for the repository chain.
 //! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
 //!
 //! This module ties them together: re-verify what is present, claim
@@ -17,6 +18,7 @@ pub mod decompress;
 pub mod mirrors;
 pub mod pins;
 pub mod pipeline;
+pub mod repo;
 pub mod signature;
 pub mod transport;
 pub mod unverified;

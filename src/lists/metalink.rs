@@ -261,7 +261,10 @@ mod tests {
     fn refusals() {
         let e = |s: String| format!("{:#}", parse(s.as_bytes()).unwrap_err());
         assert!(e(fedora().replace("repomd.xml\"", "other.xml\"")).contains("no <file"));
-        let only_weak = fedora().replace(&format!("<hash type=\"sha256\">{}</hash>", "aa".repeat(32)), "");
+        let only_weak = fedora().replace(
+            &format!("<hash type=\"sha256\">{}</hash>", "aa".repeat(32)),
+            "",
+        );
         assert!(e(only_weak).contains("no SHA-256"));
         assert!(e(fedora().replace("\"sha256\">aa", "\"sha256\">zz")).contains("not hex"));
         assert!(e(fedora().replace("</metalink>", "")).contains("ends before"));

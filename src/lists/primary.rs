@@ -105,7 +105,9 @@ impl Parser {
         let from = self.buf.len().saturating_sub(b"</package>".len());
         self.buf.extend_from_slice(data);
         let tail = self.buf.get(from..).unwrap_or_default();
-        let Some(end) = memchr::memmem::rfind(tail, b"</package>").map(|i| from + i + b"</package>".len()) else {
+        let Some(end) =
+            memchr::memmem::rfind(tail, b"</package>").map(|i| from + i + b"</package>".len())
+        else {
             if self.buf.len() > MAX_PACKAGE {
                 return Err(malformed(
                     "primary.xml",
@@ -157,7 +159,9 @@ impl Parser {
                 Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
                 Event::Start(e) => {
                     let skip = self.open(&e).map_err(|w| self.bad(w))?;
-                    self.stack.push(e.name().as_ref()).map_err(|w| self.bad(w))?;
+                    self.stack
+                        .push(e.name().as_ref())
+                        .map_err(|w| self.bad(w))?;
                     self.text.clear();
                     if skip {
                         // Leave the reader right before `</format>`.
@@ -212,9 +216,7 @@ impl Parser {
         let name = name.as_ref();
         match self.stack.depth() {
             0 if self.root_done => Err(format!("<{name}> after the root element")),
-            0 if name != "metadata" => Err(format!(
-                "the root element is <{name}>, not <metadata>"
-            )),
+            0 if name != "metadata" => Err(format!("the root element is <{name}>, not <metadata>")),
             0 => {
                 self.root_seen = true;
                 if let Some(n) = attr(e, "packages")? {
@@ -415,12 +417,18 @@ mod tests {
     }
 
     fn err(s: &str) -> String {
-        format!("{:#}", parse_all(s.as_bytes(), Policy::default()).unwrap_err())
+        format!(
+            "{:#}",
+            parse_all(s.as_bytes(), Policy::default()).unwrap_err()
+        )
     }
 
     #[test]
     fn streams_in_any_pieces() {
-        let d = doc(&[pkg("foo", "foo-1.0-1.noarch.rpm"), pkg("bar&amp;x", "b/bar.rpm")]);
+        let d = doc(&[
+            pkg("foo", "foo-1.0-1.noarch.rpm"),
+            pkg("bar&amp;x", "b/bar.rpm"),
+        ]);
         let all = parse_all(d.as_bytes(), Policy::default()).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[1].name, "bar&x");
@@ -446,11 +454,15 @@ mod tests {
         let good = pkg("foo", "foo.rpm");
         let e = err(&doc(&[good.replace("sha256", "sha1")]));
         assert!(e.contains("package 1 (foo)") && e.contains("SHA-1"), "{e}");
-        let e = err(&doc(&[good.replace("href=", "xml:base=\"http://x/\" href=")]));
+        let e = err(&doc(&[
+            good.replace("href=", "xml:base=\"http://x/\" href=")
+        ]));
         assert!(e.contains("xml:base refused"), "{e}");
         let e = err(&doc(&[good.replace("foo.rpm", "/tmp/foo.rpm")]));
         assert!(e.contains("absolute"), "{e}");
-        let e = err(&doc(&[good.replace("  <size", "  <size package=\"1\"/><size")]));
+        let e = err(&doc(&[
+            good.replace("  <size", "  <size package=\"1\"/><size")
+        ]));
         assert!(e.contains("duplicate <size>"), "{e}");
         let e = err(&doc(&[good.clone()]).replace("packages=\"1\"", "packages=\"2\""));
         assert!(e.contains("but 1 packages"), "{e}");
@@ -475,6 +487,9 @@ mod tests {
             .into_iter()
             .try_for_each(|p| idx.insert(p));
         let e = format!("{:#}", r.unwrap_err());
-        assert!(e.contains("duplicate package entries: foo-1.0-1.noarch at a/foo.rpm and at b/foo.rpm"), "{e}");
+        assert!(
+            e.contains("duplicate package entries: foo-1.0-1.noarch at a/foo.rpm and at b/foo.rpm"),
+            "{e}"
+        );
     }
 }

@@ -204,7 +204,8 @@ fn open(
                     let t = attr(e, "type")?
                         .ok_or_else(|| format!("data {:?}: <{name}> without a type", p.kind))?;
                     // Refuse an unusable type now, naming the entry.
-                    rpmmd::algo_of(&t, policy).map_err(|w| format!("data {:?}: <{name}>: {w}", p.kind))?;
+                    rpmmd::algo_of(&t, policy)
+                        .map_err(|w| format!("data {:?}: <{name}>: {w}", p.kind))?;
                     p.checksum_type = Some(t);
                 }
                 _ => {}
@@ -320,9 +321,13 @@ mod tests {
         assert!(e.contains("data \"primary\"") && e.contains("SHA-1"), "{e}");
         let e = err(&doc(&entry("primary", "").replace("sha256", "crc")));
         assert!(e.contains("unknown checksum type"), "{e}");
-        let e = err(&doc(&entry("primary", "").replace("href=", "xml:base=\"http://x/\" href=")));
+        let e = err(&doc(
+            &entry("primary", "").replace("href=", "xml:base=\"http://x/\" href=")
+        ));
         assert!(e.contains("xml:base refused"), "{e}");
-        let e = err(&doc(&entry("primary", "").replace("repodata/primary", "../primary")));
+        let e = err(&doc(
+            &entry("primary", "").replace("repodata/primary", "../primary")
+        ));
         assert!(e.contains("`..`"), "{e}");
         let e = err(&doc(&entry("primary", "<size>3</size>")));
         assert!(e.contains("duplicate <size>"), "{e}");

@@ -51,17 +51,17 @@ impl Checksum {
 /// unless allowed, are refused.
 pub fn algo_of(kind: &str, policy: Policy) -> Result<Algo, String> {
     Ok(match kind {
-            "sha256" => Algo::Sha256,
-            "sha384" => Algo::Sha384,
-            "sha512" => Algo::Sha512,
-            "sha" | "sha1" if policy.allow_sha1 => Algo::Sha1,
-            "sha" | "sha1" => {
-                return Err(format!(
-                    "SHA-1 checksum refused (--allow-sha1-checksums accepts it): {kind}"
-                ))
-            }
-            "md5" => return Err("MD5 checksum refused".into()),
-            other => return Err(format!("unknown checksum type {other:?}")),
+        "sha256" => Algo::Sha256,
+        "sha384" => Algo::Sha384,
+        "sha512" => Algo::Sha512,
+        "sha" | "sha1" if policy.allow_sha1 => Algo::Sha1,
+        "sha" | "sha1" => {
+            return Err(format!(
+                "SHA-1 checksum refused (--allow-sha1-checksums accepts it): {kind}"
+            ))
+        }
+        "md5" => return Err("MD5 checksum refused".into()),
+        other => return Err(format!("unknown checksum type {other:?}")),
     })
 }
 
@@ -237,7 +237,12 @@ mod tests {
 
     #[test]
     fn locations() {
-        for ok in ["Packages/f/foo-1.0.rpm", "foo.rpm", "a/b:c.rpm", "repodata/x-primary.xml.gz"] {
+        for ok in [
+            "Packages/f/foo-1.0.rpm",
+            "foo.rpm",
+            "a/b:c.rpm",
+            "repodata/x-primary.xml.gz",
+        ] {
             assert!(check_location(ok).is_ok(), "{ok}");
         }
         for bad in [

@@ -12,12 +12,14 @@
 //!   as hash lists for check-hashes.
 //! - [`rpmrepo`]: the chain repomd.xml (+ .asc, a pinned digest or a
 //!   metalink) -> primary.xml -> .rpm, for package sets from several
-//!   repositories; [`repostate`]: its rollback and freeze protection.
+//!   repositories; [`repostate`]: its rollback and freeze protection;
+//!   [`reposet`]: its options and the run over a package set.
 
 pub mod date;
 pub mod deb822;
 pub mod debian;
 pub mod header;
+pub mod reposet;
 pub mod repostate;
 pub mod rpm;
 pub mod rpmrepo;
@@ -80,6 +82,8 @@ pub enum Verified {
     Debian(debian::FileReport),
     /// An RPM listed in a verified repository's primary.
     Repo(rpmrepo::PackageReport),
+    /// A verified repository (its repomd.xml and metadata).
+    Repository(rpmrepo::RepoSummary),
 }
 
 impl Verified {
@@ -89,6 +93,7 @@ impl Verified {
             Verified::Rpm(r) => &r.notes,
             Verified::Debian(d) => &d.notes,
             Verified::Repo(r) => &r.notes,
+            Verified::Repository(r) => &r.notes,
         }
     }
 
@@ -98,12 +103,14 @@ impl Verified {
             Verified::Rpm(r) => r.signers(),
             Verified::Debian(d) => d.signers.clone(),
             Verified::Repo(r) => r.signers.clone(),
+            Verified::Repository(r) => r.signers.clone(),
         }
     }
 
     /// What it was verified by, one line each (for -v).
     pub fn details(&self) -> Vec<String> {
         match self {
+            Verified::Repository(r) => vec![r.line.clone()],
             Verified::Repo(p) => {
                 let mut v = vec![format!(
                     "{} listed by {} at {} ({})",
@@ -142,6 +149,16 @@ impl Verified {
     /// One JSON object for `--json`.
     pub fn to_json(&self, file: &str) -> serde_json::Value {
         match self {
+            Verified::Repository(r) => {
+                let mut v = r.json.clone();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("path".into(), file.into());
+                    o.insert("status".into(), "ok".into());
+                    o.insert("exit".into(), 0.into());
+                    o.insert("kind".into(), "rpm-repository-metadata".into());
+                }
+                v
+            }
             Verified::Repo(p) => serde_json::json!({
                 "path": file, "status": "ok", "exit": 0, "kind": "rpm-repository",
                 "repository": p.repo, "location": p.location, "nevra": p.nevra,

@@ -67,8 +67,9 @@ impl RepoState {
         };
         let what = format!("state file {}", path.display());
         let bytes = crate::fsutil::read_bounded(file, STATE_MAX, &what, Code::Usage)?;
-        serde_json::from_slice(&bytes)
-            .with_code(Code::Usage, || format!("state file {} is corrupt", path.display()))
+        serde_json::from_slice(&bytes).with_code(Code::Usage, || {
+            format!("state file {} is corrupt", path.display())
+        })
     }
 
     /// Is `new` for repository `id` a rollback? Exit 1 naming both.
@@ -110,14 +111,19 @@ impl RepoState {
         }
         let mut bytes = serde_json::to_vec_pretty(&st)?;
         bytes.push(b'\n');
-        crate::fsutil::write_atomic(path, &bytes)
-            .with_code(Code::Io, || format!("writing state file {}", path.display()))
+        crate::fsutil::write_atomic(path, &bytes).with_code(Code::Io, || {
+            format!("writing state file {}", path.display())
+        })
     }
 }
 
 /// Refuse metadata whose newest timestamp is more than `max_age` before
 /// `now` (a mirror frozen on old, still validly signed metadata).
-pub fn check_age(newest: Option<u64>, max_age: std::time::Duration, now: u64) -> anyhow::Result<()> {
+pub fn check_age(
+    newest: Option<u64>,
+    max_age: std::time::Duration,
+    now: u64,
+) -> anyhow::Result<()> {
     let Some(t) = newest else {
         return Err(fail(
             Code::Failed,
@@ -165,9 +171,15 @@ mod tests {
         assert!(st.check("fedora", &rec("x", 199)).is_err());
         // A concurrent run's newer record is not replaced by an older one.
         RepoState::update(&p, vec![("fedora".into(), rec("19", 100))]).unwrap();
-        assert_eq!(RepoState::load(&p).unwrap().repositories["fedora"], rec("20", 200));
+        assert_eq!(
+            RepoState::load(&p).unwrap().repositories["fedora"],
+            rec("20", 200)
+        );
         std::fs::write(&p, "{").unwrap();
-        assert_eq!(crate::exit::code_of(&RepoState::load(&p).unwrap_err()), Code::Usage);
+        assert_eq!(
+            crate::exit::code_of(&RepoState::load(&p).unwrap_err()),
+            Code::Usage
+        );
     }
 
     #[test]

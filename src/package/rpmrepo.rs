@@ -22,10 +22,10 @@ use super::rpm::{self, RpmOptions, RpmReport};
 use crate::digest::{Algo, Digests, HashingReader};
 use crate::exit::{code_of, fail, Code, ResultExt};
 use crate::fetch::Compression;
+use crate::lists::metalink::{Expected, Metalink};
 use crate::lists::primary::{self, Index, Package};
 use crate::lists::repomd::{self, Data, Repomd};
 use crate::lists::rpmmd::{Checksum, Policy};
-use crate::lists::metalink::{Expected, Metalink};
 use crate::openpgp::Verifier;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -78,10 +78,9 @@ impl Source for DirSource {
         match crate::fsutil::open_regular_io(&path) {
             Ok(f) => Ok(Some(f)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(fail(
-                Code::Failed,
-                format!("{}: {e}", path.display()),
-            )),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                Err(fail(Code::Failed, format!("{}: {e}", path.display())))
+            }
             Err(e) => Err(e).with_code(Code::Io, || format!("reading {}", path.display())),
         }
     }
@@ -146,7 +145,26 @@ pub struct Repo {
     pub index: Index,
 }
 
+/// What is reported of a verified repository.
+#[derive(Clone, Debug)]
+pub struct RepoSummary {
+    /// One line for -v.
+    pub line: String,
+    pub json: serde_json::Value,
+    pub signers: Vec<String>,
+    pub notes: Vec<String>,
+}
+
 impl Repo {
+    pub fn summary(&self) -> RepoSummary {
+        RepoSummary {
+            line: self.summary_line(),
+            json: self.to_json(),
+            signers: self.signers.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+
     /// `ID: repomd.xml OK (...)`, for -v.
     pub fn summary_line(&self) -> String {
         format!(
@@ -278,8 +296,8 @@ pub fn open_repo(
     let named = source.name(rel);
     let bytes = read_small(source.as_ref(), rel, repomd::MAX_REPOMD)?
         .ok_or_else(|| fail(Code::Missing, format!("{named}: no such file")))?;
-    let (signers, how, mut notes) =
-        authenticate(source.as_ref(), &bytes, anchor, verifier).map_err(|e| e.context(named.clone()))?;
+    let (signers, how, mut notes) = authenticate(source.as_ref(), &bytes, anchor, verifier)
+        .map_err(|e| e.context(named.clone()))?;
     let md = repomd::parse(&bytes, opts.policy).map_err(|e| e.context(named.clone()))?;
     let record = Record {
         revision: md.revision.clone(),
@@ -289,7 +307,8 @@ pub fn open_repo(
             .unwrap_or_default(),
     };
     if let Some(st) = state {
-        st.check(id, &record).map_err(|e| e.context(named.clone()))?;
+        st.check(id, &record)
+            .map_err(|e| e.context(named.clone()))?;
     }
     if let Some(age) = opts.max_age {
         repostate::check_age(record.timestamp, age, now_unix())
@@ -345,7 +364,12 @@ pub fn check_metadata(
     let mut file = source
         .get(&d.location, opts.max_metadata)
         .map_err(ctx)?
-        .ok_or_else(|| fail(Code::Failed, format!("{named}: listed in repomd.xml ({}) but missing", d.kind)))?;
+        .ok_or_else(|| {
+            fail(
+                Code::Failed,
+                format!("{named}: listed in repomd.xml ({}) but missing", d.kind),
+            )
+        })?;
     let len = file
         .metadata()
         .with_code(Code::Io, || format!("reading {named}"))?
@@ -359,7 +383,10 @@ pub fn check_metadata(
     if len > opts.max_metadata {
         return Err(ctx(fail(
             Code::Failed,
-            format!("larger than {} bytes (--max-metadata-size)", opts.max_metadata),
+            format!(
+                "larger than {} bytes (--max-metadata-size)",
+                opts.max_metadata
+            ),
         )));
     }
     let got = crate::digest::hash_reader(&mut file, &[d.checksum.algo])
@@ -403,7 +430,8 @@ pub fn check_metadata(
         });
     }
     let open_algo = d.open_checksum.as_ref().map(|c| c.algo);
-    let decoded = decode_into(file, compression, open_algo, opts.max_metadata, sink).map_err(ctx)?;
+    let decoded =
+        decode_into(file, compression, open_algo, opts.max_metadata, sink).map_err(ctx)?;
     if let Some(want) = d.open_size.filter(|s| *s != decoded.len) {
         return Err(ctx(fail(
             Code::Failed,
@@ -566,7 +594,11 @@ impl PackageSet {
     pub fn new(repos: Vec<Repo>) -> PackageSet {
         let roots = repos
             .iter()
-            .map(|r| r.source.local_root().and_then(|p| std::fs::canonicalize(p).ok()))
+            .map(|r| {
+                r.source
+                    .local_root()
+                    .and_then(|p| std::fs::canonicalize(p).ok())
+            })
             .collect();
         let mut by_name: HashMap<String, Vec<(usize, String)>> = HashMap::new();
         for (i, r) in repos.iter().enumerate() {
@@ -617,7 +649,10 @@ impl PackageSet {
             .filter_map(|(i, loc)| Some((*i, self.repos.get(*i)?.index.get(loc)?)))
             .collect();
         if found.is_empty() {
-            return Err(fail(Code::Missing, "not listed in any repository's primary"));
+            return Err(fail(
+                Code::Missing,
+                "not listed in any repository's primary",
+            ));
         }
         Ok(found)
     }
@@ -631,9 +666,16 @@ impl PackageSet {
     ) -> anyhow::Result<PackageReport> {
         let (file, len) = super::open_operand(path)?;
         let cands = self.candidates(path)?;
-        let sized: Vec<(usize, &Package)> = cands.iter().copied().filter(|(_, p)| p.size == len).collect();
+        let sized: Vec<(usize, &Package)> = cands
+            .iter()
+            .copied()
+            .filter(|(_, p)| p.size == len)
+            .collect();
         let Some(first) = cands.first() else {
-            return Err(fail(Code::Missing, "not listed in any repository's primary"));
+            return Err(fail(
+                Code::Missing,
+                "not listed in any repository's primary",
+            ));
         };
         if sized.is_empty() {
             return Err(fail(
@@ -649,7 +691,8 @@ impl PackageSet {
         let mut algos: Vec<Algo> = sized.iter().map(|(_, p)| p.checksum.algo).collect();
         algos.sort();
         algos.dedup();
-        let mut hashing = HashingReader::new(std::io::BufReader::with_capacity(1 << 16, file), &algos);
+        let mut hashing =
+            HashingReader::new(std::io::BufReader::with_capacity(1 << 16, file), &algos);
         let buf = usize::try_from(len.saturating_add(1)).unwrap_or(usize::MAX);
         let signed = rpm::verify_rpm(&mut hashing, verifier, &opts.rpm, buf);
         std::io::copy(&mut hashing, &mut std::io::sink())
