@@ -8,6 +8,7 @@
 //! - [`decompress`]: strict decoders for `--uncompress`.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
 //! - [`repo`]: an RPM repository at a URL, for the repository chain.
+//! - [`rpmmd`]: repomd.xml and primary.xml as `--hash-file` pin lists.
 //! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
 //!
 //! This module ties them together: re-verify what is present, claim
@@ -19,6 +20,7 @@ pub mod mirrors;
 pub mod pins;
 pub mod pipeline;
 pub mod repo;
+pub mod rpmmd;
 pub mod signature;
 pub mod transport;
 pub mod unverified;
