@@ -53,6 +53,9 @@ replay_tests!(
     rpm_header,
     rpm_package,
     deb822,
+    rpm_repomd,
+    rpm_primary,
+    metalink,
 );
 
 /// The fixtures the targets' invariants compare with verify (an invariant
