@@ -895,3 +895,66 @@ fn a_repository_over_http_and_fetch_verified_through_the_chain() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(!out.join(&pname).exists());
 }
+
+#[test]
+fn a_package_set_from_a_repository_with_the_make_rule() {
+    let Some(f) = fixture() else { return };
+    if !oracle("make") {
+        return;
+    }
+    let repo = good_repo("make-upstream");
+    rewrite_metadata(&repo, "primary", "zstd", &|s| s);
+    let srv = Server::start();
+    srv.serve_dir(&repo);
+    let dir = scratch("make");
+    let mk = Path::new(env!("CARGO_MANIFEST_DIR")).join("make/build-verify.mk");
+    std::fs::write(
+        dir.join("Makefile"),
+        format!(
+            "FETCH_VERIFIED := {FETCH}\nVERIFY_PACKAGE := {BIN}\nBUILD_VERIFY_FETCH_FLAGS := --allow-http --quiet\n\
+             BUILD_VERIFY_RPM_STATE := repos.json\ninclude {}\n\
+             $(eval $(call rpm-repo-rule,mirror,{},Packages/alpha-2.0-1.noarch.rpm Packages/beta-1.0-1.noarch.rpm,{}))\n",
+            mk.display(),
+            srv.url("").trim_end_matches('/'),
+            f.keys.rsa_asc.display()
+        ),
+    )
+    .unwrap();
+    let make = |args: &[&str]| {
+        Command::new("make")
+            .arg("-C")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = make(&["mirror.verified"]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    assert!(dir.join("mirror/Packages/beta-1.0-1.noarch.rpm").exists());
+    assert!(std::fs::read_to_string(dir.join("repos.json"))
+        .unwrap()
+        .contains("\"mirror\""));
+    let o = make(&["verify-sources"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A package replaced upstream by an older signed build: make stops, and
+    // nothing is under its name.
+    std::fs::remove_file(dir.join("mirror/Packages/alpha-2.0-1.noarch.rpm")).unwrap();
+    std::fs::remove_file(dir.join("mirror.verified")).unwrap();
+    std::fs::copy(&f.alpha1, repo.join("Packages/alpha-2.0-1.noarch.rpm")).unwrap();
+    let o = make(&["mirror.verified"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("mismatch"), "{}", stderr(&o));
+    let mut left: Vec<String> = std::fs::read_dir(dir.join("mirror/Packages"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["beta-1.0-1.noarch.rpm".to_string()]);
+    assert!(!dir.join("mirror.verified").exists());
+}
