@@ -1029,7 +1029,12 @@ pub fn rpm_primary(data: &[u8]) {
 pub fn metalink(data: &[u8]) {
     if let Ok(m) = build_verify::lists::metalink::parse(data) {
         assert!(!m.current.hashes.is_empty());
-        for (a, d) in m.current.hashes.iter().chain(m.alternates.iter().flat_map(|x| x.hashes.iter())) {
+        for (a, d) in m
+            .current
+            .hashes
+            .iter()
+            .chain(m.alternates.iter().flat_map(|x| x.hashes.iter()))
+        {
             assert_eq!(d.len(), a.digest_len());
             assert!(!a.is_weak());
         }

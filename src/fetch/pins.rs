@@ -129,7 +129,18 @@ pub fn from_hash_file(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
         .unwrap_or_default();
     // rpm-md lists (repomd.xml, primary.xml): see rpmmd.rs.
     if super::rpmmd::is_rpm_md(&name) {
-        return super::rpmmd::pins(list, target).map_err(|e| e.context(what));
+        let wanted = super::rpmmd::Wanted {
+            path: &target.path,
+            names: &target.names,
+        };
+        let (hashes, size, entry) =
+            super::rpmmd::pins(list, &wanted).map_err(|e| e.context(what))?;
+        super::signature::refuse_weak(&hashes)?;
+        return Ok(Pinned {
+            hashes,
+            size,
+            entry: Some(entry),
+        });
     }
     let file = crate::fsutil::open_regular(list, "hash file")?;
     let data = match Compression::from_name(&name) {

@@ -5,8 +5,8 @@
 //! directory), and only once its bytes match that entry: its decoder never
 //! sees unauthenticated bytes, and a stale primary is never a pin list.
 
-use super::pins::{Pinned, Target};
 use super::Compression;
+use crate::digest::Algo;
 use crate::exit::{fail, Code, ResultExt};
 use crate::lists::primary::{Package, Parser};
 use crate::lists::repomd::{self, Repomd};
@@ -19,9 +19,19 @@ pub fn is_rpm_md(name: &str) -> bool {
     name == "repomd.xml" || name.contains("primary.xml")
 }
 
-/// Does the URL path `path` (or one of `names`) name `location`?
-fn names(location: &str, target: &Target) -> bool {
-    let path = target.path.as_slice();
+/// What an entry pins: its checksum, its size, its location.
+pub type Pin = (Vec<(Algo, Vec<u8>)>, Option<u64>, String);
+
+/// What the download is looked up by: the URL's path (percent-decoded),
+/// and the file names it may be listed under.
+pub struct Wanted<'a> {
+    pub path: &'a [u8],
+    pub names: &'a [String],
+}
+
+/// Does the URL path (or one of the names) name `location`?
+fn names(location: &str, target: &Wanted) -> bool {
+    let path = target.path;
     let loc = location.as_bytes();
     let under = path.ends_with(loc)
         && (path.len() == loc.len() || path.get(path.len() - loc.len() - 1) == Some(&b'/'));
@@ -37,7 +47,7 @@ fn read_repomd(path: &Path) -> anyhow::Result<Repomd> {
 }
 
 /// The pins `list` (a repomd.xml or a primary.xml) gives `target`.
-pub fn pins(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
+pub fn pins(list: &Path, target: &Wanted) -> anyhow::Result<Pin> {
     let name = list
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -59,11 +69,11 @@ pub fn pins(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
                 format!("{} entries for {}", found.len(), target.names.join(", ")),
             ));
         };
-        return Ok(Pinned {
-            hashes: vec![(d.checksum.algo, d.checksum.digest.clone())],
-            size: d.size,
-            entry: Some(d.location.clone()),
-        });
+        return Ok((
+            vec![(d.checksum.algo, d.checksum.digest.clone())],
+            d.size,
+            d.location.clone(),
+        ));
     }
     let dir = crate::fsutil::parent_dir(list);
     let md_path = dir.join("repomd.xml");
@@ -139,9 +149,9 @@ pub fn pins(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
             format!("no entry for {}", target.names.join(", ")),
         )
     })?;
-    Ok(Pinned {
-        hashes: vec![(p.checksum.algo, p.checksum.digest)],
-        size: Some(p.size),
-        entry: Some(p.location),
-    })
+    Ok((
+        vec![(p.checksum.algo, p.checksum.digest)],
+        Some(p.size),
+        p.location,
+    ))
 }
