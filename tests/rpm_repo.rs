@@ -31,7 +31,6 @@ const FETCH: &str = env!("CARGO_BIN_EXE_fetch-verified");
 /// The signed packages every repository here is made of.
 struct Fixture {
     keys: &'static Keys,
-    dir: PathBuf,
     /// alpha 1.0 and 2.0 (the older build), beta, all signed by rsa.
     alpha1: PathBuf,
     alpha2: PathBuf,
@@ -57,7 +56,7 @@ fn fixture() -> Option<&'static Fixture> {
         }
         let dir = pkg::fixture_dir("rpmrepo");
         let top = dir.join("top");
-        let mut built = |name: &str, version: &str, sign: bool| {
+        let built = |name: &str, version: &str, sign: bool| {
             let headers = match name {
                 "fake-release" => "Provides: system-release(40)\nProvides: system-release(44)\n",
                 _ => "",
@@ -78,7 +77,6 @@ fn fixture() -> Option<&'static Fixture> {
             stray: built("delta", "1.0", true),
             release: built("fake-release", "1.0", true),
             keys,
-            dir,
         })
     })
     .as_ref()
@@ -707,7 +705,8 @@ fn a_pinned_digest_or_a_metalink_replaces_the_signature() {
 #[test]
 fn bad_metadata_gets_one_line_naming_the_file_and_the_entry() {
     let Some(f) = fixture() else { return };
-    let cases: [(&str, &dyn Fn(String) -> String, &str); 4] = [
+    type Edit<'a> = &'a dyn Fn(String) -> String;
+    let cases: [(&str, Edit, &str); 4] = [
         (
             "xmlbase",
             &|s| {

@@ -217,7 +217,10 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
                 file: id.to_string(),
                 result: result.map(|r| package::Verified::Repository(r.summary())),
             }),
-            reposet::Event::Package { file, result } => report(Shown { file, result }),
+            reposet::Event::Package { file, result } => report(Shown {
+                file,
+                result: result.map(|v| *v),
+            }),
         };
         reposet::check_set(
             &args.repo,

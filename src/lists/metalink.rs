@@ -137,14 +137,12 @@ fn open(e: &BytesStart, stack: &Stack, st: &mut State, root_done: bool) -> Resul
         return Ok(());
     }
     match name {
-        "file" if !st.in_file => {
-            if attr(e, "name")?.as_deref() == Some("repomd.xml") {
-                if st.found {
-                    return Err("two <file name=\"repomd.xml\"> entries".into());
-                }
-                st.found = true;
-                st.in_file = true;
+        "file" if !st.in_file && attr(e, "name")?.as_deref() == Some("repomd.xml") => {
+            if st.found {
+                return Err("two <file name=\"repomd.xml\"> entries".into());
             }
+            st.found = true;
+            st.in_file = true;
         }
         "alternate" if st.in_file => {
             if st.out.alternates.len() >= MAX_ALTERNATES {

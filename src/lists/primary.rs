@@ -464,11 +464,11 @@ mod tests {
             good.replace("  <size", "  <size package=\"1\"/><size")
         ]));
         assert!(e.contains("duplicate <size>"), "{e}");
-        let e = err(&doc(&[good.clone()]).replace("packages=\"1\"", "packages=\"2\""));
+        let e = err(&doc(std::slice::from_ref(&good)).replace("packages=\"1\"", "packages=\"2\""));
         assert!(e.contains("but 1 packages"), "{e}");
         let e = err(&doc(&[good.replace("<location href=\"foo.rpm\"/>", "")]));
         assert!(e.contains("no <location>"), "{e}");
-        let e = err(&doc(&[good.clone()]).replace("</metadata>", ""));
+        let e = err(&doc(std::slice::from_ref(&good)).replace("</metadata>", ""));
         assert!(e.contains("ends before </metadata>"), "{e}");
         let e = err(&doc(&[good.replace("</name>", "</nome>")]));
         assert!(e.contains("</nome> closes <name>"), "{e}");

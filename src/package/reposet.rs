@@ -188,7 +188,7 @@ pub enum Event<'a> {
     /// One package of the set (or one listed package missing from it).
     Package {
         file: String,
-        result: anyhow::Result<Verified>,
+        result: anyhow::Result<Box<Verified>>,
     },
 }
 
@@ -253,7 +253,7 @@ pub fn check_set(
             let result = match result {
                 Ok(r) => {
                     verified.insert((r.repo.clone(), r.location.clone()));
-                    Ok(Verified::Repo(r))
+                    Ok(Box::new(Verified::Repo(r)))
                 }
                 Err(e) if args.exact && code_of(&e) == Code::Missing => {
                     Err(fail(Code::Failed, format!("{e:#} (--exact)")))
