@@ -125,6 +125,12 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Exit `want`, and (when failing) `what` on stderr.
+fn expect(o: &Output, want: i32, what: &str) {
+    assert_eq!(code(o), want, "{}", stderr(o));
+    assert!(stderr(o).contains(what), "{}", stderr(o));
+}
+
 /// verify-package --all on `repo` with the rsa key (plus `more` flags).
 fn ours(repo: &Path, more: &[&str]) -> Output {
     let f = fixture().unwrap();
@@ -346,12 +352,7 @@ fn tampered_repositories_fail_as_dnf_agrees() {
     // with its listing (the checksum still matches); the listing is
     // inconsistent, and we refuse it.
     let o = ours(&repo, &[]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("size mismatch: repository"),
-        "{}",
-        stderr(&o)
-    );
+    expect(&o, 1, "size mismatch: repository");
     if have_dnf() {
         assert!(dnf_accepts(&repo, &f.keys.rsa_asc, &["alpha", "beta"]).0);
     }
@@ -389,23 +390,17 @@ fn a_file_no_primary_lists_fails_with_exact_where_dnf_never_looks() {
     let keyring: &dyn AsRef<std::ffi::OsStr> = &f.keys.rsa_asc;
     // Named without --exact: nothing vouches for it (exit 3).
     let o = run(&[&"--keyring", keyring, &"--repo", &repo, &set]);
-    assert_eq!(code(&o), 3, "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("delta-1.0-1.noarch.rpm: not listed"),
-        "{}",
-        stderr(&o)
-    );
+    expect(&o, 3, "delta-1.0-1.noarch.rpm: not listed");
     let o = run(&[&"--keyring", keyring, &"--repo", &repo, &"--exact", &set]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("(--exact)"), "{}", stderr(&o));
+    expect(&o, 1, "(--exact)");
     // --exact also counts files that are not RPMs.
     std::fs::remove_file(repo.join("Packages/delta-1.0-1.noarch.rpm")).unwrap();
     std::fs::write(set.join("README"), "x").unwrap();
     let o = run(&[&"--keyring", keyring, &"--repo", &repo, &"--exact", &set]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    expect(&o, 1, "");
     std::fs::remove_file(set.join("README")).unwrap();
     let o = run(&[&"--keyring", keyring, &"--repo", &repo, &"--exact", &set]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     if have_dnf() {
         std::fs::copy(&f.stray, repo.join("Packages/delta-1.0-1.noarch.rpm")).unwrap();
         assert!(
@@ -416,11 +411,10 @@ fn a_file_no_primary_lists_fails_with_exact_where_dnf_never_looks() {
     // --all: a listed package missing from the set fails.
     std::fs::remove_file(repo.join("Packages/beta-1.0-1.noarch.rpm")).unwrap();
     let o = ours(&repo, &[]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("beta-1.0-1.noarch is listed but not in the package set"),
-        "{}",
-        stderr(&o)
+    expect(
+        &o,
+        1,
+        "beta-1.0-1.noarch is listed but not in the package set",
     );
 }
 
@@ -455,7 +449,7 @@ fn a_set_from_several_repositories_is_bound_to_each() {
         &"--json",
         &set,
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains(r#""repository":"qubes""#)
@@ -464,7 +458,7 @@ fn a_set_from_several_repositories_is_bound_to_each() {
     );
     // Only one repository given: the other's package is not vouched for.
     let o = run(&[&"--keyring", keyring, &"--repo", &ra, &"--exact", &set]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    expect(&o, 1, "");
     // A package inside a repository's tree is checked against that repository only.
     std::fs::copy(&f.beta, a.join("Packages/beta-1.0-1.noarch.rpm")).unwrap();
     let inside = a.join("Packages/beta-1.0-1.noarch.rpm");
@@ -477,12 +471,7 @@ fn a_set_from_several_repositories_is_bound_to_each() {
         &rb,
         &inside,
     ]);
-    assert_eq!(code(&o), 3, "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("not listed in the primary of repository fedora"),
-        "{}",
-        stderr(&o)
-    );
+    expect(&o, 3, "not listed in the primary of repository fedora");
 }
 
 #[test]
@@ -512,7 +501,7 @@ fn rollback_is_refused_with_state_where_dnf_accepts_it() {
         &"--state",
         &state,
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     let recorded = std::fs::read_to_string(&state).unwrap();
     assert!(recorded.contains("\"revision\": \"200\""), "{recorded}");
     let o = run(&[
@@ -523,7 +512,7 @@ fn rollback_is_refused_with_state_where_dnf_accepts_it() {
         &"--state",
         &state,
     ]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    expect(&o, 1, "");
     assert!(
         stderr(&o)
             .contains("rollback: repository fedora: repomd.xml revision 100 is older than 200"),
@@ -544,7 +533,7 @@ fn rollback_is_refused_with_state_where_dnf_accepts_it() {
         &state,
         &"--allow-rollback",
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     assert_eq!(
         std::fs::read_to_string(&state).unwrap(),
         recorded,
@@ -573,8 +562,7 @@ fn rollback_is_refused_with_state_where_dnf_accepts_it() {
     } else {
         o
     };
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("metadata too old"), "{}", stderr(&o));
+    expect(&o, 1, "metadata too old");
 }
 
 #[test]
@@ -587,14 +575,14 @@ fn sha1_checksums_are_refused_unless_allowed_where_dnf_accepts_them() {
         Some("rsa@example.org"),
     );
     let o = ours(&repo, &[]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    expect(&o, 1, "");
     let e = stderr(&o);
     assert!(
         e.contains("repomd.xml") && e.contains("SHA-1 checksum refused (--allow-sha1-checksums"),
         "{e}"
     );
     let o = ours(&repo, &["--allow-sha1-checksums"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     if have_dnf() {
         assert!(dnf_accepts(&repo, &f.keys.rsa_asc, &["alpha"]).0);
     }
@@ -610,7 +598,7 @@ fn unsigned_packages_in_a_signed_repository_fail_unless_allowed() {
         Some("rsa@example.org"),
     );
     let o = ours(&repo, &[]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    expect(&o, 1, "");
     assert!(
         stderr(&o).contains("gamma-1.0-1.noarch.rpm: unsigned")
             && stderr(&o).contains("--allow-unsigned-packages"),
@@ -618,12 +606,7 @@ fn unsigned_packages_in_a_signed_repository_fail_unless_allowed() {
         stderr(&o)
     );
     let o = ours(&repo, &["--allow-unsigned-packages"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("accepted by the repository's checksum alone"),
-        "{}",
-        stderr(&o)
-    );
+    expect(&o, 0, "accepted by the repository's checksum alone");
     if have_dnf() {
         let (ok, text) = dnf_accepts(&repo, &f.keys.rsa_asc, &["gamma"]);
         assert!(!ok, "dnf with gpgcheck=1 refuses it too: {text}");
@@ -653,7 +636,7 @@ fn a_pinned_digest_or_a_metalink_replaces_the_signature() {
         &sum,
         &"--all",
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     let o = run(&[
         &"--keyring",
         keyring,
@@ -662,7 +645,7 @@ fn a_pinned_digest_or_a_metalink_replaces_the_signature() {
         &"--repomd-sha256",
         &"00".repeat(32),
     ]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    expect(&o, 1, "");
     let metalink = repo.join("metalink.xml");
     let write_ml = |hash: &str| {
         std::fs::write(
@@ -684,7 +667,7 @@ fn a_pinned_digest_or_a_metalink_replaces_the_signature() {
         &metalink,
         &"--all",
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     write_ml(&"ab".repeat(32));
     let o = run(&[
         &"--keyring",
@@ -694,12 +677,7 @@ fn a_pinned_digest_or_a_metalink_replaces_the_signature() {
         &"--metalink",
         &metalink,
     ]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("matches no version the metalink lists"),
-        "{}",
-        stderr(&o)
-    );
+    expect(&o, 1, "matches no version the metalink lists");
 }
 
 #[test]
@@ -785,7 +763,7 @@ fn real_rpmfusion_packages_in_a_createrepo_repository() {
         &"--all",
         &"--json",
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("E9A491A3DE247814E7E067EAE06F8ECDD651FF2E"),
@@ -793,7 +771,7 @@ fn real_rpmfusion_packages_in_a_createrepo_repository() {
     );
     // The repository's key alone does not vouch for RPM Fusion's packages.
     let o = ours(&repo, &[]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    expect(&o, 1, "");
     if have_dnf() {
         // dnf: repo_gpgcheck with the repository's key, gpgcheck with RPM Fusion's.
         let t = tempfile::tempdir().unwrap();
@@ -822,7 +800,7 @@ fn a_repository_over_http_and_fetch_verified_through_the_chain() {
         &"--allow-http",
         &repo.join("Packages"),
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
 
     // fetch-verified: repomd.xml by its .asc, primary by repomd.xml, a package by primary.
     let out = scratch("http-fetch");
@@ -834,7 +812,7 @@ fn a_repository_over_http_and_fetch_verified_through_the_chain() {
         &srv.url("/repodata/repomd.xml"),
         &srv.url("/repodata/repomd.xml.asc"),
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     let primary = primary_path(&repo);
     let primary_rel = primary
         .strip_prefix(&repo)
@@ -847,7 +825,7 @@ fn a_repository_over_http_and_fetch_verified_through_the_chain() {
         &"--allow-http",
         &srv.url(&format!("/{primary_rel}")),
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     let pname = primary.file_name().unwrap().to_string_lossy().into_owned();
     let o = fetch(&[
         &"--hash-file",
@@ -857,7 +835,7 @@ fn a_repository_over_http_and_fetch_verified_through_the_chain() {
         &"--allow-http",
         &srv.url("/Packages/alpha-2.0-1.noarch.rpm"),
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    expect(&o, 0, "");
     assert!(out.join("alpha-2.0-1.noarch.rpm").exists());
 
     // A package the primary does not list as served: nothing under its name.
@@ -871,7 +849,7 @@ fn a_repository_over_http_and_fetch_verified_through_the_chain() {
         &"--allow-http",
         &srv.url("/Packages/alpha-2.0-1.noarch.rpm"),
     ]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    expect(&o, 1, "");
     let mut left: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -891,7 +869,7 @@ fn a_repository_over_http_and_fetch_verified_through_the_chain() {
         &"--allow-http",
         &srv.url(&format!("/{primary_rel}")),
     ]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    expect(&o, 1, "");
     assert!(!out.join(&pname).exists());
 }
 

@@ -7,9 +7,9 @@
 //! Only SHA-256 and SHA-512 hashes are kept (MD5 and SHA-1 are listed
 //! beside them and never relied on); an entry without one is refused.
 
-use super::rpmmd::{self, attr, malformed, number, Stack, Text};
+use super::rpmmd::{self, attr, malformed, number, Handler, Text};
 use crate::digest::Algo;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::BytesStart;
 
 /// Largest metalink read (Fedora's are ~30 KB).
 pub const MAX_METALINK: u64 = 4 << 20;
@@ -62,10 +62,6 @@ fn local(name: &str) -> &str {
 }
 
 fn parse_inner(bytes: &[u8]) -> Result<Metalink, String> {
-    let mut r = quick_xml::Reader::from_reader(bytes);
-    rpmmd::configure(&mut r);
-    let mut stack = Stack::default();
-    let mut text = Text::default();
     let mut st = State {
         in_file: false,
         found: false,
@@ -73,48 +69,7 @@ fn parse_inner(bytes: &[u8]) -> Result<Metalink, String> {
         hash_type: None,
         out: Metalink::default(),
     };
-    let mut root_done = false;
-    loop {
-        let ev = r
-            .read_event()
-            .map_err(|e| format!("at byte {}: {e}", r.error_position()))?;
-        match ev {
-            Event::Eof => break,
-            Event::DocType(_) => return Err("DOCTYPE refused".into()),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Start(e) => {
-                open(&e, &stack, &mut st, root_done)?;
-                stack.push(e.name().as_ref())?;
-                text.clear();
-            }
-            Event::Empty(e) => {
-                open(&e, &stack, &mut st, root_done)?;
-                text.clear();
-                close(e.name().as_ref(), &mut st, &text)?;
-            }
-            Event::End(e) => {
-                let name = e.name().as_ref().to_string();
-                stack.pop(&name)?;
-                close(&name, &mut st, &text)?;
-                text.clear();
-                if stack.depth() == 0 {
-                    root_done = true;
-                }
-            }
-            Event::Text(t) => {
-                let raw = t.into_inner();
-                if stack.depth() == 0 && !raw.trim().is_empty() {
-                    return Err("text outside the root element".into());
-                }
-                text.push_text(&raw);
-            }
-            Event::CData(t) => text.push_text(&t.into_inner()),
-            Event::GeneralRef(g) => text.push_ref(&g)?,
-        }
-    }
-    if !root_done || stack.depth() > 0 {
-        return Err("the document ends before </metalink>".into());
-    }
+    rpmmd::walk(bytes, "metalink", &mut st)?;
     if !st.found {
         return Err("no <file name=\"repomd.xml\">".into());
     }
@@ -124,18 +79,19 @@ fn parse_inner(bytes: &[u8]) -> Result<Metalink, String> {
     Ok(st.out)
 }
 
-fn open(e: &BytesStart, stack: &Stack, st: &mut State, root_done: bool) -> Result<(), String> {
+impl Handler for State {
+    fn open(&mut self, e: &BytesStart, _depth: usize) -> Result<(), String> {
+        open(e, self)
+    }
+
+    fn close(&mut self, name: &str, _depth: usize, text: &Text) -> Result<(), String> {
+        close(name, self, text)
+    }
+}
+
+fn open(e: &BytesStart, st: &mut State) -> Result<(), String> {
     let qname = e.name();
     let name = local(qname.as_ref());
-    if stack.depth() == 0 {
-        if root_done {
-            return Err(format!("<{name}> after the root element"));
-        }
-        if name != "metalink" {
-            return Err(format!("the root element is <{name}>, not <metalink>"));
-        }
-        return Ok(());
-    }
     match name {
         "file" if !st.in_file && attr(e, "name")?.as_deref() == Some("repomd.xml") => {
             if st.found {

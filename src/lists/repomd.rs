@@ -7,8 +7,10 @@
 //! location, an unknown checksum type, `xml:base`, a location outside the
 //! repository, and a DOCTYPE are refused, each naming the entry.
 
-use super::rpmmd::{self, attr, check_location, malformed, number, Checksum, Policy, Stack, Text};
-use quick_xml::events::{BytesStart, Event};
+use super::rpmmd::{
+    self, attr, check_location, malformed, number, Checksum, Handler, Policy, Text,
+};
+use quick_xml::events::BytesStart;
 
 /// Largest repomd.xml read (Fedora's is ~10 KB).
 pub const MAX_REPOMD: u64 = 16 << 20;
@@ -94,182 +96,129 @@ pub fn parse(bytes: &[u8], policy: Policy) -> anyhow::Result<Repomd> {
     parse_inner(bytes, policy).map_err(|e| malformed("repomd.xml", e))
 }
 
+struct Reader {
+    policy: Policy,
+    out: Repomd,
+    cur: Option<Partial>,
+}
+
 fn parse_inner(bytes: &[u8], policy: Policy) -> Result<Repomd, String> {
-    let mut r = quick_xml::Reader::from_reader(bytes);
-    rpmmd::configure(&mut r);
-    let mut stack = Stack::default();
-    let mut text = Text::default();
-    let mut out = Repomd::default();
-    let mut cur: Option<Partial> = None;
-    let mut root_done = false;
-    loop {
-        let ev = r
-            .read_event()
-            .map_err(|e| format!("at byte {}: {e}", r.error_position()))?;
-        match ev {
-            Event::Eof => break,
-            Event::DocType(_) => return Err("DOCTYPE refused".into()),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Start(e) => {
-                open(&e, &stack, &mut cur, &mut out, root_done, policy)?;
-                stack.push(e.name().as_ref())?;
-                text.clear();
-            }
-            Event::Empty(e) => {
-                open(&e, &stack, &mut cur, &mut out, root_done, policy)?;
-                text.clear();
-                let name = e.name().as_ref().to_string();
-                close(&name, &stack, &mut cur, &mut out, &text, policy)?;
-            }
-            Event::End(e) => {
-                let name = e.name().as_ref().to_string();
-                stack.pop(&name)?;
-                close(&name, &stack, &mut cur, &mut out, &text, policy)?;
-                text.clear();
-                if stack.depth() == 0 {
-                    root_done = true;
-                }
-            }
-            Event::Text(t) => {
-                let raw = t.into_inner();
-                if stack.depth() == 0 && !raw.trim().is_empty() {
-                    return Err("text outside the root element".into());
-                }
-                text.push_text(&raw);
-            }
-            Event::CData(t) => text.push_text(&t.into_inner()),
-            Event::GeneralRef(r) => text.push_ref(&r)?,
-        }
-    }
-    if stack.depth() > 0 || !root_done {
-        return Err("the document ends before </repomd>".into());
-    }
-    Ok(out)
+    let mut r = Reader {
+        policy,
+        out: Repomd::default(),
+        cur: None,
+    };
+    rpmmd::walk(bytes, "repomd", &mut r)?;
+    Ok(r.out)
 }
 
-/// An element opens, at depth `stack.depth()` (0: the root).
-fn open(
-    e: &BytesStart,
-    stack: &Stack,
-    cur: &mut Option<Partial>,
-    out: &mut Repomd,
-    root_done: bool,
-    policy: Policy,
-) -> Result<(), String> {
-    let name = e.name();
-    let name = name.as_ref();
-    match stack.depth() {
-        0 if root_done => Err(format!("<{name}> after the root element")),
-        0 if name != "repomd" => Err(format!("the root element is <{name}>, not <repomd>")),
-        1 if name == "data" => {
-            let kind = attr(e, "type")?.ok_or("<data> without a type")?;
-            if out.data.iter().any(|d| d.kind == kind) {
-                return Err(format!("duplicate data entry {kind:?}"));
-            }
-            if out.data.len() >= MAX_DATA {
-                return Err(format!("more than {MAX_DATA} data entries"));
-            }
-            *cur = Some(Partial {
-                kind,
-                ..Partial::default()
-            });
-            Ok(())
-        }
-        2 => {
-            let Some(p) = cur.as_mut() else {
-                return Ok(());
-            };
-            let dup = |f: &str| Err(format!("data {:?}: duplicate <{f}>", p.kind));
-            match name {
-                "location" => {
-                    if p.location.is_some() {
-                        return dup(name);
-                    }
-                    if attr(e, "xml:base")?.is_some() {
-                        return Err(format!("data {:?}: xml:base refused", p.kind));
-                    }
-                    let href = attr(e, "href")?
-                        .ok_or_else(|| format!("data {:?}: <location> without href", p.kind))?;
-                    check_location(&href).map_err(|w| format!("data {:?}: {w}", p.kind))?;
-                    p.location = Some(href);
+impl Handler for Reader {
+    fn open(&mut self, e: &BytesStart, depth: usize) -> Result<(), String> {
+        let name = e.name();
+        let name = name.as_ref();
+        match depth {
+            1 if name == "data" => {
+                let kind = attr(e, "type")?.ok_or("<data> without a type")?;
+                if self.out.data.iter().any(|d| d.kind == kind) {
+                    return Err(format!("duplicate data entry {kind:?}"));
                 }
-                "checksum" | "open-checksum" => {
-                    let taken = match name {
-                        "checksum" => p.checksum.is_some(),
-                        _ => p.open_checksum.is_some(),
-                    };
-                    if taken {
-                        return dup(name);
-                    }
-                    let t = attr(e, "type")?
-                        .ok_or_else(|| format!("data {:?}: <{name}> without a type", p.kind))?;
-                    // Refuse an unusable type now, naming the entry.
-                    rpmmd::algo_of(&t, policy)
-                        .map_err(|w| format!("data {:?}: <{name}>: {w}", p.kind))?;
-                    p.checksum_type = Some(t);
+                if self.out.data.len() >= MAX_DATA {
+                    return Err(format!("more than {MAX_DATA} data entries"));
                 }
-                _ => {}
+                self.cur = Some(Partial {
+                    kind,
+                    ..Partial::default()
+                });
             }
-            Ok(())
+            2 => {
+                let Some(p) = self.cur.as_mut() else {
+                    return Ok(());
+                };
+                let dup = |f: &str| Err(format!("data {:?}: duplicate <{f}>", p.kind));
+                match name {
+                    "location" => {
+                        if p.location.is_some() {
+                            return dup(name);
+                        }
+                        if attr(e, "xml:base")?.is_some() {
+                            return Err(format!("data {:?}: xml:base refused", p.kind));
+                        }
+                        let href = attr(e, "href")?
+                            .ok_or_else(|| format!("data {:?}: <location> without href", p.kind))?;
+                        check_location(&href).map_err(|w| format!("data {:?}: {w}", p.kind))?;
+                        p.location = Some(href);
+                    }
+                    "checksum" | "open-checksum" => {
+                        let taken = match name {
+                            "checksum" => p.checksum.is_some(),
+                            _ => p.open_checksum.is_some(),
+                        };
+                        if taken {
+                            return dup(name);
+                        }
+                        let t = attr(e, "type")?
+                            .ok_or_else(|| format!("data {:?}: <{name}> without a type", p.kind))?;
+                        // Refuse an unusable type now, naming the entry.
+                        rpmmd::algo_of(&t, self.policy)
+                            .map_err(|w| format!("data {:?}: <{name}>: {w}", p.kind))?;
+                        p.checksum_type = Some(t);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
         }
-        _ => Ok(()),
+        Ok(())
     }
-}
 
-/// An element closes; `stack` no longer holds it.
-fn close(
-    name: &str,
-    stack: &Stack,
-    cur: &mut Option<Partial>,
-    out: &mut Repomd,
-    text: &Text,
-    policy: Policy,
-) -> Result<(), String> {
-    match stack.depth() {
-        1 if name == "revision" => {
-            if out.revision.is_some() {
-                return Err("duplicate <revision>".into());
-            }
-            out.revision = Some(text.get("revision")?.to_string());
-        }
-        1 if name == "data" => {
-            if let Some(p) = cur.take() {
-                out.data.push(p.finish()?);
-            }
-        }
-        2 => {
-            let Some(p) = cur.as_mut() else {
-                return Ok(());
-            };
-            let kind = p.kind.clone();
-            let at = |w: String| format!("data {kind:?}: {w}");
-            let value = || text.get(name).map_err(at);
-            let set_num = |slot: &mut Option<u64>| -> Result<(), String> {
-                if slot.is_some() {
-                    return Err(at(format!("duplicate <{name}>")));
+    fn close(&mut self, name: &str, depth: usize, text: &Text) -> Result<(), String> {
+        match depth {
+            1 if name == "revision" => {
+                if self.out.revision.is_some() {
+                    return Err("duplicate <revision>".into());
                 }
-                *slot = Some(number(value()?, name).map_err(at)?);
-                Ok(())
-            };
-            match name {
-                "size" => set_num(&mut p.size)?,
-                "open-size" => set_num(&mut p.open_size)?,
-                "timestamp" => set_num(&mut p.timestamp)?,
-                "checksum" | "open-checksum" => {
-                    let t = p.checksum_type.take().unwrap_or_default();
-                    let c = Checksum::parse(&t, value()?, policy)
-                        .map_err(|w| at(format!("<{name}>: {w}")))?;
-                    match name {
-                        "checksum" => p.checksum = Some(c),
-                        _ => p.open_checksum = Some(c),
+                self.out.revision = Some(text.get("revision")?.to_string());
+            }
+            1 if name == "data" => {
+                if let Some(p) = self.cur.take() {
+                    self.out.data.push(p.finish()?);
+                }
+            }
+            2 => {
+                let policy = self.policy;
+                let Some(p) = self.cur.as_mut() else {
+                    return Ok(());
+                };
+                let kind = p.kind.clone();
+                let at = |w: String| format!("data {kind:?}: {w}");
+                let value = || text.get(name).map_err(at);
+                let set_num = |slot: &mut Option<u64>| -> Result<(), String> {
+                    if slot.is_some() {
+                        return Err(at(format!("duplicate <{name}>")));
                     }
+                    *slot = Some(number(value()?, name).map_err(at)?);
+                    Ok(())
+                };
+                match name {
+                    "size" => set_num(&mut p.size)?,
+                    "open-size" => set_num(&mut p.open_size)?,
+                    "timestamp" => set_num(&mut p.timestamp)?,
+                    "checksum" | "open-checksum" => {
+                        let t = p.checksum_type.take().unwrap_or_default();
+                        let c = Checksum::parse(&t, value()?, policy)
+                            .map_err(|w| at(format!("<{name}>: {w}")))?;
+                        match name {
+                            "checksum" => p.checksum = Some(c),
+                            _ => p.open_checksum = Some(c),
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
+            _ => {}
         }
-        _ => {}
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

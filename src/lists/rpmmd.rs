@@ -7,7 +7,7 @@
 
 use crate::digest::Algo;
 use crate::exit::{fail, Code};
-use quick_xml::events::{BytesRef, BytesStart};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 
 /// Deepest element nesting accepted (createrepo_c writes 5 levels).
 pub const MAX_DEPTH: usize = 32;
@@ -217,6 +217,85 @@ impl Stack {
 /// A malformed document: exit 1.
 pub fn malformed(what: &str, why: impl std::fmt::Display) -> anyhow::Error {
     fail(Code::Failed, format!("malformed {what}: {why}"))
+}
+
+/// What a small document's reader does at each element ([`walk`]).
+pub trait Handler {
+    /// An element opens at `depth` (1: a child of the root).
+    fn open(&mut self, e: &BytesStart, depth: usize) -> Result<(), String>;
+    /// An element closes; `depth` is its parent's (0: the root closed).
+    fn close(&mut self, name: &str, depth: usize, text: &Text) -> Result<(), String>;
+}
+
+/// Read a whole small document (repomd.xml, a metalink) whose root element
+/// is `root`, with the element stack and text kept for `h`. A DOCTYPE, a
+/// second root, text outside the root and a missing end are refused.
+pub fn walk(bytes: &[u8], root: &str, h: &mut dyn Handler) -> Result<(), String> {
+    let mut r = quick_xml::Reader::from_reader(bytes);
+    configure(&mut r);
+    let mut stack = Stack::default();
+    let mut text = Text::default();
+    let mut root_done = false;
+    let local = |n: &str| n.rsplit(':').next().unwrap_or_default().to_string();
+    loop {
+        let ev = r
+            .read_event()
+            .map_err(|e| format!("at byte {}: {e}", r.error_position()))?;
+        let (start, empty) = match &ev {
+            Event::Start(e) => (Some(e), false),
+            Event::Empty(e) => (Some(e), true),
+            _ => (None, false),
+        };
+        if let Some(e) = start {
+            let name = e.name().as_ref().to_string();
+            if stack.depth() == 0 {
+                if root_done {
+                    return Err(format!("<{name}> after the root element"));
+                }
+                if local(&name) != root {
+                    return Err(format!("the root element is <{name}>, not <{root}>"));
+                }
+            }
+            h.open(e, stack.depth())?;
+            text.clear();
+            if empty {
+                h.close(&name, stack.depth(), &text)?;
+            } else {
+                stack.push(&name)?;
+            }
+            if empty && stack.depth() == 0 {
+                root_done = true;
+            }
+            continue;
+        }
+        match ev {
+            Event::Eof => break,
+            Event::DocType(_) => return Err("DOCTYPE refused".into()),
+            Event::End(e) => {
+                let name = e.name().as_ref().to_string();
+                stack.pop(&name)?;
+                h.close(&name, stack.depth(), &text)?;
+                text.clear();
+                if stack.depth() == 0 {
+                    root_done = true;
+                }
+            }
+            Event::Text(t) => {
+                let raw = t.into_inner();
+                if stack.depth() == 0 && !raw.trim().is_empty() {
+                    return Err("text outside the root element".into());
+                }
+                text.push_text(&raw);
+            }
+            Event::CData(t) => text.push_text(&t.into_inner()),
+            Event::GeneralRef(g) => text.push_ref(&g)?,
+            _ => {}
+        }
+    }
+    if stack.depth() > 0 || !root_done {
+        return Err(format!("the document ends before </{root}>"));
+    }
+    Ok(())
 }
 
 /// quick-xml's configuration for untrusted rpm-md: end names checked by

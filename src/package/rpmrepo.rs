@@ -395,6 +395,13 @@ pub fn check_metadata(
     file.rewind()
         .with_code(Code::Io, || format!("reading {named}"))?;
     let mut notes = Vec::new();
+    let checked = |open_size: Option<u64>, notes: Vec<String>| MetadataCheck {
+        kind: d.kind.clone(),
+        location: d.location.clone(),
+        size: len,
+        open_size,
+        notes,
+    };
     let compression = Compression::from_metadata_name(&d.location);
     let plain = compression.is_none();
     if plain && d.open_checksum.is_none() {
@@ -408,26 +415,14 @@ pub fn check_metadata(
             }
             sink(buf.get(..n).unwrap_or_default()).map_err(ctx)?;
         }
-        return Ok(MetadataCheck {
-            kind: d.kind.clone(),
-            location: d.location.clone(),
-            size: len,
-            open_size: None,
-            notes,
-        });
+        return Ok(checked(None, notes));
     }
     if compression.is_none() && !d.location.ends_with(".xml") && !d.location.ends_with(".yaml") {
         // A compression with no decoder here (zchunk): the bytes are checked.
         notes.push(format!(
             "{named}: open-checksum not checked (no decoder for its compression)"
         ));
-        return Ok(MetadataCheck {
-            kind: d.kind.clone(),
-            location: d.location.clone(),
-            size: len,
-            open_size: None,
-            notes,
-        });
+        return Ok(checked(None, notes));
     }
     let open_algo = d.open_checksum.as_ref().map(|c| c.algo);
     let decoded =
@@ -444,13 +439,7 @@ pub fn check_metadata(
     if let Some(c) = &d.open_checksum {
         compare(c, &decoded, "open-checksum").map_err(ctx)?;
     }
-    Ok(MetadataCheck {
-        kind: d.kind.clone(),
-        location: d.location.clone(),
-        size: len,
-        open_size: Some(decoded.len),
-        notes,
-    })
+    Ok(checked(Some(decoded.len), notes))
 }
 
 fn compare(want: &Checksum, got: &Digests, what: &str) -> anyhow::Result<()> {
