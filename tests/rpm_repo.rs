@@ -819,36 +819,29 @@ fn a_repository_over_http_and_fetch_verified_through_the_chain() {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let o = fetch(&[
-        &"--hash-file",
-        &"repomd.xml",
-        &"--allow-http",
-        &srv.url(&format!("/{primary_rel}")),
-    ]);
+    let primary_url = srv.url(&format!("/{primary_rel}"));
+    let fetch_primary = || fetch(&[&"--hash-file", &"repomd.xml", &"--allow-http", &primary_url]);
+    let o = fetch_primary();
     expect(&o, 0, "");
     let pname = primary.file_name().unwrap().to_string_lossy().into_owned();
-    let o = fetch(&[
-        &"--hash-file",
-        &pname,
-        &"--keyring",
-        &f.keys.rsa_asc,
-        &"--allow-http",
-        &srv.url("/Packages/alpha-2.0-1.noarch.rpm"),
-    ]);
+    let fetch_package = || {
+        fetch(&[
+            &"--hash-file",
+            &pname,
+            &"--keyring",
+            &f.keys.rsa_asc,
+            &"--allow-http",
+            &srv.url("/Packages/alpha-2.0-1.noarch.rpm"),
+        ])
+    };
+    let o = fetch_package();
     expect(&o, 0, "");
     assert!(out.join("alpha-2.0-1.noarch.rpm").exists());
 
     // A package the primary does not list as served: nothing under its name.
     std::fs::copy(&f.alpha1, repo.join("Packages/alpha-2.0-1.noarch.rpm")).unwrap();
     std::fs::remove_file(out.join("alpha-2.0-1.noarch.rpm")).unwrap();
-    let o = fetch(&[
-        &"--hash-file",
-        &pname,
-        &"--keyring",
-        &f.keys.rsa_asc,
-        &"--allow-http",
-        &srv.url("/Packages/alpha-2.0-1.noarch.rpm"),
-    ]);
+    let o = fetch_package();
     expect(&o, 1, "");
     let mut left: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
@@ -863,12 +856,7 @@ fn a_repository_over_http_and_fetch_verified_through_the_chain() {
     // A primary that repomd.xml does not list as served.
     std::fs::remove_file(out.join(&pname)).unwrap();
     std::fs::write(&primary, b"garbage").unwrap();
-    let o = fetch(&[
-        &"--hash-file",
-        &"repomd.xml",
-        &"--allow-http",
-        &srv.url(&format!("/{primary_rel}")),
-    ]);
+    let o = fetch_primary();
     expect(&o, 1, "");
     assert!(!out.join(&pname).exists());
 }
