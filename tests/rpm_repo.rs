@@ -131,6 +131,14 @@ fn expect(o: &Output, want: i32, what: &str) {
     assert!(stderr(o).contains(what), "{}", stderr(o));
 }
 
+/// verify-package with the rsa key, then `args`.
+fn keyed(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let f = fixture().unwrap();
+    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--keyring", &f.keys.rsa_asc];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
 /// verify-package --all on `repo` with the rsa key (plus `more` flags).
 fn ours(repo: &Path, more: &[&str]) -> Output {
     let f = fixture().unwrap();
@@ -387,19 +395,18 @@ fn a_file_no_primary_lists_fails_with_exact_where_dnf_never_looks() {
     let repo = good_repo("stray");
     std::fs::copy(&f.stray, repo.join("Packages/delta-1.0-1.noarch.rpm")).unwrap();
     let set = repo.join("Packages");
-    let keyring: &dyn AsRef<std::ffi::OsStr> = &f.keys.rsa_asc;
     // Named without --exact: nothing vouches for it (exit 3).
-    let o = run(&[&"--keyring", keyring, &"--repo", &repo, &set]);
+    let o = keyed(&[&"--repo", &repo, &set]);
     expect(&o, 3, "delta-1.0-1.noarch.rpm: not listed");
-    let o = run(&[&"--keyring", keyring, &"--repo", &repo, &"--exact", &set]);
+    let o = keyed(&[&"--repo", &repo, &"--exact", &set]);
     expect(&o, 1, "(--exact)");
     // --exact also counts files that are not RPMs.
     std::fs::remove_file(repo.join("Packages/delta-1.0-1.noarch.rpm")).unwrap();
     std::fs::write(set.join("README"), "x").unwrap();
-    let o = run(&[&"--keyring", keyring, &"--repo", &repo, &"--exact", &set]);
+    let o = keyed(&[&"--repo", &repo, &"--exact", &set]);
     expect(&o, 1, "");
     std::fs::remove_file(set.join("README")).unwrap();
-    let o = run(&[&"--keyring", keyring, &"--repo", &repo, &"--exact", &set]);
+    let o = keyed(&[&"--repo", &repo, &"--exact", &set]);
     expect(&o, 0, "");
     if have_dnf() {
         std::fs::copy(&f.stray, repo.join("Packages/delta-1.0-1.noarch.rpm")).unwrap();
@@ -437,18 +444,7 @@ fn a_set_from_several_repositories_is_bound_to_each() {
     }
     let ra = format!("fedora={}", a.display());
     let rb = format!("qubes={}", b.display());
-    let keyring: &dyn AsRef<std::ffi::OsStr> = &f.keys.rsa_asc;
-    let o = run(&[
-        &"--keyring",
-        keyring,
-        &"--repo",
-        &ra,
-        &"--repo",
-        &rb,
-        &"--exact",
-        &"--json",
-        &set,
-    ]);
+    let o = keyed(&[&"--repo", &ra, &"--repo", &rb, &"--exact", &"--json", &set]);
     expect(&o, 0, "");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -457,20 +453,12 @@ fn a_set_from_several_repositories_is_bound_to_each() {
         "{out}"
     );
     // Only one repository given: the other's package is not vouched for.
-    let o = run(&[&"--keyring", keyring, &"--repo", &ra, &"--exact", &set]);
+    let o = keyed(&[&"--repo", &ra, &"--exact", &set]);
     expect(&o, 1, "");
     // A package inside a repository's tree is checked against that repository only.
     std::fs::copy(&f.beta, a.join("Packages/beta-1.0-1.noarch.rpm")).unwrap();
     let inside = a.join("Packages/beta-1.0-1.noarch.rpm");
-    let o = run(&[
-        &"--keyring",
-        keyring,
-        &"--repo",
-        &ra,
-        &"--repo",
-        &rb,
-        &inside,
-    ]);
+    let o = keyed(&[&"--repo", &ra, &"--repo", &rb, &inside]);
     expect(&o, 3, "not listed in the primary of repository fedora");
 }
 
@@ -491,27 +479,12 @@ fn rollback_is_refused_with_state_where_dnf_accepts_it() {
         Some("rsa@example.org"),
     );
     let state = d.join("repos.json");
-    let keyring: &dyn AsRef<std::ffi::OsStr> = &f.keys.rsa_asc;
     let at = |r: &Path| format!("fedora={}", r.display());
-    let o = run(&[
-        &"--keyring",
-        keyring,
-        &"--repo",
-        &at(&new),
-        &"--state",
-        &state,
-    ]);
+    let o = keyed(&[&"--repo", &at(&new), &"--state", &state]);
     expect(&o, 0, "");
     let recorded = std::fs::read_to_string(&state).unwrap();
     assert!(recorded.contains("\"revision\": \"200\""), "{recorded}");
-    let o = run(&[
-        &"--keyring",
-        keyring,
-        &"--repo",
-        &at(&old),
-        &"--state",
-        &state,
-    ]);
+    let o = keyed(&[&"--repo", &at(&old), &"--state", &state]);
     expect(&o, 1, "");
     assert!(
         stderr(&o)
@@ -524,9 +497,7 @@ fn rollback_is_refused_with_state_where_dnf_accepts_it() {
         recorded,
         "state unchanged"
     );
-    let o = run(&[
-        &"--keyring",
-        keyring,
+    let o = keyed(&[
         &"--repo",
         &at(&old),
         &"--state",
@@ -546,19 +517,12 @@ fn rollback_is_refused_with_state_where_dnf_accepts_it() {
         );
     }
     // Freeze: metadata older than --max-age.
-    let o = run(&[&"--keyring", keyring, &"--repo", &new, &"--max-age", &"1s"]);
-    let o2 = run(&[
-        &"--keyring",
-        keyring,
-        &"--repo",
-        &new,
-        &"--max-age",
-        &"3650d",
-    ]);
+    let o = keyed(&[&"--repo", &new, &"--max-age", &"1s"]);
+    let o2 = keyed(&[&"--repo", &new, &"--max-age", &"3650d"]);
     assert_eq!(code(&o2), 0, "{}", stderr(&o2));
     std::thread::sleep(std::time::Duration::from_secs(2));
     let o = if code(&o) == 0 {
-        run(&[&"--keyring", keyring, &"--repo", &new, &"--max-age", &"1s"])
+        keyed(&[&"--repo", &new, &"--max-age", &"1s"])
     } else {
         o
     };
@@ -619,32 +583,16 @@ fn a_pinned_digest_or_a_metalink_replaces_the_signature() {
     let repo = make_repo(&scratch("pinned").join("repo"), &[&f.alpha2], &[], None);
     let md = std::fs::read(repo.join("repodata/repomd.xml")).unwrap();
     let sum = sha256_hex(&md);
-    let keyring: &dyn AsRef<std::ffi::OsStr> = &f.keys.rsa_asc;
-    let o = run(&[&"--keyring", keyring, &"--repo", &repo]);
+    let o = keyed(&[&"--repo", &repo]);
     assert_eq!(code(&o), 3, "no signature: {}", stderr(&o));
     assert!(
         stderr(&o).contains("--repomd-sha256 or --metalink"),
         "{}",
         stderr(&o)
     );
-    let o = run(&[
-        &"--keyring",
-        keyring,
-        &"--repo",
-        &repo,
-        &"--repomd-sha256",
-        &sum,
-        &"--all",
-    ]);
+    let o = keyed(&[&"--repo", &repo, &"--repomd-sha256", &sum, &"--all"]);
     expect(&o, 0, "");
-    let o = run(&[
-        &"--keyring",
-        keyring,
-        &"--repo",
-        &repo,
-        &"--repomd-sha256",
-        &"00".repeat(32),
-    ]);
+    let o = keyed(&[&"--repo", &repo, &"--repomd-sha256", &"00".repeat(32)]);
     expect(&o, 1, "");
     let metalink = repo.join("metalink.xml");
     let write_ml = |hash: &str| {
@@ -658,25 +606,10 @@ fn a_pinned_digest_or_a_metalink_replaces_the_signature() {
         .unwrap()
     };
     write_ml(&sum);
-    let o = run(&[
-        &"--keyring",
-        keyring,
-        &"--repo",
-        &repo,
-        &"--metalink",
-        &metalink,
-        &"--all",
-    ]);
+    let o = keyed(&[&"--repo", &repo, &"--metalink", &metalink, &"--all"]);
     expect(&o, 0, "");
     write_ml(&"ab".repeat(32));
-    let o = run(&[
-        &"--keyring",
-        keyring,
-        &"--repo",
-        &repo,
-        &"--metalink",
-        &metalink,
-    ]);
+    let o = keyed(&[&"--repo", &repo, &"--metalink", &metalink]);
     expect(&o, 1, "matches no version the metalink lists");
 }
 
