@@ -5,15 +5,15 @@
 //! Bytes are pushed in as they are decoded ([`Parser::feed`]); complete
 //! `<package>` elements are parsed by quick-xml a run at a time, so memory
 //! holds one run, not the document. The `<format>` element of a package
-//! (dependencies, file lists: most of the bytes) does not bear on what the
-//! package file is and is skipped to its `</format>` unread. A document
+//! (dependencies, file lists: most of the bytes) and its `<description>`
+//! do not bear on what the package file is and are skipped to their end
+//! tags unread. A document
 //! that holds `</package>` inside a comment or CDATA section is refused
 //! as malformed (createrepo_c writes neither).
 
 use super::rpmmd::{self, attr, check_location, malformed, number, Checksum, Policy, Stack, Text};
 use crate::exit::{fail, Code};
 use quick_xml::events::{BytesStart, Event};
-use std::collections::HashMap;
 
 /// Largest single `<package>` element (with its unread format).
 pub const MAX_PACKAGE: usize = 64 << 20;
@@ -72,6 +72,15 @@ pub struct Parser {
     declared: Option<u64>,
     count: u64,
     format_end: memchr::memmem::Finder<'static>,
+    description_end: memchr::memmem::Finder<'static>,
+}
+
+/// A package child skipped unread to its end tag: dependencies and file
+/// lists, and the description (text only, the largest after them).
+#[derive(Clone, Copy)]
+enum Skip {
+    Format,
+    Description,
 }
 
 /// Calls for each package, in document order; an error stops the parse.
@@ -90,6 +99,7 @@ impl Parser {
             declared: None,
             count: 0,
             format_end: memchr::memmem::Finder::new(b"</format>"),
+            description_end: memchr::memmem::Finder::new(b"</description>"),
         }
     }
 
@@ -163,12 +173,19 @@ impl Parser {
                         .push(e.name().as_ref())
                         .map_err(|w| self.bad(w))?;
                     self.text.clear();
-                    if skip {
-                        // Leave the reader right before `</format>`.
+                    if let Some(skip) = skip {
+                        // Leave the reader right before the end tag.
+                        let end = match skip {
+                            Skip::Format => &self.format_end,
+                            Skip::Description => &self.description_end,
+                        };
                         let rest: &mut &[u8] = r.get_mut();
-                        match self.format_end.find(rest) {
+                        match end.find(rest) {
                             Some(i) => *rest = rest.get(i..).unwrap_or_default(),
-                            None => return Err(self.bad("<format> without </format>")),
+                            None => {
+                                return Err(self
+                                    .bad(format!("<{}> without its end tag", e.name().as_ref())))
+                            }
                         }
                     }
                 }
@@ -189,7 +206,10 @@ impl Parser {
                     if self.stack.depth() == 0 && !raw.trim().is_empty() {
                         return Err(self.bad("text outside the root element"));
                     }
-                    if self.stack.depth() >= 3 {
+                    // Only the text of the fields kept is gathered.
+                    if self.stack.depth() == 3
+                        && matches!(self.stack.top(), Some("name" | "arch" | "checksum"))
+                    {
                         self.text.push_text(&raw);
                     }
                 }
@@ -209,9 +229,9 @@ impl Parser {
         malformed("primary.xml", format!("{at}: {why}"))
     }
 
-    /// An element opens at depth `self.stack.depth()`; true when it is a
-    /// package's `<format>`, to be skipped.
-    fn open(&mut self, e: &BytesStart) -> Result<bool, String> {
+    /// An element opens at depth `self.stack.depth()`; a package's
+    /// `<format>` and `<description>` are to be skipped.
+    fn open(&mut self, e: &BytesStart) -> Result<Option<Skip>, String> {
         let name = e.name();
         let name = name.as_ref();
         match self.stack.depth() {
@@ -222,19 +242,20 @@ impl Parser {
                 if let Some(n) = attr(e, "packages")? {
                     self.declared = Some(number(&n, "packages")?);
                 }
-                Ok(false)
+                Ok(None)
             }
             1 if name == "package" => {
                 self.cur = Some(Partial::default());
-                Ok(false)
+                Ok(None)
             }
             2 => {
                 let Some(p) = self.cur.as_mut() else {
-                    return Ok(false);
+                    return Ok(None);
                 };
                 let dup = |f: &str| Err(format!("duplicate <{f}>"));
                 match name {
-                    "format" => return Ok(true),
+                    "format" => return Ok(Some(Skip::Format)),
+                    "description" => return Ok(Some(Skip::Description)),
                     "version" => {
                         if p.evr.is_some() {
                             return dup(name);
@@ -272,9 +293,9 @@ impl Parser {
                     }
                     _ => {}
                 }
-                Ok(false)
+                Ok(None)
             }
-            _ => Ok(false),
+            _ => Ok(None),
         }
     }
 
@@ -336,51 +357,94 @@ impl Parser {
 }
 
 /// The packages of one primary, by location; a location or a NEVRA listed
-/// twice is refused.
+/// twice is refused. Compact for Fedora's ~70,000 packages: the packages
+/// in one vector, two tables of indices into it (no key is copied).
 #[derive(Debug, Default)]
 pub struct Index {
-    by_location: HashMap<String, Package>,
-    nevras: HashMap<String, String>,
+    packages: Vec<Package>,
+    by_location: hashbrown::HashTable<u32>,
+    by_nevra: hashbrown::HashTable<u32>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// The fields of a NEVRA, for hashing and comparing without formatting it.
+fn nevra_key(p: &Package) -> [&str; 5] {
+    let epoch = match p.epoch.as_str() {
+        "" => "0",
+        e => e,
+    };
+    [&p.name, epoch, &p.version, &p.release, &p.arch]
 }
 
 impl Index {
     /// Add a package: a duplicate location or NEVRA is exit 1, naming both.
     pub fn insert(&mut self, p: Package) -> anyhow::Result<()> {
-        let nevra = p.nevra();
-        if let Some(other) = self.nevras.get(&nevra) {
-            return Err(fail(
-                Code::Failed,
-                format!(
-                    "duplicate package entries: {nevra} at {other} and at {}",
-                    p.location
-                ),
-            ));
-        }
-        if self.by_location.contains_key(&p.location) {
+        use std::hash::BuildHasher;
+        let Index {
+            packages,
+            by_location,
+            by_nevra,
+            hasher,
+        } = self;
+        let at = |i: &u32| packages.get(*i as usize);
+        let h_loc = hasher.hash_one(&p.location);
+        if by_location
+            .find(h_loc, |i| at(i).is_some_and(|q| q.location == p.location))
+            .is_some()
+        {
             return Err(fail(
                 Code::Failed,
                 format!("duplicate package entries at {}", p.location),
             ));
         }
-        self.nevras.insert(nevra, p.location.clone());
-        self.by_location.insert(p.location.clone(), p);
+        let key = nevra_key(&p);
+        let h_nevra = hasher.hash_one(key);
+        if let Some(q) = by_nevra
+            .find(h_nevra, |i| at(i).is_some_and(|q| nevra_key(q) == key))
+            .and_then(at)
+        {
+            return Err(fail(
+                Code::Failed,
+                format!(
+                    "duplicate package entries: {} at {} and at {}",
+                    p.nevra(),
+                    q.location,
+                    p.location
+                ),
+            ));
+        }
+        let i = u32::try_from(packages.len())
+            .map_err(|_| fail(Code::Failed, "more packages than an index holds"))?;
+        packages.push(p);
+        let hash_of = |i: &u32, f: &dyn Fn(&Package) -> u64| packages.get(*i as usize).map_or(0, f);
+        by_location.insert_unique(h_loc, i, |j| hash_of(j, &|q| hasher.hash_one(&q.location)));
+        by_nevra.insert_unique(h_nevra, i, |j| {
+            hash_of(j, &|q| hasher.hash_one(nevra_key(q)))
+        });
         Ok(())
     }
 
     pub fn get(&self, location: &str) -> Option<&Package> {
-        self.by_location.get(location)
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one(location);
+        let i = self.by_location.find(h, |i| {
+            self.packages
+                .get(*i as usize)
+                .is_some_and(|q| q.location == location)
+        })?;
+        self.packages.get(*i as usize)
     }
 
     pub fn len(&self) -> usize {
-        self.by_location.len()
+        self.packages.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_location.is_empty()
+        self.packages.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Package> {
-        self.by_location.values()
+        self.packages.iter()
     }
 }
 

@@ -243,7 +243,7 @@ pub fn check_set(
     };
     let mut verified: HashSet<(String, String)> = HashSet::new();
     // In parallel a batch at a time, reported in order as each batch ends.
-    for batch in files.chunks(64) {
+    for batch in files.chunks(512) {
         use rayon::prelude::*;
         let results: Vec<_> = batch
             .par_iter()
