@@ -31,12 +31,11 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Largest detached signature read.
 const MAX_SIG: u64 = 1 << 20;
 /// Decoded metadata travels in blocks of this size between threads.
-const BLOCK: usize = 1 << 20;
+const BLOCK: usize = 4 << 20;
 
 /// Where a repository's files are read from.
 pub trait Source: Send + Sync {
@@ -458,9 +457,10 @@ fn compare(want: &Checksum, got: &Digests, what: &str) -> anyhow::Result<()> {
     ))
 }
 
-/// Decode `file` on one thread, hash the content on another, and hand it
-/// to `sink` on this one: the time is the slowest of the three, not their
-/// sum (Fedora's primary.xml is ~230 MB decompressed).
+/// Decode and hash `file` on one thread and hand the content to `sink` on
+/// this one, a few large blocks in flight: the time is the slower of the
+/// two, not their sum (Fedora's primary.xml is ~230 MB decompressed), with
+/// few hand-offs between them (a loaded machine makes each one costly).
 fn decode_into(
     file: File,
     compression: Option<Compression>,
@@ -470,18 +470,19 @@ fn decode_into(
 ) -> anyhow::Result<Digests> {
     use std::sync::mpsc::sync_channel;
     let algos: Vec<Algo> = algo.into_iter().collect();
-    let (to_hash, hash_rx) = sync_channel::<Arc<Vec<u8>>>(4);
-    let (to_sink, sink_rx) = sync_channel::<Arc<Vec<u8>>>(4);
+    let (to_sink, sink_rx) = sync_channel::<Vec<u8>>(2);
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|s| {
-        let decoding = s.spawn(move || -> anyhow::Result<()> {
-            let reader = std::io::BufReader::with_capacity(BLOCK, file);
+        let decoding = s.spawn(move || -> anyhow::Result<Digests> {
+            let reader = std::io::BufReader::with_capacity(1 << 20, file);
             let mut dec: Box<dyn Read + Send + Sync> = match compression {
                 Some(c) => c.decoder(reader),
                 None => Box::new(reader),
             };
-            let mut total = 0u64;
+            let mut hasher = crate::digest::MultiHasher::new(&algos);
             loop {
-                let mut block = vec![0u8; BLOCK];
+                let mut block = spent_rx.try_recv().unwrap_or_default();
+                block.resize(BLOCK, 0);
                 let mut filled = 0;
                 while filled < BLOCK {
                     let n = read_some(&mut dec, block.get_mut(filled..).unwrap_or_default())
@@ -491,30 +492,21 @@ fn decode_into(
                     }
                     filled += n;
                 }
-                total += filled as u64;
-                if total > max {
+                block.truncate(filled);
+                hasher.update(&block);
+                if hasher.len() > max {
                     return Err(fail(
                         Code::Failed,
                         format!("decompresses to more than {max} bytes (--max-metadata-size)"),
                     ));
                 }
-                if filled == 0 {
-                    return Ok(());
-                }
-                block.truncate(filled);
-                let block = Arc::new(block);
-                // A consumer that stopped has failed; its error is reported.
-                if to_hash.send(block.clone()).is_err() || to_sink.send(block).is_err() {
-                    return Ok(());
+                // A sink that stopped has failed; its error is reported.
+                if filled == 0 || to_sink.send(block).is_err() {
+                    return hasher
+                        .finalize()
+                        .with_code(Code::Io, || "hashing".to_string());
                 }
             }
-        });
-        let hashing = s.spawn(move || -> std::io::Result<Digests> {
-            let mut h = crate::digest::MultiHasher::new(&algos);
-            for block in hash_rx {
-                h.update(&block);
-            }
-            h.finalize()
         });
         let mut sunk = Ok(());
         for block in sink_rx.iter() {
@@ -522,17 +514,14 @@ fn decode_into(
                 sunk = Err(e);
                 break;
             }
+            let _ = spent_tx.send(block);
         }
         drop(sink_rx);
-        let decoded = decoding
+        let digests = decoding
             .join()
             .map_err(|_| fail(Code::Io, "the decoding thread failed"))?;
-        let digests = hashing
-            .join()
-            .map_err(|_| fail(Code::Io, "the hashing thread failed"))?;
-        decoded?;
         sunk?;
-        digests.with_code(Code::Io, || "hashing".to_string())
+        digests
     })
 }
 
