@@ -302,7 +302,8 @@ fn a_good_repository_passes_as_dnf_agrees() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("alpha-2.0-1.noarch listed by"), "{out}");
     assert!(
-        out.contains("Packages/beta-1.0-1.noarch.rpm: digests signatures OK"),
+        out.contains("Packages/beta-1.0-1.noarch.rpm: digests signatures OK")
+            && out.contains(": repomd.xml OK (signature repomd.xml.asc)"),
         "{out}"
     );
 }

@@ -181,7 +181,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         }
         match &s.result {
             Ok(v) => {
-                io(writeln!(out, "{}: digests signatures OK", s.file))?;
+                io(writeln!(out, "{}", v.ok_line(&s.file)))?;
                 if args.verbose {
                     for line in v.details() {
                         io(writeln!(out, "    {line}"))?;

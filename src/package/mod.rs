@@ -87,6 +87,16 @@ pub enum Verified {
 }
 
 impl Verified {
+    /// The line a good one prints: `FILE: digests signatures OK`, the line
+    /// Qubes scripts compare `rpmkeys --checksig` output against; for a
+    /// repository, how its repomd.xml was authenticated.
+    pub fn ok_line(&self, file: &str) -> String {
+        match self {
+            Verified::Repository(r) => format!("{file}: repomd.xml OK ({})", r.anchor),
+            _ => format!("{file}: digests signatures OK"),
+        }
+    }
+
     /// Warnings and ignored signatures, one sentence each.
     pub fn notes(&self) -> &[String] {
         match self {

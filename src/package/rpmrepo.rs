@@ -147,6 +147,8 @@ pub struct Repo {
 /// What is reported of a verified repository.
 #[derive(Clone, Debug)]
 pub struct RepoSummary {
+    /// How repomd.xml was authenticated.
+    pub anchor: String,
     /// One line for -v.
     pub line: String,
     pub json: serde_json::Value,
@@ -157,6 +159,7 @@ pub struct RepoSummary {
 impl Repo {
     pub fn summary(&self) -> RepoSummary {
         RepoSummary {
+            anchor: self.anchor.clone(),
             line: self.summary_line(),
             json: self.to_json(),
             signers: self.signers.clone(),
@@ -164,14 +167,17 @@ impl Repo {
         }
     }
 
-    /// `ID: repomd.xml OK (...)`, for -v.
+    /// What was checked, for -v.
     pub fn summary_line(&self) -> String {
+        let signers = match self.signers.as_slice() {
+            [] => String::new(),
+            s => format!(", signed by {}", s.join(", ")),
+        };
         format!(
-            "{}: repomd.xml OK ({}), revision {}, {} packages",
-            self.id,
-            self.anchor,
+            "revision {}, {} packages, {} metadata files checked{signers}",
             self.repomd.revision.as_deref().unwrap_or("none"),
-            self.index.len()
+            self.index.len(),
+            self.metadata.len()
         )
     }
 
