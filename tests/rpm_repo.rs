@@ -618,7 +618,18 @@ fn a_pinned_digest_or_a_metalink_replaces_the_signature() {
 fn bad_metadata_gets_one_line_naming_the_file_and_the_entry() {
     let Some(f) = fixture() else { return };
     type Edit<'a> = &'a dyn Fn(String) -> String;
-    let cases: [(&str, Edit, &str); 4] = [
+    let cases: [(&str, Edit, &str); 5] = [
+        (
+            "crc",
+            &|s| {
+                s.replacen(
+                    "<checksum type=\"sha256\" pkgid",
+                    "<checksum type=\"crc32\" pkgid",
+                    1,
+                )
+            },
+            "unknown checksum type \"crc32\"",
+        ),
         (
             "xmlbase",
             &|s| {
@@ -668,6 +679,19 @@ fn bad_metadata_gets_one_line_naming_the_file_and_the_entry() {
         );
     }
     let _ = f;
+}
+
+#[test]
+fn metadata_over_the_size_cap_is_refused() {
+    if fixture().is_none() {
+        return;
+    }
+    let repo = good_repo("sizecap");
+    let o = ours(&repo, &["--max-metadata-size", "200"]);
+    expect(&o, 1, "--max-metadata-size");
+    assert!(stderr(&o).contains("-primary.xml.gz"), "{}", stderr(&o));
+    let o = ours(&repo, &["--max-metadata-size", "1M"]);
+    expect(&o, 0, "");
 }
 
 #[test]
