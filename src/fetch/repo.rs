@@ -62,8 +62,22 @@ impl Source for UrlSource {
         None
     }
 
+    /// The URL of `rel`: a listed location is a path, so a `#`, `?`, `%`
+    /// or space in it is escaped rather than read as URL syntax.
     fn name(&self, rel: &str) -> String {
-        format!("{}/{rel}", self.base)
+        use percent_encoding::{utf8_percent_encode, CONTROLS};
+        const PATH: &percent_encoding::AsciiSet = &CONTROLS
+            .add(b' ')
+            .add(b'"')
+            .add(b'#')
+            .add(b'%')
+            .add(b'<')
+            .add(b'>')
+            .add(b'?')
+            .add(b'`')
+            .add(b'{')
+            .add(b'}');
+        format!("{}/{}", self.base, utf8_percent_encode(rel, PATH))
     }
 }
 
