@@ -364,7 +364,7 @@ pub struct Index {
     packages: Vec<Package>,
     by_location: hashbrown::HashTable<u32>,
     by_nevra: hashbrown::HashTable<u32>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: hashbrown::DefaultHashBuilder,
 }
 
 /// The fields of a NEVRA, for hashing and comparing without formatting it.
