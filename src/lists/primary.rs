@@ -179,8 +179,11 @@ impl Parser {
                             Skip::Format => &self.format_end,
                             Skip::Description => &self.description_end,
                         };
+                        // Within this package: a skip never crosses a
+                        // `</package>` (nor does a run of the stream).
                         let rest: &mut &[u8] = r.get_mut();
-                        match end.find(rest) {
+                        let bound = memchr::memmem::find(rest, b"</package>").unwrap_or(rest.len());
+                        match end.find(rest.get(..bound).unwrap_or_default()) {
                             Some(i) => *rest = rest.get(i..).unwrap_or_default(),
                             None => {
                                 return Err(self
@@ -540,6 +543,11 @@ mod tests {
         assert!(e.contains("&ent;"), "{e}");
         let e = err(&doc(&[good.replace("</format>", "")]));
         assert!(e.contains("malformed primary.xml"), "{e}");
+        // An unclosed description or format is not closed by the next
+        // package's (a skip stays inside its package, as a run does).
+        let unclosed = good.replace("</description>", "");
+        let e = err(&doc(&[unclosed, pkg("bar", "bar.rpm")]));
+        assert!(e.contains("<description> without its end tag"), "{e}");
     }
 
     #[test]
