@@ -157,9 +157,25 @@ impl Parser {
     }
 
     /// Parse complete elements (a run ends after a `</package>`, or at
-    /// the end of the document).
+    /// the end of the document), a piece ending at each `</package>` at a
+    /// time: how the document was fed never changes where pieces end, so
+    /// never the verdict (a `</package>` inside what quick-xml would take
+    /// for an attribute value, where XML allows no `<`, ends a piece in
+    /// every case).
     fn parse_run(&mut self, run: &[u8], each: &mut Each) -> anyhow::Result<()> {
-        let mut r = quick_xml::Reader::from_reader(run);
+        let mut rest = run;
+        while !rest.is_empty() {
+            let end = memchr::memmem::find(rest, b"</package>")
+                .map_or(rest.len(), |i| i + b"</package>".len());
+            let (piece, after) = rest.split_at(end);
+            self.parse_piece(piece, each)?;
+            rest = after;
+        }
+        Ok(())
+    }
+
+    fn parse_piece(&mut self, piece: &[u8], each: &mut Each) -> anyhow::Result<()> {
+        let mut r = quick_xml::Reader::from_reader(piece);
         rpmmd::configure(&mut r);
         loop {
             let ev = r.read_event().map_err(|e| self.bad(e))?;
