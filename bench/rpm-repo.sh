@@ -23,7 +23,7 @@ echo "  $(rpmkeys --version), $(gpgv --version | head -1), $(zstd --version), lo
 
 # CPU seconds (user + system, children included) of one run: on a loaded
 # machine the wall-clock ratios say more about the load than the tools.
-cpu() { measure "%U %S" "$@" | awk '{print $1 + $2}'; }
+cpu() { measure "%U+%S" "$@" | awk -F+ '{print $1 + $2}'; }
 
 bench_rpm_key
 
