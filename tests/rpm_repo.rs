@@ -230,13 +230,7 @@ fn rewrite_metadata(root: &Path, kind: &str, compress: &str, edit: &dyn Fn(Strin
     let start = md.find(&format!("<data type=\"{kind}\">")).unwrap();
     let end = start + md[start..].find("</data>").unwrap();
     let block = &md[start..end];
-    let href = block
-        .split("href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
+    let href = href_in(block);
     let old = root.join(href);
     let decoded = match href.rsplit('.').next().unwrap() {
         "gz" => pkg::sh(Command::new("gzip").arg("-dc").arg(&old)).stdout,
@@ -278,17 +272,16 @@ fn good_repo(name: &str) -> PathBuf {
     )
 }
 
+/// The first `href="..."` value in `text`.
+fn href_in(text: &str) -> &str {
+    let after = text.split_once("href=\"").unwrap().1;
+    after.split_once('"').unwrap().0
+}
+
 fn primary_path(root: &Path) -> PathBuf {
     let md = std::fs::read_to_string(root.join("repodata/repomd.xml")).unwrap();
     let start = md.find("<data type=\"primary\">").unwrap();
-    let href = md[start..]
-        .split("href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    root.join(href)
+    root.join(href_in(&md[start..]))
 }
 
 #[test]
