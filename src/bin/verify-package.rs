@@ -112,6 +112,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
+    cli::set_quiet(args.quiet);
     cli::run_operands("verify-package", args.json, &args.files, || run(&args))
 }
 
@@ -139,7 +140,6 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         max_index_size: args.max_index_size,
     };
     let mut out = std::io::BufWriter::new(cli::Stdout);
-    let mut err = std::io::stderr().lock();
     let io =
         |r: std::io::Result<()>| r.map_err(|e| anyhow::Error::new(e).context("writing the report"));
 
@@ -151,10 +151,8 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         } else if args.verbose {
             io(writeln!(out, "{}", rel.summary_line()))?;
         }
-        if !args.quiet {
-            for n in &rel.notes {
-                io(writeln!(err, "verify-package: {}: {n}", rel.path.display()))?;
-            }
+        for n in &rel.notes {
+            cli::note(format_args!("{}: {n}", rel.path.display()));
         }
     }
 
@@ -187,16 +185,17 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
                         io(writeln!(out, "    {line}"))?;
                     }
                 }
-                if !args.quiet {
+                if !v.notes().is_empty() {
+                    // In order with the verdicts on a shared terminal.
                     io(out.flush())?;
-                    for n in v.notes() {
-                        io(writeln!(err, "verify-package: {}: {n}", s.file))?;
-                    }
+                }
+                for n in v.notes() {
+                    cli::note(format_args!("{}: {n}", s.file));
                 }
             }
             Err(e) => {
                 io(out.flush())?;
-                io(writeln!(err, "verify-package: {}: {e:#}", s.file))?;
+                cli::error(format_args!("{}: {e:#}", s.file));
             }
         }
         Ok(())
@@ -204,14 +203,6 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
 
     // .dsc files first: a verified .dsc pins the tarballs after it.
     let (dscs, rest) = if args.repo.given() {
-        let repo_source = |operand: &str| {
-            build_verify::fetch::repo::repo_source(operand, || {
-                build_verify::fetch::Transport::new(build_verify::fetch::TransportOptions {
-                    allow_http: args.repo.allow_http,
-                    ..Default::default()
-                })
-            })
-        };
         let mut sink = |ev: reposet::Event| match ev {
             reposet::Event::Repo { id, result } => report(Shown {
                 file: id.to_string(),
@@ -222,14 +213,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
                 result: result.map(|v| *v),
             }),
         };
-        reposet::check_set(
-            &args.repo,
-            &args.files,
-            &verifier,
-            rpm_opts,
-            &repo_source,
-            &mut sink,
-        )?;
+        reposet::check_set(&args.repo, &args.files, &verifier, rpm_opts, &mut sink)?;
         (Vec::new(), Vec::new())
     } else {
         chain.order(&args.files)

@@ -5,7 +5,7 @@
 //! directory), and only once its bytes match that entry: its decoder never
 //! sees unauthenticated bytes, and a stale primary is never a pin list.
 
-use super::Compression;
+use crate::codec::Compression;
 use crate::digest::Algo;
 use crate::exit::{fail, Code, ResultExt};
 use crate::lists::primary::{Package, Parser};

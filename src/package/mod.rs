@@ -4,22 +4,20 @@
 //! - [`header`]: the RPM header structure, bounded and checked.
 //! - [`rpm`]: RPM v4/v6 lead, signature header, main header, header
 //!   signatures and the payload digest, verified in one pass.
-//! - [`deb822`]: Debian control-file paragraphs (deb822(5)), streamed and
-//!   bounded.
-//! - [`date`]: the RFC 2822 dates of Release files (`Valid-Until`).
 //! - [`debian`]: the chain InRelease (or Release + Release.gpg) ->
-//!   Packages/Sources -> .deb/.dsc -> source tarballs, and Debian lists
-//!   as hash lists for check-hashes.
+//!   Packages/Sources -> .deb/.dsc -> source tarballs (the lists
+//!   themselves are [`crate::lists`]).
 //! - [`rpmrepo`]: the chain repomd.xml (+ .asc, a pinned digest or a
 //!   metalink) -> primary.xml -> .rpm, for package sets from several
-//!   repositories; [`repostate`]: its rollback and freeze protection;
-//!   [`reposet`]: its options and the run over a package set.
+//!   repositories (the metadata formats are [`crate::lists`]);
+//!   [`reposource`]: a repository's directory or URL; [`repostate`]: its
+//!   rollback and freeze protection; [`reposet`]: its options and the run
+//!   over a package set.
 
-pub mod date;
-pub mod deb822;
 pub mod debian;
 pub mod header;
 pub mod reposet;
+pub mod reposource;
 pub mod repostate;
 pub mod rpm;
 pub mod rpmrepo;

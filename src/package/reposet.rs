@@ -5,7 +5,7 @@
 
 use super::repostate::RepoState;
 use super::rpm::RpmOptions;
-use super::rpmrepo::{self, Anchor, PackageSet, Repo, RepoOptions, Source};
+use super::rpmrepo::{self, Anchor, PackageSet, Repo, RepoOptions};
 use super::Verified;
 use crate::exit::{code_of, fail, Code};
 use crate::lists::rpmmd::Policy;
@@ -193,14 +193,12 @@ pub enum Event<'a> {
 }
 
 /// Verify the repositories, then the package set `files` against them.
-/// `open` makes the source of a `--repo` operand. The rollback state is
-/// recorded only when everything passed.
+/// The rollback state is recorded only when everything passed.
 pub fn check_set(
     args: &RepoArgs,
     files: &[PathBuf],
     verifier: &Verifier,
     rpm: RpmOptions,
-    open: &dyn Fn(&str) -> anyhow::Result<Box<dyn Source>>,
     sink: &mut dyn FnMut(Event) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let opts = args.options(rpm);
@@ -212,7 +210,7 @@ pub fn check_set(
     let mut repos = Vec::new();
     let mut worst = Code::Ok;
     for spec in &specs {
-        let r = open(&spec.operand).and_then(|src| {
+        let r = super::reposource::open(&spec.operand, args.allow_http).and_then(|src| {
             rpmrepo::open_repo(&spec.id, src, &spec.anchor, verifier, &opts, state.as_ref())
         });
         match r {

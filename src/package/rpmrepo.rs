@@ -13,19 +13,20 @@
 //!    against, at its location, with that size and checksum, and signed by
 //!    the selected keys ([`super::rpm::verify_rpm`], in the same pass).
 //!
-//! A repository is read through a [`Source`]: a local directory here, a
-//! URL through the fetch module's transport (layers: this module knows no
-//! HTTP).
+//! A repository is read through a [`Source`] ([`super::reposource`]: a
+//! local directory or a URL).
 
+use super::reposource::Source;
 use super::repostate::{self, Record, RepoState};
 use super::rpm::{self, RpmOptions, RpmReport};
+use crate::codec::Compression;
 use crate::digest::{Algo, Digests, HashingReader};
 use crate::exit::{code_of, fail, Code, ResultExt};
-use crate::fetch::Compression;
 use crate::lists::metalink::{Expected, Metalink};
 use crate::lists::primary::{self, Index, Package};
 use crate::lists::repomd::{self, Data, Repomd};
 use crate::lists::rpmmd::{Checksum, Policy};
+use crate::lists::signed;
 use crate::openpgp::Verifier;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -33,65 +34,9 @@ use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// Largest detached signature read.
-const MAX_SIG: u64 = 1 << 20;
+const MAX_SIG: u64 = crate::openpgp::MAX_SIGNATURE;
 /// Decoded metadata travels in blocks of this size between threads.
 const BLOCK: usize = 4 << 20;
-
-/// Where a repository's files are read from.
-pub trait Source: Send + Sync {
-    /// The file at `rel` (relative to the repository's root) as a file
-    /// positioned at its start (a download is kept in an anonymous
-    /// temporary file); None when it is not there.
-    fn get(&self, rel: &str, max: u64) -> anyhow::Result<Option<File>>;
-    /// The repository's root on this machine, when it is a directory.
-    fn local_root(&self) -> Option<&Path>;
-    /// How to name `rel` in messages.
-    fn name(&self, rel: &str) -> String;
-}
-
-/// A repository in a local directory.
-pub struct DirSource {
-    root: PathBuf,
-}
-
-impl DirSource {
-    /// The repository at `root`: a directory (exit 2 otherwise).
-    pub fn new(root: &Path) -> anyhow::Result<DirSource> {
-        let meta = std::fs::metadata(root)
-            .with_code(Code::Usage, || format!("repository {}", root.display()))?;
-        if !meta.is_dir() {
-            return Err(fail(
-                Code::Usage,
-                format!("repository {}: not a directory", root.display()),
-            ));
-        }
-        Ok(DirSource {
-            root: root.to_path_buf(),
-        })
-    }
-}
-
-impl Source for DirSource {
-    fn get(&self, rel: &str, _max: u64) -> anyhow::Result<Option<File>> {
-        let path = self.root.join(rel);
-        match crate::fsutil::open_regular_io(&path) {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                Err(fail(Code::Failed, format!("{}: {e}", path.display())))
-            }
-            Err(e) => Err(e).with_code(Code::Io, || format!("reading {}", path.display())),
-        }
-    }
-
-    fn local_root(&self) -> Option<&Path> {
-        Some(&self.root)
-    }
-
-    fn name(&self, rel: &str) -> String {
-        self.root.join(rel).display().to_string()
-    }
-}
 
 /// What authenticates a repository's repomd.xml.
 #[derive(Clone, Debug)]
@@ -197,13 +142,6 @@ impl Repo {
     }
 }
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Read a small file whole (at most `max` bytes; more is exit 1).
 fn read_small(source: &dyn Source, rel: &str, max: u64) -> anyhow::Result<Option<Vec<u8>>> {
     let Some(f) = source.get(rel, max)? else {
@@ -233,9 +171,10 @@ fn authenticate(
                     ),
                 ));
             };
-            let v = verifier
-                .verify_detached_bytes(&sig, bytes)
-                .map_err(|e| e.context(format!("signature {}", source.name(rel))))?;
+            // The list's bytes stay ours to parse (they are small): the
+            // one signed-list reader checks them.
+            let v =
+                signed::verify_detached(bytes.to_vec(), &sig, &source.name(rel), verifier)?.verdict;
             let signers = v.signers.iter().map(|f| f.to_hex()).collect();
             Ok((signers, "signature repomd.xml.asc".into(), v.notes))
         }
@@ -316,7 +255,7 @@ pub fn open_repo(
             .map_err(|e| e.context(named.clone()))?;
     }
     if let Some(age) = opts.max_age {
-        repostate::check_age(record.timestamp, age, now_unix())
+        repostate::check_age(record.timestamp, age, crate::time::now_secs())
             .map_err(|e| e.context(named.clone()))?;
     }
     let primary_entry = md
