@@ -8,6 +8,7 @@
 #   $(eval $(call fetch-hashed-rule,bar-2.0.tar.xz,https://example.org/bar-2.0.tar.xz,bar-2.0.tar.xz.sha512))
 #   $(eval $(call fetch-hashed-urls,https://example.org/a-1.tar.gz https://example.org/b-2.tar.gz))
 #   $(eval $(call fetch-package-rule,foo-1.0-1.fc40.src.rpm,https://example.org/foo-1.0-1.fc40.src.rpm,keys/RPM-GPG-KEY-fedora-40-primary))
+#   $(eval $(call rpm-repo-rule,repo/qubes,https://yum.example/r4.2/current/host/fc41,Packages/q/qubes-core-dom0-4.2.1-1.fc41.x86_64.rpm,keys/RPM-GPG-KEY-qubes))
 #   get-sources: $(BUILD_VERIFY_SOURCES)
 #
 # Every fetched file is downloaded to FILE.UNTRUSTED (Qubes' convention, so a
@@ -26,6 +27,7 @@ bv-saved-goal := $(.DEFAULT_GOAL)
 FETCH_VERIFIED ?= fetch-verified
 CHECK_HASHES ?= check-hashes
 VERIFY_TAG ?= verify-tag
+VERIFY_PACKAGE ?= verify-package
 SIGN_LOG ?= sign-log
 # The user's flags (command line, environment), given last so they win.
 FETCH_VERIFIED_FLAGS ?=
@@ -129,6 +131,39 @@ bv-cmd-$(1) = $$(strip $$(bv-fetch) --rpm $(call bv-keyrings,$(3)) $(4) $$(FETCH
 $(1):
 	$$(bv-cmd-$(1))
 $(call bv-register,$(1))
+endef
+
+# $(call rpm-repo-rule,DIR,BASE-URL,LOCATIONS,KEYRINGS[,EXTRA-FLAGS])
+# A package set from the RPM repository at BASE-URL, mirrored into DIR file by
+# file, each verified as it streams: DIR/repodata/repomd.xml by its
+# repomd.xml.asc (keys in KEYRINGS), the primary by repomd.xml, and each of
+# LOCATIONS (paths as the primary lists them, Packages/f/foo-1.0-1.fc41.x86_64.rpm)
+# by the primary AND its own signature. Then DIR.verified: verify-package checks
+# the set whole (--exact: nothing in DIR that the primary does not list), with
+# the rollback state BUILD_VERIFY_RPM_STATE when set. Point mock's or dnf's
+# baseurl (file://DIR) or the ISO's package set at DIR once DIR.verified exists.
+define rpm-repo-rule
+$(call bv-check-name,$(1))
+$(call bv-need,BASE-URL,$(2),$(1))
+$(call bv-need,KEYRING,$(or $(strip $(4)),$(BUILD_VERIFY_KEYRING)),$(1))
+$(1)/repodata/repomd.xml:
+	$$(strip $$(bv-fetch) --create-dirs $(call bv-keyrings,$(4)) $(5) $$(FETCH_VERIFIED_FLAGS) -o $$@) $(call bv-quote,$(2)/repodata/repomd.xml) $(call bv-quote,$(2)/repodata/repomd.xml.asc)
+# The primary's name is known once repomd.xml is: read from the verified
+# repomd.xml, and fetched only if that repomd.xml lists it.
+$(1)/repodata/primary.location: $(1)/repodata/repomd.xml
+	@sed -n '/<data type="primary">/,/<\/data>/s|.*<location href="\([^"]*\)".*|\1|p' $$< > $$@.tmp && test -s $$@.tmp && mv $$@.tmp $$@
+	loc=$$$$(cat $$@) && $$(strip $$(bv-fetch) --hash-file $$< $$(FETCH_VERIFIED_FLAGS) -o $(1)/$$$$loc) $(call bv-quote,$(2))/$$$$loc
+$(foreach l,$(3),$(1)/$(l)): $(1)/repodata/primary.location
+	$$(strip $$(bv-fetch) --create-dirs --rpm $(call bv-keyrings,$(4)) $(5) --hash-file $(1)/$$$$(cat $$<) $$(FETCH_VERIFIED_FLAGS) -o $$@) $(call bv-quote,$(2))/$$(patsubst $(1)/%,%,$$@)
+bv-cmd-$(1).verified = $$(strip $$(VERIFY_PACKAGE) $(call bv-keyrings,$(4)) --repo $(1) --repomd-sha256 $$$$(sha256sum < $(1)/repodata/repomd.xml | cut -c1-64) $$(if $$(BUILD_VERIFY_RPM_STATE),--state $$(BUILD_VERIFY_RPM_STATE)) --exact --quiet $(1))
+$(1).verified: $(foreach l,$(3),$(1)/$(l))
+	$$(bv-cmd-$(1).verified)
+	touch $$@
+BUILD_VERIFY_CLEAN += $(1).verified
+.PHONY: bv-verify/$(1).verified
+verify-sources: bv-verify/$(1).verified
+bv-verify/$(1).verified: $(foreach l,$(3),$(1)/$(l))
+	$$(bv-cmd-$(1).verified)
 endef
 
 # Re-verify every fetched file (one target each, so `make -j` verifies in

@@ -2,6 +2,12 @@
 //! `linux-X.tar.xz` + `linux-X.tar.sign`), compressed Debian indices and
 //! RPM payloads. Memory-safe decoders only; a stream must end cleanly:
 //! truncation and trailing bytes are failures, not a shorter valid input.
+//!
+//! The one exception is zstd (libzstd, the decoder zstdcat, rpm and dnf
+//! use): it decodes only rpm-md metadata whose compressed bytes already
+//! matched a signed or pinned checksum ([`Compression::from_metadata_name`]),
+//! never a download still to be verified, so it is not offered to
+//! `--uncompress`.
 
 use std::io::{self, BufRead, Read};
 
@@ -15,6 +21,8 @@ pub enum Compression {
     Gzip,
     Xz,
     Bzip2,
+    /// Authenticated rpm-md metadata only (see the module's note).
+    Zstd,
 }
 
 /// File name endings, and whether the decompressed file is a tar
@@ -40,6 +48,16 @@ impl Compression {
 
     pub fn from_name(name: &str) -> Option<Compression> {
         Compression::suffix(name).map(|(_, c, _)| c)
+    }
+
+    /// The compression of an rpm-md metadata file by its name: the
+    /// download compressions and `.zst`. Its decoder must only see bytes
+    /// already authenticated by their checksum.
+    pub fn from_metadata_name(name: &str) -> Option<Compression> {
+        if name.to_ascii_lowercase().ends_with(".zst") {
+            return Some(Compression::Zstd);
+        }
+        Compression::from_name(name)
     }
 
     /// The name of the decompressed file (`foo.tar.xz` -> `foo.tar`,
@@ -69,7 +87,25 @@ impl Compression {
                 true,
                 XZ_MEM_LIMIT_KIB,
             )),
+            Compression::Zstd => match zstd::stream::read::Decoder::new(inner) {
+                // Concatenated frames are read, as zstdcat does; libzstd's
+                // default window cap (128 MiB) bounds its memory.
+                Ok(d) => Box::new(d),
+                Err(e) => Box::new(Failed(Some(e))),
+            },
         }
+    }
+}
+
+/// A decoder that could not start: its error on the first read.
+struct Failed(Option<io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| io::Error::other("the decoder failed")))
     }
 }
 
@@ -158,6 +194,21 @@ mod tests {
         assert_eq!(decode(Compression::Bzip2, &two).unwrap(), b"hello hello ");
         assert!(decode(Compression::Bzip2, &[one.clone(), b"x".to_vec()].concat()).is_err());
         assert!(decode(Compression::Bzip2, &one[..one.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn zstd_frames_concatenate_but_truncation_and_garbage_fail() {
+        let one = zstd::encode_all(&[5u8; 70_000][..], 3).unwrap();
+        let two = [one.clone(), one.clone()].concat();
+        assert_eq!(decode(Compression::Zstd, &two).unwrap(), vec![5u8; 140_000]);
+        assert!(decode(Compression::Zstd, &one[..one.len() - 3]).is_err());
+        assert!(decode(Compression::Zstd, &[one.clone(), b"junk".to_vec()].concat()).is_err());
+        assert!(decode(Compression::Zstd, b"not zstd").is_err());
+        assert_eq!(Compression::from_name("primary.xml.zst"), None);
+        assert_eq!(
+            Compression::from_metadata_name("x-primary.xml.zst"),
+            Some(Compression::Zstd)
+        );
     }
 
     #[test]

@@ -54,6 +54,9 @@ replay_tests!(
     rpm_package,
     deb822,
     attest,
+    rpm_repomd,
+    rpm_primary,
+    metalink,
 );
 
 /// The fixtures the targets' invariants compare with verify (an invariant

@@ -25,6 +25,8 @@ mod openpgp;
 mod proof;
 #[path = "targets/rpm.rs"]
 mod rpm;
+#[path = "targets/rpmmd.rs"]
+mod rpmmd;
 
 pub use attest::attest;
 pub use codec::decompress;
@@ -35,3 +37,4 @@ pub use log::{checkpoint, log_directive, log_record};
 pub use openpgp::{cleartext, openpgp_keyring, openpgp_signature};
 pub use proof::proof;
 pub use rpm::{rpm_header, rpm_package};
+pub use rpmmd::{metalink, rpm_primary, rpm_repomd};

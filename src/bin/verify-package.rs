@@ -7,12 +7,12 @@ use build_verify::attest::AttestArgs;
 use build_verify::exit::{code_of, fail, Code};
 use build_verify::openpgp::KeyArgs;
 use build_verify::package::admit::{self, Admitted, Rebuilt};
-use build_verify::package::{debian, rpm};
+use build_verify::package::{self, debian, reposet, rpm};
 use clap::Parser;
 use common as cli;
 use serde_json::json;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,16 +45,31 @@ verify-package --keyring debian-archive-keyring.gpg --release InRelease \\\n    
 hello_2.10.orig.tar.gz hello_2.10-3.debian.tar.xz\n  \
 verify-package --keyring maintainer.asc foo_1.0-1.dsc foo_1.0.orig.tar.xz\n  \
 verify-package --attestations rebuilders/ --rebuilders trusted-rebuilders \\\n      \
---min-rebuilders 2 --attestations-decide hello_2.10-3_amd64.deb\n\n\
+--min-rebuilders 2 --attestations-decide hello_2.10-3_amd64.deb\n  \
+verify-package --keyring RPM-GPG-KEY-qubes --state repos.json \\\n      \
+--repo qubes=https://yum.example/r4.2/dom0 \\\n      \
+--repo fedora=mirror/fedora --metalink fedora=metalink.xml \\\n      \
+--exact iso/Packages/\n\n\
 Rebuilders (--attestations, --rebuilder, --rebuilders, --min-rebuilders): each file must also be \
 attested by at least K distinct trusted rebuilders, whose in-toto links or DSSE Statements name \
-its SHA-256 as a product; a rebuilder's keys vote once, and names sharing a key vote once.",
+its SHA-256 as a product; a rebuilder's keys vote once, and names sharing a key vote once.\n\n\
+RPM repositories (--repo): each repodata/repomd.xml is verified by its repomd.xml.asc (or \
+--repomd-sha256, or a --metalink), then its primary (size, checksum, and open-checksum after \
+decompression: gzip, xz, bzip2, zstd), then each FILE (a .rpm, or a directory of them): listed \
+in the primary of the repository it lies in (else of a repository listing its file name), at \
+that location, with that size and checksum, AND signed by the keys given. --all: every listed \
+package present and good; --exact: a file no repository lists fails; --state: rollback \
+protection.",
     after_help = build_verify::exit::HELP
 )]
 struct Cli {
     /// Packages to verify: .rpm (recognized by content), .deb, .dsc, or files a .dsc or an index pins.
-    #[arg(value_name = "FILE", required = true)]
+    /// With --repo: .rpm files or directories of them.
+    #[arg(value_name = "FILE", required_unless_present = "repos")]
     files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    repo: reposet::RepoArgs,
 
     #[command(flatten)]
     keys: KeyArgs,
@@ -191,7 +206,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         }
         match &s.result {
             Ok(a) => {
-                io(writeln!(out, "{}: {}", s.file, a.verdict()))?;
+                io(writeln!(out, "{}", a.ok_line(&s.file)))?;
                 if args.verbose {
                     for line in a.details() {
                         io(writeln!(out, "    {line}"))?;
@@ -214,7 +229,25 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     };
 
     // .dsc files first: a verified .dsc pins the tarballs after it.
-    let (dscs, rest) = chain.order(&args.files);
+    let (dscs, rest) = if args.repo.given() {
+        let mut sink = |ev: reposet::Event| match ev {
+            reposet::Event::Repo { id, result } => report(Shown {
+                file: id.to_string(),
+                result: result.map(|r| Admitted {
+                    own: Some(package::Verified::Repository(r.summary())),
+                    attested: None,
+                }),
+            }),
+            reposet::Event::Package { file, result } => report(Shown {
+                result: result.and_then(|v| admit::admit(Path::new(&file), Some(*v), rebuilt)),
+                file,
+            }),
+        };
+        reposet::check_set(&args.repo, &args.files, &verifier, rpm_opts, &mut sink)?;
+        (Vec::new(), Vec::new())
+    } else {
+        chain.order(&args.files)
+    };
     for f in &dscs {
         let result = chain
             .verify_dsc(f, &verifier)

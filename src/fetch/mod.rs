@@ -5,6 +5,7 @@
 //! - [`signature`]: the SIG argument, and which copy goes with which place.
 //! - [`pins`]: what a signed list or `--hash-file` pins for the download.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
+//! - [`rpmmd`]: repomd.xml and primary.xml as `--hash-file` pin lists.
 //! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
 //!
 //! This module ties them together: re-verify what is present, claim
@@ -14,6 +15,7 @@
 pub mod mirrors;
 pub mod pins;
 pub mod pipeline;
+pub mod rpmmd;
 pub mod signature;
 pub mod unverified;
 

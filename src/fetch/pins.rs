@@ -145,16 +145,32 @@ pub fn from_signed_text(
 
 /// The pins `--hash-file FILE` gives `target`: a bare hex file or any
 /// hash list check-hashes reads, or a Debian list (Packages, Sources,
-/// Release, .dsc), compressed or not (by its name). A regular file only,
+/// Release, .dsc), compressed or not (by its name), or an rpm-md list
+/// (repomd.xml, primary.xml: see `rpmmd`). A regular file only,
 /// at most [`MAX_HASH_FILE`] bytes once decompressed. A signed list's
 /// signature is not checked here: give it as SIG to have it checked.
 pub fn from_hash_file(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
     let what = format!("hash file {}", list.display());
-    let file = crate::fsutil::open_regular(list, "hash file")?;
     let name = list
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // rpm-md lists (repomd.xml, primary.xml): see rpmmd.rs.
+    if super::rpmmd::is_rpm_md(&name) {
+        let wanted = super::rpmmd::Wanted {
+            path: &target.path,
+            names: &target.names,
+        };
+        let (hashes, size, entry) =
+            super::rpmmd::pins(list, &wanted).map_err(|e| e.context(what))?;
+        refuse_weak(&hashes)?;
+        return Ok(Pinned {
+            hashes,
+            size,
+            entry: Some(entry),
+        });
+    }
+    let file = crate::fsutil::open_regular(list, "hash file")?;
     let data = match Compression::from_name(&name) {
         None => crate::fsutil::read_bounded(file, MAX_HASH_FILE, &what, Code::Usage)?,
         Some(c) => {

@@ -7,7 +7,11 @@
 //! - [`signed`]: a list's signature (cleartext, named, or beside it),
 //!   checked before any of its text is used.
 //!
-//! RPM repository metadata (repomd.xml, primary.xml) belongs here too.
+//! - [`rpmmd`]: the bounded XML element walk of rpm-md metadata, and on it
+//!   [`repomd`] (repomd.xml), [`primary`] (primary.xml, streamed into a
+//!   package index) and [`metalink`] (the MirrorManager metalink pinning a
+//!   repomd.xml).
+//!
 //! Lists come from anywhere (a file, standard input, the network): this
 //! layer reads bytes; checking files against what a list pins is the job
 //! of the layers above.
@@ -15,6 +19,10 @@
 pub mod deb822;
 pub mod debian;
 pub mod hashlist;
+pub mod metalink;
+pub mod primary;
+pub mod repomd;
+pub mod rpmmd;
 pub mod signed;
 
 use crate::digest::Algo;

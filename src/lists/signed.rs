@@ -62,11 +62,23 @@ pub fn verify(
         Detached::Nowhere => return Err(fail(Code::Missing, not_signed(list))),
     };
     let sig_bytes = crate::fsutil::read_regular(&sig, "signature", MAX_SIGNATURE, Code::Failed)?;
+    verify_detached(raw, &sig_bytes, &sig.display().to_string(), verifier)
+}
+
+/// Verify the list `raw` by the detached signature `sig` (read by the
+/// caller, at most [`MAX_SIGNATURE`] bytes: a repository's
+/// `repomd.xml.asc` may come from the network), named `sig_name` in errors.
+pub fn verify_detached(
+    raw: Vec<u8>,
+    sig: &[u8],
+    sig_name: &str,
+    verifier: &Verifier,
+) -> anyhow::Result<Signed> {
     // The bytes verified are the bytes parsed: the list is not read again.
     let verdict = verifier
-        .verify_detached_bytes(&sig_bytes, &raw)
-        .map_err(|e| e.context(format!("signature {}", sig.display())))?;
-    let text = if cleartext {
+        .verify_detached_bytes(sig, &raw)
+        .map_err(|e| e.context(format!("signature {sig_name}")))?;
+    let text = if is_cleartext_signed(&raw) {
         cleartext_text(&raw)
             .ok_or_else(|| fail(Code::Usage, "malformed cleartext-signed message"))?
     } else {

@@ -34,11 +34,12 @@ pub struct Admitted {
 }
 
 impl Admitted {
-    /// The verdict line's words.
-    pub fn verdict(&self) -> &'static str {
-        match self.own {
-            Some(_) => "digests signatures OK",
-            None => "attested OK",
+    /// The line a good one prints ([`Verified::ok_line`], or `FILE:
+    /// attested OK` when the attestations alone decided).
+    pub fn ok_line(&self, file: &str) -> String {
+        match &self.own {
+            Some(v) => v.ok_line(file),
+            None => format!("{file}: attested OK"),
         }
     }
 

@@ -8,11 +8,21 @@
 //! - [`debian`]: the chain InRelease (or Release + Release.gpg) ->
 //!   Packages/Sources -> .deb/.dsc -> source tarballs (the lists
 //!   themselves are [`crate::lists`]).
+//! - [`rpmrepo`]: the chain repomd.xml (+ .asc, a pinned digest or a
+//!   metalink) -> primary.xml -> .rpm, for package sets from several
+//!   repositories (the metadata formats are [`crate::lists`]);
+//!   [`reposource`]: a repository's directory or URL; [`repostate`]: its
+//!   rollback and freeze protection; [`reposet`]: its options and the run
+//!   over a package set.
 
 pub mod admit;
 pub mod debian;
 pub mod header;
+pub mod reposet;
+pub mod reposource;
+pub mod repostate;
 pub mod rpm;
+pub mod rpmrepo;
 
 use crate::exit::{Code, ResultExt};
 use std::fs::File;
@@ -70,14 +80,30 @@ pub fn sniff(file: &mut File, path: &Path) -> anyhow::Result<Kind> {
 pub enum Verified {
     Rpm(rpm::RpmReport),
     Debian(debian::FileReport),
+    /// An RPM listed in a verified repository's primary.
+    Repo(rpmrepo::PackageReport),
+    /// A verified repository (its repomd.xml and metadata).
+    Repository(rpmrepo::RepoSummary),
 }
 
 impl Verified {
+    /// The line a good one prints: `FILE: digests signatures OK`, the line
+    /// Qubes scripts compare `rpmkeys --checksig` output against; for a
+    /// repository, how its repomd.xml was authenticated.
+    pub fn ok_line(&self, file: &str) -> String {
+        match self {
+            Verified::Repository(r) => format!("{file}: repomd.xml OK ({})", r.anchor),
+            _ => format!("{file}: digests signatures OK"),
+        }
+    }
+
     /// Warnings and ignored signatures, one sentence each.
     pub fn notes(&self) -> &[String] {
         match self {
             Verified::Rpm(r) => &r.notes,
             Verified::Debian(d) => &d.notes,
+            Verified::Repo(r) => &r.notes,
+            Verified::Repository(r) => &r.notes,
         }
     }
 
@@ -86,12 +112,25 @@ impl Verified {
         match self {
             Verified::Rpm(r) => r.signers(),
             Verified::Debian(d) => d.signers.clone(),
+            Verified::Repo(r) => r.signers.clone(),
+            Verified::Repository(r) => r.signers.clone(),
         }
     }
 
     /// What it was verified by, one line each (for -v).
     pub fn details(&self) -> Vec<String> {
         match self {
+            Verified::Repository(r) => vec![r.line.clone()],
+            Verified::Repo(p) => {
+                let mut v = vec![format!(
+                    "{} listed by {} at {} ({})",
+                    p.nevra, p.repo, p.location, p.checksum
+                )];
+                if let Some(r) = &p.rpm {
+                    v.extend(Verified::Rpm(r.clone()).details().into_iter().skip(1));
+                }
+                v
+            }
             Verified::Rpm(r) => {
                 let mut v = vec![format!("{} (RPM v{})", r.nevra, r.format)];
                 for s in &r.signatures {
@@ -120,6 +159,22 @@ impl Verified {
     /// One JSON object for `--json`.
     pub fn to_json(&self, file: &str) -> serde_json::Value {
         match self {
+            Verified::Repository(r) => {
+                let mut v = r.json.clone();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("path".into(), file.into());
+                    o.insert("status".into(), "ok".into());
+                    o.insert("exit".into(), 0.into());
+                    o.insert("kind".into(), "rpm-repository-metadata".into());
+                }
+                v
+            }
+            Verified::Repo(p) => serde_json::json!({
+                "path": file, "status": "ok", "exit": 0, "kind": "rpm-repository",
+                "repository": p.repo, "location": p.location, "nevra": p.nevra,
+                "checksum": p.checksum, "signers": p.signers, "notes": p.notes,
+                "signed": p.rpm.is_some(),
+            }),
             Verified::Rpm(r) => serde_json::json!({
                 "path": file, "status": "ok", "exit": 0, "kind": "rpm",
                 "nevra": r.nevra, "format": r.format, "signers": r.signers(),

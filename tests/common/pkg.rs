@@ -165,13 +165,29 @@ impl Gpg {
 
 /// Build a noarch RPM `name-1.0-1` holding one small file; returns its path.
 pub fn rpmbuild(top: &Path, name: &str, content: &str) -> PathBuf {
+    rpmbuild_version(top, name, "1.0", content)
+}
+
+/// Build a noarch RPM `name-VERSION-1` holding one small file; returns its path.
+pub fn rpmbuild_version(top: &Path, name: &str, version: &str, content: &str) -> PathBuf {
+    rpmbuild_with(top, name, version, content, "")
+}
+
+/// [`rpmbuild_version`] with more spec header lines (`Provides: ...\n`).
+pub fn rpmbuild_with(
+    top: &Path,
+    name: &str,
+    version: &str,
+    content: &str,
+    headers: &str,
+) -> PathBuf {
     let specs = top.join("SPECS");
     std::fs::create_dir_all(&specs).unwrap();
     let spec = specs.join(format!("{name}.spec"));
     std::fs::write(
         &spec,
         format!(
-            "Name: {name}\nVersion: 1.0\nRelease: 1\nSummary: test package\nLicense: MIT\n\
+            "Name: {name}\nVersion: {version}\nRelease: 1\n{headers}Summary: test package\nLicense: MIT\n\
              BuildArch: noarch\n%description\ntest\n%install\nmkdir -p %{{buildroot}}/usr/share/{name}\n\
              echo '{content}' > %{{buildroot}}/usr/share/{name}/data.txt\n%files\n/usr/share/{name}/data.txt\n"
         ),
@@ -183,7 +199,7 @@ pub fn rpmbuild(top: &Path, name: &str, content: &str) -> PathBuf {
         .arg(format!("_topdir {}", top.display()))
         .args(["-bb"])
         .arg(&spec));
-    top.join(format!("RPMS/noarch/{name}-1.0-1.noarch.rpm"))
+    top.join(format!("RPMS/noarch/{name}-{version}-1.noarch.rpm"))
 }
 
 /// Sign `rpm` in place with gpg key `who`; `v3` adds header+payload signatures.
