@@ -46,6 +46,8 @@ pub struct Options {
     pub allow_weak: bool,
     /// Accept absolute names and names with `..`.
     pub allow_outside: bool,
+    /// Accept a Release whose `Valid-Until` has passed (with a note).
+    pub ignore_valid_until: bool,
     /// How lists are read (`-z`, BLAKE2b for 128-digit lines).
     pub parse: ParseOptions,
 }

@@ -130,6 +130,9 @@ pub fn deb822(data: &[u8]) {
     }
     if debian::looks_like_deb822(data) {
         let _ = debian::list_entries(data);
+        for ignore_valid_until in [false, true] {
+            let _ = debian::list_pins(data, ignore_valid_until);
+        }
     }
     if let Some(text) = signed::cleartext_text(data) {
         assert!(text.len() <= data.len());
