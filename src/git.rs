@@ -271,7 +271,8 @@ impl LoosePeeker {
         let (dir, file) = (hex.get(..2)?, hex.get(2..)?);
         self.path.push(dir);
         self.path.push(file);
-        let opened = std::fs::File::open(&self.path);
+        // The special-file rule: a FIFO named like an object is no hint.
+        let opened = crate::fsutil::open_regular_io(&self.path);
         self.path.pop();
         self.path.pop();
         // One read: the header is in the first ~100 compressed bytes, and a

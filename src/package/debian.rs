@@ -14,7 +14,7 @@
 
 use super::open_operand;
 use crate::codec::Compression;
-use crate::digest::{hash_file, Algo, HashingReader};
+use crate::digest::{hash_open_file, Algo, HashingReader};
 use crate::exit::{fail, Code, ResultExt};
 use crate::lists::deb822;
 use crate::lists::debian::{basename, paragraph_pins, release_from_text, Pin, Release};
@@ -461,9 +461,15 @@ impl Chain {
         Ok(super::Verified::Debian(report))
     }
 
-    /// Verify a file some verified list pins (.deb, tarball, ...): its
-    /// size first, then its digests.
-    pub fn verify_pinned(&self, path: &Path, len: u64) -> anyhow::Result<FileReport> {
+    /// Verify a file some verified list pins (.deb, tarball, ...), open as
+    /// `file` (never opened again by name): its size first, then its
+    /// digests.
+    pub fn verify_pinned(
+        &self,
+        path: &Path,
+        file: std::fs::File,
+        len: u64,
+    ) -> anyhow::Result<FileReport> {
         let cands = self.pins_for(&file_name_bytes(path))?;
         let sized: Vec<&Pin> = cands.iter().copied().filter(|p| p.size == len).collect();
         if sized.is_empty() {
@@ -479,7 +485,7 @@ impl Chain {
                 ),
             ));
         }
-        let d = hash_file(path, &algos_of(&sized))
+        let d = hash_open_file(file, &algos_of(&sized))
             .with_code(Code::Io, || format!("reading {}", path.display()))?;
         self.report_for(&sized, &d)
     }

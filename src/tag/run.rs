@@ -108,9 +108,7 @@ where
                 let (repo, c) = scanned?;
                 let report = verify_candidates(&repo, c, &ctx)?;
                 if let Some(st) = recorded {
-                    if let Err(e) =
-                        st.check(&repo, &target.component, &building, &report.commit)
-                    {
+                    if let Err(e) = st.check(&repo, &target.component, &building, &report.commit) {
                         if !opts.allow_rollback {
                             return Err(e);
                         }

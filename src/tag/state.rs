@@ -36,16 +36,14 @@ struct StoredState {
 const STATE_MAX: u64 = 16 << 20;
 
 impl State {
-    /// Read the state file (missing: empty). A corrupt one is exit 2.
+    /// Read the state file (missing: empty). A corrupt one, or one that is
+    /// not a regular file (a FIFO, a device, a directory: refused, never
+    /// read), is exit 2.
     pub fn load(path: &Path) -> anyhow::Result<State> {
-        let file = match std::fs::File::open(path) {
+        let file = match crate::fsutil::open_regular_io(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(e) => {
-                return Err(e).with_code(Code::Io, || {
-                    format!("reading state file {}", path.display())
-                })
-            }
+            Err(e) => return Err(crate::fsutil::refused_or_io(e, "state file", path)),
         };
         let what = format!("state file {}", path.display());
         let bytes = crate::fsutil::read_bounded(file, STATE_MAX, &what, Code::Usage)?;
@@ -160,9 +158,9 @@ impl State {
             Building::Unknown => {
                 " (the branch being built is unknown: --branch NAME names it)".into()
             }
-            Building::Tag(t) => format!(
-                " ({t} is a tag, not a branch: --branch NAME names the branch being built)"
-            ),
+            Building::Tag(t) => {
+                format!(" ({t} is a tag, not a branch: --branch NAME names the branch being built)")
+            }
         };
         Err(fail(
             Code::Failed,
