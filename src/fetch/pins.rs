@@ -96,7 +96,7 @@ pub struct Pinned {
 fn from_debian(pins: &[debian::Pin], target: &Target) -> anyhow::Result<Pinned> {
     let names: Vec<&[u8]> = target.names.iter().map(|n| n.as_bytes()).collect();
     let pin = debian::pin_for_path(pins, &target.path, &names)?;
-    let hashes = pin.checked_digests();
+    let hashes = pin.usable_digests();
     refuse_weak(&hashes)?;
     Ok(Pinned {
         hashes,

@@ -57,22 +57,12 @@ pub struct Pin {
 }
 
 impl Pin {
-    /// The one digest the chain checks: SHA-256 (SHA-NI makes it the
-    /// fastest), else the strongest listed. The signed list lists them all
-    /// over the same bytes; a second strong digest adds hashing time, not
-    /// security. A weak one comes out only when nothing else is listed
-    /// (and is then refused).
-    pub fn checked_digests(&self) -> Vec<(Algo, Vec<u8>)> {
-        let pick = [Algo::Sha256, Algo::Sha512, Algo::Sha384, Algo::Blake2b512]
-            .into_iter()
-            .find_map(|a| self.digests.iter().find(|(b, _)| *b == a));
-        match pick {
-            Some(d) => vec![d.clone()],
-            None => self.usable_digests(),
-        }
-    }
-
-    /// The strong digests, or the weak ones when there is nothing else.
+    /// The digests a file is checked against: every strong one listed (a
+    /// file passes only when all match, as apt checks them: a signed list
+    /// that says two things of one file pins nothing), or the weak ones
+    /// when there is nothing else (and they are then refused). MD5 and
+    /// SHA-1 beside a strong digest are not evidence, and not computed.
+    /// All are computed in one read of the file ([`crate::digest`]).
     pub fn usable_digests(&self) -> Vec<(Algo, Vec<u8>)> {
         let strong: Vec<_> = self
             .digests
@@ -86,6 +76,40 @@ impl Pin {
             strong
         }
     }
+}
+
+/// Merge `pin` into `pins`: another entry for the same path (a second
+/// stanza of a Packages file, one file in two indices) must agree with it
+/// in size and in every digest of an algorithm both list, and then adds
+/// its other digests; a contradiction is an error, never a choice between
+/// the two (apt goes by the first and warns "Sources disagree on hashes").
+pub fn merge_pin(pins: &mut Vec<Pin>, pin: Pin) -> Result<(), String> {
+    let Some(have) = pins.iter_mut().find(|p| p.path == pin.path) else {
+        pins.push(pin);
+        return Ok(());
+    };
+    let shown = String::from_utf8_lossy(&pin.path).into_owned();
+    if have.size != pin.size {
+        return Err(format!(
+            "{shown} is listed twice with different sizes ({} and {})",
+            have.size, pin.size
+        ));
+    }
+    for (algo, d) in &pin.digests {
+        if let Some((_, old)) = have.digests.iter().find(|(a, o)| a == algo && o != d) {
+            return Err(format!(
+                "{shown} is listed twice with different {algo} digests ({} and {})",
+                hex::encode(old),
+                hex::encode(d)
+            ));
+        }
+    }
+    for d in pin.digests {
+        if !have.digests.contains(&d) {
+            have.digests.push(d);
+        }
+    }
+    Ok(())
 }
 
 /// Add `algo`'s digest for `path` to `pins` (keyed by path, in order).
@@ -399,8 +423,9 @@ pub fn signed_list_pins(
 /// binary-amd64/Packages.xz`, `pool/main/h/hello/hello_2.10.deb` for the
 /// archive's URL of it, a bare name for a .dsc's files); else the one
 /// whose file name is one of `names` (the output's). Nothing listed is
-/// exit 3; two different entries that fit equally well, exit 2.
-pub fn pin_for_path<'p>(pins: &'p [Pin], path: &[u8], names: &[&[u8]]) -> anyhow::Result<&'p Pin> {
+/// exit 3; two different entries that fit equally well, exit 2; one path
+/// listed twice with different sizes or digests, exit 1 ([`merge_pin`]).
+pub fn pin_for_path(pins: &[Pin], path: &[u8], names: &[&[u8]]) -> anyhow::Result<Pin> {
     let under = |p: &Pin| {
         path == p.path.as_slice()
             || (path.ends_with(&p.path)
@@ -420,10 +445,14 @@ pub fn pin_for_path<'p>(pins: &'p [Pin], path: &[u8], names: &[&[u8]]) -> anyhow
             .filter(|p| names.contains(&basename(&p.path)))
             .collect();
     }
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    found.dedup_by(|a, b| a.path == b.path);
-    match found.as_slice() {
-        [one] => Ok(one),
+    // One path listed twice (two stanzas) is one entry, if they agree.
+    let mut merged: Vec<Pin> = Vec::new();
+    for p in found {
+        merge_pin(&mut merged, p.clone()).map_err(|e| fail(Code::Failed, e))?;
+    }
+    merged.sort_by(|a, b| a.path.cmp(&b.path));
+    match merged.as_slice() {
+        [one] => Ok(one.clone()),
         [] => Err(fail(
             Code::Missing,
             format!("no entry for {}", String::from_utf8_lossy(basename(path))),
@@ -505,6 +534,31 @@ mod tests {
             digests: vec![(Algo::Sha256, vec![0; 32])],
             by: "InRelease".into(),
         }
+    }
+
+    #[test]
+    fn one_path_listed_twice_is_one_entry_or_a_contradiction() {
+        let mut a = pin("pool/main/a.deb");
+        let mut b = a.clone();
+        b.digests = vec![(Algo::Sha512, vec![1; 64])];
+        let found = pin_for_path(&[a.clone(), b.clone()], b"/debian/pool/main/a.deb", &[]).unwrap();
+        assert_eq!(
+            found.digests.len(),
+            2,
+            "the agreeing entries' digests, merged"
+        );
+        b.digests.push((Algo::Sha256, vec![2; 32]));
+        let e = pin_for_path(&[a.clone(), b.clone()], b"/debian/pool/main/a.deb", &[]).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), Code::Failed);
+        assert!(
+            format!("{e:#}").contains("listed twice with different sha256"),
+            "{e:#}"
+        );
+        a.size += 1;
+        let mut pins = vec![a];
+        assert!(merge_pin(&mut pins, pin("pool/main/a.deb"))
+            .unwrap_err()
+            .contains("sizes"));
     }
 
     #[test]
