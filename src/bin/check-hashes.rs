@@ -26,7 +26,8 @@ and a bare hex digest in FILE.sha256 / FILE.sha512 / FILE.b2 pinning FILE (next 
 DIR with -C). CRLF lists are fine. Algorithms: SHA-256, SHA-384, SHA-512, BLAKE2b-512; MD5 and SHA-1 \
 fail as weak unless --allow-weak.\n\n\
 Stricter than `sha256sum -c`: a malformed line or unknown algorithm (exit 2), a missing listed file \
-(1), an unreadable file (4), a list or run that verifies nothing (3), absolute or `..` names (2) \
+(1, as is one whose name cannot exist: too long, through a regular file, a symlink loop), an \
+unreadable file (4), a list or run that verifies nothing (3), absolute or `..` names (2) \
 all fail; --require FILE without an entry is 3. With --keyring, every list must be signed and its \
 signature is verified before any entry is used: cleartext-signed (InRelease, .dsc, sha256sums.asc) \
 or a detached LIST.gpg / LIST.asc / LIST.sig beside it (exit 3 without one). A Release's Date in \

@@ -130,7 +130,8 @@ pub enum Status {
     Failed,
     /// A weak algorithm was listed and not allowed.
     Weak,
-    /// The file does not exist.
+    /// The file does not exist (or cannot: its name is too long, crosses a
+    /// regular file or loops), or is not a regular file.
     Missing,
     /// The file exists but could not be read.
     Unreadable,
@@ -186,7 +187,10 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
     let algos: Vec<Algo> = target.expected.iter().map(|(a, _)| *a).collect();
     // Only regular files are hashed, judged on the open file: a list
     // (untrusted) naming a FIFO or a device would otherwise block or never
-    // end. What is not a file is as good as missing: the check fails.
+    // end. What is not a file is as good as missing: the check fails. So
+    // does a name that cannot exist (too long, through a regular file, a
+    // symlink loop): a retry (exit 4) would fail the same way for ever.
+    // Only a plain absence is skipped by --ignore-missing, as in coreutils.
     let hashed = crate::fsutil::input::open_regular_io(&target.path)
         .and_then(|f| crate::digest::hash_open_file(f, &algos));
     match hashed {
@@ -196,6 +200,7 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
                 (std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput, _) => {
                     Status::Missing
                 }
+                _ if crate::fsutil::cannot_exist(&e) => Status::Missing,
                 _ => Status::Unreadable,
             };
             outcome(status, None, format!("{shown}: {e}"))

@@ -71,14 +71,30 @@ pub fn open_checked(opts: &mut OpenOptions, path: &Path) -> std::io::Result<File
     Ok(file)
 }
 
-/// An [`open_checked`] error as the tools report it: not a regular file is
-/// a usage error (2), naming `what`; any other failure is I/O (4).
+/// Does `e` say the path cannot name a file at all: a name too long
+/// (`ENAMETOOLONG`), a component that is not a directory (`a.txt/x`,
+/// `ENOTDIR`), a symlink loop (`ELOOP`)? Such a path fails the same way on
+/// every retry: it is no I/O error worth one (exit 4), but a missing file
+/// (a listed one: the check fails) or an unusable name (an operand or an
+/// output: exit 2).
+pub fn cannot_exist(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENAMETOOLONG | libc::ENOTDIR | libc::ELOOP)
+    )
+}
+
+/// An [`open_checked`] error as the tools report it: not a regular file,
+/// or a path that [`cannot_exist`], is a usage error (2), naming `what`;
+/// any other failure is I/O (4).
 pub fn refused_or_io(e: std::io::Error, what: &str, path: &Path) -> anyhow::Error {
     if e.kind() == std::io::ErrorKind::InvalidInput {
         fail(
             Code::Usage,
             format!("{what} {}: {e}: refused", path.display()),
         )
+    } else if cannot_exist(&e) {
+        fail(Code::Usage, format!("{what} {}: {e}", path.display()))
     } else {
         anyhow::Error::new(e).context(crate::exit::Failure::new(
             Code::Io,
