@@ -27,16 +27,6 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-/// Every name in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 /// `bin ARGS` in `dir`, killed (and the test failed) after [`DEADLINE`].
 fn tool(bin: &str, dir: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     let mut c = Command::new(bin);
@@ -180,6 +170,20 @@ impl Repo {
     fn url(&self, rel: &str) -> String {
         self.server.url(&format!("/{rel}"))
     }
+
+    /// The .deb refused by every tool that reads the binary index (exit 1,
+    /// saying `why`; nothing fetched), and its Packages by check-hashes.
+    fn deb_refused(&self, k: &Keys, why: &str) {
+        let o = self.verify_package(k, &[DEB]);
+        assert_eq!(code(&o), 1, "{}", text(&o));
+        assert!(text(&o).contains(why), "{why}: {}", text(&o));
+        let o = self.check_hashes(&[&PACKAGES]);
+        assert_eq!(code(&o), 1, "{}", text(&o));
+        let o = self.fetch(&[&"--hash-file", &self.p(PACKAGES_XZ), &self.url(DEB)]);
+        assert_eq!(code(&o), 1, "{}", text(&o));
+        assert!(text(&o).contains(why), "{why}: {}", text(&o));
+        assert_eq!(listing(&self.out()), Vec::<String>::new());
+    }
 }
 
 /// The Release's `Date` and `Valid-Until` lines replaced.
@@ -279,15 +283,7 @@ fn item5_a_wrong_second_digest_in_a_signed_stanza_fails_as_apt_says() {
         !r.apt.download_ok("bvhello", false),
         "apt accepts a .deb whose SHA512 differs from its stanza's"
     );
-    let o = r.verify_package(k, &[DEB]);
-    assert_eq!(code(&o), 1, "{}", text(&o));
-    assert!(text(&o).contains("sha512 mismatch"), "{}", text(&o));
-    let o = r.check_hashes(&[&PACKAGES]);
-    assert_eq!(code(&o), 1, "{}", text(&o));
-    let o = r.fetch(&[&"--hash-file", &r.p(PACKAGES_XZ), &r.url(DEB)]);
-    assert_eq!(code(&o), 1, "{}", text(&o));
-    assert!(text(&o).contains("sha512 mismatch"), "{}", text(&o));
-    assert_eq!(listing(&r.out()), Vec::<String>::new());
+    r.deb_refused(k, "sha512 mismatch");
 }
 
 #[test]
@@ -367,15 +363,7 @@ fn item5_two_stanzas_for_one_file_that_disagree_fail_as_apt_says() {
         if wrong_first {
             assert!(said.contains("Hash Sum mismatch"), "{said}");
         }
-        let o = r.verify_package(k, &[DEB]);
-        assert_eq!(code(&o), 1, "wrong first {wrong_first}: {}", text(&o));
-        assert!(text(&o).contains("listed twice"), "{}", text(&o));
-        let o = r.check_hashes(&[&PACKAGES]);
-        assert_eq!(code(&o), 1, "wrong first {wrong_first}: {}", text(&o));
-        let o = r.fetch(&[&"--hash-file", &r.p(PACKAGES_XZ), &r.url(DEB)]);
-        assert_eq!(code(&o), 1, "wrong first {wrong_first}: {}", text(&o));
-        assert!(text(&o).contains("listed twice"), "{}", text(&o));
-        assert_eq!(listing(&r.out()), Vec::<String>::new());
+        r.deb_refused(k, "listed twice");
     }
 }
 
@@ -462,6 +450,15 @@ impl Log {
         String::from_utf8(o.stdout).unwrap().trim().to_string()
     }
 
+    /// `cosign --key SKEY --proof EV EXTRA...` with the log's public key.
+    fn cosign(&self, skey: &str, ev: &Path, extra: &[&str]) -> Output {
+        let key = self.p(skey);
+        let mut a = vec!["cosign", "--key", self.s(&key), "--keyring"];
+        a.extend([self.s(&self.public), "--proof", self.s(ev)]);
+        a.extend_from_slice(extra);
+        self.sl(&a)
+    }
+
     /// `prove checkpoint` (a witness's evidence) into FILE.
     fn checkpoint_evidence(&self, file: &str) -> PathBuf {
         let o = self.sl(&["prove", "checkpoint", "--log", self.l()]);
@@ -537,26 +534,17 @@ fn item2_one_witness_is_counted_once_whatever_its_names() {
     let w1 = l.witness("witness.example/w1", "w1.skey");
     let w2 = l.witness("witness.example/w2", "w2.skey");
     let ev = l.checkpoint_evidence("ev.json");
-    let o = l.sl(&[
-        "cosign",
-        "--key",
-        l.s(&l.p("w1.skey")),
-        "--keyring",
-        l.s(&l.public),
-        "--proof",
-        l.s(&ev),
-    ]);
+    let o = l.cosign("w1.skey", &ev, &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let line = String::from_utf8(o.stdout).unwrap();
     std::fs::write(l.p("c1"), &line).unwrap();
-    let o = l.sl(&[
-        "add-cosignature",
-        "--log",
-        l.l(),
-        "--witness",
-        &w1,
-        l.s(&l.p("c1")),
-    ]);
+    let add = |ws: &[&str], lines: &str| {
+        let mut a = vec!["add-cosignature", "--log", l.l()];
+        a.extend(ws.iter().flat_map(|w| ["--witness", w]));
+        a.push(lines);
+        l.sl(&a)
+    };
+    let o = add(&[&w1], l.s(&l.p("c1")));
     assert_eq!(code(&o), 0, "{}", text(&o));
     let cp = l.checkpoint();
     let stored = std::fs::read(&cp).unwrap();
@@ -565,16 +553,8 @@ fn item2_one_witness_is_counted_once_whatever_its_names() {
     let w1b = relabel_vkey(&w1, "witness.example/w1b");
     let relabelled = relabel_line(&line, "witness.example/w1b", &w1b);
     std::fs::write(l.p("c1b"), &relabelled).unwrap();
-    let o = l.sl(&[
-        "add-cosignature",
-        "--log",
-        l.l(),
-        "--witness",
-        &w1,
-        "--witness",
-        &w1b,
-        l.s(&l.p("c1b")),
-    ]);
+    let c1b = l.p("c1b");
+    let o = add(&[&w1, &w1b], l.s(&c1b));
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("added 0"), "{}", text(&o));
     assert_eq!(
@@ -582,14 +562,7 @@ fn item2_one_witness_is_counted_once_whatever_its_names() {
         stored,
         "a second line by one witness's key is not stored"
     );
-    let o = l.sl(&[
-        "add-cosignature",
-        "--log",
-        l.l(),
-        "--witness",
-        &w1b,
-        l.s(&l.p("c1b")),
-    ]);
+    let o = add(&[&w1b], l.s(&c1b));
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert_eq!(std::fs::read(&cp).unwrap(), stored, "named w1b alone");
 
@@ -599,83 +572,41 @@ fn item2_one_witness_is_counted_once_whatever_its_names() {
         l.sl(&a)
     };
     // One vkey given twice names one witness: two cannot be required.
-    let o = verify(&["--witness", &w1, "--witness", &w1, "--min-witnesses", "2"]);
+    let o = verify(&witnesses(&[&w1, &w1], "2"));
     assert_eq!(code(&o), 2, "{}", text(&o));
-    let o = verify(&["--witness", &w1, "--witness", &w1b, "--min-witnesses", "2"]);
+    let o = verify(&witnesses(&[&w1, &w1b], "2"));
     assert_eq!(code(&o), 2, "{}", text(&o));
     // With a second witness given (that never cosigned), one cosignature
     // counts once: given twice, or stored twice under two names.
-    let o = verify(&[
-        "--witness",
-        &w1,
-        "--witness",
-        &w1,
-        "--witness",
-        &w2,
-        "--min-witnesses",
-        "2",
-    ]);
+    let o = verify(&witnesses(&[&w1, &w1, &w2], "2"));
     assert_eq!(code(&o), 1, "{}", text(&o));
     let mut both = String::from_utf8(stored.clone()).unwrap();
     both.push_str(&relabelled);
     std::fs::write(&cp, &both).unwrap();
-    let o = verify(&[
-        "--witness",
-        &w1,
-        "--witness",
-        &w1b,
-        "--witness",
-        &w2,
-        "--min-witnesses",
-        "2",
-    ]);
+    let o = verify(&witnesses(&[&w1, &w1b, &w2], "2"));
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("cosigned by 1"), "{}", text(&o));
-    let o = verify(&[
-        "--witness",
-        &w1,
-        "--witness",
-        &w1b,
-        "--witness",
-        &w2,
-        "--min-witnesses",
-        "1",
-    ]);
+    let o = verify(&witnesses(&[&w1, &w1b, &w2], "1"));
     assert_eq!(code(&o), 0, "{}", text(&o));
     // The gate counts the same way, and keeps no state for a refusal.
     let ev = l.product_evidence("ev-gate.json");
-    let gate = |extra: &[&str]| {
-        let st = l.p("gate.json");
-        let mut a = vec![
-            "gate",
-            "--keyring",
-            l.s(&l.public),
-            "--proof",
-            l.s(&ev),
-            "--state",
-            l.s(&st),
-        ];
-        a.extend_from_slice(extra);
-        a.push(l.s(&l.art));
-        l.sl(&a)
-    };
+    let st = l.p("gate.json");
     for ws in [[&w1, &w1, &w2], [&w1, &w1b, &w2]] {
-        let o = gate(&[
-            "--witness",
-            ws[0],
-            "--witness",
-            ws[1],
-            "--witness",
-            ws[2],
-            "--min-witnesses",
-            "2",
-        ]);
+        let mut a = vec!["gate", "--keyring", l.s(&l.public), "--proof", l.s(&ev)];
+        a.extend(["--state", l.s(&st)]);
+        a.extend(witnesses(&ws.map(String::as_str), "2"));
+        a.push(l.s(&l.art));
+        let o = l.sl(&a);
         assert_eq!(code(&o), 1, "{}", text(&o));
-        assert!(
-            !l.p("gate.json").exists(),
-            "a refused checkpoint was recorded"
-        );
+        assert!(!st.exists(), "a refused checkpoint was recorded");
     }
+}
+
+/// `--witness W...` and `--min-witnesses MIN`.
+fn witnesses<'a>(ws: &[&'a str], min: &'a str) -> Vec<&'a str> {
+    let mut a: Vec<&str> = ws.iter().flat_map(|w| ["--witness", w]).collect();
+    a.extend(["--min-witnesses", min]);
+    a
 }
 
 // ---------------------------------------------------------------------
@@ -823,47 +754,31 @@ fn item4_sign_log_locks_that_are_not_files_are_refused_at_once() {
     let w1 = l.witness("witness.example/w1", "w1.skey");
     let ev = l.product_evidence("ev-gate.json");
     let cev = l.checkpoint_evidence("ev.json");
+    let gate = |state: &Path| {
+        l.sl(&[
+            "gate",
+            "--keyring",
+            l.s(&l.public),
+            "--proof",
+            l.s(&ev),
+            "--state",
+            l.s(state),
+            l.s(&l.art),
+        ])
+    };
     let st = l.p("gate.json");
     mkfifo(&l.p("gate.json.lock"));
-    let o = l.sl(&[
-        "gate",
-        "--keyring",
-        l.s(&l.public),
-        "--proof",
-        l.s(&ev),
-        "--state",
-        l.s(&st),
-        l.s(&l.art),
-    ]);
+    let o = gate(&st);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(!st.exists());
     mkfifo(&l.p("w1.json.lock"));
-    let o = l.sl(&[
-        "cosign",
-        "--key",
-        l.s(&l.p("w1.skey")),
-        "--keyring",
-        l.s(&l.public),
-        "--state",
-        l.s(&l.p("w1.json")),
-        "--proof",
-        l.s(&cev),
-    ]);
+    let o = l.cosign("w1.skey", &cev, &["--state", l.s(&l.p("w1.json"))]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(o.stdout.is_empty(), "no cosignature for a refused run");
     assert!(!l.p("w1.json").exists());
     // A state file that is a FIFO, for the gate.
     mkfifo(&l.p("fifo.json"));
-    let o = l.sl(&[
-        "gate",
-        "--keyring",
-        l.s(&l.public),
-        "--proof",
-        l.s(&ev),
-        "--state",
-        l.s(&l.p("fifo.json")),
-        l.s(&l.art),
-    ]);
+    let o = gate(&l.p("fifo.json"));
     assert_eq!(code(&o), 2, "{}", text(&o));
     // The checkpoints directory, which add-cosignature locks, a FIFO.
     let other = l.p("other");
