@@ -88,7 +88,8 @@ pub fn cannot_exist(e: &std::io::Error) -> bool {
 /// or a path that [`cannot_exist`], is a usage error (2), naming `what`;
 /// any other failure is I/O (4).
 pub fn refused_or_io(e: std::io::Error, what: &str, path: &Path) -> anyhow::Error {
-    if e.kind() == std::io::ErrorKind::InvalidInput {
+    // Ours (no OS error behind it), not an EINVAL from the kernel.
+    if e.kind() == std::io::ErrorKind::InvalidInput && e.raw_os_error().is_none() {
         fail(
             Code::Usage,
             format!("{what} {}: {e}: refused", path.display()),

@@ -5,7 +5,9 @@
 //! `Valid-Until` are judged here, for every tool that reads one. The
 //! archive chain that links them (verify-package) is
 //! [`crate::package::debian`]; check-hashes reads them through
-//! [`list_entries`], fetch-verified through [`pin_for_path`].
+//! [`list_pins`], fetch-verified through [`list_pins`] and
+//! [`pin_for_path`]. One file listed twice is one entry, if the entries
+//! agree ([`merge_pin`]).
 
 use super::deb822::{self, checksum_lines, Paragraph};
 use super::signed::cleartext_text;
