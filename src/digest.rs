@@ -9,7 +9,6 @@
 use sha2::Digest as _;
 use std::fmt;
 use std::io::{self, Read};
-use std::path::Path;
 
 /// Read size: large enough to amortise syscalls, small enough that the
 /// block the kernel copies out is still in L2 when it is hashed. Measured on
@@ -271,11 +270,6 @@ fn hash_reader_buf(mut reader: impl Read, algos: &[Algo], size: usize) -> io::Re
         hasher.update(buf.get(..n).unwrap_or_default());
     }
     hasher.finalize()
-}
-
-/// Hash a file with each of `algos`.
-pub fn hash_file(path: &Path, algos: &[Algo]) -> io::Result<Digests> {
-    hash_open_file(std::fs::File::open(path)?, algos)
 }
 
 /// Hash an open file with each of `algos`.

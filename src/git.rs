@@ -103,28 +103,46 @@ impl Repo {
         Ok(commit.id)
     }
 
-    /// The branch or ref `rev` names, shortened (`main`, `origin/main`):
-    /// HEAD's branch when HEAD is symbolic, FETCH_HEAD's branch as `git
-    /// fetch URL BRANCH` recorded it, a ref's own name; `None` for an
-    /// object id or a detached HEAD.
-    pub fn ref_name(&self, rev: &str) -> Option<String> {
-        match rev {
-            "HEAD" => {
-                let name = self.repo.head_name().ok()??;
-                Some(name.shorten().to_string())
-            }
+    /// What `rev` names besides its commit: a branch (shortened: `main`,
+    /// `origin/main`) as HEAD's when HEAD is symbolic, FETCH_HEAD's as
+    /// `git fetch URL BRANCH` recorded it, or a ref's own name; a tag (a
+    /// ref under refs/tags/, or FETCH_HEAD of `git fetch URL tag NAME`),
+    /// which is no branch; or nothing (an object id, a detached HEAD).
+    pub fn rev_name(&self, rev: &str) -> RevName {
+        let named = |full: &str| match full.strip_prefix("refs/tags/") {
+            Some(t) => RevName::Tag(t.to_string()),
+            None => RevName::Branch(
+                full.strip_prefix("refs/heads/")
+                    .or_else(|| full.strip_prefix("refs/remotes/"))
+                    .or_else(|| full.strip_prefix("refs/"))
+                    .unwrap_or(full)
+                    .to_string(),
+            ),
+        };
+        let found = match rev {
+            "HEAD" => self
+                .repo
+                .head_name()
+                .ok()
+                .flatten()
+                .map(|n| named(&n.as_bstr().to_string())),
             "FETCH_HEAD" => {
                 let path = self.repo.git_dir().join("FETCH_HEAD");
-                let f = std::fs::File::open(path).ok()?;
-                let text =
-                    crate::fsutil::read_bounded(f, 1 << 20, "FETCH_HEAD", Code::Usage).ok()?;
-                fetch_head_branch(&text)
+                // A FIFO planted there is refused, never read.
+                let f = crate::fsutil::open_regular_io(&path).ok();
+                let text = f.and_then(|f| {
+                    crate::fsutil::read_bounded(f, 1 << 20, "FETCH_HEAD", Code::Usage).ok()
+                });
+                text.and_then(|t| fetch_head_name(&t))
             }
-            _ => {
-                let r = self.repo.try_find_reference(rev).ok()??;
-                Some(r.name().shorten().to_string())
-            }
-        }
+            _ => self
+                .repo
+                .try_find_reference(rev)
+                .ok()
+                .flatten()
+                .map(|r| named(&r.name().as_bstr().to_string())),
+        };
+        found.unwrap_or(RevName::None)
     }
 
     /// Every ref under refs/tags/ with a UTF-8 name, unpeeled; returns why
@@ -253,7 +271,8 @@ impl LoosePeeker {
         let (dir, file) = (hex.get(..2)?, hex.get(2..)?);
         self.path.push(dir);
         self.path.push(file);
-        let opened = std::fs::File::open(&self.path);
+        // The special-file rule: a FIFO named like an object is no hint.
+        let opened = crate::fsutil::open_regular_io(&self.path);
         self.path.pop();
         self.path.pop();
         // One read: the header is in the first ~100 compressed bytes, and a
@@ -295,17 +314,31 @@ pub fn looks_like_repository(dir: &Path) -> bool {
         || (dir.join("HEAD").is_file() && dir.join("objects").is_dir() && dir.join("refs").is_dir())
 }
 
-/// The branch of FETCH_HEAD's first line that is for merging:
-/// `OID<TAB><TAB>branch 'NAME' of URL` (or `tag 'NAME'`).
-fn fetch_head_branch(text: &[u8]) -> Option<String> {
+/// What a revision names besides its commit ([`Repo::rev_name`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevName {
+    Branch(String),
+    Tag(String),
+    None,
+}
+
+/// What FETCH_HEAD's first line that is for merging fetched:
+/// `OID<TAB><TAB>branch 'NAME' of URL`, or `tag 'NAME' of URL`.
+fn fetch_head_name(text: &[u8]) -> Option<RevName> {
     let text = std::str::from_utf8(text).ok()?;
     let line = text.lines().find(|l| !l.contains("\tnot-for-merge\t"))?;
     let desc = line.split('\t').nth(2)?;
-    let rest = desc
-        .strip_prefix("branch '")
-        .or_else(|| desc.strip_prefix("tag '"))?;
+    let (rest, tag) = match desc.strip_prefix("branch '") {
+        Some(r) => (r, false),
+        None => (desc.strip_prefix("tag '")?, true),
+    };
     let end = rest.find("' of ").or_else(|| rest.rfind('\''))?;
-    rest.get(..end).map(String::from)
+    let name = rest.get(..end)?.to_string();
+    Some(if tag {
+        RevName::Tag(name)
+    } else {
+        RevName::Branch(name)
+    })
 }
 
 /// Parse a hex object id of either hash kind.
@@ -571,13 +604,17 @@ mod tests {
     }
 
     #[test]
-    fn fetch_head_names_its_branch() {
+    fn fetch_head_names_its_branch_or_tag() {
         let t = b"0123\t\tbranch 'release4.2' of https://example.org/r\n4567\tnot-for-merge\tbranch 'main' of https://example.org/r\n";
-        assert_eq!(fetch_head_branch(t).as_deref(), Some("release4.2"));
+        assert_eq!(
+            fetch_head_name(t),
+            Some(RevName::Branch("release4.2".into()))
+        );
+        // A tag fetched is no branch.
         let t = b"0123\tnot-for-merge\tbranch 'a' of x\n4567\t\ttag 'v1.0' of x\n";
-        assert_eq!(fetch_head_branch(t).as_deref(), Some("v1.0"));
-        assert_eq!(fetch_head_branch(b"0123\t\t'x' of y\n"), None);
-        assert_eq!(fetch_head_branch(b""), None);
+        assert_eq!(fetch_head_name(t), Some(RevName::Tag("v1.0".into())));
+        assert_eq!(fetch_head_name(b"0123\t\t'x' of y\n"), None);
+        assert_eq!(fetch_head_name(b""), None);
     }
 
     const SIG: &str = "-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n";

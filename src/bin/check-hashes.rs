@@ -27,10 +27,12 @@ and a bare hex digest in FILE.sha256 / FILE.sha512 / FILE.b2 pinning FILE (next 
 DIR with -C). CRLF lists are fine. Algorithms: SHA-256, SHA-384, SHA-512, BLAKE2b-512; MD5 and SHA-1 \
 fail as weak unless --allow-weak.\n\n\
 Stricter than `sha256sum -c`: a malformed line or unknown algorithm (exit 2), a missing listed file \
-(1), an unreadable file (4), a list or run that verifies nothing (3), absolute or `..` names (2) \
+(1, as is one whose name cannot exist: too long, through a regular file, a symlink loop), an \
+unreadable file (4), a list or run that verifies nothing (3), absolute or `..` names (2) \
 all fail; --require FILE without an entry is 3. With --keyring, every list must be signed and its \
 signature is verified before any entry is used: cleartext-signed (InRelease, .dsc, sha256sums.asc) \
-or a detached LIST.gpg / LIST.asc / LIST.sig beside it (exit 3 without one). A file listed \
+or a detached LIST.gpg / LIST.asc / LIST.sig beside it (exit 3 without one). A Release's Date in \
+the future or Valid-Until passed fails (1), signed or not, as in apt and the other tools. A file listed \
 with several algorithms passes only if all match. Files are hashed on all cores; output stays in \
 list order.\n\n\
 Examples:\n  check-hashes SHA256SUMS\n  check-hashes foo-1.0.tar.gz.sha512\n  \
@@ -119,6 +121,11 @@ struct Cli {
     #[arg(long)]
     allow_outside: bool,
 
+    /// Accept a Release or InRelease whose Valid-Until has passed (with a
+    /// note), as verify-package does; a Date in the future still fails.
+    #[arg(long)]
+    ignore_valid_until: bool,
+
     /// Write a list for the files given instead of checking (GNU format, as sha256sum).
     #[arg(long)]
     generate: bool,
@@ -204,6 +211,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         ignore_missing: args.ignore_missing,
         allow_weak: args.allow_weak,
         allow_outside: args.allow_outside,
+        ignore_valid_until: args.ignore_valid_until,
         parse: ParseOptions {
             zero_terminated: args.zero,
             untagged_512: algo.filter(|a| *a == Algo::Blake2b512),

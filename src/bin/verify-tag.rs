@@ -39,7 +39,11 @@ ones, with a note. SHA-1 tag signatures (Qubes' tags of 2014-2016) are refused u
 --allow-sha1-before DATE.\n\n\
 Rollback protection: with --state, the last verified commit is kept per component and per branch \
 (--branch, else the branch REV names: HEAD's, FETCH_HEAD's or the ref's own), so switching branches \
-is no rollback while going back on one branch is.\n\n\
+is no rollback while going back on one branch is. A tag is not a branch: a REV that is a tag (or \
+FETCH_HEAD of a fetched tag), an object id or a detached HEAD must descend from the record of some \
+branch of the component, and is recorded as (detached), never under the tag's name. To build an older \
+release on purpose, name the branch it is built as (--branch release4.1: checked against that \
+branch's record) or pass --allow-rollback.\n\n\
 Trust: --trust-root FPR trusts the root and every key it certified on a non-revoked user ID (one level, \
 as GnuPG computes validity from an ultimately trusted key); --maintainer FPR (or --trusted-key) trusts a \
 key directly; with neither, every key in the keyrings is trusted. The old script's environment: \
@@ -102,7 +106,7 @@ struct Cli {
     component: Option<String>,
 
     /// The branch being built, for the rollback record (default: the
-    /// branch REV names). Qubes' shim passes $BRANCH.
+    /// branch REV names; a tag names none). Qubes' shim passes $BRANCH.
     #[arg(long, value_name = "NAME", requires = "state")]
     branch: Option<String>,
 

@@ -2,7 +2,7 @@
 //! hashed on all cores, in argument order.
 
 use super::order::par_in_order;
-use crate::digest::{hash_file, hash_reader, Algo};
+use crate::digest::{hash_open_file, hash_reader, Algo};
 use crate::exit::{Code, ResultExt};
 use crate::lists::hashlist::{self, display_name};
 use std::io::Write;
@@ -37,10 +37,12 @@ pub fn generate(
         if p.as_path() == Path::new("-") {
             hash_reader(std::io::stdin().lock(), &[g.algo])
         } else {
-            match &g.dir {
-                Some(d) => hash_file(&d.join(p), &[g.algo]),
-                None => hash_file(p, &[g.algo]),
-            }
+            // The special-file rule: a FIFO or device is refused, never read.
+            let path = match &g.dir {
+                Some(d) => d.join(p),
+                None => p.clone(),
+            };
+            crate::fsutil::open_regular_io(&path).and_then(|f| hash_open_file(f, &[g.algo]))
         }
     };
     let mut written = 0usize;

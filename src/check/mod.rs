@@ -48,6 +48,8 @@ pub struct Options {
     pub allow_weak: bool,
     /// Accept absolute names and names with `..`.
     pub allow_outside: bool,
+    /// Accept a Release whose `Valid-Until` has passed (with a note).
+    pub ignore_valid_until: bool,
     /// How lists are read (`-z`, BLAKE2b for 128-digit lines).
     pub parse: ParseOptions,
     /// Rebuilders that must also attest each file that matches its list
@@ -133,7 +135,8 @@ pub enum Status {
     Failed,
     /// A weak algorithm was listed and not allowed.
     Weak,
-    /// The file does not exist.
+    /// The file does not exist (or cannot: its name is too long, crosses a
+    /// regular file or loops), or is not a regular file.
     Missing,
     /// The file exists but could not be read.
     Unreadable,
@@ -201,7 +204,10 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
     }
     // Only regular files are hashed, judged on the open file: a list
     // (untrusted) naming a FIFO or a device would otherwise block or never
-    // end. What is not a file is as good as missing: the check fails.
+    // end. What is not a file is as good as missing: the check fails. So
+    // does a name that cannot exist (too long, through a regular file, a
+    // symlink loop): a retry (exit 4) would fail the same way for ever.
+    // Only a plain absence is skipped by --ignore-missing, as in coreutils.
     let hashed = crate::fsutil::input::open_regular_io(&target.path)
         .and_then(|f| crate::digest::hash_open_file(f, &algos));
     match hashed {
@@ -211,6 +217,7 @@ pub fn check<'a>(target: &'a Target, opts: &Options) -> Outcome<'a> {
                 (std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput, _) => {
                     Status::Missing
                 }
+                _ if crate::fsutil::cannot_exist(&e) => Status::Missing,
                 _ => Status::Unreadable,
             };
             outcome(status, None, format!("{shown}: {e}"))

@@ -85,16 +85,25 @@ impl Targets {
         let (data, notes) =
             signed_text(raw, list, signature, verifier).map_err(|e| e.context(shown.clone()))?;
         if debian::looks_like_deb822(&data) {
-            self.add_debian(&data, &shown, opts)?;
+            let mut notes = notes;
+            notes.extend(self.add_debian(&data, &shown, opts)?);
             return Ok(notes);
         }
         self.add_parsed(&data, list, opts)?;
         Ok(notes)
     }
 
-    /// The files a Debian list pins, with their sizes.
-    fn add_debian(&mut self, data: &[u8], shown: &str, opts: &Options) -> anyhow::Result<()> {
-        let pins = debian::list_entries(data).with_code(Code::Usage, || shown.to_string())?;
+    /// The files a Debian list pins, with their sizes; a Release's dates
+    /// are judged first, as every tool judges them. Returns notes (an
+    /// expiry accepted by --ignore-valid-until).
+    fn add_debian(
+        &mut self,
+        data: &[u8],
+        shown: &str,
+        opts: &Options,
+    ) -> anyhow::Result<Vec<String>> {
+        let (pins, notes) = debian::list_pins(data, opts.ignore_valid_until)
+            .map_err(|e| e.context(shown.to_string()))?;
         if pins.is_empty() {
             return Err(fail(
                 Code::Missing,
@@ -108,7 +117,7 @@ impl Targets {
                 self.add_ref(&pin.path, &path, algo, &digest)?;
             }
         }
-        Ok(())
+        Ok(notes)
     }
 
     fn add_parsed(&mut self, data: &[u8], list: &Path, opts: &Options) -> anyhow::Result<()> {

@@ -30,9 +30,9 @@ use crate::fsutil::untrusted::{self, Claim, Untrusted};
 use crate::net::{retrying, Transport};
 use crate::openpgp::Verifier;
 use signature::{credit, Signatures};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Seek;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 /// What to fetch, from where, and what it must satisfy.
@@ -117,8 +117,10 @@ pub fn fetch_verified(
                 format!("{}: not a file path", req.dest.display()),
             )
         })?;
+    // The suffix is judged before a directory is made for it.
     untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
     ensure_dir(fsutil::parent_dir(req.dest), req.create_dirs)?;
+    usable_output(req.dest, req.untrusted_suffix)?;
     // Mirrors hold distfiles as fetched: the compressed name with --decompress.
     let stored_as = match base.store_decoded {
         true => default_name(req.url)?,
@@ -182,17 +184,22 @@ pub fn fetch_verified(
 
 /// The directory a download goes to must exist (exit 2 otherwise, before
 /// any request), unless asked to create it: nothing is made that was not
-/// asked for.
+/// asked for. One that cannot exist (a name too long, a component that is
+/// a regular file, a symlink loop) is exit 2 too: no retry would help.
 fn ensure_dir(dir: &Path, create: bool) -> anyhow::Result<()> {
+    let unusable = |e: std::io::Error| fail(Code::Usage, format!("{}: {e}", dir.display()));
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(fail(
             Code::Usage,
             format!("{}: not a directory", dir.display()),
         )),
+        Err(e) if fsutil::cannot_exist(&e) => Err(unusable(e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-            std::fs::create_dir_all(dir)
-                .with_code(Code::Io, || format!("creating directory {}", dir.display()))
+            match std::fs::create_dir_all(dir) {
+                Err(e) if fsutil::cannot_exist(&e) => Err(unusable(e)),
+                r => r.with_code(Code::Io, || format!("creating directory {}", dir.display())),
+            }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail(
             Code::Usage,
@@ -203,6 +210,26 @@ fn ensure_dir(dir: &Path, create: bool) -> anyhow::Result<()> {
         )),
         Err(e) => Err(e).with_code(Code::Io, || format!("examining {}", dir.display())),
     }
+}
+
+/// The output name and its untrusted name must be usable before anything
+/// is fetched: a name longer than the file system allows (`NAME.UNTRUSTED`
+/// is 10 bytes longer than `NAME`) is a usage error (2), not an I/O error
+/// to retry for ever. Only the names are looked at (lstat).
+pub(crate) fn usable_output(dest: &Path, suffix: &str) -> anyhow::Result<()> {
+    let tmp = untrusted::untrusted_path(dest, suffix)?;
+    for p in [dest, tmp.as_path()] {
+        match std::fs::symlink_metadata(p) {
+            Err(e) if fsutil::cannot_exist(&e) => {
+                return Err(fail(
+                    Code::Usage,
+                    format!("{}: {e}: not usable as an output name", p.display()),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A file's identity (device, inode), to notice it was replaced.
@@ -237,25 +264,38 @@ fn reverify_present(
     let Some(id) = identity(dest)? else {
         return Ok(Present::Absent);
     };
-    // O_NONBLOCK: a FIFO under the name must not hang the open.
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(dest)
-        .with_code(Code::Io, || format!("opening {}", dest.display()))?;
+    // The special-file rule: a FIFO under the name must not hang the open.
+    let f = match fsutil::open_regular_io(dest) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(fail(
+                Code::Usage,
+                format!("{}: {e}: refused (-o takes a file path)", dest.display()),
+            ))
+        }
+        // A symlink to nothing (or a loop) under the final name: a name
+        // this run cannot use, whatever the retries.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || fsutil::cannot_exist(&e) => {
+            if std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(fail(
+                    Code::Usage,
+                    format!(
+                        "{} is a symlink to nothing usable ({e}): refused (-o takes a file path)",
+                        dest.display()
+                    ),
+                ));
+            }
+            if e.kind() == std::io::ErrorKind::NotFound {
+                // Gone since it was looked at: another run's doing.
+                return Ok(Present::Absent);
+            }
+            return Err(fail(Code::Usage, format!("{}: {e}", dest.display())));
+        }
+        Err(e) => return Err(e).with_code(Code::Io, || format!("opening {}", dest.display())),
+    };
     let meta = f
         .metadata()
         .with_code(Code::Io, || format!("examining {}", dest.display()))?;
-    if !meta.is_file() {
-        return Err(fail(
-            Code::Usage,
-            format!(
-                "{} is {}, not a regular file: refused (-o takes a file path)",
-                dest.display(),
-                fsutil::kind_of(&meta)
-            ),
-        ));
-    }
     let mut checks = req.checks.clone();
     let max = match checks.store_decoded {
         true => checks.max_uncompressed,

@@ -96,7 +96,7 @@ pub struct Pinned {
 fn from_debian(pins: &[debian::Pin], target: &Target) -> anyhow::Result<Pinned> {
     let names: Vec<&[u8]> = target.names.iter().map(|n| n.as_bytes()).collect();
     let pin = debian::pin_for_path(pins, &target.path, &names)?;
-    let hashes = pin.checked_digests();
+    let hashes = pin.usable_digests();
     refuse_weak(&hashes)?;
     Ok(Pinned {
         hashes,
@@ -128,13 +128,12 @@ fn from_hash_list(text: &[u8], target: &Target, opts: ParseOptions) -> anyhow::R
 /// pins the file like a .dsc's or a hash list's. Returns the notes to
 /// add (ignored signers, an accepted expiry).
 pub fn from_signed_text(
-    label: &str,
     verdict: crate::openpgp::Verdict,
     text: &[u8],
     target: &Target,
 ) -> anyhow::Result<(Pinned, Vec<String>)> {
     if debian::looks_like_deb822(text) {
-        let (pins, notes) = debian::signed_list_pins(label, verdict, text, false)?;
+        let (pins, notes) = debian::signed_list_pins(verdict, text, false)?;
         return Ok((from_debian(&pins, target)?, notes));
     }
     Ok((
@@ -190,7 +189,8 @@ pub fn from_hash_file(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
     };
     let text = crate::lists::signed::cleartext_text(&data).unwrap_or(data);
     let found = if debian::looks_like_deb822(&text) {
-        debian::list_entries(&text).and_then(|pins| from_debian(&pins, target))
+        // A Release's dates count here too, signature or not (one rule).
+        debian::list_pins(&text, false).and_then(|(pins, _)| from_debian(&pins, target))
     } else {
         let opts = crate::lists::list_options(list, ParseOptions::default());
         from_hash_list(&text, target, opts)

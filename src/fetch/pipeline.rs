@@ -11,7 +11,7 @@
 //! refusing the stream (exit 1), the verifier (its own classification).
 
 use crate::codec::Compression;
-use crate::digest::{digest_eq, Algo, Hasher, HashingReader};
+use crate::digest::{Algo, Hasher, HashingReader};
 use crate::exit::{code_of, fail, Code, Failure};
 use crate::fsutil::BackgroundSync;
 use crate::net::Fault;
@@ -543,18 +543,10 @@ fn check_content(
             ),
         ));
     }
-    for (algo, want) in &checks.hashes {
-        let got = digests.get(*algo).unwrap_or_default();
-        if !digest_eq(got, want) {
-            return Err(fail(
-                Code::Failed,
-                format!(
-                    "{algo} mismatch: expected {}, got {}",
-                    hex::encode(want),
-                    hex::encode(got)
-                ),
-            ));
-        }
+    // Every pinned digest must match; each that does not is named.
+    let bad = crate::digest::mismatches(&checks.hashes, &digests);
+    if !bad.is_empty() {
+        return Err(fail(Code::Failed, bad.join("; ")));
     }
     Ok((digests, verdict, stored_decoded.then_some(written), package))
 }

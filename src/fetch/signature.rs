@@ -74,7 +74,7 @@ pub fn load_signature(
     }
     let Signed { verdict, text } = signed::verify(bytes, None, Detached::Nowhere, verifier, limit)
         .with_context(|| format!("signed list {sig}"))?;
-    let (pinned, notes) = super::pins::from_signed_text(sig, verdict.clone(), &text, target)
+    let (pinned, notes) = super::pins::from_signed_text(verdict.clone(), &text, target)
         .with_context(|| format!("signed list {sig}"))?;
     Ok(SigFile::SignedList {
         verdict: Verdict { notes, ..verdict },

@@ -69,6 +69,7 @@ pub fn fetch_unverified(
             ),
         ));
     }
+    super::usable_output(dest, req.untrusted_suffix)?;
     if std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
         return Err(fail(
             Code::Usage,

@@ -22,27 +22,95 @@ pub fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// fsync a directory so a rename in it survives a crash.
 /// An exclusive lock on `PATH.lock`, created next to `path`, held until the
 /// returned file is dropped: runs that update one state file (`make -j`)
-/// take turns instead of losing each other's updates.
+/// take turns instead of losing each other's updates. The lock file goes
+/// through the special-file rule ([`open_checked`]): a FIFO or device
+/// planted at `PATH.lock` is refused at once (exit 2), never opened in a
+/// way that waits for a reader.
 pub fn lock_beside(path: &Path) -> Result<File> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     let name = std::path::PathBuf::from(name);
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&name)
-        .with_code(Code::Io, || format!("opening lock {}", name.display()))?;
+    let lock = open_checked(
+        OpenOptions::new().create(true).truncate(false).write(true),
+        &name,
+    )
+    .map_err(|e| refused_or_io(e, "lock", &name))?;
     lock.lock()
         .with_code(Code::Io, || format!("locking {}", name.display()))?;
     Ok(lock)
 }
 
+/// The special-file rule, for every file a tool opens (inputs, state,
+/// logs, locks): open `path` with `opts` and `O_NONBLOCK` (which regular
+/// files ignore), so a FIFO cannot block the open, then judge the open
+/// descriptor with `fstat`, so no swap between a check and the open can
+/// slip one in. Anything but a regular file (symlinks followed) is
+/// `InvalidInput` naming its kind; a FIFO opened for writing with no
+/// reader (`ENXIO`) is one too.
+pub fn open_checked(opts: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    let not_regular = |kind: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({kind})"),
+        )
+    };
+    let file = match opts.custom_flags(libc::O_NONBLOCK).open(path) {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            let kind = std::fs::metadata(path).map_or("a FIFO", |m| kind_of(&m));
+            return Err(not_regular(kind));
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular(kind_of(&meta)));
+    }
+    Ok(file)
+}
+
+/// Does `e` say the path cannot name a file at all: a name too long
+/// (`ENAMETOOLONG`), a component that is not a directory (`a.txt/x`,
+/// `ENOTDIR`), a symlink loop (`ELOOP`)? Such a path fails the same way on
+/// every retry: it is no I/O error worth one (exit 4), but a missing file
+/// (a listed one: the check fails) or an unusable name (an operand or an
+/// output: exit 2).
+pub fn cannot_exist(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENAMETOOLONG | libc::ENOTDIR | libc::ELOOP)
+    )
+}
+
+/// An [`open_checked`] error as the tools report it: not a regular file,
+/// or a path that [`cannot_exist`], is a usage error (2), naming `what`;
+/// any other failure is I/O (4).
+pub fn refused_or_io(e: std::io::Error, what: &str, path: &Path) -> anyhow::Error {
+    // Ours (no OS error behind it), not an EINVAL from the kernel.
+    if e.kind() == std::io::ErrorKind::InvalidInput && e.raw_os_error().is_none() {
+        fail(
+            Code::Usage,
+            format!("{what} {}: {e}: refused", path.display()),
+        )
+    } else if cannot_exist(&e) {
+        fail(Code::Usage, format!("{what} {}: {e}", path.display()))
+    } else {
+        anyhow::Error::new(e).context(crate::exit::Failure::new(
+            Code::Io,
+            format!("opening {what} {}", path.display()),
+        ))
+    }
+}
+
+/// fsync a directory so a rename in it survives a crash.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
+    // O_DIRECTORY: whatever else is there is refused, never waited on.
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
+        .open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("syncing directory {}", dir.display()))
 }
@@ -87,13 +155,6 @@ pub fn read_bounded(r: impl Read, max: u64, what: &str, over: Code) -> Result<Ve
     Ok(data)
 }
 
-/// [`read_bounded`] of a file (opening it: exit 4 on failure).
-pub fn read_file_bounded(path: &Path, max: u64, over: Code) -> Result<Vec<u8>> {
-    let what = path.display().to_string();
-    let f = File::open(path).with_code(Code::Io, || format!("opening {what}"))?;
-    read_bounded(f, max, &what, over)
-}
-
 /// Files named as inputs (keyrings, signatures, lists, logs): a FIFO or
 /// device given where a file is expected is refused, never read (opening
 /// a FIFO blocks until a writer comes; a device can yield bytes forever).
@@ -111,11 +172,7 @@ pub fn open_regular(path: &Path, what: &str) -> Result<File> {
             Code::Usage,
             format!("{what} {}: no such file", path.display()),
         )),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(fail(
-            Code::Usage,
-            format!("{what} {}: {e}: refused", path.display()),
-        )),
-        Err(e) => Err(e).with_code(Code::Io, || format!("opening {what} {}", path.display())),
+        Err(e) => Err(refused_or_io(e, what, path)),
     }
 }
 
@@ -123,18 +180,7 @@ pub fn open_regular(path: &Path, what: &str) -> Result<File> {
 /// (check-hashes: a listed file that is missing fails the check): not
 /// found is `NotFound`, the wrong kind of file `InvalidInput`.
 pub fn open_regular_io(path: &Path) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("not a regular file ({})", kind_of(&meta)),
-        ));
-    }
-    Ok(file)
+    open_checked(OpenOptions::new().read(true), path)
 }
 
 /// Check that `path` names a regular file, without reading it (for files a
@@ -338,6 +384,21 @@ mod tests {
         assert!(format!("{e:#}").contains("a directory"), "{e:#}");
         let e = open_regular(&dir.path().join("none"), "proof").unwrap_err();
         assert_eq!(crate::exit::code_of(&e), Code::Usage);
+        // A lock path goes through the same rule: a FIFO there (no reader:
+        // ENXIO) or a device is refused at once, never waited on.
+        let state = dir.path().join("state");
+        let c = std::ffi::CString::new(format!("{}.lock", state.display())).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = lock_beside(&state).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), Code::Usage);
+        assert!(format!("{e:#}").contains("a FIFO"), "{e:#}");
+        std::fs::remove_file(dir.path().join("state.lock")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", dir.path().join("state.lock")).unwrap();
+        let e = lock_beside(&state).unwrap_err();
+        assert!(format!("{e:#}").contains("a device"), "{e:#}");
+        std::fs::remove_file(dir.path().join("state.lock")).unwrap();
+        drop(lock_beside(&state).unwrap());
         let f = dir.path().join("f");
         std::fs::write(&f, b"12345").unwrap();
         assert_eq!(read_regular(&f, "x", 5, Code::Failed).unwrap(), b"12345");

@@ -16,6 +16,11 @@
 //! A file taken for stale in the instant between its creation and its
 //! owner's lock is deleted before anything is written to it, and its owner's
 //! identity check notices and starts again.
+//!
+//! SIGINT, SIGTERM and SIGHUP (Ctrl-C under make, a CI timeout, a closed
+//! terminal) delete the untrusted files a run holds, then kill it as the
+//! signal would ([`remove_on_signals`]), so make sees death by signal and
+//! nothing is left for the next run to clean.
 
 use crate::exit::{fail, Code, ResultExt};
 use anyhow::Result;
@@ -56,12 +61,14 @@ pub fn untrusted_path(final_path: &Path, suffix: &str) -> Result<PathBuf> {
 }
 
 /// An untrusted file this run created and holds locked. Dropped without
-/// [`Untrusted::persist`], it is deleted.
+/// [`Untrusted::persist`], it is deleted; so it is on a fatal signal.
 #[derive(Debug)]
 pub struct Untrusted {
     file: File,
     path: PathBuf,
     armed: bool,
+    /// Its slot in the signal handler's registry ([`signals`]).
+    slot: Option<usize>,
 }
 
 impl Untrusted {
@@ -82,7 +89,10 @@ impl Untrusted {
     pub fn persist(mut self, dest: &Path) -> Result<()> {
         std::fs::rename(&self.path, dest)
             .with_code(Code::Io, || format!("renaming into {}", dest.display()))?;
+        // Out of the signal handler's hands only once renamed: a signal
+        // before then still deletes the untrusted name.
         self.armed = false;
+        signals::forget(self.slot.take());
         super::sync_dir(super::parent_dir(dest)).code(Code::Io, "after the rename")
     }
 }
@@ -93,6 +103,117 @@ impl Drop for Untrusted {
         // the protocol (an `rm`) replaced it: delete only our own file.
         if self.armed && same_file(&self.path, &self.file) {
             let _ = std::fs::remove_file(&self.path);
+        }
+        signals::forget(self.slot.take());
+    }
+}
+
+pub use signals::remove_on_signals;
+
+/// The untrusted files of this process, where a signal handler can find
+/// them, and the handler that deletes them.
+///
+/// A handler may only do what is async-signal-safe: no allocation, no
+/// lock, no `std::fs`. So the registry is a fixed array of atomic pointers
+/// to NUL-terminated paths built beforehand, and the handler does three
+/// things POSIX lists as safe: `unlink` each path, restore the default
+/// disposition, `raise` the signal again (delivered, and fatal, as soon as
+/// the handler returns). A dependency (signal-hook) would bring its own
+/// handler, a pipe and a thread to do what these few lines do directly.
+mod signals {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::ptr::null_mut;
+    use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering::SeqCst};
+
+    /// Untrusted files held at once (a run holds one; threads of a
+    /// library user may hold more). Beyond this a file is still deleted
+    /// on every other path, only not by a signal.
+    const SLOTS: usize = 64;
+
+    pub(super) static LIVE: [AtomicPtr<libc::c_char>; SLOTS] =
+        [const { AtomicPtr::new(null_mut()) }; SLOTS];
+    /// Set by the handler before it reads a slot: a path forgotten after
+    /// that is left allocated, as the handler may be reading it.
+    static DYING: AtomicBool = AtomicBool::new(false);
+
+    /// Keep `path` for the handler; its slot, or `None` when all are taken.
+    pub(super) fn remember(path: &Path) -> Option<usize> {
+        let c = CString::new(path.as_os_str().as_bytes()).ok()?.into_raw();
+        for (i, slot) in LIVE.iter().enumerate() {
+            if slot.compare_exchange(null_mut(), c, SeqCst, SeqCst).is_ok() {
+                return Some(i);
+            }
+        }
+        // SAFETY: `c` came from CString::into_raw just above and was
+        // published nowhere.
+        drop(unsafe { CString::from_raw(c) });
+        None
+    }
+
+    /// The handler no longer deletes the file of `slot`.
+    pub(super) fn forget(slot: Option<usize>) {
+        let Some(p) = slot
+            .and_then(|i| LIVE.get(i))
+            .map(|s| s.swap(null_mut(), SeqCst))
+        else {
+            return;
+        };
+        // A handler that loaded `p` set DYING first (SeqCst orders both):
+        // then the process is about to die and `p` stays allocated.
+        if !p.is_null() && !DYING.load(SeqCst) {
+            // SAFETY: `p` came from CString::into_raw in `remember`, and the
+            // swap took it out of the registry: no one else frees it.
+            drop(unsafe { CString::from_raw(p) });
+        }
+    }
+
+    extern "C" fn on_fatal_signal(sig: libc::c_int) {
+        DYING.store(true, SeqCst);
+        for slot in &LIVE {
+            let p = slot.load(SeqCst);
+            if !p.is_null() {
+                // SAFETY: a NUL-terminated path that stays allocated (see
+                // DYING); unlink is async-signal-safe.
+                unsafe { libc::unlink(p) };
+            }
+        }
+        // SAFETY: signal and raise are async-signal-safe; the signal is
+        // blocked while its handler runs, so it is delivered, with the
+        // default action (death by this signal), when the handler returns.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    /// Delete the untrusted files of this process on SIGINT, SIGTERM and
+    /// SIGHUP, then die by that signal (the tools call this first thing;
+    /// a signal the process was started ignoring, as `nohup` does, stays
+    /// ignored). Errors are ignored: without the handler, the files are
+    /// still deleted on every other path and removed by the next run.
+    pub fn remove_on_signals() {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: plain sigaction calls with zeroed, then filled,
+            // structures; the handler is async-signal-safe (above).
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+                    || old.sa_sigaction == libc::SIG_IGN
+                {
+                    continue;
+                }
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = on_fatal_signal as extern "C" fn(libc::c_int) as usize;
+                // No handler of ours interrupts another.
+                libc::sigemptyset(&mut act.sa_mask);
+                for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                    libc::sigaddset(&mut act.sa_mask, s);
+                }
+                act.sa_flags = libc::SA_RESTART;
+                libc::sigaction(sig, &act, std::ptr::null_mut());
+            }
         }
     }
 }
@@ -124,10 +245,12 @@ pub fn claim(
                 file.lock()
                     .with_code(Code::Io, || format!("locking {}", path.display()))?;
                 if same_file(&path, &file) {
+                    let slot = signals::remember(&path);
                     return Ok(Claim::Owned(Untrusted {
                         file,
                         path,
                         armed: true,
+                        slot,
                     }));
                 }
             }
@@ -283,6 +406,36 @@ mod tests {
     }
 
     fn quiet(_: &str) {}
+
+    /// The signal handler's registry holds a claimed file's path (its own
+    /// slot, which no other file can free or take while it is held), and
+    /// gives the slot back on rename and on deletion.
+    #[test]
+    fn the_signal_registry_holds_the_untrusted_file() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = tempfile::tempdir().unwrap();
+        for keep in [true, false] {
+            let dest = dir.path().join(format!("f{keep}"));
+            let Claim::Owned(mut u) =
+                claim(&dest, DEFAULT_SUFFIX, Duration::ZERO, &|_| {}).unwrap()
+            else {
+                panic!("not claimed")
+            };
+            let slot = u.slot.expect("a slot");
+            let c = signals::LIVE[slot].load(SeqCst);
+            // SAFETY: our own slot's path, allocated until we forget it.
+            let held = unsafe { std::ffi::CStr::from_ptr(c) };
+            assert_eq!(held.to_bytes(), u.path().as_os_str().as_encoded_bytes());
+            if keep {
+                u.persist(&dest).unwrap();
+            } else {
+                // What Drop does with the slot, observed before it runs.
+                signals::forget(u.slot.take());
+                assert!(u.slot.is_none());
+                drop(u);
+            }
+        }
+    }
 
     #[test]
     fn names_mode_rename_and_cleanup_on_drop() {

@@ -5,7 +5,9 @@
 //! `Valid-Until` are judged here, for every tool that reads one. The
 //! archive chain that links them (verify-package) is
 //! [`crate::package::debian`]; check-hashes reads them through
-//! [`list_entries`], fetch-verified through [`pin_for_path`].
+//! [`list_pins`], fetch-verified through [`list_pins`] and
+//! [`pin_for_path`]. One file listed twice is one entry, if the entries
+//! agree ([`merge_pin`]).
 
 use super::deb822::{self, checksum_lines, Paragraph};
 use super::signed::cleartext_text;
@@ -57,22 +59,12 @@ pub struct Pin {
 }
 
 impl Pin {
-    /// The one digest the chain checks: SHA-256 (SHA-NI makes it the
-    /// fastest), else the strongest listed. The signed list lists them all
-    /// over the same bytes; a second strong digest adds hashing time, not
-    /// security. A weak one comes out only when nothing else is listed
-    /// (and is then refused).
-    pub fn checked_digests(&self) -> Vec<(Algo, Vec<u8>)> {
-        let pick = [Algo::Sha256, Algo::Sha512, Algo::Sha384, Algo::Blake2b512]
-            .into_iter()
-            .find_map(|a| self.digests.iter().find(|(b, _)| *b == a));
-        match pick {
-            Some(d) => vec![d.clone()],
-            None => self.usable_digests(),
-        }
-    }
-
-    /// The strong digests, or the weak ones when there is nothing else.
+    /// The digests a file is checked against: every strong one listed (a
+    /// file passes only when all match, as apt checks them: a signed list
+    /// that says two things of one file pins nothing), or the weak ones
+    /// when there is nothing else (and they are then refused). MD5 and
+    /// SHA-1 beside a strong digest are not evidence, and not computed.
+    /// All are computed in one read of the file ([`crate::digest`]).
     pub fn usable_digests(&self) -> Vec<(Algo, Vec<u8>)> {
         let strong: Vec<_> = self
             .digests
@@ -86,6 +78,40 @@ impl Pin {
             strong
         }
     }
+}
+
+/// Merge `pin` into `pins`: another entry for the same path (a second
+/// stanza of a Packages file, one file in two indices) must agree with it
+/// in size and in every digest of an algorithm both list, and then adds
+/// its other digests; a contradiction is an error, never a choice between
+/// the two (apt goes by the first and warns "Sources disagree on hashes").
+pub fn merge_pin(pins: &mut Vec<Pin>, pin: Pin) -> Result<(), String> {
+    let Some(have) = pins.iter_mut().find(|p| p.path == pin.path) else {
+        pins.push(pin);
+        return Ok(());
+    };
+    let shown = String::from_utf8_lossy(&pin.path).into_owned();
+    if have.size != pin.size {
+        return Err(format!(
+            "{shown} is listed twice with different sizes ({} and {})",
+            have.size, pin.size
+        ));
+    }
+    for (algo, d) in &pin.digests {
+        if let Some((_, old)) = have.digests.iter().find(|(a, o)| a == algo && o != d) {
+            return Err(format!(
+                "{shown} is listed twice with different {algo} digests ({} and {})",
+                hex::encode(old),
+                hex::encode(d)
+            ));
+        }
+    }
+    for d in pin.digests {
+        if !have.digests.contains(&d) {
+            have.digests.push(d);
+        }
+    }
+    Ok(())
 }
 
 /// Add `algo`'s digest for `path` to `pins` (keyed by path, in order).
@@ -203,8 +229,9 @@ pub fn looks_like_deb822(data: &[u8]) -> bool {
     }
 }
 
-/// A Debian list as check-hashes entries: every file pinned, with its
-/// size. Weak digests of a file that also has a strong one are dropped.
+/// A Debian list as entries: every file pinned, with its size. Weak
+/// digests of a file that also has a strong one are dropped. Only parses:
+/// a Release's dates are judged by [`list_pins`], what the tools use.
 pub fn list_entries(text: &[u8]) -> anyhow::Result<Vec<Pin>> {
     let mut out = Vec::new();
     for p in deb822::Reader::new(text, deb822::LIMITS) {
@@ -216,6 +243,84 @@ pub fn list_entries(text: &[u8]) -> anyhow::Result<Vec<Pin>> {
         out.extend(pins);
     }
     Ok(out)
+}
+
+/// Is this paragraph a Release's (files in multi-line digest sections,
+/// no `Filename`)?
+fn is_release(p: &Paragraph) -> bool {
+    p.get("Filename").is_none() && RELEASE_SUMS.iter().any(|(f, _)| p.get(f).is_some())
+}
+
+/// The one reader of a Debian list as pins, for every tool: the
+/// [`list_entries`], and when the list is a Release (or InRelease), its
+/// `Date` and `Valid-Until` judged by [`judge_dates`] first, whatever
+/// checked (or did not check) its signature. A malformed list is exit 2,
+/// a Release out of date exit 1. Returns the pins and notes (an expiry
+/// accepted by `ignore_valid_until`).
+pub fn list_pins(text: &[u8], ignore_valid_until: bool) -> anyhow::Result<(Vec<Pin>, Vec<String>)> {
+    let mut notes = Vec::new();
+    let first = deb822::Reader::new(text, deb822::LIMITS)
+        .next()
+        .transpose()
+        .map_err(|e| fail(Code::Usage, format!("{e}")))?;
+    if let Some(p) = first.as_ref().filter(|p| is_release(p)) {
+        judge_dates(p, ignore_valid_until, &mut notes)?;
+    }
+    Ok((list_entries(text)?, notes))
+}
+
+/// A Release's `Date` and `Valid-Until`, judged as apt judges them: a
+/// `Date` in the future (beyond the clock skew allowed) fails, as does a
+/// `Valid-Until` that has passed, unless `ignore_valid_until` (then a note
+/// says so). A date that does not parse is a malformed Release (exit 1).
+pub fn judge_dates(
+    p: &Paragraph,
+    ignore_valid_until: bool,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+    judge_dates_at(p, ignore_valid_until, time::now_unix(), notes)
+}
+
+fn judge_dates_at(
+    p: &Paragraph,
+    ignore_valid_until: bool,
+    now: i64,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+    let when = |field: &str| -> anyhow::Result<Option<i64>> {
+        match p.text(field) {
+            None => Ok(None),
+            Some(s) => time::parse_rfc2822(&s).map(Some).ok_or_else(|| {
+                fail(
+                    Code::Failed,
+                    format!("malformed Release: {field}: {s:?} is not a date"),
+                )
+            }),
+        }
+    };
+    let date = when("Date")?;
+    let valid_until = when("Valid-Until")?;
+    if let Some(d) = date {
+        if d > now.saturating_add(SKEW_SECS) {
+            return Err(fail(
+                Code::Failed,
+                format!("not valid yet: its Date is {}", time::format_rfc2822(d)),
+            ));
+        }
+    }
+    if let Some(u) = valid_until {
+        if u < now {
+            let msg = format!(
+                "expired: Valid-Until {} has passed",
+                time::format_rfc2822(u)
+            );
+            if !ignore_valid_until {
+                return Err(fail(Code::Failed, msg));
+            }
+            notes.push(format!("{msg} (accepted: --ignore-valid-until)"));
+        }
+    }
+    Ok((date, valid_until))
 }
 
 /// A verified Release file.
@@ -278,41 +383,8 @@ pub fn release_from_text(
         .ok_or_else(|| fail(Code::Failed, "malformed Release: no fields"))?;
     let pins = paragraph_pins(&p, &shown)
         .map_err(|e| fail(Code::Failed, format!("malformed Release: {e}")))?;
-    let when = |field: &str| -> anyhow::Result<Option<i64>> {
-        match p.text(field) {
-            None => Ok(None),
-            Some(s) => time::parse_rfc2822(&s).map(Some).ok_or_else(|| {
-                fail(
-                    Code::Failed,
-                    format!("malformed Release: {field}: {s:?} is not a date"),
-                )
-            }),
-        }
-    };
     let mut notes = verdict.notes;
-    let date = when("Date")?;
-    let valid_until = when("Valid-Until")?;
-    let now = time::now_unix();
-    if let Some(d) = date {
-        if d > now.saturating_add(SKEW_SECS) {
-            return Err(fail(
-                Code::Failed,
-                format!("not valid yet: its Date is {}", time::format_rfc2822(d)),
-            ));
-        }
-    }
-    if let Some(u) = valid_until {
-        if u < now {
-            let msg = format!(
-                "expired: Valid-Until {} has passed",
-                time::format_rfc2822(u)
-            );
-            if !ignore_valid_until {
-                return Err(fail(Code::Failed, msg));
-            }
-            notes.push(format!("{msg} (accepted: --ignore-valid-until)"));
-        }
-    }
+    let (date, valid_until) = judge_dates(&p, ignore_valid_until, &mut notes)?;
     Ok(Release {
         path: path.to_path_buf(),
         signers: verdict.signers.iter().map(|f| f.to_hex()).collect(),
@@ -326,32 +398,25 @@ pub fn release_from_text(
 }
 
 /// The files a signed Debian list pins, once its signature `verdict`
-/// passed: an InRelease (the first paragraph lists files in `SHA256:`
-/// sections) through [`release_from_text`], its dates checked; anything
-/// else (.dsc, .changes) by its checksum fields. Returns the pins and the
-/// notes (the signature's, an accepted expiry).
+/// passed ([`list_pins`]: an InRelease has its dates judged; a .dsc or
+/// .changes pins by its checksum fields). A malformed signed list is
+/// exit 1. Returns the pins and the notes (the signature's, an accepted
+/// expiry).
 pub fn signed_list_pins(
-    label: &str,
     verdict: crate::openpgp::Verdict,
     text: &[u8],
     ignore_valid_until: bool,
 ) -> anyhow::Result<(Vec<Pin>, Vec<String>)> {
-    let first = deb822::Reader::new(text, deb822::LIMITS)
-        .next()
-        .transpose()
-        .map_err(|e| fail(Code::Failed, format!("malformed list: {e}")))?;
-    let release = first.as_ref().is_some_and(|p| {
-        p.get("Filename").is_none() && RELEASE_SUMS.iter().any(|(f, _)| p.get(f).is_some())
-    });
-    if release {
-        let r = release_from_text(Path::new(label), verdict, text, ignore_valid_until)?;
-        return Ok((r.entries, r.notes));
-    }
-    let pins = list_entries(text).map_err(|e| {
-        let why = format!("{e:#}");
-        fail(Code::Failed, format!("malformed list: {why}"))
+    let (pins, dates) = list_pins(text, ignore_valid_until).map_err(|e| {
+        if crate::exit::code_of(&e) == Code::Usage {
+            fail(Code::Failed, format!("malformed list: {e:#}"))
+        } else {
+            e
+        }
     })?;
-    Ok((pins, verdict.notes))
+    let mut notes = verdict.notes;
+    notes.extend(dates);
+    Ok((pins, notes))
 }
 
 /// The entry of `pins` for the file at `path` (a URL's path, percent-
@@ -360,8 +425,9 @@ pub fn signed_list_pins(
 /// binary-amd64/Packages.xz`, `pool/main/h/hello/hello_2.10.deb` for the
 /// archive's URL of it, a bare name for a .dsc's files); else the one
 /// whose file name is one of `names` (the output's). Nothing listed is
-/// exit 3; two different entries that fit equally well, exit 2.
-pub fn pin_for_path<'p>(pins: &'p [Pin], path: &[u8], names: &[&[u8]]) -> anyhow::Result<&'p Pin> {
+/// exit 3; two different entries that fit equally well, exit 2; one path
+/// listed twice with different sizes or digests, exit 1 ([`merge_pin`]).
+pub fn pin_for_path(pins: &[Pin], path: &[u8], names: &[&[u8]]) -> anyhow::Result<Pin> {
     let under = |p: &Pin| {
         path == p.path.as_slice()
             || (path.ends_with(&p.path)
@@ -381,10 +447,14 @@ pub fn pin_for_path<'p>(pins: &'p [Pin], path: &[u8], names: &[&[u8]]) -> anyhow
             .filter(|p| names.contains(&basename(&p.path)))
             .collect();
     }
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    found.dedup_by(|a, b| a.path == b.path);
-    match found.as_slice() {
-        [one] => Ok(one),
+    // One path listed twice (two stanzas) is one entry, if they agree.
+    let mut merged: Vec<Pin> = Vec::new();
+    for p in found {
+        merge_pin(&mut merged, p.clone()).map_err(|e| fail(Code::Failed, e))?;
+    }
+    merged.sort_by(|a, b| a.path.cmp(&b.path));
+    match merged.as_slice() {
+        [one] => Ok(one.clone()),
         [] => Err(fail(
             Code::Missing,
             format!("no entry for {}", String::from_utf8_lossy(basename(path))),
@@ -407,6 +477,57 @@ pub fn pin_for_path<'p>(pins: &'p [Pin], path: &[u8], names: &[&[u8]]) -> anyhow
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A Release paragraph with these dates (either may be absent).
+    fn release(date: Option<i64>, until: Option<i64>) -> Vec<u8> {
+        let mut t = String::from("Suite: stable\n");
+        if let Some(d) = date {
+            t += &format!("Date: {}\n", time::format_rfc2822(d));
+        }
+        if let Some(u) = until {
+            t += &format!("Valid-Until: {}\n", time::format_rfc2822(u));
+        }
+        t += &format!("SHA256:\n {} 3 main/Packages\n", "a".repeat(64));
+        t.into_bytes()
+    }
+
+    proptest! {
+        /// The one rule, whoever reads the Release: a Date beyond the
+        /// skew fails, a Valid-Until passed fails unless ignored (then a
+        /// note), anything else passes; the verdict never depends on
+        /// whether the list came signed.
+        #[test]
+        fn release_dates_follow_one_rule(
+            date in proptest::option::of(-100_000_000i64..100_000_000),
+            until in proptest::option::of(-100_000_000i64..100_000_000),
+            ignore: bool,
+        ) {
+            let now = time::now_unix();
+            let (date, until) = (date.map(|d| now + d), until.map(|u| now + u));
+            let text = release(date, until);
+            let p = deb822::Reader::new(text.as_slice(), deb822::LIMITS).next().unwrap().unwrap();
+            let mut notes = Vec::new();
+            let got = judge_dates_at(&p, ignore, now, &mut notes);
+            let future = date.is_some_and(|d| d > now + SKEW_SECS);
+            let expired = until.is_some_and(|u| u < now);
+            match got {
+                Ok(_) => {
+                    prop_assert!(!future && (!expired || ignore));
+                    prop_assert_eq!(notes.len(), usize::from(expired));
+                }
+                Err(e) => {
+                    prop_assert!(future || expired && !ignore, "{e:#}");
+                    prop_assert_eq!(crate::exit::code_of(&e), Code::Failed);
+                }
+            }
+            // list_pins (check-hashes, --hash-file) and a signed reader
+            // agree with the rule at their own "now".
+            if (future || expired && !ignore) && date.is_none_or(|d| (d - now).abs() > 60) && until.is_none_or(|u| (u - now).abs() > 60) {
+                prop_assert!(list_pins(&text, ignore).is_err());
+            }
+        }
+    }
 
     fn pin(path: &str) -> Pin {
         Pin {
@@ -415,6 +536,31 @@ mod tests {
             digests: vec![(Algo::Sha256, vec![0; 32])],
             by: "InRelease".into(),
         }
+    }
+
+    #[test]
+    fn one_path_listed_twice_is_one_entry_or_a_contradiction() {
+        let mut a = pin("pool/main/a.deb");
+        let mut b = a.clone();
+        b.digests = vec![(Algo::Sha512, vec![1; 64])];
+        let found = pin_for_path(&[a.clone(), b.clone()], b"/debian/pool/main/a.deb", &[]).unwrap();
+        assert_eq!(
+            found.digests.len(),
+            2,
+            "the agreeing entries' digests, merged"
+        );
+        b.digests.push((Algo::Sha256, vec![2; 32]));
+        let e = pin_for_path(&[a.clone(), b.clone()], b"/debian/pool/main/a.deb", &[]).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), Code::Failed);
+        assert!(
+            format!("{e:#}").contains("listed twice with different sha256"),
+            "{e:#}"
+        );
+        a.size += 1;
+        let mut pins = vec![a];
+        assert!(merge_pin(&mut pins, pin("pool/main/a.deb"))
+            .unwrap_err()
+            .contains("sizes"));
     }
 
     #[test]

@@ -37,7 +37,8 @@ pub fn verifier_arg(arg: &str) -> anyhow::Result<VerifierKey> {
 
 /// The note signatures a checkpoint must carry: the log's Ed25519 note
 /// key's (`--note-key`), and cosignatures by `min` of the witnesses
-/// (`--witness`, `--min-witnesses`; all of them by default).
+/// (`--witness`, `--min-witnesses`; all of them by default), witnesses
+/// told apart by their public keys.
 #[derive(Debug, Default)]
 pub struct NoteKeys {
     log_key: Option<VerifierKey>,
@@ -71,13 +72,19 @@ impl NoteKeys {
                 format!("--witness {}: not a cosignature (type 4) key", k.name),
             ));
         }
-        let min = min.unwrap_or(witnesses.len());
-        if min > witnesses.len() {
+        // One key given twice, or under two names, is one witness.
+        let distinct = note::distinct_keys(witnesses.iter());
+        let min = min.unwrap_or(distinct);
+        if min > distinct {
+            let same = if distinct < witnesses.len() {
+                " (a key given twice, or under two names, is one witness)"
+            } else {
+                ""
+            };
             return Err(fail(
                 Code::Usage,
                 format!(
-                    "--min-witnesses {min} but only {} --witness keys given",
-                    witnesses.len()
+                    "--min-witnesses {min} but the --witness keys given are {distinct} distinct witness(es){same}"
                 ),
             ));
         }

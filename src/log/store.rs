@@ -327,11 +327,29 @@ pub fn rewrite_checkpoint_note(dir: &Path, size: u64, note: &Note) -> anyhow::Re
 }
 
 /// An exclusive lock on the log's checkpoint directory, held until the
-/// file is dropped; no such directory is exit 2 (never sealed).
+/// file is dropped; no such directory is exit 2 (never sealed), as is
+/// anything else under its name (a FIFO is refused, never opened in a way
+/// that waits for a writer).
 pub fn lock_checkpoints(dir: &Path) -> anyhow::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
     let cps = dir.join(CHECKPOINTS);
-    let lock =
-        File::open(&cps).with_code(Code::Usage, || format!("{}: no checkpoints", dir.display()))?;
+    let lock = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
+        .open(&cps)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                fail(Code::Usage, format!("{}: no checkpoints", dir.display()))
+            }
+            std::io::ErrorKind::NotADirectory => fail(
+                Code::Usage,
+                format!("{}: not a directory: refused", cps.display()),
+            ),
+            _ => anyhow::Error::new(e).context(crate::exit::Failure::new(
+                Code::Io,
+                format!("opening {}", cps.display()),
+            )),
+        })?;
     lock.lock()
         .with_code(Code::Io, || format!("locking {}", cps.display()))?;
     Ok(lock)
@@ -430,25 +448,13 @@ impl Log {
     }
 
     fn open_with(dir: &Path, create: bool) -> anyhow::Result<Log> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = log_path(dir);
-        // O_NONBLOCK: a FIFO planted as the log must not block the open.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(create)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&path)
-            .with_code(Code::Io, || format!("opening {}", path.display()))?;
-        let meta = file
-            .metadata()
-            .with_code(Code::Io, || format!("opening {}", path.display()))?;
-        if !meta.is_file() {
-            return Err(fail(
-                Code::Usage,
-                format!("log {}: not a regular file: refused", path.display()),
-            ));
-        }
+        // The special-file rule: a FIFO planted as the log is refused.
+        let mut file = crate::fsutil::open_checked(
+            OpenOptions::new().read(true).append(true).create(create),
+            &path,
+        )
+        .map_err(|e| crate::fsutil::refused_or_io(e, "log", &path))?;
         file.lock()
             .with_code(Code::Io, || format!("locking {}", path.display()))?;
         file.seek(SeekFrom::Start(0))

@@ -61,7 +61,8 @@ impl Added {
 
 /// Add cosignature `lines` to the log's checkpoint `size` (default: the
 /// newest). Each line must be claimed by one of `witnesses` and verify:
-/// nothing unverified is stored. The note is replaced atomically under a
+/// nothing unverified is stored, and a key that already cosigned (under
+/// any name) is not stored again. The note is replaced atomically under a
 /// lock on the checkpoints directory.
 pub fn add_cosignatures(
     dir: &Path,
@@ -97,7 +98,16 @@ pub fn add_cosignatures(
         })?;
         k.verify(&stored.note.text, line)
             .map_err(|e| fail(Code::Failed, format!("checkpoint {size}: {e}")))?;
-        if stored.note.add(line.clone()) {
+        // A line by a key that already cosigned under another name adds
+        // no witness (the name is not signed): it is not stored. A new
+        // line under the same name replaces the old one (Note::add).
+        let by_same_key = stored.note.signatures.iter().any(|s| {
+            (s.name.as_str(), s.key_id) != (line.name.as_str(), line.key_id)
+                && k.verify(&stored.note.text, s).is_ok()
+        });
+        if by_same_key {
+            out.already.push(k.name.clone());
+        } else if stored.note.add(line.clone()) {
             out.added.push(k.name.clone());
         } else {
             out.already.push(k.name.clone());

@@ -290,25 +290,18 @@ impl Transport {
 /// it: [`is_not_found`]); a FIFO or device is refused, never read (opened
 /// without blocking, checked on the descriptor).
 fn open_local(path: &Path, url: &str) -> anyhow::Result<(File, u64)> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .with_code(Code::Io, || format!("opening {url}"))?;
-    let meta = f
+    let f = match crate::fsutil::open_regular_io(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            return Err(fail(Code::Usage, format!("{url}: {e}: refused")))
+        }
+        Err(e) => return Err(e).with_code(Code::Io, || format!("opening {url}")),
+    };
+    let len = f
         .metadata()
-        .with_code(Code::Io, || format!("examining {url}"))?;
-    if !meta.is_file() {
-        return Err(fail(
-            Code::Usage,
-            format!(
-                "{url}: not a regular file ({}): refused",
-                crate::fsutil::kind_of(&meta)
-            ),
-        ));
-    }
-    Ok((f, meta.len()))
+        .with_code(Code::Io, || format!("examining {url}"))?
+        .len();
+    Ok((f, len))
 }
 
 /// ureq's body reader is Send but not Sync; sequoia's verifier wants both.

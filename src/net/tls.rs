@@ -90,7 +90,9 @@ pub(crate) fn load_roots(ca: &Path) -> anyhow::Result<Vec<ureq::tls::Certificate
         .map(PathBuf::from)
         .into_iter()
         .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
-        .find_map(|p| std::fs::read(p).ok());
+        // Bounded, through the special-file rule (SSL_CERT_FILE may name
+        // anything).
+        .find_map(|p| crate::fsutil::read_regular(&p, "CA bundle", 64 << 20, Code::Usage).ok());
     if let Some(pem) = system {
         roots.extend(pem_certificates(&pem));
     }

@@ -13,6 +13,9 @@ use sequoia_openpgp::{Cert, Fingerprint, Packet};
 use std::io::Write;
 use std::path::Path;
 
+/// Largest secret key file read (a key and its subkeys are a few KiB).
+const MAX_KEY_FILE: u64 = 16 << 20;
+
 /// A secret signing key, decrypted and ready.
 pub struct SigningKey {
     cert: Cert,
@@ -23,15 +26,18 @@ impl SigningKey {
     /// Load a secret key (TSK) file. An encrypted key reads its passphrase
     /// from the first line of `passphrase_file`. Problems are exit 2.
     pub fn load(path: &Path, passphrase_file: Option<&Path>) -> anyhow::Result<SigningKey> {
-        let cert = Cert::from_file(path).with_code(Code::Usage, || {
+        // Both files through the special-file rule: a FIFO is refused,
+        // never read.
+        let key = crate::fsutil::read_regular(path, "secret key", MAX_KEY_FILE, Code::Usage)?;
+        let cert = Cert::from_bytes(&key).with_code(Code::Usage, || {
             format!("reading secret key {}", path.display())
         })?;
         let password: Option<Password> = match passphrase_file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_code(Code::Usage, || {
-                    format!("reading passphrase file {}", p.display())
-                })?;
-                Some(text.lines().next().unwrap_or_default().into())
+                let text = crate::fsutil::read_regular(p, "passphrase file", 4096, Code::Usage)?;
+                let text = zeroize::Zeroizing::new(text);
+                let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
+                Some(String::from_utf8_lossy(first).trim_end_matches('\r').into())
             }
             None => None,
         };

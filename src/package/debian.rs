@@ -14,10 +14,10 @@
 
 use super::open_operand;
 use crate::codec::Compression;
-use crate::digest::{hash_file, Algo, HashingReader};
+use crate::digest::{hash_open_file, Algo, HashingReader};
 use crate::exit::{fail, Code, ResultExt};
 use crate::lists::deb822;
-use crate::lists::debian::{basename, paragraph_pins, release_from_text, Pin, Release};
+use crate::lists::debian::{basename, merge_pin, paragraph_pins, release_from_text, Pin, Release};
 use crate::lists::signed::{self, cleartext_text, Detached};
 use crate::openpgp::verify::is_cleartext_signed;
 use crate::openpgp::Verifier;
@@ -99,7 +99,7 @@ fn match_any<'p>(
             ));
             continue;
         }
-        let want = p.checked_digests();
+        let want = p.usable_digests();
         if let Some((a, _)) = want.iter().find(|(a, _)| a.is_weak()) {
             why.push(format!(
                 "{}: only a weak {a} digest is listed",
@@ -123,7 +123,7 @@ fn match_any<'p>(
 fn algos_of(cands: &[&Pin]) -> Vec<Algo> {
     let mut v: Vec<Algo> = cands
         .iter()
-        .flat_map(|p| p.checked_digests().into_iter().map(|(a, _)| a))
+        .flat_map(|p| p.usable_digests().into_iter().map(|(a, _)| a))
         .collect();
     v.sort();
     v.dedup();
@@ -316,6 +316,8 @@ pub struct Chain {
     pub indices: Vec<IndexReport>,
     /// Pins by file name.
     pins: HashMap<Vec<u8>, Vec<Pin>>,
+    /// File names whose entries contradict each other, and how.
+    conflicts: HashMap<Vec<u8>, String>,
 }
 
 fn file_name_bytes(p: &Path) -> Vec<u8> {
@@ -350,7 +352,7 @@ impl Chain {
                 .map_err(|e| e.context(idx.display().to_string()))?;
             chain.indices.push(report);
             for p in pins {
-                chain.add(p);
+                chain.add(p, false);
             }
         }
         chain.release = Some(release);
@@ -361,11 +363,25 @@ impl Chain {
         self.release.as_ref()
     }
 
-    fn add(&mut self, p: Pin) {
-        self.pins
-            .entry(basename(&p.path).to_vec())
-            .or_default()
-            .push(p);
+    /// Keep `p` among the pins of its file name (first with `front`).
+    /// Another entry for the same path is merged with it; entries that
+    /// contradict each other leave that file nothing to match but the
+    /// contradiction (exit 1 when it is verified; other files unharmed).
+    fn add(&mut self, p: Pin, front: bool) {
+        let name = basename(&p.path).to_vec();
+        let bucket = self.pins.entry(name.clone()).or_default();
+        if bucket.iter().any(|q| q.path == p.path) {
+            let by = p.by.clone();
+            if let Err(why) = merge_pin(bucket, p) {
+                self.conflicts
+                    .entry(name)
+                    .or_insert_with(|| format!("{why} (in {by})"));
+            }
+        } else if front {
+            bucket.insert(0, p);
+        } else {
+            bucket.push(p);
+        }
     }
 
     fn release_signers(&self) -> Vec<String> {
@@ -383,8 +399,12 @@ impl Chain {
             .partition(|f| f.extension().is_some_and(|e| e.eq_ignore_ascii_case("dsc")))
     }
 
-    /// The pins for a file name, or exit 3.
+    /// The pins for a file name, or exit 3; exit 1 when its entries
+    /// contradict each other.
     fn pins_for(&self, name: &[u8]) -> anyhow::Result<Vec<&Pin>> {
+        if let Some(why) = self.conflicts.get(name) {
+            return Err(fail(Code::Failed, why.clone()));
+        }
         match self.pins.get(name) {
             Some(v) if !v.is_empty() => Ok(v.iter().collect()),
             _ => Err(fail(
@@ -409,6 +429,9 @@ impl Chain {
         let shown = path.display().to_string();
         let bytes = crate::fsutil::read_bounded(file, MAX_CONTROL, &shown, Code::Failed)?;
         let name = file_name_bytes(path);
+        if let Some(why) = self.conflicts.get(&name) {
+            return Err(fail(Code::Failed, why.clone()));
+        }
         let (report, text) = match self.pins.get(&name).filter(|v| !v.is_empty()) {
             Some(cands) => {
                 let cands: Vec<&Pin> = cands.iter().collect();
@@ -453,17 +476,20 @@ impl Chain {
         // The .dsc's pins come first: its files are reported as pinned by
         // it (InRelease -> Sources -> .dsc -> tarball).
         for pin in pins {
-            self.pins
-                .entry(basename(&pin.path).to_vec())
-                .or_default()
-                .insert(0, pin);
+            self.add(pin, true);
         }
         Ok(super::Verified::Debian(report))
     }
 
-    /// Verify a file some verified list pins (.deb, tarball, ...): its
-    /// size first, then its digests.
-    pub fn verify_pinned(&self, path: &Path, len: u64) -> anyhow::Result<FileReport> {
+    /// Verify a file some verified list pins (.deb, tarball, ...), open as
+    /// `file` (never opened again by name): its size first, then its
+    /// digests.
+    pub fn verify_pinned(
+        &self,
+        path: &Path,
+        file: std::fs::File,
+        len: u64,
+    ) -> anyhow::Result<FileReport> {
         let cands = self.pins_for(&file_name_bytes(path))?;
         let sized: Vec<&Pin> = cands.iter().copied().filter(|p| p.size == len).collect();
         if sized.is_empty() {
@@ -479,7 +505,7 @@ impl Chain {
                 ),
             ));
         }
-        let d = hash_file(path, &algos_of(&sized))
+        let d = hash_open_file(file, &algos_of(&sized))
             .with_code(Code::Io, || format!("reading {}", path.display()))?;
         self.report_for(&sized, &d)
     }
@@ -491,7 +517,7 @@ impl Chain {
             .map_err(|why| fail(Code::Failed, why))?
             .clone();
         let digests = pin
-            .checked_digests()
+            .usable_digests()
             .iter()
             .map(|(a, _)| (*a, d.hex(*a).unwrap_or_default()))
             .collect();

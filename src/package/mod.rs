@@ -205,6 +205,6 @@ pub fn verify_file(
             let buf = usize::try_from(len.saturating_add(1)).unwrap_or(usize::MAX);
             rpm::verify_rpm(file, verifier, rpm_opts, buf).map(Verified::Rpm)
         }
-        Kind::Dsc | Kind::Pinned => chain.verify_pinned(path, len).map(Verified::Debian),
+        Kind::Dsc | Kind::Pinned => chain.verify_pinned(path, file, len).map(Verified::Debian),
     }
 }

@@ -5,10 +5,10 @@
 use super::args::Target;
 use super::check::{check_candidates, Report};
 use super::scan::candidates;
-use super::state::{State, DETACHED};
+use super::state::{Building, State, DETACHED};
 use super::trust::Config;
 use crate::exit::{fail, Code};
-use crate::git::Repo;
+use crate::git::{Repo, RevName};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -21,8 +21,8 @@ pub struct RunOptions<'a> {
     /// Rollback state file.
     pub state: Option<&'a Path>,
     pub allow_rollback: bool,
-    /// The branch being built, for the rollback state (default: the ref
-    /// REV names, HEAD's branch, or FETCH_HEAD's).
+    /// The branch being built, for the rollback state (default: the
+    /// branch REV names, HEAD's, or FETCH_HEAD's; a tag names none).
     pub branch: Option<&'a str>,
 }
 
@@ -30,7 +30,7 @@ pub struct RunOptions<'a> {
 pub struct Outcome {
     pub target: Target,
     /// The branch its rollback record is kept under; `None` when not
-    /// known (a detached HEAD, an object id).
+    /// known (a detached HEAD, an object id, a tag).
     pub branch: Option<String>,
     pub result: anyhow::Result<Report>,
     /// When the check failed: what it found (the tags at the revision,
@@ -90,11 +90,16 @@ where
                 let c = candidates(&repo, &target.rev, opts.tag_pattern, opts.max_tags, split)?;
                 Ok((repo, c))
             });
-            let branch = match (&scanned, opts.branch) {
-                (_, Some(b)) => Some(b.to_string()),
-                (Ok((repo, _)), None) => repo.ref_name(&target.rev),
-                (Err(_), None) => None,
+            let building = match (&scanned, opts.branch) {
+                (_, Some(b)) => Building::Branch(b.to_string()),
+                (Ok((repo, _)), None) => match repo.rev_name(&target.rev) {
+                    RevName::Branch(b) => Building::Branch(b),
+                    RevName::Tag(t) => Building::Tag(t),
+                    RevName::None => Building::Unknown,
+                },
+                (Err(_), None) => Building::Unknown,
             };
+            let branch = building.branch().map(str::to_string);
             // Without keys there is nothing to check: the loader's error
             // is the result of the whole run.
             let (config, recorded) = loaded.wait().as_ref().ok()?;
@@ -111,9 +116,7 @@ where
                     return Err(e);
                 }
                 if let Some(st) = recorded {
-                    if let Err(e) =
-                        st.check(&repo, &target.component, branch.as_deref(), &report.commit)
-                    {
+                    if let Err(e) = st.check(&repo, &target.component, &building, &report.commit) {
                         if !opts.allow_rollback {
                             return Err(e);
                         }

@@ -36,16 +36,14 @@ struct StoredState {
 const STATE_MAX: u64 = 16 << 20;
 
 impl State {
-    /// Read the state file (missing: empty). A corrupt one is exit 2.
+    /// Read the state file (missing: empty). A corrupt one, or one that is
+    /// not a regular file (a FIFO, a device, a directory: refused, never
+    /// read), is exit 2.
     pub fn load(path: &Path) -> anyhow::Result<State> {
-        let file = match std::fs::File::open(path) {
+        let file = match crate::fsutil::open_regular_io(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(e) => {
-                return Err(e).with_code(Code::Io, || {
-                    format!("reading state file {}", path.display())
-                })
-            }
+            Err(e) => return Err(crate::fsutil::refused_or_io(e, "state file", path)),
         };
         let what = format!("state file {}", path.display());
         let bytes = crate::fsutil::read_bounded(file, STATE_MAX, &what, Code::Usage)?;
@@ -102,17 +100,18 @@ impl State {
     }
 
     /// A new commit must be the recorded one of its branch or descend from
-    /// it. When the branch is not known (a detached HEAD, an object id as
-    /// REV), it must descend from the record of some branch of the
-    /// component: a detached checkout must not be a way around the record.
+    /// it. When the branch is not known (a detached HEAD, an object id, a
+    /// tag as REV), it must descend from the record of some branch of the
+    /// component: neither a detached checkout nor a tag's name is a way
+    /// around the record.
     pub fn check(
         &self,
         repo: &Repo,
         component: &str,
-        branch: Option<&str>,
+        building: &Building,
         commit: &str,
     ) -> anyhow::Result<()> {
-        let records: Vec<(&str, &String)> = match branch {
+        let records: Vec<(&str, &String)> = match building.branch() {
             Some(b) => self
                 .last(component, b)
                 .map(|c| (b, c))
@@ -154,10 +153,14 @@ impl State {
                 "{component} was last verified{on} at {last}, and {commit} does not descend from it"
             ));
         }
-        let unknown = if branch.is_none() {
-            " (the branch being built is unknown: --branch NAME names it)"
-        } else {
-            ""
+        let unknown = match building {
+            Building::Branch(_) => String::new(),
+            Building::Unknown => {
+                " (the branch being built is unknown: --branch NAME names it)".into()
+            }
+            Building::Tag(t) => {
+                format!(" ({t} is a tag, not a branch: --branch NAME names the branch being built)")
+            }
         };
         Err(fail(
             Code::Failed,
@@ -171,6 +174,32 @@ impl State {
 
 /// The key a verified commit of an unknown branch is recorded under.
 pub const DETACHED: &str = "(detached)";
+
+/// The branch being built, as far as the command line and REV tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Building {
+    /// `--branch NAME`, or the branch REV names.
+    Branch(String),
+    /// A tag as REV: it names a commit, not a branch. Checked and
+    /// recorded as [`Building::Unknown`]; never recorded under its name,
+    /// or an older release's tag would start a "branch" of its own with
+    /// no record to be a rollback from.
+    Tag(String),
+    /// An object id, a detached HEAD.
+    Unknown,
+}
+
+impl Building {
+    /// The branch whose record a verified commit is checked against and
+    /// recorded under; `None`: every record of the component, and
+    /// [`DETACHED`].
+    pub fn branch(&self) -> Option<&str> {
+        match self {
+            Building::Branch(b) => Some(b),
+            Building::Tag(_) | Building::Unknown => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

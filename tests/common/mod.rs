@@ -414,6 +414,16 @@ pub fn sqv_accepts(keyring: &Path, sig: &Path, data: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Every name in `dir`, sorted: what a failed run must not have added to.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 /// A run's stdout then stderr, for assertions and failure messages.
 pub fn text(o: &std::process::Output) -> String {
     format!(

@@ -38,8 +38,8 @@ pub fn refs(data: &[u8]) {
     }
     if let Ok(repo) = git::Repo::open(g) {
         let _ = repo.tags();
-        let _ = repo.ref_name("HEAD");
-        let _ = repo.ref_name("loose");
+        let _ = repo.rev_name("HEAD");
+        let _ = repo.rev_name("loose");
     }
 }
 

@@ -129,7 +129,24 @@ pub fn deb822(data: &[u8]) {
         }
     }
     if debian::looks_like_deb822(data) {
-        let _ = debian::list_entries(data);
+        if let Ok(pins) = debian::list_entries(data) {
+            // Merging never makes two entries of one path, and a merged
+            // entry keeps every digest an agreeing duplicate listed.
+            let mut merged: Vec<debian::Pin> = Vec::new();
+            for p in &pins {
+                if debian::merge_pin(&mut merged, p.clone()).is_ok() {
+                    let m = merged.iter().find(|m| m.path == p.path);
+                    assert!(m.is_some_and(|m| p.digests.iter().all(|d| m.digests.contains(d))));
+                }
+            }
+            let mut paths: Vec<&[u8]> = merged.iter().map(|p| p.path.as_slice()).collect();
+            paths.sort();
+            paths.dedup();
+            assert_eq!(paths.len(), merged.len());
+        }
+        for ignore_valid_until in [false, true] {
+            let _ = debian::list_pins(data, ignore_valid_until);
+        }
     }
     if let Some(text) = signed::cleartext_text(data) {
         assert!(text.len() <= data.len());

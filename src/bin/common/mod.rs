@@ -48,6 +48,9 @@ pub fn run_json<E: Into<Exit>>(
     body: impl FnOnce() -> anyhow::Result<E>,
 ) -> ExitCode {
     let _ = TOOL.set(tool);
+    // Ctrl-C, SIGTERM, SIGHUP: the untrusted files the run holds are
+    // deleted, then it dies by that signal (make sees the interruption).
+    build_verify::fsutil::untrusted::remove_on_signals();
     let exit = match body() {
         Ok(exit) => exit.into(),
         Err(err) => {

@@ -83,7 +83,8 @@ pub struct NoteArgs {
     #[arg(long = "witness", value_name = "VKEY")]
     pub witnesses: Vec<String>,
     /// Cosignatures by distinct given witnesses required on the last
-    /// checkpoint (default: all given).
+    /// checkpoint (default: all given). Witnesses are distinct by public
+    /// key: one key given twice or under two names counts once.
     #[arg(long, value_name = "K")]
     pub min_witnesses: Option<usize>,
 }
