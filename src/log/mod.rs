@@ -15,6 +15,9 @@
 //! - [`gate`]: the signing gate and its state (rollback, fork);
 //! - [`witness`]: cosigning checkpoints and storing cosignatures;
 //! - [`agree`]: products agreed on by independently sealed logs;
+//! - [`tiles`]: c2sp.org/tlog-tiles paths and formats, the verified tile reader;
+//! - [`publish`]: the tile writer, and a sealed log published with it;
+//! - [`monitor`]: reading any tlog-tiles log, its state (rollback, fork);
 //! - [`input`]: regular files only, opened without blocking.
 
 pub mod agree;
@@ -23,11 +26,14 @@ pub mod directive;
 pub mod export;
 pub mod gate;
 pub mod merkle;
+pub mod monitor;
 pub mod note;
 pub mod proof;
+pub mod publish;
 pub mod receive;
 pub mod record;
 pub mod seal;
 pub mod store;
+pub mod tiles;
 pub mod verify;
 pub mod witness;
