@@ -346,6 +346,83 @@ sign-log gate --keyring log-key.pub.asc --state gate.json \\\n      \
         #[arg(value_name = "FILE", required = true)]
         lines: Vec<PathBuf>,
     },
+    /// Publish the log as static c2sp.org/tlog-tiles up to its newest
+    /// checkpoint, which must carry an Ed25519 note signature (`seal --note-key`).
+    #[command(
+        after_help = build_verify::exit::HELP,
+        long_about = "Publish the log as static c2sp.org/tlog-tiles in WWW, up to its newest checkpoint: the \
+records as entries (tile/entries/N), the hash tiles (tile/L/N), partial tiles for every sealed size, and \
+the checkpoint as sealed (its note, never re-signed) as WWW/checkpoint, written last. The checkpoint must \
+carry an Ed25519 note signature (`seal --note-key`); any web server or object store then serves WWW as \
+the log, and any tlog-tiles client reads it (`sign-log monitor`). Only what is new is written; a WWW \
+holding another log, or tiles that do not hash to its checkpoint, is refused. Files are renamed into \
+place; one syncfs makes them durable before the checkpoint is replaced.\n\n\
+Examples:\n  \
+sign-log publish --log /var/lib/build-logs/core-admin --out /srv/www/logs/core-admin"
+    )]
+    Publish {
+        /// The log directory (log.jsonl and checkpoints/).
+        #[arg(long, value_name = "DIR")]
+        log: PathBuf,
+        /// The directory served at the log's URL prefix (created if needed).
+        #[arg(long, value_name = "WWW")]
+        out: PathBuf,
+        /// Check the checkpoint's note signature with this verifier key
+        /// (NAME+HASH+KEY, or a file holding it) first.
+        #[arg(long = "note-key", value_name = "VKEY")]
+        note_key: Option<String>,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read any c2sp.org/tlog-tiles log: verify its checkpoint's signatures,
+    /// its tiles, consistency with the last accepted checkpoint (--state),
+    /// and with --entries every entry.
+    #[command(
+        after_help = build_verify::exit::HELP,
+        mut_arg("note_key", |a| a.required(true)),
+        long_about = "Read a c2sp.org/tlog-tiles log served at URL (ours, Tessera's, any): fetch its checkpoint, \
+verify the log's Ed25519 note signature (--note-key) and witness cosignatures (--witness, \
+--min-witnesses; a witness counts once per public key), fetch the right edge of its tree and check that \
+it hashes to the checkpoint's root. With --state, the checkpoint must extend the one accepted last \
+(fetching at most two tiles per level): a smaller one (rollback) or one that does not extend it (fork) is \
+exit 1 with both checkpoints kept as STATE.conflict-*; on success the state is replaced. With --entries \
+every entry bundle and tile is fetched and the tree re-derived from the entries.\n\n\
+Examples:\n  \
+sign-log monitor --url https://logs.example.org/core-admin/ \\\n      \
+--note-key logs.example.org/core-admin+1234abcd+AX... --state core-admin.state"
+    )]
+    Monitor {
+        /// The log's URL prefix (https://, http:// with --allow-http, or file://).
+        #[arg(long, value_name = "URL")]
+        url: String,
+        #[command(flatten)]
+        notes: NoteArgs,
+        /// Require this checkpoint origin (default: the note key's name).
+        #[arg(long, value_name = "ORIGIN")]
+        origin: Option<String>,
+        /// The last accepted checkpoint (created at the first success).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Fetch every entry bundle and tile, and re-derive the tree.
+        #[arg(long)]
+        entries: bool,
+        /// Resources fetched at a time with --entries.
+        #[arg(long, value_name = "N", default_value_t = 8)]
+        parallel: usize,
+        /// Allow plain http:// (what is read is verified either way).
+        #[arg(long)]
+        allow_http: bool,
+        /// Extra trusted CA certificates (PEM) for https.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Proxy for every request (http://, socks5://, socks5h://).
+        #[arg(long, value_name = "URL")]
+        proxy: Option<String>,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the logged lines back, terminal-safe.
     #[command(after_help = build_verify::exit::HELP)]
     Cat {
@@ -995,6 +1072,41 @@ fn run(cmd: Cmd) -> anyhow::Result<Code> {
             );
             Ok(Code::Ok)
         }
+        Cmd::Publish {
+            log,
+            out,
+            note_key,
+            json,
+        } => tlog_tiles::publish(&log, &out, note_key.as_deref(), json),
+        Cmd::Monitor {
+            url,
+            notes,
+            origin,
+            state,
+            entries,
+            parallel,
+            allow_http,
+            ca_file,
+            proxy,
+            json,
+        } => {
+            let nk = NoteKeys::load(&notes)?;
+            let transport =
+                build_verify::fetch::Transport::new(build_verify::fetch::TransportOptions {
+                    allow_http,
+                    ca_file,
+                    proxy,
+                    ..Default::default()
+                })?;
+            let opts = build_verify::log::monitor::Options {
+                notes: nk.policy(),
+                origin: origin.as_deref(),
+                state: state.as_deref(),
+                entries,
+                parallel,
+            };
+            tlog_tiles::monitor(transport, &url, &opts, json)
+        }
         Cmd::Cat { log, session } => {
             export::cat(&log, session, &mut std::io::BufWriter::new(cli::Stdout))?;
             Ok(Code::Ok)
@@ -1076,4 +1188,83 @@ fn agree_table(a: &agree::Agreement) -> String {
         );
     }
     o
+}
+
+/// `publish` and `monitor`: c2sp.org/tlog-tiles.
+mod tlog_tiles {
+    use super::{cli, vkey};
+    use crate::outln;
+    use build_verify::exit::Code;
+    use build_verify::fetch::tlog::HttpSource;
+    use build_verify::fetch::Transport;
+    use build_verify::log::record::terminal_safe;
+    use build_verify::log::{monitor as mon, publish as publ};
+    use std::path::Path;
+
+    pub fn publish(log: &Path, out: &Path, key: Option<&str>, json: bool) -> anyhow::Result<Code> {
+        let key = key.map(vkey).transpose()?;
+        let p = publ::publish(log, out, key.as_ref())?;
+        if json {
+            cli::print_json(&serde_json::to_value(&p)?);
+        } else if p.size == p.previous {
+            outln!(
+                "published {} {}: up to date{}",
+                terminal_safe(p.origin.as_bytes()),
+                p.size,
+                if p.checkpoint {
+                    " (checkpoint replaced: new signatures)"
+                } else {
+                    ""
+                }
+            );
+        } else {
+            outln!(
+                "published {} {}: {} new records, {} files",
+                terminal_safe(p.origin.as_bytes()),
+                p.size,
+                p.size - p.previous,
+                p.files
+            );
+        }
+        Ok(Code::Ok)
+    }
+
+    pub fn monitor(
+        transport: Transport,
+        url: &str,
+        opts: &mon::Options,
+        json: bool,
+    ) -> anyhow::Result<Code> {
+        let src = HttpSource::new(transport, url);
+        let o = mon::monitor(&src, opts)?;
+        for n in &o.notes {
+            cli::note("sign-log", n);
+        }
+        if json {
+            cli::print_json(&serde_json::to_value(&o)?);
+            return Ok(Code::Ok);
+        }
+        outln!(
+            "checkpoint {}: {} size {} root {}",
+            o.checkpoint,
+            terminal_safe(o.origin.as_bytes()),
+            o.size,
+            o.root
+        );
+        for v in &o.note_signatures {
+            match v.timestamp {
+                Some(t) => outln!("cosigned by {} ({}) at {t}", v.name, v.key_id),
+                None => outln!("signed by {} ({})", v.name, v.key_id),
+            }
+        }
+        match o.previous {
+            Some(p) => outln!("consistent with the accepted tree of {p}"),
+            None => outln!("tree verified"),
+        }
+        if let Some(n) = o.entries {
+            outln!("entries: {n} fetched, the tree re-derived");
+        }
+        outln!("fetched {} resources", o.fetched.len());
+        Ok(Code::Ok)
+    }
 }

@@ -8,6 +8,7 @@
 //! - [`decompress`]: strict decoders for `--uncompress`.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
 //! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
+//! - [`tlog`]: a tlog-tiles log over HTTP, for the log's reader.
 //!
 //! This module ties them together: re-verify what is present, claim
 //! `NAME.UNTRUSTED` ([`crate::fsutil::untrusted`]), try each place into it,
@@ -18,6 +19,7 @@ pub mod mirrors;
 pub mod pins;
 pub mod pipeline;
 pub mod signature;
+pub mod tlog;
 pub mod transport;
 pub mod unverified;
 

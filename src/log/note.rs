@@ -262,6 +262,11 @@ impl VerifierKey {
         })
     }
 
+    /// The Ed25519 public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
     pub fn encode(&self) -> String {
         let mut raw = vec![self.kind];
         raw.extend_from_slice(self.key.as_bytes());
@@ -359,7 +364,17 @@ impl Policy<'_> {
                 ));
             }
         }
-        let n = self.witnesses.iter().filter(|k| by(k)).count();
+        // A witness counts once per public key, whatever names it is
+        // given under.
+        let mut keys: Vec<[u8; 32]> = self
+            .witnesses
+            .iter()
+            .filter(|k| by(k))
+            .map(|k| k.key.to_bytes())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let n = keys.len();
         if n < self.min_witnesses {
             return Err(fail(
                 Code::Failed,

@@ -262,8 +262,8 @@ impl Writer {
     /// Make the new files durable (one `syncfs`), then replace
     /// `checkpoint` with `note` (fsynced, renamed, directory fsynced).
     pub fn commit(mut self, note: &[u8]) -> anyhow::Result<()> {
-        let dir =
-            File::open(&self.out).with_code(Code::Io, || format!("opening {}", self.out.display()))?;
+        let dir = File::open(&self.out)
+            .with_code(Code::Io, || format!("opening {}", self.out.display()))?;
         sync_filesystem(&dir).with_code(Code::Io, || format!("syncing {}", self.out.display()))?;
         checkpoint::write_public(&self.out.join(tiles::CHECKPOINT), note)?;
         self.committed = true;
@@ -536,7 +536,10 @@ mod tests {
         let src = DirSource::new(&out);
         let mut t = tiles::Tree::open(&src, 70_000, root).unwrap();
         assert_eq!(t.root_at(1000).unwrap(), merkle::root_of(&leaves[..1000]));
-        assert_eq!(t.root_at(65_536).unwrap(), merkle::root_of(&leaves[..65_536]));
+        assert_eq!(
+            t.root_at(65_536).unwrap(),
+            merkle::root_of(&leaves[..65_536])
+        );
         for m in [1u64, 255, 256, 257, 1000, 65_535, 65_536, 69_999] {
             assert_eq!(
                 t.consistency_proof(m).unwrap(),

@@ -250,7 +250,8 @@ pub fn receive(log: &mut Log, mut input: impl Read, opts: &Options) -> anyhow::R
     start.src = opts.source.clone().map(Into::into);
     // Every record must fit a published entry (MAX_RECORD): the name and
     // source are in records, and must leave room for the lines.
-    let max_data = MAX_RECORD.saturating_sub(LineEncoder::new(opts.source.as_deref()).max_overhead());
+    let max_data =
+        MAX_RECORD.saturating_sub(LineEncoder::new(opts.source.as_deref()).max_overhead());
     if start.to_line().len() > MAX_RECORD || max_data < MIN_DATA {
         return Err(fail(
             Code::Usage,
@@ -635,7 +636,10 @@ mod tests {
         })
         .unwrap();
         assert!(lens.iter().all(|&n| n <= MAX_RECORD), "{lens:?}");
-        assert!(lens[1] > MAX_RECORD - 200, "the first piece is as long as fits: {lens:?}");
+        assert!(
+            lens[1] > MAX_RECORD - 200,
+            "the first piece is as long as fits: {lens:?}"
+        );
         assert_eq!(rebuild(dir.path()), input);
         // A source too long to leave room for lines is refused up front.
         let mut o = opts(16 * 1024);

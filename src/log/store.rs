@@ -214,9 +214,7 @@ fn line_from(f: &File, pos: u64, len: u64) -> anyhow::Result<Option<(u64, u64)>>
             if at >= len || at - (pos - 1) > MAX_STORED_LINE as u64 {
                 return Ok(None);
             }
-            let n = f
-                .read_at(&mut buf, at)
-                .code(Code::Io, "reading the log")?;
+            let n = f.read_at(&mut buf, at).code(Code::Io, "reading the log")?;
             if n == 0 {
                 return Ok(None);
             }
@@ -252,10 +250,7 @@ pub fn offset_of(dir: &Path, seq: u64) -> anyhow::Result<u64> {
         return Ok(0);
     }
     let f = open_read(dir)?;
-    let len = f
-        .metadata()
-        .code(Code::Io, "reading the log")?
-        .len();
+    let len = f.metadata().code(Code::Io, "reading the log")?.len();
     // The first byte position whose next line has a seq >= `seq`.
     let (mut lo, mut hi) = (0u64, len);
     while lo < hi {
@@ -484,12 +479,18 @@ mod tests {
         for i in 0..3000u64 {
             offsets.push(text.len() as u64);
             let pad = "y".repeat((i * 37 % 900) as usize);
-            text.extend_from_slice(format!("{{\"seq\":{i},\"t\":\"x\",\"data\":\"{pad}\"}}\n").as_bytes());
+            text.extend_from_slice(
+                format!("{{\"seq\":{i},\"t\":\"x\",\"data\":\"{pad}\"}}\n").as_bytes(),
+            );
         }
         text.extend_from_slice(b"{\"seq\":3000,\"torn");
         std::fs::write(log_path(dir.path()), &text).unwrap();
         for i in [0u64, 1, 2, 17, 999, 1000, 2998, 2999] {
-            assert_eq!(offset_of(dir.path(), i).unwrap(), offsets[i as usize], "{i}");
+            assert_eq!(
+                offset_of(dir.path(), i).unwrap(),
+                offsets[i as usize],
+                "{i}"
+            );
         }
         assert!(offset_of(dir.path(), 5000).is_err());
     }

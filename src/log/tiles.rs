@@ -170,7 +170,9 @@ fn peaks(hashes: &[Hash], out: &mut Vec<Hash>) {
     for b in (0..usize::BITS).rev() {
         let n = 1usize << b;
         if hashes.len() & n != 0 {
-            out.push(subtree_root(hashes.get(start..start + n).unwrap_or_default()));
+            out.push(subtree_root(
+                hashes.get(start..start + n).unwrap_or_default(),
+            ));
             start += n;
         }
     }
@@ -396,11 +398,7 @@ impl<'a, S: Source + ?Sized> Tree<'a, S> {
                 "{} does not hash to entry {} of {}",
                 self.src.locate(&tile_path(level, index, WIDTH)),
                 index % WIDTH,
-                tile_path(
-                    level + 1,
-                    above,
-                    tile_width(self.size, level + 1, above)
-                )
+                tile_path(level + 1, above, tile_width(self.size, level + 1, above))
             ),
         ))
     }
@@ -646,7 +644,12 @@ mod tests {
     fn formats_are_strict() {
         let tile = [[1u8; 32], [2u8; 32]].concat();
         assert_eq!(parse_tile(&tile, 2).unwrap().len(), 2);
-        for (bytes, w) in [(&tile[..63], 2), (&tile[..], 1), (&tile[..], 3), (&[][..], 0)] {
+        for (bytes, w) in [
+            (&tile[..63], 2),
+            (&tile[..], 1),
+            (&tile[..], 3),
+            (&[][..], 0),
+        ] {
             assert!(parse_tile(bytes, w).is_err());
         }
         let mut b = Vec::new();
