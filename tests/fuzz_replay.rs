@@ -53,6 +53,9 @@ replay_tests!(
     rpm_header,
     rpm_package,
     deb822,
+    tlog_tile,
+    tlog_bundle,
+    tlog_state,
 );
 
 /// The fixtures the targets' invariants compare with verify (an invariant
