@@ -987,13 +987,15 @@ pub fn fixtures_verify() {
 // may pass the reader's authentication.
 
 mod tessera {
-    pub const TILE_15: &[u8] = include_bytes!("../../tests/data/tessera-testdata/log/tile/0/000.p/15");
+    pub const TILE_15: &[u8] =
+        include_bytes!("../../tests/data/tessera-testdata/log/tile/0/000.p/15");
     pub const BUNDLE_15: &[u8] =
         include_bytes!("../../tests/data/tessera-testdata/log/tile/entries/000.p/15");
     pub const CP_15: &str = include_str!("../../tests/data/tessera-testdata/log/checkpoint.15");
     pub const CP_7: &str = include_str!("../../tests/data/tessera-testdata/log/checkpoint.7");
     pub const CP_0: &str = include_str!("../../tests/data/tessera-testdata/log/checkpoint.0");
-    pub const VKEY: &str = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
+    pub const VKEY: &str =
+        "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx";
 }
 
 /// A log served from memory: (path, bytes).
@@ -1024,7 +1026,10 @@ fn tessera_root() -> Hash {
 /// back; served as the right edge of Tessera's tree of 15, only the
 /// genuine tile hashes to its root.
 pub fn tlog_tile(data: &[u8]) {
-    for width in [data.len() as u64 / 32, u64::from(data.first().copied().unwrap_or(0)) + 1] {
+    for width in [
+        data.len() as u64 / 32,
+        u64::from(data.first().copied().unwrap_or(0)) + 1,
+    ] {
         if let Ok(hashes) = tiles::parse_tile(data, width) {
             assert_eq!(hashes.len() as u64, width);
             assert_eq!(hashes.concat(), data);

@@ -358,7 +358,8 @@ the log, and any tlog-tiles client reads it (`sign-log monitor`). Only what is n
 holding another log, or tiles that do not hash to its checkpoint, is refused. Files are renamed into \
 place; one syncfs makes them durable before the checkpoint is replaced.\n\n\
 Examples:\n  \
-sign-log publish --log /var/lib/build-logs/core-admin --out /srv/www/logs/core-admin"
+sign-log publish --log /var/lib/build-logs/core-admin \\\n      \
+--out /var/lib/build-logs-www/core-admin"
     )]
     Publish {
         /// The log directory (log.jsonl and checkpoints/).
@@ -390,7 +391,7 @@ exit 1 with both checkpoints kept as STATE.conflict-*; on success the state is r
 every entry bundle and tile is fetched and the tree re-derived from the entries.\n\n\
 Examples:\n  \
 sign-log monitor --url https://logs.example.org/core-admin/ \\\n      \
---note-key logs.example.org/core-admin+1234abcd+AX... --state core-admin.state"
+--note-key LOG-VKEY --state core-admin.state --entries"
     )]
     Monitor {
         /// The log's URL prefix (https://, http:// with --allow-http, or file://).
@@ -1203,7 +1204,10 @@ mod tlog_tiles {
 
     pub fn publish(log: &Path, out: &Path, key: Option<&str>, json: bool) -> anyhow::Result<Code> {
         let key = key.map(vkey).transpose()?;
-        let p = publ::publish(log, out, key.as_ref())?;
+        let p = match publ::publish(log, out, key.as_ref()) {
+            Ok(p) => p,
+            Err(e) => return Err(json_failure(json, serde_json::json!({"path": log}), e)),
+        };
         if json {
             cli::print_json(&serde_json::to_value(&p)?);
         } else if p.size == p.previous {
@@ -1229,6 +1233,15 @@ mod tlog_tiles {
         Ok(Code::Ok)
     }
 
+    /// With --json, the failure as an object too (the reason also goes
+    /// to stderr).
+    fn json_failure(json: bool, fields: serde_json::Value, e: anyhow::Error) -> anyhow::Error {
+        if json {
+            cli::print_json(&cli::json_failure(fields, &e));
+        }
+        e
+    }
+
     pub fn monitor(
         transport: Transport,
         url: &str,
@@ -1236,7 +1249,10 @@ mod tlog_tiles {
         json: bool,
     ) -> anyhow::Result<Code> {
         let src = HttpSource::new(transport, url);
-        let o = mon::monitor(&src, opts)?;
+        let o = match mon::monitor(&src, opts) {
+            Ok(o) => o,
+            Err(e) => return Err(json_failure(json, serde_json::json!({"url": url}), e)),
+        };
         for n in &o.notes {
             cli::note("sign-log", n);
         }

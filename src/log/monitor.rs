@@ -162,6 +162,18 @@ pub fn monitor<S: Source + ?Sized>(src: &S, opts: &Options) -> anyhow::Result<Ou
             Err(e) => e.context(reason),
         }
     };
+    if let Some((_, old)) = &prev {
+        if old.origin != cp.origin {
+            return Err(fail(
+                Code::Usage,
+                format!(
+                    "the state is for origin \"{}\", the log's is \"{}\": another log's state",
+                    terminal_safe(old.origin.as_bytes()),
+                    terminal_safe(cp.origin.as_bytes())
+                ),
+            ));
+        }
+    }
     if let Some((accepted, old)) = &prev {
         if cp.size < old.size {
             return Err(conflict(

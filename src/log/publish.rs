@@ -42,9 +42,13 @@ pub struct Writer {
     bundle: Vec<u8>,
     /// Directories known to exist.
     dirs: HashSet<PathBuf>,
+    /// The size already published when the writer started: its files are
+    /// never written again (nor removed).
+    published: u64,
     /// Files written by this writer: removed unless it commits.
-    written: Vec<PathBuf>,
-    mode: u32,
+    written: HashSet<PathBuf>,
+    /// The threads that write them.
+    files: FileThreads,
     committed: bool,
 }
 
@@ -56,11 +60,12 @@ impl Writer {
         Ok(Writer {
             out: out.to_path_buf(),
             size: 0,
+            published: 0,
             levels: Vec::new(),
             bundle: Vec::new(),
             dirs: HashSet::new(),
-            written: Vec::new(),
-            mode: crate::fsutil::new_file_mode(),
+            written: HashSet::new(),
+            files: FileThreads::start(crate::fsutil::new_file_mode()),
             committed: false,
         })
     }
@@ -117,6 +122,7 @@ impl Writer {
             w.bundle = bytes;
         }
         w.size = size;
+        w.published = size;
         let calculated = w.root();
         if calculated != *root {
             return Err(fail(
@@ -201,57 +207,37 @@ impl Writer {
             };
             let width = hashes.len() as u64;
             let index = tiles::level_hashes(self.size, level as u8) / WIDTH;
+            if tiles::tile_width(self.published, level as u8, index) == width {
+                // Already published, the same hashes.
+                continue;
+            }
             let bytes = hashes.concat();
             self.write(&tiles::tile_path(level as u8, index, width), bytes)?;
         }
         let width = self.size % WIDTH;
-        if width > 0 {
+        if width > 0 && tiles::tile_width(self.published, 0, self.size / WIDTH) != width {
             let bytes = self.bundle.clone();
             self.write(&tiles::bundle_path(self.size / WIDTH, width), bytes)?;
         }
         Ok(())
     }
 
-    /// Write `rel` (under the output) atomically: a temporary file in its
-    /// directory, renamed into place; not synced (see the module's policy).
+    /// Write `rel` (under the output) atomically, on the file threads: a
+    /// path already written in this run is not written again (the same
+    /// partial tile of two sizes is the same bytes).
     fn write(&mut self, rel: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = self.out.join(rel);
+        if self.written.contains(&path) {
+            return Ok(());
+        }
         let dir = crate::fsutil::parent_dir(&path).to_path_buf();
         if !self.dirs.contains(&dir) {
             std::fs::create_dir_all(&dir)
                 .with_code(Code::Io, || format!("creating {}", dir.display()))?;
-            self.dirs.insert(dir.clone());
+            self.dirs.insert(dir);
         }
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let create = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .mode(self.mode)
-                .open(&tmp)
-        };
-        // We hold the output's lock: a temporary already there is a
-        // crashed run's.
-        let mut f = match create() {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let _ = std::fs::remove_file(&tmp);
-                create()
-            }
-            other => other,
-        }
-        .with_code(Code::Io, || format!("creating {}", tmp.display()))?;
-        let done = f
-            .write_all(&bytes)
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = done {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e).with_code(Code::Io, || format!("writing {}", path.display()));
-        }
-        self.written.push(path);
-        Ok(())
+        self.written.insert(path.clone());
+        self.files.send(path, bytes)
     }
 
     /// Files written so far.
@@ -262,6 +248,7 @@ impl Writer {
     /// Make the new files durable (one `syncfs`), then replace
     /// `checkpoint` with `note` (fsynced, renamed, directory fsynced).
     pub fn commit(mut self, note: &[u8]) -> anyhow::Result<()> {
+        self.files.finish()?;
         let dir = File::open(&self.out)
             .with_code(Code::Io, || format!("opening {}", self.out.display()))?;
         sync_filesystem(&dir).with_code(Code::Io, || format!("syncing {}", self.out.display()))?;
@@ -275,12 +262,111 @@ impl Drop for Writer {
     /// A writer dropped without committing takes back what it wrote: no
     /// checkpoint names those files.
     fn drop(&mut self) {
+        let _ = self.files.finish();
         if !self.committed {
             for p in &self.written {
                 let _ = std::fs::remove_file(p);
             }
         }
     }
+}
+
+/// Threads that write files while the tree is hashed: creating thousands
+/// of files is the file system's work, and with a thread per core it is
+/// done in parallel. Jobs queue in a bounded channel (flat memory); the
+/// first error is kept and reported by [`FileThreads::finish`].
+struct FileThreads {
+    jobs: Option<std::sync::mpsc::SyncSender<(PathBuf, Vec<u8>)>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<anyhow::Error>>>,
+}
+
+impl FileThreads {
+    fn start(mode: u32) -> FileThreads {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Vec<u8>)>(64);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let error = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+        let threads = (0..n)
+            .map(|_| {
+                let (rx, error) = (rx.clone(), error.clone());
+                std::thread::spawn(move || loop {
+                    let job = rx.lock().ok().and_then(|r| r.recv().ok());
+                    let Some((path, bytes)) = job else { return };
+                    if let Err(e) = write_file(&path, &bytes, mode) {
+                        if let Ok(mut slot) = error.lock() {
+                            slot.get_or_insert(e);
+                        }
+                    }
+                })
+            })
+            .collect();
+        FileThreads {
+            jobs: Some(tx),
+            threads,
+            error,
+        }
+    }
+
+    fn failed(&self) -> Option<anyhow::Error> {
+        self.error.lock().ok().and_then(|mut e| e.take())
+    }
+
+    fn send(&self, path: PathBuf, bytes: Vec<u8>) -> anyhow::Result<()> {
+        if let Some(e) = self.failed() {
+            return Err(e);
+        }
+        self.jobs
+            .as_ref()
+            .and_then(|j| j.send((path, bytes)).ok())
+            .ok_or_else(|| fail(Code::Io, "the file threads stopped"))
+    }
+
+    /// Wait for every file queued; the first error, if any.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                return Err(fail(Code::Io, "a file thread failed"));
+            }
+        }
+        self.failed().map_or(Ok(()), Err)
+    }
+}
+
+/// Write `path` atomically: a temporary file in its directory, renamed
+/// into place; not synced (see the module's policy).
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = crate::fsutil::parent_dir(path);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(mode)
+            .open(&tmp)
+    };
+    // The output is locked and a path is written once a run: a temporary
+    // already there is a crashed run's.
+    let mut f = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(&tmp);
+            create()
+        }
+        other => other,
+    }
+    .with_code(Code::Io, || format!("creating {}", tmp.display()))?;
+    let done = f
+        .write_all(bytes)
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = done {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_code(Code::Io, || format!("writing {}", path.display()));
+    }
+    Ok(())
 }
 
 /// `syncfs(2)`: flush every dirty page and the journal of the file system
@@ -580,9 +666,33 @@ mod tests {
         assert!(w.append(&[&[0u8; 65_536][..]]).is_err());
     }
 
+    #[test]
+    fn a_failed_run_leaves_the_published_tree_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries: Vec<Vec<u8>> = (0..70_100u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        let mut w = Writer::create(dir.path()).unwrap();
+        w.append(&refs[..70_000]).unwrap();
+        w.write_partial().unwrap();
+        let root = w.root();
+        w.commit(b"cp\n").unwrap();
+        let before = walk(dir.path());
+        // 100 more: the level-1 and level-2 partial tiles are the same
+        // files; a run that is abandoned must not take them away.
+        let mut w = Writer::resume(dir.path(), 70_000, &root).unwrap();
+        w.append(&refs[70_000..]).unwrap();
+        w.write_partial().unwrap();
+        assert_eq!(w.written(), 2, "the level-0 partial tile and bundle only");
+        drop(w);
+        assert_eq!(walk(dir.path()), before);
+        assert!(tiles::Tree::open(&DirSource::new(dir.path()), 70_000, root).is_ok());
+    }
+
     fn walk(d: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        for e in std::fs::read_dir(d).unwrap() {
+        let mut entries: Vec<_> = std::fs::read_dir(d).unwrap().collect();
+        entries.sort_by_key(|e| e.as_ref().unwrap().path());
+        for e in entries {
             let p = e.unwrap().path();
             if p.is_dir() {
                 out.extend(walk(&p));
