@@ -131,12 +131,7 @@ fn stderr(o: &Output) -> String {
 /// Every file in `dir`: a failed fetch must leave none (no final file, no
 /// untrusted temporary).
 fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
+    listing(dir)
 }
 
 fn assert_nothing_left(e: &Env, o: &Output, want: i32) {

@@ -98,15 +98,6 @@ fn make_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 fn sha256_hex(data: &[u8]) -> String {
     use build_verify::digest::{hash_reader, Algo};
     hash_reader(data, &[Algo::Sha256])

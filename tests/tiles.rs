@@ -139,16 +139,6 @@ fn write(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// Names in `dir`, sorted (what a failed run may have left behind).
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn monitor_reads_tesseras_log_over_http() {
     let vkey = tessera_keys().1;
@@ -312,6 +302,10 @@ fn copy_dir(from: &Path, to: &Path) {
     assert!(o.status.success());
 }
 
+/// A tamper: what it is, the file replaced and its new bytes, the
+/// monitor's flags, and the resource the failure must name.
+struct Tamper<'a>(&'a str, (String, Vec<u8>), &'a Vec<String>, String);
+
 #[test]
 fn publish_then_monitor_then_every_tamper_fails() {
     let p = Published::new("logs.example.org/core-admin");
@@ -409,39 +403,38 @@ fn publish_then_monitor_then_every_tamper_fails() {
         "1".to_string(),
     ];
     let checkpoint = |bytes: Vec<u8>| ("checkpoint".to_string(), bytes);
-    // (what, the file replaced and its new bytes, flags, the resource named)
-    let cases: Vec<(&str, (String, Vec<u8>), &Vec<String>, String)> = vec![
-        (
+    let cases: Vec<Tamper> = vec![
+        Tamper(
             "a full tile byte",
             flip("tile/0/001", 100),
             &entries,
             "tile/0/001".into(),
         ),
-        (
+        Tamper(
             "a right-edge tile byte",
             flip(&edge, 5),
             &no_args,
             edge.clone(),
         ),
-        (
+        Tamper(
             "a level-1 full tile byte",
             flip("tile/1/000", 8000),
             &entries,
             "tile/1/000".into(),
         ),
-        (
+        Tamper(
             "a bundle byte",
             flip("tile/entries/002", 300),
             &entries,
             "tile/entries/002".into(),
         ),
-        (
+        Tamper(
             "a bundle length",
             flip("tile/entries/003", 0),
             &entries,
             "tile/entries/003".into(),
         ),
-        (
+        Tamper(
             "a checkpoint line",
             checkpoint(
                 cp.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size - 1), 1)
@@ -450,19 +443,19 @@ fn publish_then_monitor_then_every_tamper_fails() {
             &no_args,
             "checkpoint".into(),
         ),
-        (
+        Tamper(
             "a cosignature by an unknown key under a known name",
             checkpoint(cosigned(&stranger, &witness).into_bytes()),
             &with_witness,
             "checkpoint".into(),
         ),
-        (
+        Tamper(
             "only a cosignature by an unknown key",
             checkpoint(cosigned(&stranger, &stranger).into_bytes()),
             &min_one,
             "checkpoint".into(),
         ),
-        (
+        Tamper(
             "a partial tile where a full one belongs",
             (
                 "tile/0/000".to_string(),
@@ -501,7 +494,7 @@ fn publish_then_monitor_then_every_tamper_fails() {
         &[&["--witness"][..], &twice].concat(),
     );
     assert_ne!(code(&o), 0, "{}", text(&o));
-    for (i, (what, (rel, bytes), extra, names)) in cases.iter().enumerate() {
+    for (i, Tamper(what, (rel, bytes), extra, names)) in cases.iter().enumerate() {
         let d = state_dir.path().join(format!("case{i}"));
         copy_dir(&p.www, &d);
         write(&d.join(rel), bytes);
@@ -572,16 +565,8 @@ fn publish_writes_only_what_is_new_and_follows_cosignatures() {
     };
     let full = inode("tile/0/000");
     // Nothing new: up to date, nothing written.
-    let o = ok(
-        &[
-            "publish",
-            "--log",
-            p.log.to_str().unwrap(),
-            "--out",
-            p.www.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let o = p.publish();
+    assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("up to date"), "{}", text(&o));
     assert_eq!(files(&p.www), before);
     // Two seals, then one publish: partial tiles for both sizes, the old
@@ -641,16 +626,8 @@ fn publish_writes_only_what_is_new_and_follows_cosignatures() {
         ],
         b"",
     );
-    let o = ok(
-        &[
-            "publish",
-            "--log",
-            p.log.to_str().unwrap(),
-            "--out",
-            p.www.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let o = p.publish();
+    assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("checkpoint replaced"), "{}", text(&o));
     assert_eq!(
         std::fs::read(p.www.join("checkpoint")).unwrap(),

@@ -449,7 +449,7 @@ impl<'a, S: Source + ?Sized> Tree<'a, S> {
                 format!("no range {lo}..{hi} in the tree of {}", self.size),
             ));
         }
-        if n.is_power_of_two() && lo % n == 0 {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
             return self.node(n.trailing_zeros(), lo / n);
         }
         let k = 1u64 << (n - 1).ilog2();

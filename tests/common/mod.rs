@@ -429,3 +429,13 @@ pub fn checkpoint_sizes(log: &std::path::Path) -> Vec<u64> {
     v.sort();
     v
 }
+
+/// The names in `dir`, sorted: what a failed run may have left behind.
+pub fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
