@@ -178,6 +178,14 @@ fn monitor_reads_tesseras_log_over_http() {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(conflict).unwrap()).unwrap();
     assert_eq!(doc["accepted"].as_str().unwrap().as_bytes(), cp(15));
     assert_eq!(doc["presented"].as_str().unwrap().as_bytes(), cp(7));
+    // --json on failure too: one object with the exit code.
+    let o = monitor(&url, &vkey, &["--state", st, "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (j["status"].as_str(), j["exit"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{j}"
+    );
     // Another key's checkpoint, or none: 1 and 3.
     let other = SignerKey::generate("example.com/log/testdata", note::ED25519).unwrap();
     let o = monitor(&url, &other.verifier().encode(), &[]);
@@ -367,6 +375,7 @@ fn publish_then_monitor_then_every_tamper_fails() {
         (j["previous"].as_u64(), j["entries"].as_u64()),
         (Some(first), Some(size))
     );
+    assert_eq!(j["status"], "ok");
     assert_eq!(std::fs::read(&state).unwrap(), p.checkpoint(size));
 
     // Each tamper on a fresh copy of the published tree, read from a state

@@ -1209,7 +1209,7 @@ mod tlog_tiles {
             Err(e) => return Err(json_failure(json, serde_json::json!({"path": log}), e)),
         };
         if json {
-            cli::print_json(&serde_json::to_value(&p)?);
+            cli::print_json(&ok_json(serde_json::to_value(&p)?));
         } else if p.size == p.previous {
             outln!(
                 "published {} {}: up to date{}",
@@ -1231,6 +1231,15 @@ mod tlog_tiles {
             );
         }
         Ok(Code::Ok)
+    }
+
+    /// A success object as every tool prints it: `status` and `exit`.
+    fn ok_json(mut v: serde_json::Value) -> serde_json::Value {
+        if let Some(o) = v.as_object_mut() {
+            o.insert("status".into(), "ok".into());
+            o.insert("exit".into(), 0.into());
+        }
+        v
     }
 
     /// With --json, the failure as an object too (the reason also goes
@@ -1257,7 +1266,7 @@ mod tlog_tiles {
             cli::note("sign-log", n);
         }
         if json {
-            cli::print_json(&serde_json::to_value(&o)?);
+            cli::print_json(&ok_json(serde_json::to_value(&o)?));
             return Ok(Code::Ok);
         }
         outln!(
