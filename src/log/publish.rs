@@ -18,7 +18,8 @@
 //! next run writes again whatever lies beyond the published checkpoint.
 //! A sync per file (8,000 files for a million records) would cost a
 //! journal commit each, seconds where the whole run takes a fraction of
-//! one.
+//! one. (`syncfs` also flushes other programs' dirty pages on the same
+//! file system: give the output one of its own on a busy host.)
 
 use super::checkpoint::{self, Checkpoint};
 use super::merkle::{self, Hash};
