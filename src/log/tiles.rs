@@ -406,10 +406,10 @@ impl<'a, S: Source + ?Sized> Tree<'a, S> {
     /// The root of the perfect subtree of height `height` (2^height
     /// leaves) at position `index` (leaves index x 2^height onwards).
     pub fn node(&mut self, height: u32, index: u64) -> anyhow::Result<Hash> {
-        let level = (height / 8).min(7) as u8;
-        let sub = height - 8 * u32::from(level);
-        let first = index.checked_shl(sub).unwrap_or(u64::MAX);
+        let level = (height.min(63) / 8) as u8;
+        let sub = height.min(63) - 8 * u32::from(level);
         let count = 1u64 << sub;
+        let first = index.checked_mul(count).unwrap_or(u64::MAX);
         let end = first.saturating_add(count);
         if height >= 64 || end > level_hashes(self.size, level) {
             return Err(fail(
@@ -638,6 +638,26 @@ mod tests {
         assert_eq!((levels(0), levels(255), levels(256)), (0, 1, 2));
         assert_eq!(tile_width(u64::MAX, 7, 0), 255);
         assert_eq!(levels(u64::MAX), 8);
+    }
+
+    #[test]
+    fn nodes_outside_the_tree_are_errors_not_panics() {
+        let src = DirSource::new(Path::new("/nonexistent"));
+        let mut t = Tree::open(&src, 0, merkle::empty_root()).unwrap();
+        for (h, i) in [
+            (0, 0),
+            (63, 1),
+            (64, 0),
+            (u32::MAX, u64::MAX),
+            (7, u64::MAX),
+        ] {
+            assert!(t.node(h, i).is_err(), "{h} {i}");
+        }
+        assert!(t.range_root(0, 1).is_err());
+        assert!(t.root_at(1).is_err());
+        assert_eq!(t.root_at(0).unwrap(), merkle::empty_root());
+        // A checkpoint claiming the largest tree: its right edge is missing.
+        assert!(Tree::open(&src, u64::MAX, [0; 32]).is_err());
     }
 
     #[test]
