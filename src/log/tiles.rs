@@ -409,7 +409,7 @@ impl<'a, S: Source + ?Sized> Tree<'a, S> {
         let level = (height.min(63) / 8) as u8;
         let sub = height.min(63) - 8 * u32::from(level);
         let count = 1u64 << sub;
-        let first = index.checked_mul(count).unwrap_or(u64::MAX);
+        let first = index.saturating_mul(count);
         let end = first.saturating_add(count);
         if height >= 64 || end > level_hashes(self.size, level) {
             return Err(fail(
