@@ -3,6 +3,10 @@
 //! Errors travel as `anyhow::Error`; a [`Failure`] anywhere in the chain
 //! classifies it. The outermost classification wins, because the caller that
 //! added it knows more about what the failure means than the code below it.
+//!
+//! This module knows no other: a module's typed error states its own code
+//! where it is raised ([`typed`]), and stays reachable for callers that
+//! look at what went wrong ([`typed_ref`]).
 
 use std::fmt;
 
@@ -66,11 +70,28 @@ Exit codes:
      entry for a file
   4  I/O or network error (retryable): connection, timeout, disk, permission";
 
-/// A classified failure: the message and the exit code it maps to.
+/// A typed error as a [`Failure`] carries it.
+type Typed = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A classified failure: the message and the exit code it maps to, and
+/// the typed error it stands for, if any.
 #[derive(Debug)]
 pub struct Failure {
     pub code: Code,
     pub message: String,
+    /// Shown as this failure (its message is the error's), its causes
+    /// after it: the typed error is the failure, not a layer under it.
+    typed: Option<Typed>,
+}
+
+impl Failure {
+    pub fn new(code: Code, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+            typed: None,
+        }
+    }
 }
 
 impl fmt::Display for Failure {
@@ -79,13 +100,36 @@ impl fmt::Display for Failure {
     }
 }
 
-impl std::error::Error for Failure {}
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.typed.as_ref().and_then(|t| t.source())
+    }
+}
 
 /// A new classified error.
 pub fn fail(code: Code, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure::new(code, message))
+}
+
+/// A module's typed error with the exit code the module gives it. It
+/// prints as itself; [`typed_ref`] finds it again.
+pub fn typed<E: std::error::Error + Send + Sync + 'static>(code: Code, error: E) -> anyhow::Error {
     anyhow::Error::new(Failure {
         code,
-        message: message.into(),
+        message: error.to_string(),
+        typed: Some(Box::new(error)),
+    })
+}
+
+/// The typed error of type `E` in `err`'s chain, raised as itself or
+/// through [`typed`].
+pub fn typed_ref<E: std::error::Error + 'static>(err: &anyhow::Error) -> Option<&E> {
+    err.chain().find_map(|c| {
+        c.downcast_ref::<E>().or_else(|| {
+            c.downcast_ref::<Failure>()
+                .and_then(|f| f.typed.as_deref())
+                .and_then(|t| t.downcast_ref::<E>())
+        })
     })
 }
 
@@ -114,12 +158,7 @@ where
     E: Into<anyhow::Error>,
 {
     fn code(self, code: Code, message: impl Into<String>) -> anyhow::Result<T> {
-        self.map_err(|e| {
-            e.into().context(Failure {
-                code,
-                message: message.into(),
-            })
-        })
+        self.map_err(|e| e.into().context(Failure::new(code, message)))
     }
 
     fn with_code<M: Into<String>>(
@@ -127,18 +166,14 @@ where
         code: Code,
         message: impl FnOnce() -> M,
     ) -> anyhow::Result<T> {
-        self.map_err(|e| {
-            e.into().context(Failure {
-                code,
-                message: message().into(),
-            })
-        })
+        self.map_err(|e| e.into().context(Failure::new(code, message())))
     }
 }
 
-/// The exit code an error maps to: the outermost [`Failure`] in its chain;
-/// otherwise an `std::io::Error` means [`Code::Io`]; anything else is a
-/// verification failure, because doubt must never pass as success.
+/// The exit code an error maps to: the outermost [`Failure`] in its chain
+/// (typed errors raised through [`typed`] are Failures too); otherwise an
+/// `std::io::Error` means [`Code::Io`]; anything else is a verification
+/// failure, because doubt must never pass as success.
 pub fn code_of(err: &anyhow::Error) -> Code {
     // anyhow's downcast looks through context layers outermost first; the
     // chain scan finds a Failure that a foreign error type wrapped.
@@ -147,21 +182,6 @@ pub fn code_of(err: &anyhow::Error) -> Code {
     }
     if let Some(f) = err.chain().find_map(|c| c.downcast_ref::<Failure>()) {
         return f.code;
-    }
-    // The typed errors of the modules, classified here, in one place.
-    for c in err.chain() {
-        if c.is::<crate::hashlist::ParseError>() {
-            return Code::Usage;
-        }
-        if let Some(e) = c.downcast_ref::<crate::git::SignatureError>() {
-            return match e {
-                crate::git::SignatureError::NotSigned => Code::Missing,
-                _ => Code::Failed,
-            };
-        }
-        if c.is::<crate::log::merkle::ProofError>() {
-            return Code::Failed;
-        }
     }
     if err
         .chain()
@@ -192,22 +212,16 @@ mod tests {
     }
 
     #[test]
-    fn typed_errors_map_to_the_table() {
-        use crate::hashlist::{parse_list, ParseErrorKind, ParseOptions};
-        let e = parse_list(b"not a list\n", ParseOptions::default()).unwrap_err();
-        let p = e.downcast_ref::<crate::hashlist::ParseError>().unwrap();
-        assert_eq!((p.line, &p.kind), (1, &ParseErrorKind::UnknownFormat));
+    fn typed_errors_keep_their_type_and_their_message() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("line {0}: bad")]
+        struct Bad(usize);
+        let e = typed(Code::Usage, Bad(3)).context("list L");
         assert_eq!(code_of(&e), Code::Usage);
-        assert_eq!(
-            format!("{e}"),
-            "line 1: not a checksum line in any known format"
-        );
-        let e = anyhow::Error::new(crate::git::SignatureError::NotSigned);
-        assert_eq!(code_of(&e), Code::Missing);
-        let e = anyhow::Error::new(crate::git::SignatureError::Multiple).context("tag v1");
-        assert_eq!(code_of(&e), Code::Failed);
+        assert_eq!(typed_ref::<Bad>(&e).map(|b| b.0), Some(3));
+        assert_eq!(format!("{e:#}"), "list L: line 3: bad");
         // An explicit classification outside still wins.
-        let e: anyhow::Result<()> = Err(anyhow::Error::new(crate::git::SignatureError::NotSigned));
+        let e: anyhow::Result<()> = Err(typed(Code::Missing, Bad(1)));
         assert_eq!(code_of(&e.code(Code::Io, "x").unwrap_err()), Code::Io);
     }
 

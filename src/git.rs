@@ -352,16 +352,29 @@ pub enum SignatureError {
     Malformed(&'static str),
 }
 
-impl Signature {
-    /// The signed payload and the armored signature, or why there is none.
-    pub fn into_parts(self) -> Result<(Vec<u8>, Vec<u8>), SignatureError> {
+impl SignatureError {
+    /// No signature is nothing to verify with (exit 3); any other is a
+    /// failed verification (exit 1).
+    pub fn code(&self) -> Code {
         match self {
-            Signature::OpenPgp { payload, signature } => Ok((payload, signature)),
-            Signature::None => Err(SignatureError::NotSigned),
-            Signature::Unsupported(what) => Err(SignatureError::Unsupported(what)),
-            Signature::Multiple => Err(SignatureError::Multiple),
-            Signature::Malformed(why) => Err(SignatureError::Malformed(why)),
+            SignatureError::NotSigned => Code::Missing,
+            _ => Code::Failed,
         }
+    }
+}
+
+impl Signature {
+    /// The signed payload and the armored signature, or why there is none
+    /// (a [`SignatureError`] with its exit code).
+    pub fn into_parts(self) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        let e = match self {
+            Signature::OpenPgp { payload, signature } => return Ok((payload, signature)),
+            Signature::None => SignatureError::NotSigned,
+            Signature::Unsupported(what) => SignatureError::Unsupported(what),
+            Signature::Multiple => SignatureError::Multiple,
+            Signature::Malformed(why) => SignatureError::Malformed(why),
+        };
+        Err(crate::exit::typed(e.code(), e))
     }
 }
 
@@ -536,6 +549,26 @@ fn ends_with_armor_end(b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signature_errors_state_their_exit_codes() {
+        use crate::exit::{code_of, typed_ref};
+        let e = Signature::None.into_parts().unwrap_err();
+        assert_eq!(code_of(&e), Code::Missing);
+        assert_eq!(
+            typed_ref::<SignatureError>(&e),
+            Some(&SignatureError::NotSigned)
+        );
+        let e = Signature::Multiple
+            .into_parts()
+            .unwrap_err()
+            .context("tag v1");
+        assert_eq!(code_of(&e), Code::Failed);
+        assert_eq!(
+            format!("{e:#}"),
+            "tag v1: holds more than one signature (one signature per tag)"
+        );
+    }
 
     #[test]
     fn fetch_head_names_its_branch() {

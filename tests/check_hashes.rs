@@ -577,15 +577,15 @@ fn zero_terminated_lists_and_generation_match_coreutils() {
 proptest! {
     #[test]
     fn parser_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512), zero in any::<bool>()) {
-        let opts = build_verify::hashlist::ParseOptions { zero_terminated: zero, untagged_512: None };
-        let _ = build_verify::hashlist::parse_list(&data, opts);
+        let opts = build_verify::lists::hashlist::ParseOptions { zero_terminated: zero, untagged_512: None };
+        let _ = build_verify::lists::hashlist::parse_list(&data, opts);
     }
 
     /// Any name coreutils can write (no NUL), GNU or BSD, escaped or not,
     /// reads back as itself.
     #[test]
     fn generated_lines_read_back(name in proptest::collection::vec(1u8..=255, 1..64), tag in any::<bool>()) {
-        use build_verify::hashlist::{format_line, parse_list};
+        use build_verify::lists::hashlist::{format_line, parse_list};
         let d = [0x5a; 32];
         let line = format_line(build_verify::digest::Algo::Sha256, &d, &name, tag, false);
         let e = parse_list(&line, Default::default()).unwrap();
@@ -596,7 +596,7 @@ proptest! {
 
     #[test]
     fn parser_never_panics_on_near_misses(s in "(\\\\)?(SHA256|sha512|md5|BLAKE2b)? ?\\(?[a-f0-9 *()=\\\\n]{0,80}\\)?( = )?[a-f0-9]{0,130}") {
-        let _ = build_verify::hashlist::parse_list(s.as_bytes(), Default::default());
+        let _ = build_verify::lists::hashlist::parse_list(s.as_bytes(), Default::default());
     }
 }
 

@@ -705,7 +705,8 @@ fn unauthenticated(
     known: &[VerifierKey],
 ) -> Option<&'static str> {
     use build_verify::log::note::Note;
-    use build_verify::log::record::{parse_time, Record};
+    use build_verify::log::record::Record;
+    use build_verify::time::parse_rfc3339_micros;
     use sequoia_openpgp::parse::Parse;
     use sequoia_openpgp::Packet;
     let name = path.file_name()?.to_str()?;
@@ -736,7 +737,7 @@ fn unauthenticated(
         }
         let rec = Record::parse(changed.get(last..changed.len() - 1)?).ok()?;
         let before = Record::parse(&orig[prev..last - 1]).ok()?;
-        let ordered = parse_time(&rec.t)? >= parse_time(&before.t)?;
+        let ordered = parse_rfc3339_micros(&rec.t)? >= parse_rfc3339_micros(&before.t)?;
         return (rec.kind == "seal" && ordered).then_some("the last seal record's time");
     }
     let last = checkpoint_sizes(log).last()?.to_string();

@@ -1,11 +1,11 @@
 //! check-hashes: verify files against hash lists, strictly.
-//! A thin front end over `build_verify::check` and `build_verify::hashlist`.
+//! A thin front end over `build_verify::check` and `build_verify::lists::hashlist`.
 
 use build_verify::check::{self, Generate, Options, Reporter, Style, Targets};
 mod common;
 use build_verify::digest::Algo;
 use build_verify::exit::{fail, Code};
-use build_verify::hashlist::ParseOptions;
+use build_verify::lists::hashlist::ParseOptions;
 use build_verify::openpgp::KeyArgs;
 use clap::Parser;
 use common as cli;
@@ -147,10 +147,8 @@ fn signed_file(
         cli::print_json(&v);
     }
     let v = result?;
-    if !(args.json || args.quiet) {
-        for n in &v.notes {
-            cli::note("check-hashes", format_args!("{}: {n}", file.display()));
-        }
+    for n in &v.notes {
+        cli::note(format_args!("{}: {n}", file.display()));
     }
     if !(args.json || args.status) {
         for s in &v.signers {
@@ -160,8 +158,19 @@ fn signed_file(
     Ok(Code::Ok)
 }
 
+/// What reading a list said (its signers, an unchecked signature): notes,
+/// and nothing at all with `--status`.
+fn list_notes(args: &Cli, list: &std::path::Path, notes: &[String]) {
+    if !args.status {
+        for n in notes {
+            cli::note(format_args!("{}: {n}", list.display()));
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
+    cli::set_quiet(args.quiet || args.json);
     cli::run_operands("check-hashes", args.json, &args.paths, || run(&args))
 }
 
@@ -224,11 +233,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             return signed_file(args, file, sig, &verifier);
         }
         let notes = targets.add_list_signed_by(file, Some(sig), &opts, Some(&verifier))?;
-        if !(args.quiet || args.status || args.json) {
-            for n in notes {
-                eprintln!("check-hashes: {}: {n}", file.display());
-            }
-        }
+        list_notes(args, file, &notes);
     } else {
         let keys = if args.keys.given() {
             Some(args.keys.load()?)
@@ -238,11 +243,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         let verifier = keys.as_ref().map(|k| k.verifier());
         for list in &args.paths {
             let notes = targets.add_list_verified(list, &opts, verifier.as_ref())?;
-            if !(args.quiet || args.status || args.json) {
-                for n in notes {
-                    eprintln!("check-hashes: {}: {n}", list.display());
-                }
-            }
+            list_notes(args, list, &notes);
         }
     }
     for r in &args.require {

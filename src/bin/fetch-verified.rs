@@ -4,23 +4,19 @@
 use anyhow::Context;
 use build_verify::check;
 mod common;
+use build_verify::codec::Compression;
 use build_verify::exit::{fail, Code};
-use build_verify::fetch::{
-    self, Checks, Compression, RpmCheck, Target, Transport, TransportOptions,
-};
+use build_verify::fetch::{self, Checks, RpmCheck, Target};
+use build_verify::net::{Transport, TransportOptions};
 use build_verify::openpgp::{KeyArgs, LoadedKeys};
 use build_verify::package::rpm::RpmOptions;
 use build_verify::units::parse_size;
 use clap::Parser;
 use common as cli;
 use serde_json::json;
-use std::cell::RefCell;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Largest signature or hash list accepted.
-const MAX_SMALL: u64 = 1 << 20;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -205,14 +201,23 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
-    cli::run("fetch-verified", || run(&args))
-}
-
-/// One line on stderr in one write, so lines of parallel runs (`make -j`)
-/// never interleave inside a line.
-fn say(line: &str) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_all(format!("fetch-verified: {line}\n").as_bytes());
+    // With --quiet the notes wait: said only if the run fails.
+    cli::set_notes(if args.quiet {
+        cli::Notes::Hold
+    } else {
+        cli::Notes::Say
+    });
+    // With --json a failed run still prints an object naming the download.
+    let fields = args.json.then(|| {
+        let path = match &args.output {
+            Some(p) => Some(p.display().to_string()),
+            None => fetch::default_output(&args.url, args.decompress).ok(),
+        };
+        json!({"url": args.url, "path": path})
+    });
+    cli::run_json("fetch-verified", fields, || {
+        fetch_one(&args, &|n| cli::note(n))
+    })
 }
 
 /// Is this run one of several make runs in parallel (`make -j`)? Their
@@ -267,32 +272,6 @@ fn rpm_mode(args: &Cli, name: &str) -> bool {
         || (args.sig.is_none()
             && args.keys.given()
             && (rpm(name) || fetch::default_name(&args.url).is_ok_and(|n| rpm(&n))))
-}
-
-fn run(args: &Cli) -> anyhow::Result<Code> {
-    // With --quiet the notes wait: said only if the run fails.
-    let held: RefCell<Vec<String>> = RefCell::new(Vec::new());
-    let note = |n: &str| match args.quiet {
-        true => held.borrow_mut().push(n.to_string()),
-        false => say(n),
-    };
-    let r = fetch_one(args, &note);
-    if let Err(e) = &r {
-        for n in held.borrow().iter() {
-            say(n);
-        }
-        if args.json {
-            let path = match &args.output {
-                Some(p) => Some(p.display().to_string()),
-                None => fetch::default_output(&args.url, args.decompress).ok(),
-            };
-            cli::print_json(&cli::json_failure(
-                json!({"url": args.url, "path": path}),
-                e,
-            ));
-        }
-    }
-    r
 }
 
 fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
@@ -397,7 +376,7 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
             },
         },
         untrusted_suffix: &args.untrusted_suffix,
-        sig_limit: MAX_SMALL,
+        sig_limit: build_verify::openpgp::MAX_SIGNATURE,
         create_dirs: args.create_dirs,
         progress: show_progress.then_some(&make_bar as &fetch::ProgressFactory),
     };
@@ -483,8 +462,8 @@ fn unverified(
             "verified": false,
             "status": "ok",
         }));
-    } else if !args.quiet {
-        say(&format!(
+    } else {
+        note(&format!(
             "{}: fetched, NOT verified (--unverified)",
             dest.display()
         ));

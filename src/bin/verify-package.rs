@@ -98,6 +98,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
+    cli::set_quiet(args.quiet);
     cli::run_operands("verify-package", args.json, &args.files, || run(&args))
 }
 
@@ -125,7 +126,6 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         max_index_size: args.max_index_size,
     };
     let mut out = std::io::BufWriter::new(cli::Stdout);
-    let mut err = std::io::stderr().lock();
     let io =
         |r: std::io::Result<()>| r.map_err(|e| anyhow::Error::new(e).context("writing the report"));
 
@@ -137,10 +137,8 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         } else if args.verbose {
             io(writeln!(out, "{}", rel.summary_line()))?;
         }
-        if !args.quiet {
-            for n in &rel.notes {
-                io(writeln!(err, "verify-package: {}: {n}", rel.path.display()))?;
-            }
+        for n in &rel.notes {
+            cli::note(format_args!("{}: {n}", rel.path.display()));
         }
     }
 
@@ -173,16 +171,17 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
                         io(writeln!(out, "    {line}"))?;
                     }
                 }
-                if !args.quiet {
+                if !v.notes().is_empty() {
+                    // In order with the verdicts on a shared terminal.
                     io(out.flush())?;
-                    for n in v.notes() {
-                        io(writeln!(err, "verify-package: {}: {n}", s.file))?;
-                    }
+                }
+                for n in v.notes() {
+                    cli::note(format_args!("{}: {n}", s.file));
                 }
             }
             Err(e) => {
                 io(out.flush())?;
-                io(writeln!(err, "verify-package: {}: {e:#}", s.file))?;
+                cli::error(format_args!("{}: {e:#}", s.file));
             }
         }
         Ok(())

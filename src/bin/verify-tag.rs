@@ -119,6 +119,7 @@ build_verify::early_init!();
 
 fn main() -> std::process::ExitCode {
     let args: Cli = cli::parse();
+    cli::set_quiet(args.quiet);
     cli::run_operands("verify-tag", args.json, &args.args, || run(&args))
 }
 
@@ -199,11 +200,9 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         };
         // The one-line reason on stderr, with --json too.
         if let Err(e) = &o.result {
-            eprintln!("verify-tag: {}: {e:#}", o.target.dir.display());
+            cli::error(format_args!("{}: {e:#}", o.target.dir.display()));
         }
-        if !args.quiet {
-            print_notes(o, &prefix);
-        }
+        print_notes(o, &prefix);
         if args.json {
             lines.push(json(o));
         } else {
@@ -231,28 +230,30 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
 /// Notes, warnings and tags not counted, on stderr.
 fn print_notes(o: &Outcome, prefix: &str) {
     if let Some(w) = &o.rollback_allowed {
-        eprintln!("verify-tag: {prefix}warning: {w}; accepted (--allow-rollback)");
+        cli::note(format_args!(
+            "{prefix}warning: {w}; accepted (--allow-rollback)"
+        ));
     }
     let Ok(report) = &o.result else {
         return;
     };
     // Which commit was authenticated, when REV did not spell it out.
     if o.target.rev != report.commit {
-        eprintln!(
-            "verify-tag: {prefix}{} resolves to {}",
+        cli::note(format_args!(
+            "{prefix}{} resolves to {}",
             o.target.rev, report.commit
-        );
+        ));
     }
     for n in &report.notes {
-        eprintln!("verify-tag: {prefix}{n}");
+        cli::note(format_args!("{prefix}{n}"));
     }
     for t in report.tags.iter().filter(|t| t.status != TagStatus::Good) {
-        eprintln!(
-            "verify-tag: {prefix}tag {} ({}) not counted: {}",
+        cli::note(format_args!(
+            "{prefix}tag {} ({}) not counted: {}",
             t.name,
             t.id,
             t.reason.as_deref().unwrap_or("")
-        );
+        ));
     }
 }
 

@@ -55,7 +55,7 @@ pub fn env_mirrors() -> Vec<String> {
 pub fn default_output(url: &str, decompress: bool) -> anyhow::Result<String> {
     let name = default_name(url)?;
     Ok(match decompress {
-        true => super::Compression::decompressed_name(&name).unwrap_or(name),
+        true => crate::codec::Compression::decompressed_name(&name).unwrap_or(name),
         false => name,
     })
 }

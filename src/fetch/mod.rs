@@ -1,38 +1,31 @@
 //! fetch-verified: download into an untrusted temporary file, verify while
 //! streaming, and only then rename to the final name (DESIGN.md §1.1).
 //!
-//! - [`transport`]: https/http/file access, proxies, TLS roots, retries.
 //! - [`mirrors`]: output names and the places to fetch from, in order.
 //! - [`signature`]: the SIG argument, and which copy goes with which place.
 //! - [`pins`]: what a signed list or `--hash-file` pins for the download.
-//! - [`decompress`]: strict decoders for `--uncompress`.
 //! - [`pipeline`]: the one-pass tee → decode → hash → verify stream.
 //! - [`unverified`]: downloads verified elsewhere, only as `untrusted_NAME`.
-//! - [`tlog`]: a tlog-tiles log over HTTP, for the log's reader.
 //!
 //! This module ties them together: re-verify what is present, claim
 //! `NAME.UNTRUSTED` ([`crate::fsutil::untrusted`]), try each place into it,
 //! fsync, rename, fsync the directory; on any failure it is deleted.
 
-pub mod decompress;
 pub mod mirrors;
 pub mod pins;
 pub mod pipeline;
 pub mod signature;
-pub mod tlog;
-pub mod transport;
 pub mod unverified;
 
-pub use decompress::Compression;
 pub use mirrors::{default_name, default_output, env_mirrors, places, request_url, Place};
-pub use pins::{Pinned, Target};
+pub use pins::{listed_names, Pinned, Target};
 pub use pipeline::{verify_stream, Checks, RpmCheck, Verified};
-pub use signature::{listed_names, load_signature, SigFile};
-pub use transport::{is_not_found, retrying, EnvProxies, Source, Transport, TransportOptions};
+pub use signature::{load_signature, SigFile};
 
 use crate::exit::{code_of, fail, Code, ResultExt};
 use crate::fsutil;
 use crate::fsutil::untrusted::{self, Claim, Untrusted};
+use crate::net::{retrying, Transport};
 use crate::openpgp::Verifier;
 use signature::{credit, Signatures};
 use std::fs::{File, OpenOptions};
@@ -111,7 +104,7 @@ pub fn fetch_verified(
             "storing the decompressed content needs a compressed download",
         ));
     }
-    signature::refuse_weak(&base.hashes)?;
+    pins::refuse_weak(&base.hashes)?;
     let name = req
         .dest
         .file_name()

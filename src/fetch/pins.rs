@@ -4,16 +4,44 @@
 //! Packages, Sources). Used for a cleartext-signed SIG once its signature
 //! passed, and for `--hash-file`.
 
-use super::Compression;
+use super::mirrors::default_name;
+use crate::codec::Compression;
 use crate::digest::Algo;
 use crate::exit::{code_of, fail, Code};
-use crate::hashlist::ParseOptions;
-use crate::package::debian;
+use crate::lists::debian;
+use crate::lists::hashlist::ParseOptions;
 use std::io::Read;
 use std::path::Path;
 
 /// Largest `--hash-file`, and what a compressed one may decompress to.
 pub const MAX_HASH_FILE: u64 = 256 << 20;
+
+/// The names a signed hash list may pin the download under, in order:
+/// the output's, then the URL's; with `uncompress`, the decompressed
+/// files' (the check covers their content).
+pub fn listed_names(url: &str, name: &str, uncompress: bool) -> Vec<String> {
+    let mut names = vec![name.to_string()];
+    if let Ok(n) = default_name(url) {
+        names.push(n);
+    }
+    if uncompress {
+        for n in &mut names {
+            if let Some(d) = Compression::decompressed_name(n) {
+                *n = d;
+            }
+        }
+    }
+    names.dedup();
+    names
+}
+
+/// MD5 and SHA-1 pins are refused (exit 1, DESIGN.md §4).
+pub fn refuse_weak(hashes: &[(Algo, Vec<u8>)]) -> anyhow::Result<()> {
+    match hashes.iter().find(|(a, _)| a.is_weak()) {
+        Some((algo, _)) => Err(fail(Code::Failed, format!("weak algorithm {algo} refused"))),
+        None => Ok(()),
+    }
+}
 
 /// What the download is looked up by.
 #[derive(Clone, Debug)]
@@ -29,7 +57,7 @@ pub struct Target {
 impl Target {
     /// The target of a download of `url` saved as `name`.
     pub fn new(url: &str, name: &str, uncompress: bool) -> Target {
-        let names = super::signature::listed_names(url, name, uncompress);
+        let names = listed_names(url, name, uncompress);
         let mut path = url_path(url);
         if uncompress {
             let (dir, last) = match path.iter().rposition(|&b| b == b'/') {
@@ -69,7 +97,7 @@ fn from_debian(pins: &[debian::Pin], target: &Target) -> anyhow::Result<Pinned> 
     let names: Vec<&[u8]> = target.names.iter().map(|n| n.as_bytes()).collect();
     let pin = debian::pin_for_path(pins, &target.path, &names)?;
     let hashes = pin.checked_digests();
-    super::signature::refuse_weak(&hashes)?;
+    refuse_weak(&hashes)?;
     Ok(Pinned {
         hashes,
         size: Some(pin.size),
@@ -82,13 +110,13 @@ fn from_debian(pins: &[debian::Pin], target: &Target) -> anyhow::Result<Pinned> 
 fn from_hash_list(text: &[u8], target: &Target, opts: ParseOptions) -> anyhow::Result<Pinned> {
     let mut found = Err(fail(Code::Missing, "no file name to look up"));
     for name in &target.names {
-        found = crate::hashlist::expected_for_with(text, name.as_bytes(), opts);
+        found = crate::lists::hashlist::expected_for_with(text, name.as_bytes(), opts);
         if !matches!(&found, Err(e) if code_of(e) == Code::Missing) {
             break;
         }
     }
     let hashes = found?;
-    super::signature::refuse_weak(&hashes)?;
+    refuse_weak(&hashes)?;
     Ok(Pinned {
         hashes,
         ..Pinned::default()
@@ -144,11 +172,11 @@ pub fn from_hash_file(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
             out
         }
     };
-    let text = crate::package::deb822::cleartext_text(&data).unwrap_or(data);
+    let text = crate::lists::signed::cleartext_text(&data).unwrap_or(data);
     let found = if debian::looks_like_deb822(&text) {
         debian::list_entries(&text).and_then(|pins| from_debian(&pins, target))
     } else {
-        let opts = crate::check::list_options(list, ParseOptions::default());
+        let opts = crate::lists::list_options(list, ParseOptions::default());
         from_hash_list(&text, target, opts)
     };
     found.map_err(|e| e.context(what))

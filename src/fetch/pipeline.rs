@@ -10,13 +10,13 @@
 //! (exit 4, retryable), the disk (exit 4), the size cap or a decoder
 //! refusing the stream (exit 1), the verifier (its own classification).
 
-use super::decompress::Compression;
+use crate::codec::Compression;
 use crate::digest::{digest_eq, Algo, Hasher, HashingReader};
 use crate::exit::{code_of, fail, Code, Failure};
 use crate::fsutil::BackgroundSync;
+use crate::net::Fault;
 use crate::openpgp::{Fingerprint, Verdict, Verifier};
 use crate::package::rpm::{verify_rpm, RpmOptions};
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
@@ -73,41 +73,6 @@ pub struct Verified {
     pub package: Option<String>,
 }
 
-/// Where an I/O error in the pipeline came from: it decides the exit code.
-#[derive(Debug)]
-pub(crate) enum Fault {
-    /// The network or the source file: exit 4, worth retrying.
-    Transport(io::Error),
-    /// Writing the temporary file: exit 4, not worth retrying at once.
-    Disk(io::Error),
-    /// More bytes than allowed: exit 1.
-    TooLarge(u64),
-    /// Decompresses to more bytes than allowed: exit 1.
-    Expands(u64),
-}
-
-impl Fault {
-    pub(crate) fn is_transient(&self) -> bool {
-        matches!(self, Fault::Transport(_))
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Transport(e) => write!(f, "transfer failed: {e}"),
-            Fault::Disk(e) => write!(f, "writing the download failed: {e}"),
-            Fault::TooLarge(max) => write!(f, "larger than the {max}-byte limit (--max-size)"),
-            Fault::Expands(max) => write!(
-                f,
-                "decompresses to more than the {max}-byte limit (--max-uncompressed-size)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Fault {}
-
 fn fault(f: Fault) -> io::Error {
     io::Error::other(f)
 }
@@ -123,17 +88,16 @@ fn classify(err: anyhow::Error) -> anyhow::Error {
             .and_then(|e| e.downcast_ref::<Fault>())
     });
     match ours {
-        Some(Fault::TooLarge(_) | Fault::Expands(_)) => err.context(Failure {
-            code: Code::Failed,
-            message: "size limit exceeded".into(),
-        }),
+        Some(Fault::TooLarge(_) | Fault::Expands(_)) => {
+            err.context(Failure::new(Code::Failed, "size limit exceeded"))
+        }
         Some(_) => err,
         // An I/O error we did not raise came from a decoder: a corrupt or
         // truncated compressed stream is a verification failure, not "retry".
-        None => err.context(Failure {
-            code: Code::Failed,
-            message: "the compressed stream is corrupt or truncated".into(),
-        }),
+        None => err.context(Failure::new(
+            Code::Failed,
+            "the compressed stream is corrupt or truncated",
+        )),
     }
 }
 

@@ -4,12 +4,11 @@
 //! download from a given place is verified with. A SIG is judged usable
 //! before any file is fetched or a present one judged by it.
 
-use super::mirrors::{default_name, Place};
+use super::mirrors::Place;
 use super::pins::{Pinned, Target};
-use super::transport::{is_not_found, Transport};
-use super::Compression;
-use crate::digest::Algo;
 use crate::exit::{code_of, fail, Code, Failure};
+use crate::lists::signed::{self, Detached, Signed};
+use crate::net::{is_not_found, Transport};
 use crate::openpgp::{verify::is_cleartext_signed, Verdict, Verifier};
 use anyhow::Context;
 use std::collections::HashMap;
@@ -42,25 +41,6 @@ impl SigFile {
     }
 }
 
-/// The names a signed hash list may pin the download under, in order:
-/// the output's, then the URL's; with `uncompress`, the decompressed
-/// files' (the check covers their content).
-pub fn listed_names(url: &str, name: &str, uncompress: bool) -> Vec<String> {
-    let mut names = vec![name.to_string()];
-    if let Ok(n) = default_name(url) {
-        names.push(n);
-    }
-    if uncompress {
-        for n in &mut names {
-            if let Some(d) = Compression::decompressed_name(n) {
-                *n = d;
-            }
-        }
-    }
-    names.dedup();
-    names
-}
-
 /// Fetch SIG (a URL or a local path, at most `limit` bytes) and tell what
 /// it is. A SIG that is not there (404, 410, no such file) is "nothing to
 /// verify with" (exit 3). A detached signature must be one that can decide
@@ -78,10 +58,10 @@ pub fn load_signature(
 ) -> anyhow::Result<SigFile> {
     let bytes = transport.get_small(sig, limit, note).map_err(|e| {
         if is_not_found(&e) {
-            e.context(Failure {
-                code: Code::Missing,
-                message: format!("no signature at {sig}"),
-            })
+            e.context(Failure::new(
+                Code::Missing,
+                format!("no signature at {sig}"),
+            ))
         } else {
             e.context(format!("signature {sig}"))
         }
@@ -92,8 +72,7 @@ pub fn load_signature(
             .with_context(|| format!("signature {sig}"))?;
         return Ok(SigFile::Detached(bytes));
     }
-    let (verdict, text) = verifier
-        .verify_cleartext(&bytes, limit)
+    let Signed { verdict, text } = signed::verify(bytes, None, Detached::Nowhere, verifier, limit)
         .with_context(|| format!("signed list {sig}"))?;
     let (pinned, notes) = super::pins::from_signed_text(sig, verdict.clone(), &text, target)
         .with_context(|| format!("signed list {sig}"))?;
@@ -101,14 +80,6 @@ pub fn load_signature(
         verdict: Verdict { notes, ..verdict },
         pinned,
     })
-}
-
-/// MD5 and SHA-1 pins are refused (exit 1, DESIGN.md §4).
-pub fn refuse_weak(hashes: &[(Algo, Vec<u8>)]) -> anyhow::Result<()> {
-    match hashes.iter().find(|(a, _)| a.is_weak()) {
-        Some((algo, _)) => Err(fail(Code::Failed, format!("weak algorithm {algo} refused"))),
-        None => Ok(()),
-    }
 }
 
 /// One SIG location, once looked at.

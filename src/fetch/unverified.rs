@@ -9,10 +9,11 @@
 //! [`UNTRUSTED_PREFIX`], and no unverified byte ever gets a name that
 //! looks verified (DESIGN.md §1.1).
 
-use super::{install, is_not_found, request_url, retrying, verify_stream};
-use super::{Checks, Compression, ProgressFactory, Transport};
+use super::{install, request_url, verify_stream, Checks, ProgressFactory};
+use crate::codec::Compression;
 use crate::exit::{fail, Code, Failure, ResultExt};
 use crate::fsutil::untrusted::{self, Claim};
+use crate::net::{is_not_found, retrying, Transport};
 use std::io::Seek;
 use std::path::Path;
 
@@ -97,10 +98,7 @@ pub fn fetch_unverified(
     let (size, source) = retrying(opts.retries, note, || {
         let src = transport.open(url).map_err(|e| {
             if is_not_found(&e) {
-                e.context(Failure {
-                    code: Code::Missing,
-                    message: format!("nothing at {url}"),
-                })
+                e.context(Failure::new(Code::Missing, format!("nothing at {url}")))
             } else {
                 e
             }

@@ -62,6 +62,77 @@ pub struct Agreement {
     pub ok: bool,
 }
 
+impl Agreement {
+    /// Products x builders as a table, digests shortened to 16 hex
+    /// digits; names from the logs shown terminal-safe.
+    pub fn table(&self) -> String {
+        use super::record::terminal_safe;
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        for (i, b) in self.builders.iter().enumerate() {
+            let logs: Vec<String> = b.logs.iter().map(|l| l.display().to_string()).collect();
+            let _ = writeln!(
+                o,
+                "builder {}: {} (signed by {})",
+                i + 1,
+                terminal_safe(logs.join(", ").as_bytes()),
+                b.signers.join(", ")
+            );
+        }
+        let width = self
+            .products
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        let _ = write!(o, "{:width$}", "product");
+        for i in 0..self.builders.len() {
+            let _ = write!(o, "  {:16}", format!("builder {}", i + 1));
+        }
+        let _ = writeln!(o, "  verdict");
+        for r in &self.products {
+            let _ = write!(o, "{:width$}", terminal_safe(r.name.as_bytes()));
+            for d in &r.digests {
+                let cell = match d.as_slice() {
+                    [] => "-".to_string(),
+                    [one] => one.chars().take(16).collect(),
+                    _ => "(disagrees)".to_string(),
+                };
+                let _ = write!(o, "  {cell:16}");
+            }
+            let _ = writeln!(
+                o,
+                "  {} ({} of {} builders, {} required)",
+                if r.ok { "agreed" } else { "NOT AGREED" },
+                r.agreeing,
+                self.builders.len(),
+                self.min
+            );
+        }
+        o
+    }
+
+    /// Why the builders do not agree (None when they do): the products
+    /// fewer than the required builders agree on.
+    pub fn shortfall(&self) -> Option<String> {
+        if self.ok {
+            return None;
+        }
+        let bad: Vec<&str> = self
+            .products
+            .iter()
+            .filter(|r| !r.ok)
+            .map(|r| r.name.as_str())
+            .collect();
+        Some(format!(
+            "fewer than {} builders agree on: {}",
+            self.min,
+            bad.join(", ")
+        ))
+    }
+}
+
 /// Products are compared by file name: builders build in different
 /// directories.
 fn file_name(recorded: &str) -> &str {

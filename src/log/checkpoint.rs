@@ -1,13 +1,10 @@
-//! C2SP tlog-checkpoint bodies (origin, tree size, base64 root) and where a
-//! log keeps them: `checkpoints/<size>`, a C2SP signed note (the body, then
-//! any Ed25519 note signature and witness cosignature lines after a blank
-//! line), with `checkpoints/<size>.asc`, the detached OpenPGP signature
-//! over the body (the note text), which added cosignatures leave intact.
+//! C2SP tlog-checkpoint bodies: origin, tree size, base64 root. A stored
+//! checkpoint is a C2SP signed note whose text is the body (the log's
+//! store keeps them: [`super::store`]).
 
+use super::merkle::{from_b64, to_b64};
 use super::note::Note;
-use crate::exit::{fail, Code, ResultExt};
-use base64::Engine as _;
-use std::path::{Path, PathBuf};
+use crate::exit::{fail, Code};
 
 pub const DIR: &str = "checkpoints";
 
@@ -22,12 +19,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The body that is signed: three lines, each ending in `\n`.
     pub fn text(&self) -> String {
-        format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            base64::engine::general_purpose::STANDARD.encode(self.root)
-        )
+        format!("{}\n{}\n{}\n", self.origin, self.size, to_b64(&self.root))
     }
 
     /// Parse strictly: a non-empty origin line without controls, a decimal
@@ -66,10 +58,7 @@ impl Checkpoint {
                     format!("checkpoint size {size:?} is not a number"),
                 )
             })?;
-        let root = base64::engine::general_purpose::STANDARD
-            .decode(root)
-            .ok()
-            .and_then(|r| <[u8; 32]>::try_from(r.as_slice()).ok())
+        let root = from_b64(root)
             .ok_or_else(|| fail(Code::Failed, "checkpoint root is not a base64 SHA-256"))?;
         for ext in lines {
             if ext == "\n" || !ext.ends_with('\n') {
@@ -85,22 +74,6 @@ impl Checkpoint {
             root,
         })
     }
-
-    /// Read and parse a checkpoint file (a note: its text is the body).
-    pub fn read(path: &Path) -> anyhow::Result<Checkpoint> {
-        Ok(read_note(path)?.1)
-    }
-}
-
-/// A checkpoint body or signature is a few hundred bytes, a note with a
-/// hundred cosignatures some 10 KiB; these files are read before any
-/// signature is checked, so anything larger is refused.
-pub const MAX_FILE: u64 = 64 * 1024;
-
-/// Read a checkpoint body or signature file, bounded (larger: exit 1); a
-/// missing file or one not regular is exit 2.
-pub fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    crate::fsutil::input::read_regular(path, "checkpoint file", MAX_FILE, Code::Failed)
 }
 
 /// Parse a stored checkpoint: the note, and the checkpoint in its text.
@@ -110,120 +83,13 @@ pub fn parse_note(bytes: &[u8]) -> anyhow::Result<(Note, Checkpoint)> {
     Ok((note, cp))
 }
 
-/// Read and parse a checkpoint file.
-pub fn read_note(path: &Path) -> anyhow::Result<(Note, Checkpoint)> {
-    parse_note(&read_file(path)?).map_err(|e| e.context(path.display().to_string()))
-}
-
-/// A checkpoint as a log stores it.
-#[derive(Clone, Debug)]
-pub struct Stored {
-    pub note: Note,
-    pub checkpoint: Checkpoint,
-    /// The detached OpenPGP signature over `note.text`.
-    pub signature: Vec<u8>,
-}
-
-/// Read a checkpoint and its detached signature. A missing signature
-/// is exit `missing`: 1 inside a sealed log (it was removed), 3 for a
-/// checkpoint handed to `verify-proof` (nothing to verify it with).
-pub fn read_stored(body: &Path, asc: &Path, missing: Code) -> anyhow::Result<Stored> {
-    let (note, checkpoint) = read_note(body)?;
-    match std::fs::symlink_metadata(asc) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail(
-            missing,
-            format!(
-                "checkpoint {} has no signature {}",
-                body.display(),
-                asc.display()
-            ),
-        )),
-        _ => Ok(Stored {
-            note,
-            checkpoint,
-            signature: read_file(asc)?,
-        }),
-    }
-}
-
-/// The signature file next to a checkpoint file: `FILE.asc`.
-pub fn asc_of(path: &Path) -> PathBuf {
-    let mut asc = path.as_os_str().to_owned();
-    asc.push(".asc");
-    PathBuf::from(asc)
-}
-
-/// Checkpoint files are read by whoever reads the log: the same mode as
-/// the log file (the umask's), not a temporary file's 0600.
-pub fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::fsutil::write_atomic_mode(path, bytes, crate::fsutil::new_file_mode())
-}
-
-/// `checkpoints/<size>` and its signature.
-pub fn paths(dir: &Path, size: u64) -> (PathBuf, PathBuf) {
-    let d = dir.join(DIR);
-    (d.join(size.to_string()), d.join(format!("{size}.asc")))
-}
-
-/// Every sealed size, from the checkpoint file names, ascending.
-pub fn sizes(dir: &Path) -> anyhow::Result<Vec<u64>> {
-    let d = dir.join(DIR);
-    let mut sizes = Vec::new();
-    let entries = match std::fs::read_dir(&d) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(sizes),
-        Err(e) => return Err(e).with_code(Code::Io, || format!("listing {}", d.display())),
-    };
-    for e in entries {
-        let e = e.with_code(Code::Io, || format!("listing {}", d.display()))?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        // Only canonical decimal names: `007` is not checkpoint 7.
-        if let Some(n) = name.parse::<u64>().ok().filter(|n| n.to_string() == name) {
-            sizes.push(n);
-        }
-    }
-    sizes.sort_unstable();
-    Ok(sizes)
-}
-
-/// The origin for a new checkpoint: the one the log already uses (so
-/// moving the directory changes nothing), else one unique per log:
-/// `build-verify.sign-log/[SRC/]NAME`, with the log's name (receive's
-/// --name, else the name its first session was received under, else the
-/// directory's) and its source when known (two build VMs' logs of one
-/// component must not share an origin: to a witness or a gate, one origin
-/// with two trees is a fork).
-pub fn origin_for(dir: &Path, session: Option<(&str, Option<&str>)>) -> anyhow::Result<String> {
-    if let Some(last) = sizes(dir)?.last() {
-        return Ok(Checkpoint::read(&paths(dir, *last).0)?.origin);
-    }
-    let (name, src) = match session {
-        Some((n, s)) => (n.to_string(), s.map(str::to_string)),
-        None => match super::store::first_session(dir)? {
-            Some(found) => found,
-            None => (
-                dir.canonicalize()
-                    .ok()
-                    .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .unwrap_or_else(|| "log".into()),
-                None,
-            ),
-        },
-    };
-    Ok(match src.filter(|s| !s.is_empty()) {
-        Some(src) => format!("build-verify.sign-log/{src}/{name}"),
-        None => format!("build-verify.sign-log/{name}"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn strict_parse() {
-        let root = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let root = to_b64(&[7u8; 32]);
         let good = format!("example.org/log\n12\n{root}\n");
         let c = Checkpoint::parse(good.as_bytes()).unwrap();
         assert_eq!(

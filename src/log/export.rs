@@ -1,13 +1,11 @@
 //! Reading a log back: its lines, terminal-safe (`cat`), and a session as
 //! an in-toto Statement v1 with a link predicate (`export`).
 
-use super::checkpoint::{self, Checkpoint};
 use super::directive::Directive;
 use super::record::{kind, terminal_safe_line, Record};
-use super::store::scan_log;
+use super::store::{self, scan_log};
 use super::verify::Summary;
 use crate::exit::{fail, Code, ResultExt};
-use base64::Engine as _;
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
@@ -89,8 +87,7 @@ pub fn in_toto(dir: &Path, summary: &Summary, k: usize) -> anyhow::Result<serde_
             format!("session {k} recorded no products: an in-toto statement needs a subject"),
         ));
     }
-    let (body, _) = checkpoint::paths(dir, size);
-    let cp = Checkpoint::read(&body)?;
+    let cp = store::checkpoint_body(dir, size)?;
     let last_step = s.steps.last().map(|l| &l.directive);
     Ok(json!({
         "_type": "https://in-toto.io/Statement/v1",
@@ -108,7 +105,7 @@ pub fn in_toto(dir: &Path, summary: &Summary, k: usize) -> anyhow::Result<serde_
                 "checkpoint": {
                     "origin": cp.origin,
                     "size": cp.size,
-                    "root": base64::engine::general_purpose::STANDARD.encode(cp.root),
+                    "root": super::merkle::to_b64(&cp.root),
                     "signers": summary.signers,
                 },
             },

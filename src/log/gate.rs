@@ -12,13 +12,12 @@
 //! The same acceptance serves a witness before it cosigns ([`accept`]).
 
 use super::checkpoint::{self, Checkpoint};
-use super::merkle::{self, Hash};
+use super::merkle::{self, from_b64, to_b64};
 use super::note::{self, Note};
 use super::proof::{self, Evidence};
 use crate::digest::{hash_reader, Algo};
 use crate::exit::{fail, Code, ResultExt};
 use crate::openpgp::{LoadedKeys, Verifier};
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -99,10 +98,10 @@ impl Accepted {
         let st = State {
             origin: self.checkpoint.origin.clone(),
             size: self.checkpoint.size,
-            root: b64(&self.checkpoint.root),
+            root: to_b64(&self.checkpoint.root),
             checkpoint: self.note.encode(),
             signature: String::from_utf8_lossy(&self.signature).into_owned(),
-            accepted_at: super::record::format_time(super::record::now_micros()),
+            accepted_at: crate::time::format_rfc3339_micros(crate::time::now_micros()),
         };
         let mut bytes = serde_json::to_vec_pretty(&st).unwrap_or_default();
         bytes.push(b'\n');
@@ -113,10 +112,6 @@ impl Accepted {
 /// Names from the log or the command line, shown terminal-safe.
 fn safe(s: &str) -> String {
     super::record::terminal_safe(s.as_bytes())
-}
-
-fn b64(h: &Hash) -> String {
-    base64::engine::general_purpose::STANDARD.encode(h)
 }
 
 /// Why a presented checkpoint conflicts with the accepted one.
@@ -137,7 +132,7 @@ fn keep_evidence(
     let mut name = state_path.as_os_str().to_owned();
     name.push(format!(
         ".conflict-{}-{}",
-        super::record::now_micros(),
+        crate::time::now_micros(),
         accepted.size
     ));
     let path = PathBuf::from(name);
@@ -248,16 +243,12 @@ pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Res
 /// Is `cp` consistent with the accepted state? A missing consistency proof
 /// is nothing to verify with (exit 3); one that fails is a fork.
 fn consistent(st: &State, cp: &Checkpoint, ev: &Evidence) -> anyhow::Result<Option<Conflict>> {
-    let old_root = base64::engine::general_purpose::STANDARD
-        .decode(&st.root)
-        .ok()
-        .and_then(|r| Hash::try_from(r.as_slice()).ok())
-        .ok_or_else(|| {
-            fail(
-                Code::Failed,
-                "the gate state's root is not a base64 SHA-256",
-            )
-        })?;
+    let old_root = from_b64(&st.root).ok_or_else(|| {
+        fail(
+            Code::Failed,
+            "the gate state's root is not a base64 SHA-256",
+        )
+    })?;
     if cp.size < st.size {
         return Ok(Some(Conflict::Rollback));
     }
@@ -318,6 +309,31 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
+impl Outcome {
+    /// One line per artifact passed, then the checkpoint's signers.
+    /// Product names and origins come from the log: shown terminal-safe.
+    pub fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        for a in &self.artifacts {
+            let _ = writeln!(
+                o,
+                "gate passed {} sha256={} product \"{}\" record {} in checkpoint {} of {}",
+                a.path.display(),
+                a.sha256,
+                safe(&a.product),
+                a.seq,
+                self.size,
+                safe(&self.origin)
+            );
+        }
+        for s in &self.signers {
+            let _ = writeln!(o, "checkpoint signer {s}");
+        }
+        o
+    }
+}
+
 /// SHA-256 and size of an artifact (a regular file: a FIFO is refused).
 fn digest_of(path: &Path) -> anyhow::Result<(String, u64)> {
     let f = crate::fsutil::input::open_regular(path, "artifact")?;
@@ -375,7 +391,7 @@ pub fn gate(
     let out = Outcome {
         origin: accepted.checkpoint.origin.clone(),
         size: accepted.checkpoint.size,
-        root: b64(&accepted.checkpoint.root),
+        root: to_b64(&accepted.checkpoint.root),
         previous: accepted.previous,
         signers: accepted.signers.clone(),
         note_signatures: accepted.note_signatures.clone(),

@@ -9,6 +9,19 @@ use sha2::{Digest, Sha256};
 
 pub type Hash = [u8; 32];
 
+/// A hash as checkpoints, proofs and records write it: standard base64.
+pub fn to_b64(h: &Hash) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(h)
+}
+
+/// The hash in `s`, if it is exactly a base64 SHA-256 ([`to_b64`]).
+pub fn from_b64(s: &str) -> Option<Hash> {
+    use base64::Engine as _;
+    let v = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    Hash::try_from(v.as_slice()).ok()
+}
+
 pub fn leaf_hash(data: &[u8]) -> Hash {
     let mut h = Sha256::new();
     h.update([0u8]);
@@ -319,8 +332,7 @@ pub struct B64(pub Hash);
 
 impl std::fmt::Display for B64 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use base64::Engine as _;
-        f.write_str(&base64::engine::general_purpose::STANDARD.encode(self.0))
+        f.write_str(&to_b64(&self.0))
     }
 }
 

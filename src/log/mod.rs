@@ -3,8 +3,9 @@
 //!
 //! - [`record`]: the JSON Lines record format (one record per stored line);
 //! - [`merkle`]: RFC 6962/9162 tree, streaming root, proofs;
-//! - [`checkpoint`]: C2SP tlog-checkpoint bodies and their files;
-//! - [`store`]: the locked log file, torn-tail recovery, streaming reads;
+//! - [`checkpoint`]: C2SP tlog-checkpoint bodies;
+//! - [`store`]: the log directory's layout: the locked log file, torn-tail
+//!   recovery, streaming reads, the checkpoint files, the default origin;
 //! - [`receive`]: input lines to records, caps, batched fdatasync;
 //! - [`seal`]: signing checkpoints (sequoia or a gpg-compatible program);
 //! - [`verify`]: signatures, sealed roots, record sequence, summary;
@@ -12,19 +13,22 @@
 //! - [`directive`]: `##sign-log` lines from the build side;
 //! - [`export`]: `cat` and in-toto statements;
 //! - [`note`]: C2SP signed notes, Ed25519 note keys and cosignatures;
+//! - [`keys`]: note keys from files and command lines, keygen;
 //! - [`gate`]: the signing gate and its state (rollback, fork);
 //! - [`witness`]: cosigning checkpoints and storing cosignatures;
 //! - [`agree`]: products agreed on by independently sealed logs;
 //! - [`tiles`]: c2sp.org/tlog-tiles paths and formats, the verified tile reader;
+//! - [`http`]: a tlog-tiles log over HTTP (the `net` transport);
 //! - [`publish`]: the tile writer, and a sealed log published with it;
-//! - [`monitor`]: reading any tlog-tiles log, its state (rollback, fork);
-//! - [`input`]: regular files only, opened without blocking.
+//! - [`monitor`]: reading any tlog-tiles log, its state (rollback, fork).
 
 pub mod agree;
 pub mod checkpoint;
 pub mod directive;
 pub mod export;
 pub mod gate;
+pub mod http;
+pub mod keys;
 pub mod merkle;
 pub mod monitor;
 pub mod note;

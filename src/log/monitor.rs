@@ -17,9 +17,9 @@ use super::checkpoint::{self, Checkpoint};
 use super::merkle;
 use super::note::{self, Note};
 use super::record::terminal_safe;
+use super::store;
 use super::tiles::{self, Source, Tree};
 use crate::exit::{fail, Code};
-use base64::Engine as _;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -59,7 +59,7 @@ pub struct Outcome {
 }
 
 /// A state file is one checkpoint note.
-const MAX_STATE: u64 = checkpoint::MAX_FILE;
+const MAX_STATE: u64 = store::MAX_CHECKPOINT_FILE;
 
 /// Parse a state file: a checkpoint note with at least one signature
 /// line (the log key's, checked by the caller against its key).
@@ -93,10 +93,6 @@ fn read_state(path: &Path, opts: &Options) -> anyhow::Result<Option<(Vec<u8>, Ch
     Ok(Some((bytes, cp)))
 }
 
-fn b64(h: &merkle::Hash) -> String {
-    base64::engine::general_purpose::STANDARD.encode(h)
-}
-
 /// Keep the accepted and the presented checkpoint next to the state;
 /// returns where.
 fn keep_conflict(
@@ -107,7 +103,7 @@ fn keep_conflict(
     reason: &str,
 ) -> anyhow::Result<PathBuf> {
     let mut name = state.as_os_str().to_owned();
-    name.push(format!(".conflict-{}", super::record::now_micros()));
+    name.push(format!(".conflict-{}", crate::time::now_micros()));
     let path = PathBuf::from(name);
     let doc = serde_json::json!({
         "reason": reason,
@@ -128,7 +124,7 @@ pub fn monitor<S: Source + ?Sized>(src: &S, opts: &Options) -> anyhow::Result<Ou
     };
     let at = src.locate(tiles::CHECKPOINT);
     let bytes = src
-        .get(tiles::CHECKPOINT, checkpoint::MAX_FILE)?
+        .get(tiles::CHECKPOINT, store::MAX_CHECKPOINT_FILE)?
         .ok_or_else(|| fail(Code::Missing, format!("{at}: no checkpoint served")))?;
     let (note, cp) = checkpoint::parse_note(&bytes).map_err(|e| e.context(at.clone()))?;
     let want = opts.origin.unwrap_or(&log_key.name);
@@ -236,7 +232,7 @@ pub fn monitor<S: Source + ?Sized>(src: &S, opts: &Options) -> anyhow::Result<Ou
         checkpoint: at,
         origin: cp.origin.clone(),
         size: cp.size,
-        root: b64(&cp.root),
+        root: merkle::to_b64(&cp.root),
         previous: prev.map(|(_, c)| c.size),
         note_signatures,
         entries,

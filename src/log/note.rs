@@ -262,11 +262,6 @@ impl VerifierKey {
         })
     }
 
-    /// The Ed25519 public key.
-    pub fn public_key(&self) -> [u8; 32] {
-        self.key.to_bytes()
-    }
-
     pub fn encode(&self) -> String {
         let mut raw = vec![self.kind];
         raw.extend_from_slice(self.key.as_bytes());
@@ -485,13 +480,6 @@ impl SignerKey {
     pub fn kind_name(&self) -> &'static str {
         kind_name(self.kind)
     }
-}
-
-/// Seconds since the epoch, now.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

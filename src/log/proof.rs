@@ -2,14 +2,13 @@
 //! from the log in one streaming pass, and their verification against
 //! checkpoints alone.
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::Checkpoint;
 use super::merkle::{self, Hash, RangeRoots};
-use super::store::scan_log;
+use super::store::{self, scan_log};
 use crate::exit::{fail, Code};
-use crate::openpgp::Verifier;
-use base64::Engine as _;
+use crate::openpgp::{LoadedKeys, Verifier};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
@@ -30,22 +29,14 @@ pub enum Proof {
     },
 }
 
-fn b64(h: &Hash) -> String {
-    base64::engine::general_purpose::STANDARD.encode(h)
-}
-
 fn unb64(s: &str) -> anyhow::Result<Hash> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .ok()
-        .and_then(|v| Hash::try_from(v.as_slice()).ok())
-        .ok_or_else(|| fail(Code::Failed, format!("{s:?} is not a base64 SHA-256")))
+    merkle::from_b64(s).ok_or_else(|| fail(Code::Failed, format!("{s:?} is not a base64 SHA-256")))
 }
 
 /// The default tree size: the last checkpoint's, else the whole log.
 fn default_size(dir: &Path) -> anyhow::Result<u64> {
-    match checkpoint::sizes(dir)?.last() {
-        Some(n) => Ok(*n),
+    match store::last_checkpoint_size(dir)? {
+        Some(n) => Ok(n),
         None => Ok(scan_log(dir, |_, _| Ok(()))?.lines),
     }
 }
@@ -98,7 +89,7 @@ pub fn prove_inclusion(dir: &Path, seq: u64, size: Option<u64>) -> anyhow::Resul
         tree_size: size,
         leaf: String::from_utf8(line)
             .map_err(|_| fail(Code::Failed, format!("record {seq} is not UTF-8")))?,
-        proof: nodes.iter().map(b64).collect(),
+        proof: nodes.iter().map(merkle::to_b64).collect(),
     })
 }
 
@@ -113,7 +104,7 @@ pub fn prove_consistency(dir: &Path, m: u64, n: u64) -> anyhow::Result<Proof> {
     Ok(Proof::Consistency {
         size1: m,
         size2: n,
-        proof: nodes.iter().map(b64).collect(),
+        proof: nodes.iter().map(merkle::to_b64).collect(),
     })
 }
 
@@ -131,12 +122,12 @@ pub fn read_proof(path: &Path) -> anyhow::Result<Proof> {
 pub fn read_checkpoint(path: &Path, verifier: Option<&Verifier>) -> anyhow::Result<Checkpoint> {
     match verifier {
         Some(v) => {
-            let stored = checkpoint::read_stored(path, &checkpoint::asc_of(path), Code::Missing)?;
+            let stored = store::read_signed_checkpoint_file(path, Code::Missing)?;
             v.verify_detached_bytes(&stored.signature, stored.note.text.as_bytes())
                 .map_err(|e| e.context(format!("{}: signature", path.display())))?;
             Ok(stored.checkpoint)
         }
-        None => Checkpoint::read(path),
+        None => Ok(store::read_checkpoint_file(path)?.1),
     }
 }
 
@@ -229,6 +220,54 @@ pub fn verify_proof(proof: &Proof, checkpoints: &[Checkpoint]) -> anyhow::Result
     }
 }
 
+/// `verify-proof`: the proof in the file `proof` checked against the
+/// checkpoint files, each with its signature `FILE.asc` checked by the
+/// keys `load_keys` gives. Zero signatures checked is no verification
+/// (DESIGN.md §1.4): without keys the roots are taken as they are only
+/// when `unsigned` says they are trusted by other means (with a note);
+/// otherwise exit 3. Returns the notes.
+pub fn verify_proof_files(
+    proof: &Path,
+    checkpoints: &[PathBuf],
+    load_keys: Option<impl FnOnce() -> anyhow::Result<LoadedKeys>>,
+    unsigned: bool,
+) -> anyhow::Result<Vec<String>> {
+    let parsed = read_proof(proof)?;
+    let loaded = match (load_keys, unsigned) {
+        (Some(load), _) => Some(load()?),
+        (None, true) => None,
+        (None, false) => {
+            return Err(fail(
+                Code::Missing,
+                "nothing to verify the checkpoints with: give --keyring (or --unsigned to trust their roots as they are)",
+            ))
+        }
+    };
+    let verifier = loaded.as_ref().map(LoadedKeys::verifier);
+    let cps = checkpoints
+        .iter()
+        .map(|c| read_checkpoint(c, verifier.as_ref()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    verify_proof(&parsed, &cps)?;
+    Ok(match verifier {
+        Some(_) => Vec::new(),
+        None => vec!["checkpoint signatures not checked (--unsigned)".to_string()],
+    })
+}
+
+/// A product's SHA-256 as `--sha256` gives it: 64 hex digits, in lower
+/// case.
+pub fn parse_sha256(s: &str) -> anyhow::Result<String> {
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(fail(
+            Code::Usage,
+            format!("{s:?} is not a SHA-256 (64 hex digits)"),
+        ))
+    }
+}
+
 /// What the signing gate (or a witness) needs from the log, in one
 /// self-contained JSON object that travels over one stream (qrexec
 /// stdin/stdout, no shared files): the log's newest checkpoint with its
@@ -300,7 +339,7 @@ pub fn prove_products(
     sha256s: &[String],
     from_size: Option<u64>,
 ) -> anyhow::Result<Evidence> {
-    let Some(&size) = checkpoint::sizes(dir)?.last() else {
+    let Some(size) = store::last_checkpoint_size(dir)? else {
         return Err(fail(
             Code::Missing,
             format!(
@@ -309,8 +348,7 @@ pub fn prove_products(
             ),
         ));
     };
-    let (body, asc) = checkpoint::paths(dir, size);
-    let stored = checkpoint::read_stored(&body, &asc, Code::Failed)?;
+    let stored = store::read_checkpoint(dir, size)?;
     // Pass 1: the newest record of each product, sealed or not.
     let mut found: Vec<Option<u64>> = vec![None; sha256s.len()];
     let mut tail: Vec<Option<u64>> = vec![None; sha256s.len()];
@@ -382,7 +420,7 @@ pub fn prove_products(
                 tree_size: size,
                 leaf: String::from_utf8(leaf)
                     .map_err(|_| fail(Code::Failed, format!("record {seq} is not UTF-8")))?,
-                proof: nodes.iter().map(b64).collect(),
+                proof: nodes.iter().map(merkle::to_b64).collect(),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -392,7 +430,11 @@ pub fn prove_products(
         consistency: consistency.map(|m| Proof::Consistency {
             size1: m,
             size2: size,
-            proof: cons_nodes.unwrap_or_default().iter().map(b64).collect(),
+            proof: cons_nodes
+                .unwrap_or_default()
+                .iter()
+                .map(merkle::to_b64)
+                .collect(),
         }),
         products,
     })

@@ -21,7 +21,7 @@
 //! one. (`syncfs` also flushes other programs' dirty pages on the same
 //! file system: give the output one of its own on a busy host.)
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::Checkpoint;
 use super::merkle::{self, Hash};
 use super::note::{self, VerifierKey};
 use super::record::MAX_RECORD;
@@ -253,7 +253,7 @@ impl Writer {
         let dir = File::open(&self.out)
             .with_code(Code::Io, || format!("opening {}", self.out.display()))?;
         sync_filesystem(&dir).with_code(Code::Io, || format!("syncing {}", self.out.display()))?;
-        checkpoint::write_public(&self.out.join(tiles::CHECKPOINT), note)?;
+        crate::fsutil::write_atomic_public(&self.out.join(tiles::CHECKPOINT), note)?;
         self.committed = true;
         Ok(())
     }
@@ -400,7 +400,7 @@ pub struct Published {
 /// log's Ed25519 note signature, and any witness cosignatures added to it),
 /// refused without that signature.
 fn sealed_note(dir: &Path, key: Option<&VerifierKey>) -> anyhow::Result<(Vec<u8>, Checkpoint)> {
-    let size = *checkpoint::sizes(dir)?.last().ok_or_else(|| {
+    let size = store::last_checkpoint_size(dir)?.ok_or_else(|| {
         fail(
             Code::Usage,
             format!(
@@ -409,10 +409,7 @@ fn sealed_note(dir: &Path, key: Option<&VerifierKey>) -> anyhow::Result<(Vec<u8>
             ),
         )
     })?;
-    let path = checkpoint::paths(dir, size).0;
-    let bytes = checkpoint::read_file(&path)?;
-    let (note, cp) =
-        checkpoint::parse_note(&bytes).map_err(|e| e.context(path.display().to_string()))?;
+    let (bytes, note, cp) = store::checkpoint_note_bytes(dir, size)?;
     // A plain Ed25519 signature is 64 bytes; a cosignature 72.
     if !note
         .signatures
@@ -454,7 +451,7 @@ pub fn publish(dir: &Path, out: &Path, key: Option<&VerifierKey>) -> anyhow::Res
     let (note_bytes, cp) = sealed_note(dir, key)?;
     let current = out.join(tiles::CHECKPOINT);
     let published = match std::fs::symlink_metadata(&current) {
-        Ok(_) => Some(checkpoint::read_note(&current)?),
+        Ok(_) => Some(store::read_checkpoint_file(&current)?),
         Err(_) => None,
     };
     let (previous, prev_root) = match &published {
@@ -495,7 +492,7 @@ pub fn publish(dir: &Path, out: &Path, key: Option<&VerifierKey>) -> anyhow::Res
     if previous == cp.size {
         let same = std::fs::read(&current).is_ok_and(|b| b == note_bytes);
         if !same {
-            checkpoint::write_public(&current, &note_bytes)?;
+            crate::fsutil::write_atomic_public(&current, &note_bytes)?;
             out_of.checkpoint = true;
         }
         return Ok(out_of);
@@ -507,7 +504,7 @@ pub fn publish(dir: &Path, out: &Path, key: Option<&VerifierKey>) -> anyhow::Res
     };
     // Partial tiles for every size sealed in between: readers holding one
     // of those checkpoints fetch them.
-    let sealed: Vec<u64> = checkpoint::sizes(dir)?
+    let sealed: Vec<u64> = store::checkpoint_sizes(dir)?
         .into_iter()
         .filter(|&s| s > previous && s < cp.size)
         .collect();

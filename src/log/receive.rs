@@ -9,10 +9,11 @@
 //! All lines of one read share that read's time: they arrived together.
 
 use super::merkle::{leaf_hashes, Frontier, Hash};
-use super::record::{encoded_data_len, format_time, kind, LineEncoder, MAX_RECORD};
+use super::record::{encoded_data_len, kind, LineEncoder, MAX_RECORD};
 use super::store::Log;
 use crate::exit::{fail, Code};
 use crate::fsutil::BackgroundSync;
+use crate::time::format_rfc3339_micros;
 use std::io::Read;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -41,6 +42,28 @@ pub struct Options {
     pub max_line: u64,
     /// Lines longer than this are split into continuation records.
     pub record_size: usize,
+}
+
+/// Lines longer than this are stored as continuation records.
+pub const RECORD_SIZE: usize = 16 * 1024;
+
+/// Who is sending: the qrexec domain when the transport names one
+/// (`QREXEC_REMOTE_DOMAIN`), else what the receiver was told
+/// (`--source`); never what the stream says.
+pub fn source(given: Option<String>) -> Option<String> {
+    std::env::var("QREXEC_REMOTE_DOMAIN")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or(given)
+}
+
+/// The log's name: the one given, else the log directory's name.
+pub fn log_name(given: Option<String>, dir: &std::path::Path) -> String {
+    given.unwrap_or_else(|| {
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
 }
 
 /// How a session ended, and the tree after it.
@@ -447,7 +470,7 @@ fn read_loop(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => break ("error", Some(format!("reading input: {e}")), Code::Io),
         };
-        s.t = format_time(s.log.stamp());
+        s.t = format_rfc3339_micros(s.log.stamp());
         if n == 0 {
             s.flush_carry();
             break ("eof", None, Code::Ok);
@@ -585,7 +608,7 @@ mod tests {
     }
 
     fn b64(f: &Frontier) -> String {
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, f.root())
+        crate::log::merkle::to_b64(&f.root())
     }
 
     proptest! {

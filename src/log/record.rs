@@ -36,7 +36,7 @@ pub mod kind {
 #[serde(deny_unknown_fields)]
 pub struct Record<'a> {
     pub seq: u64,
-    /// Receiver UTC time, RFC 3339 with microseconds ([`format_time`]).
+    /// Receiver UTC time, RFC 3339 with microseconds ([`crate::time::format_rfc3339_micros`]).
     #[serde(borrow)]
     pub t: Cow<'a, str>,
     #[serde(rename = "type", borrow)]
@@ -300,7 +300,7 @@ impl LineEncoder {
     }
 
     /// Append the record for one input line (or piece of one), without
-    /// the newline; `t` is a [`format_time`] string. Same field order and
+    /// the newline; `t` is a [`crate::time::format_rfc3339_micros`] string. Same field order and
     /// escapes as [`Record::to_line`].
     pub fn encode_line(
         &mut self,
@@ -405,88 +405,6 @@ pub fn encoded_data_len(bytes: &[u8]) -> usize {
     }
 }
 
-/// Microseconds since the Unix epoch, now.
-pub fn now_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`: fixed width, so times order as strings.
-pub fn format_time(micros: u64) -> String {
-    let secs = micros / 1_000_000;
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let s = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        micros % 1_000_000
-    )
-}
-
-/// The inverse of [`format_time`]; `None` for anything else.
-pub fn parse_time(t: &str) -> Option<u64> {
-    let b = t.as_bytes();
-    if b.len() != 27 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u64> {
-        let s = b.get(r)?;
-        s.iter().try_fold(0u64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
-        })
-    };
-    let seps = [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'.'),
-        (26, b'Z'),
-    ];
-    if seps.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s, us) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 59 {
-        return None;
-    }
-    let days = days_from_civil(y as i64, mo as u32, d as u32);
-    let (y2, m2, d2) = civil_from_days(days);
-    if (y2, m2, d2) != (y as i64, mo as u32, d as u32) || days < 0 {
-        return None;
-    }
-    Some(((days as u64 * 86_400) + h * 3600 + mi * 60 + s) * 1_000_000 + us)
-}
-
-// Howard Hinnant's civil calendar algorithms (proleptic Gregorian); the
-// Release dates of verify-package use them too.
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// Bytes shown on a terminal: control characters (but tab), bidi overrides
 /// and invalid UTF-8 escaped as `\xNN` / `\u{NNNN}`, backslash doubled so
 /// the escapes are unambiguous.
@@ -533,7 +451,7 @@ mod tests {
 
     #[test]
     fn the_plain_fast_path_reads_what_the_encoder_writes() {
-        let t = format_time(1_764_059_758_123_456);
+        let t = crate::time::format_rfc3339_micros(1_764_059_758_123_456);
         for src in [None, Some("build-vm")] {
             let mut enc = LineEncoder::new(src);
             for (seq, data) in [(0u64, &b""[..]), (7, b"plain"), (u64::MAX, b"a}b,c:d")] {
@@ -575,31 +493,6 @@ mod tests {
     }
 
     #[test]
-    fn time_round_trips_and_matches_rfc3339() {
-        for us in [
-            0u64,
-            1,
-            951_782_400_123_456,
-            1_764_059_758_000_001,
-            4_102_444_799_999_999,
-        ] {
-            let t = format_time(us);
-            assert_eq!(parse_time(&t), Some(us), "{t}");
-            let sys = std::time::UNIX_EPOCH + std::time::Duration::from_micros(us);
-            assert_eq!(t, humantime::format_rfc3339_micros(sys).to_string());
-        }
-        for bad in [
-            "2026-02-30T00:00:00.000000Z",
-            "2026-11-25T24:00:00.000000Z",
-            "2026-11-25 08:00:00.000000Z",
-            "2026-11-25T08:00:00.00000Z",
-            "+026-11-25T08:00:00.000000Z",
-        ] {
-            assert_eq!(parse_time(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
     fn encoded_lines_parse_back_and_match_serde() {
         let mut enc = LineEncoder::new(Some("vm\u{1b}"));
         let samples: &[&[u8]] = &[
@@ -616,7 +509,7 @@ mod tests {
         for (i, s) in samples.iter().enumerate() {
             let mut out = Vec::new();
             // Times change between reads: the cached middle must follow.
-            let t = format_time(1_764_059_758_000_001 + (i as u64 / 2));
+            let t = crate::time::format_rfc3339_micros(1_764_059_758_000_001 + (i as u64 / 2));
             let (cont, noeol) = (i == 1 || i == 3 || i == 4, i == 2);
             enc.encode_line(&mut out, i as u64, &t, s, cont, noeol);
             let r = Record::parse(&out).unwrap();

@@ -1,15 +1,15 @@
 //! Sealing: a C2SP tlog-checkpoint of the current tree, signed, stored
 //! atomically, then a `seal` record appended.
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::Checkpoint;
 use super::note::{self, Note, SignerKey};
 use super::record::kind;
-use super::store::Log;
+use super::store::{self, Log};
 use crate::exit::{fail, Code, ResultExt};
 use crate::openpgp::sign::SigningKey;
 use sequoia_openpgp::KeyHandle;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Who signs checkpoints.
@@ -26,6 +26,33 @@ pub enum Signer {
 }
 
 impl Signer {
+    /// The signer the options name: a secret key file (and its passphrase
+    /// file), else a gpg-compatible program and the key it signs with.
+    pub fn choose(
+        key: Option<&Path>,
+        passphrase_file: Option<&Path>,
+        program: Option<&Path>,
+        local_user: Option<&str>,
+    ) -> anyhow::Result<Signer> {
+        match (key, program, local_user) {
+            (Some(k), _, _) => {
+                crate::fsutil::require_regular(k, "secret key")?;
+                if let Some(p) = passphrase_file {
+                    crate::fsutil::require_regular(p, "passphrase file")?;
+                }
+                Ok(Signer::Key(Box::new(SigningKey::load(k, passphrase_file)?)))
+            }
+            (None, Some(p), Some(u)) => Ok(Signer::Program {
+                program: p.to_path_buf(),
+                local_user: u.to_string(),
+            }),
+            _ => Err(fail(
+                Code::Usage,
+                "sealing needs --key FILE or --gpg-program PROG --local-user FPR",
+            )),
+        }
+    }
+
     /// A detached, armored signature over `data`.
     pub fn sign(&mut self, data: &[u8]) -> anyhow::Result<Vec<u8>> {
         let sig = match self {
@@ -144,7 +171,7 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
     // Its seal record must fit a published entry too.
     let longest = super::record::Record {
         seq: u64::MAX,
-        t: super::record::format_time(u64::MAX / 2).into(),
+        t: crate::time::format_rfc3339_micros(u64::MAX / 2).into(),
         kind: kind::SEAL.into(),
         size: Some(u64::MAX),
         root: Some(log.root_b64().into()),
@@ -172,11 +199,8 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
             ));
         }
     }
-    let last = match checkpoint::sizes(&log.dir)?.last() {
-        Some(&size) => {
-            let (body, asc) = checkpoint::paths(&log.dir, size);
-            Some(checkpoint::read_stored(&body, &asc, Code::Failed)?)
-        }
+    let last = match store::last_checkpoint_size(&log.dir)? {
+        Some(size) => Some(store::read_checkpoint(&log.dir, size)?),
         None => None,
     };
     if let Some(last) = &last {
@@ -223,15 +247,9 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
     let mut stored =
         Note::parse(text.as_bytes()).map_err(|e| fail(Code::Failed, format!("checkpoint: {e}")))?;
     if let Some(k) = opts.note_key {
-        stored.add(k.sign(&text, note::now_secs()));
+        stored.add(k.sign(&text, crate::time::now_secs()));
     }
-    let (body, asc) = checkpoint::paths(&log.dir, cp.size);
-    let parent = crate::fsutil::parent_dir(&body);
-    std::fs::create_dir_all(parent)
-        .with_code(Code::Io, || format!("creating {}", parent.display()))?;
-    // Signature first: a checkpoint file without one would read as forged.
-    checkpoint::write_public(&asc, &sig)?;
-    checkpoint::write_public(&body, stored.encode().as_bytes())?;
+    store::write_checkpoint(&log.dir, cp.size, &sig, &stored)?;
     let mut r = log.record(kind::SEAL);
     r.size = Some(cp.size);
     r.root = Some(log.root_b64().into());

@@ -1,11 +1,19 @@
-//! The log directory: `log.jsonl` (append-only, one writer at a time) and
-//! `checkpoints/`. Opening for writing locks the file, rebuilds the Merkle
-//! frontier in one streaming pass and recovers a torn tail; readers stream
-//! the lines with flat memory.
+//! The log directory, and the one place that knows its layout:
+//! `log.jsonl` (append-only, one writer at a time) and `checkpoints/`,
+//! where checkpoint `N` is `checkpoints/N`, a C2SP signed note (the body,
+//! then any Ed25519 note signature and witness cosignature lines after a
+//! blank line), with `checkpoints/N.asc`, the detached OpenPGP signature
+//! over the note's text, which added cosignatures leave intact. Opening
+//! for writing locks the log file, rebuilds the Merkle frontier in one
+//! streaming pass and recovers a torn tail; readers stream the lines with
+//! flat memory.
 
+use super::checkpoint::{parse_note, Checkpoint};
 use super::merkle::{Frontier, Hash};
-use super::record::{format_time, kind, now_micros, parse_time, Record};
+use super::note::Note;
+use super::record::{kind, Record};
 use crate::exit::{fail, Code, ResultExt};
+use crate::time::{format_rfc3339_micros, now_micros, parse_rfc3339_micros};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -13,6 +21,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub const LOG_FILE: &str = "log.jsonl";
+
+/// The directory of a log's checkpoints.
+const CHECKPOINTS: &str = "checkpoints";
 
 /// Longest stored line a reader accepts: a 16 KiB piece in base64 with
 /// every field is far below; anything longer is not ours.
@@ -140,7 +151,7 @@ fn no_log(dir: &Path) -> anyhow::Error {
 
 /// Does `dir` hold a log file or checkpoints (anything to verify)?
 pub fn holds_log(dir: &Path) -> bool {
-    exists(&log_path(dir)) || exists(&dir.join(super::checkpoint::DIR))
+    exists(&log_path(dir)) || exists(&dir.join(CHECKPOINTS))
 }
 
 /// The name and source the log's first session was received under (its
@@ -169,6 +180,207 @@ pub fn first_session(dir: &Path) -> anyhow::Result<Option<(String, Option<String
             let name = r.name.map(|n| n.into_owned()).filter(|n| !n.is_empty())?;
             Some((name, r.src.map(|s| s.into_owned())))
         }))
+}
+
+/// A checkpoint body or signature is a few hundred bytes, a note with a
+/// hundred cosignatures some 10 KiB; these files are read before any
+/// signature is checked, so anything larger is refused.
+pub const MAX_CHECKPOINT_FILE: u64 = 64 * 1024;
+
+/// A checkpoint as a log stores it.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub note: Note,
+    pub checkpoint: Checkpoint,
+    /// The detached OpenPGP signature over `note.text`.
+    pub signature: Vec<u8>,
+}
+
+/// Read a checkpoint body or signature file, bounded (larger: exit 1); a
+/// missing file or one not regular is exit 2.
+fn read_checkpoint_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    crate::fsutil::input::read_regular(path, "checkpoint file", MAX_CHECKPOINT_FILE, Code::Failed)
+}
+
+/// Read and parse a checkpoint file (a note: its text is the body), in a
+/// log or handed over on its own.
+pub fn read_checkpoint_file(path: &Path) -> anyhow::Result<(Note, Checkpoint)> {
+    parse_note(&read_checkpoint_bytes(path)?).map_err(|e| e.context(path.display().to_string()))
+}
+
+/// Read a checkpoint file and its detached signature `FILE.asc`. A
+/// missing signature is exit `missing`: 1 inside a sealed log (it was
+/// removed), 3 for a checkpoint handed to `verify-proof` (nothing to
+/// verify it with).
+pub fn read_signed_checkpoint_file(body: &Path, missing: Code) -> anyhow::Result<Stored> {
+    let mut asc = body.as_os_str().to_owned();
+    asc.push(".asc");
+    let asc = PathBuf::from(asc);
+    let (note, checkpoint) = read_checkpoint_file(body)?;
+    match std::fs::symlink_metadata(&asc) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail(
+            missing,
+            format!(
+                "checkpoint {} has no signature {}",
+                body.display(),
+                asc.display()
+            ),
+        )),
+        _ => Ok(Stored {
+            note,
+            checkpoint,
+            signature: read_checkpoint_bytes(&asc)?,
+        }),
+    }
+}
+
+/// `checkpoints/<size>` of the log in `dir`.
+fn checkpoint_path(dir: &Path, size: u64) -> PathBuf {
+    dir.join(CHECKPOINTS).join(size.to_string())
+}
+
+/// Checkpoint `size` of the log in `dir`, with its signature (a missing
+/// one is exit 1: it was removed).
+pub fn read_checkpoint(dir: &Path, size: u64) -> anyhow::Result<Stored> {
+    read_signed_checkpoint_file(&checkpoint_path(dir, size), Code::Failed)
+}
+
+/// The note of checkpoint `size` of the log in `dir` as stored, byte for
+/// byte (a published log serves it so), with the checkpoint in it.
+pub fn checkpoint_note_bytes(dir: &Path, size: u64) -> anyhow::Result<(Vec<u8>, Note, Checkpoint)> {
+    let path = checkpoint_path(dir, size);
+    let bytes = read_checkpoint_bytes(&path)?;
+    let (note, cp) = parse_note(&bytes).map_err(|e| e.context(path.display().to_string()))?;
+    Ok((bytes, note, cp))
+}
+
+/// The body of checkpoint `size` of the log in `dir`, its signature not
+/// read.
+pub fn checkpoint_body(dir: &Path, size: u64) -> anyhow::Result<Checkpoint> {
+    Ok(read_checkpoint_file(&checkpoint_path(dir, size))?.1)
+}
+
+/// Every sealed size of the log in `dir`, from the checkpoint file
+/// names, ascending.
+pub fn checkpoint_sizes(dir: &Path) -> anyhow::Result<Vec<u64>> {
+    let d = dir.join(CHECKPOINTS);
+    let mut sizes = Vec::new();
+    let entries = match std::fs::read_dir(&d) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(sizes),
+        Err(e) => return Err(e).with_code(Code::Io, || format!("listing {}", d.display())),
+    };
+    for e in entries {
+        let e = e.with_code(Code::Io, || format!("listing {}", d.display()))?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        // Only canonical decimal names: `007` is not checkpoint 7.
+        if let Some(n) = name.parse::<u64>().ok().filter(|n| n.to_string() == name) {
+            sizes.push(n);
+        }
+    }
+    sizes.sort_unstable();
+    Ok(sizes)
+}
+
+/// The newest checkpoint's size, if the log was ever sealed.
+pub fn last_checkpoint_size(dir: &Path) -> anyhow::Result<Option<u64>> {
+    Ok(checkpoint_sizes(dir)?.last().copied())
+}
+
+/// Every name in the log's checkpoint directory, sorted (empty when
+/// unreadable): to notice a concurrent seal.
+pub fn checkpoint_names(dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> = std::fs::read_dir(dir.join(CHECKPOINTS))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Checkpoint files are read by whoever reads the log: the same mode as
+/// the log file (the umask's), not a temporary file's 0600.
+fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    crate::fsutil::write_atomic_public(path, bytes)
+}
+
+/// Store checkpoint `size` of the log in `dir`: its detached signature
+/// first (a checkpoint file without one would read as forged), then the
+/// note, each replaced atomically.
+pub fn write_checkpoint(
+    dir: &Path,
+    size: u64,
+    signature: &[u8],
+    note: &Note,
+) -> anyhow::Result<()> {
+    let body = checkpoint_path(dir, size);
+    let parent = crate::fsutil::parent_dir(&body);
+    std::fs::create_dir_all(parent)
+        .with_code(Code::Io, || format!("creating {}", parent.display()))?;
+    let mut asc = body.as_os_str().to_owned();
+    asc.push(".asc");
+    write_public(Path::new(&asc), signature)?;
+    write_public(&body, note.encode().as_bytes())
+}
+
+/// Replace the note of checkpoint `size` (cosignature lines added; the
+/// text, and so its signature, unchanged).
+pub fn rewrite_checkpoint_note(dir: &Path, size: u64, note: &Note) -> anyhow::Result<()> {
+    write_public(&checkpoint_path(dir, size), note.encode().as_bytes())
+}
+
+/// An exclusive lock on the log's checkpoint directory, held until the
+/// file is dropped; no such directory is exit 2 (never sealed).
+pub fn lock_checkpoints(dir: &Path) -> anyhow::Result<File> {
+    let cps = dir.join(CHECKPOINTS);
+    let lock =
+        File::open(&cps).with_code(Code::Usage, || format!("{}: no checkpoints", dir.display()))?;
+    lock.lock()
+        .with_code(Code::Io, || format!("locking {}", cps.display()))?;
+    Ok(lock)
+}
+
+/// The origin for a new checkpoint: `given` (`--origin`), else
+/// [`origin_for`] the log.
+pub fn origin(
+    given: Option<&str>,
+    dir: &Path,
+    session: Option<(&str, Option<&str>)>,
+) -> anyhow::Result<String> {
+    match given {
+        Some(o) => Ok(o.to_string()),
+        None => origin_for(dir, session),
+    }
+}
+
+/// The origin for a new checkpoint: the one the log already uses (so
+/// moving the directory changes nothing), else one unique per log:
+/// `build-verify.sign-log/[SRC/]NAME`, with the log's name (receive's
+/// --name, else the name its first session was received under, else the
+/// directory's) and its source when known (two build VMs' logs of one
+/// component must not share an origin: to a witness or a gate, one origin
+/// with two trees is a fork).
+pub fn origin_for(dir: &Path, session: Option<(&str, Option<&str>)>) -> anyhow::Result<String> {
+    if let Some(last) = last_checkpoint_size(dir)? {
+        return Ok(checkpoint_body(dir, last)?.origin);
+    }
+    let (name, src) = match session {
+        Some((n, s)) => (n.to_string(), s.map(str::to_string)),
+        None => match first_session(dir)? {
+            Some(found) => found,
+            None => (
+                dir.canonicalize()
+                    .ok()
+                    .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| "log".into()),
+                None,
+            ),
+        },
+    };
+    Ok(match src.filter(|s| !s.is_empty()) {
+        Some(src) => format!("build-verify.sign-log/{src}/{name}"),
+        None => format!("build-verify.sign-log/{name}"),
+    })
 }
 
 /// Stream the lines of the log in `dir`.
@@ -344,7 +556,7 @@ impl Log {
                     scan.lines - 1
                 ))
             })?;
-            parse_time(&r.t).unwrap_or(0)
+            parse_rfc3339_micros(&r.t).unwrap_or(0)
         };
         let mut log = Log {
             file,
@@ -410,7 +622,7 @@ impl Log {
     pub fn record(&mut self, kind: &str) -> Record<'static> {
         Record {
             seq: self.next_seq,
-            t: Cow::Owned(format_time(self.stamp())),
+            t: Cow::Owned(format_rfc3339_micros(self.stamp())),
             kind: Cow::Owned(kind.to_string()),
             ..Record::default()
         }
@@ -463,7 +675,7 @@ impl Log {
     }
 
     pub fn root_b64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.root())
+        super::merkle::to_b64(&self.root())
     }
 }
 

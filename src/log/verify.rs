@@ -2,15 +2,15 @@
 //! root of every sealed prefix in one streaming pass, check the record
 //! sequence (seq, time, sessions, seals) and summarize the build.
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::Checkpoint;
 use super::directive::{self, Directive, Verb};
-use super::merkle::{Frontier, Hash};
+use super::merkle::{self, Frontier, Hash};
 use super::note::{self, VerifierKey};
-use super::record::{kind, parse_time, terminal_safe, Record};
-use super::store::{block_lines, holds_log, log_path, open_read, read_blocks};
+use super::record::{kind, terminal_safe, Record};
+use super::store::{self, block_lines, holds_log, log_path, open_read, read_blocks};
 use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
-use base64::Engine as _;
+use crate::time::parse_rfc3339_micros;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -237,10 +237,9 @@ fn checkpoints(
     // last one must meet the policy.
     let mut known: Vec<VerifierKey> = opts.notes.witnesses.to_vec();
     known.extend(opts.notes.log_key.cloned());
-    let sizes = checkpoint::sizes(dir)?;
+    let sizes = store::checkpoint_sizes(dir)?;
     for &size in &sizes {
-        let (body, asc) = checkpoint::paths(dir, size);
-        let stored = checkpoint::read_stored(&body, &asc, Code::Failed)
+        let stored = store::read_checkpoint(dir, size)
             .map_err(|e| e.context(format!("checkpoint {size}")))?;
         let cp = &stored.checkpoint;
         if cp.size != size {
@@ -300,21 +299,12 @@ pub fn verify(dir: &Path, verifier: &Verifier, opts: &Options) -> anyhow::Result
     // (a few times at most); one that stays is the log's.
     let mut retries = 3;
     loop {
-        let before = checkpoint_names(dir);
+        let before = store::checkpoint_names(dir);
         match verify_once(dir, verifier, opts) {
-            Err(_) if retries > 0 && checkpoint_names(dir) != before => retries -= 1,
+            Err(_) if retries > 0 && store::checkpoint_names(dir) != before => retries -= 1,
             r => return r,
         }
     }
-}
-
-/// The names in the log's checkpoint directory (empty when unreadable).
-fn checkpoint_names(dir: &Path) -> Vec<std::ffi::OsString> {
-    let mut names: Vec<_> = std::fs::read_dir(dir.join(crate::log::checkpoint::DIR))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 fn verify_once(dir: &Path, verifier: &Verifier, opts: &Options) -> anyhow::Result<Summary> {
@@ -594,7 +584,7 @@ impl State<'_> {
         }
         // Times are fixed-width: the same text needs no second parse.
         if rec.t != self.last_t.0 {
-            let t = parse_time(&rec.t).ok_or_else(|| {
+            let t = parse_rfc3339_micros(&rec.t).ok_or_else(|| {
                 bad(
                     seq,
                     format!(
@@ -696,7 +686,7 @@ impl State<'_> {
                         format!("seal of size {seq} without its checkpoint (checkpoints/{seq} was removed)"),
                     )
                 })?;
-                let root = base64::engine::general_purpose::STANDARD.encode(root);
+                let root = merkle::to_b64(root);
                 if rec.size != Some(seq) || rec.root.as_deref() != Some(root.as_str()) {
                     return Err(bad(seq, "seal record does not match its checkpoint"));
                 }

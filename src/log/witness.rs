@@ -4,11 +4,11 @@
 //! cosignature line to its stored checkpoint, next to the OpenPGP
 //! signature, which stays valid (it covers the note text only).
 
-use super::checkpoint;
 use super::gate::{self, Accepted};
 use super::note::{self, SignatureLine, SignerKey, VerifierKey};
 use super::proof::Evidence;
-use crate::exit::{fail, Code, ResultExt};
+use super::store;
+use crate::exit::{fail, Code};
 use crate::openpgp::Verifier;
 use std::path::Path;
 
@@ -31,7 +31,7 @@ pub fn cosign(
         ));
     }
     let accepted = gate::accept(ev, verifier, opts)?;
-    let line = key.sign(&accepted.note.text, note::now_secs());
+    let line = key.sign(&accepted.note.text, crate::time::now_secs());
     Ok((line, accepted))
 }
 
@@ -41,6 +41,22 @@ pub struct Added {
     pub size: u64,
     pub added: Vec<String>,
     pub already: Vec<String>,
+}
+
+impl Added {
+    /// `checkpoint N: added K cosignature(s)[, J already there]`.
+    pub fn summary_line(&self) -> String {
+        let already = if self.already.is_empty() {
+            String::new()
+        } else {
+            format!(", {} already there", self.already.len())
+        };
+        format!(
+            "checkpoint {}: added {} cosignature(s){already}",
+            self.size,
+            self.added.len()
+        )
+    }
 }
 
 /// Add cosignature `lines` to the log's checkpoint `size` (default: the
@@ -53,22 +69,17 @@ pub fn add_cosignatures(
     lines: &[SignatureLine],
     witnesses: &[VerifierKey],
 ) -> anyhow::Result<Added> {
-    let cps = dir.join(checkpoint::DIR);
-    let lock = std::fs::File::open(&cps)
-        .with_code(Code::Usage, || format!("{}: no checkpoints", dir.display()))?;
-    lock.lock()
-        .with_code(Code::Io, || format!("locking {}", cps.display()))?;
+    let _lock = store::lock_checkpoints(dir)?;
     let size = match size {
         Some(n) => n,
-        None => *checkpoint::sizes(dir)?.last().ok_or_else(|| {
+        None => store::last_checkpoint_size(dir)?.ok_or_else(|| {
             fail(
                 Code::Usage,
                 format!("{}: the log was never sealed", dir.display()),
             )
         })?,
     };
-    let (body, asc) = checkpoint::paths(dir, size);
-    let mut stored = checkpoint::read_stored(&body, &asc, Code::Failed)?;
+    let mut stored = store::read_checkpoint(dir, size)?;
     let mut out = Added {
         size,
         added: Vec::new(),
@@ -93,7 +104,7 @@ pub fn add_cosignatures(
         }
     }
     if !out.added.is_empty() {
-        checkpoint::write_public(&body, stored.note.encode().as_bytes())?;
+        store::rewrite_checkpoint_note(dir, size, &stored.note)?;
     }
     Ok(out)
 }

@@ -1,7 +1,8 @@
 //! The key options every verifying tool shares.
 
-use super::policy::{parse_date, Sha1Rules};
+use super::policy::Sha1Rules;
 use super::{parse_fingerprint, BuildPolicy, Keyring, Trust, Verifier};
+use crate::time::parse_date;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -76,6 +77,25 @@ impl KeyArgs {
             policy: self.policy(),
             min_signers: self.min_signers(),
         })
+    }
+
+    /// [`KeyArgs::load`], every key file judged first: a special file
+    /// among them (a FIFO given as keyring) is refused before any is read.
+    pub fn load_checked(&self) -> anyhow::Result<LoadedKeys> {
+        for k in &self.keyrings {
+            crate::fsutil::require_regular(k, "keyring")?;
+        }
+        for d in &self.keys_dirs {
+            if let Ok(entries) = std::fs::read_dir(d) {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    if p.extension().is_some_and(|x| x == "asc") {
+                        crate::fsutil::require_regular(&p, "keyring")?;
+                    }
+                }
+            }
+        }
+        self.load()
     }
 
     /// The policy these options describe (DESIGN.md §3).

@@ -130,10 +130,10 @@ pub fn read_certs(path: &Path) -> anyhow::Result<Vec<Cert>> {
         crate::fsutil::read_regular(path, "keyring", MAX_KEYRING, Code::Usage).map_err(|e| {
             match crate::exit::code_of(&e) {
                 // Unreadable (permissions, I/O) is a configuration error too.
-                Code::Io => e.context(crate::exit::Failure {
-                    code: Code::Usage,
-                    message: format!("reading keyring {}", path.display()),
-                }),
+                Code::Io => e.context(crate::exit::Failure::new(
+                    Code::Usage,
+                    format!("reading keyring {}", path.display()),
+                )),
                 _ => e,
             }
         })?;

@@ -19,6 +19,9 @@ pub use verify::{KeyValidity, Verdict, Verifier};
 
 use crate::exit::{fail, Code};
 
+/// Largest detached signature file read: a few signatures are a few KiB.
+pub const MAX_SIGNATURE: u64 = 1 << 20;
+
 /// Parse a fingerprint given on the command line or in the environment.
 /// Spaces (as gpg prints them) and a `0x` prefix are tolerated; short key
 /// IDs are refused: they are forgeable.

@@ -4,15 +4,10 @@
 //! - [`header`]: the RPM header structure, bounded and checked.
 //! - [`rpm`]: RPM v4/v6 lead, signature header, main header, header
 //!   signatures and the payload digest, verified in one pass.
-//! - [`deb822`]: Debian control-file paragraphs (deb822(5)), streamed and
-//!   bounded.
-//! - [`date`]: the RFC 2822 dates of Release files (`Valid-Until`).
 //! - [`debian`]: the chain InRelease (or Release + Release.gpg) ->
-//!   Packages/Sources -> .deb/.dsc -> source tarballs, and Debian lists
-//!   as hash lists for check-hashes.
+//!   Packages/Sources -> .deb/.dsc -> source tarballs (the lists
+//!   themselves are [`crate::lists`]).
 
-pub mod date;
-pub mod deb822;
 pub mod debian;
 pub mod header;
 pub mod rpm;

@@ -496,10 +496,7 @@ fn with_tag(e: anyhow::Error, t: u32, what: &str) -> anyhow::Error {
     if code == Code::Io {
         return e.context(format!("tag {t} ({what})"));
     }
-    anyhow::Error::new(Failure {
-        code,
-        message: format!("tag {t} ({what}): {e:#}"),
-    })
+    anyhow::Error::new(Failure::new(code, format!("tag {t} ({what}): {e:#}")))
 }
 
 /// The header signature tag and its OpenPGP bytes, if any.
@@ -680,8 +677,8 @@ fn digest_len(h: Hash) -> usize {
 }
 
 /// The decoder for the payload compressor, for the uncompressed digests.
-fn payload_decoder(main: &Header) -> anyhow::Result<crate::fetch::Compression> {
-    use crate::fetch::Compression;
+fn payload_decoder(main: &Header) -> anyhow::Result<crate::codec::Compression> {
+    use crate::codec::Compression;
     let name = main
         .string(tag::PAYLOADCOMPRESSOR)
         .map_err(|e| {

@@ -1,61 +1,154 @@
 //! What every front end shares: running `main` under the exit-code
-//! contract, standard output that survives a closed pipe, and the
-//! documentation generated from the clap definitions. Each binary includes
-//! it as `mod common;` (it is not a binary itself: it has no main.rs), so
-//! the library never prints.
+//! contract, notes and errors on stderr, standard output that survives a
+//! closed pipe, and the documentation generated from the clap
+//! definitions. Each binary includes it as a module (it is not a binary
+//! itself: it has no main.rs), so the library never prints.
 #![allow(dead_code)]
 
 use build_verify::exit::{code_of, Code};
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// How a tool ends: a code of the contract, or (`sign-log run`) the exit
+/// status of the command it ran, passed through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(Code),
+    Status(u8),
+}
+
+impl From<Code> for Exit {
+    fn from(c: Code) -> Exit {
+        Exit::Code(c)
+    }
+}
 
 /// Run a tool's body and turn its outcome into the process exit code.
 ///
 /// The body returns the code it decided on (a checker may finish with
 /// [`Code::Failed`] after reporting every item); an `Err` is printed as one
-/// line, `TOOL: reason: cause: ...`, and mapped with [`code_of`].
-pub fn run(tool: &str, body: impl FnOnce() -> anyhow::Result<Code>) -> ExitCode {
+/// line, `TOOL: reason: cause: ...`, after the notes held back by
+/// `--quiet` ([`Notes::Hold`]), and mapped with [`code_of`]. Every tool
+/// ends here: nothing calls `process::exit` past it.
+pub fn run<E: Into<Exit>>(
+    tool: &'static str,
+    body: impl FnOnce() -> anyhow::Result<E>,
+) -> ExitCode {
     run_json(tool, None, body)
 }
 
 /// [`run`] for a tool given `--json`: a failure of the whole run (a usage
 /// error, an unreadable list) is also printed on stdout as
 /// [`json_failure`] of `fields`, so the consumer always gets an object.
-pub fn run_json(
-    tool: &str,
+pub fn run_json<E: Into<Exit>>(
+    tool: &'static str,
     fields: Option<serde_json::Value>,
-    body: impl FnOnce() -> anyhow::Result<Code>,
+    body: impl FnOnce() -> anyhow::Result<E>,
 ) -> ExitCode {
-    let code = match body() {
-        Ok(code) => code,
+    let _ = TOOL.set(tool);
+    let exit = match body() {
+        Ok(exit) => exit.into(),
         Err(err) => {
             let code = code_of(&err);
+            for n in take_held() {
+                say(&n);
+            }
             if let Some(fields) = fields {
                 print_json(&json_failure(fields, &err));
             }
             // `{:#}` prints the whole context chain on one line.
-            eprintln!("{tool}: {err:#}");
-            code
+            error(format_args!("{err:#}"));
+            Exit::Code(code)
         }
     };
     note_write(Stdout.flush());
-    if WRITE_FAILED.load(Ordering::Relaxed) {
-        return code.worst(Code::Io).into();
+    match exit {
+        Exit::Status(n) => ExitCode::from(n),
+        Exit::Code(code) if WRITE_FAILED.load(Ordering::Relaxed) => code.worst(Code::Io).into(),
+        Exit::Code(code) => code.into(),
     }
-    code.into()
 }
 
 /// [`run_json`] for a tool whose failure object names its `operands`
 /// (with `--json`; without it, [`run`]).
-pub fn run_operands<T: serde::Serialize>(
-    tool: &str,
+pub fn run_operands<T: serde::Serialize, E: Into<Exit>>(
+    tool: &'static str,
     json: bool,
     operands: &T,
-    body: impl FnOnce() -> anyhow::Result<Code>,
+    body: impl FnOnce() -> anyhow::Result<E>,
 ) -> ExitCode {
     let fields = json.then(|| serde_json::json!({ "operands": operands }));
     run_json(tool, fields, body)
+}
+
+/// The tool's name, for the lines on stderr.
+static TOOL: OnceLock<&'static str> = OnceLock::new();
+
+/// What becomes of notes and warnings (never of errors), as `-q` and
+/// `--json` decide for each tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notes {
+    /// Printed as they come (the default).
+    Say,
+    /// Kept, and printed before the error only if the run fails
+    /// (fetch-verified `--quiet`: silent on success, all told on failure).
+    Hold,
+    /// Not printed.
+    Drop,
+}
+
+static NOTES: Mutex<(Option<Notes>, Vec<String>)> = Mutex::new((None, Vec::new()));
+
+/// Set what becomes of notes for the rest of the run.
+pub fn set_notes(mode: Notes) {
+    if let Ok(mut n) = NOTES.lock() {
+        n.0 = Some(mode);
+    }
+}
+
+/// `-q`: notes dropped, else said.
+pub fn set_quiet(quiet: bool) {
+    set_notes(if quiet { Notes::Drop } else { Notes::Say });
+}
+
+fn take_held() -> Vec<String> {
+    NOTES
+        .lock()
+        .map(|mut n| std::mem::take(&mut n.1))
+        .unwrap_or_default()
+}
+
+/// A note or warning, `TOOL: message` on stderr, or held or dropped as
+/// [`set_notes`] said.
+pub fn note(message: impl std::fmt::Display) {
+    let mode = NOTES.lock().ok().and_then(|n| n.0).unwrap_or(Notes::Say);
+    match mode {
+        Notes::Say => say(&message.to_string()),
+        Notes::Hold => {
+            if let Ok(mut n) = NOTES.lock() {
+                n.1.push(message.to_string());
+            }
+        }
+        Notes::Drop => {}
+    }
+}
+
+/// An error about one item (the run goes on), `TOOL: message` on stderr,
+/// whatever `-q` says.
+pub fn error(message: impl std::fmt::Display) {
+    say(&message.to_string());
+}
+
+/// One line on stderr in one write, so the lines of parallel runs (`make
+/// -j`) never interleave inside a line; a stderr that cannot be written
+/// is not a reason to fail.
+fn say(message: &str) {
+    let tool = TOOL.get().copied().unwrap_or("build-verify");
+    let _ = io::stderr()
+        .lock()
+        .write_all(format!("{tool}: {message}\n").as_bytes());
 }
 
 /// Set once standard output is found closed (`tool | head`).
@@ -123,20 +216,6 @@ pub fn note_write(r: io::Result<()>) {
         if !WRITE_FAILED.swap(true, Ordering::Relaxed) {
             eprintln!("writing to stdout: {e}");
         }
-    }
-}
-
-/// `-q/--quiet`: notes and warnings are not printed; errors still are.
-static QUIET: AtomicBool = AtomicBool::new(false);
-
-pub fn set_quiet(quiet: bool) {
-    QUIET.store(quiet, Ordering::Relaxed);
-}
-
-/// A note or warning on stderr, `TOOL: message`, unless `--quiet`.
-pub fn note(tool: &str, message: impl std::fmt::Display) {
-    if !QUIET.load(Ordering::Relaxed) {
-        eprintln!("{tool}: {message}");
     }
 }
 

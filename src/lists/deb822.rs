@@ -14,9 +14,7 @@
 //!   The value keeps the first line (trimmed) and each continuation line,
 //!   trimmed, after a `\n`.
 //!
-//! Also here: the `hash size name` lines of checksum fields, and the text
-//! of a cleartext-signed control file for when its bytes are authenticated
-//! by a hash instead of its signature.
+//! Also here: the `hash size name` lines of checksum fields.
 
 use crate::digest::Algo;
 use std::io::BufRead;
@@ -286,37 +284,6 @@ pub fn decimal(s: &[u8]) -> Option<u64> {
     std::str::from_utf8(s).ok()?.parse().ok()
 }
 
-/// The text of a cleartext-signed message (RFC 9580 §7) *without*
-/// checking its signature: for a .dsc whose bytes a verified index already
-/// pins by hash. Dash-escaping is undone. None when `msg` is not such a
-/// message.
-pub fn cleartext_text(msg: &[u8]) -> Option<Vec<u8>> {
-    let mut lines = msg
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    // Leading blank lines, then the header line.
-    let first = lines.by_ref().find(|l| !l.trim_ascii().is_empty())?;
-    if first.trim_ascii_end() != b"-----BEGIN PGP SIGNED MESSAGE-----" {
-        return None;
-    }
-    // Armor headers (Hash: ...) up to the first empty line.
-    for l in lines.by_ref() {
-        if l.trim_ascii().is_empty() {
-            break;
-        }
-    }
-    let mut out = Vec::new();
-    for l in lines {
-        if l.trim_ascii_end() == b"-----BEGIN PGP SIGNATURE-----" {
-            return Some(out);
-        }
-        let l = l.strip_prefix(b"- ").unwrap_or(l);
-        out.extend_from_slice(l);
-        out.push(b'\n');
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,16 +372,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn cleartext_text_undoes_dash_escapes() {
-        let msg = b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nFormat: 3.0\n- -----x\n-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n";
-        assert_eq!(cleartext_text(msg).unwrap(), b"Format: 3.0\n-----x\n");
-        assert_eq!(cleartext_text(b"Format: 3.0\n"), None);
-        assert_eq!(
-            cleartext_text(b"-----BEGIN PGP SIGNED MESSAGE-----\n\nno end\n"),
-            None
-        );
     }
 }

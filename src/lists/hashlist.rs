@@ -28,7 +28,7 @@
 //! pin for the file I am fetching":
 //!
 //! ```
-//! use build_verify::hashlist;
+//! use build_verify::lists::hashlist;
 //! let list = b"SHA256 (foo-1.0.tar.gz) = \
 //!     ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n";
 //! let pins = hashlist::expected_for(list, b"foo-1.0.tar.gz").unwrap();
@@ -84,7 +84,7 @@ pub struct ParseOptions {
 }
 
 /// Why a list does not parse, and on which line (1-based). A malformed
-/// list is a usage error, exit 2 ([`crate::exit::code_of`] maps it).
+/// list is a usage error, exit 2 (raised through [`crate::exit::typed`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {kind}")]
 pub struct ParseError {
@@ -121,7 +121,7 @@ pub enum ParseErrorKind {
 }
 
 fn malformed(line: usize, kind: ParseErrorKind) -> anyhow::Error {
-    anyhow::Error::new(ParseError { line, kind })
+    crate::exit::typed(Code::Usage, ParseError { line, kind })
 }
 
 /// Parse a whole list. Errors (exit 2) name the first bad line.
@@ -650,6 +650,19 @@ mod tests {
         let mut v = parse_line(line.as_bytes(), 1, ParseOptions::default()).unwrap();
         assert_eq!(v.len(), 1, "{line}");
         v.remove(0)
+    }
+
+    #[test]
+    fn a_malformed_list_is_a_typed_usage_error() {
+        use crate::exit::{code_of, typed_ref};
+        let e = parse_list(b"not a list\n", ParseOptions::default()).unwrap_err();
+        let p = typed_ref::<ParseError>(&e).unwrap();
+        assert_eq!((p.line, &p.kind), (1, &ParseErrorKind::UnknownFormat));
+        assert_eq!(code_of(&e), Code::Usage);
+        assert_eq!(
+            format!("{e}"),
+            "line 1: not a checksum line in any known format"
+        );
     }
 
     #[test]

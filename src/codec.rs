@@ -1,7 +1,7 @@
-//! In-process decoders for signatures over uncompressed content (kernel.org
-//! `linux-X.tar.xz` + `linux-X.tar.sign`). Memory-safe decoders only; a
-//! stream must end cleanly: truncation and trailing bytes are failures, not
-//! a shorter valid input.
+//! In-process decoders, for signatures over uncompressed content (kernel.org
+//! `linux-X.tar.xz` + `linux-X.tar.sign`), compressed Debian indices and
+//! RPM payloads. Memory-safe decoders only; a stream must end cleanly:
+//! truncation and trailing bytes are failures, not a shorter valid input.
 
 use std::io::{self, BufRead, Read};
 

@@ -1,10 +1,10 @@
 //! A c2sp.org/tlog-tiles log over HTTP(S) (or file://), for the log's
-//! reader ([`crate::log::tiles::Source`]): the transport's policy,
+//! reader ([`Source`]): the transport's policy,
 //! timeouts and retries; a 404 is a resource the log does not serve.
 
-use super::transport::{is_not_found, retrying, Transport};
+use super::tiles::Source;
 use crate::exit::Code;
-use crate::log::tiles::Source;
+use crate::net::{is_not_found, retrying, Transport};
 
 /// The resources under one URL prefix.
 pub struct HttpSource {
