@@ -268,6 +268,13 @@ impl VerifierKey {
         format!("{}+{:08x}+{}", self.name, self.key_id, b64().encode(raw))
     }
 
+    /// The Ed25519 public key: what makes two witnesses two, whatever
+    /// their names (a name is a label anyone can put on a key, with the
+    /// key ID recomputed to match).
+    pub fn public_key(&self) -> &[u8; 32] {
+        self.key.as_bytes()
+    }
+
     /// Does this key claim `line` (same name and key ID)?
     pub fn claims(&self, line: &SignatureLine) -> bool {
         line.name == self.name && line.key_id == self.key_id
@@ -327,6 +334,15 @@ pub fn verify(note: &Note, known: &[VerifierKey]) -> Result<Vec<Verified>, NoteE
     Ok(out)
 }
 
+/// How many distinct public keys `keys` hold (witnesses are counted by
+/// key, never by name).
+pub fn distinct_keys<'k>(keys: impl Iterator<Item = &'k VerifierKey>) -> usize {
+    let mut seen: Vec<&[u8; 32]> = keys.map(VerifierKey::public_key).collect();
+    seen.sort();
+    seen.dedup();
+    seen.len()
+}
+
 /// Which note signatures a checkpoint must carry: the log's own Ed25519
 /// line (when its key is given) and `min_witnesses` cosignatures by the
 /// given witnesses.
@@ -359,17 +375,9 @@ impl Policy<'_> {
                 ));
             }
         }
-        // A witness counts once per public key, whatever names it is
-        // given under.
-        let mut keys: Vec<[u8; 32]> = self
-            .witnesses
-            .iter()
-            .filter(|k| by(k))
-            .map(|k| k.key.to_bytes())
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let n = keys.len();
+        // Witnesses are distinct by public key: one key given twice, or
+        // under a second name with its line relabelled, is one witness.
+        let n = distinct_keys(self.witnesses.iter().filter(|k| by(k)));
         if n < self.min_witnesses {
             return Err(fail(
                 Code::Failed,
@@ -531,6 +539,49 @@ mod tests {
         }
         assert!(SignerKey::parse("PRIVATE+KEY+a b+00000000+AQ==").is_err());
         assert!(VerifierKey::parse("name+zzzzzzzz+AQ==").is_err());
+    }
+
+    /// A witness's key under a second name, its line relabelled (the
+    /// name is not signed; the key ID is recomputed): still one witness.
+    #[test]
+    fn witnesses_are_counted_by_key_not_name() {
+        let w = SignerKey::generate("w.example/one", COSIGNATURE).unwrap();
+        let other = SignerKey::generate("w.example/two", COSIGNATURE).unwrap();
+        let (a, b) = (w.verifier(), other.verifier());
+        let public = *a.public_key();
+        let alias = VerifierKey::parse(&format!(
+            "w.example/alias+{:08x}+{}",
+            key_id("w.example/alias", COSIGNATURE, &public),
+            b64().encode([[COSIGNATURE].as_slice(), &public].concat())
+        ))
+        .unwrap();
+        let text = "origin\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        let mut note = Note::parse(text.as_bytes()).unwrap();
+        let line = w.sign(text, 1_700_000_000);
+        let relabelled = SignatureLine {
+            name: alias.name.clone(),
+            key_id: alias.key_id,
+            sig: line.sig.clone(),
+        };
+        note.add(line);
+        note.add(relabelled);
+        let policy = |ws: &[VerifierKey], min| {
+            Policy {
+                log_key: None,
+                witnesses: ws,
+                min_witnesses: min,
+            }
+            .check(&note, "checkpoint 3")
+        };
+        assert_eq!(
+            policy(&[a.clone(), alias.clone()], 2)
+                .unwrap_err()
+                .to_string(),
+            "checkpoint 3 is cosigned by 1 of the given witnesses; 2 required"
+        );
+        assert!(policy(&[a.clone(), a.clone(), b.clone()], 2).is_err());
+        assert!(policy(&[a.clone(), alias.clone(), b.clone()], 1).is_ok());
+        assert_eq!(distinct_keys([a.clone(), alias, a, b].iter()), 2);
     }
 
     #[test]
