@@ -11,31 +11,10 @@ use build_verify::log::note::{self, Note, SignatureLine, SignerKey};
 use build_verify::log::publish::Writer;
 use build_verify::log::tiles;
 use common::http::{Reply, Server};
+use common::signlog::*;
 use common::*;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sign-log");
-
-fn sl(args: &[&str], input: &[u8]) -> Output {
-    run_fed(
-        Command::new(BIN)
-            .args(args)
-            .env_remove("QREXEC_REMOTE_DOMAIN"),
-        input,
-    )
-}
-
-fn ok(args: &[&str], input: &[u8]) -> Output {
-    let o = sl(args, input);
-    assert!(o.status.success(), "sign-log {args:?}: {}", text(&o));
-    o
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
+use std::process::Output;
 
 fn tessera() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tessera-testdata")
@@ -60,24 +39,6 @@ const TESSERA_ENTRIES: [&str; 15] = [
     "one", "two", "three", "four", "five", "six", "seven", "eit", "nain", "ten", "ileven", "twelf",
     "threeten", "fourten", "fivten",
 ];
-
-/// Every file under `dir` by relative path, with its bytes.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
 
 /// A checkpoint note signed by `k` (Ed25519 is deterministic).
 fn signed(k: &SignerKey, size: u64, root: Hash) -> Vec<u8> {
@@ -193,121 +154,6 @@ fn monitor_reads_tesseras_log_over_http() {
     let empty = Server::start();
     let o = monitor(&empty.url("/"), &vkey, &[]);
     assert_eq!(code(&o), 3, "{}", text(&o));
-}
-
-/// A sealed, published sign-log log and its keys.
-struct Published {
-    tmp: tempfile::TempDir,
-    log: PathBuf,
-    www: PathBuf,
-    key: PathBuf,
-    note_key: PathBuf,
-    vkey: String,
-    origin: String,
-}
-
-impl Published {
-    fn new(origin: &str) -> Published {
-        let tmp = tempfile::tempdir().unwrap();
-        let t = |n: &str| tmp.path().join(n);
-        let k = gen_key("Log VM <log@example.org>");
-        std::fs::write(t("key.asc"), armor_tsk(&k)).unwrap();
-        let nk = t("note.key");
-        let vkey = text(&ok(
-            &["keygen", "--name", origin, "--secret", nk.to_str().unwrap()],
-            b"",
-        ))
-        .trim()
-        .to_string();
-        Published {
-            log: t("log"),
-            www: t("www"),
-            key: t("key.asc"),
-            note_key: nk,
-            vkey,
-            origin: origin.to_string(),
-            tmp,
-        }
-    }
-
-    /// The same keys, another log and output.
-    fn sibling(&self, name: &str) -> Published {
-        Published {
-            tmp: tempfile::tempdir().unwrap(),
-            log: self.tmp.path().join(format!("{name}-log")),
-            www: self.tmp.path().join(format!("{name}-www")),
-            key: self.key.clone(),
-            note_key: self.note_key.clone(),
-            vkey: self.vkey.clone(),
-            origin: self.origin.clone(),
-        }
-    }
-
-    fn receive(&self, input: &[u8]) {
-        ok(
-            &[
-                "receive",
-                "--log",
-                self.log.to_str().unwrap(),
-                "--name",
-                "core-admin",
-                "--source",
-                "build-vm",
-            ],
-            input,
-        );
-    }
-
-    fn seal(&self, note: bool) -> Output {
-        let mut a = vec![
-            "seal",
-            "--log",
-            self.log.to_str().unwrap(),
-            "--key",
-            self.key.to_str().unwrap(),
-            "--origin",
-            &self.origin,
-        ];
-        if note {
-            a.extend(["--note-key", self.note_key.to_str().unwrap()]);
-        }
-        sl(&a, b"")
-    }
-
-    fn publish(&self) -> Output {
-        sl(
-            &[
-                "publish",
-                "--log",
-                self.log.to_str().unwrap(),
-                "--out",
-                self.www.to_str().unwrap(),
-            ],
-            b"",
-        )
-    }
-
-    fn checkpoint(&self, size: u64) -> Vec<u8> {
-        std::fs::read(self.log.join(format!("checkpoints/{size}"))).unwrap()
-    }
-}
-
-fn lines(from: usize, to: usize) -> Vec<u8> {
-    (from..to)
-        .map(|i| format!("line {i} of a long build {}\n", "x".repeat(i % 50)))
-        .collect::<String>()
-        .into_bytes()
-}
-
-/// cp -r
-fn copy_dir(from: &Path, to: &Path) {
-    let o = Command::new("cp")
-        .arg("-r")
-        .arg(from)
-        .arg(to)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
 }
 
 /// A tamper: what it is, the file replaced and its new bytes, the

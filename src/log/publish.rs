@@ -23,7 +23,7 @@
 
 use super::checkpoint::Checkpoint;
 use super::merkle::{self, Hash};
-use super::note::{self, VerifierKey};
+use super::note::{self, Note, VerifierKey};
 use super::record::MAX_RECORD;
 use super::store;
 use super::tiles::{self, DirSource, Source, WIDTH};
@@ -396,6 +396,28 @@ pub struct Published {
     pub checkpoint: bool,
 }
 
+/// Refuse a checkpoint without the log's Ed25519 note signature (a line
+/// by its origin's name), which readers other than sign-log verify (`why`
+/// says who needs it), saying how to add one.
+pub fn require_note_signature(note: &Note, cp: &Checkpoint, why: &str) -> anyhow::Result<()> {
+    // A plain Ed25519 signature is 64 bytes; a cosignature 72.
+    if note
+        .signatures
+        .iter()
+        .any(|s| s.name == cp.origin && s.sig.len() == 64)
+    {
+        return Ok(());
+    }
+    Err(fail(
+        Code::Usage,
+        format!(
+            "checkpoint {} carries no Ed25519 note signature, which {why}; \
+make a note key once (`sign-log keygen --name '{}' --secret note.key`, kept in the log VM) and seal with `--note-key note.key`",
+            cp.size, cp.origin
+        ),
+    ))
+}
+
 /// The log's newest checkpoint as it will be served: its stored note (the
 /// log's Ed25519 note signature, and any witness cosignatures added to it),
 /// refused without that signature.
@@ -410,21 +432,11 @@ fn sealed_note(dir: &Path, key: Option<&VerifierKey>) -> anyhow::Result<(Vec<u8>
         )
     })?;
     let (bytes, note, cp) = store::checkpoint_note_bytes(dir, size)?;
-    // A plain Ed25519 signature is 64 bytes; a cosignature 72.
-    if !note
-        .signatures
-        .iter()
-        .any(|s| s.name == cp.origin && s.sig.len() == 64)
-    {
-        return Err(fail(
-            Code::Usage,
-            format!(
-                "checkpoint {size} carries no Ed25519 note signature, which a published log's checkpoint must (c2sp.org/tlog-tiles); \
-make a note key once (`sign-log keygen --name '{}' --secret note.key`, kept in the log VM) and seal with `--note-key note.key`",
-                cp.origin
-            ),
-        ));
-    }
+    require_note_signature(
+        &note,
+        &cp,
+        "a published log's checkpoint must (c2sp.org/tlog-tiles)",
+    )?;
     if let Some(k) = key {
         note::Policy {
             log_key: Some(k),

@@ -1,6 +1,7 @@
-//! sign-log's c2sp.org/tlog-tiles commands, `publish` and `monitor`: their
-//! flags and how their outcomes are rendered. The work is in
-//! `build_verify::log::{publish, monitor}`.
+//! sign-log's c2sp.org/tlog-tiles and tlog-witness commands, `publish`,
+//! `monitor`, `submit` and `witness`: their flags and how their outcomes
+//! are rendered. The work is in `build_verify::log::{publish, monitor,
+//! submit, tlogwitness}`.
 
 use crate::cli::NoteArgs;
 use crate::common::{self, Exit};
@@ -8,9 +9,10 @@ use crate::outln;
 use build_verify::exit::Code;
 use build_verify::log::http::HttpSource;
 use build_verify::log::keys::{self, NoteKeys};
+use build_verify::log::quorum::Quorum;
 use build_verify::log::record::terminal_safe;
-use build_verify::log::{monitor as mon, publish as publ};
-use build_verify::net::{Transport, TransportOptions};
+use build_verify::log::{monitor as mon, publish as publ, submit, tlogwitness};
+use build_verify::net::{serve, Transport, TransportOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -198,4 +200,243 @@ pub fn monitor(a: MonitorArgs) -> anyhow::Result<Exit> {
     }
     outln!("fetched {} resources", o.fetched.len());
     Ok(Code::Ok.into())
+}
+
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Submit the log's newest checkpoint to witnesses (c2sp.org/tlog-witness add-checkpoint) \
+and store their cosignatures on it",
+    after_help = build_verify::exit::HELP,
+    long_about = "Submit the log's newest checkpoint, which must carry the log's Ed25519 note signature \
+(`seal --note-key`), to each witness's add-checkpoint (c2sp.org/tlog-witness): `old N` with N the last \
+checkpoint of this log the witness is seen to have cosigned (else 0) and the consistency proof from N, \
+from the published tiles (--out) when they hold the checkpoint, else from the log. A 409 names the \
+witness's size: the request is sent once more from it. The cosignature lines each witness returns \
+are verified with its keys (lines by other keys are ignored) and stored on the checkpoint, next to its \
+OpenPGP signature, which stays valid; with --out the log is published again so the served checkpoint \
+carries them. Exit 0 once the stored checkpoint meets the quorum (--min-witnesses of the --witness \
+witnesses, all by default, or --policy's, whose witnesses with a URL are asked); otherwise the worst \
+of the witnesses' failures: 404 (the witness does not know the log) is 2; 403, 422 (a fork, or a bad \
+proof) and 400 are 1; a network failure, a 5xx or a second 409 is 4.\n\n\
+Examples:\n  \
+sign-log submit --log /var/lib/build-logs/core-admin \\\n      \
+--witness W1-VKEY https://w1.example/witness \\\n      \
+--out /var/lib/build-logs-www/core-admin"
+)]
+pub struct SubmitArgs {
+    /// The log directory (log.jsonl and checkpoints/).
+    #[arg(long, value_name = "DIR")]
+    log: PathBuf,
+    /// A witness: its cosignature verifier key (NAME+HASH+KEY, or a file
+    /// holding it) and its submission prefix. Repeatable; keys under one
+    /// name, or one key under two names, are one witness.
+    #[arg(long = "witness", value_names = ["VKEY", "URL"], num_args = 2, action = clap::ArgAction::Append)]
+    witnesses: Vec<String>,
+    /// Cosignatures by distinct witnesses the checkpoint needs (default: all given).
+    #[arg(long, value_name = "K")]
+    min_witnesses: Option<usize>,
+    /// A c2sp.org/tlog-policy file: its witnesses with a URL are asked,
+    /// and its quorum must be met.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["witnesses", "min_witnesses"])]
+    policy: Option<PathBuf>,
+    /// The log's published directory: its tiles give the proofs, and it
+    /// is published again with the new cosignatures.
+    #[arg(long, value_name = "WWW")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    net: NetArgs,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The quorum of `submit`: a policy, or the --witness pairs.
+fn submit_quorum(a: &SubmitArgs) -> anyhow::Result<Quorum> {
+    if let Some(p) = &a.policy {
+        return Quorum::read(p);
+    }
+    let pairs: Vec<(&String, &String)> = a
+        .witnesses
+        .chunks(2)
+        .filter_map(|c| Some((c.first()?, c.get(1)?)))
+        .collect();
+    let keys = pairs
+        .iter()
+        .map(|(k, _)| keys::verifier_arg(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut q = Quorum::from_keys(None, keys.clone(), a.min_witnesses)?;
+    for (k, (_, url)) in keys.iter().zip(&pairs) {
+        if let Some(w) = q.witnesses.iter_mut().find(|w| w.keys.contains(k)) {
+            if w.url.as_ref().is_some_and(|u| u != *url) {
+                return Err(build_verify::exit::fail(
+                    Code::Usage,
+                    format!("witness {} is given two URLs", w.name),
+                ));
+            }
+            w.url = Some(url.to_string());
+        }
+    }
+    Ok(q)
+}
+
+pub fn submit(a: SubmitArgs) -> anyhow::Result<Exit> {
+    let q = submit_quorum(&a)?;
+    let transport = a.net.transport()?;
+    let s = submit::submit(&transport, &a.log, &q, a.out.as_deref())
+        .map_err(|e| json_failure(a.json, serde_json::json!({"path": a.log}), e))?;
+    let republished = match (&a.out, s.added) {
+        (Some(out), n) if n > 0 => Some(publ::publish(&a.log, out, None)?),
+        _ => None,
+    };
+    if a.json {
+        let mut v = serde_json::to_value(&s)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "status".into(),
+                if s.quorum { "ok" } else { "failed" }.into(),
+            );
+            o.insert("exit".into(), s.code().as_u8().into());
+        }
+        common::print_json(&v);
+    } else {
+        for w in &s.witnesses {
+            match (w.status, &w.reason) {
+                ("failed", Some(why)) => {
+                    common::error(format_args!("witness {}: {why}", w.witness))
+                }
+                (status, _) => outln!("witness {}: {status}", w.witness),
+            }
+        }
+        outln!(
+            "checkpoint {} of {}: {} cosignature(s) added{}",
+            s.size,
+            terminal_safe(s.origin.as_bytes()),
+            s.added,
+            if republished.is_some() {
+                ", published"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(why) = &s.shortfall {
+        common::error(why);
+    }
+    Ok(s.code().into())
+}
+
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Be a witness (c2sp.org/tlog-witness): answer one add-checkpoint request read on standard \
+input, on standard output",
+    after_help = build_verify::exit::HELP,
+    long_about = "Be a witness (c2sp.org/tlog-witness) for the logs whose Ed25519 note keys are given \
+(--log-key, or --policy's log lines; a log is known by its key's name, its origin): answer one request \
+read on standard input, on standard output, so a web server's CGI, systemd socket activation (--http, \
+Accept=yes) or a qrexec service (the bare request body) runs it. POST add-checkpoint: the checkpoint must \
+carry a valid signature by the log's key (else 403; an unknown origin is 404), `old` must be the size \
+of the last checkpoint this witness cosigned for the log (else 409 with that size), the consistency proof \
+must take that tree to the new one, and a checkpoint of the same size must have the same root (else \
+422, and a checkpoint signed but inconsistent is kept as STATE/HASH/conflict-*). Then the new \
+checkpoint is stored and its cosignatures (--key, `keygen --witness`) are the answer. Per log, \
+STATE/HASH/checkpoint (HASH the hex SHA-256 of the origin) holds the last cosigned checkpoint with the \
+log's signature and the witness's, checked and replaced under a lock (checkpoint.lock), and is what GET \
+HASH/checkpoint answers (the spec's monitoring API). Exit 0 on a 200, 1 on a refusal, 4 when the \
+witness's own state or disk failed (answered 500).\n\n\
+Examples:\n  \
+sign-log witness --key witness.key --log-key LOG-VKEY \\\n      \
+--state /var/lib/witness --http"
+)]
+pub struct WitnessArgs {
+    /// The witness's cosignature secret key (`keygen --witness`). Repeatable.
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    keys: Vec<PathBuf>,
+    /// A log's Ed25519 note verifier key (NAME+HASH+KEY, or a file
+    /// holding it), named by the log's origin. Repeatable.
+    #[arg(
+        long = "log-key",
+        value_name = "VKEY",
+        required_unless_present = "policy"
+    )]
+    log_keys: Vec<String>,
+    /// A c2sp.org/tlog-policy file whose log lines are the logs witnessed.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// The witness's state directory.
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+    /// Read one HTTP/1.1 request (socket activation) instead of a CGI
+    /// request or a bare body.
+    #[arg(long)]
+    http: bool,
+}
+
+fn witness_config(a: &WitnessArgs) -> anyhow::Result<tlogwitness::Witness> {
+    let keys = a
+        .keys
+        .iter()
+        .map(|k| keys::read_signer(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut logs = a
+        .log_keys
+        .iter()
+        .map(|k| keys::verifier_arg(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(p) = &a.policy {
+        logs.extend(Quorum::read(p)?.logs.into_iter().map(|(k, _)| k));
+    }
+    tlogwitness::Witness::new(keys, logs, a.state.clone())
+}
+
+pub fn witness(a: WitnessArgs) -> anyhow::Result<Exit> {
+    use std::io::Write as _;
+    let http = a.http;
+    let answer = |r: &tlogwitness::Response| {
+        let bytes = if http {
+            serve::http_answer(r.status, r.reason(), r.content_type, &r.body)
+        } else {
+            serve::cgi_answer(r.status, r.reason(), r.content_type, &r.body)
+        };
+        common::note_write(common::Stdout.write_all(&bytes));
+        common::note_write(common::Stdout.flush());
+    };
+    let failed = |e: anyhow::Error| {
+        answer(&tlogwitness::Response::text(500, "the witness failed"));
+        Err(e)
+    };
+    let w = match witness_config(&a) {
+        Ok(w) => w,
+        Err(e) => return failed(e),
+    };
+    let mut input = std::io::stdin().lock();
+    let read = if http {
+        serve::read_http(&mut input, tlogwitness::MAX_REQUEST)
+    } else {
+        serve::read_cgi(
+            |k| std::env::var(k).ok(),
+            &mut input,
+            tlogwitness::MAX_REQUEST,
+        )
+    };
+    let req = match read {
+        Ok(r) => r,
+        Err((status, why)) => {
+            common::note(format_args!("{status}: {why}"));
+            answer(&tlogwitness::Response::text(status, why));
+            return Ok(Code::Failed.into());
+        }
+    };
+    match w.serve(&req, build_verify::time::now_secs()) {
+        Ok(r) => {
+            common::note(format_args!("{} {}: {}", r.status, r.reason(), r.log));
+            answer(&r);
+            Ok(if r.status == 200 {
+                Code::Ok
+            } else {
+                Code::Failed
+            }
+            .into())
+        }
+        Err(e) => failed(e),
+    }
 }
