@@ -328,6 +328,9 @@ fn help_pages() -> Vec<Vec<&'static str>> {
     pages.push(vec!["sign-log", "gate"]);
     pages.push(vec!["sign-log", "publish"]);
     pages.push(vec!["sign-log", "monitor"]);
+    pages.push(vec!["sign-log", "submit"]);
+    pages.push(vec!["sign-log", "witness"]);
+    pages.push(vec!["sign-log", "verify-proof"]);
     pages
 }
 

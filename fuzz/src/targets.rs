@@ -25,6 +25,8 @@ mod proof;
 mod rpm;
 #[path = "targets/tlog.rs"]
 mod tlog;
+#[path = "targets/witness.rs"]
+mod witness;
 
 pub use codec::decompress;
 pub use fixtures::fixtures_verify;
@@ -35,3 +37,6 @@ pub use openpgp::{cleartext, openpgp_keyring, openpgp_signature};
 pub use proof::proof;
 pub use rpm::{rpm_header, rpm_package};
 pub use tlog::{tlog_bundle, tlog_state, tlog_tile};
+pub use witness::{
+    http_request, tlog_policy, tlog_proof, witness_fixtures_verify, witness_request, witness_state,
+};

@@ -159,6 +159,12 @@ impl Quorum {
         witness_keys: Vec<VerifierKey>,
         min: Option<usize>,
     ) -> anyhow::Result<Quorum> {
+        if let Some(k) = log.as_ref().filter(|k| k.kind != note::ED25519) {
+            return Err(usage(format!(
+                "--note-key {}: not an Ed25519 note (type 1) key",
+                k.name
+            )));
+        }
         if let Some(k) = witness_keys.iter().find(|k| k.kind != note::COSIGNATURE) {
             return Err(usage(format!(
                 "--witness {}: not a cosignature (type 4) key",

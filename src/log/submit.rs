@@ -140,18 +140,32 @@ fn last_cosigned(dir: &Path, size: u64, w: &Witness) -> u64 {
 /// A failure of one witness: its code and reason.
 type Refused = (Code, String);
 
+/// One checkpoint being submitted: what every witness's request shares.
+struct Round<'a> {
+    transport: &'a Transport,
+    dir: &'a Path,
+    note_bytes: &'a [u8],
+    note: &'a Note,
+    size: u64,
+    proofs: &'a Mutex<Proofs<'a>>,
+}
+
 /// Ask witness `w` to cosign `note` (checkpoint `size`): its verified
 /// lines, the old size sent last, or why not.
 fn ask(
-    transport: &Transport,
+    r: &Round,
     w: &Witness,
     url: &str,
-    note_bytes: &[u8],
-    note: &Note,
-    size: u64,
     first_old: u64,
-    proofs: &Mutex<Proofs>,
 ) -> (u64, Result<Vec<(SignatureLine, note::Verified)>, Refused>) {
+    let Round {
+        transport,
+        note_bytes,
+        note,
+        size,
+        proofs,
+        ..
+    } = *r;
     let mut old = first_old;
     for attempt in 0..2 {
         let proof = match proofs.lock().map_err(|_| ()).map(|mut p| p.from(old)) {
@@ -266,15 +280,8 @@ impl Asked {
 }
 
 /// Submit to witness `w`: what it did, and its verified lines.
-fn one(
-    transport: &Transport,
-    dir: &Path,
-    w: &Witness,
-    note_bytes: &[u8],
-    note: &Note,
-    size: u64,
-    proofs: &Mutex<Proofs>,
-) -> (Asked, Vec<SignatureLine>) {
+fn one(r: &Round, w: &Witness) -> (Asked, Vec<SignatureLine>) {
+    let (dir, size) = (r.dir, r.size);
     let base = w.url.as_deref().unwrap_or_default();
     let url = format!("{}/add-checkpoint", base.trim_end_matches('/'));
     let mut a = Asked::new(w, url);
@@ -282,7 +289,7 @@ fn one(
     if old == size {
         return (a, Vec::new());
     }
-    let (old, got) = ask(transport, w, &a.url, note_bytes, note, size, old, proofs);
+    let (old, got) = ask(r, w, &a.url, old);
     a.old = Some(old);
     match got {
         Ok(lines) => {
@@ -336,12 +343,20 @@ pub fn submit(
     let src = tiles.map(DirSource::new);
     let tree = src.as_ref().and_then(|s| Tree::open(s, size, cp.root).ok());
     let proofs = Mutex::new(Proofs { dir, size, tree });
+    let round = Round {
+        transport,
+        dir,
+        note_bytes: &note_bytes,
+        note: &note,
+        size,
+        proofs: &proofs,
+    };
     let results: Vec<(Asked, Vec<SignatureLine>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = asked
             .iter()
             .map(|w| {
-                let (proofs, note, note_bytes) = (&proofs, &note, &note_bytes);
-                scope.spawn(move || one(transport, dir, w, note_bytes, note, size, proofs))
+                let round = &round;
+                scope.spawn(move || one(round, w))
             })
             .collect();
         handles
