@@ -545,3 +545,143 @@ fn go_tlog_reads_our_published_tiles() {
     std::fs::write(&tile, b).unwrap();
     assert!(!oracle(&go, &[&"tiles", &t("tiles.json")]).status.success());
 }
+
+/// The witness's cosignature lines as note signatures in Go's
+/// sumdb/note (with the cosignature/v1 adapter: its stock verifier knows
+/// type 0x01 keys only), and a tlog-proof checked by note.Open and
+/// tlog.CheckRecord.
+#[test]
+fn go_sumdb_verifies_witness_cosignatures_and_tlog_proofs() {
+    if !go_ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |n: &str| tmp.path().join(n);
+    let go = build_oracle(tmp.path());
+    let origin = "logs.example.org/interop";
+    let k = gen_key("Log VM <log@example.org>");
+    std::fs::write(t("key.asc"), armor_tsk(&k)).unwrap();
+    let keygen = |name: &str, file: &str, witness: bool| {
+        let mut a = vec!["keygen", "--name", name, "--secret"];
+        let path = t(file);
+        a.push(path.to_str().unwrap());
+        if witness {
+            a.push("--witness");
+        }
+        String::from_utf8(sl(&a, b"").stdout)
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let log_vkey = keygen(origin, "note.key", false);
+    let w_vkey = keygen("witness.example/w1", "w1.key", true);
+    let art = t("out.rpm");
+    std::fs::write(&art, b"a package\n").unwrap();
+    let hash = sl(&["hash", art.to_str().unwrap()], b"");
+    let sha = String::from_utf8_lossy(&hash.stdout)
+        .split("\"sha256\":\"")
+        .nth(1)
+        .unwrap()[..64]
+        .to_string();
+    let mut input = b"building\n".to_vec();
+    input.extend_from_slice(&hash.stdout);
+    let log = t("log");
+    let l = log.to_str().unwrap();
+    sl(&["receive", "--log", l, "--name", "interop"], &input);
+    sl(
+        &[
+            "seal",
+            "--log",
+            l,
+            "--key",
+            t("key.asc").to_str().unwrap(),
+            "--origin",
+            origin,
+            "--note-key",
+            t("note.key").to_str().unwrap(),
+        ],
+        b"",
+    );
+    let size = sizes(&log)[0];
+    let cp = std::fs::read(log.join(format!("checkpoints/{size}"))).unwrap();
+    // The witness answers add-checkpoint from 0 (a bare body, as qrexec).
+    let mut body = b"old 0\n\n".to_vec();
+    body.extend_from_slice(&cp);
+    let o = run_fed(
+        Command::new(BIN)
+            .args([
+                "witness",
+                "--key",
+                t("w1.key").to_str().unwrap(),
+                "--log-key",
+                &log_vkey,
+                "--state",
+                t("state").to_str().unwrap(),
+            ])
+            .env_remove("REQUEST_METHOD"),
+        &body,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let at = o.stdout.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let lines = o.stdout[at..].to_vec();
+    let mut cosigned = cp.clone();
+    cosigned.extend_from_slice(&lines);
+    std::fs::write(t("cosigned"), &cosigned).unwrap();
+    std::fs::write(t("lines"), &lines).unwrap();
+    let state = t("state")
+        .join(build_verify::log::tlogwitness::origin_hash(origin))
+        .join("checkpoint");
+    // Stored on the checkpoint, then a tlog-proof of the product.
+    sl(
+        &[
+            "add-cosignature",
+            "--log",
+            l,
+            "--witness",
+            &w_vkey,
+            t("lines").to_str().unwrap(),
+        ],
+        b"",
+    );
+    std::fs::create_dir(t("proofs")).unwrap();
+    sl(
+        &[
+            "prove",
+            "product",
+            "--log",
+            l,
+            "--file",
+            art.to_str().unwrap(),
+            "--tlog-proof",
+            t("proofs").to_str().unwrap(),
+        ],
+        b"",
+    );
+    let manifest = serde_json::json!({
+        "log_vkey": log_vkey,
+        "cosigners": [w_vkey],
+        "notes": [t("cosigned"), state],
+        "tlog_proofs": [t("proofs/out.rpm.tlog-proof")],
+        "sha256": sha,
+    });
+    std::fs::write(t("witness.json"), manifest.to_string()).unwrap();
+    let o = oracle(&go, &[&"witness", &t("witness.json")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok ")).count(),
+        4,
+        "{out}"
+    );
+    // The oracle fails a proof for another product.
+    let m2 = serde_json::json!({
+        "log_vkey": manifest["log_vkey"], "cosigners": manifest["cosigners"], "notes": [],
+        "tlog_proofs": manifest["tlog_proofs"], "sha256": "0".repeat(64),
+    });
+    std::fs::write(t("w2.json"), m2.to_string()).unwrap();
+    assert!(!oracle(&go, &[&"witness", &t("w2.json")]).status.success());
+}

@@ -165,6 +165,9 @@ pub fn witness_fixtures_verify() {
         checkpoint: sealed::CP15.as_bytes().to_vec(),
     }
     .encode();
-    let ans = w.add_checkpoint(&body, 1_700_000_000).map(|a| a.status).ok();
+    let ans = w
+        .add_checkpoint(&body, 1_700_000_000)
+        .map(|a| a.status)
+        .ok();
     assert_eq!(ans, Some(200));
 }
