@@ -895,3 +895,106 @@ fn returned_cosignatures_verify_as_note_signatures() {
     assert_eq!(v.len(), 1);
     assert!(v[0].timestamp.unwrap() > 1_700_000_000);
 }
+
+/// Without the log's note signature there is nothing a witness or a
+/// tlog-proof reader can check: `prove --tlog-proof` and `submit` refuse
+/// (exit 2, naming `--note-key`) and write nothing; `verify-proof` of a
+/// tlog-proof without the log's key has nothing to verify with (exit 3),
+/// with another key it fails (exit 1).
+#[test]
+fn no_note_signature_no_tlog_proof_and_no_witness() {
+    let p = Published::new("logs.example.org/plain");
+    let art = p.tmp.path().join("a.rpm");
+    std::fs::write(&art, b"x\n").unwrap();
+    let mut input = ok(&["hash", art.to_str().unwrap()], b"").stdout;
+    input.extend(lines(0, 10));
+    p.receive(&input);
+    assert_eq!(code(&p.seal(false)), 0);
+    let proofs = p.tmp.path().join("proofs");
+    std::fs::create_dir(&proofs).unwrap();
+    let l = p.log.to_str().unwrap();
+    let o = sl(
+        &[
+            "prove",
+            "product",
+            "--log",
+            l,
+            "--file",
+            art.to_str().unwrap(),
+            "--tlog-proof",
+            proofs.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("--note-key"), "{}", text(&o));
+    assert!(listing(&proofs).is_empty());
+    let before = p.checkpoint(checkpoint_sizes(&p.log)[0]);
+    let (_, wk) = witness_key(p.tmp.path(), "w.example");
+    let o = sl(
+        &[
+            "submit",
+            "--log",
+            l,
+            "--witness",
+            &wk,
+            "http://127.0.0.1:9/",
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert_eq!(p.checkpoint(checkpoint_sizes(&p.log)[0]), before);
+    // Sealed with the note key: a proof, read without and with a wrong key.
+    p.receive(&lines(10, 20));
+    assert_eq!(code(&p.seal(true)), 0);
+    ok(
+        &[
+            "prove",
+            "product",
+            "--log",
+            l,
+            "--file",
+            art.to_str().unwrap(),
+            "--tlog-proof",
+            proofs.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let pf = proofs.join("a.rpm.tlog-proof");
+    let o = sl(
+        &[
+            "verify-proof",
+            pf.to_str().unwrap(),
+            "--artifact",
+            art.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let other = log_key(p.tmp.path(), &p.origin);
+    let o = sl(
+        &[
+            "verify-proof",
+            pf.to_str().unwrap(),
+            "--artifact",
+            art.to_str().unwrap(),
+            "--note-key",
+            &other,
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let o = sl(
+        &[
+            "verify-proof",
+            pf.to_str().unwrap(),
+            "--artifact",
+            art.to_str().unwrap(),
+            "--note-key",
+            &p.vkey,
+        ],
+        b"",
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("no witness required"), "{}", text(&o));
+}

@@ -493,4 +493,65 @@ mod tests {
             assert_eq!(parse_size_body(bad), None);
         }
     }
+
+    /// The checks that need a log key of the test's own: a tree of size 0
+    /// with another root, a proof from 0, a fork at the same size.
+    #[test]
+    fn empty_trees_proofs_from_zero_and_forks_are_422() {
+        use crate::log::checkpoint::Checkpoint;
+        let dir = tempfile::tempdir().unwrap();
+        let log = SignerKey::generate("example.com/log", note::ED25519).unwrap();
+        let w = Witness::new(
+            vec![SignerKey::generate("w.example", note::COSIGNATURE).unwrap()],
+            vec![log.verifier()],
+            dir.path().join("state"),
+        )
+        .unwrap();
+        let req = |old: u64, proof: Vec<Hash>, size: u64, root: Hash| {
+            let text = Checkpoint {
+                origin: "example.com/log".into(),
+                size,
+                root,
+            }
+            .text();
+            let note = Note {
+                signatures: vec![log.sign(&text, 0)],
+                text,
+            };
+            Request {
+                old,
+                proof,
+                checkpoint: note.encode().into_bytes(),
+            }
+            .encode()
+        };
+        let status = |body: Vec<u8>| w.add_checkpoint(&body, 1_700_000_000).unwrap().status;
+        assert_eq!(status(req(0, vec![], 0, [1; 32])), 422);
+        assert_eq!(status(req(0, vec![[2; 32]], 5, [1; 32])), 422);
+        assert_eq!(status(req(0, vec![], 0, merkle::empty_root())), 200);
+        assert_eq!(status(req(0, vec![], 5, [1; 32])), 200);
+        assert_eq!(
+            status(req(5, vec![], 5, [1; 32])),
+            200,
+            "the same tree again"
+        );
+        assert_eq!(status(req(5, vec![], 5, [2; 32])), 422, "a fork");
+        assert_eq!(
+            status(req(5, vec![[3; 32]], 5, [1; 32])),
+            422,
+            "a proof between equal trees"
+        );
+        assert_eq!(status(req(4, vec![], 5, [1; 32])), 409);
+        assert_eq!(
+            status(req(5, vec![[3; 32]], 6, [4; 32])),
+            422,
+            "no such proof"
+        );
+        let held = std::fs::read(state_path(&w.state, "example.com/log")).unwrap();
+        assert_eq!(
+            parse_state(&held, "example.com/log").unwrap().1.root,
+            [1; 32]
+        );
+        assert!(parse_state(&held, "example.com/other").is_err());
+    }
 }
