@@ -152,23 +152,6 @@ fn c2sp_examples_are_test_vectors() {
     assert_eq!(code(&o), 1);
 }
 
-/// A witness's secret key file and vkey.
-fn witness_key(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(format!("{}.key", name.replace('/', "_")));
-    let o = ok(
-        &[
-            "keygen",
-            "--witness",
-            "--name",
-            name,
-            "--secret",
-            path.to_str().unwrap(),
-        ],
-        b"",
-    );
-    (path, text(&o).trim().to_string())
-}
-
 /// A log's note vkey (its secret half thrown away).
 fn log_key(dir: &Path, origin: &str) -> String {
     let path = dir.join(format!("{}.lkey", origin.replace('/', "_")));
@@ -338,19 +321,8 @@ fn witnesses_cosign_over_http_and_the_gate_takes_a_tlog_proof() {
     // The proof file, checked offline.
     let proofs = dir.join("proofs");
     std::fs::create_dir(&proofs).unwrap();
-    let o = ok(
-        &[
-            "prove",
-            "product",
-            "--log",
-            p.log.to_str().unwrap(),
-            "--file",
-            art.to_str().unwrap(),
-            "--tlog-proof",
-            proofs.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let o = p.prove_tlog(&art, &proofs);
+    assert_eq!(code(&o), 0, "{}", text(&o));
     let file = proofs.join("core-admin-4.3.1.rpm.tlog-proof");
     assert_eq!(text(&o).trim(), file.to_str().unwrap());
     let proof = std::fs::read(&file).unwrap();
@@ -502,6 +474,16 @@ fn note1_line(proof: &str, name: &str) -> String {
         .to_string()
 }
 
+/// A request without a proof.
+fn bare(old: u64, checkpoint: Vec<u8>) -> Vec<u8> {
+    Request {
+        old,
+        proof: vec![],
+        checkpoint,
+    }
+    .encode()
+}
+
 /// Sizes and proofs straight from the log: `old` and the proof to `new`.
 fn request(p: &Published, old: u64, new: u64) -> Vec<u8> {
     let proof = if old == 0 || old == new {
@@ -602,14 +584,7 @@ fn the_witness_answers_as_the_spec_says_and_keeps_its_state() {
     // A fork at the same size: another root, signed by the same key.
     let fork = p.sibling("fork");
     assert_eq!(seal_sessions(&fork, &[forked(0, 300)]), [n1]);
-    let o = post(
-        &Request {
-            old: n1,
-            proof: vec![],
-            checkpoint: fork.checkpoint(n1),
-        }
-        .encode(),
-    );
+    let o = post(&bare(n1, fork.checkpoint(n1)));
     assert_eq!(status(&o), 422, "{}", text(&o));
     assert_eq!(code(&o), 1);
     assert_eq!(
@@ -628,36 +603,15 @@ fn the_witness_answers_as_the_spec_says_and_keeps_its_state() {
     // An unknown log: 404; no signature by the log's key: 403.
     let other = Published::new("logs.example.org/other");
     let m = seal_sessions(&other, &[lines(0, 10)])[0];
-    let o = post(
-        &Request {
-            old: 0,
-            proof: vec![],
-            checkpoint: other.checkpoint(m),
-        }
-        .encode(),
-    );
+    let o = post(&bare(0, other.checkpoint(m)));
     assert_eq!(status(&o), 404, "{}", text(&o));
     let mut unsigned = Note::parse(&p.checkpoint(n2)).unwrap();
     unsigned.signatures.clear();
-    let o = post(
-        &Request {
-            old: n1,
-            proof: vec![],
-            checkpoint: unsigned.encode().into_bytes(),
-        }
-        .encode(),
-    );
+    let o = post(&bare(n1, unsigned.encode().into_bytes()));
     assert_eq!(status(&o), 403, "{}", text(&o));
     let mut broken = Note::parse(&p.checkpoint(n2)).unwrap();
     broken.signatures[0].sig[3] ^= 1;
-    let o = post(
-        &Request {
-            old: n1,
-            proof: vec![],
-            checkpoint: broken.encode().into_bytes(),
-        }
-        .encode(),
-    );
+    let o = post(&bare(n1, broken.encode().into_bytes()));
     assert_eq!(status(&o), 403, "{}", text(&o));
     assert_eq!(std::fs::read(&st_file).unwrap(), held);
     // The good step, then the same checkpoint again (200: same root).
@@ -913,19 +867,7 @@ fn no_note_signature_no_tlog_proof_and_no_witness() {
     let proofs = p.tmp.path().join("proofs");
     std::fs::create_dir(&proofs).unwrap();
     let l = p.log.to_str().unwrap();
-    let o = sl(
-        &[
-            "prove",
-            "product",
-            "--log",
-            l,
-            "--file",
-            art.to_str().unwrap(),
-            "--tlog-proof",
-            proofs.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let o = p.prove_tlog(&art, &proofs);
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("--note-key"), "{}", text(&o));
     assert!(listing(&proofs).is_empty());
@@ -947,19 +889,7 @@ fn no_note_signature_no_tlog_proof_and_no_witness() {
     // Sealed with the note key: a proof, read without and with a wrong key.
     p.receive(&lines(10, 20));
     assert_eq!(code(&p.seal(true)), 0);
-    ok(
-        &[
-            "prove",
-            "product",
-            "--log",
-            l,
-            "--file",
-            art.to_str().unwrap(),
-            "--tlog-proof",
-            proofs.to_str().unwrap(),
-        ],
-        b"",
-    );
+    assert_eq!(code(&p.prove_tlog(&art, &proofs)), 0);
     let pf = proofs.join("a.rpm.tlog-proof");
     let o = sl(
         &[

@@ -118,6 +118,21 @@ fn safe(s: &str) -> String {
     super::record::terminal_safe(s.as_bytes())
 }
 
+/// The checkpoint must be of origin `want`, when one is asked for.
+fn want_origin(cp: &Checkpoint, want: Option<&str>) -> anyhow::Result<()> {
+    match want {
+        Some(o) if cp.origin != o => Err(fail(
+            Code::Failed,
+            format!(
+                "the checkpoint is for origin \"{}\", not \"{}\"",
+                safe(&cp.origin),
+                safe(o)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Why a presented checkpoint conflicts with the accepted one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Conflict {
@@ -184,19 +199,10 @@ pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Res
         Some(p) => read_state(p)?,
         None => None,
     };
-    let want_origin = opts.origin.or(prev.as_ref().map(|s| s.origin.as_str()));
-    if let Some(o) = want_origin {
-        if cp.origin != o {
-            return Err(fail(
-                Code::Failed,
-                format!(
-                    "the checkpoint is for origin \"{}\", not \"{}\"",
-                    safe(&cp.origin),
-                    safe(o)
-                ),
-            ));
-        }
-    }
+    want_origin(
+        &cp,
+        opts.origin.or(prev.as_ref().map(|s| s.origin.as_str())),
+    )?;
     let mut notes: Vec<String> = verdict.notes.clone();
     let changed = match &prev {
         None => {
@@ -452,16 +458,7 @@ fn gate_tlog_proof(bytes: &[u8], artifacts: &[PathBuf], opts: &Options) -> anyho
             )
         })?;
     let (p, note, cp): (TlogProof, _, _) = TlogProof::parse(bytes)?;
-    if let Some(o) = opts.origin.filter(|o| *o != cp.origin) {
-        return Err(fail(
-            Code::Failed,
-            format!(
-                "the checkpoint is for origin \"{}\", not \"{}\"",
-                safe(&cp.origin),
-                safe(o)
-            ),
-        ));
-    }
+    want_origin(&cp, opts.origin)?;
     let (sha, size) = tlogproof::artifact_sha256(artifact)?;
     let checked = tlogproof::verify(
         &p,

@@ -54,13 +54,33 @@ fn malformed(why: impl std::fmt::Display) -> anyhow::Error {
     fail(Code::Usage, format!("not a {HEADER} proof: {why}"))
 }
 
-/// The next line of `s` (without its newline) and what follows it.
+/// The next line of `s` (without its newline) and what follows it; none
+/// when no newline ends it.
+pub fn split_line(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = memchr::memchr(b'\n', s)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
 fn line(s: &[u8]) -> anyhow::Result<(&[u8], &[u8])> {
-    let at = memchr::memchr(b'\n', s).ok_or_else(|| malformed("a line without its newline"))?;
-    Ok((
-        s.get(..at).unwrap_or_default(),
-        s.get(at + 1..).unwrap_or_default(),
-    ))
+    split_line(s).ok_or_else(|| malformed("a line without its newline"))
+}
+
+/// Base64 SHA-256 lines up to a blank line, at most [`MAX_NODES`] (a
+/// tlog-proof's inclusion proof, an add-checkpoint's consistency proof):
+/// the hashes and what follows the blank line.
+pub fn parse_nodes(mut s: &[u8]) -> Result<(Vec<Hash>, &[u8]), String> {
+    let mut nodes = Vec::new();
+    loop {
+        let (l, rest) = split_line(s).ok_or("a line without its newline")?;
+        s = rest;
+        if l.is_empty() {
+            return Ok((nodes, s));
+        }
+        if nodes.len() == MAX_NODES {
+            return Err(format!("more than {MAX_NODES} proof lines"));
+        }
+        nodes.push(parse_node(l).ok_or("a proof line is not a base64 SHA-256")?);
+    }
 }
 
 /// A decimal with no leading zero (but `0`), as the C2SP texts write sizes
@@ -104,20 +124,7 @@ impl TlogProof {
             .strip_prefix(b"index ")
             .and_then(parse_decimal)
             .ok_or_else(|| malformed("no index line (`index N`, N decimal)"))?;
-        let mut nodes = Vec::new();
-        loop {
-            let (l, r) = line(rest)?;
-            rest = r;
-            if l.is_empty() {
-                break;
-            }
-            if nodes.len() == MAX_NODES {
-                return Err(malformed(format!("more than {MAX_NODES} proof lines")));
-            }
-            nodes.push(
-                parse_node(l).ok_or_else(|| malformed("a proof line is not a base64 SHA-256"))?,
-            );
-        }
+        let (nodes, rest) = parse_nodes(rest).map_err(malformed)?;
         let (note, cp) = parse_note(rest).map_err(|e| e.context(format!("{HEADER} proof")))?;
         if index >= cp.size {
             return Err(malformed(format!(

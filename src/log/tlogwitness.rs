@@ -24,7 +24,7 @@
 use super::checkpoint::{parse_note, Checkpoint};
 use super::merkle::{self, Hash};
 use super::note::{self, Note, SignatureLine, SignerKey, VerifierKey};
-use super::tlogproof::{parse_decimal, parse_node};
+use super::tlogproof::{parse_decimal, parse_nodes, split_line};
 use crate::exit::{fail, Code, ResultExt};
 use crate::net::serve::Incoming;
 use sha2::{Digest, Sha256};
@@ -32,8 +32,6 @@ use std::path::{Path, PathBuf};
 
 /// A request is a checkpoint note (64 KiB at most) and 63 hashes.
 pub const MAX_REQUEST: u64 = 72 * 1024;
-/// The most consistency proof lines a client may send.
-pub const MAX_PROOF_LINES: usize = 63;
 /// The content type of a 409's body (the witness's size).
 pub const SIZE_TYPE: &str = "text/x.tlog.size";
 /// What the other answers carry.
@@ -53,33 +51,12 @@ pub struct Request {
 impl Request {
     /// Parse a request strictly; the reason for a 400 otherwise.
     pub fn parse(body: &[u8]) -> Result<Request, String> {
-        // Every line ends in a newline.
-        fn line(s: &[u8]) -> Result<(&[u8], &[u8]), String> {
-            let at = memchr::memchr(b'\n', s).ok_or("a line without its newline")?;
-            Ok((
-                s.get(..at).unwrap_or_default(),
-                s.get(at + 1..).unwrap_or_default(),
-            ))
-        }
-        let (first, mut rest) = line(body)?;
+        let (first, rest) = split_line(body).ok_or("a line without its newline")?;
         let old = first
             .strip_prefix(b"old ")
             .and_then(parse_decimal)
             .ok_or("the first line is not `old N`")?;
-        let mut proof = Vec::new();
-        loop {
-            let (l, r) = line(rest)?;
-            rest = r;
-            if l.is_empty() {
-                break;
-            }
-            if proof.len() == MAX_PROOF_LINES {
-                return Err(format!(
-                    "more than {MAX_PROOF_LINES} consistency proof lines"
-                ));
-            }
-            proof.push(parse_node(l).ok_or("a proof line is not a base64 SHA-256")?);
-        }
+        let (proof, rest) = parse_nodes(rest)?;
         if rest.is_empty() {
             return Err("no checkpoint".into());
         }

@@ -138,6 +138,23 @@ impl Published {
         )
     }
 
+    /// `prove product --file ART --tlog-proof DIR`.
+    pub fn prove_tlog(&self, art: &Path, dir: &Path) -> Output {
+        sl(
+            &[
+                "prove",
+                "product",
+                "--log",
+                self.log.to_str().unwrap(),
+                "--file",
+                art.to_str().unwrap(),
+                "--tlog-proof",
+                dir.to_str().unwrap(),
+            ],
+            b"",
+        )
+    }
+
     pub fn checkpoint(&self, size: u64) -> Vec<u8> {
         std::fs::read(self.log.join(format!("checkpoints/{size}"))).unwrap()
     }
@@ -159,4 +176,21 @@ pub fn copy_dir(from: &Path, to: &Path) {
         .output()
         .unwrap();
     assert!(o.status.success());
+}
+
+/// A witness's secret key file (made in `dir`) and its vkey.
+pub fn witness_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(format!("{}.key", name.replace('/', "_")));
+    let o = ok(
+        &[
+            "keygen",
+            "--witness",
+            "--name",
+            name,
+            "--secret",
+            path.to_str().unwrap(),
+        ],
+        b"",
+    );
+    (path, text(&o).trim().to_string())
 }

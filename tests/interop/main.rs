@@ -555,26 +555,10 @@ fn go_sumdb_verifies_witness_cosignatures_and_tlog_proofs() {
     if !go_ready() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let t = |n: &str| tmp.path().join(n);
-    let go = build_oracle(tmp.path());
-    let origin = "logs.example.org/interop";
-    let k = gen_key("Log VM <log@example.org>");
-    std::fs::write(t("key.asc"), armor_tsk(&k)).unwrap();
-    let keygen = |name: &str, file: &str, witness: bool| {
-        let mut a = vec!["keygen", "--name", name, "--secret"];
-        let path = t(file);
-        a.push(path.to_str().unwrap());
-        if witness {
-            a.push("--witness");
-        }
-        String::from_utf8(sl(&a, b"").stdout)
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    let log_vkey = keygen(origin, "note.key", false);
-    let w_vkey = keygen("witness.example/w1", "w1.key", true);
+    let p = common::signlog::Published::new("logs.example.org/interop");
+    let t = |n: &str| p.tmp.path().join(n);
+    let go = build_oracle(p.tmp.path());
+    let (w_key, w_vkey) = common::signlog::witness_key(p.tmp.path(), "witness.example/w1");
     let art = t("out.rpm");
     std::fs::write(&art, b"a package\n").unwrap();
     let hash = sl(&["hash", art.to_str().unwrap()], b"");
@@ -585,24 +569,11 @@ fn go_sumdb_verifies_witness_cosignatures_and_tlog_proofs() {
         .to_string();
     let mut input = b"building\n".to_vec();
     input.extend_from_slice(&hash.stdout);
-    let log = t("log");
+    p.receive(&input);
+    assert!(p.seal(true).status.success());
+    let (log, log_vkey, origin) = (&p.log, &p.vkey, p.origin.as_str());
     let l = log.to_str().unwrap();
-    sl(&["receive", "--log", l, "--name", "interop"], &input);
-    sl(
-        &[
-            "seal",
-            "--log",
-            l,
-            "--key",
-            t("key.asc").to_str().unwrap(),
-            "--origin",
-            origin,
-            "--note-key",
-            t("note.key").to_str().unwrap(),
-        ],
-        b"",
-    );
-    let size = sizes(&log)[0];
+    let size = sizes(log)[0];
     let cp = std::fs::read(log.join(format!("checkpoints/{size}"))).unwrap();
     // The witness answers add-checkpoint from 0 (a bare body, as qrexec).
     let mut body = b"old 0\n\n".to_vec();
@@ -612,9 +583,9 @@ fn go_sumdb_verifies_witness_cosignatures_and_tlog_proofs() {
             .args([
                 "witness",
                 "--key",
-                t("w1.key").to_str().unwrap(),
+                w_key.to_str().unwrap(),
                 "--log-key",
-                &log_vkey,
+                log_vkey,
                 "--state",
                 t("state").to_str().unwrap(),
             ])
@@ -644,19 +615,7 @@ fn go_sumdb_verifies_witness_cosignatures_and_tlog_proofs() {
         b"",
     );
     std::fs::create_dir(t("proofs")).unwrap();
-    sl(
-        &[
-            "prove",
-            "product",
-            "--log",
-            l,
-            "--file",
-            art.to_str().unwrap(),
-            "--tlog-proof",
-            t("proofs").to_str().unwrap(),
-        ],
-        b"",
-    );
+    assert!(p.prove_tlog(&art, &t("proofs")).status.success());
     let manifest = serde_json::json!({
         "log_vkey": log_vkey,
         "cosigners": [w_vkey],
