@@ -231,9 +231,18 @@ fn log_with_product(p: &Published, product: &[u8]) -> PathBuf {
 }
 
 fn submit(p: &Published, ws: &[&Served], extra: &[&str]) -> Output {
-    let mut a = vec!["submit", "--log", p.log.to_str().unwrap(), "--allow-http"];
-    for w in ws {
-        a.extend(["--witness", w.vkey.as_str(), w.url.as_str()]);
+    let pairs: Vec<(&str, &str)> = ws
+        .iter()
+        .map(|w| (w.vkey.as_str(), w.url.as_str()))
+        .collect();
+    submit_to(&p.log, &pairs, extra)
+}
+
+/// `submit --log LOG` to witnesses given as (vkey, URL).
+fn submit_to(log: &Path, ws: &[(&str, &str)], extra: &[&str]) -> Output {
+    let mut a = vec!["submit", "--log", log.to_str().unwrap(), "--allow-http"];
+    for (vkey, url) in ws {
+        a.extend(["--witness", vkey, url]);
     }
     a.extend_from_slice(extra);
     sl(&a, b"")
@@ -642,19 +651,7 @@ fn the_witness_answers_as_the_spec_says_and_keeps_its_state() {
         .unwrap()
         .verifier()
         .to_string();
-    let o = sl(
-        &[
-            "submit",
-            "--log",
-            p.log.to_str().unwrap(),
-            "--allow-http",
-            "--witness",
-            &vkey,
-            &served,
-            "--json",
-        ],
-        b"",
-    );
+    let o = submit_to(&p.log, &[(&vkey, &served)], &["--json"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
@@ -675,18 +672,7 @@ fn the_witness_answers_as_the_spec_says_and_keeps_its_state() {
     let sizes = seal_sessions(&fork3, &[lines(0, 300), lines(300, 900), forked(900, 1000)]);
     assert_eq!(sizes, [n1, n2, n3]);
     let before = listing(&fork3.log.join("checkpoints"));
-    let o = sl(
-        &[
-            "submit",
-            "--log",
-            fork3.log.to_str().unwrap(),
-            "--allow-http",
-            "--witness",
-            &vkey,
-            &served,
-        ],
-        b"",
-    );
+    let o = submit_to(&fork3.log, &[(&vkey, &served)], &[]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("422"), "{}", text(&o));
     assert_eq!(std::fs::read(&st_file).unwrap(), held);
