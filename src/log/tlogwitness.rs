@@ -346,7 +346,7 @@ impl Witness {
             .and_then(|p| p.rsplit('/').next())
             .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
         match hash {
-            Some(h) if req.method == "GET" || req.method == "HEAD" => self.checkpoint(h),
+            Some(h) if req.method == "GET" => self.checkpoint(h),
             Some(_) => Ok(Response::text(405, "a checkpoint is read with GET")),
             None => Ok(Response::text(404, "no such resource")),
         }
