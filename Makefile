@@ -32,9 +32,11 @@ export CARGO_TARGET_DIR
 
 TOP := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 VERSION := $(shell cat $(TOP)/version)
-# Every binary of the package is a tool: a new src/bin/NAME.rs is built,
-# documented, installed and uninstalled with nothing to add here.
-TOOLS := $(sort $(basename $(notdir $(wildcard $(TOP)/src/bin/*.rs))))
+# Every binary of the package is a tool: a new src/bin/NAME.rs (or
+# src/bin/NAME/main.rs, cargo's form for a binary of several files) is
+# built, documented, installed and uninstalled with nothing to add here.
+TOOLS := $(sort $(basename $(notdir $(wildcard $(TOP)/src/bin/*.rs))) \
+  $(notdir $(patsubst %/,%,$(dir $(wildcard $(TOP)/src/bin/*/main.rs)))))
 BIN := $(CARGO_TARGET_DIR)/release
 DOCS := $(CARGO_TARGET_DIR)/docs
 # contrib files the packages install (README.md and contrib/qubes/README.md

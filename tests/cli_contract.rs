@@ -326,6 +326,11 @@ echo "== pkg"; words verify-package --rel
 fn help_pages() -> Vec<Vec<&'static str>> {
     let mut pages: Vec<Vec<&str>> = TOOLS.iter().map(|t| vec![*t]).collect();
     pages.push(vec!["sign-log", "gate"]);
+    pages.push(vec!["sign-log", "publish"]);
+    pages.push(vec!["sign-log", "monitor"]);
+    pages.push(vec!["sign-log", "submit"]);
+    pages.push(vec!["sign-log", "witness"]);
+    pages.push(vec!["sign-log", "verify-proof"]);
     pages
 }
 

@@ -57,6 +57,14 @@ replay_tests!(
     rpm_repomd,
     rpm_primary,
     metalink,
+    tlog_tile,
+    tlog_bundle,
+    tlog_state,
+    tlog_proof,
+    tlog_policy,
+    witness_request,
+    witness_state,
+    http_request,
 );
 
 /// The fixtures the targets' invariants compare with verify (an invariant
@@ -64,4 +72,5 @@ replay_tests!(
 #[test]
 fn fixtures_verify() {
     targets::fixtures_verify();
+    targets::witness_fixtures_verify();
 }

@@ -27,8 +27,14 @@ fn tools() -> Vec<String> {
     let mut t: Vec<String> = std::fs::read_dir(top().join("src/bin"))
         .unwrap()
         .filter_map(|e| {
-            let n = e.unwrap().file_name().to_string_lossy().into_owned();
-            n.strip_suffix(".rs").map(String::from)
+            let e = e.unwrap();
+            let n = e.file_name().to_string_lossy().into_owned();
+            // src/bin/NAME.rs, or src/bin/NAME/main.rs (a binary of
+            // several files; src/bin/common is a module, not a binary).
+            match n.strip_suffix(".rs") {
+                Some(t) => Some(t.to_string()),
+                None => e.path().join("main.rs").is_file().then_some(n),
+            }
         })
         .collect();
     t.sort();

@@ -27,6 +27,10 @@ mod proof;
 mod rpm;
 #[path = "targets/rpmmd.rs"]
 mod rpmmd;
+#[path = "targets/tlog.rs"]
+mod tlog;
+#[path = "targets/witness.rs"]
+mod witness;
 
 pub use attest::attest;
 pub use codec::decompress;
@@ -38,3 +42,7 @@ pub use openpgp::{cleartext, openpgp_keyring, openpgp_signature};
 pub use proof::proof;
 pub use rpm::{rpm_header, rpm_package};
 pub use rpmmd::{metalink, rpm_primary, rpm_repomd};
+pub use tlog::{tlog_bundle, tlog_state, tlog_tile};
+pub use witness::{
+    http_request, tlog_policy, tlog_proof, witness_fixtures_verify, witness_request, witness_state,
+};

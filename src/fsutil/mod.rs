@@ -122,6 +122,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_mode(path, bytes, 0o600)
 }
 
+/// [`write_atomic`] of a file for every reader: the mode a new file gets
+/// ([`new_file_mode`]), not a temporary file's 0600 (checkpoints, a
+/// published log's files).
+pub fn write_atomic_public(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, new_file_mode())
+}
+
 /// [`write_atomic`] of a file with permission bits `mode` (set on the
 /// temporary file before it is renamed: never another mode under `path`).
 pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {

@@ -15,8 +15,9 @@ use super::checkpoint::{self, Checkpoint};
 use super::merkle::{self, from_b64, to_b64};
 use super::note::{self, Note};
 use super::proof::{self, Evidence};
-use crate::digest::{hash_reader, Algo};
-use crate::exit::{fail, Code, ResultExt};
+use super::quorum::Quorum;
+use super::tlogproof::{self, TlogProof};
+use crate::exit::{fail, Code};
 use crate::openpgp::{LoadedKeys, Verifier};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -65,6 +66,9 @@ pub struct Options<'a> {
     pub origin: Option<&'a str>,
     /// Note signatures (log key, witnesses) the checkpoint must carry.
     pub notes: note::Policy<'a>,
+    /// Logs and witnesses as a quorum (a tlog-policy file, or the command
+    /// line's keys): checked too when given; a tlog-proof needs one.
+    pub quorum: Option<&'a Quorum>,
     /// The product records must come from this source (the build VM
     /// asking for the signature), not from another sender into the log.
     pub source: Option<&'a str>,
@@ -112,6 +116,21 @@ impl Accepted {
 /// Names from the log or the command line, shown terminal-safe.
 fn safe(s: &str) -> String {
     super::record::terminal_safe(s.as_bytes())
+}
+
+/// The checkpoint must be of origin `want`, when one is asked for.
+fn want_origin(cp: &Checkpoint, want: Option<&str>) -> anyhow::Result<()> {
+    match want {
+        Some(o) if cp.origin != o => Err(fail(
+            Code::Failed,
+            format!(
+                "the checkpoint is for origin \"{}\", not \"{}\"",
+                safe(&cp.origin),
+                safe(o)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Why a presented checkpoint conflicts with the accepted one.
@@ -163,7 +182,14 @@ pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Res
             ))
         })?;
     let what = format!("checkpoint {}", cp.size);
-    let note_signatures = opts.notes.check(&note, &what)?;
+    let mut note_signatures = opts.notes.check(&note, &what)?;
+    if let Some(q) = opts.quorum {
+        for v in q.check(&note, &cp.origin, false, &what)?.signatures {
+            if !note_signatures.contains(&v) {
+                note_signatures.push(v);
+            }
+        }
+    }
     let lock = match opts.state {
         // `STATE.lock`, held for the whole check.
         Some(p) => Some((p.to_path_buf(), crate::fsutil::lock_beside(p)?)),
@@ -173,19 +199,10 @@ pub fn accept(ev: &Evidence, verifier: &Verifier, opts: &Options) -> anyhow::Res
         Some(p) => read_state(p)?,
         None => None,
     };
-    let want_origin = opts.origin.or(prev.as_ref().map(|s| s.origin.as_str()));
-    if let Some(o) = want_origin {
-        if cp.origin != o {
-            return Err(fail(
-                Code::Failed,
-                format!(
-                    "the checkpoint is for origin \"{}\", not \"{}\"",
-                    safe(&cp.origin),
-                    safe(o)
-                ),
-            ));
-        }
-    }
+    want_origin(
+        &cp,
+        opts.origin.or(prev.as_ref().map(|s| s.origin.as_str())),
+    )?;
     let mut notes: Vec<String> = verdict.notes.clone();
     let changed = match &prev {
         None => {
@@ -334,14 +351,6 @@ impl Outcome {
     }
 }
 
-/// SHA-256 and size of an artifact (a regular file: a FIFO is refused).
-fn digest_of(path: &Path) -> anyhow::Result<(String, u64)> {
-    let f = crate::fsutil::input::open_regular(path, "artifact")?;
-    let d = hash_reader(f, &[Algo::Sha256])
-        .with_code(Code::Io, || format!("reading artifact {}", path.display()))?;
-    Ok((d.hex(Algo::Sha256).unwrap_or_default(), d.len))
-}
-
 /// The gate: hash `artifacts` (on another thread, while the keys load and
 /// the checkpoint is checked), accept the evidence's checkpoint, find a
 /// verifying inclusion proof of a product record with each digest, and
@@ -355,15 +364,33 @@ pub fn gate(
     if artifacts.is_empty() {
         return Err(fail(Code::Usage, "the gate needs at least one artifact"));
     }
+    let bytes = crate::fsutil::input::read_arg(
+        evidence,
+        "sign-log evidence",
+        proof::MAX_EVIDENCE,
+        Code::Usage,
+    )?;
+    if tlogproof::is_tlog_proof(&bytes) {
+        return gate_tlog_proof(&bytes, artifacts, opts);
+    }
     let (digests, checked) = std::thread::scope(|scope| {
         let hasher = scope.spawn(|| {
             artifacts
                 .iter()
-                .map(|a| digest_of(a))
+                .map(|a| tlogproof::artifact_sha256(a))
                 .collect::<anyhow::Result<Vec<_>>>()
         });
         let checked = (|| {
-            let ev = proof::read_evidence(evidence)?;
+            let ev: Evidence = serde_json::from_slice(&bytes).map_err(|e| {
+                fail(
+                    Code::Usage,
+                    format!(
+                        "{} is not sign-log evidence (JSON from `prove product`) nor a {}: {e}",
+                        evidence.display(),
+                        tlogproof::HEADER
+                    ),
+                )
+            })?;
             let keys = load_keys()?;
             let accepted = accept(&ev, &keys.verifier(), opts)?;
             Ok::<_, anyhow::Error>((ev, accepted))
@@ -400,6 +427,69 @@ pub fn gate(
     };
     accepted.commit()?;
     Ok(out)
+}
+
+/// The gate on a c2sp.org/tlog-proof: no OpenPGP signature and no
+/// consistency proof, so it takes one only with a witness quorum of at
+/// least one witness (each witness cosigns only a tree consistent with
+/// every tree it cosigned before: a split view needs the quorum to
+/// collude), and not with a state it cannot extend. One proof is one
+/// product: one artifact. Nothing is written.
+fn gate_tlog_proof(bytes: &[u8], artifacts: &[PathBuf], opts: &Options) -> anyhow::Result<Outcome> {
+    let [artifact] = artifacts else {
+        return Err(fail(
+            Code::Usage,
+            "a tlog-proof proves one product: give one ARTIFACT",
+        ));
+    };
+    if opts.state.is_some() {
+        return Err(fail(
+            Code::Usage,
+            "--state needs sign-log's JSON evidence (its consistency proofs); a tlog-proof's guard against a split view is its witness quorum",
+        ));
+    }
+    let quorum = opts
+        .quorum
+        .filter(|q| q.rule.least() > 0)
+        .ok_or_else(|| {
+            fail(
+                Code::Usage,
+                "a tlog-proof is accepted only with a witness quorum: --witness VKEY... with --min-witnesses K (K >= 1), or --policy FILE",
+            )
+        })?;
+    let (p, note, cp): (TlogProof, _, _) = TlogProof::parse(bytes)?;
+    want_origin(&cp, opts.origin)?;
+    let (sha, size) = tlogproof::artifact_sha256(artifact)?;
+    let checked = tlogproof::verify(
+        &p,
+        &note,
+        &cp,
+        &tlogproof::Expect {
+            sha256: Some(&sha),
+            source: opts.source,
+        },
+        quorum,
+    )
+    .map_err(|e| e.context(format!("artifact {} (SHA-256 {sha})", artifact.display())))?;
+    Ok(Outcome {
+        origin: checked.origin,
+        size: checked.size,
+        root: checked.root,
+        previous: None,
+        signers: checked.signed.log.into_iter().collect(),
+        note_signatures: checked.signed.signatures,
+        artifacts: vec![Passed {
+            path: artifact.clone(),
+            size,
+            sha256: sha,
+            product: checked.product,
+            seq: checked.index,
+        }],
+        notes: vec![format!(
+            "tlog-proof: cosigned by {}",
+            checked.signed.witnesses.join(", ")
+        )],
+    })
 }
 
 /// The product record with digest `sha` (and source `source`, when

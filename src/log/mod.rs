@@ -16,20 +16,32 @@
 //! - [`keys`]: note keys from files and command lines, keygen;
 //! - [`gate`]: the signing gate and its state (rollback, fork);
 //! - [`witness`]: cosigning checkpoints and storing cosignatures;
-//! - [`agree`]: products agreed on by independently sealed logs.
+//! - [`agree`]: products agreed on by independently sealed logs;
+//! - [`tiles`]: c2sp.org/tlog-tiles paths and formats, the verified tile reader;
+//! - [`http`]: a tlog-tiles log over HTTP (the `net` transport);
+//! - [`publish`]: the tile writer, and a sealed log published with it;
+//! - [`monitor`]: reading any tlog-tiles log, its state (rollback, fork).
 
 pub mod agree;
 pub mod checkpoint;
 pub mod directive;
 pub mod export;
 pub mod gate;
+pub mod http;
 pub mod keys;
 pub mod merkle;
+pub mod monitor;
 pub mod note;
 pub mod proof;
+pub mod publish;
+pub mod quorum;
 pub mod receive;
 pub mod record;
 pub mod seal;
 pub mod store;
+pub mod submit;
+pub mod tiles;
+pub mod tlogproof;
+pub mod tlogwitness;
 pub mod verify;
 pub mod witness;

@@ -308,7 +308,7 @@ impl VerifierKey {
 }
 
 /// What a v1 cosignature signs: header, time line, the checkpoint text.
-fn cosigned_message(t: u64, text: &str) -> Vec<u8> {
+pub fn cosigned_message(t: u64, text: &str) -> Vec<u8> {
     format!("{COSIG_HEADER}time {t}\n{text}").into_bytes()
 }
 

@@ -232,7 +232,22 @@ pub fn verify_proof_files(
     load_keys: Option<impl FnOnce() -> anyhow::Result<LoadedKeys>>,
     unsigned: bool,
 ) -> anyhow::Result<Vec<String>> {
-    let parsed = read_proof(proof)?;
+    verify_parsed_proof(&read_proof(proof)?, checkpoints, load_keys, unsigned)
+}
+
+/// [`verify_proof_files`] of a proof already read.
+pub fn verify_parsed_proof(
+    parsed: &Proof,
+    checkpoints: &[PathBuf],
+    load_keys: Option<impl FnOnce() -> anyhow::Result<LoadedKeys>>,
+    unsigned: bool,
+) -> anyhow::Result<Vec<String>> {
+    if checkpoints.is_empty() {
+        return Err(fail(
+            Code::Usage,
+            "a JSON proof is checked against checkpoint files: give --checkpoint",
+        ));
+    }
     let loaded = match (load_keys, unsigned) {
         (Some(load), _) => Some(load()?),
         (None, true) => None,
@@ -248,7 +263,7 @@ pub fn verify_proof_files(
         .iter()
         .map(|c| read_checkpoint(c, verifier.as_ref()))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    verify_proof(&parsed, &cps)?;
+    verify_proof(parsed, &cps)?;
     Ok(match verifier {
         Some(_) => Vec::new(),
         None => vec!["checkpoint signatures not checked (--unsigned)".to_string()],

@@ -9,7 +9,7 @@
 //! All lines of one read share that read's time: they arrived together.
 
 use super::merkle::{leaf_hashes, Frontier, Hash};
-use super::record::{kind, LineEncoder};
+use super::record::{encoded_data_len, kind, LineEncoder, MAX_RECORD};
 use super::store::Log;
 use crate::exit::{fail, Code};
 use crate::fsutil::BackgroundSync;
@@ -80,6 +80,10 @@ pub struct Received {
     pub notes: Vec<String>,
 }
 
+/// The least room for a line's bytes in a record (a source name longer
+/// than some 60 KiB leaves less, and is refused).
+const MIN_DATA: usize = 4096;
+
 pub const BATCH_RECORDS: u64 = 100_000;
 pub const BATCH_TIME: Duration = Duration::from_secs(1);
 const READ_SIZE: usize = 256 * 1024;
@@ -101,6 +105,8 @@ struct Session<'a> {
     records: u64,
     /// Records already reported to the syncer.
     reported: u64,
+    /// The longest `data` (escaped) or `b64` a record may hold.
+    max_data: usize,
     cap: Option<String>,
 }
 
@@ -128,10 +134,9 @@ impl Session<'_> {
         self.opts.record_size.max(4)
     }
 
-    /// Bytes of the next piece of `s`: at most a record, not splitting a
-    /// UTF-8 character that straddles the limit.
-    fn piece_len(&self, s: &[u8]) -> usize {
-        let size = self.record_size();
+    /// At most `size` (>= 4) bytes of `s`, not splitting a UTF-8
+    /// character that straddles the limit.
+    fn cut(s: &[u8], size: usize) -> usize {
         if s.len() <= size {
             return s.len();
         }
@@ -147,10 +152,39 @@ impl Session<'_> {
         }
     }
 
-    /// Store all but the last record piece of `s`; return what is left.
-    fn emit_pieces<'s>(&mut self, mut s: &'s [u8]) -> &'s [u8] {
-        while s.len() > self.record_size() && !self.records_full() {
-            let (piece, rest) = s.split_at(self.piece_len(s));
+    /// Bytes of the next piece of `s`: at most a record's worth of input,
+    /// and few enough that the record stays within [`MAX_RECORD`] once
+    /// escaped (a control byte takes six, `\u00XX`).
+    fn piece_len(&self, s: &[u8]) -> usize {
+        let fits = |n: usize| encoded_data_len(s.get(..n).unwrap_or_default()) <= self.max_data;
+        let n = Session::cut(s, self.record_size());
+        if n.saturating_mul(6) <= self.max_data || fits(n) {
+            return n;
+        }
+        // The longest cut that fits: `lo` fits, `hi` does not.
+        let (mut lo, mut hi) = (Session::cut(s, (self.max_data / 6).max(4)), n);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let m = Session::cut(s, mid);
+            if m > lo && fits(m) {
+                lo = m;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Store all but the last record piece of `s`; return what is left. At
+    /// the end of the line (`end`) that piece fits one record; before it,
+    /// it is at most a record's worth of input, which more may follow.
+    fn emit_pieces<'s>(&mut self, mut s: &'s [u8], end: bool) -> &'s [u8] {
+        while !self.records_full() && (end || s.len() > self.record_size()) {
+            let n = self.piece_len(s);
+            if n >= s.len() {
+                break;
+            }
+            let (piece, rest) = s.split_at(n);
             self.emit(piece, self.in_line, false);
             self.in_line = true;
             s = rest;
@@ -167,7 +201,7 @@ impl Session<'_> {
             line.extend_from_slice(head);
             &line
         };
-        let last = self.emit_pieces(whole);
+        let last = self.emit_pieces(whole, true);
         if !self.records_full() {
             self.emit(last, self.in_line, noeol);
         }
@@ -214,7 +248,7 @@ impl Session<'_> {
                 None => {
                     let mut carry = std::mem::take(&mut self.carry);
                     carry.extend_from_slice(head);
-                    let used = carry.len() - self.emit_pieces(&carry).len();
+                    let used = carry.len() - self.emit_pieces(&carry, false).len();
                     carry.drain(..used);
                     self.carry = carry;
                     return;
@@ -237,6 +271,16 @@ pub fn receive(log: &mut Log, mut input: impl Read, opts: &Options) -> anyhow::R
     let mut start = log.record(kind::START);
     start.name = Some(opts.name.clone().into());
     start.src = opts.source.clone().map(Into::into);
+    // Every record must fit a published entry (MAX_RECORD): the name and
+    // source are in records, and must leave room for the lines.
+    let max_data =
+        MAX_RECORD.saturating_sub(LineEncoder::new(opts.source.as_deref()).max_overhead());
+    if start.to_line().len() > MAX_RECORD || max_data < MIN_DATA {
+        return Err(fail(
+            Code::Usage,
+            format!("the log name and source take too much of a record ({MAX_RECORD} bytes at most): give shorter ones"),
+        ));
+    }
     log.append_now(&start)?;
 
     let syncer = BackgroundSync::new(BATCH_RECORDS, BATCH_TIME);
@@ -248,7 +292,7 @@ pub fn receive(log: &mut Log, mut input: impl Read, opts: &Options) -> anyhow::R
         if opts.sync == SyncMode::Batch {
             scope.spawn(|| syncer.run(&file));
         }
-        let r = session(log, &mut input, opts, &syncer);
+        let r = session(log, &mut input, opts, &syncer, max_data);
         syncer.stop();
         r
     })?;
@@ -348,6 +392,7 @@ fn session(
     input: &mut impl Read,
     opts: &Options,
     syncer: &BackgroundSync,
+    max_data: usize,
 ) -> anyhow::Result<Ending> {
     let (to_hasher, chunks) = mpsc::sync_channel::<Chunk>(IN_FLIGHT);
     let (spent_tx, spent) = mpsc::channel::<Chunk>();
@@ -367,6 +412,7 @@ fn session(
             line_len: 0,
             records: 0,
             reported: 0,
+            max_data,
             cap: None,
         };
         let mut pipe = Pipe {
@@ -563,6 +609,67 @@ mod tests {
 
     fn b64(f: &Frontier) -> String {
         crate::log::merkle::to_b64(&f.root())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Lines of control bytes, C1 controls, bidi overrides, invalid
+        /// UTF-8 and directives, longer than a record: every stored record
+        /// fits a tlog-tiles entry, and the records give the input back.
+        #[test]
+        fn records_fit_a_published_entry(
+            line in proptest::collection::vec(
+                prop_oneof![0u8..0x20, Just(0x7f), Just(0xc2), Just(0x9b), Just(0xe2),
+                    Just(0x80), Just(0xae), Just(b'"'), any::<u8>(), Just(b'a')],
+                10_000..40_000,
+            ),
+            directive in any::<bool>(),
+            read in prop_oneof![Just(1usize << 20), 1000usize..70_000],
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut input = if directive { b"##sign-log ".to_vec() } else { Vec::new() };
+            input.extend_from_slice(&line);
+            input.push(b'\n');
+            let mut log = Log::open(dir.path()).unwrap();
+            receive(&mut log, Trickle(&input, read), &opts(16 * 1024)).unwrap();
+            drop(log);
+            scan_log(dir.path(), |_, raw| {
+                assert!(raw.len() <= MAX_RECORD, "a record of {} bytes", raw.len());
+                Ok(())
+            })
+            .unwrap();
+            prop_assert_eq!(rebuild(dir.path()), input);
+        }
+    }
+
+    #[test]
+    fn a_line_of_control_bytes_is_split_to_fit_a_published_entry() {
+        // 16 KiB of \x01 escapes to 96 KiB: two records, each within 64 KiB.
+        let dir = tempfile::tempdir().unwrap();
+        let mut input = vec![1u8; 16 * 1024];
+        input.push(b'\n');
+        let mut log = Log::open(dir.path()).unwrap();
+        let r = receive(&mut log, Trickle(&input, 1 << 20), &opts(16 * 1024)).unwrap();
+        drop(log);
+        assert_eq!(r.size, 4, "start, two pieces, end");
+        let mut lens = Vec::new();
+        scan_log(dir.path(), |_, raw| {
+            lens.push(raw.len());
+            Ok(())
+        })
+        .unwrap();
+        assert!(lens.iter().all(|&n| n <= MAX_RECORD), "{lens:?}");
+        assert!(
+            lens[1] > MAX_RECORD - 200,
+            "the first piece is as long as fits: {lens:?}"
+        );
+        assert_eq!(rebuild(dir.path()), input);
+        // A source too long to leave room for lines is refused up front.
+        let mut o = opts(16 * 1024);
+        o.source = Some("s".repeat(MAX_RECORD));
+        let mut log = Log::open(dir.path()).unwrap();
+        let e = receive(&mut log, Trickle(b"x\n", 1), &o).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), Code::Usage, "{e:#}");
     }
 
     #[test]

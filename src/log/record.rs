@@ -15,6 +15,11 @@ use std::borrow::Cow;
 /// Lines starting with this are directives from the build side.
 pub const DIRECTIVE: &str = "##sign-log ";
 
+/// The longest stored record: a published log's entry bundles prefix each
+/// entry with a big-endian uint16 length (c2sp.org/tlog-tiles), so the
+/// receiver splits what would encode longer.
+pub const MAX_RECORD: usize = 65_535;
+
 /// Record types.
 pub mod kind {
     pub const START: &str = "start";
@@ -360,6 +365,17 @@ impl LineEncoder {
         self.finish(out, cont, noeol);
     }
 
+    /// The most bytes a line record of this session can have around its
+    /// `data` (or `b64`) content: the largest seq, both flags, and the
+    /// `directive` type, the longest.
+    pub fn max_overhead(&self) -> usize {
+        let mut out = Vec::new();
+        let t = "0000-00-00T00:00:00.000000Z";
+        self.clone()
+            .encode_line(&mut out, u64::MAX, t, b"", true, true);
+        out.len() + kind::DIRECTIVE.len() - kind::LINE.len()
+    }
+
     /// The flags and the closing brace.
     fn finish(&self, out: &mut Vec<u8>, cont: bool, noeol: bool) {
         if cont {
@@ -369,6 +385,23 @@ impl LineEncoder {
             out.extend_from_slice(b",\"noeol\":true");
         }
         out.push(b'}');
+    }
+}
+
+/// How many bytes `bytes` take inside a line record: its JSON string with
+/// the escapes [`escape_json_str`] writes, or its base64 when it is not
+/// UTF-8 (as [`LineEncoder::encode_line`] stores it).
+pub fn encoded_data_len(bytes: &[u8]) -> usize {
+    if is_plain(bytes) {
+        return bytes.len();
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => {
+            let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 4);
+            escape_json_str(&mut out, s);
+            out.len()
+        }
+        Err(_) => base64::encoded_len(bytes.len(), true).unwrap_or(usize::MAX),
     }
 }
 

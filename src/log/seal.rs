@@ -150,6 +150,25 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
             format!("origin {origin:?} cannot be a checkpoint line"),
         ));
     }
+    // Its seal record must fit a published entry too.
+    let longest = super::record::Record {
+        seq: u64::MAX,
+        t: crate::time::format_rfc3339_micros(u64::MAX / 2).into(),
+        kind: kind::SEAL.into(),
+        size: Some(u64::MAX),
+        root: Some(log.root_b64().into()),
+        name: Some(origin.into()),
+        ..Default::default()
+    };
+    if longest.to_line().len() > super::record::MAX_RECORD {
+        return Err(fail(
+            Code::Usage,
+            format!(
+                "origin of {} bytes: too long for a record of a published log",
+                origin.len()
+            ),
+        ));
+    }
     if let Some(k) = opts.note_key {
         if k.kind != note::ED25519 || k.name != origin {
             return Err(fail(

@@ -251,6 +251,15 @@ pub fn checkpoint_bytes(dir: &Path, size: u64) -> anyhow::Result<Vec<u8>> {
     read_checkpoint_bytes(&checkpoint_path(dir, size))
 }
 
+/// The note of checkpoint `size` of the log in `dir` as stored, byte for
+/// byte (a published log serves it so), with the checkpoint in it.
+pub fn checkpoint_note_bytes(dir: &Path, size: u64) -> anyhow::Result<(Vec<u8>, Note, Checkpoint)> {
+    let path = checkpoint_path(dir, size);
+    let bytes = read_checkpoint_bytes(&path)?;
+    let (note, cp) = parse_note(&bytes).map_err(|e| e.context(path.display().to_string()))?;
+    Ok((bytes, note, cp))
+}
+
 /// The body of checkpoint `size` of the log in `dir`, its signature not
 /// read.
 pub fn checkpoint_body(dir: &Path, size: u64) -> anyhow::Result<Checkpoint> {
@@ -298,7 +307,7 @@ pub fn checkpoint_names(dir: &Path) -> Vec<std::ffi::OsString> {
 /// Checkpoint files are read by whoever reads the log: the same mode as
 /// the log file (the umask's), not a temporary file's 0600.
 fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::fsutil::write_atomic_mode(path, bytes, crate::fsutil::new_file_mode())
+    crate::fsutil::write_atomic_public(path, bytes)
 }
 
 /// Store checkpoint `size` of the log in `dir`: its detached signature
@@ -415,6 +424,86 @@ pub fn tree(dir: &Path) -> anyhow::Result<Frontier> {
         Ok(())
     })?;
     Ok(frontier)
+}
+
+/// The seq a stored line starts with (`{"seq":N,`: every record's first
+/// field), if it does.
+fn seq_prefix(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(b"{\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if rest.get(digits) != Some(&b',') {
+        return None;
+    }
+    std::str::from_utf8(rest.get(..digits)?).ok()?.parse().ok()
+}
+
+/// The first line starting at or after byte `pos` of `f` (`len` bytes):
+/// its offset and seq; `None` past the last complete line.
+fn line_from(f: &File, pos: u64, len: u64) -> anyhow::Result<Option<(u64, u64)>> {
+    use std::os::unix::fs::FileExt;
+    let mut start = pos;
+    let mut buf = vec![0u8; 4096];
+    if pos > 0 {
+        // The line start is after the first newline at or after pos - 1.
+        let mut at = pos - 1;
+        loop {
+            if at >= len || at - (pos - 1) > MAX_STORED_LINE as u64 {
+                return Ok(None);
+            }
+            let n = f.read_at(&mut buf, at).code(Code::Io, "reading the log")?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if let Some(i) = memchr::memchr(b'\n', buf.get(..n).unwrap_or_default()) {
+                start = at + i as u64 + 1;
+                break;
+            }
+            at += n as u64;
+        }
+    }
+    if start >= len {
+        return Ok(None);
+    }
+    let n = f
+        .read_at(&mut buf, start)
+        .code(Code::Io, "reading the log")?;
+    let head = buf.get(..n).unwrap_or_default();
+    match seq_prefix(head) {
+        Some(seq) => Ok(Some((start, seq))),
+        None => Err(fail(
+            Code::Failed,
+            format!("the record at byte {start} of the log does not start with its seq"),
+        )),
+    }
+}
+
+/// The byte offset of record `seq` in the log in `dir`, found without
+/// reading the log: a binary search on the seq every record starts with
+/// (a record's seq is its index; `verify` checks it). Whoever reads from
+/// there checks what it reads against a signed root.
+pub fn offset_of(dir: &Path, seq: u64) -> anyhow::Result<u64> {
+    if seq == 0 {
+        return Ok(0);
+    }
+    let f = open_read(dir)?;
+    let len = f.metadata().code(Code::Io, "reading the log")?.len();
+    // The first byte position whose next line has a seq >= `seq`.
+    let (mut lo, mut hi) = (0u64, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match line_from(&f, mid, len)? {
+            Some((_, s)) if s >= seq => hi = mid,
+            Some(_) => lo = mid + 1,
+            None => hi = mid,
+        }
+    }
+    match line_from(&f, lo, len)? {
+        Some((at, s)) if s == seq => Ok(at),
+        _ => Err(fail(
+            Code::Failed,
+            format!("{}: no record {seq}", log_path(dir).display()),
+        )),
+    }
 }
 
 /// An open, locked log positioned at its end.
@@ -605,6 +694,30 @@ impl Log {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_of_records_by_binary_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = Vec::new();
+        let mut offsets = Vec::new();
+        for i in 0..3000u64 {
+            offsets.push(text.len() as u64);
+            let pad = "y".repeat((i * 37 % 900) as usize);
+            text.extend_from_slice(
+                format!("{{\"seq\":{i},\"t\":\"x\",\"data\":\"{pad}\"}}\n").as_bytes(),
+            );
+        }
+        text.extend_from_slice(b"{\"seq\":3000,\"torn");
+        std::fs::write(log_path(dir.path()), &text).unwrap();
+        for i in [0u64, 1, 2, 17, 999, 1000, 2998, 2999] {
+            assert_eq!(
+                offset_of(dir.path(), i).unwrap(),
+                offsets[i as usize],
+                "{i}"
+            );
+        }
+        assert!(offset_of(dir.path(), 5000).is_err());
+    }
 
     #[test]
     fn read_lines_across_buffer_boundaries() {

@@ -13,10 +13,13 @@
 //! - [`url`]: schemes, `file://` paths, Location headers;
 //! - [`proxy`]: curl's proxy variables;
 //! - [`tls`]: roots and certificate failures explained;
-//! - [`retry`]: transient failures, backoff, a transfer's faults.
+//! - [`retry`]: transient failures, backoff, a transfer's faults;
+//! - [`serve`]: one request read by a program started for it (CGI,
+//!   socket activation, qrexec), and its answer.
 
 pub mod proxy;
 pub mod retry;
+pub mod serve;
 pub mod tls;
 pub mod url;
 
@@ -78,6 +81,14 @@ pub struct Source {
     pub len: Option<u64>,
     /// Where the bytes come from after redirects.
     pub url: String,
+}
+
+/// What a server answered to a POST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
 }
 
 /// HTTP(S) and file:// access with the configured policy.
@@ -258,6 +269,62 @@ impl Transport {
             Code::Io,
             format!("{url}: more than {MAX_REDIRECTS} redirects"),
         ))
+    }
+
+    /// POST `body` to `url` (https, or http when allowed; never a file)
+    /// and read the answer, at most `limit` bytes, whatever its status:
+    /// protocols that answer with status codes (tlog-witness's 409, 422)
+    /// judge them. Redirects are not followed (a 3xx comes back as it is),
+    /// and nothing is retried: the caller knows whether a request may be
+    /// sent twice.
+    pub fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+        limit: u64,
+    ) -> anyhow::Result<Answer> {
+        let url = &*normalize_scheme(url);
+        if !(url.starts_with("https://") || self.opts.allow_http && url.starts_with("http://")) {
+            let why = if url.starts_with("http://") {
+                "plain http is refused without --allow-http"
+            } else {
+                "only https:// and http:// (with --allow-http) URLs take a POST"
+            };
+            return Err(fail(Code::Usage, format!("{url}: {why}")));
+        }
+        let uri: Uri = url
+            .parse()
+            .with_code(Code::Usage, || format!("{url}: not a valid URL"))?;
+        let (agent, proxy) = self.agent_for(&uri);
+        let resp = agent
+            .post(url)
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .header("Content-Type", content_type)
+            .send(body)
+            .map_err(|e| {
+                let e = explain_tls(anyhow::Error::new(e), &uri, self.opts.ca_file.is_some());
+                let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
+                e.context(crate::exit::Failure::new(
+                    Code::Io,
+                    format!("POST {url}{via}"),
+                ))
+            })?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let reader = resp.into_body().into_with_config().reader();
+        let body = crate::fsutil::read_bounded(reader, limit, url, Code::Failed)?;
+        Ok(Answer {
+            status,
+            content_type,
+            body,
+        })
     }
 
     /// A small resource (a signature or hash list) as bytes: a URL or a

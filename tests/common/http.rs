@@ -263,6 +263,11 @@ impl Server {
             .unwrap_or(0)
     }
 
+    /// How many requests the server has received, all paths together.
+    pub fn total_hits(&self) -> usize {
+        self.state.lock().unwrap().hits.values().sum()
+    }
+
     /// The hosts of the proxy requests received.
     pub fn proxied(&self) -> Vec<String> {
         self.state.lock().unwrap().proxied.clone()

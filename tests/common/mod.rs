@@ -6,6 +6,7 @@
 pub mod git;
 pub mod http;
 pub mod pkg;
+pub mod signlog;
 
 use sequoia_openpgp as openpgp;
 

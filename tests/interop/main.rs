@@ -429,3 +429,218 @@ fn go_sumdb_verifies_our_notes_trees_and_proofs() {
     std::fs::write(log.join("log.jsonl"), lines.join("\n") + "\n").unwrap();
     assert!(!oracle(&go, &[&"check", &m1]).status.success());
 }
+
+#[test]
+fn go_tlog_reads_our_published_tiles() {
+    if !go_ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |n: &str| tmp.path().join(n);
+    let go = build_oracle(tmp.path());
+    let origin = "logs.example.org/core-admin";
+    let k = gen_key("Log VM <log@example.org>");
+    std::fs::write(t("key.asc"), armor_tsk(&k)).unwrap();
+    let nk = t("note.key");
+    let vkey = String::from_utf8(
+        sl(
+            &["keygen", "--name", origin, "--secret", nk.to_str().unwrap()],
+            b"",
+        )
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let log = t("log");
+    let www = t("www");
+    let (l, w) = (log.to_str().unwrap(), www.to_str().unwrap());
+    // 100,000 records in three sealed sessions, published after the second
+    // and the third: levels 0, 1 and 2, full and partial tiles, partial
+    // tiles of every sealed size.
+    for (i, (from, to)) in [(0, 30_000), (30_000, 70_000), (70_000, 99_992)]
+        .into_iter()
+        .enumerate()
+    {
+        let input: String = (from..to)
+            .map(|n| format!("line {n} {}\n", "y".repeat(n % 40)))
+            .collect();
+        sl(
+            &["receive", "--log", l, "--name", "core-admin"],
+            input.as_bytes(),
+        );
+        sl(
+            &[
+                "seal",
+                "--log",
+                l,
+                "--key",
+                t("key.asc").to_str().unwrap(),
+                "--origin",
+                origin,
+                "--note-key",
+                nk.to_str().unwrap(),
+            ],
+            b"",
+        );
+        if i > 0 {
+            sl(&["publish", "--log", l, "--out", w], b"");
+        }
+    }
+    let cps = sizes(&log);
+    assert_eq!(*cps.last().unwrap(), 100_000, "{cps:?}");
+    let records: Vec<u64> = vec![0, 1, 255, 256, 257, 30_000, 65_535, 65_536, 70_000, 99_999];
+    let manifest = serde_json::json!({
+        "www": www,
+        "log_vkey": vkey,
+        "checkpoints": cps.iter().map(|s| log.join(format!("checkpoints/{s}"))).collect::<Vec<_>>(),
+        "records": records,
+        "out": t("proofs.json"),
+    });
+    std::fs::write(t("tiles.json"), manifest.to_string()).unwrap();
+    let o = oracle(&go, &[&"tiles", &t("tiles.json")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "Go refused our tiles: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok ")).count(),
+        3 * 2 + 3
+    );
+    // Go's proofs, from our tiles, are ours.
+    let leaves: Vec<Hash> = std::fs::read_to_string(log.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|r| merkle::leaf_hash(r.as_bytes()))
+        .collect();
+    let proofs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t("proofs.json")).unwrap()).unwrap();
+    let hashes = |v: &serde_json::Value| nodes(v).unwrap();
+    let recs = proofs["records"].as_array().unwrap();
+    assert!(recs.len() > 20, "{}", recs.len());
+    for r in recs {
+        let (n, i) = (r["size"].as_u64().unwrap(), r["index"].as_u64().unwrap());
+        assert_eq!(
+            hashes(&r["proof"]),
+            merkle::inclusion_proof(i, &leaves[..n as usize]),
+            "record {i} in {n}"
+        );
+    }
+    let trees = proofs["trees"].as_array().unwrap();
+    assert_eq!(trees.len(), 3);
+    for p in trees {
+        let (m, n) = (p["size1"].as_u64().unwrap(), p["size2"].as_u64().unwrap());
+        assert_eq!(
+            hashes(&p["proof"]),
+            merkle::consistency_proof(m, &leaves[..n as usize]),
+            "{m} -> {n}"
+        );
+    }
+    // The oracle can fail: one byte of a tile it reads.
+    let tile = www.join("tile/1/000");
+    let mut b = std::fs::read(&tile).unwrap();
+    b[40] ^= 1;
+    std::fs::write(&tile, b).unwrap();
+    assert!(!oracle(&go, &[&"tiles", &t("tiles.json")]).status.success());
+}
+
+/// The witness's cosignature lines as note signatures in Go's
+/// sumdb/note (with the cosignature/v1 adapter: its stock verifier knows
+/// type 0x01 keys only), and a tlog-proof checked by note.Open and
+/// tlog.CheckRecord.
+#[test]
+fn go_sumdb_verifies_witness_cosignatures_and_tlog_proofs() {
+    if !go_ready() {
+        return;
+    }
+    let p = common::signlog::Published::new("logs.example.org/interop");
+    let t = |n: &str| p.tmp.path().join(n);
+    let go = build_oracle(p.tmp.path());
+    let (w_key, w_vkey) = common::signlog::witness_key(p.tmp.path(), "witness.example/w1");
+    let art = t("out.rpm");
+    std::fs::write(&art, b"a package\n").unwrap();
+    let hash = sl(&["hash", art.to_str().unwrap()], b"");
+    let sha = String::from_utf8_lossy(&hash.stdout)
+        .split("\"sha256\":\"")
+        .nth(1)
+        .unwrap()[..64]
+        .to_string();
+    let mut input = b"building\n".to_vec();
+    input.extend_from_slice(&hash.stdout);
+    p.receive(&input);
+    assert!(p.seal(true).status.success());
+    let (log, log_vkey, origin) = (&p.log, &p.vkey, p.origin.as_str());
+    let l = log.to_str().unwrap();
+    let size = sizes(log)[0];
+    let cp = std::fs::read(log.join(format!("checkpoints/{size}"))).unwrap();
+    // The witness answers add-checkpoint from 0 (a bare body, as qrexec).
+    let mut body = b"old 0\n\n".to_vec();
+    body.extend_from_slice(&cp);
+    let o = run_fed(
+        Command::new(BIN)
+            .args([
+                "witness",
+                "--key",
+                w_key.to_str().unwrap(),
+                "--log-key",
+                log_vkey,
+                "--state",
+                t("state").to_str().unwrap(),
+            ])
+            .env_remove("REQUEST_METHOD"),
+        &body,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let at = o.stdout.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let lines = o.stdout[at..].to_vec();
+    let mut cosigned = cp.clone();
+    cosigned.extend_from_slice(&lines);
+    std::fs::write(t("cosigned"), &cosigned).unwrap();
+    std::fs::write(t("lines"), &lines).unwrap();
+    let state = t("state")
+        .join(build_verify::log::tlogwitness::origin_hash(origin))
+        .join("checkpoint");
+    // Stored on the checkpoint, then a tlog-proof of the product.
+    sl(
+        &[
+            "add-cosignature",
+            "--log",
+            l,
+            "--witness",
+            &w_vkey,
+            t("lines").to_str().unwrap(),
+        ],
+        b"",
+    );
+    std::fs::create_dir(t("proofs")).unwrap();
+    assert!(p.prove_tlog(&art, &t("proofs")).status.success());
+    let manifest = serde_json::json!({
+        "log_vkey": log_vkey,
+        "cosigners": [w_vkey],
+        "notes": [t("cosigned"), state],
+        "tlog_proofs": [t("proofs/out.rpm.tlog-proof")],
+        "sha256": sha,
+    });
+    std::fs::write(t("witness.json"), manifest.to_string()).unwrap();
+    let o = oracle(&go, &[&"witness", &t("witness.json")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("ok ")).count(),
+        4,
+        "{out}"
+    );
+    // The oracle fails a proof for another product.
+    let m2 = serde_json::json!({
+        "log_vkey": manifest["log_vkey"], "cosigners": manifest["cosigners"], "notes": [],
+        "tlog_proofs": manifest["tlog_proofs"], "sha256": "0".repeat(64),
+    });
+    std::fs::write(t("w2.json"), m2.to_string()).unwrap();
+    assert!(!oracle(&go, &[&"witness", &t("w2.json")]).status.success());
+}

@@ -199,73 +199,9 @@ pub enum Cmd {
         #[command(subcommand)]
         what: ProveCmd,
     },
-    /// Check a proof against checkpoint files alone and their signatures
-    /// FILE.asc (--keyring).
-    #[command(after_help = build_verify::exit::HELP)]
-    VerifyProof {
-        /// The proof (JSON from `prove`), or - for standard input.
-        proof: PathBuf,
-        /// Checkpoint files: one for inclusion; old then new for consistency.
-        #[arg(long = "checkpoint", value_name = "FILE", required = true)]
-        checkpoints: Vec<PathBuf>,
-        #[command(flatten)]
-        keys: KeyArgs,
-        /// Check the proof against the checkpoints' roots alone, without their
-        /// signatures: only for roots trusted by other means. Without it and
-        /// without --keyring there is nothing to verify with (exit 3).
-        #[arg(long, conflicts_with_all = ["keyrings", "keys_dirs"])]
-        unsigned: bool,
-    },
-    /// The signing gate: exit 0 only if every ARTIFACT is a product of a
-    /// checkpoint signed by the log key and consistent with the last one
-    /// accepted (--state).
-    #[command(
-        after_help = build_verify::exit::HELP,
-        long_about = "The signing gate, run by the keys VM before it signs: exit 0 only if the SHA-256 of every \
-ARTIFACT (computed here) is the digest of a `product` record proved included (RFC 9162) in the evidence's \
-checkpoint, that checkpoint is signed by the log key (--keyring), and it is consistent with the last \
-checkpoint this gate accepted (--state, replaced atomically under a lock). A smaller checkpoint \
-(rollback) or one that does not extend the accepted one (fork) is exit 1, and both signed checkpoints are \
-kept next to the state (STATE.conflict-*). The evidence comes from `sign-log prove product --from-size N` \
-on the log side, with N from `sign-log gate --state STATE --last-size`; it travels as one JSON object, so \
-both sides work over a qrexec stream (--proof -).\n\n\
-Examples:\n  \
-sign-log gate --state /var/lib/gate/core-admin.json --last-size\n  \
-sign-log gate --keyring log-key.pub.asc --state gate.json \\\n      \
---proof ev.json out.rpm"
-    )]
-    Gate {
-        /// The evidence (JSON from `prove product`), or - for standard input.
-        #[arg(
-            long = "proof",
-            value_name = "FILE",
-            required_unless_present = "last_size"
-        )]
-        proof: Option<PathBuf>,
-        #[command(flatten)]
-        keys: KeyArgs,
-        /// The last accepted checkpoint (created at the first success).
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-        /// Print the size of the state's checkpoint (0 without one) and exit.
-        #[arg(long, requires = "state", conflicts_with = "proof")]
-        last_size: bool,
-        /// Require this checkpoint origin (default: the state's).
-        #[arg(long, value_name = "ORIGIN")]
-        origin: Option<String>,
-        /// Require the product records to come from this source (the
-        /// records' `src`: the qrexec domain of the build VM asking).
-        #[arg(long, value_name = "SRC")]
-        source: Option<String>,
-        #[command(flatten)]
-        notes: NoteArgs,
-        /// Print the outcome as one JSON object.
-        #[arg(long)]
-        json: bool,
-        /// The files to be signed.
-        #[arg(value_name = "ARTIFACT", required_unless_present = "last_size")]
-        artifacts: Vec<PathBuf>,
-    },
+    // The commands that check evidence: their help is in evidence.rs.
+    VerifyProof(crate::evidence::VerifyProofArgs),
+    Gate(crate::evidence::GateArgs),
     /// Compare the products of independently sealed logs and rebuilders'
     /// attestations: exit 0 only if at least N builders (distinct signing
     /// keys) report one digest for each.
@@ -372,6 +308,11 @@ sign-log agree --log logs/a --keyring a.asc \\\n      \
         #[arg(value_name = "FILE", required = true)]
         lines: Vec<PathBuf>,
     },
+    // The tlog-tiles and tlog-witness commands: their help is in tlog.rs.
+    Publish(crate::tlog::PublishArgs),
+    Monitor(crate::tlog::MonitorArgs),
+    Submit(crate::tlog::SubmitArgs),
+    Witness(crate::tlog::WitnessArgs),
     /// Print the logged lines back, terminal-safe.
     #[command(after_help = build_verify::exit::HELP)]
     Cat {
@@ -441,6 +382,11 @@ pub enum ProveCmd {
         /// The size of the checkpoint the receiver accepted last (`gate --last-size`).
         #[arg(long, value_name = "N")]
         from_size: Option<u64>,
+        /// Write a c2sp.org/tlog-proof per product, NAME.tlog-proof, into DIR
+        /// instead of the JSON evidence (the checkpoint needs the log's
+        /// note signature; add the witnesses' first: `submit`).
+        #[arg(long, value_name = "DIR", conflicts_with = "from_size")]
+        tlog_proof: Option<PathBuf>,
     },
     /// A witness's evidence: the newest checkpoint with its signatures and
     /// a consistency proof from --from-size.

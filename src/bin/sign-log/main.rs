@@ -1,12 +1,16 @@
 //! sign-log: receive a build log into an append-only Merkle log, seal it with
 //! an OpenPGP signature, verify it later; gate signing on it, compare
 //! builders, and let witnesses cosign its checkpoints. A thin front end
-//! over `build_verify::log`: the flags are in `cli.rs`, the policy in the
-//! library; this file dispatches and renders.
+//! over `build_verify::log`: the flags are in `cli.rs` (and, with their
+//! rendering, `evidence.rs` for verify-proof and gate, `tlog.rs` for the
+//! tlog-tiles and tlog-witness commands), the policy in the library; this
+//! file dispatches and renders.
 
 mod cli;
 #[path = "../common/mod.rs"]
 mod common;
+mod evidence;
+mod tlog;
 
 use build_verify::attest::write::AttestSigner;
 use build_verify::exit::{fail, Code};
@@ -14,12 +18,12 @@ use build_verify::log::directive::{self, Verb};
 use build_verify::log::keys::{self, NoteKeys};
 use build_verify::log::note;
 use build_verify::log::{
-    agree, checkpoint, export, gate, merkle, proof, receive, seal, store, verify, witness,
+    agree, checkpoint, export, gate, merkle, proof, receive, seal, store, tlogproof, verify,
+    witness,
 };
 use cli::{Cmd, NoteArgs, ProveCmd, SealArgs};
 use common::{Exit, Stdout};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 build_verify::early_init!();
 
@@ -235,6 +239,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Exit> {
                     sha256s,
                     files,
                     from_size,
+                    tlog_proof,
                 } => {
                     let mut want = sha256s
                         .iter()
@@ -245,6 +250,13 @@ fn run(cmd: Cmd) -> anyhow::Result<Exit> {
                         let (_, d) = directive::parse(&line)?;
                         want.extend(d.sha256);
                     }
+                    if let Some(dir) = tlog_proof {
+                        let made = tlogproof::prove(&log, &want)?;
+                        for p in tlogproof::write(&dir, &made)? {
+                            outln!("{}", p.display());
+                        }
+                        return Ok(Code::Ok.into());
+                    }
                     serde_json::to_value(proof::prove_products(&log, &want, from_size)?)?
                 }
                 ProveCmd::Checkpoint { log, from_size } => {
@@ -254,55 +266,8 @@ fn run(cmd: Cmd) -> anyhow::Result<Exit> {
             common::print_json(&value);
             Ok(Code::Ok.into())
         }
-        Cmd::VerifyProof {
-            proof: p,
-            checkpoints,
-            keys,
-            unsigned,
-        } => {
-            let load = keys.given().then_some(|| keys.load_checked());
-            let notes = proof::verify_proof_files(&p, &checkpoints, load, unsigned)?;
-            notes.iter().for_each(common::note);
-            outln!("proof verified");
-            Ok(Code::Ok.into())
-        }
-        Cmd::Gate {
-            proof: p,
-            keys,
-            state,
-            last_size,
-            origin,
-            source,
-            notes,
-            json,
-            artifacts,
-        } => {
-            if last_size {
-                let st = state.as_deref().unwrap_or(Path::new(""));
-                outln!("{}", gate::last_size(st)?);
-                return Ok(Code::Ok.into());
-            }
-            let nk = note_keys(&notes)?;
-            let evidence = p.unwrap_or_else(|| PathBuf::from("-"));
-            let out = gate::gate(
-                &evidence,
-                || keys.load_checked(),
-                &artifacts,
-                &gate::Options {
-                    state: state.as_deref(),
-                    origin: origin.as_deref(),
-                    notes: nk.policy(),
-                    source: source.as_deref(),
-                },
-            )?;
-            out.notes.iter().for_each(common::note);
-            if json {
-                common::print_json(&serde_json::to_value(&out)?);
-            } else {
-                out!("{}", out.text());
-            }
-            Ok(Code::Ok.into())
-        }
+        Cmd::VerifyProof(a) => evidence::verify_proof(a),
+        Cmd::Gate(a) => evidence::gate(a),
         Cmd::Agree {
             logs,
             keys,
@@ -377,6 +342,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Exit> {
                     state: state.as_deref(),
                     origin: origin.as_deref(),
                     notes: note::Policy::default(),
+                    quorum: None,
                     source: None,
                 },
             )?;
@@ -400,6 +366,10 @@ fn run(cmd: Cmd) -> anyhow::Result<Exit> {
             outln!("{}", added.summary_line());
             Ok(Code::Ok.into())
         }
+        Cmd::Publish(a) => tlog::publish(a),
+        Cmd::Monitor(a) => tlog::monitor(a),
+        Cmd::Submit(a) => tlog::submit(a),
+        Cmd::Witness(a) => tlog::witness(a),
         Cmd::Cat { log, session } => {
             export::cat(&log, session, &mut std::io::BufWriter::new(Stdout))?;
             Ok(Code::Ok.into())

@@ -3,7 +3,9 @@
 // golang-golang-x-mod-dev, GOPATH mode: nothing is downloaded).
 //
 //	interop check MANIFEST.json   verify what sign-log wrote
+//	interop tiles MANIFEST.json   read sign-log's published tlog-tiles
 //	interop genkey NAME           print a new note key: skey, then vkey
+//	interop witness MANIFEST.json check a witness's cosignatures and tlog-proofs
 //
 // check reads the manifest the Rust test writes and verifies, with Go's
 // implementations only: every checkpoint note (the log's Ed25519 line with
@@ -14,6 +16,14 @@
 // load in note.NewSigner/NewVerifier. Each proof is also checked to fail
 // with one bit flipped, so the oracle cannot pass by accepting anything.
 // It prints one "ok" line per check and exits 1 at the first failure.
+//
+// witness checks what `sign-log witness` answered and `prove product
+// --tlog-proof` wrote: each cosigned checkpoint opens with note.Open given
+// the log's verifier (note.NewVerifier) and the witnesses' (the
+// cosignature/v1 adapter below: sumdb/note's own NewVerifier refuses
+// type 0x04 keys, checked too), and fails with a cosignature byte flipped;
+// each tlog-proof's checkpoint opens the same way and its record, from the
+// extra line, is proved in the tree by tlog.CheckRecord.
 package main
 
 import (
@@ -252,10 +262,306 @@ func check(path string) {
 	}
 }
 
+// tiles reads a log sign-log published as c2sp.org/tlog-tiles with Go's
+// tile hash reader only: every checkpoint's note opens with the log key,
+// its tree hash computed from our tiles (tlog.TileHashReader checks each
+// tile it reads against the tree) is its root, every record proof
+// (tlog.ProveRecord) checks against the record read from our entry
+// bundles, and every tree proof (tlog.ProveTree) between two checkpoints
+// checks. The proofs are written to the manifest's "out" for the Rust
+// side to compare with its own.
+type tilesManifest struct {
+	WWW         string   `json:"www"`
+	LogVkey     string   `json:"log_vkey"`
+	Checkpoints []string `json:"checkpoints"`
+	Records     []int64  `json:"records"`
+	Out         string   `json:"out"`
+}
+
+type dirTiles struct{ root string }
+
+func (d dirTiles) Height() int { return 8 }
+
+// Go's tile paths carry the height (tile/8/L/N); tlog-tiles' do not.
+func (d dirTiles) path(t tlog.Tile) string {
+	p := t.Path()
+	if t.L == -1 {
+		return strings.Replace(p, "tile/8/data/", "tile/entries/", 1)
+	}
+	return strings.Replace(p, "tile/8/", "tile/", 1)
+}
+
+func (d dirTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		b, err := os.ReadFile(d.root + "/" + d.path(t))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func (d dirTiles) SaveTiles([]tlog.Tile, [][]byte) {}
+
+// The entry at index in a tree of size, from its bundle.
+func (d dirTiles) entry(size, index int64) []byte {
+	n := index / 256
+	w := size - n*256
+	if w > 256 {
+		w = 256
+	}
+	t := tlog.Tile{H: 8, L: -1, N: n, W: int(w)}
+	b, err := os.ReadFile(d.root + "/" + d.path(t))
+	if err != nil {
+		fail("%v", err)
+	}
+	for i := int64(0); ; i++ {
+		if len(b) < 2 {
+			fail("%s: no entry %d", d.path(t), index)
+		}
+		l := int(binary.BigEndian.Uint16(b))
+		if len(b) < 2+l {
+			fail("%s: entry %d cut short", d.path(t), i)
+		}
+		if i == index%256 {
+			return b[2 : 2+l]
+		}
+		b = b[2+l:]
+	}
+}
+
+func b64s(p []tlog.Hash) []string {
+	out := make([]string, len(p))
+	for i, h := range p {
+		out[i] = base64.StdEncoding.EncodeToString(h[:])
+	}
+	return out
+}
+
+func tiles(path string) {
+	var m tilesManifest
+	readJSON(path, &m)
+	v, err := note.NewVerifier(m.LogVkey)
+	if err != nil {
+		fail("log key: %v", err)
+	}
+	d := dirTiles{m.WWW}
+	type tree struct {
+		size int64
+		hash tlog.Hash
+	}
+	var trees []tree
+	for _, cp := range m.Checkpoints {
+		msg, err := os.ReadFile(cp)
+		if err != nil {
+			fail("%v", err)
+		}
+		n, err := note.Open(msg, note.VerifierList(v))
+		if err != nil {
+			fail("%s: note.Open: %v", cp, err)
+		}
+		lines := strings.SplitN(n.Text, "\n", 4)
+		size, err := strconv.ParseInt(lines[1], 10, 64)
+		if err != nil {
+			fail("%s: size", cp)
+		}
+		root, err := tlog.ParseHash(lines[2])
+		if err != nil {
+			fail("%s: root", cp)
+		}
+		trees = append(trees, tree{size, root})
+	}
+	type recordProof struct {
+		Size  int64    `json:"size"`
+		Index int64    `json:"index"`
+		Proof []string `json:"proof"`
+	}
+	type treeProof struct {
+		Size1 int64    `json:"size1"`
+		Size2 int64    `json:"size2"`
+		Proof []string `json:"proof"`
+	}
+	var result struct {
+		Records []recordProof `json:"records"`
+		Trees   []treeProof   `json:"trees"`
+	}
+	for i, t := range trees {
+		hr := tlog.TileHashReader(tlog.Tree{N: t.size, Hash: t.hash}, d)
+		th, err := tlog.TreeHash(t.size, hr)
+		if err != nil || th != t.hash {
+			fail("tree %d: TreeHash from the tiles: %v %v, want %v", t.size, err, th, t.hash)
+		}
+		fmt.Printf("ok tree %d: the tiles hash to the checkpoint's root\n", t.size)
+		for _, idx := range m.Records {
+			if idx >= t.size {
+				continue
+			}
+			p, err := tlog.ProveRecord(t.size, idx, hr)
+			if err != nil {
+				fail("tree %d record %d: ProveRecord: %v", t.size, idx, err)
+			}
+			leaf := tlog.RecordHash(d.entry(t.size, idx))
+			if err := tlog.CheckRecord(p, t.size, t.hash, idx, leaf); err != nil {
+				fail("tree %d record %d: CheckRecord: %v", t.size, idx, err)
+			}
+			if len(p) > 0 && tlog.CheckRecord(flipped(p), t.size, t.hash, idx, leaf) == nil {
+				fail("tree %d record %d: a flipped proof still checks", t.size, idx)
+			}
+			result.Records = append(result.Records, recordProof{t.size, idx, b64s(p)})
+		}
+		fmt.Printf("ok tree %d: record proofs from the tiles check against the bundles' entries\n", t.size)
+		for _, old := range trees[:i] {
+			p, err := tlog.ProveTree(t.size, old.size, hr)
+			if err != nil {
+				fail("tree %d -> %d: ProveTree: %v", old.size, t.size, err)
+			}
+			if err := tlog.CheckTree(p, t.size, t.hash, old.size, old.hash); err != nil {
+				fail("tree %d -> %d: CheckTree: %v", old.size, t.size, err)
+			}
+			result.Trees = append(result.Trees, treeProof{old.size, t.size, b64s(p)})
+			fmt.Printf("ok tree proof %d -> %d\n", old.size, t.size)
+		}
+	}
+	out, _ := json.Marshal(result)
+	if err := os.WriteFile(m.Out, out, 0o644); err != nil {
+		fail("%v", err)
+	}
+}
+
+type witnessManifest struct {
+	LogVkey    string   `json:"log_vkey"`
+	Cosigners  []string `json:"cosigners"`
+	Notes      []string `json:"notes"`
+	TlogProofs []string `json:"tlog_proofs"`
+	Sha256     string   `json:"sha256"`
+}
+
+// open verifies a note with the log's and the cosigners' verifiers and
+// returns the names that signed it.
+func open(msg []byte, m witnessManifest) (*note.Note, map[string]bool) {
+	logV, err := note.NewVerifier(m.LogVkey)
+	if err != nil {
+		fail("log vkey: %v", err)
+	}
+	vs := []note.Verifier{logV}
+	for _, c := range m.Cosigners {
+		vs = append(vs, newCosigVerifier(c))
+	}
+	n, err := note.Open(msg, note.VerifierList(vs...))
+	if err != nil {
+		fail("note.Open: %v\n%s", err, msg)
+	}
+	names := map[string]bool{}
+	for _, s := range n.Sigs {
+		names[s.Name] = true
+	}
+	if !names[logV.Name()] {
+		fail("no signature by the log %s", logV.Name())
+	}
+	for _, c := range m.Cosigners {
+		if !names[newCosigVerifier(c).name] {
+			fail("no cosignature by %s", newCosigVerifier(c).name)
+		}
+	}
+	return n, names
+}
+
+// flipCosig flips a bit in the signature of the last line (a cosignature).
+func flipCosig(msg []byte) []byte {
+	lines := strings.Split(strings.TrimSuffix(string(msg), "\n"), "\n")
+	last := lines[len(lines)-1]
+	sp := strings.LastIndex(last, " ")
+	raw, err := base64.StdEncoding.DecodeString(last[sp+1:])
+	if err != nil || len(raw) < 20 {
+		fail("the last line is no signature: %q", last)
+	}
+	raw[len(raw)-5] ^= 1
+	lines[len(lines)-1] = last[:sp+1] + base64.StdEncoding.EncodeToString(raw)
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+func witness(path string) {
+	var m witnessManifest
+	readJSON(path, &m)
+	for _, c := range m.Cosigners {
+		// Where the formats differ: sumdb/note knows Ed25519 (type 0x01)
+		// signatures only, so a cosignature key is not one of its keys.
+		if _, err := note.NewVerifier(c); err == nil {
+			fail("sumdb/note's NewVerifier took a cosignature key %s", c)
+		}
+	}
+	fmt.Println("ok sumdb/note's own NewVerifier refuses cosignature (type 0x04) keys")
+	for _, p := range m.Notes {
+		msg, err := os.ReadFile(p)
+		if err != nil {
+			fail("%v", err)
+		}
+		open(msg, m)
+		if _, err := note.Open(flipCosig(msg), note.VerifierList(newCosigVerifier(m.Cosigners[0]))); err == nil {
+			fail("%s: a flipped cosignature still opens", p)
+		}
+		fmt.Printf("ok %s: the log's signature and every cosignature verify\n", p)
+	}
+	for _, p := range m.TlogProofs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fail("%v", err)
+		}
+		head, cp, ok := strings.Cut(string(b), "\n\n")
+		if !ok {
+			fail("%s: no blank line", p)
+		}
+		lines := strings.Split(head, "\n")
+		if lines[0] != "c2sp.org/tlog-proof@v1" || !strings.HasPrefix(lines[1], "extra ") || !strings.HasPrefix(lines[2], "index ") {
+			fail("%s: not a tlog-proof with an extra line", p)
+		}
+		record, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(lines[1], "extra "))
+		if err != nil {
+			fail("%s: extra: %v", p, err)
+		}
+		index, err := strconv.ParseInt(strings.TrimPrefix(lines[2], "index "), 10, 64)
+		if err != nil {
+			fail("%s: index: %v", p, err)
+		}
+		var rp tlog.RecordProof
+		for _, l := range lines[3:] {
+			h, err := tlog.ParseHash(l)
+			if err != nil {
+				fail("%s: proof line %q: %v", p, l, err)
+			}
+			rp = append(rp, h)
+		}
+		n, _ := open([]byte(cp), m)
+		body := strings.Split(n.Text, "\n")
+		size, err := strconv.ParseInt(body[1], 10, 64)
+		root, err2 := tlog.ParseHash(body[2])
+		if err != nil || err2 != nil {
+			fail("%s: checkpoint body %q", p, n.Text)
+		}
+		leaf := tlog.RecordHash(record)
+		if err := tlog.CheckRecord(rp, size, root, index, leaf); err != nil {
+			fail("%s: CheckRecord: %v", p, err)
+		}
+		if len(rp) > 0 && tlog.CheckRecord(flipped(rp), size, root, index, leaf) == nil {
+			fail("%s: a flipped proof still checks", p)
+		}
+		if !bytes.Contains(record, []byte(m.Sha256)) {
+			fail("%s: the record is not the product's: %s", p, record)
+		}
+		fmt.Printf("ok %s: record %d in the tree of %d, cosigned, checks with tlog.CheckRecord\n", p, index, size)
+	}
+}
+
 func main() {
 	switch {
+	case len(os.Args) == 3 && os.Args[1] == "witness":
+		witness(os.Args[2])
 	case len(os.Args) == 3 && os.Args[1] == "check":
 		check(os.Args[2])
+	case len(os.Args) == 3 && os.Args[1] == "tiles":
+		tiles(os.Args[2])
 	case len(os.Args) == 3 && os.Args[1] == "genkey":
 		skey, vkey, err := note.GenerateKey(rand.Reader, os.Args[2])
 		if err != nil {
@@ -264,6 +570,6 @@ func main() {
 		fmt.Println(skey)
 		fmt.Println(vkey)
 	default:
-		fail("usage: interop check MANIFEST.json | interop genkey NAME")
+		fail("usage: interop check|tiles|witness MANIFEST.json | interop genkey NAME")
 	}
 }
