@@ -57,6 +57,10 @@ pub struct Request<'a> {
     /// Create the missing directories of `dest` (curl's `--create-dirs`);
     /// otherwise a missing directory is a usage error.
     pub create_dirs: bool,
+    /// Keep the SIG that verified the file here (written atomically after
+    /// the file verified), so that [`verify_present`] can re-verify it
+    /// later without the network.
+    pub keep_sig: Option<&'a Path>,
     /// Makes the progress bar of a download (`"fetching"`) or of the
     /// re-verification of a present file (`"re-verifying"`) of the given
     /// length, when the caller shows progress. The bar is cleared when done.
@@ -105,16 +109,7 @@ pub fn fetch_verified(
         ));
     }
     pins::refuse_weak(&base.hashes)?;
-    let name = req
-        .dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| {
-            fail(
-                Code::Usage,
-                format!("{}: not a file path", req.dest.display()),
-            )
-        })?;
+    let name = default_name_of(req.dest)?;
     untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
     ensure_dir(fsutil::parent_dir(req.dest), req.create_dirs)?;
     // Mirrors hold distfiles as fetched: the compressed name with --decompress.
@@ -136,7 +131,8 @@ pub fn fetch_verified(
     };
     for _ in 0..MAX_ROUNDS {
         let seen = match reverify_present(transport, req, sigs.as_mut(), note)? {
-            Present::Good(verified) => {
+            Present::Good(verified, sig) => {
+                keep_sig(req, sig.as_deref())?;
                 match untrusted::remove_if_stale(req.dest, req.untrusted_suffix) {
                     Ok(Some(p)) => note(&format!("removed stale {}", p.display())),
                     Ok(None) => {}
@@ -149,7 +145,15 @@ pub fn fetch_verified(
                 });
             }
             Present::Absent => None,
-            Present::Failed(id) => Some(id),
+            Present::Failed(id, why) => {
+                if let Some(e) = why {
+                    note(&format!(
+                        "{} is present but fails verification ({e:#}); deleting it and fetching again",
+                        req.dest.display()
+                    ));
+                }
+                Some(id)
+            }
         };
         let wait = transport.options().deadline;
         let tmp = match untrusted::claim(req.dest, req.untrusted_suffix, wait, note)? {
@@ -216,9 +220,120 @@ fn identity(path: &Path) -> anyhow::Result<Option<Identity>> {
 
 enum Present {
     Absent,
-    Good(Verified),
-    /// It fails against a usable signature or hash: to be replaced.
-    Failed(Identity),
+    /// It verified, with this SIG (if there is one).
+    Good(Verified, Option<std::rc::Rc<SigFile>>),
+    /// It fails against a usable signature or hash (why, if a check said
+    /// so): to be replaced.
+    Failed(Identity, Option<anyhow::Error>),
+}
+
+/// `--offline`: judge the file under `req.dest` as [`fetch_verified`]
+/// would (`req.sig` a local path, no mirror), and download nothing. A
+/// file that is not there fails (exit 1); one that fails against a usable
+/// SIG or hash is deleted (under the untrusted name's lock, as a
+/// download replaces it) and fails; an unusable SIG leaves it as it is.
+pub fn verify_present(
+    transport: &Transport,
+    req: &Request,
+    note: &dyn Fn(&str),
+) -> anyhow::Result<Outcome> {
+    let base = &req.checks;
+    if let Some(sig) = req.sig.filter(|s| s.contains("://")) {
+        return Err(fail(
+            Code::Usage,
+            format!("--offline: SIG {sig} is a URL; give the signature kept beside the file (--keep-sig)"),
+        ));
+    }
+    if req.sig.is_none() && base.hashes.is_empty() && base.rpm.is_none() {
+        return Err(fail(
+            Code::Missing,
+            "nothing to verify with: no signature and no pinned hash",
+        ));
+    }
+    pins::refuse_weak(&base.hashes)?;
+    untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
+    let name = default_name_of(req.dest)?;
+    let stored_as = match base.store_decoded {
+        true => default_name(req.url)?,
+        false => name.clone(),
+    };
+    let places = places(req.url, &stored_as, req.sig, &[], false)?;
+    let mut sigs = match (req.sig, req.verifier) {
+        (None, _) => None,
+        (Some(_), Some(v)) => Some(Signatures::new(
+            transport,
+            v,
+            &places,
+            Target::new(req.url, &name, base.uncompress.is_some()),
+            req.sig_limit,
+        )),
+        (Some(_), None) => return Err(fail(Code::Usage, "a signature needs keys (--keyring)")),
+    };
+    match reverify_present(transport, req, sigs.as_mut(), note)? {
+        Present::Good(verified, _) => Ok(Outcome {
+            verified,
+            source: None,
+            reused: true,
+        }),
+        Present::Absent => Err(fail(
+            Code::Failed,
+            "not there (--offline downloads nothing)",
+        )),
+        Present::Failed(id, why) => {
+            let wait = transport.options().deadline;
+            // Under the untrusted name's lock, as a download would replace
+            // it; another run may have replaced it since it was judged.
+            if let Claim::Owned(_lock) =
+                untrusted::claim(req.dest, req.untrusted_suffix, wait, note)?
+            {
+                if identity(req.dest)? == Some(id) {
+                    std::fs::remove_file(req.dest)
+                        .with_code(Code::Io, || format!("removing {}", req.dest.display()))?;
+                    fsutil::sync_dir(fsutil::parent_dir(req.dest))
+                        .code(Code::Io, "after removing")?;
+                }
+            }
+            let why = why.unwrap_or_else(|| fail(Code::Failed, "verification failed"));
+            Err(why.context(crate::exit::Failure::new(
+                Code::Failed,
+                "deleted (a run without --offline fetches it again)",
+            )))
+        }
+    }
+}
+
+/// The file name of `dest`, or a usage error.
+fn default_name_of(dest: &Path) -> anyhow::Result<String> {
+    dest.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| fail(Code::Usage, format!("{}: not a file path", dest.display())))
+}
+
+/// `--keep-sig`: the SIG that verified the file, kept where asked
+/// (atomically; nothing when it already is that file).
+fn keep_sig(req: &Request, sig: Option<&SigFile>) -> anyhow::Result<()> {
+    let (Some(path), Some(sig)) = (req.keep_sig, sig) else {
+        return Ok(());
+    };
+    if let Some(local) = req.sig.filter(|s| !s.contains("://")) {
+        let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        };
+        if same(Path::new(local), path) {
+            return Ok(());
+        }
+    }
+    if path == req.dest {
+        return Err(fail(
+            Code::Usage,
+            format!("--keep-sig {}: that is the output itself", path.display()),
+        ));
+    }
+    fsutil::write_atomic_mode(path, sig.bytes(), fsutil::new_file_mode()).code(
+        Code::Io,
+        format!("keeping the signature as {}", path.display()),
+    )
 }
 
 /// A file already under `dest` is verified like a download (with
@@ -278,7 +393,7 @@ fn reverify_present(
     let mut failure = None;
     match sigs {
         None => match verify(&checks) {
-            Ok(v) => return Ok(Present::Good(v)),
+            Ok(v) => return Ok(Present::Good(v, None)),
             Err(e) if code_of(&e) == Code::Failed => failure = Some(e),
             Err(e) => return Err(e.context(format!("re-verifying {}", dest.display()))),
         },
@@ -294,7 +409,7 @@ fn reverify_present(
                 match verify(&sigs.checks_with(&checks, &sig)) {
                     Ok(mut v) => {
                         credit(&mut v, &sig);
-                        return Ok(Present::Good(v));
+                        return Ok(Present::Good(v, Some(sig)));
                     }
                     Err(e) if code_of(&e) == Code::Failed => failure = Some(e),
                     Err(e) => return Err(e.context(format!("re-verifying {}", dest.display()))),
@@ -308,13 +423,7 @@ fn reverify_present(
             }
         }
     }
-    if let Some(e) = failure {
-        note(&format!(
-            "{} is present but fails verification ({e:#}); deleting it and fetching again",
-            dest.display()
-        ));
-    }
-    Ok(Present::Failed(id))
+    Ok(Present::Failed(id, failure))
 }
 
 /// Try each place in turn into `tmp` (emptied before each attempt); the
@@ -346,6 +455,7 @@ fn download(
                     credit(&mut verified, sig);
                 }
                 install(tmp, req.dest)?;
+                keep_sig(req, sig.as_deref())?;
                 return Ok(Outcome {
                     verified,
                     source: Some(from),

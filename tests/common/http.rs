@@ -195,6 +195,7 @@ pub struct Server {
     pub port: u16,
     scheme: &'static str,
     state: Arc<Mutex<State>>,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Server {
@@ -214,8 +215,13 @@ impl Server {
         let state: Arc<Mutex<State>> = Arc::default();
         let st = state.clone();
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let stopped: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let stop = stopped.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
                 let (st, tls) = (st.clone(), tls.clone());
                 std::thread::spawn(move || match tls {
                     None => serve(conn, &st),
@@ -231,7 +237,24 @@ impl Server {
             port,
             scheme,
             state,
+            stopped,
         }
+    }
+
+    /// Stop listening: from now on the port refuses connections (the
+    /// network is gone).
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let addr = ("127.0.0.1", self.port);
+        // Wake the accept loop, then wait until the port refuses.
+        for _ in 0..500 {
+            if TcpStream::connect(addr).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the server on port {} did not stop", self.port);
     }
 
     pub fn route(&self, path: &str, reply: Reply) -> String {

@@ -1,0 +1,486 @@
+//! A Qubes maintainer's first day (issue 23): the Make fragment as Qubes
+//! Builder v1 drives it (its own `get-sources-extra` logic, quoted below),
+//! offline re-verification, Make misuse that must be loud, and the
+//! messages that say what to do.
+
+mod common;
+
+use common::git::git;
+use common::http::{Reply, Server};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// QubesOS/qubes-builder `scripts/get-sources-extra`, verbatim, at commit
+/// 85b2cb7ac958bd66ea7020a4884643ff03310844 (the last to change it as of
+/// the repository's 571f0cd, 2024-11-16). `have_src_targets` is the point:
+/// a component whose `make -n get-sources verify-sources` fails is taken
+/// for one without sources, silently.
+const GET_SOURCES_EXTRA: &str = r#"#!/bin/bash
+#
+# Configuration by env:
+#  - REPO=dir - specify repository directory, component will be guessed based
+#    on basename
+
+[ "$DEBUG" = "1" ] && set -x
+
+# For additionally download sources
+MAKE=${MAKE:-make}
+
+[ -n "$REPO" ] && COMPONENT="`basename $REPO`"
+
+have_src_targets() {
+    [ "$REPO" == "." ] && return 1;
+    $MAKE -C $REPO -n get-sources verify-sources >/dev/null 2>/dev/null
+}
+
+set -e
+
+if have_src_targets; then
+    export GNUPGHOME="$PWD/keyrings/$COMPONENT"
+    mkdir -m 700 -p "$GNUPGHOME"
+    echo "--> Downloading additional sources for $COMPONENT..."
+    $MAKE -C $REPO get-sources
+    echo "--> Verifying the sources..."
+    $MAKE -C $REPO verify-sources
+fi
+"#;
+
+/// The lines of QubesOS/qubes-builder's `Makefile` (same commit 571f0cd)
+/// that run it and set the environment a component's make sees, verbatim
+/// with their line numbers; the glue (marked) lists the components.
+const BUILDER_MAKEFILE: &str = r#"# 4:
+SHELL = /bin/bash
+# 6-7:
+SRC_DIR := qubes-src
+BUILDER_DIR := $(shell readlink -m $(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+# 21-25:
+ifeq (${VERBOSE},2)
+Q =
+else
+Q = @
+endif
+# 27-29:
+http_proxy := $(REPO_PROXY)
+https_proxy := $(REPO_PROXY)
+ALL_PROXY := $(REPO_PROXY)
+# 41:
+FETCH_CMD := $(if $(REPO_PROXY),http_proxy='$(subst ','\'',$(REPO_PROXY))' https_proxy='$(subst ','\'',$(REPO_PROXY))' )curl --proto '=https' --proto-redir '=https' --tlsv1.2 --http1.1 -sSfL -o
+# 159:
+.EXPORT_ALL_VARIABLES:
+# glue (221 maps get-sources-sort, the sorted COMPONENTS):
+get-sources-extra-tgt = $(COMPONENTS:%=%.get-sources-extra)
+# 225-226:
+$(get-sources-extra-tgt):
+	${Q}REPO=$(@:%.get-sources-extra=$(SRC_DIR)/%) MAKE="$(MAKE)" $(BUILDER_DIR)/scripts/get-sources-extra
+"#;
+
+/// The fetch flags the tests need (the server is plain http, and a failure
+/// should not wait).
+const FLAGS: &str = "--allow-http --retries 0 --read-timeout 2";
+
+/// A builder directory with one component under qubes-src/, an upstream
+/// server and key.
+struct Builder {
+    tmp: tempfile::TempDir,
+    server: Server,
+    key: sequoia_openpgp::Cert,
+}
+
+impl Builder {
+    fn new() -> Builder {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("builder");
+        std::fs::create_dir_all(dir.join("scripts")).unwrap();
+        std::fs::create_dir_all(dir.join("qubes-src")).unwrap();
+        std::fs::write(dir.join("Makefile"), BUILDER_MAKEFILE).unwrap();
+        let script = dir.join("scripts/get-sources-extra");
+        std::fs::write(&script, GET_SOURCES_EXTRA).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Builder {
+            tmp,
+            server: Server::start(),
+            key: gen_key("Upstream"),
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.tmp.path().join("builder")
+    }
+
+    /// qubes-src/NAME with `makefile` and the upstream key as keys/upstream.asc.
+    fn component(&self, name: &str, makefile: &str) -> PathBuf {
+        let dir = self.dir().join("qubes-src").join(name);
+        std::fs::create_dir_all(dir.join("keys")).unwrap();
+        write_keyring(&dir.join("keys/upstream.asc"), &[&self.key]);
+        std::fs::write(dir.join("Makefile"), makefile).unwrap();
+        dir
+    }
+
+    /// Serve NAME and NAME.asc (signed by the upstream key); the URL.
+    fn publish(&self, name: &str, data: &[u8]) -> String {
+        self.server.route(
+            &format!("/{name}.asc"),
+            Reply::Body(armor_sig(&sign_detached(&self.key, data))),
+        );
+        self.server
+            .route(&format!("/{name}"), Reply::Body(data.to_vec()))
+    }
+
+    /// `make COMPONENT.get-sources-extra` in the builder, with `vars`.
+    fn get_sources_extra(&self, component: &str, vars: &[&str]) -> Output {
+        Command::new("make")
+            .arg("--no-print-directory")
+            .arg("-C")
+            .arg(self.dir())
+            .arg(format!("COMPONENTS={component}"))
+            .args(vars)
+            .arg(format!("{component}.get-sources-extra"))
+            .env_remove("DISTFILES_MIRROR")
+            .env_remove("FETCH_VERIFIED_FLAGS")
+            .env_remove("MAKEFLAGS")
+            .output()
+            .unwrap()
+    }
+}
+
+/// The head of a component Makefile: our tool, the test's flags, and the
+/// fragment included the documented way from `mk_dir`.
+fn head(mk_dir: &Path) -> String {
+    format!(
+        "FETCH_VERIFIED := {}\nBUILD_VERIFY_FETCH_FLAGS := {FLAGS}\n\
+         BUILD_VERIFY_MK ?= {}\n{}",
+        env!("CARGO_BIN_EXE_fetch-verified"),
+        mk_dir.display(),
+        include_pattern()
+    )
+}
+
+/// The include pattern README.md documents, read from README.md itself (so
+/// the test runs what users copy).
+fn include_pattern() -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("-include $(BUILD_VERIFY_MK)/build-verify.mk")
+        .expect("README documents the -include pattern");
+    let end = start + readme[start..].find("endif\n").expect("its endif") + "endif\n".len();
+    readme[start..end].to_string()
+}
+
+fn fragment_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("make")
+}
+
+fn make(dir: &Path, args: &[&str]) -> Output {
+    Command::new("make")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DISTFILES_MIRROR")
+        .env_remove("FETCH_VERIFIED_FLAGS")
+        .env_remove("MAKEFLAGS")
+        .output()
+        .unwrap()
+}
+
+/// The lines of a Makefile fetching `name` signed, from `url`.
+fn signed_rule(name: &str, url: &str) -> String {
+    format!("$(eval $(call fetch-verified-rule,{name},{url},{url}.asc,keys/upstream.asc))\n")
+}
+
+const GET_SOURCES: &str = "get-sources: $(BUILD_VERIFY_SOURCES)\n.PHONY: get-sources\n";
+
+#[test]
+fn builder_v1_fetches_and_verifies_through_get_sources_extra() {
+    let b = Builder::new();
+    let url = b.publish("foo-1.0.tar.gz", b"foo source");
+    let dir = b.component(
+        "foo",
+        &format!(
+            "{}{}{GET_SOURCES}",
+            head(&fragment_dir()),
+            signed_rule("foo-1.0.tar.gz", &url)
+        ),
+    );
+    let o = b.get_sources_extra("foo", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("--> Verifying the sources..."),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(dir.join("foo-1.0.tar.gz")).unwrap(),
+        b"foo source"
+    );
+    // Again with the upstream gone: re-verified offline, nothing fetched.
+    b.server.stop();
+    let o = b.get_sources_extra("foo", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        text(&o).matches("present, re-verified").count(),
+        2,
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_missing_fragment_fails_get_sources_instead_of_a_silent_skip() {
+    let b = Builder::new();
+    let url = b.publish("foo-1.0.tar.gz", b"foo source");
+    let nowhere = b.tmp.path().join("not-installed");
+    let rules = signed_rule("foo-1.0.tar.gz", &url) + GET_SOURCES;
+    // What the builder did with a plain `include`: `make -n` fails, the
+    // component is taken for one without sources, and nothing is fetched,
+    // nothing said, exit 0. (This is what the documented pattern prevents.)
+    let plain = format!(
+        "BUILD_VERIFY_MK ?= {}\ninclude $(BUILD_VERIFY_MK)/build-verify.mk\n{rules}",
+        nowhere.display()
+    );
+    let dir = b.component("plain", &plain);
+    let o = b.get_sources_extra("plain", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o), "", "silent");
+    assert_eq!(b.server.hits("/foo-1.0.tar.gz"), 0);
+    assert_eq!(listing(&dir), ["Makefile", "keys"]);
+    // The documented pattern: `make -n` succeeds, get-sources itself fails
+    // and says where the fragment was looked for and what to set.
+    let dir = b.component("foo", &(head(&nowhere) + &rules));
+    let o = b.get_sources_extra("foo", &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let want = format!(
+        "{}/build-verify.mk: not found; install build-verify or set BUILD_VERIFY_MK",
+        nowhere.display()
+    );
+    assert!(text(&o).contains(&want), "{}", text(&o));
+    assert!(text(&o).contains("--> Downloading additional sources for foo..."));
+    assert_eq!(b.server.hits("/foo-1.0.tar.gz"), 0);
+    assert_eq!(listing(&dir), ["Makefile", "keys"]);
+    // Set on the builder's command line, it is found (the builder exports
+    // its variables to the component's make).
+    let mk = format!("BUILD_VERIFY_MK={}", fragment_dir().display());
+    let o = b.get_sources_extra("foo", &[&mk]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(dir.join("foo-1.0.tar.gz")).unwrap(),
+        b"foo source"
+    );
+}
+
+#[test]
+fn repo_proxy_reaches_fetch_verified() {
+    // The builder exports REPO_PROXY as http_proxy/https_proxy/ALL_PROXY
+    // (its Makefile's lines 27-29 with .EXPORT_ALL_VARIABLES), which
+    // fetch-verified reads as curl does. The URL's host resolves nowhere:
+    // only the proxy can fetch it.
+    let b = Builder::new();
+    b.publish("p/foo-1.0.tar.gz", b"foo source");
+    let url = "http://distfiles.invalid/p/foo-1.0.tar.gz";
+    let dir = b.component(
+        "foo",
+        &format!(
+            "{}{}{GET_SOURCES}",
+            head(&fragment_dir()),
+            signed_rule("foo-1.0.tar.gz", url)
+        ),
+    );
+    let proxy = format!("REPO_PROXY={}", b.server.url(""));
+    let o = b.get_sources_extra("foo", &[&proxy]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(dir.join("foo-1.0.tar.gz")).unwrap(),
+        b"foo source"
+    );
+    assert_eq!(
+        b.server.proxied(),
+        ["distfiles.invalid", "distfiles.invalid"],
+        "the signature and the file, both through REPO_PROXY"
+    );
+    // Without it there is no way to the host: the run fails, nothing left.
+    std::fs::remove_file(dir.join("foo-1.0.tar.gz")).unwrap();
+    std::fs::remove_file(dir.join("foo-1.0.tar.gz.asc")).unwrap();
+    let o = b.get_sources_extra("foo", &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(listing(&dir), ["Makefile", "keys"]);
+}
+
+#[test]
+fn a_mistyped_rule_name_fails_and_names_it() {
+    let b = Builder::new();
+    let good = b.publish("foo-1.0.tar.gz", b"foo source");
+    let typo = b.publish("bar-2.0.tar.gz", b"bar source");
+    let makefile = format!(
+        "{}{}\
+         # $(call fetch-nothing-rule,...) in a comment is no call\n\
+         $(eval $(call fetch-verify-rule,bar-2.0.tar.gz,{typo},{typo}.asc,keys/upstream.asc))\n\
+         {GET_SOURCES}",
+        head(&fragment_dir()),
+        signed_rule("foo-1.0.tar.gz", &good),
+    );
+    let dir = b.component("typo", &makefile);
+    let line = makefile
+        .lines()
+        .position(|l| l.contains("fetch-verify-rule"))
+        .unwrap()
+        + 1;
+    let want = format!(
+        "build-verify: Makefile:{line}: $(call fetch-verify-rule,...) calls no such rule, \
+         so it defined nothing (the rules: fetch-verified-rule fetch-decompressed-rule \
+         fetch-hashed-rule fetch-hashed-urls fetch-package-rule)"
+    );
+    // Through the builder: `make -n` still succeeds, so get-sources runs
+    // and fails, saying which call and where, before anything is fetched.
+    let o = b.get_sources_extra("typo", &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&want), "{}", text(&o));
+    assert!(!text(&o).contains("fetch-nothing-rule"), "{}", text(&o));
+    assert_eq!(b.server.hits("/foo-1.0.tar.gz"), 0);
+    // Directly, for every target that fetches or verifies.
+    for target in ["get-sources", "verify-sources", "foo-1.0.tar.gz"] {
+        let o = make(&dir, &[target]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(&want), "{target}: {}", text(&o));
+    }
+    assert_eq!(listing(&dir), ["Makefile", "keys"]);
+}
+
+#[test]
+fn arguments_with_spaces_after_commas_work() {
+    let b = Builder::new();
+    let tar = b"a tar".to_vec();
+    let xz = pipe("xz", &["-c"], &tar);
+    b.server.route("/linux-6.1.tar.xz", Reply::Body(xz));
+    let sign = b.server.route(
+        "/linux-6.1.tar.sign",
+        Reply::Body(armor_sig(&sign_detached(&b.key, &tar))),
+    );
+    let pinned = b
+        .server
+        .route("/notice.txt", Reply::Body(b"pinned".to_vec()));
+    let makefile = format!(
+        "{}$(eval $(call fetch-decompressed-rule, linux-6.1.tar, {}, {sign}, keys/upstream.asc))\n\
+         $(eval $(call fetch-hashed-rule, notice.txt, {pinned}, notice.txt.sha256 ))\n{GET_SOURCES}",
+        head(&fragment_dir()),
+        b.server.url("/linux-6.1.tar.xz"),
+    );
+    let dir = b.component("spaces", &makefile);
+    let digest = Command::new("sh")
+        .arg("-c")
+        .arg("printf pinned | sha256sum | cut -c1-64")
+        .output()
+        .unwrap();
+    std::fs::write(dir.join("notice.txt.sha256"), digest.stdout).unwrap();
+    let o = b.get_sources_extra("spaces", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(dir.join("linux-6.1.tar")).unwrap(), tar);
+    assert_eq!(std::fs::read(dir.join("notice.txt")).unwrap(), b"pinned");
+}
+
+#[test]
+fn a_file_name_with_spaces_fails_through_the_builder_too() {
+    // Make cannot express it; `make -n` must not be the one failing.
+    let b = Builder::new();
+    let url = b.publish("a.tar", b"a");
+    let makefile = format!(
+        "{}$(eval $(call fetch-hashed-rule,a b.tar,{url},a.tar.sha256))\n{GET_SOURCES}",
+        head(&fragment_dir())
+    );
+    let dir = b.component("named", &makefile);
+    let o = b.get_sources_extra("named", &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("\"a b.tar\": file names with spaces are not supported by make"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(listing(&dir), ["Makefile", "keys"]);
+}
+
+/// QubesOS/qubes-vmm-xen's `.gitignore` (055a2c2): the patterns a Qubes
+/// component already has for its sources and their signatures.
+const XEN_GITIGNORE: &str =
+    "*.tgz\n*.tar.gz\n*.tar.bz2\n*.tar.*.sig*\n*.sign\nxen-?.?.?/\ndeb/\npkgs/\n";
+
+#[test]
+fn a_present_file_is_never_done_because_it_exists() {
+    let b = Builder::new();
+    let xen = b"xen 4.17.3 source".to_vec();
+    b.server
+        .route("/xen-4.17.3.tar.gz", Reply::Body(xen.clone()));
+    let sig = b.server.route(
+        "/xen-4.17.3.tar.gz.sig",
+        Reply::Body(sign_detached(&b.key, &xen)),
+    );
+    let makefile = format!(
+        "{}$(eval $(call fetch-verified-rule,xen-4.17.3.tar.gz,{},{sig},keys/upstream.asc))\n\
+         {GET_SOURCES}build.log: xen-4.17.3.tar.gz\n\techo built >> build.log\n",
+        head(&fragment_dir()),
+        b.server.url("/xen-4.17.3.tar.gz"),
+    );
+    let dir = b.component("vmm-xen", &makefile);
+    std::fs::write(dir.join(".gitignore"), XEN_GITIGNORE).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(
+        &dir,
+        &["-c", "user.name=D", "-c", "user.email=d@e", "add", "-A"],
+    );
+    git(
+        &dir,
+        &[
+            "-c",
+            "user.name=D",
+            "-c",
+            "user.email=d@e",
+            "commit",
+            "-q",
+            "-m",
+            "c",
+        ],
+    );
+    // A file under the name before anything was fetched (an old build's,
+    // copied in): not trusted; verified against the signature fetched,
+    // fails, is replaced by the verified download.
+    std::fs::write(dir.join("xen-4.17.3.tar.gz"), b"an old unverified copy").unwrap();
+    let o = make(&dir, &["get-sources"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("present but fails verification"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(dir.join("xen-4.17.3.tar.gz")).unwrap(), xen);
+    // The signature is kept beside it, under a name the .gitignore has.
+    assert!(dir.join("xen-4.17.3.tar.gz.sig").exists());
+    assert_eq!(git(&dir, &["status", "--porcelain"]), "");
+    // Built once; re-verification does not make it stale.
+    assert!(make(&dir, &["build.log"]).status.success());
+    assert!(make(&dir, &["build.log"]).status.success());
+    assert_eq!(std::fs::read(dir.join("build.log")).unwrap(), b"built\n");
+    // Tampered after the fetch: `make get-sources` (not only
+    // verify-sources) fails, deletes it, and the build does not go on.
+    std::fs::write(dir.join("xen-4.17.3.tar.gz"), b"xen 4.17.3 sourcE").unwrap();
+    let o = make(&dir, &["build.log"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("Error 1"), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "xen-4.17.3.tar.gz not verified: deleted (a run without --offline fetches it again): "
+        ),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.join("xen-4.17.3.tar.gz").exists());
+    assert_eq!(std::fs::read(dir.join("build.log")).unwrap(), b"built\n");
+    // The next run fetches it again.
+    assert!(make(&dir, &["build.log"]).status.success());
+    assert_eq!(std::fs::read(dir.join("xen-4.17.3.tar.gz")).unwrap(), xen);
+    assert_eq!(b.server.hits("/xen-4.17.3.tar.gz"), 2);
+    // clean-sources removes the file and its kept signature.
+    assert!(make(&dir, &["clean-sources"]).status.success());
+    assert_eq!(
+        git(&dir, &["status", "--porcelain", "--ignored"]),
+        "?? build.log"
+    );
+}
