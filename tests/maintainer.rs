@@ -484,3 +484,74 @@ fn a_present_file_is_never_done_because_it_exists() {
         "?? build.log"
     );
 }
+
+/// fetch-verified in `dir` with `args`.
+fn fetch_verified(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fetch-verified"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DISTFILES_MIRROR")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_signature_over_the_decompressed_content_names_decompress() {
+    // kernel.org's linux-X.tar.xz with linux-X.tar.sign, fetched without
+    // --decompress (fetch-verified-rule instead of fetch-decompressed-rule).
+    let b = Builder::new();
+    let tar = b"linux 6.1 as a tar".to_vec();
+    let xz_url = b
+        .server
+        .route("/linux-6.1.tar.xz", Reply::Body(pipe("xz", &["-c"], &tar)));
+    let sign = b.server.route(
+        "/linux-6.1.tar.sign",
+        Reply::Body(armor_sig(&sign_detached(&b.key, &tar))),
+    );
+    let makefile = format!(
+        "{}$(eval $(call fetch-verified-rule,linux-6.1.tar.xz,{xz_url},{sign},keys/upstream.asc))\n{GET_SOURCES}",
+        head(&fragment_dir())
+    );
+    let dir = b.component("linux-kernel", &makefile);
+    let o = make(&dir, &["get-sources"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("Error 1"), "{}", text(&o));
+    let fp = b.key.fingerprint().to_hex();
+    let want = format!(
+        "fetch-verified: linux-6.1.tar.xz not fetched: linux-6.1.tar.xz: the signature \
+         verifies over its decompressed content, not over the compressed bytes: use \
+         --decompress to store the verified linux-6.1.tar (build-verify.mk: \
+         fetch-decompressed-rule): {xz_url}: BAD signature by {fp}: the data does not \
+         match the signature\n"
+    );
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    assert_eq!(listing(&dir), ["Makefile", "keys"]);
+    // What it says works.
+    let ring = dir.join("keys/upstream.asc");
+    let ring = ring.to_str().unwrap();
+    let args = [
+        "--allow-http",
+        "--keyring",
+        ring,
+        "--decompress",
+        &xz_url,
+        &sign,
+    ];
+    let o = fetch_verified(&dir, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.join("linux-6.1.tar")).unwrap(), tar);
+    // A signature over something else altogether: no such advice.
+    b.server.route(
+        "/linux-6.1.tar.sign",
+        Reply::Body(armor_sig(&sign_detached(&b.key, b"another tar"))),
+    );
+    let o = fetch_verified(&dir, &["--allow-http", "--keyring", ring, &xz_url, &sign]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("BAD signature"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("--decompress"), "{}", stderr(&o));
+    assert_eq!(listing(&dir), ["Makefile", "keys", "linux-6.1.tar"]);
+}

@@ -369,6 +369,7 @@ fn reverify_present(
             ),
         ));
     }
+    let name_of_dest = default_name_of(dest)?;
     let mut checks = req.checks.clone();
     let max = match checks.store_decoded {
         true => checks.max_uncompressed,
@@ -388,7 +389,7 @@ fn reverify_present(
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        r
+        r.map_err(|e| pipeline::explain_compressed(e, &f, checks, &name_of_dest))
     };
     let mut failure = None;
     match sigs {
@@ -517,7 +518,17 @@ fn download_once(
         max,
         bar.as_ref(),
     )
-    .map_err(|e| e.context(from.clone()));
+    .map_err(|e| {
+        let e = e.context(from.clone());
+        // The untrusted file is write-only: read it back by its name.
+        match fsutil::open_regular(tmp.path(), "the download") {
+            Ok(f) => {
+                let name = default_name(url).unwrap_or_default();
+                pipeline::explain_compressed(e, &f, checks, &name)
+            }
+            Err(_) => e,
+        }
+    });
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
