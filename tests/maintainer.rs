@@ -555,3 +555,143 @@ fn a_signature_over_the_decompressed_content_names_decompress() {
     assert!(!stderr(&o).contains("--decompress"), "{}", stderr(&o));
     assert_eq!(listing(&dir), ["Makefile", "keys", "linux-6.1.tar"]);
 }
+
+/// A Debian archive as apt sees it, built here: a Release listing Packages
+/// for four components and eight architectures, in three forms each (as
+/// Debian's lists ~100 of them), cleartext-signed as InRelease; the one
+/// index that matters, main/binary-amd64, holds `deb`'s stanza.
+struct Archive {
+    dir: tempfile::TempDir,
+    keyring: PathBuf,
+    deb: PathBuf,
+}
+
+fn sha256_of(data: &[u8]) -> String {
+    use build_verify::digest::{hash_reader, Algo};
+    hash_reader(data, &[Algo::Sha256])
+        .unwrap()
+        .hex(Algo::Sha256)
+        .unwrap()
+}
+
+fn archive() -> Archive {
+    let dir = tempfile::tempdir().unwrap();
+    let key = gen_key("Debian Archive Automatic Signing Key");
+    let keyring = write_keyring(&dir.path().join("archive.asc"), &[&key]);
+    let deb_bytes = b"!<arch>\nnot really a deb, but pinned like one\n".to_vec();
+    let deb = dir.path().join("hello_2.10-3_amd64.deb");
+    std::fs::write(&deb, &deb_bytes).unwrap();
+    let dists = dir.path().join("dists/bookworm");
+    let mut sha256 = String::new();
+    for comp in ["main", "contrib", "non-free", "non-free-firmware"] {
+        for arch in [
+            "all", "amd64", "arm64", "armel", "armhf", "i386", "mips64el", "ppc64el",
+        ] {
+            let sub = format!("{comp}/binary-{arch}");
+            let stanza = if sub == "main/binary-amd64" {
+                format!(
+                    "Package: hello\nVersion: 2.10-3\nArchitecture: amd64\n\
+                     Filename: pool/main/h/hello/hello_2.10-3_amd64.deb\nSize: {}\nSHA256: {}\n\n",
+                    deb_bytes.len(),
+                    sha256_of(&deb_bytes)
+                )
+            } else {
+                format!("Package: other-{comp}-{arch}\nVersion: 1\n\n")
+            };
+            std::fs::create_dir_all(dists.join(&sub)).unwrap();
+            let plain = stanza.into_bytes();
+            let forms = [
+                ("Packages", plain.clone()),
+                ("Packages.xz", pipe("xz", &["-c"], &plain)),
+                ("Packages.gz", pipe("gzip", &["-cn"], &plain)),
+            ];
+            for (name, bytes) in forms {
+                std::fs::write(dists.join(&sub).join(name), &bytes).unwrap();
+                sha256 += &format!(" {} {:>8} {sub}/{name}\n", sha256_of(&bytes), bytes.len());
+            }
+        }
+    }
+    let release = format!(
+        "Origin: Debian\nSuite: stable\nCodename: bookworm\nDate: Sat, 10 Jun 2023 08:53:33 UTC\n\
+         Components: main contrib non-free non-free-firmware\nSHA256:\n{sha256}"
+    );
+    std::fs::write(
+        dists.join("InRelease"),
+        sign_cleartext(
+            &key,
+            release.as_bytes(),
+            sequoia_openpgp::types::HashAlgorithm::SHA256,
+        ),
+    )
+    .unwrap();
+    Archive { dir, keyring, deb }
+}
+
+#[test]
+fn a_tampered_debian_index_names_its_entry_in_one_line() {
+    let a = archive();
+    let d = a.dir.path();
+    let dists = d.join("dists/bookworm");
+    let index = dists.join("main/binary-amd64/Packages.xz");
+    let run = |index: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_verify-package"))
+            .arg("--keyring")
+            .arg(&a.keyring)
+            .arg("--release")
+            .arg(dists.join("InRelease"))
+            .arg("--index")
+            .arg(index)
+            .arg(&a.deb)
+            .output()
+            .unwrap()
+    };
+    let o = run(&index);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Copied out of the tree (only its file name says which of the 32
+    // entries of that name it is), then one byte changed: the same size
+    // as its own entry, so that is the one named, in one line.
+    let tamper = |name: &str| {
+        let mut bytes = std::fs::read(dists.join("main/binary-amd64").join(name)).unwrap();
+        let n = bytes.len();
+        bytes[n / 2] ^= 0x20;
+        let flat = d.join(name);
+        std::fs::write(&flat, &bytes).unwrap();
+        (flat, bytes)
+    };
+    let (flat, bytes) = tamper("Packages");
+    let o = run(&flat);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let want = format!(
+        "verify-package: {}: does not match {}: main/binary-amd64/Packages: sha256 mismatch: \
+         expected {}, got {}\n",
+        flat.display(),
+        dists.join("InRelease").display(),
+        sha256_of(&std::fs::read(dists.join("main/binary-amd64/Packages")).unwrap()),
+        sha256_of(&bytes)
+    );
+    assert_eq!(stderr(&o), want);
+    // A size no entry has: the sizes, a few of them.
+    std::fs::write(&flat, b"Package: x\n\n").unwrap();
+    let o = run(&flat);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "size 12 is that of none of the 32 entries of that name (main/binary-all/Packages "
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains(" (and 29 more))"), "{}", stderr(&o));
+    // The .xz corrupted: the decoder refuses it, a verification failure
+    // (exit 1), not "try again" (4).
+    let (flat, _) = tamper("Packages.xz");
+    let o = run(&flat);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("corrupt compressed data"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
