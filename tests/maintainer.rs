@@ -695,3 +695,114 @@ fn a_tampered_debian_index_names_its_entry_in_one_line() {
     );
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
+
+/// QubesOS/qubes-linux-utils' signed tags and commits (tests/data/qubes),
+/// as a bare repository.
+fn linux_utils(dir: &Path) -> PathBuf {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/qubes");
+    let r = dir.join("linux-utils.git");
+    git(dir, &["init", "-q", "--bare", r.to_str().unwrap()]);
+    let pack = r.join("objects/pack/pack-qubes.pack");
+    std::fs::copy(data.join("linux-utils.pack"), &pack).unwrap();
+    git(&r, &["index-pack", pack.to_str().unwrap()]);
+    std::fs::copy(data.join("linux-utils.refs"), r.join("packed-refs")).unwrap();
+    r
+}
+
+/// A Qubes Builder v1 layout for the shim: today's qubes-developers-keys.asc.
+fn shim_builder(dir: &Path) -> PathBuf {
+    let b = dir.join("builder");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/qubes/qubes-developers-keys.asc"),
+        b.join("qubes-developers-keys.asc"),
+    )
+    .unwrap();
+    b
+}
+
+fn shim(builder: &Path, args: &[&dyn AsRef<std::ffi::OsStr>], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new("bash");
+    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/qubes/verify-git-tag"));
+    for a in args {
+        c.arg(a.as_ref());
+    }
+    c.env("BUILDER_DIR", builder)
+        .env("VERIFY_TAG", env!("CARGO_BIN_EXE_verify-tag"))
+        .env_remove("VERIFY_TAG_FLAGS")
+        .env_remove("KEYS_DIR")
+        .env_remove("CHECK")
+        .env_remove("NO_CHECK")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_sha1_tag_leads_with_sha1_and_the_shim_names_verify_tag_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = linux_utils(tmp.path());
+    let builder = shim_builder(tmp.path());
+    // mm_e9a21c03: Marek's tag of 2016-07-08, SHA-1 (verdicts.tsv: "sha1").
+    let commit = "e9a21c03c2069d345332c58d22ea950f147321bd";
+    let sha1 = format!(
+        "verify-tag: {}: no valid signed tag at {commit}: tag mm_e9a21c03 \
+         (c2c7f28be3b7f130c06625cf34f9e4558dd347d5): SHA-1 signature by \
+         0064428F455451B3EBE78A7F063938BA42CFA724 made 2016-07-08T10:03:37Z refused: \
+         SHA-256 or stronger is required (--allow-sha1-before DATE accepts SHA-1 \
+         signatures made before DATE, for historical builds)\n",
+        repo.display()
+    );
+    let o = shim(&builder, &[&repo, &commit], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "{sha1}verify-git-tag: to build the 2014-2016 history signed with SHA-1, \
+             set VERIFY_TAG_FLAGS=\"--allow-sha1-before 2017-01-01\"\n"
+        )
+    );
+    // What it says works.
+    let flags = [("VERIFY_TAG_FLAGS", "--allow-sha1-before 2017-01-01")];
+    let o = shim(&builder, &[&repo, &commit], &flags);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // verify-tag alone: the same first line, no shim advice.
+    let o = Command::new(env!("CARGO_BIN_EXE_verify-tag"))
+        .arg("--keyring")
+        .arg(builder.join("qubes-developers-keys.asc"))
+        .args(["--trust-root", "427F11FD0FAA4B080123F01CDDFA1A3E36879494"])
+        .arg(&repo)
+        .arg(commit)
+        .env_remove("CHECK")
+        .env_remove("NO_CHECK")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(stderr(&o), sha1);
+}
+
+#[test]
+fn no_check_advice_names_what_the_builder_honours() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = linux_utils(tmp.path());
+    let builder = shim_builder(tmp.path());
+    let o = shim(&builder, &[&repo], &[("NO_CHECK", "1")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(
+        stderr(&o),
+        "verify-tag: Sorry, NO_CHECK is no longer supported. If you really want to turn off \
+         signature checking, list the component in INSECURE_SKIP_CHECKING in builder.conf (the \
+         builder then does not call verify-git-tag at all), or in \
+         LESS_SECURE_SIGNED_COMMITS_SUFFICIENT to accept a signed commit without a signed tag\n"
+    );
+    // The value the old advice recommended is refused (as the old script
+    // refuses it), and not recommended any more.
+    assert!(!stderr(&o).contains("insecure-no-check"));
+    let o = shim(&builder, &[&repo], &[("CHECK", "insecure-no-check")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("(Qubes Builder v1: INSECURE_SKIP_CHECKING in builder.conf)"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -171,7 +171,8 @@ fn sha1_data_signatures_and_future_dates_fail() {
     let e = verify(&[&k], &sha1).unwrap_err();
     assert_eq!(code_of(&e), Code::Failed);
     assert!(
-        format!("{e:#}").contains("SHA-1 in a data signature"),
+        format!("{e:#}")
+            .contains("refused: SHA-256 or stronger is required (--allow-sha1-before DATE"),
         "{e:#}"
     );
     let future = sign_detached_with(&k, DATA, HashAlgorithm::SHA256, days_from_now(2));
@@ -464,7 +465,7 @@ fn sha1_data_signatures_only_before_the_allowed_date() {
     );
     let e = verify_with(&[&k], Trust::All, 1, &sig, DATA, &allow(-300)).unwrap_err();
     assert!(
-        format!("{e:#}").contains("after the --allow-sha1-before date"),
+        format!("{e:#}").contains("refused: it is not older than --allow-sha1-before "),
         "{e:#}"
     );
     // MD5 stays refused whatever the SHA-1 rules.

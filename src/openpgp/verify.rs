@@ -400,6 +400,38 @@ fn no_binding_at_time(error: &anyhow::Error) -> bool {
 }
 
 impl Helper<'_, '_> {
+    /// A data signature refused for its own hash (SHA-1 without, or after,
+    /// `--allow-sha1-before`; anything weaker than SHA-256), said first:
+    /// whatever else is wrong with its key at that time (a key of the SHA-1
+    /// era often has no binding the policy accepts then either), the hash
+    /// is what the user can act on.
+    fn refused_hash(&self, sig: &Signature, signer: &Fingerprint) -> Option<String> {
+        let hash = sig.hash_algo();
+        let weak = hash == HashAlgorithm::SHA1 || !super::policy::DATA_HASHES.contains(&hash);
+        if !weak || self.v.policy.signature(sig, Default::default()).is_ok() {
+            return None;
+        }
+        let made = date(sig.signature_creation_time());
+        let name = match hash {
+            HashAlgorithm::SHA1 => "SHA-1".to_string(),
+            other => other.to_string(),
+        };
+        Some(match (hash, self.v.policy.sha1().data_before) {
+            (HashAlgorithm::SHA1, None) => format!(
+                "SHA-1 signature by {signer} made {made} refused: SHA-256 or stronger is required \
+                 (--allow-sha1-before DATE accepts SHA-1 signatures made before DATE, for historical builds)"
+            ),
+            (HashAlgorithm::SHA1, Some(cutoff)) => format!(
+                "SHA-1 signature by {signer} made {made} refused: it is not older than \
+                 --allow-sha1-before {}",
+                date(Some(cutoff))
+            ),
+            _ => format!(
+                "{name} signature by {signer} made {made} refused: SHA-256 or stronger is required"
+            ),
+        })
+    }
+
     /// A signature whose key had no binding signature at its time: judged
     /// by the certificate's current bindings when the signing key predates
     /// the signature and the certificate and key are valid now. Returns the
@@ -515,6 +547,10 @@ impl VerificationHelper for Helper<'_, '_> {
                             notes.push(format!("signature by untrusted key {f} ignored: {error}"));
                             continue;
                         }
+                        if let Some(why) = self.refused_hash(sig, &f) {
+                            failures.push(why);
+                            continue;
+                        }
                         if !no_binding_at_time(&error) {
                             failures.push(format!("key {f} was not valid when it signed: {error}"));
                             continue;
@@ -541,7 +577,7 @@ impl VerificationHelper for Helper<'_, '_> {
                             notes.push(format!("signature by untrusted key {f} ignored: {error}"));
                         }
                     }
-                    Err(VerificationError::BadSignature { ka, error, .. }) => {
+                    Err(VerificationError::BadSignature { ka, error, sig }) => {
                         let f = ka.cert().fingerprint();
                         // Policy and time failures of a key we do not trust
                         // do not matter; a forged signature always does.
@@ -570,7 +606,11 @@ impl VerificationHelper for Helper<'_, '_> {
                             };
                             failures.push(format!("BAD signature by {f}: {why}"));
                         } else if trusted(&f) {
-                            failures.push(format!("signature by {f} refused: {error}"));
+                            failures.push(
+                                self.refused_hash(sig, &f).unwrap_or_else(|| {
+                                    format!("signature by {f} refused: {error}")
+                                }),
+                            );
                         } else {
                             notes.push(format!("signature by untrusted key {f} ignored: {error}"));
                         }
