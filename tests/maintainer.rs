@@ -806,3 +806,84 @@ fn no_check_advice_names_what_the_builder_honours() {
         stderr(&o)
     );
 }
+
+#[test]
+fn check_hashes_says_what_is_wrong_with_a_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("a"), b"hello").unwrap();
+    let h = sha256_of(b"hello");
+    let run = |list: &str, body: String| {
+        std::fs::write(d.join(list), body).unwrap();
+        let ours = Command::new(env!("CARGO_BIN_EXE_check-hashes"))
+            .arg(list)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let theirs = oracle("sha256sum").then(|| {
+            Command::new("sha256sum")
+                .args(["-c", list])
+                .current_dir(d)
+                .output()
+                .unwrap()
+        });
+        (ours, theirs)
+    };
+    // One space between digest and name (`md5 -r`, `sha256 -r`): read as
+    // sha256sum -c reads it, the same verdicts.
+    let (o, c) = run("ONE", format!("{h} a\n"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "a: OK\n");
+    if let Some(c) = c {
+        assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    }
+    let other = sha256_of(b"hellp");
+    let (o, c) = run("ONEBAD", format!("{other} a\n"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    if let Some(c) = c {
+        assert_eq!(c.status.code(), Some(1), "{}", text(&c));
+    }
+    // Both forms in one list: coreutils reads the second line's name as
+    // " a" (the first line set the form); refused, saying so.
+    let (o, c) = run("MIXED", format!("{h} a\n{h}  a\n"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(
+        stderr(&o),
+        "check-hashes: MIXED: line 2: this line and line 1 separate digest and name \
+         differently (one space; two, or \" *\"): sha256sum -c reads a list by its first \
+         line's form, so keep to one\n"
+    );
+    if let Some(c) = c {
+        assert!(stderr(&c).contains("' a'"), "{}", text(&c));
+    }
+    // A digest with a byte that is not hex, in a GNU and a Buildroot line.
+    let bad = format!("{}g{}", &h[..40], &h[41..]);
+    let (o, _) = run("NONHEX", format!("{bad}  a\n"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(
+        stderr(&o),
+        "check-hashes: NONHEX: line 1: the digest has 'g' at column 41, which is not a hex digit\n"
+    );
+    let (o, _) = run("BR", format!("# Buildroot\nsha256  {bad}  a\n"));
+    assert_eq!(
+        stderr(&o),
+        "check-hashes: BR: line 2: the digest has 'g' at column 49, which is not a hex digit\n"
+    );
+    // Digests of the wrong length: hex digits counted, the lengths listed.
+    let (o, _) = run("SHORT", format!("{}  a\n", &h[..62]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(
+        stderr(&o),
+        "check-hashes: SHORT: line 1: a digest of 62 hex digits is no algorithm's \
+         (md5 32, sha1 40, sha256 64, sha384 96, sha512 128)\n"
+    );
+    let (o, _) = run("ODD", format!("{h}0  a\n"));
+    assert!(stderr(&o).contains("line 1: a digest of 65 hex digits is no algorithm's"));
+    let (o, _) = run("BRLEN", format!("sha256  {}  a\n", &h[..62]));
+    assert_eq!(
+        stderr(&o),
+        "check-hashes: BRLEN: line 1: a sha256 digest is 32 bytes (64 hex digits), this one is 31\n"
+    );
+    // Nothing was hashed for a malformed list.
+    assert!(o.stdout.is_empty());
+}
