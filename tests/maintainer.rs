@@ -887,3 +887,63 @@ fn check_hashes_says_what_is_wrong_with_a_line() {
     // Nothing was hashed for a malformed list.
     assert!(o.stdout.is_empty());
 }
+
+#[test]
+fn tls_failures_read_like_curl_and_are_not_retried() {
+    use common::http::TestCa;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let h = sha256_of(b"data");
+    let get = |ca: Option<&Path>, url: &str| {
+        let mut args = vec!["--retries", "2", "--sha256", &h];
+        if let Some(ca) = ca {
+            args.extend(["--ca-file", ca.to_str().unwrap()]);
+        }
+        args.push(url);
+        let o = fetch_verified(d, &args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("retrying"), "{}", stderr(&o));
+        assert_eq!(listing(d), Vec::<String>::new());
+        stderr(&o)
+    };
+    let leaf = TestCa::self_signed(true);
+    let srv = Server::start_tls(&leaf);
+    let url = srv.route("/f", Reply::Body(b"data".to_vec()));
+    // curl: "SSL certificate problem: self-signed certificate".
+    assert_eq!(
+        get(None, &url),
+        format!(
+            "fetch-verified: f not fetched: GET {url}: SSL certificate problem: self-signed \
+             certificate or unknown issuer: the certificate of 127.0.0.1 is not issued by a CA \
+             of the system store (a self-signed server certificate is trusted when --ca-file \
+             holds it, unless it is a CA certificate)\n"
+        )
+    );
+    // curl: "no alternative certificate subject name matches target host
+    // name 'localhost'".
+    let by_name = url.replacen("127.0.0.1", "localhost", 1);
+    assert_eq!(
+        get(Some(&leaf.ca_pem), &by_name),
+        format!(
+            "fetch-verified: f not fetched: GET {by_name}: SSL certificate problem: name \
+             mismatch: no alternative certificate subject name matches target host name \
+             'localhost' (it names IP 127.0.0.1; a subject CN alone is not used)\n"
+        )
+    );
+    // curl: "certificate has expired".
+    let old = TestCa::self_signed_dated("20200101000000Z", "20200201000000Z");
+    let srv = Server::start_tls(&old);
+    let url = srv.route("/f", Reply::Body(b"data".to_vec()));
+    let err = get(Some(&old.ca_pem), &url);
+    assert!(
+        err.starts_with(&format!(
+            "fetch-verified: f not fetched: GET {url}: SSL certificate problem: certificate \
+             has expired: it was valid until 2020-02-01T00:00:00Z, it is "
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Context") && !err.contains("UnixTime"),
+        "{err}"
+    );
+}

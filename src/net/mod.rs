@@ -30,7 +30,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tls::{explain_tls, load_roots};
+use tls::{certificate_problem, load_roots};
 use ureq::http::Uri;
 use url::{file_url_path, normalize_scheme, resolve_location};
 
@@ -208,8 +208,13 @@ impl Transport {
                 .with_code(Code::Usage, || format!("{current}: not a valid URL"))?;
             let (agent, proxy) = self.agent_for(&uri);
             let resp = agent.get(&current).call().map_err(|e| {
-                let e = explain_tls(anyhow::Error::new(e), &uri, self.opts.ca_file.is_some());
+                let e = anyhow::Error::new(e);
                 let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
+                // The server's identity failed verification: exit 1, said
+                // in curl's words, never retried.
+                if let Some(why) = certificate_problem(&e, &uri, self.opts.ca_file.is_some()) {
+                    return fail(Code::Failed, format!("GET {current}{via}: {why}"));
+                }
                 e.context(crate::exit::Failure::new(
                     Code::Io,
                     format!("GET {current}{via}"),

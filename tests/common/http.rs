@@ -130,6 +130,58 @@ impl TestCa {
         }
     }
 
+    /// A self-signed end-entity certificate for 127.0.0.1 valid only from
+    /// `start` to `end` (`YYYYMMDDHHMMSSZ`), its own CA file: an expired
+    /// (or not yet valid) server. `openssl ca` is what sets both dates.
+    pub fn self_signed_dated(start: &str, end: &str) -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        openssl_req(d, false, "srv.key", "srv.csr", &["-subj", "/CN=127.0.0.1"]);
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("serial"), "01\n").unwrap();
+        std::fs::write(
+            d.join("ca.cnf"),
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nserial = serial\n\
+             new_certs_dir = .\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "ca",
+                "-batch",
+                "-config",
+                "ca.cnf",
+                "-selfsign",
+                "-keyfile",
+                "srv.key",
+                "-in",
+                "srv.csr",
+                "-startdate",
+                start,
+                "-enddate",
+                end,
+                "-extfile",
+                "ext",
+                "-notext",
+                "-out",
+                "srv.pem",
+            ],
+        );
+        let p = |n: &str| d.join(n);
+        TestCa {
+            ca_pem: p("srv.pem"),
+            cert_pem: p("srv.pem"),
+            key_pem: p("srv.key"),
+            dir,
+        }
+    }
+
     fn server_config(&self) -> Arc<rustls::ServerConfig> {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
