@@ -552,7 +552,11 @@ fn openpgp_rebuilders_expired_and_revoked_keys() {
     signed("old.link", &expired, 300);
     let o = admit(&[&dir], &rebuilders, Some(2), &file);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(text(&o).contains("no longer valid"), "{}", text(&o));
+    assert!(
+        text(&o).contains(", while it was valid: refresh the key"),
+        "{}",
+        text(&o)
+    );
     // Signed after it expired: refused.
     signed("old.link", &expired, 5);
     let o = admit(&[&dir], &rebuilders, Some(2), &file);

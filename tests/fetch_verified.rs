@@ -652,7 +652,11 @@ fn signature_matrix_against_gpgv_and_sqv() {
         if case.want == 0 {
             std::fs::remove_file(e.out().join("s.tar")).unwrap();
             if name == "expired after signing" {
-                assert!(stderr(&o).contains("no longer valid"), "{}", stderr(&o));
+                assert!(
+                    stderr(&o).contains(", while it was valid: refresh the key"),
+                    "{}",
+                    stderr(&o)
+                );
             }
         } else {
             assert_nothing_left(&e, &o, case.want);

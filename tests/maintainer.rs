@@ -947,3 +947,81 @@ fn tls_failures_read_like_curl_and_are_not_retried() {
         "{err}"
     );
 }
+
+#[test]
+fn an_expired_key_gives_both_dates_and_says_to_refresh_it() {
+    use sequoia_openpgp::types::HashAlgorithm::SHA256;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // Made 30 days ago, valid for 20: expired 10 days ago.
+    let k = gen_key_with("Upstream", days_from_now(-30), Some(DAY * 20));
+    let fpr = k.fingerprint().to_hex();
+    let ring = write_keyring(&d.join("upstream.asc"), &[&k]);
+    let secs =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let rfc = |t: std::time::SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+    let expired = rfc(k.primary_key().key().creation_time() + DAY * 20);
+    let (after, before) = (at(secs(days_from_now(-2))), at(secs(days_from_now(-20))));
+    let refresh = "refresh the key (its owner may have extended its expiry; the keyring given \
+                   may hold an old copy)";
+    std::fs::write(d.join("f"), b"data").unwrap();
+    let check = |sig: &[u8]| {
+        std::fs::write(d.join("f.sig"), sig).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_check-hashes"))
+            .arg("--keyring")
+            .arg(&ring)
+            .args(["--signature", "f.sig", "f"])
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    // Signed after it expired: refused, both dates, what to do.
+    let o = check(&sign_detached_with(&k, b"data", SHA256, after));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "check-hashes: f (signature f.sig): key {fpr} expired on {expired}; the signature \
+             was made on {}, after that: {refresh}\n",
+            rfc(after)
+        )
+    );
+    // Signed while valid: a release file passes (judged when it signed),
+    // with the same dates in the warning.
+    let o = check(&sign_detached_with(&k, b"data", SHA256, before));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "check-hashes: f: warning: key {fpr} expired on {expired}; the signature was made \
+             on {}, while it was valid: {refresh}\n",
+            rfc(before)
+        )
+    );
+    // A tag signed while it was valid: verify-tag needs keys valid now.
+    let r = d.join("repo");
+    std::fs::create_dir_all(&r).unwrap();
+    common::git::init(&r, false);
+    let commit = common::git::commit(&r, "c");
+    let tag = common::git::tag_text(&commit, "v1.0", "v1.0");
+    let mut raw = tag.into_bytes();
+    raw.extend(armor_sig(&sign_detached_with(&k, &raw, SHA256, before)));
+    let id = common::git::write_raw_tag(&r, &raw, "v1.0");
+    let o = Command::new(env!("CARGO_BIN_EXE_verify-tag"))
+        .arg("--keyring")
+        .arg(&ring)
+        .arg(&r)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "verify-tag: {}: no valid signed tag at {commit}: tag v1.0 ({id}): key {fpr} \
+             expired on {expired}; the signature was made on {}, while it was valid, but keys \
+             must be valid now (a signature's date is the signer's to choose): {refresh}\n",
+            r.display(),
+            rfc(before)
+        )
+    );
+}
