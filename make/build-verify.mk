@@ -218,7 +218,10 @@ clean-sources::
 #   	@$(SIGN_LOG_PRODUCTS) $@
 SIGN_LOG_MATERIALS = $(SIGN_LOG) hash --material
 SIGN_LOG_PRODUCTS = $(SIGN_LOG) hash --product
-# Run a recipe line as a logged step (step-begin/step-end with its exit code).
-SIGN_LOG_STEP = $(SIGN_LOG) run --name $@ --
+# Run a recipe line as a logged step (step-begin/step-end with its exit
+# code), named after its command line, so that the steps of one recipe are
+# told apart; $(call SIGN_LOG_STEP_AS,NAME) names it NAME.
+SIGN_LOG_STEP = $(SIGN_LOG) run --
+SIGN_LOG_STEP_AS = $(SIGN_LOG) run --name $(call bv-quote,$(1)) --
 
 .DEFAULT_GOAL := $(bv-saved-goal)

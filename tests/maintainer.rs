@@ -1025,3 +1025,338 @@ fn an_expired_key_gives_both_dates_and_says_to_refresh_it() {
         )
     );
 }
+
+#[test]
+fn a_usage_error_under_json_is_an_object_too() {
+    let tools: [(&str, &[&str]); 5] = [
+        (env!("CARGO_BIN_EXE_fetch-verified"), &[]),
+        (env!("CARGO_BIN_EXE_check-hashes"), &[]),
+        (env!("CARGO_BIN_EXE_verify-tag"), &[]),
+        (env!("CARGO_BIN_EXE_verify-package"), &[]),
+        (env!("CARGO_BIN_EXE_sign-log"), &["verify"]),
+    ];
+    for (bin, sub) in tools {
+        let o = Command::new(bin)
+            .args(sub)
+            .args(["--json", "--bogus"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bin}: {}", text(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "{\"exit\":2,\"reason\":\"unexpected argument '--bogus' found\",\"status\":\"failed\"}\n",
+            "{bin}"
+        );
+        assert!(
+            stderr(&o).contains("unexpected argument '--bogus'"),
+            "{bin}"
+        );
+    }
+    // Without --json, stdout stays empty.
+    let o = Command::new(env!("CARGO_BIN_EXE_check-hashes"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+}
+
+/// sign-log with the test's log key: `args`, `input` on stdin.
+fn sign_log(args: &[&dyn AsRef<std::ffi::OsStr>], input: &[u8]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sign-log"));
+    for a in args {
+        c.arg(a.as_ref());
+    }
+    run_fed(c.env_remove("QREXEC_REMOTE_DOMAIN"), input)
+}
+
+/// A log key (secret and public files) under `dir`.
+fn log_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let k = gen_key(name);
+    let secret = dir.join(format!("{name}.key.asc"));
+    std::fs::write(&secret, armor_tsk(&k)).unwrap();
+    let public = write_keyring(&dir.join(format!("{name}.pub.asc")), &[&k]);
+    (secret, public)
+}
+
+#[test]
+fn sign_log_names_the_first_changed_record_and_its_summary_adds_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (key, public) = log_key(d, "log");
+    let log = d.join("log");
+    let lines: String = (1..=12).map(|i| format!("line {i}\n")).collect();
+    let receive = |input: &[u8]| {
+        let o = sign_log(
+            &[
+                &"receive",
+                &"--log",
+                &log,
+                &"--name",
+                &"core-admin",
+                &"--source",
+                &"vm",
+            ],
+            input,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    };
+    let seal = || {
+        let o = sign_log(&[&"seal", &"--log", &log, &"--key", &key], b"");
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    };
+    receive(lines.as_bytes());
+    seal();
+    receive(b"more\nmore2\n");
+    let verify = || sign_log(&[&"verify", &"--log", &log, &"--keyring", &public], b"");
+    // 19 records: 14 sealed (start, 12 lines, end), the seal's own, 4 after.
+    let o = verify();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with(
+            "log verified: 19 records (14 sealed, 1 seal, 4 unsealed); origin \
+             build-verify.sign-log/vm/core-admin; checkpoints [14]\n"
+        ),
+        "{}",
+        text(&o)
+    );
+    // A record changed in place (still valid JSON, every field plausible):
+    // the one named is the one changed, wherever it is.
+    let original = std::fs::read_to_string(log.join("log.jsonl")).unwrap();
+    for i in [1usize, 5, 12, 13] {
+        let mut recs: Vec<String> = original.lines().map(String::from).collect();
+        recs[i] = recs[i].replace("line", "lime").replace("eof", "eog");
+        std::fs::write(log.join("log.jsonl"), recs.join("\n") + "\n").unwrap();
+        let o = verify();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            stderr(&o).ends_with(&format!(
+                "sign-log: record {i}: not the record checkpoint 14 sealed (changed, or records \
+                 removed, inserted or reordered there): its hash differs from the one sealed \
+                 with the checkpoint\n"
+            )),
+            "{i}: {}",
+            stderr(&o)
+        );
+    }
+    // A record removed: the first one that differs from what was sealed.
+    let mut recs: Vec<String> = original.lines().map(String::from).collect();
+    recs.remove(7);
+    std::fs::write(log.join("log.jsonl"), recs.join("\n") + "\n").unwrap();
+    assert!(
+        stderr(&verify()).contains("record 7: "),
+        "{}",
+        stderr(&verify())
+    );
+    // The sealed hashes changed too (they no longer give the signed root):
+    // not trusted, and only the range is named.
+    let mut recs: Vec<String> = original.lines().map(String::from).collect();
+    recs[5] = recs[5].replace("line", "lime");
+    std::fs::write(log.join("log.jsonl"), recs.join("\n") + "\n").unwrap();
+    std::fs::write(log.join("checkpoints/14.leaves"), vec![7u8; 14 * 32]).unwrap();
+    let o = verify();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stderr(&o).ends_with(
+            "sign-log: records 0..13: do not match checkpoint 14 (root mismatch: a record was \
+             changed, removed, inserted or reordered)\n"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn agree_says_how_many_builders_reported_a_product() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let product = d.join("core-admin.rpm");
+    std::fs::write(&product, b"the package").unwrap();
+    let directive = sign_log(&[&"hash", &product], b"");
+    assert_eq!(directive.status.code(), Some(0), "{}", text(&directive));
+    let mut rings = Vec::new();
+    let mut logs = Vec::new();
+    for (name, reports) in [("b1", true), ("b2", false)] {
+        let (key, public) = log_key(d, name);
+        let log = d.join(name);
+        let input = [
+            &b"building\n"[..],
+            if reports { &directive.stdout[..] } else { b"" },
+        ]
+        .concat();
+        let o = sign_log(
+            &[&"receive", &"--log", &log, &"--name", &"core-admin"],
+            &input,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = sign_log(&[&"seal", &"--log", &log, &"--key", &key], b"");
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        rings.push(public);
+        logs.push(log);
+    }
+    let o = sign_log(
+        &[
+            &"agree",
+            &"--log",
+            &logs[0],
+            &"--log",
+            &logs[1],
+            &"--keyring",
+            &rings[0],
+            &"--keyring",
+            &rings[1],
+            &"--min",
+            &"1",
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("core-admin.rpm"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.ends_with("  agreed (1 agrees, 1 did not report it; 1 required)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn man_page_synopses_show_option_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let page = |bin: &str, name: &str| {
+        let o = Command::new(bin)
+            .env("BUILD_VERIFY_GEN_DOCS", tmp.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let text = std::fs::read_to_string(tmp.path().join(format!("man1/{name}.1"))).unwrap();
+        let at = text.find(".SH SYNOPSIS\n").unwrap();
+        text[at..].lines().nth(3).unwrap().to_string()
+    };
+    let ch = page(env!("CARGO_BIN_EXE_check-hashes"), "check-hashes");
+    for want in [
+        "[\\fB\\-\\-sha256\\fR\\ \\fIHEX\\fR]",
+        "[\\fB\\-C\\fR|\\fB\\-\\-directory\\fR\\ \\fIDIR\\fR]",
+        "[\\fB\\-\\-keyring\\fR\\ \\fIFILE\\fR]...",
+        "[\\fB\\-\\-json\\fR]",
+        "[\\fILIST\\fR]...",
+    ] {
+        assert!(ch.contains(want), "{want} in {ch}");
+    }
+    let v = page(env!("CARGO_BIN_EXE_sign-log"), "sign-log-verify");
+    assert!(
+        v.starts_with("\\fBsign\\-log verify\\fR \\fB\\-\\-log\\fR\\ \\fIDIR\\fR "),
+        "{v}"
+    );
+    // man renders it with each option next to its value.
+    if oracle("man") {
+        let o = Command::new("man")
+            .arg("-l")
+            .arg(tmp.path().join("man1/check-hashes.1"))
+            .env("MANWIDTH", "80")
+            .env_remove("MAN_KEEP_FORMATTING")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let shown = String::from_utf8_lossy(&o.stdout);
+        assert!(shown.contains("[--keyring FILE]..."), "{shown}");
+        assert!(shown.contains("[-C|--directory DIR]"), "{shown}");
+    }
+}
+
+#[test]
+fn sign_log_step_names_each_step_by_its_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (key, public) = log_key(d, "log");
+    std::fs::write(
+        d.join("Makefile"),
+        format!(
+            "SIGN_LOG := {}\ninclude {}/build-verify.mk\n\
+             out:\n\t@$(SIGN_LOG_STEP) sh -c 'echo configure'\n\
+             \t@$(SIGN_LOG_STEP) sh -c 'echo compile'\n\
+             \t@$(call SIGN_LOG_STEP_AS,install) true\n",
+            env!("CARGO_BIN_EXE_sign-log"),
+            fragment_dir().display()
+        ),
+    )
+    .unwrap();
+    let built = make(d, &["out"]);
+    assert!(built.status.success(), "{}", text(&built));
+    let log = d.join("log");
+    let o = sign_log(
+        &[&"receive", &"--log", &log, &"--name", &"c"],
+        &built.stdout,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = sign_log(&[&"seal", &"--log", &log, &"--key", &key], b"");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = sign_log(&[&"verify", &"--log", &log, &"--keyring", &public], b"");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let steps: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("step "))
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "step     sh -c 'echo configure' exit=0",
+            "step     sh -c 'echo compile' exit=0",
+            "step     install exit=0"
+        ]
+    );
+}
+
+#[test]
+fn a_revision_that_does_not_exist_is_said_plainly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = linux_utils(tmp.path());
+    let keys =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/qubes/qubes-developers-keys.asc");
+    for rev in ["v9.9.9", "deadbeef", "HEAD~3"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_verify-tag"))
+            .arg("--keyring")
+            .arg(&keys)
+            .arg(&repo)
+            .arg(rev)
+            .env_remove("CHECK")
+            .env_remove("NO_CHECK")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "verify-tag: {}: revision \"{rev}\" not found: no branch, tag or commit of that name\n",
+                repo.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn the_json_of_a_failed_package_has_every_field() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rpm");
+    // A real RPM Fusion package, checked with another distributor's key.
+    let o = Command::new(env!("CARGO_BIN_EXE_verify-package"))
+        .arg("--json")
+        .arg("--keyring")
+        .arg(data.join("RPM-GPG-KEY-fedora-39-primary"))
+        .arg(data.join("rpmfusion-free-release-44-1.noarch.rpm"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    for key in [
+        "path", "status", "exit", "kind", "signers", "notes", "reason",
+    ] {
+        assert!(first.get(key).is_some(), "{key} in {first}");
+    }
+    assert_eq!(first["kind"], "rpm");
+    assert_eq!(first["status"], "failed");
+    assert_eq!(first["signers"], serde_json::json!([]));
+}

@@ -120,7 +120,8 @@ fn main() -> std::process::ExitCode {
 
 /// One operand's verdict, as printed: by its own chain or signature, by
 /// rebuilders' attestations, or both.
-struct Shown {
+struct Shown<'a> {
+    path: &'a std::path::Path,
     file: String,
     result: anyhow::Result<Admitted>,
 }
@@ -184,8 +185,11 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         if args.json {
             let v = match &s.result {
                 Ok(a) => a.to_json(&s.file),
+                // The same fields as a verified file's: no signer vouches
+                // for a file that failed.
                 Err(e) => json!({"path": s.file, "status": "failed", "exit": c.as_u8(),
-                                 "reason": format!("{e:#}")}),
+                                 "kind": build_verify::package::kind_name(s.path),
+                                 "signers": [], "notes": [], "reason": format!("{e:#}")}),
             };
             return io(writeln!(out, "{v}"));
         }
@@ -220,6 +224,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             .verify_dsc(f, &verifier)
             .and_then(|v| admit::admit(f, Some(v), rebuilt));
         report(Shown {
+            path: f,
             file: f.display().to_string(),
             result,
         })?;
@@ -229,6 +234,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         |f| admit::verify_file(f, &chain, &verifier, &rpm_opts, rebuilt),
         |f, result| {
             report(Shown {
+                path: f,
                 file: f.display().to_string(),
                 result,
             })
