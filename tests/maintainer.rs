@@ -1360,3 +1360,80 @@ fn the_json_of_a_failed_package_has_every_field() {
     assert_eq!(first["status"], "failed");
     assert_eq!(first["signers"], serde_json::json!([]));
 }
+
+fn prerequisites_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/dist/check-build-prerequisites")
+}
+
+const INSTALL_LINES: &str = "  Debian: sudo apt-get install build-essential pkg-config libssl-dev libclang-dev\n  \
+     Fedora: sudo dnf install gcc pkgconf-pkg-config openssl-devel clang-devel cargo\n  \
+     Rust 1.89 or newer: Fedora 42's cargo, or a rustup toolchain first on PATH (Debian 12's is older).\n";
+
+#[test]
+fn the_example_names_missing_build_prerequisites_before_building() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    // Nothing on PATH (make by its full path), libclang hidden: the
+    // example stops in its first recipe, with one message.
+    let make_path = Command::new("sh")
+        .args(["-c", "command -v make"])
+        .output()
+        .unwrap();
+    let make_path = String::from_utf8(make_path.stdout).unwrap();
+    let o = Command::new(make_path.trim())
+        .arg("-f")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile.example"))
+        .arg(format!("WORK={}", d.join("work").display()))
+        .arg(format!("CARGO_TARGET_DIR={}", d.join("target").display()))
+        .env_clear()
+        .env("PATH", &empty)
+        .env("LIBCLANG_PATH", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        stderr(&o).starts_with(&format!(
+            "cannot build build-verify: missing a C compiler (cc), pkg-config, the OpenSSL \
+             headers (libssl-dev, openssl-devel), libclang (libclang-dev, clang-devel), cargo \
+             (Rust 1.89 or newer).\n{INSTALL_LINES}"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("target").exists() && !d.join("work").exists());
+    // pkg-config without openssl.pc, and a Rust too old (Debian 12's).
+    let fake = d.join("fake");
+    std::fs::create_dir(&fake).unwrap();
+    for (tool, body) in [
+        ("cc", "exit 0"),
+        ("pkg-config", "exit 1"),
+        ("cargo", "exit 0"),
+        ("rustc", "echo 'rustc 1.63.0 (4b91a6ea7 2022-08-08)'"),
+    ] {
+        let p = fake.join(tool);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let here = std::env::var_os("LIBCLANG_PATH");
+    let o = Command::new(prerequisites_script())
+        .env_clear()
+        .env("PATH", &fake)
+        .envs(here.map(|h| ("LIBCLANG_PATH", h)))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "cannot build build-verify: missing the OpenSSL headers (pkg-config finds no openssl), \
+             Rust 1.89 or newer (rustc is 1.63.0).\n{INSTALL_LINES}"
+        )
+    );
+    // This machine built the tests: it has everything.
+    let o = Command::new(prerequisites_script()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(text(&o), "");
+}
