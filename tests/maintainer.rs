@@ -120,12 +120,7 @@ impl Builder {
 
     /// Serve NAME and NAME.asc (signed by the upstream key); the URL.
     fn publish(&self, name: &str, data: &[u8]) -> String {
-        self.server.route(
-            &format!("/{name}.asc"),
-            Reply::Body(armor_sig(&sign_detached(&self.key, data))),
-        );
-        self.server
-            .route(&format!("/{name}"), Reply::Body(data.to_vec()))
+        self.server.publish_signed(&self.key, name, data)
     }
 
     /// `make COMPONENT.get-sources-extra` in the builder, with `vars`.

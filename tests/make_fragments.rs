@@ -48,12 +48,7 @@ fn preamble() -> String {
 impl Env {
     /// Serve NAME (and NAME.asc signed by the upstream key); returns the URL.
     fn publish(&self, name: &str, data: &[u8]) -> String {
-        self.server.route(
-            &format!("/{name}.asc"),
-            Reply::Body(armor_sig(&sign_detached(&self.key, data))),
-        );
-        self.server
-            .route(&format!("/{name}"), Reply::Body(data.to_vec()))
+        self.server.publish_signed(&self.key, name, data)
     }
 
     fn component(&self, name: &str, makefile: &str) -> PathBuf {

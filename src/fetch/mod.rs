@@ -95,40 +95,8 @@ pub fn fetch_verified(
     req: &Request,
     note: &dyn Fn(&str),
 ) -> anyhow::Result<Outcome> {
-    let base = &req.checks;
-    if req.sig.is_none() && base.hashes.is_empty() && base.rpm.is_none() {
-        return Err(fail(
-            Code::Missing,
-            "nothing to verify with: no signature and no pinned hash",
-        ));
-    }
-    if base.store_decoded && base.uncompress.is_none() {
-        return Err(fail(
-            Code::Usage,
-            "storing the decompressed content needs a compressed download",
-        ));
-    }
-    pins::refuse_weak(&base.hashes)?;
-    let name = default_name_of(req.dest)?;
-    untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
+    let (places, mut sigs) = judged_with(transport, req, req.mirrors, req.mirror_only)?;
     ensure_dir(fsutil::parent_dir(req.dest), req.create_dirs)?;
-    // Mirrors hold distfiles as fetched: the compressed name with --decompress.
-    let stored_as = match base.store_decoded {
-        true => default_name(req.url)?,
-        false => name.clone(),
-    };
-    let places = places(req.url, &stored_as, req.sig, req.mirrors, req.mirror_only)?;
-    let mut sigs = match (req.sig, req.verifier) {
-        (None, _) => None,
-        (Some(_), Some(v)) => Some(Signatures::new(
-            transport,
-            v,
-            &places,
-            Target::new(req.url, &name, base.uncompress.is_some()),
-            req.sig_limit,
-        )),
-        (Some(_), None) => return Err(fail(Code::Usage, "a signature needs keys (--keyring)")),
-    };
     for _ in 0..MAX_ROUNDS {
         let seen = match reverify_present(transport, req, sigs.as_mut(), note)? {
             Present::Good(verified, sig) => {
@@ -180,6 +148,51 @@ pub fn fetch_verified(
             req.dest.display()
         ),
     ))
+}
+
+/// What `req` is checked with, refused before anything is read when it
+/// cannot decide (nothing to verify with, a weak pin, a bad name): the
+/// places to fetch from (`mirrors` first) and the SIG copies to come.
+fn judged_with<'t>(
+    transport: &'t Transport,
+    req: &'t Request,
+    mirrors: &[String],
+    mirror_only: bool,
+) -> anyhow::Result<(Vec<Place>, Option<Signatures<'t>>)> {
+    let base = &req.checks;
+    if req.sig.is_none() && base.hashes.is_empty() && base.rpm.is_none() {
+        return Err(fail(
+            Code::Missing,
+            "nothing to verify with: no signature and no pinned hash",
+        ));
+    }
+    if base.store_decoded && base.uncompress.is_none() {
+        return Err(fail(
+            Code::Usage,
+            "storing the decompressed content needs a compressed download",
+        ));
+    }
+    pins::refuse_weak(&base.hashes)?;
+    let name = default_name_of(req.dest)?;
+    untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
+    // Mirrors hold distfiles as fetched: the compressed name with --decompress.
+    let stored_as = match base.store_decoded {
+        true => default_name(req.url)?,
+        false => name.clone(),
+    };
+    let places = places(req.url, &stored_as, req.sig, mirrors, mirror_only)?;
+    let sigs = match (req.sig, req.verifier) {
+        (None, _) => None,
+        (Some(_), Some(v)) => Some(Signatures::new(
+            transport,
+            v,
+            &places,
+            Target::new(req.url, &name, base.uncompress.is_some()),
+            req.sig_limit,
+        )),
+        (Some(_), None) => return Err(fail(Code::Usage, "a signature needs keys (--keyring)")),
+    };
+    Ok((places, sigs))
 }
 
 /// The directory a download goes to must exist (exit 2 otherwise, before
@@ -237,38 +250,13 @@ pub fn verify_present(
     req: &Request,
     note: &dyn Fn(&str),
 ) -> anyhow::Result<Outcome> {
-    let base = &req.checks;
     if let Some(sig) = req.sig.filter(|s| s.contains("://")) {
         return Err(fail(
             Code::Usage,
             format!("--offline: SIG {sig} is a URL; give the signature kept beside the file (--keep-sig)"),
         ));
     }
-    if req.sig.is_none() && base.hashes.is_empty() && base.rpm.is_none() {
-        return Err(fail(
-            Code::Missing,
-            "nothing to verify with: no signature and no pinned hash",
-        ));
-    }
-    pins::refuse_weak(&base.hashes)?;
-    untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
-    let name = default_name_of(req.dest)?;
-    let stored_as = match base.store_decoded {
-        true => default_name(req.url)?,
-        false => name.clone(),
-    };
-    let places = places(req.url, &stored_as, req.sig, &[], false)?;
-    let mut sigs = match (req.sig, req.verifier) {
-        (None, _) => None,
-        (Some(_), Some(v)) => Some(Signatures::new(
-            transport,
-            v,
-            &places,
-            Target::new(req.url, &name, base.uncompress.is_some()),
-            req.sig_limit,
-        )),
-        (Some(_), None) => return Err(fail(Code::Usage, "a signature needs keys (--keyring)")),
-    };
+    let (_, mut sigs) = judged_with(transport, req, &[], false)?;
     match reverify_present(transport, req, sigs.as_mut(), note)? {
         Present::Good(verified, _) => Ok(Outcome {
             verified,

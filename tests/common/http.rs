@@ -318,6 +318,16 @@ impl Server {
         self.url(path)
     }
 
+    /// Serve NAME and NAME.asc, a detached signature of it by `key`
+    /// (armored); returns NAME's URL.
+    pub fn publish_signed(&self, key: &sequoia_openpgp::Cert, name: &str, data: &[u8]) -> String {
+        self.route(
+            &format!("/{name}.asc"),
+            Reply::Body(super::armor_sig(&super::sign_detached(key, data))),
+        );
+        self.route(&format!("/{name}"), Reply::Body(data.to_vec()))
+    }
+
     /// Serve the files of `dir` for paths without a route.
     pub fn serve_dir(&self, dir: &Path) {
         self.state.lock().unwrap().root = Some(dir.to_path_buf());
