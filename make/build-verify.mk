@@ -109,8 +109,8 @@ bv-signed = $(if $(call bv-check-name,$(1))$(call bv-need,URL,$(2),$(1))$(call b
 define bv-signed-rule
 bv-sig-$(1) := $(call bv-kept-sig,$(1),$(3))
 bv-flags-$(1) = $$(bv-fetch) $(call bv-keyrings,$(4)) $(5) $$(FETCH_VERIFIED_FLAGS)
-bv-cmd-$(1) = $$(strip $$(bv-flags-$(1)) $(if $(findstring ://,$(3)),--keep-sig $$(bv-sig-$(1))) -o $(1)) $(call bv-esc,$(call bv-quote,$(2)) $(call bv-quote,$(3)))
-bv-verify-$(1) = $$(strip $$(bv-flags-$(1)) --offline -o $(1)) $(call bv-esc,$(call bv-quote,$(2))) $$(bv-sig-$(1))
+bv-cmd-$(1) = $$(strip $$(bv-flags-$(1)) $(if $(findstring ://,$(3)),--keep-sig $$(call bv-quote,$$(bv-sig-$(1)))) -o $(1)) $(call bv-esc,$(call bv-quote,$(2)) $(call bv-quote,$(3)))
+bv-verify-$(1) = $$(strip $$(bv-flags-$(1)) --offline -o $(1)) $(call bv-esc,$(call bv-quote,$(2))) $$(call bv-quote,$$(bv-sig-$(1)))
 bv-ready-$(1) = $$(wildcard $$(bv-sig-$(1)))
 $(if $(findstring ://,$(3)),BUILD_VERIFY_KEPT += $$(bv-sig-$(1)))
 $(call bv-register,$(1))
@@ -170,7 +170,8 @@ endef
 # re-verifies a present file with a fresh SIG first. Make compares FILE's
 # time after the recipe, so what depends on FILE is not rebuilt when it was
 # only re-verified. `verify-sources` re-verifies every file offline (one
-# target each, so `make -j` verifies in parallel).
+# target each, so `make -j` verifies in parallel), after FILE's own rule
+# when that is asked for too (`make -j get-sources verify-sources`).
 # (Explicit rules: make skips pattern rules for phony targets.)
 define bv-register
 BUILD_VERIFY_SOURCES += $(1)
@@ -178,7 +179,7 @@ $(1): bv-always | bv-check
 	$$(if $$(and $$(wildcard $(1)),$$(bv-ready-$(1))),$$(bv-verify-$(1)),$$(bv-cmd-$(1)))
 .PHONY: bv-verify/$(1)
 verify-sources: bv-verify/$(1)
-bv-verify/$(1): | bv-check
+bv-verify/$(1): | bv-check $(if $(filter get-sources $(1),$(MAKECMDGOALS)),$(1))
 	$$(bv-verify-$(1))
 endef
 .PHONY: verify-sources clean-sources bv-always bv-check

@@ -1432,3 +1432,30 @@ fn the_example_names_missing_build_prerequisites_before_building() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(text(&o), "");
 }
+
+#[test]
+fn get_sources_and_verify_sources_in_one_parallel_run() {
+    let b = Builder::new();
+    let mut rules = String::new();
+    for i in 0..4 {
+        let name = format!("src{i}.tar.gz");
+        let url = b.publish(&name, format!("source {i}").as_bytes());
+        rules += &signed_rule(&name, &url);
+    }
+    let dir = b.component(
+        "many",
+        &format!("{}{rules}{GET_SOURCES}", head(&fragment_dir())),
+    );
+    // Each file's verification waits for its fetch.
+    let o = make(&dir, &["-j4", "get-sources", "verify-sources"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        text(&o).matches("present, re-verified").count(),
+        4,
+        "{}",
+        text(&o)
+    );
+    for i in 0..4 {
+        assert_eq!(b.server.hits(&format!("/src{i}.tar.gz")), 1);
+    }
+}
