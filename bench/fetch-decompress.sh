@@ -17,12 +17,7 @@ SIZE_MIB=${1:-512}
 need fetch-verified
 bench_dir fetch-decompress www out
 bench_ed25519_key
-if [ "$(stat -c %s www/src.tar 2>/dev/null || echo 0)" != $((SIZE_MIB << 20)) ]; then
-  # Repeated until head has enough (tar then dies of SIGPIPE, ending the loop).
-  { while tar -cf - -C /usr include share 2>/dev/null; do :; done; } | head -c $((SIZE_MIB << 20)) > www/src.tar || true
-  xz -6 -T0 -c www/src.tar > www/src.tar.xz
-  gpg -q --batch --yes --digest-algo SHA512 --detach-sign -o www/src.tar.sign www/src.tar
-fi
+kernel_like_release "$SIZE_MIB"
 U=file://$DIR/www
 FV=("$BIN/fetch-verified" --quiet --keyring pub.asc --decompress -o out/src.tar "$U/src.tar.xz" "$U/src.tar.sign")
 

@@ -40,6 +40,17 @@ bench_ed25519_key() {
   gpg -q --batch --armor --export > pub.asc
   gpg -q --batch --export > pub.gpg
 }
+# kernel_like_release SIZE_MIB: www/src.tar (a real tar of /usr/include and
+# /usr/share, cut to SIZE_MIB), www/src.tar.xz (xz -6) and www/src.tar.sign
+# (a detached signature over the .tar by the bench key), as kernel.org
+# publishes a release; made once.
+kernel_like_release() {
+  [ "$(stat -c %s www/src.tar 2>/dev/null || echo 0)" = $(($1 << 20)) ] && return
+  # Repeated until head has enough (tar then dies of SIGPIPE, ending the loop).
+  { while tar -cf - -C /usr include share 2>/dev/null; do :; done; } | head -c $(($1 << 20)) > www/src.tar || true
+  xz -6 -T0 -c www/src.tar > www/src.tar.xz
+  gpg -q --batch --yes --digest-algo SHA512 --detach-sign -o www/src.tar.sign www/src.tar
+}
 # A TCP port on 127.0.0.1 that nothing listens on now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -91,15 +91,37 @@ impl Repo {
 
     /// Resolve a revision (full object id or any ref name) to a commit id.
     pub fn resolve_commit(&self, rev: &str) -> anyhow::Result<ObjectId> {
-        let id = self
-            .repo
-            .rev_parse_single(rev)
-            .with_code(Code::Missing, || format!("revision {rev:?} not found"))?;
-        let commit = id
+        // gix's own words ('delegate.traverse(NthAncestor(3)) failed',
+        // 'Reference "x" could not be found: NotFound') are for its
+        // developers: said plainly, unless reading the repository failed.
+        let id = self.repo.rev_parse_single(rev).map_err(|e| {
+            let failed_read =
+                std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |c| {
+                    c.source()
+                })
+                .filter_map(|c| c.downcast_ref::<std::io::Error>())
+                .any(|io| io.kind() != std::io::ErrorKind::NotFound);
+            match failed_read {
+                true => anyhow::Error::new(e).context(crate::exit::Failure::new(
+                    Code::Io,
+                    format!("reading revision {rev:?}"),
+                )),
+                false => fail(
+                    Code::Missing,
+                    format!("revision {rev:?} not found: no branch, tag or commit of that name"),
+                ),
+            }
+        })?;
+        let object = id
             .object()
-            .map_err(anyhow::Error::from)
-            .and_then(|o| o.peel_to_commit().map_err(anyhow::Error::from))
-            .with_code(Code::Missing, || format!("{rev:?} does not name a commit"))?;
+            .with_code(Code::Io, || format!("reading revision {rev:?}"))?;
+        let kind = object.kind;
+        let commit = object.peel_to_commit().map_err(|_| {
+            fail(
+                Code::Missing,
+                format!("{rev:?} names a {kind}, not a commit"),
+            )
+        })?;
         Ok(commit.id)
     }
 

@@ -48,12 +48,7 @@ fn preamble() -> String {
 impl Env {
     /// Serve NAME (and NAME.asc signed by the upstream key); returns the URL.
     fn publish(&self, name: &str, data: &[u8]) -> String {
-        self.server.route(
-            &format!("/{name}.asc"),
-            Reply::Body(armor_sig(&sign_detached(&self.key, data))),
-        );
-        self.server
-            .route(&format!("/{name}"), Reply::Body(data.to_vec()))
+        self.server.publish_signed(&self.key, name, data)
     }
 
     fn component(&self, name: &str, makefile: &str) -> PathBuf {
@@ -142,30 +137,38 @@ fn good_sources_rerun_and_verify_sources() {
         b"foo source"
     );
     assert_eq!(std::fs::read(dir.join("notice.txt")).unwrap(), b"pinned");
-    // Verified files present and unchanged: nothing is remade or downloaded.
+    // Verified files present: re-verified against the kept signatures and
+    // pin, nothing downloaded (a present file is never done because it exists).
     let o = make(&dir, &["get-sources"]);
-    assert!(o.status.success());
-    assert!(
-        text(&o).contains("Nothing to be done") || !text(&o).contains("fetch-verified"),
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        text(&o).matches("present, re-verified").count(),
+        3,
         "{}",
         text(&o)
     );
     assert_eq!(e.server.hits("/foo-1.0.tar.gz"), 1);
-    // verify-sources re-verifies every file, without downloading it again.
+    assert_eq!(e.server.hits("/foo-1.0.tar.gz.asc"), 1);
+    // verify-sources re-verifies every file, without downloading anything.
     let o = make(&dir, &["verify-sources"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(text(&o).matches(FRAGMENT_FLAGS).count(), 3, "{}", text(&o));
     assert_eq!(e.server.hits("/foo-1.0.tar.gz"), 1);
-    // A file tampered with after the fetch fails verify-sources... and is
-    // replaced by the verified upstream copy, never kept.
+    assert_eq!(e.server.hits("/foo-1.0.tar.gz.asc"), 1);
+    // A file tampered with after the fetch fails verify-sources and is
+    // deleted, never kept; the next get-sources fetches it again.
     std::fs::write(dir.join("notice.txt"), b"evil").unwrap();
-    e.server
-        .route("/notice.txt", Reply::Flipped(b"pinned".to_vec(), 0));
     let o = make(&dir, &["verify-sources"]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(!dir.join("notice.txt").exists());
+    assert!(make(&dir, &["get-sources"]).status.success());
+    assert_eq!(std::fs::read(dir.join("notice.txt")).unwrap(), b"pinned");
     // clean-sources removes everything fetched and any leftovers.
     std::fs::write(dir.join("foo-1.0.tar.gz.UNTRUSTED"), b"junk").unwrap();
+    assert!(
+        dir.join("foo-1.0.tar.gz.asc").exists(),
+        "the kept signature"
+    );
     assert!(make(&dir, &["clean-sources"]).status.success());
     assert_eq!(listing(&dir), vec!["Makefile", "notice.txt.sha256"]);
 }
@@ -230,7 +233,7 @@ fn a_killed_fetch_leaves_only_an_ignored_untrusted_file_then_a_rerun() {
     e.server
         .route("/big.tar", Reply::Stall(data.clone(), 10_000));
     let dir = e.makefile(&["big.tar"], &[]);
-    git_component(&dir, &["*.UNTRUSTED", "/big.tar"]);
+    git_component(&dir, &["*.UNTRUSTED", "/big.tar", "/big.tar.asc"]);
     // make and fetch-verified in a process group of their own, killed
     // together as a CI timeout would.
     use std::os::unix::process::CommandExt;
@@ -276,7 +279,7 @@ fn a_killed_fetch_leaves_only_an_ignored_untrusted_file_then_a_rerun() {
     assert_eq!(std::fs::read(dir.join("big.tar")).unwrap(), data);
     assert_eq!(
         listing(&dir),
-        vec![".git", ".gitignore", "Makefile", "big.tar"]
+        vec![".git", ".gitignore", "Makefile", "big.tar", "big.tar.asc"]
     );
     assert_eq!(git(&dir, &["status", "--porcelain"]), "");
 }
@@ -392,10 +395,12 @@ fn kernel_style_keeps_the_verified_tar_and_reverifies_it() {
         !text(&o).contains("fetched and verified"),
         "--quiet applied"
     );
-    // The verified .tar is stored (what the spec's Source0 names), not the .xz.
+    // The verified .tar is stored (what the spec's Source0 names), not the
+    // .xz, and the signature it verified with is kept beside it under its
+    // upstream name (what the component's .gitignore has: linux-*.sign).
     assert_eq!(std::fs::read(dir.join("linux-6.1.7.tar")).unwrap(), rel.tar);
     let mut want: Vec<&str> = KERNEL_KEYS.to_vec();
-    want.push("linux-6.1.7.tar");
+    want.extend(["linux-6.1.7.tar", "linux-6.1.7.tar.sign"]);
     want.sort();
     assert_eq!(listing(&dir), want);
     // gpgv agrees that the stored .tar is what the signature covers.
@@ -405,24 +410,55 @@ fn kernel_style_keeps_the_verified_tar_and_reverifies_it() {
         std::fs::write(&sig, &rel.sign).unwrap();
         assert!(gpgv_accepts(&ring, &sig, &dir.join("linux-6.1.7.tar")));
     }
-    // Second run: nothing to do; verify-sources re-verifies the .tar itself
-    // against the signature, without downloading anything.
-    let o = make(&dir, &["get-sources"]);
-    assert!(!text(&o).contains("fetch-verified"), "{}", text(&o));
-    let o = make(&dir, &["verify-sources"]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("present, re-verified"), "{}", text(&o));
+    // Second run, and verify-sources: the .tar itself re-verified against
+    // the kept signature, nothing downloaded.
+    for target in ["get-sources", "verify-sources"] {
+        let o = make(&dir, &[target]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("present, re-verified"), "{}", text(&o));
+    }
     assert_eq!(e.server.hits(xz_path), 1);
-    // A .tar changed on disk fails that re-verification: it is replaced by
-    // a freshly verified copy, never kept.
+    assert_eq!(
+        e.server.hits("/pub/linux/kernel/v6.x/linux-6.1.7.tar.sign"),
+        1
+    );
+    // A .tar changed on disk fails that re-verification: deleted, never
+    // kept, and make stops; the next get-sources fetches it again.
     let mut evil = rel.tar.clone();
     evil[600] ^= 1;
-    std::fs::write(dir.join("linux-6.1.7.tar"), &evil).unwrap();
-    let o = make(&dir, &["verify-sources"]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("fails verification"), "{}", text(&o));
+    for target in ["verify-sources", "get-sources"] {
+        std::fs::write(dir.join("linux-6.1.7.tar"), &evil).unwrap();
+        let o = make(&dir, &[target]);
+        assert_failed_leaving(
+            &dir,
+            &o,
+            1,
+            &[&KERNEL_KEYS[..], &["linux-6.1.7.tar.sign"]].concat(),
+        );
+        assert!(
+            text(&o).contains("not verified: deleted (a run without --offline"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert!(make(&dir, &["get-sources"]).status.success());
     assert_eq!(std::fs::read(dir.join("linux-6.1.7.tar")).unwrap(), rel.tar);
     assert_eq!(e.server.hits(xz_path), 2);
+    // The network gone: both targets still re-verify, and tampering still
+    // fails.
+    e.server.stop();
+    for target in ["get-sources", "verify-sources"] {
+        let o = make(&dir, &[target]);
+        assert!(o.status.success(), "{target} offline: {}", text(&o));
+    }
+    std::fs::write(dir.join("linux-6.1.7.tar"), &evil).unwrap();
+    let o = make(&dir, &["get-sources"]);
+    assert_failed_leaving(
+        &dir,
+        &o,
+        1,
+        &[&KERNEL_KEYS[..], &["linux-6.1.7.tar.sign"]].concat(),
+    );
 }
 
 #[test]
@@ -468,11 +504,17 @@ fn kernel_style_from_a_mirror_when_upstream_is_gone() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(mirror.hits("/distfiles/linux-6.1.7.tar.xz"), 2);
     // A mirror holding only the file: without upstream there is no
-    // signature, nothing to verify with (exit 3), and nothing is kept.
+    // signature, nothing to verify with (exit 3), and nothing is kept but
+    // the signature the earlier copy verified with.
     std::fs::remove_file(dir.join("linux-6.1.7.tar")).unwrap();
     mirror.route("/distfiles/linux-6.1.7.tar.sign", Reply::Status(404));
     let o = make_env(&dir, &["BUILD_VERIFY_MIRROR_ONLY=1", "get-sources"], &env);
-    assert_failed_leaving(&dir, &o, 3, &KERNEL_KEYS);
+    assert_failed_leaving(
+        &dir,
+        &o,
+        3,
+        &[&KERNEL_KEYS[..], &["linux-6.1.7.tar.sign"]].concat(),
+    );
 }
 
 #[test]
@@ -620,6 +662,29 @@ fn xen_style_signed_tarball_and_many_hash_pinned_files() {
     assert!(text(&o).contains("Error 1"), "{}", text(&o));
     assert!(!dir.join("grub-2.06.tar.xz").exists());
     assert!(!dir.join("grub-2.06.tar.xz.UNTRUSTED").exists());
+    e.server
+        .route("/gnu/grub/grub-2.06.tar.xz", Reply::Body(b"grub".to_vec()));
+    assert!(make(&dir, &["get-sources"]).status.success());
+    // The network gone: every file re-verifies against the kept signature
+    // (its upstream name, which vmm-xen's .gitignore covers: *.tar.*.sig*)
+    // and the pins; a tampered one still fails, and is deleted.
+    assert!(dir.join("xen-4.17.3.tar.gz.sig").exists());
+    e.server.stop();
+    for target in ["get-sources", "verify-sources"] {
+        let o = make(&dir, &["-j3", target]);
+        assert!(o.status.success(), "{target} offline: {}", text(&o));
+        assert_eq!(
+            text(&o).matches("present, re-verified").count(),
+            4,
+            "{}",
+            text(&o)
+        );
+    }
+    std::fs::write(dir.join("xen-4.17.3.tar.gz"), b"xen 4.17.3 sourcE").unwrap();
+    let o = make(&dir, &["get-sources"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("Error 1"), "{}", text(&o));
+    assert!(!dir.join("xen-4.17.3.tar.gz").exists());
     // clean-sources: the fragment's recipe, the component's own `::` recipe
     // and BUILD_VERIFY_CLEAN, without "overriding recipe" warnings.
     std::fs::create_dir_all(dir.join("unpacked")).unwrap();

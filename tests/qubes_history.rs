@@ -131,7 +131,11 @@ fn real_history_gets_the_old_scripts_verdicts() {
             // SHA-1 data signatures are refused by default.
             (0, c) if is_sha1(c) => {
                 assert_eq!(code, Some(1), "{what}");
-                assert!(text(o).contains("SHA-1 in a data signature"), "{what}");
+                assert!(
+                    text(o)
+                        .contains(" refused: SHA-256 or stronger is required (--allow-sha1-before"),
+                    "{what}"
+                );
                 counts[2] += 1;
             }
             (1, "") => {
@@ -175,7 +179,8 @@ fn the_sha1_date_is_a_cutoff() {
             Some(0) => passed += 1,
             Some(1) => {
                 assert!(
-                    text(&o).contains("after the --allow-sha1-before date"),
+                    text(&o)
+                        .contains("refused: it is not older than --allow-sha1-before 2014-07-01"),
                     "{}",
                     text(&o)
                 );

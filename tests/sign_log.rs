@@ -2079,12 +2079,13 @@ fn builders_agree_only_when_enough_independent_logs_match() {
     assert!(t.contains("core-admin-doc.rpm"), "{t}");
     assert!(
         t.lines()
-            .any(|l| l.starts_with("core-admin-4.2.rpm") && l.contains("agreed (3 of 3")),
+            .any(|l| l.starts_with("core-admin-4.2.rpm")
+                && l.contains("agreed (3 agree; 3 required)")),
         "{t}"
     );
     assert!(
-        t.lines()
-            .any(|l| l.starts_with("core-admin-doc.rpm") && l.contains("NOT AGREED (2 of 3")),
+        t.lines().any(|l| l.starts_with("core-admin-doc.rpm")
+            && l.contains("NOT AGREED (2 agree, 1 disagrees; 3 required)")),
         "{t}"
     );
     assert!(t.contains("builder 3: "), "{t}");

@@ -19,7 +19,7 @@ use std::path::PathBuf;
     version,
     about = "Verify files against hash lists, strictly",
     long_about = "Verify files against hash lists in every common format, auto-detected per line: \
-GNU (sha256sum) `HEX  NAME` / `HEX *NAME` with backslash-escaped names, BSD/--tag/Fedora `sources` \
+GNU (sha256sum) `HEX  NAME` / `HEX *NAME` / `HEX NAME` (one space, as sha256sum -c reads it; not mixed with the others in one list) with backslash-escaped names, BSD/--tag/Fedora `sources` \
 `ALG (NAME) = HEX`, Buildroot `.hash` `ALG  HEX  NAME` with # comments, SRI `sha256-BASE64 [NAME]`, \
 Debian lists with sizes (Release/InRelease `SHA256:` sections, Packages `Filename`/`SHA256`/`Size`, \
 Sources `Directory` + `Checksums-Sha256`, .dsc/.changes `Checksums-Sha256`), \

@@ -139,6 +139,19 @@ struct Cli {
     #[arg(long)]
     mirror_only: bool,
 
+    /// Keep the SIG that verified the file at PATH (written atomically once the file verified;
+    /// nothing is written when SIG is that local file), so that `--offline` can re-verify the
+    /// file later without the network. The Make fragment keeps it beside the file under the SIG
+    /// URL's name (linux-6.1.tar.sign), which Qubes components' .gitignore already covers.
+    #[arg(long, value_name = "PATH")]
+    keep_sig: Option<PathBuf>,
+
+    /// Download nothing: re-verify the file under the output name against SIG (a local path,
+    /// such as the one --keep-sig kept) or the pins. Not there is exit 1; a file that fails is
+    /// deleted (exit 1), as a download would replace it; mirrors are not used.
+    #[arg(long, conflicts_with = "unverified")]
+    offline: bool,
+
     /// Suffix of the untrusted name the download is written to before it is verified.
     #[arg(long, value_name = "SUFFIX", default_value = build_verify::fsutil::untrusted::DEFAULT_SUFFIX)]
     untrusted_suffix: String,
@@ -351,9 +364,12 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
         false => None,
     };
     let verifier = keys.as_ref().map(LoadedKeys::verifier);
-    let attestations = cli::load_attestations(&args.attest, Some(&transport))?;
+    // Offline, nothing is fetched: an attestation URL is refused too.
+    let attestations = cli::load_attestations(&args.attest, (!args.offline).then_some(&transport))?;
     let mut mirrors = args.mirror.clone();
-    mirrors.extend(fetch::env_mirrors());
+    if !args.offline {
+        mirrors.extend(fetch::env_mirrors());
+    }
     let show_progress = show_progress(args);
     let make_bar = |what: &str, len: Option<u64>| progress_bar(&name, what, len);
     let request = fetch::Request {
@@ -389,14 +405,19 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
         untrusted_suffix: &args.untrusted_suffix,
         sig_limit: build_verify::openpgp::MAX_SIGNATURE,
         create_dirs: args.create_dirs,
+        keep_sig: args.keep_sig.as_deref(),
         progress: show_progress.then_some(&make_bar as &fetch::ProgressFactory),
     };
     let fetch::Outcome {
         verified: v,
         source,
         reused,
-    } = fetch::fetch_verified(&transport, &request, note)
-        .with_context(|| format!("{} not fetched", dest.display()))?;
+    } = match args.offline {
+        true => fetch::verify_present(&transport, &request, note)
+            .with_context(|| format!("{} not verified", dest.display()))?,
+        false => fetch::fetch_verified(&transport, &request, note)
+            .with_context(|| format!("{} not fetched", dest.display()))?,
+    };
 
     for n in &v.notes {
         note(n);

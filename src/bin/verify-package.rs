@@ -135,7 +135,8 @@ fn main() -> std::process::ExitCode {
 
 /// One operand's verdict, as printed: by its own chain or signature, by
 /// rebuilders' attestations, or both.
-struct Shown {
+struct Shown<'a> {
+    path: std::borrow::Cow<'a, Path>,
     file: String,
     result: anyhow::Result<Admitted>,
 }
@@ -199,8 +200,11 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         if args.json {
             let v = match &s.result {
                 Ok(a) => a.to_json(&s.file),
+                // The same fields as a verified file's: no signer vouches
+                // for a file that failed.
                 Err(e) => json!({"path": s.file, "status": "failed", "exit": c.as_u8(),
-                                 "reason": format!("{e:#}")}),
+                                 "kind": build_verify::package::kind_name(&s.path),
+                                 "signers": [], "notes": [], "reason": format!("{e:#}")}),
             };
             return io(writeln!(out, "{v}"));
         }
@@ -232,6 +236,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
     let (dscs, rest) = if args.repo.given() {
         let mut sink = |ev: reposet::Event| match ev {
             reposet::Event::Repo { id, result } => report(Shown {
+                path: Path::new(id).to_path_buf().into(),
                 file: id.to_string(),
                 result: result.map(|r| Admitted {
                     own: Some(package::Verified::Repository(r.summary())),
@@ -239,6 +244,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
                 }),
             }),
             reposet::Event::Package { file, result } => report(Shown {
+                path: Path::new(&file).to_path_buf().into(),
                 result: result.and_then(|v| admit::admit(Path::new(&file), Some(*v), rebuilt)),
                 file,
             }),
@@ -253,6 +259,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
             .verify_dsc(f, &verifier)
             .and_then(|v| admit::admit(f, Some(v), rebuilt));
         report(Shown {
+            path: f.into(),
             file: f.display().to_string(),
             result,
         })?;
@@ -262,6 +269,7 @@ fn run(args: &Cli) -> anyhow::Result<Code> {
         |f| admit::verify_file(f, &chain, &verifier, &rpm_opts, rebuilt),
         |f, result| {
             report(Shown {
+                path: f.into(),
                 file: f.display().to_string(),
                 result,
             })

@@ -30,8 +30,9 @@ repository (a directory holding .git, or a git directory); one that is both a re
 of the first is refused as ambiguous (exit 2: name the revision as refs/heads/NAME or an object id). \
 Three or more operands are repositories, verified at HEAD in parallel. A REV that merely names an \
 existing directory is still a revision.\n\n\
-On success each good tag prints the old script's line `---> Good tag NAME`, then its signer's \
-fingerprint; notes go to stderr (-q silences them).\n\n\
+On success each good tag prints `---> Good tag NAME` (the old script's line until 2020-12; it has \
+printed the tag's object id there since), then its signer's fingerprint; notes go to stderr (-q \
+silences them).\n\n\
 Keys: a tag's key must be valid now (not expired, not revoked), as with gpg + git: signature dates are \
 the signer's choice, so a leaked retired key could otherwise sign backdated tags. A key whose older \
 self-signatures were stripped from the keyring (Qubes' keyring of 2021-12) is judged by its current \

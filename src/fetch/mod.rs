@@ -59,6 +59,10 @@ pub struct Request<'a> {
     /// Create the missing directories of `dest` (curl's `--create-dirs`);
     /// otherwise a missing directory is a usage error.
     pub create_dirs: bool,
+    /// Keep the SIG that verified the file here (written atomically after
+    /// the file verified), so that [`verify_present`] can re-verify it
+    /// later without the network.
+    pub keep_sig: Option<&'a Path>,
     /// Makes the progress bar of a download (`"fetching"`) or of the
     /// re-verification of a present file (`"re-verifying"`) of the given
     /// length, when the caller shows progress. The bar is cleared when done.
@@ -93,54 +97,13 @@ pub fn fetch_verified(
     req: &Request,
     note: &dyn Fn(&str),
 ) -> anyhow::Result<Outcome> {
-    let base = &req.checks;
-    if req.sig.is_none() && base.hashes.is_empty() && base.rpm.is_none() {
-        return Err(fail(
-            Code::Missing,
-            "nothing to verify with: no signature and no pinned hash",
-        ));
-    }
-    if base.store_decoded && base.uncompress.is_none() {
-        return Err(fail(
-            Code::Usage,
-            "storing the decompressed content needs a compressed download",
-        ));
-    }
-    pins::refuse_weak(&base.hashes)?;
-    let name = req
-        .dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| {
-            fail(
-                Code::Usage,
-                format!("{}: not a file path", req.dest.display()),
-            )
-        })?;
-    // The suffix is judged before a directory is made for it.
-    untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
+    let (places, mut sigs) = judged_with(transport, req, req.mirrors, req.mirror_only)?;
     ensure_dir(fsutil::parent_dir(req.dest), req.create_dirs)?;
     usable_output(req.dest, req.untrusted_suffix)?;
-    // Mirrors hold distfiles as fetched: the compressed name with --decompress.
-    let stored_as = match base.store_decoded {
-        true => default_name(req.url)?,
-        false => name.clone(),
-    };
-    let places = places(req.url, &stored_as, req.sig, req.mirrors, req.mirror_only)?;
-    let mut sigs = match (req.sig, req.verifier) {
-        (None, _) => None,
-        (Some(_), Some(v)) => Some(Signatures::new(
-            transport,
-            v,
-            &places,
-            Target::new(req.url, &name, base.uncompress.is_some()),
-            req.sig_limit,
-        )),
-        (Some(_), None) => return Err(fail(Code::Usage, "a signature needs keys (--keyring)")),
-    };
     for _ in 0..MAX_ROUNDS {
         let seen = match reverify_present(transport, req, sigs.as_mut(), note)? {
-            Present::Good(verified) => {
+            Present::Good(verified, sig) => {
+                keep_sig(req, sig.as_deref())?;
                 match untrusted::remove_if_stale(req.dest, req.untrusted_suffix) {
                     Ok(Some(p)) => note(&format!("removed stale {}", p.display())),
                     Ok(None) => {}
@@ -153,7 +116,15 @@ pub fn fetch_verified(
                 });
             }
             Present::Absent => None,
-            Present::Failed(id) => Some(id),
+            Present::Failed(id, why) => {
+                if let Some(e) = why {
+                    note(&format!(
+                        "{} is present but fails verification ({e:#}); deleting it and fetching again",
+                        req.dest.display()
+                    ));
+                }
+                Some(id)
+            }
         };
         let wait = transport.options().deadline;
         let tmp = match untrusted::claim(req.dest, req.untrusted_suffix, wait, note)? {
@@ -180,6 +151,51 @@ pub fn fetch_verified(
             req.dest.display()
         ),
     ))
+}
+
+/// What `req` is checked with, refused before anything is read when it
+/// cannot decide (nothing to verify with, a weak pin, a bad name): the
+/// places to fetch from (`mirrors` first) and the SIG copies to come.
+fn judged_with<'t>(
+    transport: &'t Transport,
+    req: &'t Request,
+    mirrors: &[String],
+    mirror_only: bool,
+) -> anyhow::Result<(Vec<Place>, Option<Signatures<'t>>)> {
+    let base = &req.checks;
+    if req.sig.is_none() && base.hashes.is_empty() && base.rpm.is_none() {
+        return Err(fail(
+            Code::Missing,
+            "nothing to verify with: no signature and no pinned hash",
+        ));
+    }
+    if base.store_decoded && base.uncompress.is_none() {
+        return Err(fail(
+            Code::Usage,
+            "storing the decompressed content needs a compressed download",
+        ));
+    }
+    pins::refuse_weak(&base.hashes)?;
+    let name = default_name_of(req.dest)?;
+    untrusted::untrusted_path(req.dest, req.untrusted_suffix)?;
+    // Mirrors hold distfiles as fetched: the compressed name with --decompress.
+    let stored_as = match base.store_decoded {
+        true => default_name(req.url)?,
+        false => name.clone(),
+    };
+    let places = places(req.url, &stored_as, req.sig, mirrors, mirror_only)?;
+    let sigs = match (req.sig, req.verifier) {
+        (None, _) => None,
+        (Some(_), Some(v)) => Some(Signatures::new(
+            transport,
+            v,
+            &places,
+            Target::new(req.url, &name, base.uncompress.is_some()),
+            req.sig_limit,
+        )),
+        (Some(_), None) => return Err(fail(Code::Usage, "a signature needs keys (--keyring)")),
+    };
+    Ok((places, sigs))
 }
 
 /// The directory a download goes to must exist (exit 2 otherwise, before
@@ -245,9 +261,95 @@ fn identity(path: &Path) -> anyhow::Result<Option<Identity>> {
 
 enum Present {
     Absent,
-    Good(Verified),
-    /// It fails against a usable signature or hash: to be replaced.
-    Failed(Identity),
+    /// It verified, with this SIG (if there is one).
+    Good(Verified, Option<std::rc::Rc<SigFile>>),
+    /// It fails against a usable signature or hash (why, if a check said
+    /// so): to be replaced.
+    Failed(Identity, Option<anyhow::Error>),
+}
+
+/// `--offline`: judge the file under `req.dest` as [`fetch_verified`]
+/// would (`req.sig` a local path, no mirror), and download nothing. A
+/// file that is not there fails (exit 1); one that fails against a usable
+/// SIG or hash is deleted (under the untrusted name's lock, as a
+/// download replaces it) and fails; an unusable SIG leaves it as it is.
+pub fn verify_present(
+    transport: &Transport,
+    req: &Request,
+    note: &dyn Fn(&str),
+) -> anyhow::Result<Outcome> {
+    if let Some(sig) = req.sig.filter(|s| s.contains("://")) {
+        return Err(fail(
+            Code::Usage,
+            format!("--offline: SIG {sig} is a URL; give the signature kept beside the file (--keep-sig)"),
+        ));
+    }
+    let (_, mut sigs) = judged_with(transport, req, &[], false)?;
+    match reverify_present(transport, req, sigs.as_mut(), note)? {
+        Present::Good(verified, _) => Ok(Outcome {
+            verified,
+            source: None,
+            reused: true,
+        }),
+        Present::Absent => Err(fail(
+            Code::Failed,
+            "not there (--offline downloads nothing)",
+        )),
+        Present::Failed(id, why) => {
+            let wait = transport.options().deadline;
+            // Under the untrusted name's lock, as a download would replace
+            // it; another run may have replaced it since it was judged.
+            if let Claim::Owned(_lock) =
+                untrusted::claim(req.dest, req.untrusted_suffix, wait, note)?
+            {
+                if identity(req.dest)? == Some(id) {
+                    std::fs::remove_file(req.dest)
+                        .with_code(Code::Io, || format!("removing {}", req.dest.display()))?;
+                    fsutil::sync_dir(fsutil::parent_dir(req.dest))
+                        .code(Code::Io, "after removing")?;
+                }
+            }
+            let why = why.unwrap_or_else(|| fail(Code::Failed, "verification failed"));
+            Err(why.context(crate::exit::Failure::new(
+                Code::Failed,
+                "deleted (a run without --offline fetches it again)",
+            )))
+        }
+    }
+}
+
+/// The file name of `dest`, or a usage error.
+fn default_name_of(dest: &Path) -> anyhow::Result<String> {
+    dest.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| fail(Code::Usage, format!("{}: not a file path", dest.display())))
+}
+
+/// `--keep-sig`: the SIG that verified the file, kept where asked
+/// (atomically; nothing when it already is that file).
+fn keep_sig(req: &Request, sig: Option<&SigFile>) -> anyhow::Result<()> {
+    let (Some(path), Some(sig)) = (req.keep_sig, sig) else {
+        return Ok(());
+    };
+    if let Some(local) = req.sig.filter(|s| !s.contains("://")) {
+        let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        };
+        if same(Path::new(local), path) {
+            return Ok(());
+        }
+    }
+    if path == req.dest {
+        return Err(fail(
+            Code::Usage,
+            format!("--keep-sig {}: that is the output itself", path.display()),
+        ));
+    }
+    fsutil::write_atomic_mode(path, sig.bytes(), fsutil::new_file_mode()).code(
+        Code::Io,
+        format!("keeping the signature as {}", path.display()),
+    )
 }
 
 /// A file already under `dest` is verified like a download (with
@@ -296,6 +398,7 @@ fn reverify_present(
     let meta = f
         .metadata()
         .with_code(Code::Io, || format!("examining {}", dest.display()))?;
+    let name_of_dest = default_name_of(dest)?;
     let mut checks = req.checks.clone();
     let max = match checks.store_decoded {
         true => checks.max_uncompressed,
@@ -315,12 +418,12 @@ fn reverify_present(
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        r
+        r.map_err(|e| pipeline::explain_compressed(e, &f, checks, &name_of_dest))
     };
     let mut failure = None;
     match sigs {
         None => match verify(&checks) {
-            Ok(v) => return Ok(Present::Good(v)),
+            Ok(v) => return Ok(Present::Good(v, None)),
             Err(e) if code_of(&e) == Code::Failed => failure = Some(e),
             Err(e) => return Err(e.context(format!("re-verifying {}", dest.display()))),
         },
@@ -336,7 +439,7 @@ fn reverify_present(
                 match verify(&sigs.checks_with(&checks, &sig)) {
                     Ok(mut v) => {
                         credit(&mut v, &sig);
-                        return Ok(Present::Good(v));
+                        return Ok(Present::Good(v, Some(sig)));
                     }
                     Err(e) if code_of(&e) == Code::Failed => failure = Some(e),
                     Err(e) => return Err(e.context(format!("re-verifying {}", dest.display()))),
@@ -350,13 +453,7 @@ fn reverify_present(
             }
         }
     }
-    if let Some(e) = failure {
-        note(&format!(
-            "{} is present but fails verification ({e:#}); deleting it and fetching again",
-            dest.display()
-        ));
-    }
-    Ok(Present::Failed(id))
+    Ok(Present::Failed(id, failure))
 }
 
 /// Try each place in turn into `tmp` (emptied before each attempt); the
@@ -388,6 +485,7 @@ fn download(
                     credit(&mut verified, sig);
                 }
                 install(tmp, req.dest)?;
+                keep_sig(req, sig.as_deref())?;
                 return Ok(Outcome {
                     verified,
                     source: Some(from),
@@ -449,7 +547,17 @@ fn download_once(
         max,
         bar.as_ref(),
     )
-    .map_err(|e| e.context(from.clone()));
+    .map_err(|e| {
+        let e = e.context(from.clone());
+        // The untrusted file is write-only: read it back by its name.
+        match fsutil::open_regular(tmp.path(), "the download") {
+            Ok(f) => {
+                let name = default_name(url).unwrap_or_default();
+                pipeline::explain_compressed(e, &f, checks, &name)
+            }
+            Err(_) => e,
+        }
+    });
     if let Some(b) = &bar {
         b.finish_and_clear();
     }

@@ -421,6 +421,52 @@ pub fn verify_stream(
     })
 }
 
+/// A detached signature that failed over the bytes of `file` (a `.gz`,
+/// `.xz` or `.bz2` by its name `name`, judged as received): does it verify
+/// over what they decompress to? Then the user wants `--decompress`, and
+/// the failure says so. Only asked after a failure; bounded like a
+/// download verified with `--uncompress`.
+pub fn explain_compressed(
+    err: anyhow::Error,
+    file: &File,
+    checks: &Checks,
+    name: &str,
+) -> anyhow::Error {
+    use std::io::Seek;
+    let (Some(compression), None, Some(_), Code::Failed) = (
+        Compression::from_name(name),
+        checks.uncompress,
+        &checks.signature,
+        code_of(&err),
+    ) else {
+        return err;
+    };
+    let probe = Checks {
+        signature: checks.signature.clone(),
+        hashes: Vec::new(),
+        uncompress: Some(compression),
+        want_sha256: false,
+        max_uncompressed: checks.max_uncompressed,
+        store_decoded: false,
+        size: None,
+        rpm: None,
+        attest: None,
+    };
+    let mut f = file;
+    if f.rewind().is_err() || verify_stream(f, None, &probe, None, u64::MAX, None).is_err() {
+        return err;
+    }
+    let stored = Compression::decompressed_name(name).unwrap_or_else(|| name.to_string());
+    err.context(Failure::new(
+        Code::Failed,
+        format!(
+            "{name}: the signature verifies over its decompressed content, not over the \
+             compressed bytes: use --decompress to store the verified {stored} \
+             (build-verify.mk: fetch-decompressed-rule)"
+        ),
+    ))
+}
+
 /// The decoded content, at most `left` more bytes.
 struct Capped<R> {
     inner: R,

@@ -23,8 +23,13 @@ pub enum SigFile {
     Detached(Vec<u8>),
     /// A cleartext-signed list (an upstream's `sha256sums.asc`, a Debian
     /// InRelease or .dsc), already verified: its entry for the download
-    /// pins it (hashes, and a size for Debian lists).
-    SignedList { verdict: Verdict, pinned: Pinned },
+    /// pins it (hashes, and a size for Debian lists). `bytes`: the list
+    /// as it was verified, to keep beside the file (`--keep-sig`).
+    SignedList {
+        verdict: Verdict,
+        pinned: Pinned,
+        bytes: Vec<u8>,
+    },
 }
 
 impl SigFile {
@@ -37,6 +42,13 @@ impl SigFile {
                 a.hashes == b.hashes && a.size == b.size
             }
             _ => false,
+        }
+    }
+
+    /// The SIG's bytes as they were judged.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            SigFile::Detached(b) | SigFile::SignedList { bytes: b, .. } => b,
         }
     }
 }
@@ -72,13 +84,15 @@ pub fn load_signature(
             .with_context(|| format!("signature {sig}"))?;
         return Ok(SigFile::Detached(bytes));
     }
-    let Signed { verdict, text } = signed::verify(bytes, None, Detached::Nowhere, verifier, limit)
-        .with_context(|| format!("signed list {sig}"))?;
+    let Signed { verdict, text } =
+        signed::verify(bytes.clone(), None, Detached::Nowhere, verifier, limit)
+            .with_context(|| format!("signed list {sig}"))?;
     let (pinned, notes) = super::pins::from_signed_text(verdict.clone(), &text, target)
         .with_context(|| format!("signed list {sig}"))?;
     Ok(SigFile::SignedList {
         verdict: Verdict { notes, ..verdict },
         pinned,
+        bytes,
     })
 }
 

@@ -11,6 +11,7 @@
 //! | format | line | notes |
 //! |---|---|---|
 //! | [`Format::Gnu`] | `HEX  NAME`, `HEX *NAME` | a leading `\` marks a name escaped with `\\`, `\n`, `\r`; the algorithm comes from the digest length (128 digits: SHA-512 unless told BLAKE2b) |
+//! | [`Format::GnuOneSpace`] | `HEX NAME` | one space, as `md5 -r`/`sha256 -r` write it and `sha256sum -c` reads it; not mixed with the two-space form in one list (coreutils reads a list by its first line's form) |
 //! | [`Format::Bsd`] | `ALG (NAME) = HEX` | `sha256sum --tag`, `cksum`, Fedora `sources`; optional leading `\`; a base64 value (coreutils `--base64`) is accepted |
 //! | [`Format::Buildroot`] | `ALG  HEX  NAME` | Buildroot `.hash`; whitespace-separated |
 //! | [`Format::Sri`] | `sha256-BASE64 [sha512-BASE64 ...] [NAME]` | Subresource Integrity |
@@ -55,6 +56,8 @@ pub const MAX_LINE: usize = 64 * 1024;
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Gnu,
+    /// `HEX NAME`: one space, no text/binary flag.
+    GnuOneSpace,
     Bsd,
     Buildroot,
     Sri,
@@ -96,6 +99,11 @@ pub struct ParseError {
 pub enum ParseErrorKind {
     #[error("line too long")]
     TooLong,
+    #[error(
+        "this line and line {0} separate digest and name differently (one space; two, or \" *\"): \
+         sha256sum -c reads a list by its first line's form, so keep to one"
+    )]
+    MixedSpacing(usize),
     #[error("a digest without a file name is only valid in a list of such digests")]
     NamelessAmongNamed,
     #[error("not a checksum line in any known format")]
@@ -104,14 +112,21 @@ pub enum ParseErrorKind {
     BadSri,
     #[error("unknown algorithm {0:?}")]
     UnknownAlgorithm(String),
-    #[error("no known algorithm has {0}-byte digests")]
+    #[error(
+        "a digest of {0} hex digits is no algorithm's (md5 32, sha1 40, sha256 64, sha384 96, \
+         sha512 128)"
+    )]
     UnknownDigestLength(usize),
-    #[error("bad hex digest")]
-    BadHex,
+    #[error("the digest has {found:?} at column {column}, which is not a hex digit")]
+    NotHex { found: char, column: usize },
     #[error("bad base64 digest")]
     BadBase64,
-    #[error("{0} digest has the wrong length")]
-    WrongLength(Algo),
+    #[error(
+        "a {algo} digest is {} bytes ({} hex digits), this one is {got}",
+        algo.digest_len(),
+        2 * algo.digest_len()
+    )]
+    WrongLength { algo: Algo, got: usize },
     #[error("missing file name")]
     MissingName,
     #[error("NUL byte in file name")]
@@ -209,6 +224,10 @@ struct EntryStream {
     entries: usize,
     nameless: usize,
     first_nameless: Option<usize>,
+    /// The first `HEX  NAME` (or `HEX *NAME`) line, and the first
+    /// `HEX NAME` one: a list must keep to one.
+    flagged: Option<usize>,
+    one_space: Option<usize>,
     buf: Vec<Entry>,
 }
 
@@ -225,6 +244,15 @@ impl EntryStream {
         }
         parse_line_into(raw, n, opts, &mut self.buf)?;
         for e in self.buf.drain(..) {
+            match e.format {
+                Format::Gnu => _ = self.flagged.get_or_insert(e.line),
+                Format::GnuOneSpace => _ = self.one_space.get_or_insert(e.line),
+                _ => {}
+            }
+            if let (Some(a), Some(b)) = (self.flagged, self.one_space) {
+                let (first, other) = (a.min(b), a.max(b));
+                return Err(malformed(other, ParseErrorKind::MixedSpacing(first)));
+            }
             self.entries += 1;
             if e.name.is_none() {
                 self.nameless += 1;
@@ -287,7 +315,7 @@ fn parse_line_into(
         return Ok(());
     }
     if escaped {
-        return Err(malformed(n, ParseErrorKind::UnknownFormat));
+        return Err(malformed(n, diagnose(body)));
     }
     parse_fields(line, n, opts, out)
 }
@@ -337,7 +365,7 @@ fn parse_fields(
                 out.push(entry(algo, digest, name, Format::Sri)?);
             }
         }
-        _ => return Err(malformed(n, ParseErrorKind::UnknownFormat)),
+        _ => return Err(malformed(n, diagnose(line))),
     }
     Ok(())
 }
@@ -381,13 +409,56 @@ fn algo_for_len(len: usize, opts: ParseOptions, n: usize) -> anyhow::Result<Algo
     match Algo::from_digest_len(len) {
         Some(Algo::Sha512) => Ok(opts.untagged_512.unwrap_or(Algo::Sha512)),
         Some(a) => Ok(a),
-        None => Err(malformed(n, ParseErrorKind::UnknownDigestLength(len))),
+        None => Err(malformed(n, ParseErrorKind::UnknownDigestLength(2 * len))),
     }
 }
 
 fn decode_hex(s: &[u8], algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
-    let d = hex::decode(s).map_err(|_| malformed(n, ParseErrorKind::BadHex))?;
+    let d = hex::decode(s).map_err(|_| malformed(n, not_hex(s, 1)))?;
     check_len(d, algo, n)
+}
+
+/// What is wrong with a would-be hex digest `s` starting at `column`
+/// (1-based) of its line: the first byte that is not a hex digit, else its
+/// length.
+fn not_hex(s: &[u8], column: usize) -> ParseErrorKind {
+    match s.iter().position(|b| !b.is_ascii_hexdigit()) {
+        Some(i) => ParseErrorKind::NotHex {
+            found: s.get(i).map_or('?', |&b| char::from(b)),
+            column: column + i,
+        },
+        None => ParseErrorKind::UnknownDigestLength(s.len()),
+    }
+}
+
+/// Why a line of no known format is not one, when it looks like it meant
+/// to be: a first token (or a Buildroot line's second) that is a digest
+/// but for a byte that is not hex, or for its length. Else, unknown.
+fn diagnose(line: &[u8]) -> ParseErrorKind {
+    let mut tokens = Vec::new();
+    let mut at = 0;
+    for field in line.split(|b| matches!(b, b' ' | b'\t')) {
+        if !field.is_empty() {
+            tokens.push((at + 1, field));
+        }
+        at += field.len() + 1;
+    }
+    let candidate = match tokens.as_slice() {
+        [(_, alg), (col, d), _] if Algo::from_name(&String::from_utf8_lossy(alg)).is_some() => {
+            Some((*col, *d))
+        }
+        [(col, d), ..] => Some((*col, *d)),
+        [] => None,
+    };
+    match candidate {
+        // Mostly hex, and long enough to be a digest: the user meant one.
+        Some((col, d))
+            if d.len() >= 16 && d.iter().filter(|b| !b.is_ascii_hexdigit()).count() <= 2 =>
+        {
+            not_hex(d, col)
+        }
+        _ => ParseErrorKind::UnknownFormat,
+    }
 }
 
 fn decode_b64(s: &[u8], algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
@@ -401,7 +472,10 @@ fn decode_b64(s: &[u8], algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
 
 fn check_len(d: Vec<u8>, algo: Algo, n: usize) -> anyhow::Result<Vec<u8>> {
     if d.len() != algo.digest_len() {
-        return Err(malformed(n, ParseErrorKind::WrongLength(algo)));
+        return Err(malformed(
+            n,
+            ParseErrorKind::WrongLength { algo, got: d.len() },
+        ));
     }
     Ok(d)
 }
@@ -454,8 +528,9 @@ fn parse_bsd(body: &[u8], escaped: bool, n: usize) -> anyhow::Result<Option<Entr
     }))
 }
 
-/// `HEX  NAME` or `HEX *NAME`: the digest, one space, then a space or `*`.
-/// Every byte after that is the name, trailing blanks included (coreutils).
+/// `HEX  NAME`, `HEX *NAME` or `HEX NAME`: the digest, one space, then a
+/// space or `*` flag or the name. Every byte after that is the name,
+/// trailing blanks included (coreutils).
 fn parse_gnu(
     body: &[u8],
     escaped: bool,
@@ -469,11 +544,14 @@ fn parse_gnu(
     if !is_hex(hexd) {
         return Ok(None);
     }
-    let name = match after.get(1) {
-        Some(b' ' | b'*') => after.get(2..).unwrap_or_default(),
-        // `HEX NAME` (one space, `md5 -r`) is ambiguous with names that
-        // start with a blank; coreutils guesses, we refuse.
-        _ => return Ok(None),
+    // After the space, a space (text) or `*` (binary) flag, else the name
+    // itself: `HEX NAME` with one space, as `md5 -r`/`sha256 -r` write it,
+    // read as coreutils reads it (a name cannot start with a blank or `*`
+    // in that form, in either tool).
+    let (name, format) = match after.get(1) {
+        Some(b' ' | b'*') => (after.get(2..).unwrap_or_default(), Format::Gnu),
+        Some(_) => (after.get(1..).unwrap_or_default(), Format::GnuOneSpace),
+        None => return Ok(None),
     };
     let algo = algo_for_len(hexd.len() / 2, opts, n)?;
     let name = if escaped {
@@ -485,7 +563,7 @@ fn parse_gnu(
         digest: decode_hex(hexd, algo, n)?,
         algo,
         name: Some(checked_name(name, n)?),
-        format: Format::Gnu,
+        format,
         line: n,
     }))
 }
@@ -572,7 +650,9 @@ pub fn format_entry(e: &Entry) -> anyhow::Result<Vec<u8>> {
     let name = e.name.as_deref();
     let blank_free = |nm: &[u8]| !nm.iter().any(u8::is_ascii_whitespace);
     Ok(match (e.format, name) {
-        (Format::Gnu, Some(nm)) => format_line(e.algo, &e.digest, nm, false, false),
+        (Format::Gnu | Format::GnuOneSpace, Some(nm)) => {
+            format_line(e.algo, &e.digest, nm, false, false)
+        }
         (Format::Bsd, Some(nm)) => format_line(e.algo, &e.digest, nm, true, false),
         (Format::Buildroot, Some(nm)) if blank_free(nm) => {
             let mut v = format!("{}  {}  ", e.algo.name(), hex::encode(&e.digest)).into_bytes();
@@ -712,7 +792,6 @@ mod tests {
             "garbage",
             "md4 (x) = 00",
             &format!("{H256}x  name"),
-            &format!("{H256} name"),
             &format!("{H256}  "),
             &format!("{H256}  a\0b"),
             &format!("\\{H256}  bad\\escape"),

@@ -65,6 +65,29 @@ pub struct Row {
     pub ok: bool,
 }
 
+impl Row {
+    /// What the builders said of this product, adding up to all of them:
+    /// "2 agree, 1 disagrees, 1 did not report it" (parts of 0 left out).
+    pub fn tally(&self, builders: usize) -> String {
+        let reported = self.digests.iter().filter(|d| !d.is_empty()).count();
+        let disagree = reported.saturating_sub(self.agreeing);
+        let silent = builders.saturating_sub(reported);
+        let mut parts = vec![match self.agreeing {
+            1 => "1 agrees".to_string(),
+            n => format!("{n} agree"),
+        }];
+        match disagree {
+            0 => {}
+            1 => parts.push("1 disagrees".into()),
+            n => parts.push(format!("{n} disagree")),
+        }
+        if silent > 0 {
+            parts.push(format!("{silent} did not report it"));
+        }
+        parts.join(", ")
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Agreement {
     pub logs: Vec<LogReport>,
@@ -123,10 +146,9 @@ impl Agreement {
             }
             let _ = writeln!(
                 o,
-                "  {} ({} of {} builders, {} required)",
+                "  {} ({}; {} required)",
                 if r.ok { "agreed" } else { "NOT AGREED" },
-                r.agreeing,
-                self.builders.len(),
+                r.tally(self.builders.len()),
                 self.min
             );
         }

@@ -231,6 +231,11 @@ pub fn seal(log: &mut Log, signer: &mut Signer, opts: &SealOptions) -> anyhow::R
     if let Some(k) = opts.note_key {
         stored.add(k.sign(&text, crate::time::now_secs()));
     }
+    // The records this checkpoint adds, hash by hash, so that verify can
+    // name the first one changed later (DESIGN.md §6).
+    let from = last.as_ref().map_or(0, |l| l.checkpoint.size).min(cp.size);
+    let leaves = store::leaf_hashes(&log.dir, from, cp.size)?;
+    store::write_sealed_leaves(&log.dir, cp.size, &leaves)?;
     store::write_checkpoint(&log.dir, cp.size, &sig, &stored)?;
     let mut r = log.record(kind::SEAL);
     r.size = Some(cp.size);

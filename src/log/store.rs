@@ -304,6 +304,71 @@ pub fn checkpoint_names(dir: &Path) -> Vec<std::ffi::OsString> {
     names
 }
 
+/// The leaf hashes of the records checkpoint `size` added since the one
+/// before it: `checkpoints/<size>.leaves`, 32 bytes a record. Not trusted
+/// by itself: only hashes that, with the tree before them, give the
+/// signed root are (see [`read_sealed_leaves`]); they let `verify` name
+/// the first record changed since it was sealed, where a root mismatch
+/// alone only names the range.
+fn leaves_path(dir: &Path, size: u64) -> PathBuf {
+    dir.join(CHECKPOINTS).join(format!("{size}.leaves"))
+}
+
+/// The leaf hashes of records `from..to` of the log in `dir`, read from
+/// the log (`to - from` of them, or an error).
+pub fn leaf_hashes(dir: &Path, from: u64, to: u64) -> anyhow::Result<Vec<Hash>> {
+    let mut out = Vec::new();
+    scan_log(dir, |seq, line| {
+        if (from..to).contains(&seq) {
+            out.push(super::merkle::leaf_hash(line));
+        }
+        Ok(())
+    })?;
+    if out.len() as u64 != to - from {
+        return Err(fail(
+            Code::Io,
+            format!("the log holds {} of records {from}..{to}", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Store the leaf hashes checkpoint `size` seals (written before the
+/// checkpoint, so a checkpoint is never without them).
+pub fn write_sealed_leaves(dir: &Path, size: u64, leaves: &[Hash]) -> anyhow::Result<()> {
+    let path = leaves_path(dir, size);
+    let parent = crate::fsutil::parent_dir(&path);
+    std::fs::create_dir_all(parent)
+        .with_code(Code::Io, || format!("creating {}", parent.display()))?;
+    write_public(&path, &leaves.concat())
+}
+
+/// The leaf hashes checkpoint `size` sealed after `before` (the tree of
+/// the records before them), when stored and authentic: they extend
+/// `before` to `root`. `None` when missing (a log sealed before they were
+/// kept), of the wrong size, or not what the signed root says.
+pub fn read_sealed_leaves(
+    dir: &Path,
+    size: u64,
+    before: &Frontier,
+    root: &Hash,
+) -> Option<Vec<Hash>> {
+    let n = size.checked_sub(before.size())?;
+    let want = n.checked_mul(32)?;
+    let bytes =
+        crate::fsutil::read_regular(&leaves_path(dir, size), "leaves", want, Code::Failed).ok()?;
+    if bytes.len() as u64 != want {
+        return None;
+    }
+    let leaves: Vec<Hash> = bytes
+        .chunks_exact(32)
+        .filter_map(|c| c.try_into().ok())
+        .collect();
+    let mut tree = before.clone();
+    tree.extend_hashes(&leaves);
+    (tree.root() == *root).then_some(leaves)
+}
+
 /// Checkpoint files are read by whoever reads the log: the same mode as
 /// the log file (the umask's), not a temporary file's 0600.
 fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

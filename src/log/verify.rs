@@ -87,11 +87,18 @@ impl Summary {
         use std::fmt::Write as _;
         let safe = |s: &str| terminal_safe(s.as_bytes());
         let mut o = String::new();
+        // The last seal's own record is in neither count (the checkpoint it
+        // records does not cover it, and it is no unsealed build output).
+        let seal = self.records.saturating_sub(self.sealed + self.unsealed);
         let _ = writeln!(
             o,
-            "log verified: {} records, {} sealed, {} unsealed; origin {}; checkpoints {:?}",
+            "log verified: {} records ({} sealed, {}{} unsealed); origin {}; checkpoints {:?}",
             self.records,
             self.sealed,
+            match seal {
+                0 => String::new(),
+                n => format!("{n} seal, "),
+            },
             self.unsealed,
             safe(&self.origin),
             self.checkpoints
@@ -396,9 +403,9 @@ fn verify_once(dir: &Path, verifier: &Verifier, opts: &Options) -> anyhow::Resul
     match (parsed, hashed) {
         (Err(e), Err(Bad(from, he))) => Err(match e.downcast::<Bad>() {
             Ok(Bad(seq, pe)) if seq < from => pe,
-            _ => he,
+            _ => first_changed(dir, he),
         }),
-        (Ok(_), Err(Bad(_, he))) => Err(he),
+        (Ok(_), Err(Bad(_, he))) => Err(first_changed(dir, he)),
         (Err(e), Ok(_)) => Err(match e.downcast::<Bad>() {
             Ok(Bad(_, pe)) => pe,
             Err(e) => e,
@@ -508,6 +515,65 @@ impl std::fmt::Display for Bad {
 
 impl std::error::Error for Bad {}
 
+/// The tree over records `before.size()..at` does not give checkpoint
+/// `at`'s `root`.
+#[derive(Debug)]
+struct RootMismatch {
+    at: u64,
+    root: Hash,
+    before: Frontier,
+}
+
+impl std::fmt::Display for RootMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "records {}..{}: do not match checkpoint {} (root mismatch: a record was changed, removed, inserted or reordered)",
+            self.before.size(),
+            self.at.saturating_sub(1),
+            self.at
+        )
+    }
+}
+
+impl std::error::Error for RootMismatch {}
+
+/// A root mismatch said as the first record that differs from what the
+/// checkpoint sealed, when the leaf hashes stored with it are there and
+/// give its signed root; else as the range.
+fn first_changed(dir: &Path, err: anyhow::Error) -> anyhow::Error {
+    let Some(m) = crate::exit::typed_ref::<RootMismatch>(&err) else {
+        return err;
+    };
+    let from = m.before.size();
+    let Some(sealed) = store::read_sealed_leaves(dir, m.at, &m.before, &m.root) else {
+        return err;
+    };
+    let mut now = Vec::new();
+    let scanned = store::scan_log(dir, |seq, line| {
+        if (from..m.at).contains(&seq) {
+            now.push(merkle::leaf_hash(line));
+        }
+        Ok(())
+    });
+    if scanned.is_err() {
+        return err;
+    }
+    let first = (0..sealed.len())
+        .find(|&i| now.get(i) != sealed.get(i))
+        .map(|i| from + i as u64);
+    match first {
+        Some(seq) => fail(
+            Code::Failed,
+            format!(
+                "record {seq}: not the record checkpoint {} sealed (changed, or records removed, inserted or reordered there): its hash differs from the one sealed with the checkpoint",
+                m.at
+            ),
+        ),
+        None => err,
+    }
+}
+
 #[derive(Debug)]
 struct HasherStopped;
 
@@ -526,23 +592,26 @@ fn check_roots(
     roots: &BTreeMap<u64, Hash>,
 ) -> Result<(), Bad> {
     let mut frontier = Frontier::default();
-    let mut prev = 0u64;
+    // The tree at the last checkpoint that matched.
+    let mut before = Frontier::default();
     let mut check = |f: &Frontier| -> Result<(), Bad> {
         let at = f.size();
         if let Some(root) = roots.get(&at) {
             if f.root() != *root {
+                let from = before.size();
                 return Err(Bad(
-                    prev,
-                    fail(
+                    from,
+                    crate::exit::typed(
                         Code::Failed,
-                        format!(
-                            "records {prev}..{}: do not match checkpoint {at} (root mismatch: a record was changed, removed, inserted or reordered)",
-                            at.saturating_sub(1)
-                        ),
+                        RootMismatch {
+                            at,
+                            root: *root,
+                            before: before.clone(),
+                        },
                     ),
                 ));
             }
-            prev = at;
+            before = f.clone();
         }
         Ok(())
     };

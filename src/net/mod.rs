@@ -33,7 +33,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tls::{explain_tls, load_roots};
+use tls::{certificate_problem, load_roots};
 use ureq::http::Uri;
 use url::{file_url_path, normalize_scheme, resolve_location};
 
@@ -219,8 +219,13 @@ impl Transport {
                 .with_code(Code::Usage, || format!("{current}: not a valid URL"))?;
             let (agent, proxy) = self.agent_for(&uri);
             let resp = agent.get(&current).call().map_err(|e| {
-                let e = explain_tls(anyhow::Error::new(e), &uri, self.opts.ca_file.is_some());
+                let e = anyhow::Error::new(e);
                 let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
+                // The server's identity failed verification: exit 1, said
+                // in curl's words, never retried.
+                if let Some(why) = certificate_problem(&e, &uri, self.opts.ca_file.is_some()) {
+                    return fail(Code::Failed, format!("GET {current}{via}: {why}"));
+                }
                 e.context(crate::exit::Failure::new(
                     Code::Io,
                     format!("GET {current}{via}"),
@@ -305,8 +310,12 @@ impl Transport {
             .header("Content-Type", content_type)
             .send(body)
             .map_err(|e| {
-                let e = explain_tls(anyhow::Error::new(e), &uri, self.opts.ca_file.is_some());
+                let e = anyhow::Error::new(e);
                 let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
+                // As for GET: a server whose identity fails is 1, not retried.
+                if let Some(why) = certificate_problem(&e, &uri, self.opts.ca_file.is_some()) {
+                    return fail(Code::Failed, format!("POST {url}{via}: {why}"));
+                }
                 e.context(crate::exit::Failure::new(
                     Code::Io,
                     format!("POST {url}{via}"),

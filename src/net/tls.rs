@@ -6,10 +6,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use ureq::http::Uri;
 
-/// A certificate failure said the way a curl user can act on it: what
-/// rustls refused, and what to do about it. `ca_file`: whether --ca-file
-/// was given.
-pub(crate) fn explain_tls(err: anyhow::Error, uri: &Uri, ca_file: bool) -> anyhow::Error {
+/// A certificate failure said in curl's words, with what to do about it,
+/// instead of rustls' debug structures; `None` for any other error.
+/// `ca_file`: whether --ca-file was given. The server's identity failed
+/// verification: that is no failure a retry mends.
+pub(crate) fn certificate_problem(err: &anyhow::Error, uri: &Uri, ca_file: bool) -> Option<String> {
     use rustls::CertificateError as C;
     fn in_io(io: &io::Error) -> Option<&rustls::Error> {
         io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
@@ -24,23 +25,45 @@ pub(crate) fn explain_tls(err: anyhow::Error, uri: &Uri, ca_file: bool) -> anyho
             })
     });
     let Some(rustls::Error::InvalidCertificate(cert)) = found else {
-        return err;
+        return None;
     };
     let host = uri.host().unwrap_or_default();
+    let when = |t: &rustls::pki_types::UnixTime| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs());
+        humantime::format_rfc3339_seconds(t).to_string()
+    };
     let why = match cert {
         C::UnknownIssuer => format!(
-            "the certificate of {host} is not issued by a CA of the system store{} \
-             (a self-signed server certificate is trusted when --ca-file holds it, \
-             unless it is a CA certificate)",
+            "self-signed certificate or unknown issuer: the certificate of {host} is not issued \
+             by a CA of the system store{} (a self-signed server certificate is trusted when \
+             --ca-file holds it, unless it is a CA certificate)",
             if ca_file { " or of --ca-file" } else { "" }
         ),
-        C::NotValidForName | C::NotValidForNameContext { .. } => format!(
-            "the certificate does not name {host} in its subjectAltName \
-             (a subject CN alone is not used)"
+        C::NotValidForNameContext { presented, .. } => format!(
+            "name mismatch: no alternative certificate subject name matches target host name \
+             '{host}' (it names {}; a subject CN alone is not used)",
+            presented_names(presented)
         ),
-        C::Expired | C::ExpiredContext { .. } => "the certificate has expired".to_string(),
-        C::NotValidYet | C::NotValidYetContext { .. } => {
-            "the certificate is not valid yet".to_string()
+        C::NotValidForName => format!(
+            "name mismatch: no alternative certificate subject name matches target host name \
+             '{host}' (a subject CN alone is not used)"
+        ),
+        C::ExpiredContext { time, not_after } => format!(
+            "certificate has expired: it was valid until {}, it is {} now",
+            when(not_after),
+            when(time)
+        ),
+        C::Expired => "certificate has expired".to_string(),
+        C::NotValidYetContext { time, not_before } => format!(
+            "certificate is not yet valid: it is valid from {}, it is {} now",
+            when(not_before),
+            when(time)
+        ),
+        C::NotValidYet => "certificate is not yet valid".to_string(),
+        C::Revoked => "certificate revoked".to_string(),
+        C::BadSignature => "certificate signature failure".to_string(),
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "unsuitable certificate purpose (not for a TLS server)".to_string()
         }
         C::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => format!(
             "the certificate of {host} is a CA certificate (basicConstraints CA:TRUE, \
@@ -54,9 +77,33 @@ pub(crate) fn explain_tls(err: anyhow::Error, uri: &Uri, ca_file: bool) -> anyho
                 ""
             }
         ),
-        other => format!("certificate refused: {other:?}"),
+        other => format!("{}", rustls::Error::InvalidCertificate(other.clone())),
     };
-    err.context(why)
+    Some(format!("SSL certificate problem: {why}"))
+}
+
+/// The names a certificate presents, as rustls lists them
+/// (`DnsName("a.example")`, `IpAddress(127.0.0.1)`), said plainly.
+fn presented_names(presented: &[String]) -> String {
+    if presented.is_empty() {
+        return "no name".to_string();
+    }
+    presented
+        .iter()
+        .map(|p| {
+            if let Some(ip) = p
+                .strip_prefix("IpAddress(")
+                .and_then(|r| r.strip_suffix(')'))
+            {
+                format!("IP {ip}")
+            } else if let Some(dns) = p.strip_prefix("DnsName(").and_then(|r| r.strip_suffix(')')) {
+                dns.trim_matches('"').to_string()
+            } else {
+                p.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where distributions keep their CA bundle; `SSL_CERT_FILE` wins.

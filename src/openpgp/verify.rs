@@ -362,29 +362,74 @@ fn date(t: Option<SystemTime>) -> String {
         .unwrap_or_else(|| "an unknown time".into())
 }
 
+/// Why a key is not valid now.
+enum NotValid {
+    /// It (the certificate or the signing key) expired, then.
+    Expired(Option<SystemTime>),
+    Other(String),
+}
+
+impl std::fmt::Display for NotValid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotValid::Expired(t) => write!(f, "it expired on {}", date(*t)),
+            NotValid::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+/// What to do about an expired key: keys are often extended, and the
+/// keyring given may hold an old copy.
+const REFRESH: &str = "refresh the key (its owner may have extended its expiry; the keyring \
+given may hold an old copy)";
+
 /// Is the certificate, and its key `signer`, valid now: bound, alive, not
 /// revoked (hard or soft), signing-capable?
-fn valid_now(cert: &Cert, signer: &Fingerprint, policy: &BuildPolicy) -> Result<(), String> {
+fn valid_now(cert: &Cert, signer: &Fingerprint, policy: &BuildPolicy) -> Result<(), NotValid> {
+    let other = |s: String| NotValid::Other(s);
     let vc = cert
         .with_policy(policy, None)
-        .map_err(|e| format!("not valid now: {e}"))?;
-    vc.alive().map_err(|e| format!("expired: {e}"))?;
+        .map_err(|e| other(format!("not valid now: {e}")))?;
+    vc.alive()
+        .map_err(|_| NotValid::Expired(vc.primary_key().key_expiration_time()))?;
     if let RevocationStatus::Revoked(_) = vc.revocation_status() {
-        return Err("revoked".into());
+        return Err(other("revoked".into()));
     }
     let ka = vc
         .keys()
         .find(|k| k.key().fingerprint() == *signer)
-        .ok_or_else(|| format!("its signing key {signer} is not valid now"))?;
+        .ok_or_else(|| other(format!("its signing key {signer} is not valid now")))?;
     ka.alive()
-        .map_err(|e| format!("its signing key {signer} has expired: {e}"))?;
+        .map_err(|_| NotValid::Expired(ka.key_expiration_time()))?;
     if let RevocationStatus::Revoked(_) = ka.revocation_status() {
-        return Err(format!("its signing key {signer} is revoked"));
+        return Err(other(format!("its signing key {signer} is revoked")));
     }
     if !ka.for_signing() {
-        return Err(format!("its key {signer} is not signing-capable now"));
+        return Err(other(format!(
+            "its key {signer} is not signing-capable now"
+        )));
     }
     Ok(())
+}
+
+/// When the key that made `sig` had expired by the time it signed, if
+/// that is why it is unusable then: the earlier of its own expiry and its
+/// certificate's.
+fn expired_before(
+    ka: &sequoia_openpgp::cert::prelude::ValidErasedKeyAmalgamation<
+        sequoia_openpgp::packet::key::PublicParts,
+    >,
+    sig: &Signature,
+) -> Option<SystemTime> {
+    let made = sig.signature_creation_time()?;
+    [
+        ka.key_expiration_time(),
+        ka.valid_cert().primary_key().key_expiration_time(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|t| *t <= made)
+    .min()
 }
 
 /// Was the key unbound at the signature's time only for want of a binding
@@ -400,6 +445,38 @@ fn no_binding_at_time(error: &anyhow::Error) -> bool {
 }
 
 impl Helper<'_, '_> {
+    /// A data signature refused for its own hash (SHA-1 without, or after,
+    /// `--allow-sha1-before`; anything weaker than SHA-256), said first:
+    /// whatever else is wrong with its key at that time (a key of the SHA-1
+    /// era often has no binding the policy accepts then either), the hash
+    /// is what the user can act on.
+    fn refused_hash(&self, sig: &Signature, signer: &Fingerprint) -> Option<String> {
+        let hash = sig.hash_algo();
+        let weak = hash == HashAlgorithm::SHA1 || !super::policy::DATA_HASHES.contains(&hash);
+        if !weak || self.v.policy.signature(sig, Default::default()).is_ok() {
+            return None;
+        }
+        let made = date(sig.signature_creation_time());
+        let name = match hash {
+            HashAlgorithm::SHA1 => "SHA-1".to_string(),
+            other => other.to_string(),
+        };
+        Some(match (hash, self.v.policy.sha1().data_before) {
+            (HashAlgorithm::SHA1, None) => format!(
+                "SHA-1 signature by {signer} made {made} refused: SHA-256 or stronger is required \
+                 (--allow-sha1-before DATE accepts SHA-1 signatures made before DATE, for historical builds)"
+            ),
+            (HashAlgorithm::SHA1, Some(cutoff)) => format!(
+                "SHA-1 signature by {signer} made {made} refused: it is not older than \
+                 --allow-sha1-before {}",
+                date(Some(cutoff))
+            ),
+            _ => format!(
+                "{name} signature by {signer} made {made} refused: SHA-256 or stronger is required"
+            ),
+        })
+    }
+
     /// A signature whose key had no binding signature at its time: judged
     /// by the certificate's current bindings when the signing key predates
     /// the signature and the certificate and key are valid now. Returns the
@@ -423,7 +500,7 @@ impl Helper<'_, '_> {
                 continue;
             }
             if let Err(e) = valid_now(cert, &fpr, policy) {
-                why = e;
+                why = e.to_string();
                 continue;
             }
             sig.verify_document(ka.key())
@@ -464,12 +541,27 @@ impl VerificationHelper for Helper<'_, '_> {
                     date(sig.signature_creation_time())
                 ));
             }
+            let made = date(sig.signature_creation_time());
             match (valid_now(cert, key, policy), self.v.validity) {
                 (Ok(()), _) => {}
+                (Err(NotValid::Expired(t)), KeyValidity::Now) => {
+                    failures.push(format!(
+                        "key {primary} expired on {}; the signature was made on {made}, while it \
+                         was valid, but keys must be valid now (a signature's date is the \
+                         signer's to choose): {REFRESH}",
+                        date(t)
+                    ));
+                    return;
+                }
                 (Err(e), KeyValidity::Now) => {
                     failures.push(format!("key {primary} is not valid now: {e}"));
                     return;
                 }
+                (Err(NotValid::Expired(t)), KeyValidity::AtSigning) => notes.push(format!(
+                    "warning: key {primary} expired on {}; the signature was made on {made}, \
+                     while it was valid: {REFRESH}",
+                    date(t)
+                )),
                 (Err(e), KeyValidity::AtSigning) => notes.push(format!(
                     "warning: key {primary} is no longer valid ({e}); the signature was made while it was"
                 )),
@@ -515,6 +607,10 @@ impl VerificationHelper for Helper<'_, '_> {
                             notes.push(format!("signature by untrusted key {f} ignored: {error}"));
                             continue;
                         }
+                        if let Some(why) = self.refused_hash(sig, &f) {
+                            failures.push(why);
+                            continue;
+                        }
                         if !no_binding_at_time(&error) {
                             failures.push(format!("key {f} was not valid when it signed: {error}"));
                             continue;
@@ -533,15 +629,22 @@ impl VerificationHelper for Helper<'_, '_> {
                             )),
                         }
                     }
-                    Err(VerificationError::BadKey { ka, error, .. }) => {
+                    Err(VerificationError::BadKey { ka, error, sig }) => {
                         let f = ka.cert().fingerprint();
-                        if trusted(&f) {
+                        if let (true, Some(t)) = (trusted(&f), expired_before(&ka, sig)) {
+                            failures.push(format!(
+                                "key {f} expired on {}; the signature was made on {}, after \
+                                 that: {REFRESH}",
+                                date(Some(t)),
+                                date(sig.signature_creation_time())
+                            ));
+                        } else if trusted(&f) {
                             failures.push(format!("key {f} is unusable: {error}"));
                         } else {
                             notes.push(format!("signature by untrusted key {f} ignored: {error}"));
                         }
                     }
-                    Err(VerificationError::BadSignature { ka, error, .. }) => {
+                    Err(VerificationError::BadSignature { ka, error, sig }) => {
                         let f = ka.cert().fingerprint();
                         // Policy and time failures of a key we do not trust
                         // do not matter; a forged signature always does.
@@ -570,7 +673,11 @@ impl VerificationHelper for Helper<'_, '_> {
                             };
                             failures.push(format!("BAD signature by {f}: {why}"));
                         } else if trusted(&f) {
-                            failures.push(format!("signature by {f} refused: {error}"));
+                            failures.push(
+                                self.refused_hash(sig, &f).unwrap_or_else(|| {
+                                    format!("signature by {f} refused: {error}")
+                                }),
+                            );
                         } else {
                             notes.push(format!("signature by untrusted key {f} ignored: {error}"));
                         }

@@ -83,41 +83,61 @@ fn relative_to_release(release: &Path, index: &Path) -> Option<Vec<u8>> {
 }
 
 /// Does `got` (size and digests) satisfy one of `cands`? Returns the
-/// matching entry, or the reason none did.
+/// matching entry, or why none did, in one short line: the entries of
+/// the file's size are the ones it was meant to be (a Release lists a
+/// Packages.xz for every component and architecture), so only they are
+/// named; with none of that size, the sizes listed.
 fn match_any<'p>(
     cands: &[&'p Pin],
     len: u64,
     digests: &crate::digest::Digests,
 ) -> Result<&'p Pin, String> {
+    /// Entries named in a failure, at most.
+    const NAMED: usize = 3;
+    let path = |p: &Pin| String::from_utf8_lossy(&p.path).into_owned();
+    let more = |n: usize| match n.checked_sub(NAMED) {
+        Some(extra) if extra > 0 => format!(" (and {extra} more)"),
+        _ => String::new(),
+    };
+    let sized: Vec<&&Pin> = cands.iter().filter(|p| p.size == len).collect();
     let mut why = Vec::new();
-    for p in cands {
-        if p.size != len {
-            why.push(format!(
-                "{}: size mismatch: expected {}, got {len}",
-                String::from_utf8_lossy(&p.path),
-                p.size
-            ));
-            continue;
-        }
+    for p in &sized {
         let want = p.usable_digests();
         if let Some((a, _)) = want.iter().find(|(a, _)| a.is_weak()) {
-            why.push(format!(
-                "{}: only a weak {a} digest is listed",
-                String::from_utf8_lossy(&p.path)
-            ));
+            why.push(format!("{}: only a weak {a} digest is listed", path(p)));
             continue;
         }
         let bad = crate::digest::mismatches(&want, digests);
         if bad.is_empty() {
             return Ok(p);
         }
-        why.push(format!(
-            "{}: {}",
-            String::from_utf8_lossy(&p.path),
-            bad.join("; ")
-        ));
+        why.push(format!("{}: {}", path(p), bad.join("; ")));
     }
-    Err(why.join("; "))
+    if !why.is_empty() {
+        let n = why.len();
+        why.truncate(NAMED);
+        return Err(format!("{}{}", why.join("; "), more(n)));
+    }
+    match cands {
+        [one] => Err(format!(
+            "{}: size mismatch: expected {}, got {len}",
+            path(one),
+            one.size
+        )),
+        _ => {
+            let listed: Vec<String> = cands
+                .iter()
+                .take(NAMED)
+                .map(|p| format!("{} {}", path(p), p.size))
+                .collect();
+            Err(format!(
+                "size {len} is that of none of the {} entries of that name ({}{})",
+                cands.len(),
+                listed.join(", "),
+                more(cands.len())
+            ))
+        }
+    }
 }
 
 fn algos_of(cands: &[&Pin]) -> Vec<Algo> {
@@ -176,7 +196,7 @@ pub fn verify_index(
         None => name_str.clone(),
     };
 
-    let mut outer = HashingReader::new(BufReader::new(file), &algos_of(&own));
+    let mut outer = HashingReader::new(BufReader::new(FromDisk(file)), &algos_of(&own));
     let mut pins = Vec::new();
     let inner_algos = algos_of(&plain);
     let parse = |r: &mut dyn Read, pins: &mut Vec<Pin>| -> anyhow::Result<()> {
@@ -262,14 +282,44 @@ pub fn verify_index(
     ))
 }
 
-/// A decoder's complaint is a corrupt file (exit 1); other errors are I/O.
-fn classify_read(e: std::io::Error) -> anyhow::Error {
-    use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
-    if matches!(e.kind(), InvalidData | InvalidInput | UnexpectedEof) {
-        fail(Code::Failed, format!("corrupt compressed data: {e}"))
-    } else {
-        anyhow::Error::new(e).context("reading")
+/// An error of the index file's own reads, told apart from a decoder's
+/// (a decoder reports corruption with whatever error kind it likes: xz's
+/// "dist overflow" is `Other`).
+#[derive(Debug)]
+struct DiskError(std::io::Error);
+
+impl std::fmt::Display for DiskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
+}
+
+impl std::error::Error for DiskError {}
+
+/// The index file, its read errors marked as [`DiskError`]s.
+struct FromDisk<R>(R);
+
+impl<R: Read> Read for FromDisk<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| std::io::Error::new(e.kind(), DiskError(e)))
+    }
+}
+
+/// A read of the file that failed is I/O (exit 4); anything else a
+/// decoder said is a corrupt file (exit 1).
+fn classify_read(e: std::io::Error) -> anyhow::Error {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(c) = cur {
+        if c.is::<DiskError>() {
+            return anyhow::Error::new(e).context("reading");
+        }
+        cur = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref().map(|i| i as _));
+    }
+    fail(Code::Failed, format!("corrupt compressed data: {e}"))
 }
 
 /// Counts the bytes read through it.

@@ -54,6 +54,17 @@ pub fn open_operand(path: &Path) -> anyhow::Result<(File, u64)> {
 
 /// The kind of an opened operand (the RPM magic, or the name ending in
 /// `.rpm` or `.dsc`); the file is left at its start.
+/// The `kind` a report gives `path` (`rpm` or `debian`), read as
+/// [`sniff`] reads it; `None` when it cannot be read. A failed file's
+/// report names it too.
+pub fn kind_name(path: &Path) -> Option<&'static str> {
+    let (mut file, _) = open_operand(path).ok()?;
+    Some(match sniff(&mut file, path).ok()? {
+        Kind::Rpm => "rpm",
+        Kind::Dsc | Kind::Pinned => "debian",
+    })
+}
+
 pub fn sniff(file: &mut File, path: &Path) -> anyhow::Result<Kind> {
     let mut magic = [0u8; 4];
     let mut got = 0;

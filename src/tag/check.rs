@@ -28,9 +28,11 @@ impl std::str::FromStr for Check {
         match s {
             "signed-tag" => Ok(Check::SignedTag),
             "signed-tag-or-commit" => Ok(Check::SignedTagOrCommit),
-            "insecure-no-check" => {
-                Err("Please avoid calling this script if you don't want signatures checked".into())
-            }
+            "insecure-no-check" => Err(
+                "Please avoid calling this script if you don't want signatures checked \
+                     (Qubes Builder v1: INSECURE_SKIP_CHECKING in builder.conf)"
+                    .into(),
+            ),
             other => Err(format!(
                 "{other:?} is not signed-tag or signed-tag-or-commit"
             )),

@@ -23,10 +23,12 @@ pub struct QubesEnv {
     pub keys_dir: Option<PathBuf>,
 }
 
-/// The old script's advice when `NO_CHECK` is set.
+/// The old script's advice when `NO_CHECK` is set (as it gives it today:
+/// `CHECK=insecure-no-check` is refused too, by it and by verify-tag).
 pub const NO_CHECK_ADVICE: &str = "Sorry, NO_CHECK is no longer supported. If you really want to \
-turn off signature checking, use \u{201c}CHECK=insecure-no-check\u{201d} (the build then does not \
-call verify-tag at all)";
+turn off signature checking, list the component in INSECURE_SKIP_CHECKING in builder.conf (the \
+builder then does not call verify-git-tag at all), or in LESS_SECURE_SIGNED_COMMITS_SUFFICIENT to \
+accept a signed commit without a signed tag";
 
 impl QubesEnv {
     /// Read from `vars` (the process environment, in the binary). A

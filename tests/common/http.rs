@@ -130,6 +130,58 @@ impl TestCa {
         }
     }
 
+    /// A self-signed end-entity certificate for 127.0.0.1 valid only from
+    /// `start` to `end` (`YYYYMMDDHHMMSSZ`), its own CA file: an expired
+    /// (or not yet valid) server. `openssl ca` is what sets both dates.
+    pub fn self_signed_dated(start: &str, end: &str) -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        openssl_req(d, false, "srv.key", "srv.csr", &["-subj", "/CN=127.0.0.1"]);
+        std::fs::write(d.join("index.txt"), "").unwrap();
+        std::fs::write(d.join("serial"), "01\n").unwrap();
+        std::fs::write(
+            d.join("ca.cnf"),
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nserial = serial\n\
+             new_certs_dir = .\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "ca",
+                "-batch",
+                "-config",
+                "ca.cnf",
+                "-selfsign",
+                "-keyfile",
+                "srv.key",
+                "-in",
+                "srv.csr",
+                "-startdate",
+                start,
+                "-enddate",
+                end,
+                "-extfile",
+                "ext",
+                "-notext",
+                "-out",
+                "srv.pem",
+            ],
+        );
+        let p = |n: &str| d.join(n);
+        TestCa {
+            ca_pem: p("srv.pem"),
+            cert_pem: p("srv.pem"),
+            key_pem: p("srv.key"),
+            dir,
+        }
+    }
+
     fn server_config(&self) -> Arc<rustls::ServerConfig> {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -195,6 +247,7 @@ pub struct Server {
     pub port: u16,
     scheme: &'static str,
     state: Arc<Mutex<State>>,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Server {
@@ -214,8 +267,13 @@ impl Server {
         let state: Arc<Mutex<State>> = Arc::default();
         let st = state.clone();
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let stopped: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let stop = stopped.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
                 let (st, tls) = (st.clone(), tls.clone());
                 std::thread::spawn(move || match tls {
                     None => serve(conn, &st),
@@ -231,7 +289,24 @@ impl Server {
             port,
             scheme,
             state,
+            stopped,
         }
+    }
+
+    /// Stop listening: from now on the port refuses connections (the
+    /// network is gone).
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let addr = ("127.0.0.1", self.port);
+        // Wake the accept loop, then wait until the port refuses.
+        for _ in 0..500 {
+            if TcpStream::connect(addr).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the server on port {} did not stop", self.port);
     }
 
     pub fn route(&self, path: &str, reply: Reply) -> String {
@@ -241,6 +316,16 @@ impl Server {
             .routes
             .insert(path.to_string(), reply);
         self.url(path)
+    }
+
+    /// Serve NAME and NAME.asc, a detached signature of it by `key`
+    /// (armored); returns NAME's URL.
+    pub fn publish_signed(&self, key: &sequoia_openpgp::Cert, name: &str, data: &[u8]) -> String {
+        self.route(
+            &format!("/{name}.asc"),
+            Reply::Body(super::armor_sig(&super::sign_detached(key, data))),
+        );
+        self.route(&format!("/{name}"), Reply::Body(data.to_vec()))
     }
 
     /// Serve the files of `dir` for paths without a route.

@@ -265,7 +265,34 @@ pub fn parse<C: clap::Parser>() -> C {
         };
         std::process::exit(code);
     }
-    C::parse()
+    match C::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            // A usage error under --json is an object on stdout too (the
+            // consumer always gets one), then clap's own message (exit 2).
+            let shown = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            if !shown && json_asked() {
+                let reason = e.to_string();
+                let reason = reason.lines().next().unwrap_or_default();
+                print_json(&serde_json::json!({
+                    "status": "failed",
+                    "exit": Code::Usage.as_u8(),
+                    "reason": reason.strip_prefix("error: ").unwrap_or(reason),
+                }));
+                note_write(Stdout.flush());
+            }
+            e.exit()
+        }
+    }
+}
+
+/// Was `--json` among the arguments (before a lone `--`)?
+fn json_asked() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 /// clap_complete (4.6.12 and before) names the bash states of a binary
@@ -356,7 +383,7 @@ fn man_page(cmd: &clap::Command) -> io::Result<Vec<u8>> {
     let mut w = Vec::new();
     man.render_title(&mut w)?;
     man.render_name_section(&mut w)?;
-    man.render_synopsis_section(&mut w)?;
+    synopsis(&mut w, &plain);
     man.render_description_section(&mut w)?;
     if plain.get_arguments().any(|a| !a.is_hide_set()) {
         man.render_options_section(&mut w)?;
@@ -375,6 +402,66 @@ fn man_page(cmd: &clap::Command) -> io::Result<Vec<u8>> {
         man.render_version_section(&mut w)?;
     }
     Ok(w)
+}
+
+/// The SYNOPSIS with each option's value, as `--help`'s usage line has
+/// it (`[--keyring FILE]...`): clap_mangen's (0.3) omits them.
+fn synopsis(w: &mut Vec<u8>, cmd: &clap::Command) {
+    use clap::ArgAction;
+    let esc = |s: &str| s.replace('\\', "\\e").replace('-', "\\-");
+    let value = |a: &clap::Arg| {
+        a.get_value_names()
+            .map(|v| v.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap_or_else(|| vec![a.get_id().as_str().to_uppercase()])
+            .iter()
+            .map(|n| format!("\\fI{}\\fR", esc(n)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let many = |a: &clap::Arg| {
+        matches!(a.get_action(), ArgAction::Append | ArgAction::Count)
+            || a.get_num_args().is_some_and(|r| r.max_values() > 1)
+    };
+    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
+    let mut line = format!("\\fB{}\\fR", esc(name));
+    // Options first, then operands, as `--help`'s usage line.
+    let args: Vec<&clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !a.is_positional())
+        .chain(cmd.get_positionals().filter(|a| !a.is_hide_set()))
+        .collect();
+    for a in args {
+        let shown = if a.is_positional() {
+            value(a)
+        } else {
+            let flag = match (a.get_short(), a.get_long()) {
+                (Some(s), Some(l)) => format!("\\fB\\-{s}\\fR|\\fB\\-\\-{}\\fR", esc(l)),
+                (Some(s), None) => format!("\\fB\\-{s}\\fR"),
+                (None, Some(l)) => format!("\\fB\\-\\-{}\\fR", esc(l)),
+                (None, None) => continue,
+            };
+            // `\ ` keeps an option and its value on one line.
+            match a.get_num_args().is_some_and(|r| r.takes_values()) {
+                true => format!("{flag}\\ {}", value(a)),
+                false => flag,
+            }
+        };
+        let (l, r) = match a.is_required_set() {
+            true => ("", ""),
+            false => ("[", "]"),
+        };
+        let dots = if many(a) && !shown.ends_with("...\\fR") {
+            "..."
+        } else {
+            ""
+        };
+        line.push_str(&format!(" {l}{shown}{r}{dots}"));
+    }
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        line.push_str(" \\fICOMMAND\\fR");
+    }
+    // Not hyphenated: an option broken at a hyphen reads as two.
+    w.extend_from_slice(format!(".SH SYNOPSIS\n.nh\n.ad l\n{line}\n.ad\n.hy\n").as_bytes());
 }
 
 /// A section of lines shown as they are: no filling, no hyphenation.

@@ -137,7 +137,7 @@ pub enum Cmd {
     /// Run CMD as a logged step: step-begin, its output, step-end with its exit code (and exit with it).
     #[command(after_help = build_verify::exit::HELP)]
     Run {
-        /// The step's name (default: the command).
+        /// The step's name (default: the command line, shell-quoted, at most 120 characters).
         #[arg(long, value_name = "STEP")]
         name: Option<String>,
         /// The command and its arguments, after `--`.

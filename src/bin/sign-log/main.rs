@@ -132,7 +132,7 @@ fn run(cmd: Cmd) -> anyhow::Result<Exit> {
             Ok(Code::Ok.into())
         }
         Cmd::Run { name, cmd } => {
-            let name = name.or_else(|| cmd.first().cloned()).unwrap_or_default();
+            let name = name.unwrap_or_else(|| command_line(&cmd));
             let mut step = directive::Step::new(&name, &cmd);
             let mut out = Stdout;
             let say = |out: &mut Stdout, line: String| {
@@ -385,5 +385,29 @@ fn run(cmd: Cmd) -> anyhow::Result<Exit> {
             common::print_json(&export::in_toto(&log, &s, session)?);
             Ok(Code::Ok.into())
         }
+    }
+}
+
+/// A step's default name: its command line as a shell would show it
+/// (words with blanks or quotes single-quoted), at most 120 characters, so
+/// that the steps of one recipe are told apart.
+fn command_line(argv: &[String]) -> String {
+    const MAX: usize = 120;
+    let quoted: Vec<String> = argv
+        .iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+            match plain {
+                true => a.clone(),
+                false => format!("'{}'", a.replace('\'', "'\\''")),
+            }
+        })
+        .collect();
+    let line = quoted.join(" ");
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
     }
 }
