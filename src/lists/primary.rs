@@ -13,8 +13,8 @@
 //! to its `</format>` (memmem) unread.
 //!
 //! What createrepo_c never writes is refused rather than interpreted: a
-//! DOCTYPE, CDATA, comments and processing instructions inside a package,
-//! text beside a package's elements, a second `<format>`. That is what
+//! DOCTYPE, CDATA, comments and processing instructions among a package's
+//! elements, text beside them, a second `<format>`. That is what
 //! makes passing over a format safe: a `</format>` or `</package>` that a
 //! general parser would read as a comment's or attribute's content cannot
 //! end the format early here without the rest of the package failing to
