@@ -674,6 +674,40 @@ fn bad_metadata_gets_one_line_naming_the_file_and_the_entry() {
     let _ = f;
 }
 
+/// A comment among a package's elements is well-formed XML that dnf
+/// (libxml2) reads and no repository tool writes; we refuse it. Our
+/// scanner passes over a package's <format> to its first </format>
+/// unread (a comment in there is passed over too), and what a comment
+/// there could hide after an early </format> fails the package.
+#[test]
+fn a_comment_inside_a_package_is_refused_where_dnf_reads_it() {
+    let Some(f) = fixture() else { return };
+    let cases: [(&str, &str, &str); 2] = [
+        (
+            "comment",
+            "<!-- a comment --><format>",
+            "a comment inside a package",
+        ),
+        (
+            "smuggle",
+            "<format><!-- </format><location href=\"Packages/evil.rpm\"/><format> -->",
+            "duplicate <location>",
+        ),
+    ];
+    for (name, format, what) in cases {
+        let repo = good_repo(&format!("xml-{name}"));
+        rewrite_metadata(&repo, "primary", "gzip", &|s| {
+            s.replacen("<format>", format, 1)
+        });
+        let o = ours(&repo, &[]);
+        expect(&o, 1, what);
+        if have_dnf() {
+            let (ok, text) = dnf_accepts(&repo, &f.keys.rsa_asc, &["alpha", "beta"]);
+            assert!(ok, "{name}: dnf reads the comment as a comment: {text}");
+        }
+    }
+}
+
 #[test]
 fn metadata_over_the_size_cap_is_refused() {
     if fixture().is_none() {

@@ -121,11 +121,11 @@ pub fn pins(list: &Path, target: &Wanted) -> anyhow::Result<Pin> {
     let mut found: Option<Package> = None;
     let mut parser = Parser::new(Policy::default());
     let mut each = |p: Package| {
-        if names(&p.location, target) {
+        if names(&p.location(), target) {
             if let Some(first) = &found {
                 return Err(fail(
                     Code::Usage,
-                    format!("two entries fit: {} and {}", first.location, p.location),
+                    format!("two entries fit: {} and {}", first.location(), p.location()),
                 ));
             }
             found = Some(p);
@@ -149,9 +149,10 @@ pub fn pins(list: &Path, target: &Wanted) -> anyhow::Result<Pin> {
             format!("no entry for {}", target.names.join(", ")),
         )
     })?;
+    let location = p.location().to_string();
     Ok((
         vec![(p.checksum.algo, p.checksum.digest)],
         Some(p.size),
-        p.location,
+        location,
     ))
 }

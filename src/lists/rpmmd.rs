@@ -33,12 +33,15 @@ impl Checksum {
     /// The checksum named `kind` (repomd's `type` attribute) with value
     /// `hex`. An unknown type, MD5, and SHA-1 unless allowed, are refused.
     pub fn parse(kind: &str, hex_value: &str, policy: Policy) -> Result<Checksum, String> {
-        let algo = algo_of(kind, policy)?;
+        Checksum::from_hex(algo_of(kind, policy)?, hex_value)
+    }
+
+    /// The checksum `hex` of a type already known to be `algo`.
+    pub fn from_hex(algo: Algo, hex_value: &str) -> Result<Checksum, String> {
         let hex_value = hex_value.trim_ascii();
-        let digest = hex::decode(hex_value)
-            .ok()
+        let digest = decode_hex(hex_value.as_bytes())
             .filter(|d| d.len() == algo.digest_len())
-            .ok_or_else(|| format!("{kind} checksum {hex_value:?} is not a {algo} hex digest"))?;
+            .ok_or_else(|| format!("checksum {hex_value:?} is not a {algo} hex digest"))?;
         Ok(Checksum { algo, digest })
     }
 
@@ -65,6 +68,38 @@ pub fn algo_of(kind: &str, policy: Policy) -> Result<Algo, String> {
     })
 }
 
+/// Hex digits' values; 0xff for anything else.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Hex to bytes, by table: a primary holds one digest per package, and
+/// the hex crate's decoder took a tenth of its parse.
+fn decode_hex(h: &[u8]) -> Option<Vec<u8>> {
+    let (pairs, []) = h.as_chunks::<2>() else {
+        return None;
+    };
+    pairs
+        .iter()
+        .map(|[a, b]| {
+            let (a, b) = (HEX[usize::from(*a)], HEX[usize::from(*b)]);
+            (a < 16 && b < 16).then_some(a << 4 | b)
+        })
+        .collect()
+}
+
 impl std::fmt::Display for Checksum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.algo, self.hex())
@@ -84,13 +119,15 @@ pub fn check_location(href: &str) -> Result<(), String> {
     if href.starts_with('/') {
         return bad("an absolute path");
     }
-    if let Some(i) = href.find(':') {
-        let head = &href[..i];
+    if let Some(i) = memchr::memchr(b':', href.as_bytes()) {
+        let head = href.get(..i).unwrap_or_default();
         if !head.contains('/') {
             return bad("it names a scheme");
         }
     }
-    if href.chars().any(|c| c.is_control() || c == '\\') {
+    // Printable ASCII needs no closer look.
+    let plain = |b: &u8| (b' '..=b'~').contains(b) && *b != b'\\';
+    if !href.bytes().all(|b| plain(&b)) && href.chars().any(|c| c.is_control() || c == '\\') {
         return bad("a control character or backslash");
     }
     for part in href.split('/') {

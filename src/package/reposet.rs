@@ -240,14 +240,11 @@ pub fn check_set(
         _ => rpmrepo::expand_operands(files, !args.exact)?,
     };
     let mut verified: HashSet<(String, String)> = HashSet::new();
-    // In parallel a batch at a time, reported in order as each batch ends.
-    for batch in files.chunks(512) {
-        use rayon::prelude::*;
-        let results: Vec<_> = batch
-            .par_iter()
-            .map(|f| set.verify(f, verifier, &opts))
-            .collect();
-        for (f, result) in batch.iter().zip(results) {
+    // On all cores, each result reported in order as soon as it is known.
+    crate::check::par_in_order(
+        &files,
+        |f| set.verify(f, verifier, &opts),
+        |f, result| {
             let result = match result {
                 Ok(r) => {
                     verified.insert((r.repo.clone(), r.location.clone()));
@@ -264,9 +261,10 @@ pub fn check_set(
             sink(Event::Package {
                 file: f.display().to_string(),
                 result,
-            })?;
-        }
-    }
+            })
+        },
+        || Ok(()),
+    )?;
     if args.all {
         for (id, location, nevra) in set.missing(&verified) {
             worst = worst.worst(Code::Failed);

@@ -32,11 +32,14 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// Largest detached signature read.
 const MAX_SIG: u64 = crate::openpgp::MAX_SIGNATURE;
-/// Decoded metadata travels in blocks of this size between threads.
-const BLOCK: usize = 4 << 20;
+/// Decoded metadata travels in blocks of this size between threads, at
+/// most this many waiting at each hand-off.
+const BLOCK: usize = 1 << 20;
+const IN_FLIGHT: usize = 4;
 
 /// What authenticates a repository's repomd.xml.
 #[derive(Clone, Debug)]
@@ -266,12 +269,18 @@ pub fn open_repo(
     let mut metadata = Vec::new();
     {
         let mut parser = primary::Parser::new(opts.policy);
-        let mut add = |p: Package| index.insert(p);
+        let index = &mut index;
+        let mut reserved = false;
         let check = check_metadata(source.as_ref(), &primary_entry, opts, &mut |block| {
-            parser.feed(block, &mut add)
+            // Room for what the root declares, once it has been read.
+            if let (false, Some(n)) = (reserved, parser.declared()) {
+                index.reserve(n);
+                reserved = true;
+            }
+            parser.feed(block, &mut |p: Package| index.insert(p))
         })?;
         parser
-            .finish(&mut add)
+            .finish(&mut |p: Package| index.insert(p))
             .map_err(|e| e.context(source.name(&primary_entry.location)))?;
         metadata.push(check);
     }
@@ -402,10 +411,12 @@ fn compare(want: &Checksum, got: &Digests, what: &str) -> anyhow::Result<()> {
     ))
 }
 
-/// Decode and hash `file` on one thread and hand the content to `sink` on
-/// this one, a few large blocks in flight: the time is the slower of the
-/// two, not their sum (Fedora's primary.xml is ~230 MB decompressed), with
-/// few hand-offs between them (a loaded machine makes each one costly).
+/// Decode `file` on one thread, hash the content on a second, and hand it
+/// to `sink` on this one: a pipeline of blocks, so on two cores the time is
+/// about half the sum of the three (Fedora's primary.xml is ~230 MB
+/// decompressed: libzstd, SHA-256 and the parser each take about as long),
+/// and blocks are recycled rather than allocated (fresh pages cost more
+/// than the copy).
 fn decode_into(
     file: File,
     compression: Option<Compression>,
@@ -413,18 +424,19 @@ fn decode_into(
     max: u64,
     sink: &mut (dyn FnMut(&[u8]) -> anyhow::Result<()> + Send),
 ) -> anyhow::Result<Digests> {
-    use std::sync::mpsc::sync_channel;
+    use std::sync::mpsc::{channel, sync_channel};
     let algos: Vec<Algo> = algo.into_iter().collect();
-    let (to_sink, sink_rx) = sync_channel::<Vec<u8>>(2);
-    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (to_hash, hash_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (to_sink, sink_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let (spent_tx, spent_rx) = channel::<Vec<u8>>();
     std::thread::scope(|s| {
-        let decoding = s.spawn(move || -> anyhow::Result<Digests> {
+        let decoding = s.spawn(move || -> anyhow::Result<()> {
             let reader = std::io::BufReader::with_capacity(1 << 20, file);
             let mut dec: Box<dyn Read + Send + Sync> = match compression {
                 Some(c) => c.decoder(reader),
                 None => Box::new(reader),
             };
-            let mut hasher = crate::digest::MultiHasher::new(&algos);
+            let mut total = 0u64;
             loop {
                 let mut block = spent_rx.try_recv().unwrap_or_default();
                 block.resize(BLOCK, 0);
@@ -438,20 +450,30 @@ fn decode_into(
                     filled += n;
                 }
                 block.truncate(filled);
-                hasher.update(&block);
-                if hasher.len() > max {
+                total += filled as u64;
+                if total > max {
                     return Err(fail(
                         Code::Failed,
                         format!("decompresses to more than {max} bytes (--max-metadata-size)"),
                     ));
                 }
-                // A sink that stopped has failed; its error is reported.
-                if filled == 0 || to_sink.send(block).is_err() {
-                    return hasher
-                        .finalize()
-                        .with_code(Code::Io, || "hashing".to_string());
+                // A stage that stopped has failed; its error is reported.
+                if filled == 0 || to_hash.send(block).is_err() {
+                    return Ok(());
                 }
             }
+        });
+        let hashing = s.spawn(move || -> anyhow::Result<Digests> {
+            let mut hasher = crate::digest::MultiHasher::new(&algos);
+            for block in hash_rx.iter() {
+                hasher.update(&block);
+                if to_sink.send(block).is_err() {
+                    break;
+                }
+            }
+            hasher
+                .finalize()
+                .with_code(Code::Io, || "hashing".to_string())
         });
         let mut sunk = Ok(());
         for block in sink_rx.iter() {
@@ -462,12 +484,17 @@ fn decode_into(
             let _ = spent_tx.send(block);
         }
         drop(sink_rx);
-        let digests = decoding
-            .join()
-            .map_err(|_| fail(Code::Io, "the decoding thread failed"))?;
+        // The decoder's failure first: what the stages after it saw was cut short.
+        joined(decoding.join())?;
+        let digests = joined(hashing.join());
         sunk?;
         digests
     })
+}
+
+/// A pipeline thread's result (a panic is reported, never propagated).
+fn joined<T>(r: std::thread::Result<anyhow::Result<T>>) -> anyhow::Result<T> {
+    r.unwrap_or_else(|_| Err(fail(Code::Io, "a metadata thread failed")))
 }
 
 /// A decoder's complaint about authenticated bytes is the repository's
@@ -509,8 +536,8 @@ pub struct PackageSet {
     pub repos: Vec<Repo>,
     /// Canonical local roots, by repository.
     roots: Vec<Option<PathBuf>>,
-    /// File name -> (repository, location).
-    by_name: HashMap<String, Vec<(usize, String)>>,
+    /// File name -> (repository, location): see [`PackageSet::by_name`].
+    by_name: OnceLock<HashMap<String, Vec<(usize, String)>>>,
 }
 
 impl PackageSet {
@@ -523,26 +550,31 @@ impl PackageSet {
                     .and_then(|p| std::fs::canonicalize(p).ok())
             })
             .collect();
-        let mut by_name: HashMap<String, Vec<(usize, String)>> = HashMap::new();
-        for (i, r) in repos.iter().enumerate() {
-            for p in r.index.iter() {
-                let base = p.location.rsplit('/').next().unwrap_or(&p.location);
-                by_name
-                    .entry(base.to_string())
-                    .or_default()
-                    .push((i, p.location.clone()));
-            }
-        }
         PackageSet {
             repos,
             roots,
-            by_name,
+            by_name: OnceLock::new(),
         }
     }
 
-    /// The entries `path` may be: the one at its path relative to the root
-    /// of the local repository it lies in (that repository only), else
-    /// every entry with its file name.
+    /// File name -> (repository, location), made when first asked: a set
+    /// checked in its repositories' own directories never needs it.
+    fn by_name(&self) -> &HashMap<String, Vec<(usize, String)>> {
+        self.by_name.get_or_init(|| {
+            let mut by_name: HashMap<String, Vec<(usize, String)>> = HashMap::new();
+            for (i, r) in self.repos.iter().enumerate() {
+                for p in r.index.iter() {
+                    let base = p.location().rsplit('/').next().unwrap_or(&p.location());
+                    by_name
+                        .entry(base.to_string())
+                        .or_default()
+                        .push((i, p.location().to_string()));
+                }
+            }
+            by_name
+        })
+    }
+
     fn candidates(&self, path: &Path) -> anyhow::Result<Vec<(usize, &Package)>> {
         if let Ok(abs) = std::fs::canonicalize(path) {
             for (i, root) in self.roots.iter().enumerate() {
@@ -565,7 +597,7 @@ impl PackageSet {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let found: Vec<(usize, &Package)> = self
-            .by_name
+            .by_name()
             .get(&name)
             .into_iter()
             .flatten()
@@ -606,7 +638,7 @@ impl PackageSet {
                 format!(
                     "size mismatch: repository {} lists {} with {} bytes, the file has {len}",
                     self.repo_id(first.0),
-                    first.1.location,
+                    first.1.location(),
                     first.1.size
                 ),
             ));
@@ -633,7 +665,7 @@ impl PackageSet {
                     "{} mismatch: repository {} lists {} with {}, got {}",
                     p.checksum.algo,
                     self.repo_id(i),
-                    p.location,
+                    p.location(),
                     p.checksum.hex(),
                     digests.hex(p.checksum.algo).unwrap_or_default()
                 ),
@@ -641,7 +673,7 @@ impl PackageSet {
         };
         let mut report = PackageReport {
             repo: self.repo_id(i).to_string(),
-            location: pkg.location.clone(),
+            location: pkg.location().to_string(),
             nevra: pkg.nevra(),
             checksum: format!("{} {}", pkg.checksum.algo, pkg.checksum.hex()),
             rpm: None,
@@ -692,7 +724,7 @@ impl PackageSet {
                     ),
                 ));
             };
-            let mut locs: Vec<&str> = r.index.iter().map(|p| p.location.as_str()).collect();
+            let mut locs: Vec<&str> = r.index.iter().map(|p| p.location()).collect();
             locs.sort();
             out.extend(locs.into_iter().map(|l| root.join(l)));
         }
@@ -705,8 +737,8 @@ impl PackageSet {
         let mut out = Vec::new();
         for r in &self.repos {
             for p in r.index.iter() {
-                if !verified.contains(&(r.id.clone(), p.location.clone())) {
-                    out.push((r.id.clone(), p.location.clone(), p.nevra()));
+                if !verified.contains(&(r.id.clone(), p.location().to_string())) {
+                    out.push((r.id.clone(), p.location().to_string(), p.nevra()));
                 }
             }
         }

@@ -39,7 +39,7 @@ pub fn rpm_primary(data: &[u8]) {
     if let Ok(all) = whole {
         assert_eq!(all, got, "pieces of {step}");
         for pkg in &all {
-            assert!(rpmmd::check_location(&pkg.location).is_ok());
+            assert!(rpmmd::check_location(pkg.location()).is_ok());
         }
     }
 }
