@@ -121,7 +121,7 @@ pub fn pins(list: &Path, target: &Wanted) -> anyhow::Result<Pin> {
     let mut found: Option<Package> = None;
     let mut parser = Parser::new(Policy::default());
     let mut each = |p: Package| {
-        if names(&p.location(), target) {
+        if names(p.location(), target) {
             if let Some(first) = &found {
                 return Err(fail(
                     Code::Usage,

@@ -564,7 +564,7 @@ impl PackageSet {
             let mut by_name: HashMap<String, Vec<(usize, String)>> = HashMap::new();
             for (i, r) in self.repos.iter().enumerate() {
                 for p in r.index.iter() {
-                    let base = p.location().rsplit('/').next().unwrap_or(&p.location());
+                    let base = p.location().rsplit('/').next().unwrap_or(p.location());
                     by_name
                         .entry(base.to_string())
                         .or_default()
