@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use build_verify::check;
+#[path = "../common/mod.rs"]
 mod common;
+mod progress;
 use build_verify::attest::AttestArgs;
 use build_verify::codec::Compression;
 use build_verify::exit::{fail, Code};
@@ -239,49 +241,9 @@ fn main() -> std::process::ExitCode {
     })
 }
 
-/// Is this run one of several make runs in parallel (`make -j`)? Their
-/// progress bars would fight over one terminal line.
-fn parallel_make() -> bool {
-    std::env::var("MAKEFLAGS").is_ok_and(|f| {
-        // Flags come before a lone `--` (variable definitions after it).
-        let flags = f.split(" -- ").next().unwrap_or_default();
-        flags.contains("--jobserver-auth")
-            || flags.contains("--jobserver-fds")
-            || flags.split_whitespace().enumerate().any(|(i, w)| {
-                w.starts_with("-j")
-                    || (i == 0 && !w.starts_with('-') && !w.contains('=') && w.contains('j'))
-            })
-    })
-}
-
-/// Re-verifying a file smaller than this is too quick to show a bar for.
-const REVERIFY_BAR_MIN: u64 = 32 << 20;
-
-/// A progress bar for `what` ("fetching", "re-verifying") of `name`,
-/// cleared by the library when done.
-fn progress_bar(name: &str, what: &str, len: Option<u64>) -> indicatif::ProgressBar {
-    if what == "re-verifying" && len.is_some_and(|n| n < REVERIFY_BAR_MIN) {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = match len {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::new_spinner(),
-    };
-    let template = if len.is_some() {
-        "{prefix} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} {eta}"
-    } else {
-        "{prefix} {spinner} {bytes} {bytes_per_sec}"
-    };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar.set_prefix(format!("{what} {name}"));
-    bar
-}
-
 /// Progress bars: on a terminal only, and never under `make -j`.
 fn show_progress(args: &Cli) -> bool {
-    !args.quiet && !args.json && std::io::stderr().is_terminal() && !parallel_make()
+    !args.quiet && !args.json && std::io::stderr().is_terminal() && !progress::parallel_make()
 }
 
 /// Is this a download to verify as an RPM by its own signature?
@@ -371,7 +333,7 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
         mirrors.extend(fetch::env_mirrors());
     }
     let show_progress = show_progress(args);
-    let make_bar = |what: &str, len: Option<u64>| progress_bar(&name, what, len);
+    let make_bar = |what: &str, len: Option<u64>| progress::bar(&name, what, len);
     let request = fetch::Request {
         url: &args.url,
         sig: args.sig.as_deref(),
@@ -475,7 +437,7 @@ fn unverified(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let make_bar = |what: &str, len: Option<u64>| progress_bar(&name, what, len);
+    let make_bar = |what: &str, len: Option<u64>| progress::bar(&name, what, len);
     let request = fetch::unverified::Request {
         url: &args.url,
         dest,
