@@ -282,7 +282,8 @@ impl Witness {
         let dir = crate::fsutil::parent_dir(&path);
         std::fs::create_dir_all(dir)
             .with_code(Code::Io, || format!("creating {}", dir.display()))?;
-        let _lock = lock(&path)?;
+        // A FIFO or device planted at the lock is refused (the special-file rule).
+        let _lock = crate::fsutil::lock_beside(&path)?;
         let held = read_state(&path, &cp.origin)?;
         let (size, root) = held
             .as_ref()
@@ -406,27 +407,6 @@ fn inconsistent(req: &Request, cp: &Checkpoint, size: u64, root: &Hash) -> Optio
     merkle::verify_consistency(req.old, cp.size, &req.proof, root, &cp.root)
         .err()
         .map(|e| format!("not proved consistent with the tree of {size} the witness cosigned: {e}"))
-}
-
-/// The state's lock, `checkpoint.lock`. A FIFO or device planted there is
-/// refused before it is opened (opening it for writing would wait for a
-/// reader).
-fn lock(state: &Path) -> anyhow::Result<std::fs::File> {
-    let mut name = state.as_os_str().to_owned();
-    name.push(".lock");
-    if let Ok(m) = std::fs::metadata(&name) {
-        if !m.is_file() {
-            return Err(fail(
-                Code::Usage,
-                format!(
-                    "lock {}: not a regular file ({}): refused",
-                    Path::new(&name).display(),
-                    crate::fsutil::kind_of(&m)
-                ),
-            ));
-        }
-    }
-    crate::fsutil::lock_beside(state)
 }
 
 #[cfg(test)]
