@@ -261,6 +261,44 @@ fn item1_check_hashes_refuses_stale_and_future_releases_as_apt_does() {
             ]);
             assert_eq!(code(&o), 0, "{}", text(&o));
             assert!(text(&o).contains("--ignore-valid-until"), "{}", text(&o));
+            // And fetch-verified's, for the InRelease as SIG and as
+            // --hash-file: the file verified, with the note.
+            for how in ["sig", "hash-file"] {
+                let o = match how {
+                    "sig" => r.fetch(&[
+                        &"--keyring",
+                        ring,
+                        &"--ignore-valid-until",
+                        &r.url(PACKAGES_XZ),
+                        &r.url(IN_RELEASE),
+                    ]),
+                    _ => r.fetch(&[
+                        &"--ignore-valid-until",
+                        &"--hash-file",
+                        &r.p(IN_RELEASE),
+                        &r.url(PACKAGES_XZ),
+                    ]),
+                };
+                assert_eq!(code(&o), 0, "{how}: {}", text(&o));
+                assert!(
+                    text(&o).contains("--ignore-valid-until"),
+                    "{how}: {}",
+                    text(&o)
+                );
+                assert_eq!(listing(&r.out()), vec!["Packages.xz".to_string()], "{how}");
+                std::fs::remove_file(r.out().join("Packages.xz")).unwrap();
+            }
+        } else {
+            // A Date in the future is not what the option accepts.
+            let o = r.fetch(&[
+                &"--keyring",
+                ring,
+                &"--ignore-valid-until",
+                &r.url(PACKAGES_XZ),
+                &r.url(IN_RELEASE),
+            ]);
+            assert_eq!(code(&o), 1, "{}", text(&o));
+            assert_eq!(listing(&r.out()), Vec::<String>::new());
         }
     }
 }

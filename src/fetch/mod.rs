@@ -63,6 +63,8 @@ pub struct Request<'a> {
     /// the file verified), so that [`verify_present`] can re-verify it
     /// later without the network.
     pub keep_sig: Option<&'a Path>,
+    /// A signed Release's passed Valid-Until is a note, not a failure.
+    pub ignore_valid_until: bool,
     /// Makes the progress bar of a download (`"fetching"`) or of the
     /// re-verification of a present file (`"re-verifying"`) of the given
     /// length, when the caller shows progress. The bar is cleared when done.
@@ -190,7 +192,8 @@ fn judged_with<'t>(
             transport,
             v,
             &places,
-            Target::new(req.url, &name, base.uncompress.is_some()),
+            Target::new(req.url, &name, base.uncompress.is_some())
+                .ignoring_valid_until(req.ignore_valid_until),
             req.sig_limit,
         )),
         (Some(_), None) => return Err(fail(Code::Usage, "a signature needs keys (--keyring)")),

@@ -52,6 +52,10 @@ pub struct Target {
     /// File names it may be listed under, in order: the output's, the
     /// URL's (decompressed names with `uncompress`).
     pub names: Vec<String>,
+    /// A Release's passed Valid-Until is a note, not a failure
+    /// (`--ignore-valid-until`, as apt's Check-Valid-Until=no); a Date in
+    /// the future still fails.
+    pub ignore_valid_until: bool,
 }
 
 impl Target {
@@ -68,7 +72,19 @@ impl Target {
                 path = [dir, d.as_bytes()].concat();
             }
         }
-        Target { path, names }
+        Target {
+            path,
+            names,
+            ignore_valid_until: false,
+        }
+    }
+
+    /// The same target, a Release's passed Valid-Until accepted with a note.
+    pub fn ignoring_valid_until(self, ignore: bool) -> Target {
+        Target {
+            ignore_valid_until: ignore,
+            ..self
+        }
     }
 }
 
@@ -90,6 +106,8 @@ pub struct Pinned {
     pub size: Option<u64>,
     /// The entry it matched, for reports (`main/binary-amd64/Packages.xz`).
     pub entry: Option<String>,
+    /// What the caller should hear (a passed Valid-Until accepted).
+    pub notes: Vec<String>,
 }
 
 /// The pins of a Debian list's entries for `target`.
@@ -102,6 +120,7 @@ fn from_debian(pins: &[debian::Pin], target: &Target) -> anyhow::Result<Pinned> 
         hashes,
         size: Some(pin.size),
         entry: Some(String::from_utf8_lossy(&pin.path).into_owned()),
+        notes: Vec::new(),
     })
 }
 
@@ -133,7 +152,7 @@ pub fn from_signed_text(
     target: &Target,
 ) -> anyhow::Result<(Pinned, Vec<String>)> {
     if debian::looks_like_deb822(text) {
-        let (pins, notes) = debian::signed_list_pins(verdict, text, false)?;
+        let (pins, notes) = debian::signed_list_pins(verdict, text, target.ignore_valid_until)?;
         return Ok((from_debian(&pins, target)?, notes));
     }
     Ok((
@@ -167,6 +186,7 @@ pub fn from_hash_file(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
             hashes,
             size,
             entry: Some(entry),
+            notes: Vec::new(),
         });
     }
     let file = crate::fsutil::open_regular(list, "hash file")?;
@@ -190,7 +210,12 @@ pub fn from_hash_file(list: &Path, target: &Target) -> anyhow::Result<Pinned> {
     let text = crate::lists::signed::cleartext_text(&data).unwrap_or(data);
     let found = if debian::looks_like_deb822(&text) {
         // A Release's dates count here too, signature or not (one rule).
-        debian::list_pins(&text, false).and_then(|(pins, _)| from_debian(&pins, target))
+        debian::list_pins(&text, target.ignore_valid_until).and_then(|(pins, notes)| {
+            Ok(Pinned {
+                notes,
+                ..from_debian(&pins, target)?
+            })
+        })
     } else {
         let opts = crate::lists::list_options(list, ParseOptions::default());
         from_hash_list(&text, target, opts)

@@ -148,6 +148,12 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     keep_sig: Option<PathBuf>,
 
+    /// Accept a Release or InRelease (as SIG or --hash-file) whose Valid-Until has passed, with
+    /// a note, as verify-package and check-hashes do (apt's Check-Valid-Until=no: a snapshot
+    /// archive's); a Date in the future still fails.
+    #[arg(long)]
+    ignore_valid_until: bool,
+
     /// Download nothing: re-verify the file under the output name against SIG (a local path,
     /// such as the one --keep-sig kept) or the pins. Not there is exit 1; a file that fails is
     /// deleted (exit 1), as a download would replace it; mirrors are not used.
@@ -297,7 +303,12 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
     let mut hashes = check::pins(args.sha256.as_deref(), args.sha512.as_deref())?;
     let mut size = None;
     if let Some(f) = &args.hash_file {
-        let pinned = fetch::pins::from_hash_file(f, &Target::new(&args.url, &name, uncompress))?;
+        let target =
+            Target::new(&args.url, &name, uncompress).ignoring_valid_until(args.ignore_valid_until);
+        let pinned = fetch::pins::from_hash_file(f, &target)?;
+        for n in &pinned.notes {
+            note(&format!("{}: {n}", f.display()));
+        }
         hashes.extend(pinned.hashes);
         size = pinned.size;
     }
@@ -368,6 +379,7 @@ fn fetch_one(args: &Cli, note: &dyn Fn(&str)) -> anyhow::Result<Code> {
         sig_limit: build_verify::openpgp::MAX_SIGNATURE,
         create_dirs: args.create_dirs,
         keep_sig: args.keep_sig.as_deref(),
+        ignore_valid_until: args.ignore_valid_until,
         progress: show_progress.then_some(&make_bar as &fetch::ProgressFactory),
     };
     let fetch::Outcome {
