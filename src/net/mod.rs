@@ -175,6 +175,28 @@ impl Transport {
         &self.opts
     }
 
+    /// A request that got no answer: a server whose identity failed
+    /// verification is 1, said in curl's words and never retried (a retry
+    /// gets the same certificate); anything else is 4.
+    fn request_error(
+        &self,
+        e: ureq::Error,
+        method: &str,
+        url: &str,
+        uri: &Uri,
+        proxy: Option<&str>,
+    ) -> anyhow::Error {
+        let e = anyhow::Error::new(e);
+        let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
+        if let Some(why) = certificate_problem(&e, uri, self.opts.ca_file.is_some()) {
+            return fail(Code::Failed, format!("{method} {url}{via}: {why}"));
+        }
+        e.context(crate::exit::Failure::new(
+            Code::Io,
+            format!("{method} {url}{via}"),
+        ))
+    }
+
     /// The agent for `uri`, and the proxy it goes through, if any.
     fn agent_for(&self, uri: &Uri) -> (&ureq::Agent, Option<&str>) {
         let via = match uri.scheme_str() {
@@ -218,19 +240,10 @@ impl Transport {
                 .parse()
                 .with_code(Code::Usage, || format!("{current}: not a valid URL"))?;
             let (agent, proxy) = self.agent_for(&uri);
-            let resp = agent.get(&current).call().map_err(|e| {
-                let e = anyhow::Error::new(e);
-                let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
-                // The server's identity failed verification: exit 1, said
-                // in curl's words, never retried.
-                if let Some(why) = certificate_problem(&e, &uri, self.opts.ca_file.is_some()) {
-                    return fail(Code::Failed, format!("GET {current}{via}: {why}"));
-                }
-                e.context(crate::exit::Failure::new(
-                    Code::Io,
-                    format!("GET {current}{via}"),
-                ))
-            })?;
+            let resp = agent
+                .get(&current)
+                .call()
+                .map_err(|e| self.request_error(e, "GET", &current, &uri, proxy))?;
             if !resp.status().is_redirection() {
                 let len = resp.body().content_length();
                 let reader = resp.into_body().into_with_config().reader();
@@ -309,18 +322,7 @@ impl Transport {
             .build()
             .header("Content-Type", content_type)
             .send(body)
-            .map_err(|e| {
-                let e = anyhow::Error::new(e);
-                let via = proxy.map(|p| format!(" through {p}")).unwrap_or_default();
-                // As for GET: a server whose identity fails is 1, not retried.
-                if let Some(why) = certificate_problem(&e, &uri, self.opts.ca_file.is_some()) {
-                    return fail(Code::Failed, format!("POST {url}{via}: {why}"));
-                }
-                e.context(crate::exit::Failure::new(
-                    Code::Io,
-                    format!("POST {url}{via}"),
-                ))
-            })?;
+            .map_err(|e| self.request_error(e, "POST", url, &uri, proxy))?;
         let status = resp.status().as_u16();
         let content_type = resp
             .headers()
