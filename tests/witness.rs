@@ -914,3 +914,49 @@ fn no_note_signature_no_tlog_proof_and_no_witness() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("no witness required"), "{}", text(&o));
 }
+
+/// A tlog-policy whose groups name earlier groups twice over (g2 = g1 g0,
+/// g3 = g2 g1, ...) describes a rule of Fibonacci size: expanded, 90 lines
+/// are some 10^18 nodes. The reader must refuse it (exit 2) at once and
+/// store nothing, not clone it until memory runs out (capped here, so a
+/// regression aborts instead of swapping the machine).
+#[test]
+fn a_policy_whose_groups_explode_is_refused_not_expanded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (key, _) = witness_key(dir, "w.example");
+    let (_, w1) = witness_key(dir, "w1.example");
+    let log = log_key(dir, "logs.example.org/policy");
+    let mut policy = format!("log {log}\nwitness g0 {w1}\ngroup g1 any g0\n");
+    for i in 2..90 {
+        policy.push_str(&format!("group g{i} all g{} g{}\n", i - 1, i - 2));
+    }
+    policy.push_str("quorum g89\n");
+    let path = dir.join("evil.policy");
+    std::fs::write(&path, &policy).unwrap();
+    let state = dir.join("state");
+    let o = run_deadline(
+        Command::new("sh")
+            .args(["-c", "ulimit -v 1000000; exec \"$@\"", "sh", BIN])
+            .args(["witness", "--key"])
+            .arg(&key)
+            .arg("--policy")
+            .arg(&path)
+            .arg("--state")
+            .arg(&state)
+            .env_remove("REQUEST_METHOD"),
+        60,
+    )
+    .unwrap_or_else(|o| panic!("hung on the policy: {}", text(&o)));
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("policy"), "{}", text(&o));
+    assert!(!state.exists(), "nothing stored");
+    // The same shape, small, is a policy like any other.
+    let mut small = format!("log {log}\nwitness g0 {w1}\ngroup g1 any g0\n");
+    for i in 2..8 {
+        small.push_str(&format!("group g{i} all g{} g{}\n", i - 1, i - 2));
+    }
+    small.push_str("quorum g7\n");
+    let q = build_verify::log::quorum::Quorum::parse(small.as_bytes()).unwrap();
+    assert_eq!(q.rule.least(), 21);
+}
