@@ -940,3 +940,23 @@ fn a_state_file_that_is_not_a_file_is_exit_2() {
         assert!(listing(&dir).is_empty());
     }
 }
+
+/// A local repository whose `repodata` is a file, not a directory, has
+/// no repomd.xml, as one without `repodata`: exit 3 both ways, never 4
+/// (ENOTDIR is no I/O error a retry mends).
+#[test]
+fn a_repodata_that_is_a_file_is_no_repository_not_an_io_error() {
+    if fixture().is_none() {
+        return;
+    }
+    let d = scratch("repodata-file");
+    let repo = d.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let at = format!("fedora={}", repo.display());
+    let o = keyed(&[&"--repo", &at, &"--all"]);
+    expect(&o, 3, "repomd.xml");
+    std::fs::write(repo.join("repodata"), b"x\n").unwrap();
+    let o = keyed(&[&"--repo", &at, &"--all"]);
+    expect(&o, 3, "repomd.xml");
+    assert_eq!(listing(&repo), ["repodata"]);
+}
