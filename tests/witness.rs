@@ -1082,3 +1082,19 @@ fn a_slow_or_silent_client_gets_a_408_not_a_process_forever() {
     assert!(took < std::time::Duration::from_secs(2), "{took:?}");
     assert!(!dir.join("state-big").exists());
 }
+
+/// A --state that is a regular file cannot hold a witness's state: the
+/// witness's configuration is wrong (exit 2, answered 500), not its disk
+/// (4), and the file is left as it was.
+#[test]
+fn a_witness_state_that_is_a_file_is_exit_2() {
+    let (p, [n1, ..]) = three_seals("logs.example.org/state-file");
+    let dir = p.tmp.path();
+    let (key, _) = witness_key(dir, "w.example");
+    let state = dir.join("state");
+    std::fs::write(&state, b"a file\n").unwrap();
+    let o = cgi(&key, &p.vkey, &state, &[], &request(&p, 0, n1));
+    assert_eq!(status(&o), 500, "{}", text(&o));
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert_eq!(std::fs::read(&state).unwrap(), b"a file\n");
+}

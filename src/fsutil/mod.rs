@@ -104,6 +104,28 @@ pub fn refused_or_io(e: std::io::Error, what: &str, path: &Path) -> anyhow::Erro
     }
 }
 
+/// `mkdir -p dir` for an output or state directory: a path that can never
+/// be one (an existing file, FIFO or device there, a component that is a
+/// file, a name too long) is a usage error (2) naming `what`; any other
+/// failure is I/O (4).
+pub fn create_dir_all(dir: &Path, what: &str) -> Result<()> {
+    let Err(e) = std::fs::create_dir_all(dir) else {
+        return Ok(());
+    };
+    let occupied = e.kind() == std::io::ErrorKind::AlreadyExists;
+    if occupied || cannot_exist(&e) {
+        let why = match std::fs::metadata(dir) {
+            Ok(m) if occupied => format!("not a directory ({})", kind_of(&m)),
+            _ => e.to_string(),
+        };
+        return Err(fail(
+            Code::Usage,
+            format!("{what} {}: {why}", dir.display()),
+        ));
+    }
+    Err(e).with_code(Code::Io, || format!("creating {what} {}", dir.display()))
+}
+
 /// fsync a directory so a rename in it survives a crash.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     // O_DIRECTORY: whatever else is there is refused, never waited on.

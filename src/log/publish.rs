@@ -455,7 +455,7 @@ fn sealed_note(dir: &Path, key: Option<&VerifierKey>) -> anyhow::Result<(Vec<u8>
 /// that `out` holds this log (same origin, the published tiles hash to
 /// its checkpoint, the new records extend it to the sealed root).
 pub fn publish(dir: &Path, out: &Path, key: Option<&VerifierKey>) -> anyhow::Result<Published> {
-    std::fs::create_dir_all(out).with_code(Code::Io, || format!("creating {}", out.display()))?;
+    crate::fsutil::create_dir_all(out, "output directory")?;
     // One publisher per output at a time.
     let lock = File::open(out).with_code(Code::Io, || format!("opening {}", out.display()))?;
     lock.lock()
