@@ -1139,3 +1139,19 @@ fn a_document_with_thousands_of_signatures_is_refused_not_verified_for_hours() {
         text(&o)
     );
 }
+
+/// An --attestations path through a file (`a.link/x`) can never exist: a
+/// usage error (exit 2) as a missing one, not an I/O error (4).
+#[test]
+fn an_attestations_path_through_a_file_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let k = ed_key(tmp.path(), "r");
+    let (file, _) = product(tmp.path(), "p.deb", b"package");
+    let reb = [format!("r={}", s(&k.public))];
+    let before = listing(tmp.path());
+    for att in [tmp.path().join("missing"), file.join("x")] {
+        let o = admit(&[&att], &reb, None, &file);
+        assert_eq!(code(&o), 2, "{}: {}", att.display(), text(&o));
+    }
+    assert_eq!(listing(tmp.path()), before);
+}
