@@ -644,3 +644,25 @@ fn publish_to_an_out_that_cannot_be_a_directory_is_exit_2() {
         assert_eq!(std::fs::read(&file).unwrap(), b"not a directory\n");
     }
 }
+
+/// `monitor --state` in a directory that does not exist: its lock cannot
+/// be created however often it is retried, so it is a usage error (exit
+/// 2, as an output in a missing directory is for fetch-verified), not
+/// an I/O error (4); nothing is created.
+#[test]
+fn a_monitor_state_in_a_missing_directory_is_exit_2() {
+    let vkey = tessera_keys().1;
+    let srv = Server::start();
+    srv.serve_dir(&tessera().join("log"));
+    let url = srv.url("/");
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("missing").join("state");
+    let o = monitor(&url, &vkey, &["--state", st.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("missing"), "{}", text(&o));
+    assert!(listing(tmp.path()).is_empty());
+    // The directory there: the first checkpoint is accepted.
+    std::fs::create_dir(tmp.path().join("missing")).unwrap();
+    let o = monitor(&url, &vkey, &["--state", st.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}

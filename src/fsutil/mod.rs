@@ -36,7 +36,19 @@ pub fn lock_beside(path: &Path) -> Result<File> {
         OpenOptions::new().create(true).truncate(false).write(true),
         &name,
     )
-    .map_err(|e| refused_or_io(e, "lock", &name))?;
+    .map_err(|e| match e.kind() {
+        // Created if missing, so "not found" is its directory: no retry
+        // makes it (exit 2, as for an output in a missing directory).
+        std::io::ErrorKind::NotFound => fail(
+            Code::Usage,
+            format!(
+                "lock {}: its directory {} does not exist",
+                name.display(),
+                parent_dir(&name).display()
+            ),
+        ),
+        _ => refused_or_io(e, "lock", &name),
+    })?;
     lock.lock()
         .with_code(Code::Io, || format!("locking {}", name.display()))?;
     Ok(lock)
