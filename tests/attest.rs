@@ -1075,3 +1075,83 @@ fn canonical_json_matches_securesystemslib() {
         assert_eq!(ours, want, "{doc}");
     }
 }
+
+/// Every signature of a document is verified over its whole signed part,
+/// so N signatures over S bytes cost N x S hashing: a 9 MB link of one
+/// megabyte signed and 40,000 junk signatures was hours of SHA-512 (a
+/// hang) for one file. A document with more than
+/// `document::MAX_SIGNATURES` signatures is refused at once, as any
+/// other malformed document: it counts for no rebuilder (exit 3), and
+/// nothing is written.
+#[test]
+fn a_document_with_thousands_of_signatures_is_refused_not_verified_for_hours() {
+    use build_verify::attest::document::MAX_SIGNATURES;
+    let tmp = tempfile::tempdir().unwrap();
+    let k = ed_key(tmp.path(), "r");
+    let (file, d) = product(tmp.path(), "p.deb", b"package");
+    let reb = [format!("r={}", s(&k.public))];
+    let byproducts = object([("stdout", string("x".repeat(1 << 20)))]);
+    let signed = link(
+        "rebuild",
+        &[],
+        &[Artifact {
+            name: "p.deb".into(),
+            sha256: d,
+        }],
+        byproducts,
+    );
+    let c = signed.canonical();
+    let good = ed_sig(&k.key, &c);
+    let junk = object([
+        (
+            "keyid",
+            string(build_verify::attest::keys::sslib_keyid(
+                &k.key.verifying_key(),
+            )),
+        ),
+        ("sig", string("ab".repeat(64))),
+    ]);
+    let doc = |n: usize| {
+        let mut sigs = vec![good.clone()];
+        sigs.extend(std::iter::repeat_n(junk.clone(), n - 1));
+        envelope(signed.clone(), sigs)
+    };
+    let run = |bytes: &[u8]| {
+        let f = tmp.path().join("doc.link");
+        std::fs::write(&f, bytes).unwrap();
+        let before = listing(tmp.path());
+        let mut cmd = Command::new(VP);
+        cmd.args(["--attestations", s(&f), "--rebuilder", &reb[0]])
+            .args(["--attestations-decide", s(&file)]);
+        let o = run_deadline(&mut cmd, 60)
+            .unwrap_or_else(|o| panic!("still verifying after 60 s: {}", text(&o)));
+        assert_eq!(listing(tmp.path()), before, "nothing written");
+        o
+    };
+    // At the limit, a document counts as usual (the good signature first).
+    let o = run(&doc(MAX_SIGNATURES));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = run(&doc(40_000));
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("more than {MAX_SIGNATURES} signatures")),
+        "{}",
+        text(&o)
+    );
+}
+
+/// An --attestations path through a file (`a.link/x`) can never exist: a
+/// usage error (exit 2) as a missing one, not an I/O error (4).
+#[test]
+fn an_attestations_path_through_a_file_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let k = ed_key(tmp.path(), "r");
+    let (file, _) = product(tmp.path(), "p.deb", b"package");
+    let reb = [format!("r={}", s(&k.public))];
+    let before = listing(tmp.path());
+    for att in [tmp.path().join("missing"), file.join("x")] {
+        let o = admit(&[&att], &reb, None, &file);
+        assert_eq!(code(&o), 2, "{}: {}", att.display(), text(&o));
+    }
+    assert_eq!(listing(tmp.path()), before);
+}

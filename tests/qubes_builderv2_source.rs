@@ -1742,3 +1742,26 @@ fn whole_history_of_a_qubes_bundle() {
     eprintln!("{agree} tags agree, {sha1} differ for SHA-1 only");
     assert!(agree > 0);
 }
+
+/// A minimum beyond any number of signers, written with enough digits to
+/// wrap bash's 64-bit arithmetic (2^64 + 1 was read as 1, 2^64 as 0, so
+/// as 1): refused as an invalid minimum (exit 2), never weakened to one
+/// signer; nothing is cloned.
+#[test]
+fn a_minimum_that_wraps_bash_arithmetic_is_refused_not_one() {
+    let w = World::new();
+    let keys: Vec<_> = ["a"].iter().map(|n| w.key(n)).collect();
+    let (url, _) = tags_by(&w, &keys, &[0]);
+    for min in ["18446744073709551617", "18446744073709551616", "99999"] {
+        let args = [
+            "--minimum-distinct-maintainers",
+            min,
+            "--maintainer",
+            keys[0].1.as_str(),
+        ];
+        let o = w.ours(&url, "wrap", &args);
+        o.code(2)
+            .says(&format!("Invalid minimum of distinct maintainers: {min}"));
+        gone(&w.path("wrap"));
+    }
+}

@@ -19,6 +19,7 @@
 mod common;
 
 use common::http::Server;
+use common::listing;
 use common::pkg::{self, oracle, sh, Keys};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
@@ -907,4 +908,55 @@ fn a_package_set_from_a_repository_with_the_make_rule() {
     left.sort();
     assert_eq!(left, vec!["beta-1.0-1.noarch.rpm".to_string()]);
     assert!(!dir.join("mirror.verified").exists());
+}
+
+/// A --state that is a FIFO or a directory can never be read: a usage
+/// error (exit 2) naming it, not an I/O error (4, "try again"), and
+/// nothing is written beside it.
+#[test]
+fn a_state_file_that_is_not_a_file_is_exit_2() {
+    let Some(f) = fixture() else { return };
+    let d = scratch("state-special");
+    let repo = make_repo(
+        &d.join("repo"),
+        &[&f.alpha2, &f.beta],
+        &["--revision", "200"],
+        Some("rsa@example.org"),
+    );
+    let at = format!("fedora={}", repo.display());
+    let fifo = d.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let dir = d.join("dir");
+    std::fs::create_dir(&dir).unwrap();
+    let before = listing(&d);
+    for state in [&fifo, &dir] {
+        let o = keyed(&[&"--repo", &at, &"--state", state]);
+        expect(&o, 2, "not a regular file");
+        assert_eq!(listing(&d), before, "nothing written");
+        assert!(listing(&dir).is_empty());
+    }
+}
+
+/// A local repository whose `repodata` is a file, not a directory, has
+/// no repomd.xml, as one without `repodata`: exit 3 both ways, never 4
+/// (ENOTDIR is no I/O error a retry mends).
+#[test]
+fn a_repodata_that_is_a_file_is_no_repository_not_an_io_error() {
+    if fixture().is_none() {
+        return;
+    }
+    let d = scratch("repodata-file");
+    let repo = d.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let at = format!("fedora={}", repo.display());
+    let o = keyed(&[&"--repo", &at, &"--all"]);
+    expect(&o, 3, "repomd.xml");
+    std::fs::write(repo.join("repodata"), b"x\n").unwrap();
+    let o = keyed(&[&"--repo", &at, &"--all"]);
+    expect(&o, 3, "repomd.xml");
+    assert_eq!(listing(&repo), ["repodata"]);
 }

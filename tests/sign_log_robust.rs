@@ -755,3 +755,30 @@ fn unauthenticated(
     let kept = claimed(&b).iter().all(|l| claimed(&a).contains(l));
     (a.text == b.text && kept).then_some("an older note's signature line no given key claims")
 }
+
+/// `receive --log` naming a regular file or a path through one can never
+/// be a log directory: a usage error (exit 2), not an I/O error (4), and
+/// the file is left as it was.
+#[test]
+fn a_log_path_that_cannot_be_a_directory_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"x\n").unwrap();
+    for log in [file.clone(), file.join("log")] {
+        let o = sl(
+            &[
+                "receive",
+                "--log",
+                log.to_str().unwrap(),
+                "--name",
+                "c",
+                "--source",
+                "vm",
+            ],
+            b"line\n",
+        );
+        assert_eq!(o.status.code(), Some(2), "{}: {}", log.display(), text(&o));
+        assert_eq!(std::fs::read(&file).unwrap(), b"x\n");
+        assert_eq!(listing(tmp.path()), ["a-file"]);
+    }
+}

@@ -609,3 +609,60 @@ fn consistency_from_a_thousand_behind_fetches_two_tiles_a_level() {
         merkle::consistency_proof(999_000, &leaves)
     );
 }
+
+/// `publish --out` naming a regular file, a FIFO, or a path through a
+/// file can never be a directory: a usage error (exit 2), not an I/O
+/// error (4, which says a retry may help), and nothing is touched.
+#[test]
+fn publish_to_an_out_that_cannot_be_a_directory_is_exit_2() {
+    let p = Published::new("logs.example.org/out");
+    p.receive(&lines(0, 300));
+    assert_eq!(code(&p.seal(true)), 0);
+    let dir = p.tmp.path();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"not a directory\n").unwrap();
+    let fifo = dir.join("a-fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let before = listing(dir);
+    for out in [file.clone(), fifo, file.join("www")] {
+        let o = sl(
+            &[
+                "publish",
+                "--log",
+                p.log.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            b"",
+        );
+        assert_eq!(code(&o), 2, "{}: {}", out.display(), text(&o));
+        assert_eq!(listing(dir), before);
+        assert_eq!(std::fs::read(&file).unwrap(), b"not a directory\n");
+    }
+}
+
+/// `monitor --state` in a directory that does not exist: its lock cannot
+/// be created however often it is retried, so it is a usage error (exit
+/// 2, as an output in a missing directory is for fetch-verified), not
+/// an I/O error (4); nothing is created.
+#[test]
+fn a_monitor_state_in_a_missing_directory_is_exit_2() {
+    let vkey = tessera_keys().1;
+    let srv = Server::start();
+    srv.serve_dir(&tessera().join("log"));
+    let url = srv.url("/");
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("missing").join("state");
+    let o = monitor(&url, &vkey, &["--state", st.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("missing"), "{}", text(&o));
+    assert!(listing(tmp.path()).is_empty());
+    // The directory there: the first checkpoint is accepted.
+    std::fs::create_dir(tmp.path().join("missing")).unwrap();
+    let o = monitor(&url, &vkey, &["--state", st.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}

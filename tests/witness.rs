@@ -914,3 +914,187 @@ fn no_note_signature_no_tlog_proof_and_no_witness() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("no witness required"), "{}", text(&o));
 }
+
+/// A tlog-policy whose groups name earlier groups twice over (g2 = g1 g0,
+/// g3 = g2 g1, ...) describes a rule of Fibonacci size: expanded, 90 lines
+/// are some 10^18 nodes. The reader must refuse it (exit 2) at once and
+/// store nothing, not clone it until memory runs out (capped here, so a
+/// regression aborts instead of swapping the machine).
+#[test]
+fn a_policy_whose_groups_explode_is_refused_not_expanded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (key, _) = witness_key(dir, "w.example");
+    let (_, w1) = witness_key(dir, "w1.example");
+    let log = log_key(dir, "logs.example.org/policy");
+    let mut policy = format!("log {log}\nwitness g0 {w1}\ngroup g1 any g0\n");
+    for i in 2..90 {
+        policy.push_str(&format!("group g{i} all g{} g{}\n", i - 1, i - 2));
+    }
+    policy.push_str("quorum g89\n");
+    let path = dir.join("evil.policy");
+    std::fs::write(&path, &policy).unwrap();
+    let state = dir.join("state");
+    let o = run_deadline(
+        Command::new("sh")
+            .args(["-c", "ulimit -v 1000000; exec \"$@\"", "sh", BIN])
+            .args(["witness", "--key"])
+            .arg(&key)
+            .arg("--policy")
+            .arg(&path)
+            .arg("--state")
+            .arg(&state)
+            .env_remove("REQUEST_METHOD"),
+        60,
+    )
+    .unwrap_or_else(|o| panic!("hung on the policy: {}", text(&o)));
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("policy"), "{}", text(&o));
+    assert!(!state.exists(), "nothing stored");
+    // The same shape, small, is a policy like any other.
+    let mut small = format!("log {log}\nwitness g0 {w1}\ngroup g1 any g0\n");
+    for i in 2..8 {
+        small.push_str(&format!("group g{i} all g{} g{}\n", i - 1, i - 2));
+    }
+    small.push_str("quorum g7\n");
+    let q = build_verify::log::quorum::Quorum::parse(small.as_bytes()).unwrap();
+    assert_eq!(q.rule.least(), 21);
+}
+
+/// `witness --http` as socket activation runs it: one TCP connection on
+/// 127.0.0.1 as its standard input and output, a client at the other end
+/// that sends `first`, then trickles one byte of `trickle` every 300 ms
+/// without ever finishing. Returns what the client read, the witness's
+/// exit code, and how long it took to answer.
+fn slow_client(
+    key: &Path,
+    log_vkey: &str,
+    state: &Path,
+    first: &[u8],
+    trickle: &[u8],
+) -> (String, Option<i32>, std::time::Duration) {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    let fd = std::os::fd::OwnedFd::from(conn);
+    let started = std::time::Instant::now();
+    let mut child = Command::new(BIN)
+        .args(["witness", "--http", "--request-timeout", "2", "--key"])
+        .arg(key)
+        .args(["--log-key", log_vkey, "--state"])
+        .arg(state)
+        .stdin(Stdio::from(fd.try_clone().unwrap()))
+        .stdout(Stdio::from(fd))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    client.write_all(first).unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut trickle = trickle.iter();
+    let deadline = started + std::time::Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < deadline {
+        match client.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {
+                if let Some(b) = trickle.next() {
+                    let _ = client.write_all(&[*b]);
+                }
+            }
+        }
+    }
+    let took = started.elapsed();
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        status.code(),
+        took,
+    )
+}
+
+/// A client that opens a connection and sends nothing, stops inside its
+/// header, trickles its header a byte at a time, or sends less body than
+/// its Content-Length gets a 408 once --request-timeout has passed (the
+/// deadline is for the whole request, not per read), and the witness
+/// exits 1 having stored nothing. Before, it waited for the client
+/// forever, each such connection holding a process and one of the
+/// socket activator's connection slots.
+#[test]
+fn a_slow_or_silent_client_gets_a_408_not_a_process_forever() {
+    let (p, [n1, ..]) = three_seals("logs.example.org/slow");
+    let dir = p.tmp.path();
+    let (key, _) = witness_key(dir, "w.example");
+    let req = request(&p, 0, n1);
+    let head = format!(
+        "POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: {}\r\n\r\n",
+        req.len()
+    );
+    let mut partial = head.clone().into_bytes();
+    partial.extend_from_slice(&req[..10]);
+    let long_header = format!(
+        "POST /add-checkpoint HTTP/1.1\r\nX-Slow: {}",
+        "a".repeat(200)
+    );
+    let cases: [(&str, &[u8], &[u8]); 4] = [
+        ("silent", b"", b""),
+        ("mid-header", b"POST /add-checkpoint HTTP/1.1\r\nHo", b""),
+        ("trickled header", b"P", long_header.as_bytes()),
+        ("short body", &partial, b""),
+    ];
+    for (what, first, trickle) in cases {
+        let state = dir.join(format!("state-{}", what.replace(' ', "-")));
+        let (got, exit, took) = slow_client(&key, &p.vkey, &state, first, trickle);
+        assert!(
+            got.starts_with("HTTP/1.1 408 "),
+            "{what}: after {took:?}: {got:?}"
+        );
+        assert_eq!(exit, Some(1), "{what}");
+        assert!(
+            took < std::time::Duration::from_secs(15),
+            "{what}: {took:?}"
+        );
+        assert!(!state.exists(), "{what}: nothing stored");
+    }
+    // A whole request, sent at once, is answered as before.
+    let state = dir.join("state-whole");
+    let mut whole = head.into_bytes();
+    whole.extend_from_slice(&req);
+    let (got, exit, _) = slow_client(&key, &p.vkey, &state, &whole, b"");
+    assert!(got.starts_with("HTTP/1.1 200 "), "{got:?}");
+    assert_eq!(exit, Some(0));
+    // A Content-Length over the cap is refused before any body is read.
+    let (got, exit, took) = slow_client(
+        &key,
+        &p.vkey,
+        &dir.join("state-big"),
+        b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n",
+        b"",
+    );
+    assert!(got.starts_with("HTTP/1.1 413 "), "{got:?}");
+    assert_eq!(exit, Some(1));
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    assert!(!dir.join("state-big").exists());
+}
+
+/// A --state that is a regular file cannot hold a witness's state: the
+/// witness's configuration is wrong (exit 2, answered 500), not its disk
+/// (4), and the file is left as it was.
+#[test]
+fn a_witness_state_that_is_a_file_is_exit_2() {
+    let (p, [n1, ..]) = three_seals("logs.example.org/state-file");
+    let dir = p.tmp.path();
+    let (key, _) = witness_key(dir, "w.example");
+    let state = dir.join("state");
+    std::fs::write(&state, b"a file\n").unwrap();
+    let o = cgi(&key, &p.vkey, &state, &[], &request(&p, 0, n1));
+    assert_eq!(status(&o), 500, "{}", text(&o));
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert_eq!(std::fs::read(&state).unwrap(), b"a file\n");
+}

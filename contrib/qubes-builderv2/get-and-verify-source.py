@@ -7,7 +7,8 @@
 #
 # Differences, on purpose (README, "Qubes Builder v2"):
 # - Distinct signers are primary keys: two signing subkeys of one key count
-#   once (the original counts the subkeys); a minimum of 0 counts as 1.
+#   once (the original counts the subkeys); a minimum of 0 counts as 1, one
+#   of more than four digits is refused (exit 2).
 # - A tag's `tag` header must be the name it is published under (a signed
 #   v1.0 republished as v3.0 fails); every tag at the commit is read (the
 #   original cuts `git tag --points-at` at 500 characters and fails on a
@@ -152,7 +153,9 @@ fi
 if [ -n "$git_commit" ] && ! [[ $git_commit =~ ^([a-fA-F0-9]{40}|[a-fA-F0-9]{64})$ ]]; then
   fail 2 "Invalid commit $git_commit (a full commit id is needed)"
 fi
-[[ $minimum =~ ^[0-9]+$ ]] || fail 2 "Invalid minimum of distinct maintainers: $minimum"
+# Four digits at most: more would wrap bash's 64-bit arithmetic (2^64 + 1
+# read as 1), and no component has ten thousand maintainers.
+[[ $minimum =~ ^[0-9]{1,4}$ ]] || fail 2 "Invalid minimum of distinct maintainers: $minimum"
 minimum=$((10#$minimum))
 # Zero good signatures is never enough.
 need=$((minimum > 0 ? minimum : 1))

@@ -35,6 +35,13 @@ const PROVENANCE_V02: &str = "https://slsa.dev/provenance/v0.2";
 /// a link recording a whole source tree can be megabytes).
 pub const MAX_DOCUMENT: u64 = 16 << 20;
 
+/// Most signatures a document may carry. Each is verified over the whole
+/// signed part, so the work is their number times its size: unbounded, a
+/// 16 MiB document of junk signatures over a megabyte would hash for
+/// hours. Rebuilders sign with one key; a threshold of a few is the most
+/// an in-toto layout asks of one link.
+pub const MAX_SIGNATURES: usize = 32;
+
 /// How a document is wrapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -140,6 +147,12 @@ fn signatures(top: &BTreeMap<String, Json>) -> Result<&[Json], Refusal> {
         .ok_or("signatures is not an array")?;
     if sigs.is_empty() {
         return Err("the envelope holds no signature".into());
+    }
+    if sigs.len() > MAX_SIGNATURES {
+        return Err(format!(
+            "the envelope holds {} signatures, more than {MAX_SIGNATURES} signatures",
+            sigs.len()
+        ));
     }
     Ok(sigs)
 }

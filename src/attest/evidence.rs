@@ -156,9 +156,10 @@ fn sources(inputs: &[Input]) -> anyhow::Result<Vec<Source<'_>>> {
             Input::Fetched { source, bytes } => out.push(Source::Bytes(source, bytes)),
             Input::Path(p) => {
                 let meta = std::fs::metadata(p).map_err(|e| {
-                    let code = match e.kind() {
-                        std::io::ErrorKind::NotFound => Code::Usage,
-                        _ => Code::Io,
+                    let missing = e.kind() == std::io::ErrorKind::NotFound;
+                    let code = match missing || crate::fsutil::cannot_exist(&e) {
+                        true => Code::Usage,
+                        false => Code::Io,
                     };
                     fail(code, format!("attestations {}: {e}", p.display()))
                 })?;

@@ -36,7 +36,19 @@ pub fn lock_beside(path: &Path) -> Result<File> {
         OpenOptions::new().create(true).truncate(false).write(true),
         &name,
     )
-    .map_err(|e| refused_or_io(e, "lock", &name))?;
+    .map_err(|e| match e.kind() {
+        // Created if missing, so "not found" is its directory: no retry
+        // makes it (exit 2, as for an output in a missing directory).
+        std::io::ErrorKind::NotFound => fail(
+            Code::Usage,
+            format!(
+                "lock {}: its directory {} does not exist",
+                name.display(),
+                parent_dir(&name).display()
+            ),
+        ),
+        _ => refused_or_io(e, "lock", &name),
+    })?;
     lock.lock()
         .with_code(Code::Io, || format!("locking {}", name.display()))?;
     Ok(lock)
@@ -102,6 +114,28 @@ pub fn refused_or_io(e: std::io::Error, what: &str, path: &Path) -> anyhow::Erro
             format!("opening {what} {}", path.display()),
         ))
     }
+}
+
+/// `mkdir -p dir` for an output or state directory: a path that can never
+/// be one (an existing file, FIFO or device there, a component that is a
+/// file, a name too long) is a usage error (2) naming `what`; any other
+/// failure is I/O (4).
+pub fn create_dir_all(dir: &Path, what: &str) -> Result<()> {
+    let Err(e) = std::fs::create_dir_all(dir) else {
+        return Ok(());
+    };
+    let occupied = e.kind() == std::io::ErrorKind::AlreadyExists;
+    if occupied || cannot_exist(&e) {
+        let why = match std::fs::metadata(dir) {
+            Ok(m) if occupied => format!("not a directory ({})", kind_of(&m)),
+            _ => e.to_string(),
+        };
+        return Err(fail(
+            Code::Usage,
+            format!("{what} {}: {why}", dir.display()),
+        ));
+    }
+    Err(e).with_code(Code::Io, || format!("creating {what} {}", dir.display()))
 }
 
 /// fsync a directory so a rename in it survives a crash.

@@ -455,15 +455,27 @@ fn sealed_note(dir: &Path, key: Option<&VerifierKey>) -> anyhow::Result<(Vec<u8>
 /// that `out` holds this log (same origin, the published tiles hash to
 /// its checkpoint, the new records extend it to the sealed root).
 pub fn publish(dir: &Path, out: &Path, key: Option<&VerifierKey>) -> anyhow::Result<Published> {
-    std::fs::create_dir_all(out).with_code(Code::Io, || format!("creating {}", out.display()))?;
+    crate::fsutil::create_dir_all(out, "output directory")?;
     // One publisher per output at a time.
     let lock = File::open(out).with_code(Code::Io, || format!("opening {}", out.display()))?;
     lock.lock()
         .with_code(Code::Io, || format!("locking {}", out.display()))?;
     let (note_bytes, cp) = sealed_note(dir, key)?;
     let current = out.join(tiles::CHECKPOINT);
+    // Read once, bounded and through the special-file rule: the same
+    // bytes are parsed and compared with the sealed note below.
     let published = match std::fs::symlink_metadata(&current) {
-        Ok(_) => Some(store::read_checkpoint_file(&current)?),
+        Ok(_) => {
+            let bytes = crate::fsutil::input::read_regular(
+                &current,
+                "checkpoint file",
+                store::MAX_CHECKPOINT_FILE,
+                Code::Failed,
+            )?;
+            let (_, p) = super::checkpoint::parse_note(&bytes)
+                .map_err(|e| e.context(current.display().to_string()))?;
+            Some((bytes, p))
+        }
         Err(_) => None,
     };
     let (previous, prev_root) = match &published {
@@ -502,7 +514,7 @@ pub fn publish(dir: &Path, out: &Path, key: Option<&VerifierKey>) -> anyhow::Res
         checkpoint: false,
     };
     if previous == cp.size {
-        let same = std::fs::read(&current).is_ok_and(|b| b == note_bytes);
+        let same = published.as_ref().is_some_and(|(b, _)| *b == note_bytes);
         if !same {
             crate::fsutil::write_atomic_public(&current, &note_bytes)?;
             out_of.checkpoint = true;

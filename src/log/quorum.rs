@@ -26,6 +26,12 @@ pub const MAX_POLICY: u64 = 256 * 1024;
 /// Logs, witnesses and groups a policy may define (the spec asks
 /// implementations to support at least 32 of each).
 pub const MAX_ENTRIES: usize = 1024;
+/// The most nodes a quorum rule may expand to, and its deepest nesting.
+/// A group copies the rules it names, so groups naming earlier groups
+/// twice over (`group g3 all g2 g1`) grow as Fibonacci: a policy of 90
+/// lines would expand to 10^18 nodes. Real policies are a few dozen.
+pub const MAX_RULE_NODES: usize = 1 << 16;
+pub const MAX_RULE_DEPTH: usize = 32;
 
 /// One witness: its keys (all cosignature keys of one identity).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -317,8 +323,9 @@ struct Parser {
     logs: Vec<(VerifierKey, Option<String>)>,
     witnesses: Vec<Witness>,
     /// Names defined so far (witnesses and groups share one namespace),
-    /// as bytes (the spec makes non-ASCII names opaque), with their rule.
-    names: Vec<(Vec<u8>, Rule)>,
+    /// as bytes (the spec makes non-ASCII names opaque), with their rule
+    /// and its size (nodes, depth).
+    names: Vec<(Vec<u8>, Rule, (usize, usize))>,
     quorum: Option<Rule>,
 }
 
@@ -359,7 +366,7 @@ impl Parser {
                 if self.quorum.is_some() {
                     return Err("a second quorum line".into());
                 }
-                self.quorum = Some(self.lookup(name)?);
+                self.quorum = Some(self.lookup(name)?.0);
                 Ok(())
             }
             (b"log" | b"witness" | b"group" | b"quorum", _) => {
@@ -397,17 +404,17 @@ impl Parser {
         Ok(())
     }
 
-    fn define(&mut self, name: &[u8], rule: Rule) -> Result<(), String> {
+    fn define(&mut self, name: &[u8], rule: Rule, size: (usize, usize)) -> Result<(), String> {
         if name == b"none" {
             return Err("\"none\" is predefined".into());
         }
-        if self.names.iter().any(|(n, _)| n == name) {
+        if self.names.iter().any(|(n, _, _)| n == name) {
             return Err(format!(
                 "{:?} is defined twice",
                 String::from_utf8_lossy(name)
             ));
         }
-        self.names.push((name.to_vec(), rule));
+        self.names.push((name.to_vec(), rule, size));
         Ok(())
     }
 
@@ -424,7 +431,7 @@ impl Parser {
                 w.name
             ));
         }
-        self.define(name, Rule::Witness(self.witnesses.len()))?;
+        self.define(name, Rule::Witness(self.witnesses.len()), (1, 1))?;
         self.witnesses.push(Witness {
             name: String::from_utf8_lossy(name).into_owned(),
             keys: vec![k],
@@ -433,14 +440,15 @@ impl Parser {
         Ok(())
     }
 
-    fn lookup(&self, name: &[u8]) -> Result<Rule, String> {
+    /// The rule `name` defines and its size (nodes, depth).
+    fn lookup(&self, name: &[u8]) -> Result<(Rule, (usize, usize)), String> {
         if name == b"none" {
-            return Ok(Rule::None);
+            return Ok((Rule::None, (1, 1)));
         }
         self.names
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, r)| r.clone())
+            .find(|(n, _, _)| n == name)
+            .map(|(_, r, size)| (r.clone(), *size))
             .ok_or_else(|| {
                 format!(
                     "{:?} is not defined on an earlier line",
@@ -451,6 +459,7 @@ impl Parser {
 
     fn group(&mut self, name: &[u8], k: &[u8], members: &[&[u8]]) -> Result<(), String> {
         let mut rules = Vec::new();
+        let (mut nodes, mut depth) = (1usize, 1usize);
         for (i, m) in members.iter().enumerate() {
             if *m == b"none" {
                 return Err("\"none\" cannot be a group member".into());
@@ -461,7 +470,17 @@ impl Parser {
                     String::from_utf8_lossy(m)
                 ));
             }
-            rules.push(self.lookup(m)?);
+            // Sized before it is copied: an exploding rule is never built.
+            let (rule, (n, d)) = self.lookup(m)?;
+            nodes = nodes.saturating_add(n);
+            depth = depth.max(d.saturating_add(1));
+            if nodes > MAX_RULE_NODES || depth > MAX_RULE_DEPTH {
+                return Err(format!(
+                    "group {:?} expands to more than {MAX_RULE_NODES} rules or {MAX_RULE_DEPTH} levels of groups",
+                    String::from_utf8_lossy(name)
+                ));
+            }
+            rules.push(rule);
         }
         let n = rules.len();
         let k = match k {
@@ -479,7 +498,7 @@ impl Parser {
                     )
                 })?,
         };
-        self.define(name, Rule::Group { k, members: rules })
+        self.define(name, Rule::Group { k, members: rules }, (nodes, depth))
     }
 }
 

@@ -587,8 +587,7 @@ impl Log {
     /// tail left by a crash into `recovered` records. A second writer waits
     /// for the lock.
     pub fn open(dir: &Path) -> anyhow::Result<Log> {
-        std::fs::create_dir_all(dir)
-            .with_code(Code::Io, || format!("creating {}", dir.display()))?;
+        crate::fsutil::create_dir_all(dir, "log directory")?;
         Log::open_with(dir, true)
     }
 

@@ -25,7 +25,7 @@ use super::checkpoint::{parse_note, Checkpoint};
 use super::merkle::{self, Hash};
 use super::note::{self, Note, SignatureLine, SignerKey, VerifierKey};
 use super::tlogproof::{parse_decimal, parse_nodes, split_line};
-use crate::exit::{fail, Code, ResultExt};
+use crate::exit::{fail, Code};
 use crate::net::serve::Incoming;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -139,6 +139,7 @@ pub fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         409 => "Conflict",
         411 => "Length Required",
         413 => "Content Too Large",
@@ -280,8 +281,7 @@ impl Witness {
         }
         let path = state_path(&self.state, &cp.origin);
         let dir = crate::fsutil::parent_dir(&path);
-        std::fs::create_dir_all(dir)
-            .with_code(Code::Io, || format!("creating {}", dir.display()))?;
+        crate::fsutil::create_dir_all(dir, "witness state directory")?;
         // A FIFO or device planted at the lock is refused (the special-file rule).
         let _lock = crate::fsutil::lock_beside(&path)?;
         let held = read_state(&path, &cp.origin)?;

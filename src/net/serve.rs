@@ -7,9 +7,14 @@
 //! until the end of input). What the request means is the caller's.
 //!
 //! Reading is bounded: a header block of 16 KiB, a body of the caller's
-//! limit, given by `Content-Length` (no chunked bodies).
+//! limit, given by `Content-Length` (no chunked bodies), and in time by
+//! [`Deadline`]: a client that sends slowly or not at all (slowloris)
+//! gets a 408 instead of holding a process, and a connection slot of the
+//! socket activator's, forever.
 
 use std::io::{BufRead, Read};
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
 
 /// The largest HTTP request line and header block read.
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -30,15 +35,71 @@ fn refuse<T>(status: u16, why: impl Into<String>) -> Result<T, Refusal> {
     Err((status, why.into()))
 }
 
+/// A failed read of the request: 408 when its [`Deadline`] passed.
+fn read_failed<T>(e: std::io::Error) -> Result<T, Refusal> {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return refuse(408, format!("the request took too long: {e}"));
+    }
+    refuse(400, format!("reading the request: {e}"))
+}
+
+/// A reader of a descriptor (a socket, a pipe) that fails with `TimedOut`
+/// once `limit` has passed since it was made, however the bytes trickle
+/// in: each read first waits with `poll(2)` for what time is left.
+pub struct Deadline<R> {
+    inner: R,
+    until: Instant,
+}
+
+impl<R> Deadline<R> {
+    pub fn new(inner: R, limit: Duration) -> Deadline<R> {
+        Deadline {
+            inner,
+            until: Instant::now() + limit,
+        }
+    }
+}
+
+impl<R: Read + AsFd> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let left = self.until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no complete request in time",
+                ));
+            }
+            let mut p = libc::pollfd {
+                fd: self.inner.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+            // SAFETY: one pollfd, valid for the call; the descriptor is
+            // kept open by `inner`.
+            match unsafe { libc::poll(&mut p, 1, ms) } {
+                0 => continue,
+                n if n < 0 => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+                // Readable, at its end, or an error: the read says which.
+                _ => return self.inner.read(buf),
+            }
+        }
+    }
+}
+
 /// Exactly `len` bytes of body, at most `max`.
 fn body(r: &mut impl Read, len: u64, max: u64) -> Result<Vec<u8>, Refusal> {
     if len > max {
         return refuse(413, format!("a body of {len} bytes; at most {max}"));
     }
     let mut buf = Vec::new();
-    r.take(len)
-        .read_to_end(&mut buf)
-        .or_else(|e| refuse(400, format!("reading the request: {e}")))?;
+    r.take(len).read_to_end(&mut buf).or_else(read_failed)?;
     if (buf.len() as u64) < len {
         return refuse(400, "the request ended before its body");
     }
@@ -67,7 +128,7 @@ pub fn read_http(r: &mut impl BufRead, max_body: u64) -> Result<Incoming, Refusa
         let n = r
             .take((MAX_HEAD + 1 - head.len().min(MAX_HEAD)) as u64)
             .read_until(b'\n', &mut line)
-            .or_else(|e| refuse(400, format!("reading the request: {e}")))?;
+            .or_else(read_failed)?;
         if n == 0 || !line.ends_with(b"\n") {
             return refuse(400, "the request ended in its header");
         }
@@ -128,9 +189,9 @@ pub fn read_cgi(
 ) -> Result<Incoming, Refusal> {
     let Some(method) = env("REQUEST_METHOD") else {
         let mut buf = Vec::new();
-        r.take(max_body + 1)
+        r.take(max_body.saturating_add(1))
             .read_to_end(&mut buf)
-            .or_else(|e| refuse(400, format!("reading the request: {e}")))?;
+            .or_else(read_failed)?;
         if buf.len() as u64 > max_body {
             return refuse(413, format!("a request over {max_body} bytes"));
         }

@@ -48,7 +48,13 @@ impl Source for DirSource {
         let path = self.root.join(rel);
         match crate::fsutil::open_regular_io(&path) {
             Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            // A component that is a file (`repodata` not a directory)
+            // names nothing, as a missing one.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound || crate::fsutil::cannot_exist(&e) =>
+            {
+                Ok(None)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
                 Err(fail(Code::Failed, format!("{}: {e}", path.display())))
             }

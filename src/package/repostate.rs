@@ -59,11 +59,8 @@ impl RepoState {
         let file = match crate::fsutil::open_regular_io(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RepoState::default()),
-            Err(e) => {
-                return Err(e).with_code(Code::Io, || {
-                    format!("reading state file {}", path.display())
-                })
-            }
+            // Not a regular file, or a name that cannot be one: exit 2.
+            Err(e) => return Err(crate::fsutil::refused_or_io(e, "state file", path)),
         };
         let what = format!("state file {}", path.display());
         let bytes = crate::fsutil::read_bounded(file, STATE_MAX, &what, Code::Usage)?;

@@ -80,6 +80,7 @@ pub fn witness_request(data: &[u8]) {
     if let Ok(r) = Request::parse(data) {
         assert_eq!(r.encode(), data);
     }
+    witness_answer(data);
     let Some((_, w)) = witness() else {
         return;
     };
@@ -99,6 +100,20 @@ pub fn witness_request(data: &[u8]) {
             .iter()
             .any(|c| Note::parse(c.as_bytes()).map(|n| n.text).ok() == text);
         assert!(genuine, "a fuzzed checkpoint was cosigned: {text:?}");
+    }
+}
+
+/// A witness's answer as `submit` reads it from the network: a 200's
+/// cosignature lines and a 409's size write back byte for byte.
+fn witness_answer(data: &[u8]) {
+    if let Ok(lines) = tlogwitness::parse_cosignatures(data) {
+        assert!(!lines.is_empty());
+        assert!(lines.len() <= build_verify::log::note::MAX_SIGNATURES);
+        let again: String = lines.iter().map(|l| l.encode()).collect();
+        assert_eq!(again.as_bytes(), data);
+    }
+    if let Some(n) = tlogwitness::parse_size_body(data) {
+        assert_eq!(format!("{n}\n").as_bytes(), data);
     }
 }
 

@@ -369,6 +369,12 @@ pub struct WitnessArgs {
     /// request or a bare body.
     #[arg(long)]
     http: bool,
+    /// Give up on a request not read whole within SECONDS (answered
+    /// 408): a client that sends slowly or not at all holds no process
+    /// for longer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout: u64,
 }
 
 fn witness_config(a: &WitnessArgs) -> anyhow::Result<tlogwitness::Witness> {
@@ -390,6 +396,7 @@ fn witness_config(a: &WitnessArgs) -> anyhow::Result<tlogwitness::Witness> {
 
 pub fn witness(a: WitnessArgs) -> anyhow::Result<Exit> {
     use std::io::Write as _;
+    use std::os::fd::AsFd as _;
     let http = a.http;
     let answer = |r: &tlogwitness::Response| {
         let bytes = if http {
@@ -408,7 +415,16 @@ pub fn witness(a: WitnessArgs) -> anyhow::Result<Exit> {
         Ok(w) => w,
         Err(e) => return failed(e),
     };
-    let mut input = std::io::stdin().lock();
+    // Standard input as a file of its own, unbuffered, so the deadline's
+    // poll sees every byte not yet read.
+    let stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(e) => return failed(anyhow::Error::new(e).context("standard input")),
+    };
+    let mut input = std::io::BufReader::new(serve::Deadline::new(
+        stdin,
+        std::time::Duration::from_secs(a.request_timeout),
+    ));
     let read = if http {
         serve::read_http(&mut input, tlogwitness::MAX_REQUEST)
     } else {
