@@ -1,0 +1,69 @@
+# Sourced by .ci/run and .ci/packages: timed steps, and at exit the table of
+# each step's wall and CPU (user+sys of the step and everything it ran) time.
+# CPU time is what a step costs on an idle machine whatever the load: wall
+# time on the shared 2-core machine grows with the other builds running.
+#
+#   ci_step NAME COMMAND [ARG...]   run COMMAND (a function too: it runs in
+#                                   this shell, its variables stay set), timed
+#
+# Steps may run in the background (`ci_step NAME cmd &`): each appends its
+# own line to $CI_TIMES. The outermost script that sourced this file owns
+# the table and prints it at exit, on failure too (the failed step marked).
+
+if [ -z "${CI_TIMES:-}" ]; then
+  CI_TIMES=$(mktemp "${TMPDIR:-/tmp}/ci-times.XXXXXX")
+  export CI_TIMES
+  ci_times_owner=$BASHPID
+  ci_started=$(date +%s.%N)
+  # The load beside the run: the 1-minute load average every 15 s.
+  ci_load=$(mktemp "${TMPDIR:-/tmp}/ci-load.XXXXXX")
+  # (It ends with the script, even one killed without its exit trap.)
+  (while kill -0 "$ci_times_owner" 2>/dev/null; do cut -d' ' -f1 /proc/loadavg; sleep 15; done >"$ci_load") &
+  ci_load_sampler=$!
+fi
+ci_current=
+
+ci_step() {
+  local name=$1 tf wall user sys
+  shift
+  tf=$(mktemp "${TMPDIR:-/tmp}/ci-step.XXXXXX")
+  printf '\n== %s\n' "$name"
+  ci_current=$name
+  # `time` reports on the group's stderr (the file); the step's own stderr
+  # goes to the original one (fd 3). Under set -e a failing step ends the
+  # script here; the exit trap reports it.
+  local TIMEFORMAT='%R %U %S'
+  { time "$@" 2>&3; } 3>&2 2>"$tf"
+  ci_current=
+  read -r wall user sys <"$tf"
+  rm -f "$tf"
+  awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" \
+    'BEGIN { printf "%s\t%s\t%.2f\n", n, w, u + s }' >>"$CI_TIMES"
+}
+
+ci_table() {
+  local total
+  total=$(awk -v a="$ci_started" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+  kill "$ci_load_sampler" 2>/dev/null || true
+  printf '\n== times (%s CPUs; 1-minute load average during the run: %s)\n' "$(nproc)" \
+    "$(sort -n "$ci_load" | awk '{ v[NR] = $1; s += $1 }
+      END { if (NR) printf "mean %.1f, median %.1f, max %.1f, %d samples", s / NR, v[int((NR + 1) / 2)], v[NR], NR }')"
+  printf '%-44s %10s %12s\n' "step" "wall" "user+sys"
+  awk -F'\t' -v total="$total" '
+    { printf "%-44s %8.1f s %10.1f s\n", $1, $2, $3; cpu += $3 }
+    END {
+      printf "%-44s %8s   %10s\n", "", "--------", "----------"
+      printf "%-44s %8.1f s %10.1f s\n", "total (wall of the run; CPU of the steps)", total, cpu
+    }' "$CI_TIMES"
+}
+
+# For the exit trap of the script that sourced this file first (a no-op in
+# the others and in background steps).
+ci_exit() {
+  [ "${ci_times_owner:-}" = "$BASHPID" ] || return 0
+  if [ -n "$ci_current" ]; then
+    printf '%s (FAILED)\t0\t0\n' "$ci_current" >>"$CI_TIMES"
+  fi
+  ci_table
+  rm -f "$CI_TIMES" "$ci_load"
+}
