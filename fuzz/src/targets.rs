@@ -1,6 +1,6 @@
 //! One function per fuzz target: feed untrusted bytes to a parser, and
 //! check invariants beyond "does not panic" where the parser has some.
-//! Also compiled into the main crate's tests/fuzz_replay.rs, which runs
+//! Also compiled into the main crate's tests/it/fuzz_replay.rs, which runs
 //! every committed corpus file through these functions on each `cargo test`.
 
 use build_verify::digest::Algo;
@@ -933,7 +933,7 @@ pub fn deb822(data: &[u8]) {
 /// The fixtures the invariants above compare with must verify, or those
 /// invariants would hold vacuously: the real RPMs pass, the sealed log's
 /// evidence passes the gate (from its checkpoint 11 state too), its
-/// checkpoint 15 meets the note policy. Run by tests/fuzz_replay.rs.
+/// checkpoint 15 meets the note policy. Run by tests/it/fuzz_replay.rs.
 pub fn fixtures_verify() {
     let trust = Trust::All;
     let v = Verifier::new(rpm_keyring(), &trust, policy());

@@ -2,7 +2,7 @@
 //! repository, as CI and a new user run them. Slow (a release build), so
 //! ignored by plain `cargo test`; `.ci/run` runs it with `--ignored`.
 
-mod common;
+use crate::common;
 
 use common::pkg::sh;
 use std::path::Path;
@@ -10,7 +10,7 @@ use std::process::Command;
 
 #[test]
 #[ignore = "slow: clones the repository and builds release binaries"]
-fn readme_commands_work_on_a_fresh_clone() {
+fn commands_work_on_a_fresh_clone() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
     assert!(readme.contains("make -f Makefile.example"));

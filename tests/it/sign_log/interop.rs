@@ -1,11 +1,10 @@
 //! sign-log against implementations nobody here wrote: the
 //! transparency-dev/merkle published test vectors (tests/data), and Go's
-//! golang.org/x/mod/sumdb/note and sumdb/tlog (tests/interop/go), which
+//! golang.org/x/mod/sumdb/note and sumdb/tlog (interop.go beside this file), which
 //! verify our checkpoint signature lines, cosignatures, tree hashes and
 //! proofs. Go is an oracle: under CI=true a missing Go fails the test.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use build_verify::log::merkle::{self, Hash};
@@ -140,7 +139,7 @@ fn go_ready() -> bool {
 
 /// Build the Go oracle in GOPATH mode: Debian's x/mod, nothing downloaded.
 fn build_oracle(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/go/interop.go");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/sign_log/interop.go");
     let out = dir.join("interop");
     let o = Command::new("go")
         .arg("build")
