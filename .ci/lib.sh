@@ -5,6 +5,7 @@
 #
 #   ci_step NAME COMMAND [ARG...]   run COMMAND (a function too: it runs in
 #                                   this shell, its variables stay set), timed
+#   ci_cargo_test_some ARG...       cargo test ARG..., which must run a test
 #
 # Steps may run in the background (`ci_step NAME cmd &`): each appends its
 # own line to $CI_TIMES. The outermost script that sourced this file owns
@@ -39,6 +40,20 @@ ci_step() {
   rm -f "$tf"
   awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" \
     'BEGIN { printf "%s\t%s\t%.2f\n", n, w, u + s }' >>"$CI_TIMES"
+}
+
+# cargo test ARG...: fails also when it ran no test at all, so that a step
+# selecting tests by name cannot pass silently once they are renamed.
+ci_cargo_test_some() {
+  local out n
+  out=$(mktemp "${TMPDIR:-/tmp}/ci-test.XXXXXX")
+  cargo test "$@" 2>&1 | tee "$out"
+  n=$(awk '/^test result: / { n += $4 } END { print n + 0 }' "$out")
+  rm -f "$out"
+  if [ "$n" = 0 ]; then
+    echo "cargo test $*: no test ran (renamed?)" >&2
+    return 1
+  fi
 }
 
 ci_table() {
