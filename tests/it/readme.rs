@@ -84,7 +84,7 @@ fn commands_work_on_a_fresh_clone() {
             l.strip_prefix("test result: ok. ")?
                 .split(' ')
                 .next()?
-                .parse()
+                .parse::<u32>()
                 .ok()
         })
         .sum();

@@ -1,6 +1,9 @@
 //! fetch-verified end to end: a real HTTP server on 127.0.0.1, keys and
 //! signatures made with sequoia at test time. Every failing case asserts the
-//! exit code and that no unverified file is left in the directory.
+//! exit code and that no unverified file is left in the directory. A module
+//! per concern: what a download is verified with (signatures), decompress,
+//! network faults, transport (TLS, redirects, proxies), the output directory
+//! (files), the command line (cli), stock packages (packages).
 
 use crate::common;
 use common::http::{Reply, Server, Socks5, TestCa};
@@ -9,10 +12,6 @@ use sequoia_openpgp::types::{HashAlgorithm, ReasonForRevocation};
 use sequoia_openpgp::Cert;
 use std::path::Path;
 use std::process::{Command, Output};
-// ---- Stock packages through fetch-verified (issue 13). ----
-
-use common::pkg::shared_rpms as pkg_rpms;
-use common::pkg::{self as pk, rpm_accepts, rpm_layout, Deb, Keys};
 
 mod cli;
 mod decompress;

@@ -3,6 +3,8 @@
 //! repository's chain from InRelease to the .deb.
 
 use super::*;
+use common::pkg::shared_rpms as pkg_rpms;
+use common::pkg::{self as pk, rpm_accepts, rpm_layout, Deb, Keys};
 
 fn pkg_deb() -> Option<(&'static Keys, &'static Deb)> {
     pk::shared_deb(&[])

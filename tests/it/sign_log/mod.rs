@@ -1,5 +1,6 @@
 //! sign-log through the real binary: receive, seal, verify, tampering,
-//! crashes, caps, proofs, and sealing through a gpg-compatible program.
+//! crashes, caps, proofs, and sealing through a gpg-compatible program; a
+//! module per subcommand or concern, the shared helpers (Env, sl) here.
 
 use crate::common;
 use common::*;
