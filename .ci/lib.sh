@@ -24,33 +24,35 @@ if [ -z "${CI_TIMES:-}" ]; then
 fi
 ci_current=
 
+# (Its locals are _ci_*: a step's function sees them, bash scoping being
+# dynamic, and must not find its own variables, such as a name, shadowed.)
 ci_step() {
-  local name=$1 tf wall user sys
+  local _ci_name=$1 _ci_tf _ci_wall _ci_user _ci_sys
   shift
-  tf=$(mktemp "${TMPDIR:-/tmp}/ci-step.XXXXXX")
-  printf '\n== %s\n' "$name"
-  ci_current=$name
+  _ci_tf=$(mktemp "${TMPDIR:-/tmp}/ci-step.XXXXXX")
+  printf '\n== %s\n' "$_ci_name"
+  ci_current=$_ci_name
   # `time` reports on the group's stderr (the file); the step's own stderr
   # goes to the original one (fd 3). Under set -e a failing step ends the
   # script here; the exit trap reports it.
   local TIMEFORMAT='%R %U %S'
-  { time "$@" 2>&3; } 3>&2 2>"$tf"
+  { time "$@" 2>&3; } 3>&2 2>"$_ci_tf"
   ci_current=
-  read -r wall user sys <"$tf"
-  rm -f "$tf"
-  awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" \
+  read -r _ci_wall _ci_user _ci_sys <"$_ci_tf"
+  rm -f "$_ci_tf"
+  awk -v n="$_ci_name" -v w="$_ci_wall" -v u="$_ci_user" -v s="$_ci_sys" \
     'BEGIN { printf "%s\t%s\t%.2f\n", n, w, u + s }' >>"$CI_TIMES"
 }
 
 # cargo test ARG...: fails also when it ran no test at all, so that a step
 # selecting tests by name cannot pass silently once they are renamed.
 ci_cargo_test_some() {
-  local out n
-  out=$(mktemp "${TMPDIR:-/tmp}/ci-test.XXXXXX")
-  cargo test "$@" 2>&1 | tee "$out"
-  n=$(awk '/^test result: / { n += $4 } END { print n + 0 }' "$out")
-  rm -f "$out"
-  if [ "$n" = 0 ]; then
+  local _ci_out _ci_n
+  _ci_out=$(mktemp "${TMPDIR:-/tmp}/ci-test.XXXXXX")
+  cargo test "$@" 2>&1 | tee "$_ci_out"
+  _ci_n=$(awk '/^test result: / { n += $4 } END { print n + 0 }' "$_ci_out")
+  rm -f "$_ci_out"
+  if [ "$_ci_n" = 0 ]; then
     echo "cargo test $*: no test ran (renamed?)" >&2
     return 1
   fi
