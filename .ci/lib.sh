@@ -74,13 +74,14 @@ ci_table() {
     }' "$CI_TIMES"
 }
 
-# For the exit trap of the script that sourced this file first (a no-op in
-# the others and in background steps).
+# For the exit trap of each script that sources this file: a step that
+# failed is marked; the script that sourced it first prints the table.
 ci_exit() {
-  [ "${ci_times_owner:-}" = "$BASHPID" ] || return 0
   if [ -n "$ci_current" ]; then
     printf '%s (FAILED)\t0\t0\n' "$ci_current" >>"$CI_TIMES"
+    ci_current=
   fi
+  [ "${ci_times_owner:-}" = "$BASHPID" ] || return 0
   ci_table
   rm -f "$CI_TIMES" "$ci_load"
 }
