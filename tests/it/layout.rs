@@ -3,28 +3,11 @@
 //! tests/NAME/main.rs, each linking the whole crate again; and a module
 //! file no `mod` line names is silently never built, its tests never run.
 
+use crate::common::files_with_extension;
 use std::path::{Path, PathBuf};
 
 fn tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
-}
-
-/// The `.rs` files under `dir`, recursively, sorted.
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -49,7 +32,7 @@ fn the_integration_tests_are_one_binary() {
 #[test]
 fn every_file_under_tests_it_is_a_declared_module() {
     let it = tests_dir().join("it");
-    let files = rust_files(&it);
+    let files = files_with_extension(&it, "rs");
     assert!(files.len() > 10, "{files:?}");
     for f in files {
         let stem = f.file_stem().unwrap().to_str().unwrap();

@@ -48,21 +48,13 @@ fn nodes(v: &serde_json::Value) -> Option<Vec<Hash>> {
 
 fn probes(kind: &str) -> Vec<(PathBuf, serde_json::Value)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/transparency-dev-merkle");
-    let mut out = Vec::new();
-    let mut todo = vec![root.join(kind)];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else if p.extension().is_some_and(|x| x == "json") {
-                let v = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                out.push((p, v));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    files_with_extension(&root.join(kind), "json")
+        .into_iter()
+        .map(|p| {
+            let v = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            (p, v)
+        })
+        .collect()
 }
 
 #[test]
