@@ -1,4 +1,4 @@
-//! Package fixtures made with the real tools, once per test binary: gpg
+//! Package fixtures made with the real tools, once per test run: gpg
 //! keys in a private GNUPGHOME, RPMs built by rpmbuild and signed by
 //! rpmsign (gpg as its backend), a Debian repository made by dpkg-deb,
 //! dpkg-source and apt-ftparchive and signed by gpg; and the peers as
@@ -9,9 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use super::oracle;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-/// A fresh directory for this test binary's fixture `what`, under target/.
+/// The fixtures that sign with the shared keys' gpg take turns: each stops
+/// the agent when it is done, which cuts off another one still signing.
+static GPG_TURN: Mutex<()> = Mutex::new(());
+
+fn gpg_turn() -> std::sync::MutexGuard<'static, ()> {
+    GPG_TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fresh directory for the fixture `what`, under target/.
 pub fn fixture_dir(what: &str) -> PathBuf {
     let d =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{what}", env!("CARGO_CRATE_NAME")));
@@ -20,7 +28,7 @@ pub fn fixture_dir(what: &str) -> PathBuf {
     d
 }
 
-/// The test keys, made once per test binary; `None` (the test skips)
+/// The test keys, made once per test run; `None` (the test skips)
 /// without gpg.
 pub fn shared_keys() -> Option<&'static Keys> {
     static K: OnceLock<Option<Keys>> = OnceLock::new();
@@ -28,7 +36,7 @@ pub fn shared_keys() -> Option<&'static Keys> {
         .as_ref()
 }
 
-/// The signed RPMs, made once per test binary; `None` without rpm's tools.
+/// The signed RPMs, made once per test run; `None` without rpm's tools.
 pub fn shared_rpms() -> Option<(&'static Keys, &'static Rpms)> {
     static R: OnceLock<Option<Rpms>> = OnceLock::new();
     let k = shared_keys()?;
@@ -37,24 +45,33 @@ pub fn shared_rpms() -> Option<(&'static Keys, &'static Rpms)> {
             ["rpmbuild", "rpmsign", "rpmkeys"]
                 .iter()
                 .all(|t| oracle(t))
-                .then(|| Rpms::make(k, &fixture_dir("rpm")))
+                .then(|| {
+                    let _turn = gpg_turn();
+                    Rpms::make(k, &fixture_dir("rpm"))
+                })
         })
         .as_ref()?;
     Some((k, r))
 }
 
-/// The signed Debian repository, made once per test binary; `None` without
-/// the tools that make it or the `oracles` the caller also needs.
+/// The signed Debian repository, made once per test run; `None` without
+/// the tools that make it or the `oracles` the caller also needs (checked
+/// on every call: callers needing different oracles share the fixture).
 pub fn shared_deb(oracles: &[&str]) -> Option<(&'static Keys, &'static Deb)> {
     static D: OnceLock<Option<Deb>> = OnceLock::new();
+    if !oracles.iter().all(|t| oracle(t)) {
+        return None;
+    }
     let k = shared_keys()?;
     let d = D
         .get_or_init(|| {
             ["dpkg-deb", "dpkg-source", "apt-ftparchive", "xz"]
                 .iter()
-                .chain(oracles)
                 .all(|t| oracle(t))
-                .then(|| Deb::make(k, &fixture_dir("deb")))
+                .then(|| {
+                    let _turn = gpg_turn();
+                    Deb::make(k, &fixture_dir("deb"))
+                })
         })
         .as_ref()?;
     Some((k, d))

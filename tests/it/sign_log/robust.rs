@@ -10,7 +10,7 @@
 //! not a usage error. The only changes that pass are in bytes no
 //! signature covers (see [`unauthenticated`]).
 
-mod common;
+use crate::common;
 
 use build_verify::exit::{code_of, Code};
 use build_verify::log::note::{Policy, VerifierKey};

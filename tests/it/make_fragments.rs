@@ -5,7 +5,7 @@
 //! xen-style (a signed tarball and many FILE.sha512-pinned ones), with
 //! mirrors, tampering, and `git status` after an interrupted run.
 
-mod common;
+use crate::common;
 
 use common::git::git;
 use common::http::{Reply, Server};

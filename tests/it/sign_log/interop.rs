@@ -1,11 +1,10 @@
 //! sign-log against implementations nobody here wrote: the
 //! transparency-dev/merkle published test vectors (tests/data), and Go's
-//! golang.org/x/mod/sumdb/note and sumdb/tlog (tests/interop/go), which
+//! golang.org/x/mod/sumdb/note and sumdb/tlog (interop.go beside this file), which
 //! verify our checkpoint signature lines, cosignatures, tree hashes and
 //! proofs. Go is an oracle: under CI=true a missing Go fails the test.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use build_verify::log::merkle::{self, Hash};
@@ -49,21 +48,13 @@ fn nodes(v: &serde_json::Value) -> Option<Vec<Hash>> {
 
 fn probes(kind: &str) -> Vec<(PathBuf, serde_json::Value)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/transparency-dev-merkle");
-    let mut out = Vec::new();
-    let mut todo = vec![root.join(kind)];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else if p.extension().is_some_and(|x| x == "json") {
-                let v = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                out.push((p, v));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    files_with_extension(&root.join(kind), "json")
+        .into_iter()
+        .map(|p| {
+            let v = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            (p, v)
+        })
+        .collect()
 }
 
 #[test]
@@ -140,7 +131,7 @@ fn go_ready() -> bool {
 
 /// Build the Go oracle in GOPATH mode: Debian's x/mod, nothing downloaded.
 fn build_oracle(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/go/interop.go");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/sign_log/interop.go");
     let out = dir.join("interop");
     let o = Command::new("go")
         .arg("build")

@@ -4,7 +4,7 @@
 //! success; `--help` ends with the exit codes; bash completions load and
 //! complete.
 
-mod common;
+use crate::common;
 
 use common::git::*;
 use common::*;

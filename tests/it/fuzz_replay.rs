@@ -3,7 +3,7 @@
 //! CI checks them on every run without fuzzing. Fuzzing itself:
 //! `bash fuzz/run TARGET SECONDS` (see BENCHMARKS.md, FUZZING).
 
-#[path = "../fuzz/src/targets.rs"]
+#[path = "../../fuzz/src/targets.rs"]
 #[allow(dead_code)]
 mod targets;
 

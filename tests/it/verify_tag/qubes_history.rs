@@ -5,7 +5,7 @@
 //! README there). Every commit must get the old script's verdict, except
 //! SHA-1 data signatures, which need `--allow-sha1-before`.
 
-mod common;
+use crate::common;
 
 use common::git::git;
 use common::text;

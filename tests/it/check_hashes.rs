@@ -1,7 +1,7 @@
 //! check-hashes against coreutils (sha256sum, sha512sum, cksum) on the same
 //! lists, and the cases where it is deliberately stricter.
 
-mod common;
+use crate::common;
 
 use common::have;
 use proptest::prelude::*;

@@ -5,7 +5,7 @@
 //! against a `file:` source; real RPM Fusion packages; synthetic v6
 //! packages signed by sequoia; and hostile input.
 
-mod common;
+use crate::common;
 
 use common::pkg::shared_rpms as rpms;
 use common::pkg::{

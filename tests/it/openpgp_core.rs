@@ -1,7 +1,7 @@
 //! The OpenPGP trust core against the rules of DESIGN.md §3, with gpgv and
 //! sqv as oracles where they agree with us.
 
-mod common;
+use crate::common;
 
 use build_verify::exit::{code_of, Code};
 use build_verify::openpgp::sign::SigningKey;

@@ -10,7 +10,7 @@
 //! and BUILD_VERIFY_TOOLS_DIR=/usr/bin (CI runs both after installing the
 //! package).
 
-mod common;
+use crate::common;
 
 use common::http::{Reply, Server, TestCa};
 use std::collections::BTreeMap;

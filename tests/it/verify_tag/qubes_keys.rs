@@ -4,7 +4,7 @@
 //! 2010-2014 and revoked one certification in 2014. GnuPG with the root's
 //! ultimate ownertrust (the old script's setup) is the oracle.
 
-mod common;
+use crate::common;
 
 use build_verify::openpgp::{
     parse_fingerprint, BuildPolicy, Fingerprint, Keyring, Sha1Rules, Trust,

@@ -1,7 +1,10 @@
 //! verify-tag on real git repositories, with tags signed by keys made with
 //! sequoia at test time; gpg + `git verify-tag` as an oracle where installed.
 
-mod common;
+use crate::common;
+
+mod qubes_history;
+mod qubes_keys;
 
 use common::git::*;
 use common::*;
