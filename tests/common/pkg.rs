@@ -11,11 +11,13 @@ use std::process::{Command, Output};
 pub use super::oracle;
 use std::sync::{Mutex, OnceLock};
 
-/// The fixtures that sign with the shared keys' gpg take turns: each stops
-/// the agent when it is done, which cuts off another one still signing.
-static GPG_TURN: Mutex<()> = Mutex::new(());
-
+/// One gpg (or rpmsign) run at a time in this process: the tests share one
+/// gpg home (the shared keys), and a fixture stopping its agent when done,
+/// or concurrent runs starting one, cut off another test still signing.
+/// Each run takes the turn (not a sequence of runs: a test's signing
+/// restarts the agent another stopped).
 fn gpg_turn() -> std::sync::MutexGuard<'static, ()> {
+    static GPG_TURN: Mutex<()> = Mutex::new(());
     GPG_TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -45,10 +47,7 @@ pub fn shared_rpms() -> Option<(&'static Keys, &'static Rpms)> {
             ["rpmbuild", "rpmsign", "rpmkeys"]
                 .iter()
                 .all(|t| oracle(t))
-                .then(|| {
-                    let _turn = gpg_turn();
-                    Rpms::make(k, &fixture_dir("rpm"))
-                })
+                .then(|| Rpms::make(k, &fixture_dir("rpm")))
         })
         .as_ref()?;
     Some((k, r))
@@ -68,10 +67,7 @@ pub fn shared_deb(oracles: &[&str]) -> Option<(&'static Keys, &'static Deb)> {
             ["dpkg-deb", "dpkg-source", "apt-ftparchive", "xz"]
                 .iter()
                 .all(|t| oracle(t))
-                .then(|| {
-                    let _turn = gpg_turn();
-                    Deb::make(k, &fixture_dir("deb"))
-                })
+                .then(|| Deb::make(k, &fixture_dir("deb")))
         })
         .as_ref()?;
     Some((k, d))
@@ -105,16 +101,22 @@ impl Gpg {
         }
     }
 
-    pub fn cmd(&self) -> Command {
+    fn cmd(&self) -> Command {
         let mut c = Command::new("gpg");
         c.env("GNUPGHOME", &self.home)
             .args(["--batch", "--quiet", "--no-tty"]);
         c
     }
 
+    /// Run gpg (`cmd()`) in its turn; panic unless it succeeds.
+    fn run(&self, c: &mut Command) -> Output {
+        let _turn = gpg_turn();
+        sh(c)
+    }
+
     /// A new signing key `email` of `algo` (rsa2048, ed25519, ...).
     pub fn gen(&self, email: &str, algo: &str) {
-        sh(self
+        self.run(self
             .cmd()
             .args(["--passphrase", "", "--quick-gen-key"])
             .arg(format!("Test {email} <{email}>"))
@@ -127,13 +129,13 @@ impl Gpg {
         if armor {
             c.arg("--armor");
         }
-        let out = sh(c.arg("--export").arg(email));
+        let out = self.run(c.arg("--export").arg(email));
         assert!(!out.stdout.is_empty(), "no key {email}");
         std::fs::write(path, out.stdout).unwrap();
     }
 
     pub fn fingerprint(&self, email: &str) -> String {
-        let out = sh(self.cmd().args(["--with-colons", "--list-keys", email]));
+        let out = self.run(self.cmd().args(["--with-colons", "--list-keys", email]));
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .find_map(|l| l.strip_prefix("fpr:::::::::"))
@@ -148,7 +150,7 @@ impl Gpg {
             c.args(["-u", u]);
         }
         let _ = std::fs::remove_file(output);
-        sh(c.args(["--digest-algo", "SHA256", "--clearsign", "-o"])
+        self.run(c.args(["--digest-algo", "SHA256", "--clearsign", "-o"])
             .arg(output)
             .arg(input));
     }
@@ -156,7 +158,7 @@ impl Gpg {
     /// An armored detached signature of `input` into `output` (apt reads no other).
     pub fn detach_sign(&self, by: &str, input: &Path, output: &Path) {
         let _ = std::fs::remove_file(output);
-        sh(self
+        self.run(self
             .cmd()
             .args([
                 "-u",
@@ -173,6 +175,7 @@ impl Gpg {
 
     /// Stop the agent gpg started for this home (by its home, not by name).
     pub fn stop_agent(&self) {
+        let _turn = gpg_turn();
         let _ = Command::new("gpgconf")
             .env("GNUPGHOME", &self.home)
             .args(["--kill", "gpg-agent"])
@@ -233,6 +236,7 @@ pub fn rpmsign(gpg: &Gpg, rpm: &Path, who: &str, v3: bool) {
     if v3 {
         c.arg("--rpmv3");
     }
+    let _turn = gpg_turn();
     sh(c.arg(rpm));
 }
 

@@ -9,16 +9,20 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod attest;
 mod check_hashes;
 mod cli_contract;
+mod defects;
 mod fetch_verified;
 mod fuzz_replay;
 mod layout;
+mod maintainer;
 mod make_fragments;
 mod openpgp_core;
 mod packaging;
 mod qubes_builderv2;
 mod readme;
+mod rpm_repo;
 mod sign_log;
 mod verify_package;
 mod verify_tag;

@@ -7,10 +7,12 @@
 //!
 //! The scripts and tools are the source tree's and this build's, or the
 //! installed ones: BUILD_VERIFY_DROPINS_DIR=/usr/lib/build-verify/qubes-builderv2
-//! and BUILD_VERIFY_TOOLS_DIR=/usr/bin (CI runs both after installing the
-//! package).
+//! and BUILD_VERIFY_TOOLS_DIR=/usr/bin (CI runs these and `source`, the
+//! source step, after installing the package).
 
 use crate::common;
+
+mod source;
 
 use common::http::{Reply, Server, TestCa};
 use std::collections::BTreeMap;

@@ -19,6 +19,8 @@ mod receive;
 mod robust;
 mod seal;
 mod tamper;
+mod tiles;
+mod tlog_witness;
 mod witness;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sign-log");

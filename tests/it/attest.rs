@@ -4,7 +4,7 @@
 //! made at test time; Python's in-toto 3 (with securesystemslib) as the
 //! oracle both ways.
 
-mod common;
+use crate::common;
 
 use build_verify::attest::evidence::{Evidence, Input};
 use build_verify::attest::json::{object, string, Json};

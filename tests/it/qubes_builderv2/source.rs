@@ -13,9 +13,9 @@
 //!
 //! The script and verify-tag are the source tree's and this build's, or
 //! the installed ones (BUILD_VERIFY_DROPINS_DIR, BUILD_VERIFY_TOOLS_DIR, as
-//! tests/qubes_builderv2.rs).
+//! tests/it/qubes_builderv2.rs).
 
-mod common;
+use crate::common;
 
 use common::git::{commit, git, init, sign_head_commit, signed_tag, tag_text, write_tag};
 use sequoia_openpgp::Cert;

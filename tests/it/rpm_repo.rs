@@ -16,7 +16,7 @@
 //! - a primary listing a wrong size for a local package: dnf checks only
 //!   the checksum; we refuse the inconsistent listing.
 
-mod common;
+use crate::common;
 
 use common::http::Server;
 use common::pkg::{self, oracle, sh, Keys};

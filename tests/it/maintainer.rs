@@ -3,7 +3,7 @@
 //! offline re-verification, Make misuse that must be loud, and the
 //! messages that say what to do.
 
-mod common;
+use crate::common;
 
 use common::git::git;
 use common::http::{Reply, Server};

@@ -1,9 +1,9 @@
 //! sign-log publish and monitor: a sealed log as static c2sp.org/tlog-tiles,
 //! and any tlog-tiles log read over HTTP on 127.0.0.1. The oracle for the
 //! format is Tessera's own test log (tests/data/tessera-testdata): the same
-//! entries give the same bytes; Go's x/mod reads our tiles in tests/interop.
+//! entries give the same bytes; Go's x/mod reads our tiles in `interop`.
 
-mod common;
+use crate::common;
 
 use build_verify::log::checkpoint::Checkpoint;
 use build_verify::log::merkle::{self, Hash};

@@ -3,7 +3,7 @@
 //! it asserts the exit code and, where files are written, the directory
 //! listing. Peers (apt, GNU make) are the oracles where they have a say.
 
-mod common;
+use crate::common;
 
 use common::git::{commit, init, signed_tag};
 use common::http::{Reply, Server};
@@ -75,14 +75,6 @@ const PACKAGES: &str = "dists/stable/main/binary-amd64/Packages";
 const PACKAGES_XZ: &str = "dists/stable/main/binary-amd64/Packages.xz";
 const IN_RELEASE: &str = "dists/stable/InRelease";
 
-/// One test at a time signs with the shared gpg home (concurrent gpg runs
-/// and agent restarts on one home fail at random).
-fn gpg_turn() -> std::sync::MutexGuard<'static, ()> {
-    static GPG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    GPG.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// A copy of the repository to change, apt set up on it, and a server
 /// publishing it.
 struct Repo {
@@ -120,7 +112,6 @@ impl Repo {
     /// Rewrite the Release's text with `edit` and clearsign it as
     /// InRelease by the archive key (gpg), as an archive would.
     fn resign_release(&self, k: &Keys, edit: impl Fn(&str) -> String) {
-        let _gpg = gpg_turn();
         let dists = self.p("dists/stable");
         let text = edit(&std::fs::read_to_string(dists.join("Release")).unwrap());
         let plain = self.tmp.path().join("Release.edited");
@@ -134,7 +125,6 @@ impl Repo {
     /// Replace the binary index (plain, .xz, .gz) and sign a new Release
     /// over it: the index is authentic, whatever it says.
     fn publish_packages(&self, k: &Keys, text: &str) {
-        let _gpg = gpg_turn();
         write_index(&self.p(PACKAGES), text.as_bytes());
         sign_release(k, &self.p("dists/stable"));
         k.gpg.stop_agent();

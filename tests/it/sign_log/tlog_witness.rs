@@ -6,7 +6,7 @@
 //! socket activation does); the C2SP texts' examples as test vectors
 //! (tests/data/c2sp).
 
-mod common;
+use crate::common;
 
 use build_verify::log::checkpoint::parse_note;
 use build_verify::log::note::{self, Note, SignatureLine, SignerKey, VerifierKey};
