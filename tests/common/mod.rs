@@ -434,8 +434,8 @@ pub fn text(o: &std::process::Output) -> String {
     )
 }
 
-/// The files named `*.EXT` under `dir`, at any depth, sorted.
-pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+/// Every file under `dir` (not a directory), at any depth, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
@@ -443,12 +443,19 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 todo.push(p);
-            } else if p.extension().is_some_and(|x| x == ext) {
+            } else {
                 out.push(p);
             }
         }
     }
     out.sort();
+    out
+}
+
+/// The files named `*.EXT` under `dir`, at any depth, sorted.
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = files_under(dir);
+    out.retain(|p| p.extension().is_some_and(|x| x == ext));
     out
 }
 

@@ -116,11 +116,12 @@ impl Gpg {
 
     /// A new signing key `email` of `algo` (rsa2048, ed25519, ...).
     pub fn gen(&self, email: &str, algo: &str) {
-        self.run(self
-            .cmd()
-            .args(["--passphrase", "", "--quick-gen-key"])
-            .arg(format!("Test {email} <{email}>"))
-            .args([algo, "sign", "never"]));
+        self.run(
+            self.cmd()
+                .args(["--passphrase", "", "--quick-gen-key"])
+                .arg(format!("Test {email} <{email}>"))
+                .args([algo, "sign", "never"]),
+        );
     }
 
     /// The public key, armored, into `path`.
@@ -150,27 +151,30 @@ impl Gpg {
             c.args(["-u", u]);
         }
         let _ = std::fs::remove_file(output);
-        self.run(c.args(["--digest-algo", "SHA256", "--clearsign", "-o"])
-            .arg(output)
-            .arg(input));
+        self.run(
+            c.args(["--digest-algo", "SHA256", "--clearsign", "-o"])
+                .arg(output)
+                .arg(input),
+        );
     }
 
     /// An armored detached signature of `input` into `output` (apt reads no other).
     pub fn detach_sign(&self, by: &str, input: &Path, output: &Path) {
         let _ = std::fs::remove_file(output);
-        self.run(self
-            .cmd()
-            .args([
-                "-u",
-                by,
-                "--digest-algo",
-                "SHA256",
-                "--armor",
-                "--detach-sign",
-                "-o",
-            ])
-            .arg(output)
-            .arg(input));
+        self.run(
+            self.cmd()
+                .args([
+                    "-u",
+                    by,
+                    "--digest-algo",
+                    "SHA256",
+                    "--armor",
+                    "--detach-sign",
+                    "-o",
+                ])
+                .arg(output)
+                .arg(input),
+        );
     }
 
     /// Stop the agent gpg started for this home (by its home, not by name).
@@ -468,7 +472,25 @@ pub struct Deb {
     pub expired: PathBuf,
 }
 
+/// A copy of the shared repository for one test to change, and apt set
+/// up on it (`Deb::copy`).
+pub struct DebCopy {
+    pub tmp: tempfile::TempDir,
+    /// TMP/repo
+    pub repo: PathBuf,
+    pub apt: Apt,
+}
+
 impl Deb {
+    /// A [`DebCopy`] of this repository, apt trusting `k`'s archive key.
+    pub fn copy(&self, k: &Keys) -> DebCopy {
+        let tmp = tempfile::tempdir_in(self.repo.parent().unwrap()).unwrap();
+        let repo = tmp.path().join("repo");
+        copy_tree(&self.repo, &repo);
+        let apt = Apt::new(&tmp.path().join("apt"), &k.rsa_gpg, &repo, "stable");
+        DebCopy { tmp, repo, apt }
+    }
+
     /// A Debian repository under `dir`: two .debs, a 3.0 (quilt) source
     /// package with a .dsc signed by `ed`, Packages and Sources (plain,
     /// .xz, .gz), InRelease signed by `rsa` and `other`, Release.gpg by

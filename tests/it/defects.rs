@@ -7,7 +7,7 @@ use crate::common;
 
 use common::git::{commit, init, signed_tag};
 use common::http::{Reply, Server};
-use common::pkg::{self, copy_tree, sign_release, write_index, Apt, Deb, Keys};
+use common::pkg::{self, sign_release, write_index, Apt, Deb, Keys};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -86,10 +86,7 @@ struct Repo {
 
 impl Repo {
     fn new(k: &Keys, d: &Deb) -> Repo {
-        let tmp = tempfile::tempdir_in(d.repo.parent().unwrap()).unwrap();
-        let repo = tmp.path().join("repo");
-        copy_tree(&d.repo, &repo);
-        let apt = Apt::new(&tmp.path().join("apt"), &k.rsa_gpg, &repo, "stable");
+        let pkg::DebCopy { tmp, repo, apt } = d.copy(k);
         let server = Server::start();
         server.serve_dir(&repo);
         std::fs::create_dir(tmp.path().join("out")).unwrap();
@@ -380,10 +377,7 @@ fn sl(dir: &Path, args: &[&str]) -> Output {
 impl Log {
     fn new() -> Log {
         let tmp = tempfile::tempdir().unwrap();
-        let k = gen_key("Log VM <log@example.org>");
-        let key = tmp.path().join("key.asc");
-        std::fs::write(&key, armor_tsk(&k)).unwrap();
-        let public = write_keyring(&tmp.path().join("pub.asc"), &[&k]);
+        let common::signlog::LogKey { key, public, .. } = common::signlog::log_key(tmp.path());
         let log = tmp.path().join("log");
         let art = tmp.path().join("a.rpm");
         std::fs::write(&art, b"rpm a").unwrap();

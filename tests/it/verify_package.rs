@@ -8,9 +8,7 @@
 use crate::common;
 
 use common::pkg::shared_rpms as rpms;
-use common::pkg::{
-    self, copy_tree, oracle, rpm_accepts, rpm_layout, write_index, Apt, Deb, Keys, Rpms,
-};
+use common::pkg::{self, oracle, rpm_accepts, rpm_layout, write_index, Apt, Deb, Keys, Rpms};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -597,10 +595,7 @@ struct Copy {
 
 impl Copy {
     fn new(k: &Keys, d: &Deb) -> Copy {
-        let tmp = tempfile::tempdir_in(d.repo.parent().unwrap()).unwrap();
-        let repo = tmp.path().join("repo");
-        copy_tree(&d.repo, &repo);
-        let apt = Apt::new(&tmp.path().join("apt"), &k.rsa_gpg, &repo, "stable");
+        let pkg::DebCopy { tmp, repo, apt } = d.copy(k);
         Copy {
             _tmp: tmp,
             repo,

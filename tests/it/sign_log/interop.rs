@@ -189,9 +189,7 @@ fn go_sumdb_verifies_our_notes_trees_and_proofs() {
     let (skey, vkey) = keys.trim().split_once('\n').unwrap();
     std::fs::write(t("log.skey"), format!("{skey}\n")).unwrap();
     // OpenPGP key for the seals; witnesses' keys made by sign-log.
-    let k = gen_key("Log VM <log@example.org>");
-    std::fs::write(t("key.asc"), armor_tsk(&k)).unwrap();
-    let public = write_keyring(&t("pub.asc"), &[&k]);
+    let public = common::signlog::log_key(tmp.path()).public;
     let keygen = |name: &str, file: &str, witness: bool| {
         let f = t(file);
         let mut a = vec!["keygen", "--name", name, "--secret", f.to_str().unwrap()];
@@ -430,8 +428,7 @@ fn go_tlog_reads_our_published_tiles() {
     let t = |n: &str| tmp.path().join(n);
     let go = build_oracle(tmp.path());
     let origin = "logs.example.org/core-admin";
-    let k = gen_key("Log VM <log@example.org>");
-    std::fs::write(t("key.asc"), armor_tsk(&k)).unwrap();
+    common::signlog::log_key(tmp.path());
     let nk = t("note.key");
     let vkey = String::from_utf8(
         sl(

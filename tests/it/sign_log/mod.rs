@@ -34,10 +34,7 @@ struct Env {
 
 fn setup() -> Env {
     let tmp = tempfile::tempdir().unwrap();
-    let k = gen_key("Log VM <log@example.org>");
-    let key = tmp.path().join("key.asc");
-    std::fs::write(&key, armor_tsk(&k)).unwrap();
-    let public = write_keyring(&tmp.path().join("pub.asc"), &[&k]);
+    let common::signlog::LogKey { key, public, .. } = common::signlog::log_key(tmp.path());
     let log = tmp.path().join("log");
     Env {
         tmp,

@@ -58,16 +58,13 @@ struct Env {
 fn setup() -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
-    let k = gen_key("Log VM <log@example.org>");
-    let key = root.join("key.asc");
-    std::fs::write(&key, armor_tsk(&k)).unwrap();
-    write_keyring(&root.join("pub.asc"), &[&k]);
+    let k = common::signlog::log_key(&root);
     Env {
         _tmp: tmp,
         log: root.join("log"),
         root,
-        key,
-        keyring: Keyring::from_certs([k]).unwrap(),
+        key: k.key,
+        keyring: Keyring::from_certs([k.cert]).unwrap(),
     }
 }
 
