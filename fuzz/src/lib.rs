@@ -1,3 +1,3 @@
 //! The fuzz targets' bodies, shared with the corpus replay test of the
-//! main crate (tests/fuzz_replay.rs includes targets.rs).
+//! main crate (tests/it/fuzz_replay.rs includes targets.rs).
 pub mod targets;

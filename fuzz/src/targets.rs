@@ -1,11 +1,11 @@
 //! One function per fuzz target: feed untrusted bytes to a parser, and
 //! check invariants beyond "does not panic" where the parser has some.
-//! Also compiled into the main crate's tests/fuzz_replay.rs, which runs
+//! Also compiled into the main crate's tests/it/fuzz_replay.rs, which runs
 //! every committed corpus file through these functions on each `cargo test`.
 //!
 //! One file per area under targets/, the fixtures they share in
 //! targets/fixtures.rs. (The `path` attributes keep them found from
-//! tests/fuzz_replay.rs too, which includes this file by its path.)
+//! tests/it/fuzz_replay.rs too, which includes this file by its path.)
 
 #[path = "targets/attest.rs"]
 mod attest;

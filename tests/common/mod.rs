@@ -434,6 +434,31 @@ pub fn text(o: &std::process::Output) -> String {
     )
 }
 
+/// Every file under `dir` (not a directory), at any depth, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The files named `*.EXT` under `dir`, at any depth, sorted.
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = files_under(dir);
+    out.retain(|p| p.extension().is_some_and(|x| x == ext));
+    out
+}
+
 /// The sizes of a sign-log log's checkpoint files, in order.
 pub fn checkpoint_sizes(log: &std::path::Path) -> Vec<u64> {
     let mut v: Vec<u64> = std::fs::read_dir(log.join("checkpoints"))

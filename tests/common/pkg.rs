@@ -1,4 +1,4 @@
-//! Package fixtures made with the real tools, once per test binary: gpg
+//! Package fixtures made with the real tools, once per test run: gpg
 //! keys in a private GNUPGHOME, RPMs built by rpmbuild and signed by
 //! rpmsign (gpg as its backend), a Debian repository made by dpkg-deb,
 //! dpkg-source and apt-ftparchive and signed by gpg; and the peers as
@@ -9,9 +9,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub use super::oracle;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-/// A fresh directory for this test binary's fixture `what`, under target/.
+/// One gpg (or rpmsign) run at a time in this process: the tests share one
+/// gpg home (the shared keys), and a fixture stopping its agent when done,
+/// or concurrent runs starting one, cut off another test still signing.
+/// Each run takes the turn (not a sequence of runs: a test's signing
+/// restarts the agent another stopped).
+fn gpg_turn() -> std::sync::MutexGuard<'static, ()> {
+    static GPG_TURN: Mutex<()> = Mutex::new(());
+    GPG_TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fresh directory for the fixture `what`, under target/.
 pub fn fixture_dir(what: &str) -> PathBuf {
     let d =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{what}", env!("CARGO_CRATE_NAME")));
@@ -20,7 +30,7 @@ pub fn fixture_dir(what: &str) -> PathBuf {
     d
 }
 
-/// The test keys, made once per test binary; `None` (the test skips)
+/// The test keys, made once per test run; `None` (the test skips)
 /// without gpg.
 pub fn shared_keys() -> Option<&'static Keys> {
     static K: OnceLock<Option<Keys>> = OnceLock::new();
@@ -28,7 +38,7 @@ pub fn shared_keys() -> Option<&'static Keys> {
         .as_ref()
 }
 
-/// The signed RPMs, made once per test binary; `None` without rpm's tools.
+/// The signed RPMs, made once per test run; `None` without rpm's tools.
 pub fn shared_rpms() -> Option<(&'static Keys, &'static Rpms)> {
     static R: OnceLock<Option<Rpms>> = OnceLock::new();
     let k = shared_keys()?;
@@ -43,16 +53,19 @@ pub fn shared_rpms() -> Option<(&'static Keys, &'static Rpms)> {
     Some((k, r))
 }
 
-/// The signed Debian repository, made once per test binary; `None` without
-/// the tools that make it or the `oracles` the caller also needs.
+/// The signed Debian repository, made once per test run; `None` without
+/// the tools that make it or the `oracles` the caller also needs (checked
+/// on every call: callers needing different oracles share the fixture).
 pub fn shared_deb(oracles: &[&str]) -> Option<(&'static Keys, &'static Deb)> {
     static D: OnceLock<Option<Deb>> = OnceLock::new();
+    if !oracles.iter().all(|t| oracle(t)) {
+        return None;
+    }
     let k = shared_keys()?;
     let d = D
         .get_or_init(|| {
             ["dpkg-deb", "dpkg-source", "apt-ftparchive", "xz"]
                 .iter()
-                .chain(oracles)
                 .all(|t| oracle(t))
                 .then(|| Deb::make(k, &fixture_dir("deb")))
         })
@@ -88,20 +101,27 @@ impl Gpg {
         }
     }
 
-    pub fn cmd(&self) -> Command {
+    fn cmd(&self) -> Command {
         let mut c = Command::new("gpg");
         c.env("GNUPGHOME", &self.home)
             .args(["--batch", "--quiet", "--no-tty"]);
         c
     }
 
+    /// Run gpg (`cmd()`) in its turn; panic unless it succeeds.
+    fn run(&self, c: &mut Command) -> Output {
+        let _turn = gpg_turn();
+        sh(c)
+    }
+
     /// A new signing key `email` of `algo` (rsa2048, ed25519, ...).
     pub fn gen(&self, email: &str, algo: &str) {
-        sh(self
-            .cmd()
-            .args(["--passphrase", "", "--quick-gen-key"])
-            .arg(format!("Test {email} <{email}>"))
-            .args([algo, "sign", "never"]));
+        self.run(
+            self.cmd()
+                .args(["--passphrase", "", "--quick-gen-key"])
+                .arg(format!("Test {email} <{email}>"))
+                .args([algo, "sign", "never"]),
+        );
     }
 
     /// The public key, armored, into `path`.
@@ -110,13 +130,13 @@ impl Gpg {
         if armor {
             c.arg("--armor");
         }
-        let out = sh(c.arg("--export").arg(email));
+        let out = self.run(c.arg("--export").arg(email));
         assert!(!out.stdout.is_empty(), "no key {email}");
         std::fs::write(path, out.stdout).unwrap();
     }
 
     pub fn fingerprint(&self, email: &str) -> String {
-        let out = sh(self.cmd().args(["--with-colons", "--list-keys", email]));
+        let out = self.run(self.cmd().args(["--with-colons", "--list-keys", email]));
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .find_map(|l| l.strip_prefix("fpr:::::::::"))
@@ -131,31 +151,35 @@ impl Gpg {
             c.args(["-u", u]);
         }
         let _ = std::fs::remove_file(output);
-        sh(c.args(["--digest-algo", "SHA256", "--clearsign", "-o"])
-            .arg(output)
-            .arg(input));
+        self.run(
+            c.args(["--digest-algo", "SHA256", "--clearsign", "-o"])
+                .arg(output)
+                .arg(input),
+        );
     }
 
     /// An armored detached signature of `input` into `output` (apt reads no other).
     pub fn detach_sign(&self, by: &str, input: &Path, output: &Path) {
         let _ = std::fs::remove_file(output);
-        sh(self
-            .cmd()
-            .args([
-                "-u",
-                by,
-                "--digest-algo",
-                "SHA256",
-                "--armor",
-                "--detach-sign",
-                "-o",
-            ])
-            .arg(output)
-            .arg(input));
+        self.run(
+            self.cmd()
+                .args([
+                    "-u",
+                    by,
+                    "--digest-algo",
+                    "SHA256",
+                    "--armor",
+                    "--detach-sign",
+                    "-o",
+                ])
+                .arg(output)
+                .arg(input),
+        );
     }
 
     /// Stop the agent gpg started for this home (by its home, not by name).
     pub fn stop_agent(&self) {
+        let _turn = gpg_turn();
         let _ = Command::new("gpgconf")
             .env("GNUPGHOME", &self.home)
             .args(["--kill", "gpg-agent"])
@@ -216,6 +240,7 @@ pub fn rpmsign(gpg: &Gpg, rpm: &Path, who: &str, v3: bool) {
     if v3 {
         c.arg("--rpmv3");
     }
+    let _turn = gpg_turn();
     sh(c.arg(rpm));
 }
 
@@ -447,7 +472,25 @@ pub struct Deb {
     pub expired: PathBuf,
 }
 
+/// A copy of the shared repository for one test to change, and apt set
+/// up on it (`Deb::copy`).
+pub struct DebCopy {
+    pub tmp: tempfile::TempDir,
+    /// TMP/repo
+    pub repo: PathBuf,
+    pub apt: Apt,
+}
+
 impl Deb {
+    /// A [`DebCopy`] of this repository, apt trusting `k`'s archive key.
+    pub fn copy(&self, k: &Keys) -> DebCopy {
+        let tmp = tempfile::tempdir_in(self.repo.parent().unwrap()).unwrap();
+        let repo = tmp.path().join("repo");
+        copy_tree(&self.repo, &repo);
+        let apt = Apt::new(&tmp.path().join("apt"), &k.rsa_gpg, &repo, "stable");
+        DebCopy { tmp, repo, apt }
+    }
+
     /// A Debian repository under `dir`: two .debs, a 3.0 (quilt) source
     /// package with a .dsc signed by `ed`, Packages and Sources (plain,
     /// .xz, .gz), InRelease signed by `rsa` and `other`, Release.gpg by

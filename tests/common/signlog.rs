@@ -9,6 +9,24 @@ use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sign-log");
 
+/// The log VM's OpenPGP key, made at test time.
+pub struct LogKey {
+    pub cert: sequoia_openpgp::Cert,
+    /// The secret key, armored (what `seal --key` reads): DIR/key.asc.
+    pub key: PathBuf,
+    /// The certificate, armored (a keyring for `verify`): DIR/pub.asc.
+    pub public: PathBuf,
+}
+
+/// A new [`LogKey`] in `dir`.
+pub fn log_key(dir: &Path) -> LogKey {
+    let cert = gen_key("Log VM <log@example.org>");
+    let key = dir.join("key.asc");
+    std::fs::write(&key, armor_tsk(&cert)).unwrap();
+    let public = write_keyring(&dir.join("pub.asc"), &[&cert]);
+    LogKey { cert, key, public }
+}
+
 pub fn sl(args: &[&str], input: &[u8]) -> Output {
     run_fed(
         Command::new(BIN)
@@ -31,17 +49,9 @@ pub fn code(o: &Output) -> i32 {
 /// Every file under `dir` by relative path, with its bytes.
 pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
+    for p in files_under(dir) {
+        let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+        out.insert(rel, std::fs::read(&p).unwrap());
     }
     out
 }
@@ -61,8 +71,7 @@ impl Published {
     pub fn new(origin: &str) -> Published {
         let tmp = tempfile::tempdir().unwrap();
         let t = |n: &str| tmp.path().join(n);
-        let k = gen_key("Log VM <log@example.org>");
-        std::fs::write(t("key.asc"), armor_tsk(&k)).unwrap();
+        let key = log_key(tmp.path()).key;
         let nk = t("note.key");
         let vkey = text(&ok(
             &["keygen", "--name", origin, "--secret", nk.to_str().unwrap()],
@@ -73,7 +82,7 @@ impl Published {
         Published {
             log: t("log"),
             www: t("www"),
-            key: t("key.asc"),
+            key,
             note_key: nk,
             vkey,
             origin: origin.to_string(),

@@ -115,7 +115,7 @@ pub(super) fn rpm_keyring() -> &'static Keyring {
 /// The fixtures the invariants above compare with must verify, or those
 /// invariants would hold vacuously: the real RPMs pass, the sealed log's
 /// evidence passes the gate (from its checkpoint 11 state too), its
-/// checkpoint 15 meets the note policy. Run by tests/fuzz_replay.rs.
+/// checkpoint 15 meets the note policy. Run by tests/it/fuzz_replay.rs.
 pub fn fixtures_verify() {
     let trust = Trust::All;
     let v = Verifier::new(rpm_keyring(), &trust, policy());

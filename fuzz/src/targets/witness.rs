@@ -164,7 +164,7 @@ pub fn http_request(data: &[u8]) {
 
 /// The genuine inputs above must pass, or the invariants would hold
 /// vacuously: the proof of record 6 verifies, a witness cosigns
-/// checkpoint 15 from nothing. Run by tests/fuzz_replay.rs.
+/// checkpoint 15 from nothing. Run by tests/it/fuzz_replay.rs.
 pub fn witness_fixtures_verify() {
     let p = genuine_proof();
     let (_, note, cp) = TlogProof::parse(&p.encode()).unwrap_or_else(|e| panic!("{e:#}"));

@@ -1,5 +1,5 @@
 """Python's in-toto reference implementation (in-toto 3.x with
-securesystemslib) as an oracle for tests/attest.rs: it writes links and DSSE
+securesystemslib) as an oracle for tests/it/attest.rs: it writes links and DSSE
 envelopes we must verify, verifies the links we write, and computes
 securesystemslib's canonical JSON. Written for this project."""
 import json, sys
