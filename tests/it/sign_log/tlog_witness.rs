@@ -877,40 +877,22 @@ fn no_note_signature_no_tlog_proof_and_no_witness() {
     assert_eq!(code(&p.seal(true)), 0);
     assert_eq!(code(&p.prove_tlog(&art, &proofs)), 0);
     let pf = proofs.join("a.rpm.tlog-proof");
-    let o = sl(
-        &[
+    let verify = |key: &[&str]| {
+        let mut args = vec![
             "verify-proof",
             pf.to_str().unwrap(),
             "--artifact",
             art.to_str().unwrap(),
-        ],
-        b"",
-    );
+        ];
+        args.extend_from_slice(key);
+        sl(&args, b"")
+    };
+    let o = verify(&[]);
     assert_eq!(code(&o), 3, "{}", text(&o));
     let other = log_key(p.tmp.path(), &p.origin);
-    let o = sl(
-        &[
-            "verify-proof",
-            pf.to_str().unwrap(),
-            "--artifact",
-            art.to_str().unwrap(),
-            "--note-key",
-            &other,
-        ],
-        b"",
-    );
+    let o = verify(&["--note-key", &other]);
     assert_eq!(code(&o), 1, "{}", text(&o));
-    let o = sl(
-        &[
-            "verify-proof",
-            pf.to_str().unwrap(),
-            "--artifact",
-            art.to_str().unwrap(),
-            "--note-key",
-            &p.vkey,
-        ],
-        b"",
-    );
+    let o = verify(&["--note-key", &p.vkey]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("no witness required"), "{}", text(&o));
 }
