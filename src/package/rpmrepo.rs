@@ -5,7 +5,7 @@
 //!    by the hashes a metalink gives it (Fedora's way);
 //! 2. each metadata file it lists (primary always; every one with
 //!    [`RepoOptions::all_metadata`]): size and checksum of the bytes, then
-//!    size and open-checksum of the decompressed content (gzip, xz, bzip2,
+//!    open-size (and open-checksum, after a weak checksum) of the decompressed content (gzip, xz, bzip2,
 //!    zstd). The compressed bytes are checked first, so a decoder only ever
 //!    sees authenticated bytes; then primary.xml streams through its
 //!    parser into an index by location;
@@ -305,7 +305,8 @@ pub fn open_repo(
 
 /// Check one metadata file: its bytes by size and checksum first (a
 /// decoder sees nothing unauthenticated), then its decompressed content
-/// by open-size and open-checksum, handed to `sink` a block at a time.
+/// by open-size (and open-checksum where the checksum was weak), handed
+/// to `sink` a block at a time.
 pub fn check_metadata(
     source: &dyn Source,
     d: &Data,
@@ -377,7 +378,16 @@ pub fn check_metadata(
         ));
         return Ok(checked(None, notes));
     }
-    let open_algo = d.open_checksum.as_ref().map(|c| c.algo);
+    // The open-checksum authenticates nothing more once a strong checksum
+    // of the compressed bytes matched: decoding is a function of those
+    // bytes (dnf checks only the checksum too). It is checked when the
+    // compressed bytes were judged by a weak one (--allow-sha1), and
+    // open-size always (it costs nothing).
+    let open = d
+        .open_checksum
+        .as_ref()
+        .filter(|_| plain || d.checksum.algo.is_weak());
+    let open_algo = open.map(|c| c.algo);
     let decoded =
         decode_into(file, compression, open_algo, opts.max_metadata, sink).map_err(ctx)?;
     if let Some(want) = d.open_size.filter(|s| *s != decoded.len) {
@@ -389,7 +399,7 @@ pub fn check_metadata(
             ),
         )));
     }
-    if let Some(c) = &d.open_checksum {
+    if let Some(c) = open {
         compare(c, &decoded, "open-checksum").map_err(ctx)?;
     }
     Ok(checked(Some(decoded.len), notes))

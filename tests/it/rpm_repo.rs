@@ -960,3 +960,47 @@ fn a_repodata_that_is_a_file_is_no_repository_not_an_io_error() {
     expect(&o, 3, "repomd.xml");
     assert_eq!(listing(&repo), ["repodata"]);
 }
+
+/// The primary's open-checksum in repomd.xml replaced by zeros of its
+/// length, repomd.xml re-signed: the compressed bytes still match.
+fn zero_open_checksum(root: &Path) {
+    let md_path = root.join("repodata/repomd.xml");
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    let start = md.find("<data type=\"primary\">").unwrap();
+    let tag = start + md[start..].find("<open-checksum").unwrap();
+    let open_end = tag + md[tag..].find('>').unwrap() + 1;
+    let close = open_end + md[open_end..].find("</open-checksum>").unwrap();
+    let zeros = "0".repeat(close - open_end);
+    std::fs::write(
+        &md_path,
+        format!("{}{zeros}{}", &md[..open_end], &md[close..]),
+    )
+    .unwrap();
+    sign_repomd(root, "rsa@example.org");
+}
+
+/// After a strong checksum of the compressed bytes the open-checksum
+/// authenticates nothing more (decoding is a function of those bytes), so
+/// it is not checked, as dnf does not check it; after a SHA-1 checksum
+/// (--allow-sha1-checksums) it is, and a wrong one fails.
+#[test]
+fn the_open_checksum_counts_only_after_a_weak_checksum() {
+    let Some(f) = fixture() else { return };
+    let strong = good_repo("open-strong");
+    zero_open_checksum(&strong);
+    expect(&ours(&strong, &[]), 0, "");
+    if have_dnf() {
+        let (ok, text) = dnf_accepts(&strong, &f.keys.rsa_asc, &["alpha", "beta"]);
+        assert!(ok, "dnf checks the open-checksum after all: {text}");
+    }
+    let weak = make_repo(
+        &scratch("open-weak").join("repo"),
+        &[&f.alpha2],
+        &["-s", "sha1"],
+        Some("rsa@example.org"),
+    );
+    expect(&ours(&weak, &["--allow-sha1-checksums"]), 0, "");
+    zero_open_checksum(&weak);
+    let o = ours(&weak, &["--allow-sha1-checksums"]);
+    expect(&o, 1, "open-checksum mismatch");
+}
