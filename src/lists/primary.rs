@@ -835,6 +835,14 @@ fn hash_nevra(h: &hashbrown::DefaultHashBuilder, p: &Package) -> u64 {
     std::hash::BuildHasher::hash_one(h, p.nevra_key())
 }
 
+/// How a table hashes a package (by location, by NEVRA).
+type HashFn = fn(&hashbrown::DefaultHashBuilder, &Package) -> u64;
+
+/// The hash of the package a table slot points at, for the table to grow.
+fn rehash(packages: &[Package], h: &hashbrown::DefaultHashBuilder, j: u32, f: HashFn) -> u64 {
+    packages.get(j as usize).map_or(0, |q| f(h, q))
+}
+
 impl Index {
     /// Add a package: a duplicate location or NEVRA is exit 1, naming both.
     pub fn insert(&mut self, p: Package) -> anyhow::Result<()> {
@@ -877,9 +885,7 @@ impl Index {
         let i = u32::try_from(packages.len())
             .map_err(|_| fail(Code::Failed, "more packages than an index holds"))?;
         packages.push(p);
-        let rehash = |j: &u32, f: fn(&hashbrown::DefaultHashBuilder, &Package) -> u64| {
-            packages.get(*j as usize).map_or(0, |q| f(hasher, q))
-        };
+        let rehash = |j: &u32, f: HashFn| rehash(packages, hasher, *j, f);
         by_location.insert_unique(h_loc, i, |j| rehash(j, hash_location));
         by_nevra.insert_unique(h_nevra, i, |j| rehash(j, hash_nevra));
         Ok(())
@@ -896,9 +902,7 @@ impl Index {
             hasher,
         } = self;
         packages.reserve(n);
-        let rehash = |j: &u32, f: fn(&hashbrown::DefaultHashBuilder, &Package) -> u64| {
-            packages.get(*j as usize).map_or(0, |q| f(hasher, q))
-        };
+        let rehash = |j: &u32, f: HashFn| rehash(packages, hasher, *j, f);
         by_location.reserve(n, |j| rehash(j, hash_location));
         by_nevra.reserve(n, |j| rehash(j, hash_nevra));
     }
