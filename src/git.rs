@@ -75,6 +75,23 @@ impl Repo {
             }
             Err(e) => return Err(fail(Code::Io, format!("opening the repository: {e}"))),
         };
+        // gix reads refs from files only: in a reftable repository it would
+        // see no branch and no tag, and call every revision missing (exit
+        // 3). Said for what it is, with git's conversion.
+        let refs = repo
+            .config_snapshot()
+            .string("extensions.refStorage")
+            .map(|v| v.to_string());
+        if let Some(storage) = refs.filter(|v| !v.eq_ignore_ascii_case("files")) {
+            return Err(fail(
+                Code::Usage,
+                format!(
+                    "its refs are stored as {storage:?}, which this tool cannot read \
+                     (only the files backend): clone it without --ref-format, or convert it \
+                     with `git refs migrate --ref-format=files`"
+                ),
+            ));
+        }
         // Nothing repacks while we read: a loose object is no reason to
         // rescan the pack directory (the default does, per miss).
         repo.objects.refresh_never();

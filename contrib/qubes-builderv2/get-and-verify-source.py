@@ -22,7 +22,10 @@
 #   does not exist (git ls-remote), never on a network or git failure.
 # - Until the commit verified, a failure removes a fresh clone, or an
 #   existing repository's FETCH_HEAD (its checkout is untouched).
-# - A no-op merge is not run (HEAD already is the verified commit).
+# - A no-op merge is not run (HEAD already is the verified commit), and the
+#   fetch starts no automatic maintenance (a merge of new commits does).
+# - A repository whose refs are in reftable is refused (exit 2): verify-tag
+#   reads refs from files only.
 #
 # Environment: VERIFY_TAG (default: verify-tag on PATH); VERIFY_TAG_FLAGS,
 # word-split, passed to it. CHECK, NO_CHECK and ALLOWED_COMPONENTS_* are
@@ -141,21 +144,27 @@ set -- ${operands[@]+"${operands[@]}"}
 [ $# -eq 4 ] || usage_error "expected URL CLONE-DIR KEYRING-DIR KEYS-DIR, got $# operands"
 url=$1 component_dir=$2 keys_dir=$4
 
+# is_oid S: S is a full object id (SHA-1 or SHA-256 hex, lower case);
+# is_sha1 S: 40 hex digits of either case. Globs, not [[ =~ ]]: bash compiles
+# a regex on every use, and a bounded repeat like {40} costs 0.1 ms each.
+is_oid() { [[ (${#1} -eq 40 || ${#1} -eq 64) && $1 != *[^0-9a-f]* ]]; }
+is_sha1() { [[ ${#1} -eq 40 && $1 != *[^0-9a-fA-F]* ]]; }
+
 # The original's sanity checks, with its messages.
 [[ $git_branch =~ ^[A-Za-z0-9][A-Za-z0-9/._-]+$ ]] || fail 2 "Invalid branch $git_branch"
 [[ $component_dir =~ ^/[A-Za-z][A-Za-z0-9/_-]*$ ]] || fail 2 "Invalid repository directory $component_dir"
 for m in ${maintainers[@]+"${maintainers[@]}"}; do
-  [[ $m =~ ^[a-fA-F0-9]{40}$ ]] || fail 2 "Invalid maintainer provided: $m"
+  is_sha1 "$m" || fail 2 "Invalid maintainer provided: $m"
 done
 if [ -n "$trust_all" ] && [ ${#maintainers[@]} -gt 0 ]; then
   fail 2 "--maintainer cannot be used together with --trust-all-keys"
 fi
-if [ -n "$git_commit" ] && ! [[ $git_commit =~ ^([a-fA-F0-9]{40}|[a-fA-F0-9]{64})$ ]]; then
+if [ -n "$git_commit" ] && ! is_oid "${git_commit,,}"; then
   fail 2 "Invalid commit $git_commit (a full commit id is needed)"
 fi
 # Four digits at most: more would wrap bash's 64-bit arithmetic (2^64 + 1
 # read as 1), and no component has ten thousand maintainers.
-[[ $minimum =~ ^[0-9]{1,4}$ ]] || fail 2 "Invalid minimum of distinct maintainers: $minimum"
+[[ ${#minimum} -ge 1 && ${#minimum} -le 4 && $minimum != *[^0-9]* ]] || fail 2 "Invalid minimum of distinct maintainers: $minimum"
 minimum=$((10#$minimum))
 # Zero good signatures is never enough.
 need=$((minimum > 0 ? minimum : 1))
@@ -189,13 +198,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# remote_failed WHAT ERR: a fetch or clone failed. With --ignore-missing,
-# exit 0 if the remote says it has no such ref; otherwise fail, 2 when the
-# ref does not exist, 4 when the remote could not be asked (network).
+# remote_failed WHAT: a fetch or clone failed (git said why on stderr).
+# With --ignore-missing, exit 0 if the remote says it has no such ref;
+# otherwise fail, 2 when the ref does not exist, 4 when the remote could not
+# be asked (network).
 remote_failed() {
-  local what=$1 err=$2 rc=0
-  printf '%s\n' "$err" >&2
-  if [ -n "$git_commit" ] || [[ $ref =~ ^[a-fA-F0-9]{40}$ ]]; then
+  local what=$1 rc=0
+  if [ -n "$git_commit" ] || is_sha1 "$ref"; then
     # No remote lists commits: that one is missing cannot be learnt.
     fail 4 "---> $what $url $ref failed"
   fi
@@ -229,12 +238,36 @@ head= current=
 if [ -z "$repo" ] || [ -d "$repo/.git" ]; then
   cd -P -- "${repo:-$component_dir}"
   repo=$PWD
-  err=$(git fetch "${git_options[@]}" -q --tags -- "$url" "$ref" 2>&1) || remote_failed "git fetch" "$err"
-  # One git for the three revisions the original asks for one by one.
-  if revs=$(git rev-parse -q 'FETCH_HEAD^{commit}' HEAD --abbrev-ref HEAD 2>/dev/null); then
-    { read -r rev; read -r head; read -r current; } <<<"$revs"
-  else
-    rev=$(git rev-parse -q --verify 'FETCH_HEAD^{commit}') || fail 1 "---> FETCH_HEAD is not a commit"
+  # Git's stderr goes through (it is quiet unless something fails), so no
+  # capture costs a process. No automatic maintenance here: on the
+  # up-to-date path it has nothing to do, and the merge that brings new
+  # commits runs it (git merge starts `git maintenance run --auto`).
+  git fetch --no-auto-maintenance "${git_options[@]}" -q --tags -- "$url" "$ref" || remote_failed "git fetch"
+  # The fetched commit, HEAD and its branch, read from the files git just
+  # wrote where that is unambiguous (no process on the path every build
+  # takes), else from git. FETCH_HEAD's first line is the ref asked for; a
+  # branch's id is taken as its commit (verify-tag says which commit it
+  # checked, and anything else fails below). HEAD: a loose branch ref, not
+  # the reftable placeholder.
+  rev= head= current=
+  { read -r rev kind _ || :; } <.git/FETCH_HEAD
+  [ "$kind" = branch ] && is_oid "$rev" || rev=
+  { read -r line || :; } <.git/HEAD
+  branch=${line#ref: refs/heads/}
+  if [ "$branch" != "$line" ] && [ -n "$branch" ] && [[ $branch != *[[:space:]]* ]] &&
+    [ "$branch" != .invalid ] && [ -f ".git/refs/heads/$branch" ]; then
+    current=$branch
+    { read -r head || :; } <".git/refs/heads/$current"
+    is_oid "$head" || head= current=
+  fi
+  if [ -z "$rev" ] || [ -z "$current" ]; then
+    # One git for the three revisions the original asks for one by one.
+    if revs=$(git rev-parse -q 'FETCH_HEAD^{commit}' HEAD --abbrev-ref HEAD 2>/dev/null); then
+      { read -r rev; read -r head; read -r current; } <<<"$revs"
+    else
+      rev=$(git rev-parse -q --verify 'FETCH_HEAD^{commit}') || fail 1 "---> FETCH_HEAD is not a commit"
+      head= current=
+    fi
   fi
   if [ -n "$versions_only" ]; then
     vtags=$(git tag --list --points-at "$rev" 'v*')
@@ -247,19 +280,19 @@ if [ -z "$repo" ] || [ -d "$repo/.git" ]; then
   verify_ref=$rev
 else
   [ ! -e "$repo" ] && [ ! -L "$repo" ] || rm -rf -- "$repo"
-  if [ -n "$git_commit" ] || [[ $ref =~ ^[a-fA-F0-9]{40}$ ]]; then
+  if [ -n "$git_commit" ] || is_sha1 "$ref"; then
     # git clone cannot take a commit: init, fetch it, point the branch at it.
     tags=()
-    [[ $ref =~ ^[a-fA-F0-9]{40}$ ]] && tags=(--tags)
+    is_sha1 "$ref" && tags=(--tags)
     created=1
     mkdir -p -- "$repo"
     cd -- "$repo"
     git_run init
-    err=$(git fetch ${tags[@]+"${tags[@]}"} "${git_options[@]}" -- "$url" "$ref" 2>&1) || remote_failed "git fetch" "$err"
+    git fetch -q ${tags[@]+"${tags[@]}"} "${git_options[@]}" -- "$url" "$ref" || remote_failed "git fetch"
     git_run reset -q --soft FETCH_HEAD
   else
     created=1
-    err=$(git clone "${git_options[@]}" -n -q -b "$ref" -- "$url" "$repo" 2>&1) || remote_failed "git clone" "$err"
+    git clone "${git_options[@]}" -n -q -b "$ref" -- "$url" "$repo" || remote_failed "git clone"
     cd -- "$repo"
   fi
   if [ -n "$versions_only" ]; then
@@ -271,7 +304,7 @@ else
   fi
   fresh=1
 fi
-[[ $verify_ref =~ ^([0-9a-f]{40}|[0-9a-f]{64})$ ]] ||
+is_oid "$verify_ref" ||
   verify_ref=$(git rev-parse -q --verify "$verify_ref") ||
   fail 1 "Cannot determine reference to verify!"
 
@@ -333,7 +366,7 @@ else
   # inside one is escaped, so `{"id":"` cannot start inside a name or a
   # reason, and a name cannot end a match early.
   str='"([^"\\]|\\.)*"'
-  tag_re='\{"id":"([0-9a-f]{40}|[0-9a-f]{64})","name":'$str',("reason":'$str',)?"signers":\[[^]]*\],"status":"(good|unsigned|rejected)"\}'
+  tag_re='\{"id":"([0-9a-f]+)","name":'$str',("reason":'$str',)?"signers":\[[^]]*\],"status":"(good|unsigned|rejected)"\}'
   rest=$json tags=0 good=0
   while [[ $rest =~ $tag_re ]]; do
     tags=$((tags + 1))

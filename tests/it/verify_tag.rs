@@ -859,6 +859,37 @@ fn json_for_many_components() {
 }
 
 #[test]
+fn a_reftable_repository_is_refused_not_read_as_empty() {
+    // gix reads refs from files only: a reftable clone (git >= 2.45, as
+    // the machine's and CI's git) would look like a repository without a
+    // branch or a tag (exit 3, "not found"). Its refs backend is named,
+    // with the way out, and it is a configuration error (2), where git
+    // itself finds the tag.
+    let e = setup();
+    signed_tag(&e.repo, &e.head, "v1.0", &e.key);
+    let table = e.tmp.path().join("reftable");
+    let (from, to) = (e.repo.to_str().unwrap(), table.to_str().unwrap());
+    git(
+        e.tmp.path(),
+        &["clone", "-q", "--ref-format=reftable", from, to],
+    );
+    assert_eq!(git(&table, &["tag", "--points-at", "HEAD"]), "v1.0");
+    for rev in [&[][..], &["v1.0"][..]] {
+        let mut args = vec!["--keyring", e.keyring.to_str().unwrap(), to];
+        args.extend_from_slice(rev);
+        let o = vt(&args, &[]);
+        assert_eq!(code(&o), 2, "{}", out(&o));
+        assert!(
+            out(&o).contains(r#"refs are stored as "reftable""#),
+            "{}",
+            out(&o)
+        );
+        assert!(out(&o).contains("git refs migrate --ref-format=files"));
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("Good tag"));
+    }
+}
+
+#[test]
 fn a_directory_inside_a_verified_repository_is_not_that_repository() {
     // A component that failed to clone leaves a plain directory inside the
     // builder's own (signed) repository: git would discover the builder's

@@ -920,6 +920,102 @@ fn existing_repository_follows_the_remote_and_keeps_its_checkout_on_failure() {
     assert_eq!(head(&p.ours_dir), c2);
 }
 
+/// The up-to-date path reads the fetched commit, HEAD and its branch from
+/// the files git wrote when they are plain (FETCH_HEAD's first line, a
+/// loose branch ref): every other way git stores them takes git's answer.
+/// A packed branch and a detached HEAD, each up to date and then with a
+/// new signed release, against the original on twins. A reftable
+/// repository (whose HEAD file names the placeholder branch `.invalid`) is
+/// a documented difference: verify-tag cannot read its refs and says so
+/// (exit 2), where the original, on git, passes; the checkout is untouched.
+#[test]
+fn refs_stored_any_way_are_read_as_git_reads_them() {
+    let (w, m, mf, r, url) = maintained();
+    let c1 = head(&r);
+    signed_tag(&r, &c1, "v1.0", &m);
+    let pack = |d: &Path| {
+        git(d, &["pack-refs", "--all"]);
+        assert!(!d.join(".git/refs/heads/main").exists());
+    };
+    let detach = |d: &Path| {
+        git(d, &["checkout", "-q", "--detach"]);
+    };
+    let clone = cloned(&url, "main");
+    let reftable = |d: &Path| {
+        // git >= 2.45 (the machine's and CI's /usr/local git): a git that
+        // cannot make one fails here rather than skip the case.
+        let to = d.to_str().unwrap();
+        let args = [
+            "clone",
+            "-q",
+            "--ref-format=reftable",
+            "-b",
+            "main",
+            &url,
+            to,
+        ];
+        git(d.parent().unwrap(), &args);
+        assert_eq!(
+            std::fs::read_to_string(d.join(".git/HEAD")).unwrap(),
+            "ref: refs/heads/.invalid\n"
+        );
+    };
+    let prepared = |name: &str, make: &dyn Fn(&Path), then: &dyn Fn(&Path)| {
+        let both = |d: &Path| {
+            make(d);
+            then(d);
+        };
+        let p = w.pair(&url, name, both, &["--maintainer", &mf]);
+        p.same();
+        p.ours.ok();
+        assert_eq!(head(&p.ours_dir), c1);
+        assert_eq!(branch(&p.ours_dir), "main");
+        p
+    };
+    let packed = prepared("packed", &clone, &pack);
+    packed.ours.says("--> Merging...");
+    let detached = prepared("detached", &clone, &detach);
+    detached
+        .ours
+        .says("--> Switching branch from HEAD branch to main");
+    let table = w.pair(&url, "reftable", reftable, &["--maintainer", &mf]);
+    table.differs(true);
+    table.ours.code(2).says(
+        "---> verify-tag could not check {c1}"
+            .replace("{c1}", &c1)
+            .as_str(),
+    );
+    assert!(
+        table
+            .ours
+            .err
+            .contains("git refs migrate --ref-format=files"),
+        "{:#?}",
+        table.ours
+    );
+    assert_eq!(head(&table.ours_dir), c1);
+    assert!(!table.ours_dir.join(".git/FETCH_HEAD").exists());
+    // A new signed release: fetched, verified and merged into each.
+    let c2 = commit(&r, "second");
+    signed_tag(&r, &c2, "v1.1", &m);
+    for (p, then) in [(&packed, &pack as &dyn Fn(&Path)), (&detached, &detach)] {
+        then(&p.ours_dir);
+        then(&p.theirs_dir);
+        let name = |d: &Path| d.file_name().unwrap().to_str().unwrap().to_string();
+        let up = Pair {
+            ours: w.ours(&url, &name(&p.ours_dir), &["--maintainer", &mf]),
+            theirs: w.theirs(&url, &name(&p.theirs_dir), &["--maintainer", &mf]),
+            ours_dir: p.ours_dir.clone(),
+            theirs_dir: p.theirs_dir.clone(),
+        };
+        up.same();
+        up.ours.ok();
+        assert_eq!(head(&p.ours_dir), c2, "{}", p.ours_dir.display());
+        assert_eq!(branch(&p.ours_dir), "main");
+        assert_eq!(git(&p.ours_dir, &["status", "--porcelain"]), "");
+    }
+}
+
 #[test]
 fn insecure_skip_checking_and_clean() {
     let w = World::new();
