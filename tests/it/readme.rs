@@ -29,13 +29,10 @@ fn commands_work_on_a_fresh_clone() {
         .arg("-q")
         .arg(repo)
         .arg(&clone));
-    // Share the outer build directory so CI compiles dependencies once.
     let target = repo.join("target");
-    let out = sh(Command::new("make")
+    let out = sh(user("make", &clone, &target)
         .arg("-f")
-        .arg("Makefile.example")
-        .current_dir(&clone)
-        .env("CARGO_TARGET_DIR", &target));
+        .arg("Makefile.example"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The run ends with sign-log verify's summary of the sealed log.
     assert!(stdout.contains("hello.txt"), "{stdout}");
@@ -45,16 +42,12 @@ fn commands_work_on_a_fresh_clone() {
     // make builds (the tools are already built: man pages and completions
     // from the clap definitions); make install then copies them, the
     // fragment and the contrib files under DESTDIR.
-    sh(Command::new("make")
-        .current_dir(&clone)
-        .env("CARGO_TARGET_DIR", &target));
+    sh(user("make", &clone, &target));
     let dest = tmp.path().join("dest");
-    sh(Command::new("make")
+    sh(user("make", &clone, &target)
         .arg("install")
         .arg("PREFIX=/usr")
-        .arg(format!("DESTDIR={}", dest.display()))
-        .current_dir(&clone)
-        .env("CARGO_TARGET_DIR", &target));
+        .arg(format!("DESTDIR={}", dest.display())));
     for f in [
         "usr/bin/verify-tag",
         "usr/bin/fetch-verified",
@@ -73,10 +66,7 @@ fn commands_work_on_a_fresh_clone() {
     }
 
     // The README's test command in the clone, as a smoke run (see above).
-    let out = sh(Command::new("cargo")
-        .args(["test", "--quiet", "--", "layout::"])
-        .current_dir(&clone)
-        .env("CARGO_TARGET_DIR", &target));
+    let out = sh(user("cargo", &clone, &target).args(["test", "--quiet", "--", "layout::"]));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let passed: u32 = stdout
         .lines()
@@ -91,9 +81,20 @@ fn commands_work_on_a_fresh_clone() {
     assert!(passed > 0, "no layout test ran in the clone: {stdout}");
 
     // A second run re-verifies, appends a new session, and still verifies.
-    sh(Command::new("make")
+    sh(user("make", &clone, &target)
         .arg("-f")
-        .arg("Makefile.example")
-        .current_dir(&clone)
-        .env("CARGO_TARGET_DIR", &target));
+        .arg("Makefile.example"));
+}
+
+/// One of the README's commands as a user runs it in the clone, but for the
+/// outer build directory, shared so that CI compiles the dependencies
+/// once; without .ci/run's clippy-driver wrapper of its test build (the
+/// user's build is plain cargo's).
+fn user(program: &str, clone: &Path, target: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(clone)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS");
+    cmd
 }
