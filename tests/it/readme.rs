@@ -42,7 +42,7 @@ fn commands_work_on_a_fresh_clone() {
     // make builds (the tools are already built: man pages and completions
     // from the clap definitions); make install then copies them, the
     // fragment and the contrib files under DESTDIR.
-    sh(user("make", &clone, &target));
+    sh(&mut user("make", &clone, &target));
     let dest = tmp.path().join("dest");
     sh(user("make", &clone, &target)
         .arg("install")
