@@ -864,6 +864,25 @@ fn wait_child(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// As a terminal starts a command: SIGINT, SIGTERM and SIGHUP at their
+/// default action. A harness started as a background job of a script
+/// (`cmd &` without job control) inherits SIGINT ignored, and the tools
+/// leave an ignored signal ignored (as `nohup` expects): then no signal
+/// test could end its child.
+fn default_signals(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs in the child between fork and exec, and calls only
+    // signal(), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(s, libc::SIG_DFL);
+            }
+            Ok(())
+        })
+    }
+}
+
 fn kill(target: &str, sig: &str) {
     assert!(Command::new("kill")
         .args([&format!("-{sig}"), "--", target])
@@ -881,7 +900,7 @@ fn item6_a_signal_removes_the_untrusted_file_and_kills_as_the_signal_would() {
     let hash = sha256_hex(&data);
     for (sig, num) in [("INT", libc::SIGINT), ("TERM", libc::SIGTERM)] {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(FETCH_VERIFIED)
+        let mut child = default_signals(&mut Command::new(FETCH_VERIFIED))
             .args(["--allow-http", "--retries", "0", "--read-timeout", "60"])
             .args(["--quiet", "--sha256", &hash, &url])
             .current_dir(dir.path())
@@ -922,7 +941,7 @@ fn item6_ctrl_c_under_make_leaves_nothing_and_make_reports_it() {
     .unwrap();
     // Ctrl-C: SIGINT to the terminal's foreground process group, make and
     // its recipe alike.
-    let child = Command::new("make")
+    let child = default_signals(&mut Command::new("make"))
         .arg("get-sources")
         .current_dir(dir.path())
         .env_remove("DISTFILES_MIRROR")
