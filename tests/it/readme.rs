@@ -87,14 +87,9 @@ fn commands_work_on_a_fresh_clone() {
 }
 
 /// One of the README's commands as a user runs it in the clone, but for the
-/// outer build directory, shared so that CI compiles the dependencies
-/// once; without .ci/run's clippy-driver wrapper of its test build (the
-/// user's build is plain cargo's).
+/// outer build directory, shared so that CI compiles the dependencies once.
 fn user(program: &str, clone: &Path, target: &Path) -> Command {
     let mut cmd = Command::new(program);
-    cmd.current_dir(clone)
-        .env("CARGO_TARGET_DIR", target)
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("CLIPPY_ARGS");
+    cmd.current_dir(clone).env("CARGO_TARGET_DIR", target);
     cmd
 }
