@@ -2,21 +2,29 @@
 # medians of interleaved rounds. Each round runs every contender once, so a
 # change in load (other builds on the machine) hits all of them alike.
 
-# The tools: $BIN (default target/release), absolute as the scripts cd.
+# The tools: $BIN, absolute as the scripts cd; by default target/release,
+# brought up to date from Cargo.toml's release profile, what ships (a CI
+# run in this checkout leaves target/release built with cargo's default
+# profile instead, .ci/run: cargo rebuilds them, as the profile differs).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN_GIVEN=${BIN:+1}
 BIN=${BIN:-$ROOT/target/release}
 case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 REPS=${REPS:-5}
-# need TOOL...: each of $BIN/TOOL (examples/NAME for an example), built in
-# release mode when missing.
+# need TOOL...: each of $BIN/TOOL (examples/NAME for an example): built
+# (or found up to date) in release mode unless BIN was given, which must
+# then hold it.
 need() {
   local t
   for t; do
-    [ -x "$BIN/$t" ] && continue
-    case $t in
-      examples/*) (cd "$ROOT" && cargo build --release --example "${t#examples/}") ;;
-      *) (cd "$ROOT" && cargo build --release --bin "$t") ;;
-    esac
+    if [ -z "$BIN_GIVEN" ]; then
+      case $t in
+        examples/*) set -- --example "${t#examples/}" ;;
+        *) set -- --bin "$t" ;;
+      esac
+      (cd "$ROOT" && env -u CARGO_PROFILE_RELEASE_LTO -u CARGO_PROFILE_RELEASE_CODEGEN_UNITS \
+        cargo build --quiet --release "$@")
+    fi
     [ -x "$BIN/$t" ] || { echo "no $BIN/$t: build it or set BIN" >&2; exit 2; }
   done
 }

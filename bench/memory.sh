@@ -5,11 +5,10 @@
 # Plain, on stdin, detached-signed and cleartext-signed, with sha256sum -c
 # as the peer. Data lives under $BENCH_DIR (default /tmp), 0.5 GB of it.
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-BIN=${BIN:-$HERE/../target/release}
+. "$(dirname "$0")/lib.sh"
+need check-hashes
 DIR=${BENCH_DIR:-/tmp/build-verify-bench}/memory
 CH=$BIN/check-hashes
-[ -x "$CH" ] || { echo "build first: cargo build --release (or set BIN)" >&2; exit 2; }
 mkdir -p "$DIR/data"
 cd "$DIR"
 export GNUPGHOME=$DIR/gnupg

@@ -17,8 +17,8 @@
 # tests/data/qubes/keys (Marek's 0064428F..., Frédéric Pierret's 9FA64B92...).
 # Medians of ROUNDS interleaved rounds of PER runs each.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$(cd "${BIN:-$ROOT/target/release}" && pwd)
+. "$(dirname "$0")/lib.sh"
+need verify-tag
 DIR=${BENCH_DIR:-/tmp/build-verify-bench}/qubes-builderv2-source
 ROUNDS=${ROUNDS:-8}
 PER=${PER:-5}
@@ -26,7 +26,6 @@ PER=${PER:-5}
 # (a version manager's shim on PATH would add its own start-up).
 PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 export VERIFY_TAG=$BIN/verify-tag
-[ -x "$VERIFY_TAG" ] || (cd "$ROOT" && cargo build --release --bin verify-tag)
 OURS=$ROOT/contrib/qubes-builderv2/get-and-verify-source.py
 ORIGINAL=$ROOT/tests/data/qubes-builderv2/get-and-verify-source.py
 DATA=$ROOT/tests/data/qubes

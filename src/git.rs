@@ -87,8 +87,8 @@ impl Repo {
                 Code::Usage,
                 format!(
                     "its refs are stored as {storage:?}, which this tool cannot read \
-                     (only the files backend): clone it without --ref-format, or convert it \
-                     with `git refs migrate --ref-format=files`"
+                     (only the files backend): clone it again with --ref-format=files, or \
+                     convert it with `git refs migrate --ref-format=files`"
                 ),
             ));
         }

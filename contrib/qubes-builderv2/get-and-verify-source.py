@@ -22,10 +22,12 @@
 #   does not exist (git ls-remote), never on a network or git failure.
 # - Until the commit verified, a failure removes a fresh clone, or an
 #   existing repository's FETCH_HEAD (its checkout is untouched).
-# - A no-op merge is not run (HEAD already is the verified commit), and the
-#   fetch starts no automatic maintenance (a merge of new commits does).
-# - A repository whose refs are in reftable is refused (exit 2): verify-tag
-#   reads refs from files only.
+# - A no-op merge is not run (HEAD already is the verified commit), and
+#   git's automatic maintenance runs once the fetch brought a new commit
+#   (by the merge, or at the end), not on every up-to-date call.
+# - Clones and new repositories are made with git's files ref backend
+#   (verify-tag reads refs from files only); an existing repository whose
+#   refs are in reftable is refused when verified (exit 2).
 #
 # Environment: VERIFY_TAG (default: verify-tag on PATH); VERIFY_TAG_FLAGS,
 # word-split, passed to it. CHECK, NO_CHECK and ALLOWED_COMPONENTS_* are
@@ -184,7 +186,10 @@ git_options=()
 # Until the commit verified, a failure leaves nothing unverified where the
 # builder looks: a fresh clone is removed, and an existing repository keeps
 # its checkout (untouched until then) but loses FETCH_HEAD.
-created= verified=
+# After a successful run that fetched a new commit into an existing
+# repository and did not merge it (the merge starts it), git's automatic
+# maintenance, which the fetch was told not to start.
+created= verified= maintain=
 cleanup() {
   local rc=$?
   if [ "$rc" -ne 0 ] && [ -z "$verified" ]; then
@@ -193,6 +198,8 @@ cleanup() {
     elif [ -d "$repo/.git" ]; then
       rm -f -- "$repo/.git/FETCH_HEAD"
     fi
+  elif [ "$rc" -eq 0 ] && [ -n "$maintain" ]; then
+    git maintenance run --auto --quiet || :
   fi
   exit "$rc"
 }
@@ -250,8 +257,12 @@ if [ -z "$repo" ] || [ -d "$repo/.git" ]; then
   # checked, and anything else fails below). HEAD: a loose branch ref, not
   # the reftable placeholder.
   rev= head= current=
-  { read -r rev kind _ || :; } <.git/FETCH_HEAD
-  [ "$kind" = branch ] && is_oid "$rev" || rev=
+  if [ -z "$insecure" ]; then
+    # (Unverified, a branch pointing at a tag object would be taken for
+    # its commit: only a run that verifies, and so peels, reads the file.)
+    { read -r rev kind _ || :; } <.git/FETCH_HEAD
+    [ "$kind" = branch ] && is_oid "$rev" || rev=
+  fi
   { read -r line || :; } <.git/HEAD
   branch=${line#ref: refs/heads/}
   if [ "$branch" != "$line" ] && [ -n "$branch" ] && [[ $branch != *[[:space:]]* ]] &&
@@ -269,6 +280,7 @@ if [ -z "$repo" ] || [ -d "$repo/.git" ]; then
       head= current=
     fi
   fi
+  [ "$rev" = "$head" ] || maintain=1
   if [ -n "$versions_only" ]; then
     vtags=$(git tag --list --points-at "$rev" 'v*')
     if [ -z "$vtags" ]; then
@@ -280,6 +292,11 @@ if [ -z "$repo" ] || [ -d "$repo/.git" ]; then
   verify_ref=$rev
 else
   [ ! -e "$repo" ] && [ ! -L "$repo" ] || rm -rf -- "$repo"
+  # A new repository keeps its refs in files, whatever the user's default
+  # (init.defaultRefFormat, GIT_DEFAULT_REF_FORMAT; reftable is to become
+  # git's): verify-tag reads refs from files only. (An older git ignores the
+  # setting: it knows no other backend.)
+  unset GIT_DEFAULT_REF_FORMAT
   if [ -n "$git_commit" ] || is_sha1 "$ref"; then
     # git clone cannot take a commit: init, fetch it, point the branch at it.
     tags=()
@@ -287,12 +304,13 @@ else
     created=1
     mkdir -p -- "$repo"
     cd -- "$repo"
-    git_run init
+    git_run -c init.defaultRefFormat=files init
     git fetch -q ${tags[@]+"${tags[@]}"} "${git_options[@]}" -- "$url" "$ref" || remote_failed "git fetch"
     git_run reset -q --soft FETCH_HEAD
   else
     created=1
-    git clone "${git_options[@]}" -n -q -b "$ref" -- "$url" "$repo" || remote_failed "git clone"
+    git -c init.defaultRefFormat=files clone "${git_options[@]}" -n -q -b "$ref" -- "$url" "$repo" ||
+      remote_failed "git clone"
     cd -- "$repo"
   fi
   if [ -n "$versions_only" ]; then
@@ -435,6 +453,7 @@ if [ -z "$fresh" ]; then
   # A merge of HEAD into itself is "Already up to date": not run.
   if [ "$head" != "$verify_ref" ] || [ -e .git/MERGE_HEAD ]; then
     git_run -c merge.verifySignatures=no merge --ff-only --commit -q "$verify_ref"
+    maintain= # git merge started it
   fi
   tracking=refs/remotes/origin/$ref
   if [ -f ".git/$tracking" ]; then

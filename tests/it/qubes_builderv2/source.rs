@@ -218,8 +218,14 @@ impl World {
 
     /// Our script on component directory `dir` (under the world).
     fn ours(&self, url: &str, dir: &str, args: &[&str]) -> Run {
+        self.ours_with(url, dir, args, &[])
+    }
+
+    /// The same, with more environment variables.
+    fn ours_with(&self, url: &str, dir: &str, args: &[&str], vars: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(script());
         self.env(&mut cmd);
+        cmd.envs(vars.iter().copied());
         cmd.arg(url)
             .arg(self.path(dir))
             .arg(self.path(&format!("{dir}-keyring")))
@@ -1014,6 +1020,59 @@ fn refs_stored_any_way_are_read_as_git_reads_them() {
         assert_eq!(branch(&p.ours_dir), "main");
         assert_eq!(git(&p.ours_dir, &["status", "--porcelain"]), "");
     }
+}
+
+/// The script's clones keep their refs in files whatever the user's
+/// default (here GIT_DEFAULT_REF_FORMAT=reftable, which would otherwise
+/// make every fresh clone one that verify-tag refuses), by `git clone` and
+/// by `git init` for a commit given as branch.
+#[test]
+fn clones_keep_their_refs_in_files_whatever_the_default() {
+    let (w, m, mf, r, url) = maintained();
+    let c = head(&r);
+    signed_tag(&r, &c, "v1.0", &m);
+    let reftable = [("GIT_DEFAULT_REF_FORMAT", "reftable")];
+    for (dir, branch) in [("ours-files", "main"), ("ours-files-commit", c.as_str())] {
+        let args = ["--git-branch", branch, "--maintainer", &mf];
+        let run = w.ours_with(&url, dir, &args, &reftable);
+        run.ok().says(&good(&git(&r, &["rev-parse", "v1.0"])));
+        let d = w.path(dir);
+        assert_eq!(head(&d), c);
+        let storage = git(&d, &["rev-parse", "--show-ref-format"]);
+        assert_eq!(storage, "files", "{dir}: {run:#?}");
+    }
+}
+
+/// Git's automatic maintenance, which the fetch is told not to start: not
+/// on an up-to-date call (the path every build takes), but once a fetch
+/// brought a new commit, by the merge (git merge starts it) or, when
+/// nothing is merged (--fetch-only), by the script at the end. Seen in
+/// GIT_TRACE.
+#[test]
+fn maintenance_runs_once_a_new_commit_came() {
+    let (w, m, mf, r, url) = maintained();
+    let c1 = head(&r);
+    signed_tag(&r, &c1, "v1.0", &m);
+    w.ours(&url, "ours-maint", &["--maintainer", &mf]).ok();
+    let trace = w.path("trace");
+    let maintained = |args: &[&str]| -> bool {
+        let _ = std::fs::remove_file(&trace);
+        let vars = [("GIT_TRACE", trace.to_str().unwrap())];
+        w.ours_with(&url, "ours-maint", args, &vars).ok();
+        let t = std::fs::read_to_string(&trace).unwrap();
+        t.lines().any(|l| l.contains("git maintenance run --auto"))
+    };
+    assert!(!maintained(&["--maintainer", &mf]), "up to date");
+    let c2 = commit(&r, "second");
+    signed_tag(&r, &c2, "v1.1", &m);
+    assert!(
+        maintained(&["--fetch-only", "--maintainer", &mf]),
+        "--fetch-only"
+    );
+    assert_eq!(head(&w.path("ours-maint")), c1);
+    assert!(maintained(&["--maintainer", &mf]), "merged");
+    assert_eq!(head(&w.path("ours-maint")), c2);
+    assert!(!maintained(&["--maintainer", &mf]), "up to date again");
 }
 
 #[test]
