@@ -15,15 +15,15 @@ REPS=${REPS:-5}
 # (or found up to date) in release mode unless BIN was given, which must
 # then hold it.
 need() {
-  local t
+  local t target
   for t; do
     if [ -z "$BIN_GIVEN" ]; then
       case $t in
-        examples/*) set -- --example "${t#examples/}" ;;
-        *) set -- --bin "$t" ;;
+        examples/*) target=(--example "${t#examples/}") ;;
+        *) target=(--bin "$t") ;;
       esac
       (cd "$ROOT" && env -u CARGO_PROFILE_RELEASE_LTO -u CARGO_PROFILE_RELEASE_CODEGEN_UNITS \
-        cargo build --quiet --release "$@")
+        cargo build --quiet --release "${target[@]}")
     fi
     [ -x "$BIN/$t" ] || { echo "no $BIN/$t: build it or set BIN" >&2; exit 2; }
   done
